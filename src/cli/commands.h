@@ -1,0 +1,11 @@
+// cli/commands.h — every `hearth` verb registers itself on the CLI11 app here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace hearth::cli {
+
+// Engine tools (run in-process, no server): logits, greedy, bench, quantize, info.
+void add_engine_commands(CLI::App& app);
+
+}  // namespace hearth::cli

@@ -1,0 +1,18 @@
+// hearth — a local LLM runtime. Entry point: parses the verb and hands over to its command.
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/version.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"hearth — run open-weight LLMs locally"};
+  app.set_version_flag("-v,--version", std::string("hearth version ") + hearth::kVersion);
+  app.require_subcommand(1);
+  hearth::cli::add_engine_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return 0;
+}

@@ -1,0 +1,41 @@
+#include "kernels/generic/generic.h"
+
+#include <utility>
+
+namespace hearth::kernels {
+namespace {
+
+template <int Id>
+void gemm_generic(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
+                  size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  gemm_from_vec_dot(find_type(Id)->vec_dot, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+}
+
+template <int... Ids>
+void fill_gemms(KernelTable& t, std::integer_sequence<int, Ids...>) {
+  ((t.gemm[Ids] = find_type(Ids) && find_type(Ids)->vec_dot ? &gemm_generic<Ids> : nullptr), ...);
+}
+
+}  // namespace
+
+void gemm_from_vec_dot(VecDotFn dot, int64_t K, const void* W, size_t w_stride, int64_t n_rows,
+                       const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  const auto* w = static_cast<const uint8_t*>(W);
+  const auto* a = static_cast<const uint8_t*>(A);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t r = 0; r < n_rows; ++r)
+      Y[m * ldy + r] = dot(K, w + r * w_stride, a + m * a_stride);
+}
+
+void fill_generic(KernelTable& t) {
+  t.isa = Isa::kGeneric;
+  for (uint32_t id = 0; id < kMaxTypeId; ++id) {
+    const TypeTraits* tt = find_type(id);
+    if (!tt) continue;
+    t.vec_dot[id] = tt->vec_dot;
+    t.quantize_row[id] = tt->quantize_row;
+  }
+  fill_gemms(t, std::make_integer_sequence<int, kMaxTypeId>{});
+}
+
+}  // namespace hearth::kernels

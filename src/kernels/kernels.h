@@ -1,0 +1,48 @@
+// kernels/kernels.h — the fast compute kernels, one table per instruction-set level.
+//
+// The generic table is built from the scalar references in quant/ (so it is always correct).
+// Each ISA level the CPU supports then overwrites the entries it implements, lowest level first;
+// a missing entry silently keeps the level below. The active level is picked once from CPUID and
+// can be capped with HEARTH_ISA=generic|avx2|avx512 (or set_isa_cap) so every path can be tested on
+// one machine. Kernels never fail: ops/ checks preconditions before calling them.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/types.h"
+
+namespace hearth::kernels {
+
+enum class Isa : int { kGeneric = 0, kAvx2 = 1, kAvx512 = 2 };  // kAvx512 includes VNNI
+constexpr int kNumIsa = 3;
+const char* isa_name(Isa isa);
+bool parse_isa(const char* s, Isa& out);
+
+// Y[m * ldy + r] = dot(W row r, A row m) for r in [0, n_rows), m in [0, M).
+// W rows hold K elements of the weight type, w_stride bytes apart; A rows hold K elements of the
+// weight type's vec_dot_type, a_stride bytes apart. Kernels may reuse unpacked weights across the
+// M activation rows (prefill) and process several weight rows at once (decode).
+using GemmFn = void (*)(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
+                        size_t a_stride, int64_t M, float* Y, size_t ldy);
+using VecDotFn = float (*)(int64_t n, const void* x, const void* y);
+// Convert one row of float activations into an activation type (Q8_0, Q8_1, Q8_K, F16, BF16).
+using QuantizeRowFn = void (*)(const float* x, void* y, int64_t n);
+
+struct KernelTable {
+  Isa isa = Isa::kGeneric;
+  VecDotFn vec_dot[kMaxTypeId] = {};          // indexed by weight type id
+  GemmFn gemm[kMaxTypeId] = {};               // indexed by weight type id
+  QuantizeRowFn quantize_row[kMaxTypeId] = {};  // indexed by the target (activation) type id
+};
+
+Isa detected_isa();                     // best level this CPU supports
+const KernelTable& table(Isa isa);      // level must be <= detected_isa()
+const KernelTable& active();            // min(detected, HEARTH_ISA, cap)
+void set_isa_cap(Isa cap);              // for tests and --isa; affects later active() calls
+
+// Per-ISA registration hooks (one per family file in kernels/<isa>/).
+void register_avx2(KernelTable& t);
+void register_avx512(KernelTable& t);
+
+}  // namespace hearth::kernels

@@ -1,0 +1,7 @@
+#include "kernels/x86_avx2/x86_avx2.h"
+
+namespace hearth::kernels {
+
+void register_avx2_kquants(KernelTable&) {}  // TODO(#2)
+
+}  // namespace hearth::kernels

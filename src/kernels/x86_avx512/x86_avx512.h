@@ -1,0 +1,13 @@
+// kernels/x86_avx512 — kernels compiled with avx512 flags (see CMakeLists.txt); only called when the
+// CPU supports them. One file per type family.
+#pragma once
+
+#include "kernels/kernels.h"
+
+namespace hearth::kernels {
+
+void register_avx512_float(KernelTable& t);    // float.cpp:   F32 F16 BF16
+void register_avx512_legacy(KernelTable& t);   // legacy.cpp:  Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL
+void register_avx512_kquants(KernelTable& t);  // kquants.cpp: Q2_K..Q6_K IQ4_XS
+
+}  // namespace hearth::kernels

@@ -1,0 +1,70 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <vector>
+
+#include "base/fp16.h"
+#include "base/thread_pool.h"
+
+namespace hearth {
+
+TEST(Fp16, RoundTripsEveryHalf) {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = fp16_to_fp32(uint16_t(h));
+    if (std::isnan(f)) continue;
+    EXPECT_EQ(fp32_to_fp16(f), h) << "half bits " << h;
+  }
+}
+
+TEST(Fp16, RoundsToNearestEven) {
+  // 1 + 2^-11 is exactly halfway between 1 and the next half (1 + 2^-10): ties to even -> 1.
+  EXPECT_EQ(fp32_to_fp16(1.0f + std::ldexp(1.0f, -11)), 0x3c00);
+  EXPECT_EQ(fp32_to_fp16(1.0f + 3 * std::ldexp(1.0f, -11)), 0x3c02);
+  EXPECT_EQ(fp32_to_fp16(70000.0f), 0x7c00);
+  EXPECT_EQ(fp32_to_fp16(std::ldexp(1.0f, -24)), 0x0001);
+}
+
+TEST(Bf16, RoundsToNearestEven) {
+  EXPECT_EQ(fp32_to_bf16(1.0f), 0x3f80);
+  EXPECT_EQ(fp32_to_bf16(bits_f32(0x3f808000)), 0x3f80);  // tie -> even
+  EXPECT_EQ(fp32_to_bf16(bits_f32(0x3f818000)), 0x3f82);  // tie -> even (up)
+  EXPECT_EQ(bf16_to_fp32(0x4049), bits_f32(0x40490000));
+}
+
+TEST(ThreadPool, EveryThreadRunsAndBarrierOrders) {
+  ThreadPool pool(3);
+  std::vector<int> hits(3, 0);
+  std::atomic<int> phase1{0};
+  bool ordered = true;
+  for (int iter = 0; iter < 200; ++iter) {
+    phase1 = 0;
+    pool.run([&](int ith, int nth) {
+      hits[ith]++;
+      phase1.fetch_add(1);
+      pool.barrier();
+      if (phase1.load() != nth) ordered = false;
+    });
+  }
+  EXPECT_TRUE(ordered);
+  for (int h : hits) EXPECT_EQ(h, 200);
+}
+
+TEST(ThreadPool, SplitCoversRangeAligned) {
+  for (int nth = 1; nth <= 4; ++nth) {
+    int64_t covered = 0, prev_end = 0;
+    for (int ith = 0; ith < nth; ++ith) {
+      int64_t b, e;
+      ThreadPool::split(1000, ith, nth, b, e, 16);
+      EXPECT_EQ(b, prev_end);
+      if (e < 1000) {
+        EXPECT_EQ(e % 16, 0);
+      }
+      covered += e - b;
+      prev_end = e;
+    }
+    EXPECT_EQ(covered, 1000);
+  }
+}
+
+}  // namespace hearth
