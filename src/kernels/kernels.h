@@ -29,8 +29,22 @@ using VecDotFn = float (*)(int64_t n, const void* x, const void* y);
 // Convert one row of float activations into an activation type (Q8_0, Q8_1, Q8_K, F16, BF16).
 using QuantizeRowFn = void (*)(const float* x, void* y, int64_t n);
 
+// Optional load-time repacking of a weight matrix into a kernel-private layout (e.g. rows
+// interleaved so one SIMD lane holds one output row). ops/ packs a matrix once at load when an
+// entry exists, splits work in multiples of `row_group`, and calls `gemm` on packed row ranges.
+// Packed bytes must be linear in rows: rows [r0, r1) start at packed_bytes(K, r0).
+struct RepackEntry {
+  int row_group = 0;  // 0: this type is not repacked on this ISA
+  size_t (*packed_bytes)(int64_t K, int64_t n_rows) = nullptr;
+  void (*pack)(int64_t K, const void* W, size_t w_stride, int64_t n_rows, void* out) = nullptr;
+  // Y[m * ldy + r] = dot(packed row r, A row m); n_rows is a multiple of row_group.
+  void (*gemm)(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_t a_stride,
+               int64_t M, float* Y, size_t ldy) = nullptr;
+};
+
 struct KernelTable {
   Isa isa = Isa::kGeneric;
+  RepackEntry repack[kMaxTypeId] = {};          // indexed by weight type id
   VecDotFn vec_dot[kMaxTypeId] = {};          // indexed by weight type id
   GemmFn gemm[kMaxTypeId] = {};               // indexed by weight type id
   QuantizeRowFn quantize_row[kMaxTypeId] = {};  // indexed by the target (activation) type id
