@@ -57,7 +57,9 @@ inline uint16_t fp32_to_fp16(float f) {
   return uint16_t(sign | h);
 }
 
-inline float bf16_to_fp32(uint16_t h) { return bits_f32(uint32_t(h) << 16); }
+inline float bf16_to_fp32(uint16_t h) {
+  return bits_f32(uint32_t(h) << 16);
+}
 
 inline uint16_t fp32_to_bf16(float f) {
   uint32_t u = f32_bits(f);
@@ -66,7 +68,11 @@ inline uint16_t fp32_to_bf16(float f) {
 }
 
 // Round-trip through fp16 / bf16 (used where the reference rounds activations).
-inline float round_fp16(float f) { return fp16_to_fp32(fp32_to_fp16(f)); }
-inline float round_bf16(float f) { return bf16_to_fp32(fp32_to_bf16(f)); }
+inline float round_fp16(float f) {
+  return fp16_to_fp32(fp32_to_fp16(f));
+}
+inline float round_bf16(float f) {
+  return bf16_to_fp32(fp32_to_bf16(f));
+}
 
 }  // namespace hearth

@@ -17,7 +17,7 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
     return Status(e == ENOENT ? StatusCode::kNotFound : StatusCode::kInvalidArgument,
                   "[file] cannot open '" + path + "': " + std::strerror(e));
   }
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     return invalid_argument("[file] '" + path + "' is not a regular file");

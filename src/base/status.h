@@ -44,11 +44,21 @@ class [[nodiscard]] Status {
   std::string msg_;
 };
 
-inline Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
-inline Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-inline Status corrupt(std::string m) { return {StatusCode::kCorrupt, std::move(m)}; }
-inline Status unsupported(std::string m) { return {StatusCode::kUnsupported, std::move(m)}; }
-inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
+inline Status invalid_argument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
+inline Status not_found(std::string m) {
+  return {StatusCode::kNotFound, std::move(m)};
+}
+inline Status corrupt(std::string m) {
+  return {StatusCode::kCorrupt, std::move(m)};
+}
+inline Status unsupported(std::string m) {
+  return {StatusCode::kUnsupported, std::move(m)};
+}
+inline Status internal_error(std::string m) {
+  return {StatusCode::kInternal, std::move(m)};
+}
 
 // Result<T>: a value or a non-ok Status.
 template <typename T>
@@ -78,19 +88,18 @@ class [[nodiscard]] Result {
 }  // namespace hearth
 
 // Propagate a non-ok Status from an expression returning Status.
-#define HEARTH_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::hearth::Status _st = (expr);            \
-    if (!_st.is_ok()) return _st;             \
+#define HEARTH_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::hearth::Status _st = (expr);   \
+    if (!_st.is_ok()) return _st;    \
   } while (0)
 
 #define HEARTH_CONCAT_INNER(a, b) a##b
 #define HEARTH_CONCAT(a, b) HEARTH_CONCAT_INNER(a, b)
 // Assign the value of a Result<T> expression to `lhs`, or return its Status.
-#define HEARTH_ASSIGN_OR_RETURN(lhs, expr)                                \
-  auto HEARTH_CONCAT(_res_, __LINE__) = (expr);                           \
-  if (!HEARTH_CONCAT(_res_, __LINE__).is_ok())                            \
-    return HEARTH_CONCAT(_res_, __LINE__).status();                       \
+#define HEARTH_ASSIGN_OR_RETURN(lhs, expr)                                                     \
+  auto HEARTH_CONCAT(_res_, __LINE__) = (expr);                                                \
+  if (!HEARTH_CONCAT(_res_, __LINE__).is_ok()) return HEARTH_CONCAT(_res_, __LINE__).status(); \
   lhs = std::move(HEARTH_CONCAT(_res_, __LINE__)).value()
 
 // Invariants only; never reachable from user input.

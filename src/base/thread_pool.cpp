@@ -8,7 +8,9 @@ namespace {
 // Spin this many rounds before sleeping: long enough to cover the gap between two ops of a
 // decode step, short enough not to burn a core when the server is idle.
 constexpr int kSpinRounds = 1 << 17;
-inline void cpu_relax() { _mm_pause(); }
+inline void cpu_relax() {
+  _mm_pause();
+}
 }  // namespace
 
 ThreadPool::ThreadPool(int n_threads) : n_(n_threads < 1 ? 1 : n_threads) {

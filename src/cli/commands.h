@@ -7,5 +7,7 @@ namespace hearth::cli {
 
 // Engine tools (run in-process, no server): logits, greedy, bench, quantize, info.
 void add_engine_commands(CLI::App& app);
+void add_bench_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
 
 }  // namespace hearth::cli

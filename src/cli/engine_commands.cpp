@@ -1,10 +1,229 @@
+// Engine tools that run in-process on a GGUF file: logits, greedy (and later bench, quantize).
+// Their JSON output has the same shape as ../shared/oracle/llama-oracle.mjs so the two diff.
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
 #include "cli/commands.h"
+#include "kernels/kernels.h"
+#include "runtime/session.h"
 
 namespace hearth::cli {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+struct CommonOpts {
+  std::string model;
+  std::string tokens;
+  int threads = 0;
+  std::string isa;
+  int n_ctx = 0;
+  std::string kv_type = "f16";
+  bool no_repack = false;
+};
+
+void add_common(CLI::App* c, CommonOpts& o) {
+  c->add_option("-m,--model", o.model, "GGUF model file")->required();
+  c->add_option("--tokens", o.tokens, "comma-separated prompt token ids")->required();
+  c->add_option("-t,--threads", o.threads, "threads (default: all cores)");
+  c->add_option("--isa", o.isa, "cap the kernel level: generic, avx2, avx512");
+  c->add_option("-c,--ctx", o.n_ctx, "context size (default: prompt + generated)");
+  c->add_option("--kv-type", o.kv_type, "KV cache type: f16 (default), q8_0, f32");
+  c->add_flag("--no-repack", o.no_repack, "run on the file's weight layout (no load-time repack)");
+}
+
+int fail(const std::string& msg) {
+  std::fprintf(stderr, "hearth: %s\n", msg.c_str());
+  return 1;
+}
+
+Result<std::vector<int32_t>> parse_tokens(const std::string& s) {
+  std::vector<int32_t> v;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    try {
+      size_t used = 0;
+      long long x = std::stoll(item, &used);
+      if (used != item.size() || x < 0 || x > INT32_MAX) throw std::invalid_argument("");
+      v.push_back(int32_t(x));
+    } catch (...) {
+      return invalid_argument("--tokens: '" + item + "' is not a token id");
+    }
+  }
+  if (v.empty()) return invalid_argument("--tokens: no token ids given");
+  return v;
+}
+
+Result<std::unique_ptr<runtime::Engine>> open_engine(const CommonOpts& o) {
+  if (!o.isa.empty()) {
+    kernels::Isa isa;
+    if (!kernels::parse_isa(o.isa.c_str(), isa))
+      return invalid_argument("--isa must be generic, avx2 or avx512");
+    kernels::set_isa_cap(isa);
+  }
+  runtime::EngineOptions eo;
+  eo.n_threads = o.threads;
+  eo.repack = !o.no_repack;
+  return runtime::Engine::load(o.model, eo);
+}
+
+Result<DType> parse_kv_type(const std::string& s) {
+  if (s == "f16") return DType::F16;
+  if (s == "q8_0") return DType::Q8_0;
+  if (s == "f32") return DType::F32;
+  return invalid_argument("--kv-type must be f16, q8_0 or f32");
+}
+
+std::string sha256_hex(const void* data, size_t n) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data, n, md, &len, EVP_sha256(), nullptr);
+  std::string hex;
+  char buf[3];
+  for (unsigned i = 0; i < len; ++i) {
+    std::snprintf(buf, sizeof buf, "%02x", md[i]);
+    hex += buf;
+  }
+  return hex;
+}
+
+int32_t argmax(const float* row, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (row[i] > row[best]) best = i;  // lowest id wins ties
+  return int32_t(best);
+}
+
+json top_k(const float* row, int64_t n, int k) {
+  std::vector<int32_t> idx(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) idx[i] = int32_t(i);
+  k = int(std::min<int64_t>(k, n));
+  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
+    return row[a] > row[b] || (row[a] == row[b] && a < b);
+  });
+  json out = json::array();
+  for (int i = 0; i < k; ++i) out.push_back({idx[i], row[idx[i]]});
+  return out;
+}
+
+int run_logits(const CommonOpts& o, bool all, const std::string& out_path, int top) {
+  auto toks = parse_tokens(o.tokens);
+  if (!toks) return fail(toks.status().message());
+  auto kv = parse_kv_type(o.kv_type);
+  if (!kv) return fail(kv.status().message());
+  auto eng = open_engine(o);
+  if (!eng) return fail(eng.status().message());
+  models::ContextParams cp;
+  cp.n_ctx = o.n_ctx > 0 ? o.n_ctx : int(toks->size());
+  cp.n_batch = 512;
+  cp.kv_type = *kv;
+  auto sess = runtime::Session::create(**eng, cp);
+  if (!sess) return fail(sess.status().message());
+  const int64_t nv = (*sess)->n_vocab();
+  const int64_t rows = all ? int64_t(toks->size()) : 1;
+  std::vector<float> logits(size_t(rows * nv));
+  if (auto st = (*sess)->eval(*toks, all, logits.data()); !st) return fail(st.message());
+
+  json j;
+  json am = json::array(), tops = json::array(), positions = json::array();
+  bool finite = true;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = logits.data() + r * nv;
+    for (int64_t i = 0; i < nv; ++i) finite = finite && std::isfinite(row[i]);
+    am.push_back(argmax(row, nv));
+    tops.push_back(top_k(row, nv, top));
+    positions.push_back(all ? r : int64_t(toks->size()) - 1);
+  }
+  j["argmax"] = am;
+  if (!out_path.empty()) {
+    std::ofstream f(out_path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(logits.data()), std::streamsize(logits.size() * 4));
+    if (!f) return fail("cannot write " + out_path);
+    j["dtype"] = "float32-le";
+  }
+  j["finite"] = finite;
+  if (out_path.empty()) {
+    json rows_j = json::array();
+    for (int64_t r = 0; r < rows; ++r)
+      rows_j.push_back(std::vector<float>(logits.begin() + r * nv, logits.begin() + (r + 1) * nv));
+    j["logits"] = rows_j;
+  }
+  j["n_positions"] = rows;
+  j["n_vocab"] = nv;
+  if (!out_path.empty()) j["out"] = out_path;
+  j["positions"] = positions;
+  if (!out_path.empty()) {
+    j["sha256"] = sha256_hex(logits.data(), logits.size() * 4);
+    j["shape"] = {rows, nv};
+  }
+  j["threads"] = (*eng)->pool().size();
+  j["top"] = tops;
+  std::cout << j.dump() << "\n";
+  return 0;
+}
+
+int run_greedy(const CommonOpts& o, int n_gen) {
+  auto toks = parse_tokens(o.tokens);
+  if (!toks) return fail(toks.status().message());
+  auto kv = parse_kv_type(o.kv_type);
+  if (!kv) return fail(kv.status().message());
+  if (n_gen < 0) return fail("--n must be >= 0");
+  auto eng = open_engine(o);
+  if (!eng) return fail(eng.status().message());
+  models::ContextParams cp;
+  cp.n_ctx = o.n_ctx > 0 ? o.n_ctx : int(toks->size()) + n_gen;
+  cp.kv_type = *kv;
+  auto sess = runtime::Session::create(**eng, cp);
+  if (!sess) return fail(sess.status().message());
+  const int64_t nv = (*sess)->n_vocab();
+  std::vector<float> logits(static_cast<size_t>(nv));
+  std::vector<int32_t> out;
+  if (n_gen > 0) {
+    if (auto st = (*sess)->eval(*toks, false, logits.data()); !st) return fail(st.message());
+    for (int i = 0; i < n_gen; ++i) {
+      const int32_t t = argmax(logits.data(), nv);
+      out.push_back(t);
+      if (i + 1 == n_gen) break;
+      if (auto st = (*sess)->eval(std::span<const int32_t>(&t, 1), false, logits.data()); !st)
+        return fail(st.message());
+    }
+  }
+  json j;
+  j["prompt"] = *toks;
+  j["threads"] = (*eng)->pool().size();
+  j["tokens"] = out;
+  std::cout << j.dump() << "\n";
+  return 0;
+}
+
+}  // namespace
 
 void add_engine_commands(CLI::App& app) {
-  // Filled in as the engine lands (logits, greedy, bench, quantize).
-  (void)app;
+  static CommonOpts lo, go;
+  static bool all = false;
+  static std::string out_path;
+  static int top = 5, n_gen = 16;
+
+  auto* lc = app.add_subcommand("logits", "raw next-token logits for a prompt of token ids");
+  add_common(lc, lo);
+  lc->add_flag("--all-positions", all, "logits for every prompt position, not just the last");
+  lc->add_option("--out", out_path, "write float32 logits to this file instead of inline JSON");
+  lc->add_option("--top", top, "top-K entries per position in the JSON (default 5)");
+  lc->callback([] { std::exit(run_logits(lo, all, out_path, top)); });
+
+  auto* gc = app.add_subcommand("greedy", "greedy continuation of a prompt of token ids");
+  add_common(gc, go);
+  gc->add_option("-n,--n", n_gen, "tokens to generate (default 16)");
+  gc->callback([] { std::exit(run_greedy(go, n_gen)); });
 }
 
 }  // namespace hearth::cli

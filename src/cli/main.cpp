@@ -9,6 +9,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("-v,--version", std::string("hearth version ") + hearth::kVersion);
   app.require_subcommand(1);
   hearth::cli::add_engine_commands(app);
+  hearth::cli::add_bench_command(app);
+  hearth::cli::add_quantize_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

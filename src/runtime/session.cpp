@@ -1,1 +1,48 @@
-// placeholder: filled in by issue #2
+#include "runtime/session.h"
+
+#include <thread>
+
+namespace hearth::runtime {
+
+Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const EngineOptions& o) {
+  auto e = std::unique_ptr<Engine>(new Engine());
+  HEARTH_ASSIGN_OR_RETURN(e->file_, gguf::GgufFile::open(path));
+  int nt = o.n_threads > 0 ? o.n_threads : int(std::thread::hardware_concurrency());
+  e->pool_ = std::make_unique<ThreadPool>(nt < 1 ? 1 : nt);
+  models::LoadOptions lo;
+  lo.repack = o.repack;
+  HEARTH_ASSIGN_OR_RETURN(e->model_, models::load_model(e->file_, *e->pool_, lo));
+  return e;
+}
+
+Result<std::unique_ptr<Session>> Session::create(Engine& e, const models::ContextParams& p) {
+  auto s = std::unique_ptr<Session>(new Session());
+  s->engine_ = &e;
+  HEARTH_ASSIGN_OR_RETURN(s->ctx_, e.model().new_context(p, e.pool()));
+  s->batch_.reserve(size_t(p.n_batch));
+  return s;
+}
+
+Status Session::eval(std::span<const int32_t> tokens, bool all_logits, float* out) {
+  const int n = int(tokens.size());
+  if (n == 0) return invalid_argument("[session] no tokens to evaluate");
+  if (n_past_ + n > n_ctx())
+    return Status(StatusCode::kResourceExhausted, "[session] " + std::to_string(n_past_ + n) +
+                                                      " tokens exceed the context of " +
+                                                      std::to_string(n_ctx()));
+  const int nb = ctx_->params().n_batch;
+  const int64_t nv = n_vocab();
+  float* dst = out;
+  for (int s = 0; s < n; s += nb) {
+    const int e = std::min(n, s + nb);
+    batch_.clear();
+    for (int i = s; i < e; ++i)
+      batch_.push_back({tokens[i], n_past_ + i - s, 0, all_logits || i == n - 1});
+    HEARTH_RETURN_IF_ERROR(engine_->model().forward(*ctx_, batch_, dst));
+    if (all_logits) dst += int64_t(e - s) * nv;
+    n_past_ += e - s;
+  }
+  return Status::ok();
+}
+
+}  // namespace hearth::runtime

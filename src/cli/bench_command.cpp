@@ -1,0 +1,151 @@
+// `hearth bench`: prompt-processing and generation speed, llama-bench style, with the same method
+// as ../shared/oracle/bench.mjs so the two can run side by side on one file: pp = the whole prompt
+// of -p pseudo-random tokens as one batch in a fresh context; tg = -n greedy tokens one at a time
+// after an 8-token prompt (whose evaluation is included, as the oracle does). One warm-up round,
+// then -r counted rounds.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "kernels/kernels.h"
+#include "runtime/session.h"
+
+namespace hearth::cli {
+namespace {
+
+struct BenchOpts {
+  std::string model;
+  int n_prompt = 512, n_gen = 128, threads = 0, reps = 3;
+  std::string isa;
+  bool no_repack = false;
+  bool json_only = false;
+};
+
+std::vector<int32_t> bench_tokens(int n, uint32_t seed, int64_t n_vocab) {
+  // The oracle's generator: an LCG away from the low (often special/byte) ids.
+  uint32_t x = seed;
+  const int64_t lo = std::min<int64_t>(300, n_vocab / 4);
+  const int64_t span = std::max<int64_t>(1, n_vocab - lo - 1);
+  std::vector<int32_t> v(static_cast<size_t>(n));
+  for (auto& t : v) {
+    x = x * 1103515245u + 12345u;
+    t = int32_t(lo + x % span);
+  }
+  return v;
+}
+
+struct Stats {
+  double mean = 0, sd = 0;
+};
+Stats stats(const std::vector<double>& v) {
+  Stats s;
+  if (v.empty()) return s;
+  for (double x : v) s.mean += x;
+  s.mean /= double(v.size());
+  for (double x : v) s.sd += (x - s.mean) * (x - s.mean);
+  s.sd = v.size() > 1 ? std::sqrt(s.sd / double(v.size() - 1)) : 0;
+  return s;
+}
+
+int run_bench(const BenchOpts& o) {
+  if (!o.isa.empty()) {
+    kernels::Isa isa;
+    if (!kernels::parse_isa(o.isa.c_str(), isa)) {
+      std::fprintf(stderr, "hearth: --isa must be generic, avx2 or avx512\n");
+      return 1;
+    }
+    kernels::set_isa_cap(isa);
+  }
+  if (o.n_prompt < 1 || o.n_gen < 1 || o.reps < 1) {
+    std::fprintf(stderr, "hearth: -p, -n and -r must be positive\n");
+    return 1;
+  }
+  runtime::EngineOptions eo;
+  eo.n_threads = o.threads;
+  eo.repack = !o.no_repack;
+  const auto t_load = std::chrono::steady_clock::now();
+  auto eng = runtime::Engine::load(o.model, eo);
+  if (!eng) {
+    std::fprintf(stderr, "hearth: %s\n", eng.status().message().c_str());
+    return 1;
+  }
+  const double load_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
+  const int64_t nv = (*eng)->model().config().n_vocab;
+  models::ContextParams cp;
+  cp.n_ctx = o.n_prompt + o.n_gen + 64;
+  cp.n_batch = o.n_prompt;
+  std::vector<float> logits(static_cast<size_t>(nv));
+  std::vector<double> pp, tg;
+  using clk = std::chrono::steady_clock;
+  for (int r = 0; r <= o.reps; ++r) {
+    auto s = runtime::Session::create(**eng, cp);
+    if (!s) {
+      std::fprintf(stderr, "hearth: %s\n", s.status().message().c_str());
+      return 1;
+    }
+    auto prompt = bench_tokens(o.n_prompt, 7 + r, nv);
+    auto t0 = clk::now();
+    if (auto st = (*s)->eval(prompt, false, logits.data()); !st) {
+      std::fprintf(stderr, "hearth: %s\n", st.message().c_str());
+      return 1;
+    }
+    const double pp_s = std::chrono::duration<double>(clk::now() - t0).count();
+    (*s)->truncate(0);
+    t0 = clk::now();
+    auto start = bench_tokens(8, 99 + r, nv);
+    if (auto st = (*s)->eval(start, false, logits.data()); !st) return 1;
+    int produced = 0;
+    for (;;) {
+      int32_t best = 0;
+      for (int64_t i = 1; i < nv; ++i)
+        if (logits[i] > logits[best]) best = int32_t(i);
+      if (++produced >= o.n_gen) break;
+      if (auto st = (*s)->eval(std::span<const int32_t>(&best, 1), false, logits.data()); !st)
+        return 1;
+    }
+    const double tg_s = std::chrono::duration<double>(clk::now() - t0).count();
+    if (r > 0) {
+      pp.push_back(o.n_prompt / pp_s);
+      tg.push_back(produced / tg_s);
+    }
+  }
+  const Stats sp = stats(pp), st = stats(tg);
+  nlohmann::ordered_json j;
+  j["model"] = o.model;
+  j["threads"] = (*eng)->pool().size();
+  j["isa"] = kernels::isa_name(kernels::active().isa);
+  j["load_s"] = load_s;
+  j["pp"] = {{"tokens", o.n_prompt}, {"tps", pp}, {"mean", sp.mean}, {"sd", sp.sd}};
+  j["tg"] = {{"tokens", o.n_gen}, {"tps", tg}, {"mean", st.mean}, {"sd", st.sd}};
+  if (!o.json_only) {
+    std::printf("| model | threads | isa | test | t/s |\n|---|---:|---|---|---:|\n");
+    std::printf("| %s | %d | %s | pp%d | %.2f ± %.2f |\n", o.model.c_str(), (*eng)->pool().size(),
+                kernels::isa_name(kernels::active().isa), o.n_prompt, sp.mean, sp.sd);
+    std::printf("| %s | %d | %s | tg%d | %.2f ± %.2f |\n", o.model.c_str(), (*eng)->pool().size(),
+                kernels::isa_name(kernels::active().isa), o.n_gen, st.mean, st.sd);
+  }
+  std::cout << j.dump() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  static BenchOpts o;
+  auto* c = app.add_subcommand("bench", "measure prompt processing and generation speed");
+  c->add_option("-m,--model", o.model, "GGUF model file")->required();
+  c->add_option("-p", o.n_prompt, "prompt tokens (default 512)");
+  c->add_option("-n", o.n_gen, "generated tokens (default 128)");
+  c->add_option("-t,--threads", o.threads, "threads (default: all cores)");
+  c->add_option("-r,--reps", o.reps, "counted rounds after one warm-up (default 3)");
+  c->add_option("--isa", o.isa, "cap the kernel level: generic, avx2, avx512");
+  c->add_flag("--no-repack", o.no_repack, "run on the file's weight layout");
+  c->add_flag("--json", o.json_only, "print only the JSON line");
+  c->callback([] { std::exit(run_bench(o)); });
+}
+
+}  // namespace hearth::cli

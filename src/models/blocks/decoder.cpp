@@ -1,0 +1,302 @@
+#include "models/blocks/decoder.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "models/weights.h"
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+
+namespace hearth::models {
+namespace {
+
+using Vec = std::vector<float>;
+using OptVec = std::optional<Vec>;
+
+struct Layer {
+  Vec attn_norm, ffn_norm;
+  ops::WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+  OptVec bq, bk, bv, bo;
+  OptVec q_norm, k_norm;
+};
+
+class DecoderContext final : public Context {
+ public:
+  DecoderContext(const ContextParams& p, ThreadPool& pool) : Context(p, pool) {}
+  // KV cache: per layer, [n_seq][n_ctx] rows.
+  std::vector<std::vector<uint8_t>> k, v;
+  size_t k_row = 0, v_row = 0;
+  // Activations for up to n_batch tokens.
+  Vec x, xn, q, kc, vc, attn, gate, up, rope_cs, xg;
+  ops::MatmulScratch ms;
+  ops::AttnScratch as;
+};
+
+class DenseDecoder final : public Model {
+ public:
+  DenseDecoder(std::shared_ptr<gguf::GgufFile> f, ModelConfig c, DecoderFlags fl) : flags_(fl) {
+    file_ = std::move(f);
+    config_ = std::move(c);
+  }
+
+  Status load(ThreadPool& pool, const LoadOptions& opt) {
+    const auto& c = config_;
+    WeightLoader w(*file_, pool, opt.repack, c.arch);
+    HEARTH_ASSIGN_OR_RETURN(const gguf::TensorInfo* emb, [&]() -> Result<const gguf::TensorInfo*> {
+      const auto* t = file_->find_tensor("token_embd.weight");
+      if (!t)
+        return corrupt("[model] missing tensor 'token_embd.weight' (required by " + c.arch + ")");
+      if (t->shape.size() != 2 || t->shape[1] != c.n_embd)
+        return corrupt("[model] tensor 'token_embd.weight' has shape " + shape_str(t->shape) +
+                       ", expected {n_vocab, " + std::to_string(c.n_embd) + "}");
+      return t;
+    }());
+    tok_embd_ = emb;
+    config_.n_vocab = emb->shape[0];
+    const int64_t n_vocab = config_.n_vocab;
+    HEARTH_ASSIGN_OR_RETURN(output_norm_, w.vector("output_norm.weight", c.n_embd));
+    HEARTH_ASSIGN_OR_RETURN(auto out, w.optional_matrix("output.weight", n_vocab, c.n_embd));
+    if (out) {
+      output_ = std::move(*out);
+    } else {  // tied embeddings
+      HEARTH_ASSIGN_OR_RETURN(
+          output_, ops::WeightMatrix::make("token_embd.weight", emb->type, n_vocab, c.n_embd,
+                                           emb->data, emb->nbytes));
+      if (opt.repack) output_.prepare(pool);
+    }
+    HEARTH_ASSIGN_OR_RETURN(rope_freqs_, w.optional_vector("rope_freqs.weight", c.rope.n_rot / 2));
+
+    const int64_t nq = c.n_head * c.head_dim, nk = c.n_head_kv * c.head_dim,
+                  nv = c.n_head_kv * c.head_dim_v;
+    layers_.resize(size_t(c.n_layer));
+    for (int il = 0; il < int(c.n_layer); ++il) {
+      Layer& L = layers_[il];
+      HEARTH_ASSIGN_OR_RETURN(L.attn_norm, w.vector(blk(il, "attn_norm.weight"), c.n_embd));
+      HEARTH_ASSIGN_OR_RETURN(L.wq, w.matrix(blk(il, "attn_q.weight"), nq, c.n_embd));
+      HEARTH_ASSIGN_OR_RETURN(L.wk, w.matrix(blk(il, "attn_k.weight"), nk, c.n_embd));
+      HEARTH_ASSIGN_OR_RETURN(L.wv, w.matrix(blk(il, "attn_v.weight"), nv, c.n_embd));
+      HEARTH_ASSIGN_OR_RETURN(
+          L.wo, w.matrix(blk(il, "attn_output.weight"), c.n_embd, c.n_head * c.head_dim_v));
+      if (flags_.qkv_bias_required) {
+        HEARTH_ASSIGN_OR_RETURN(L.bq, w.vector(blk(il, "attn_q.bias"), nq));
+        HEARTH_ASSIGN_OR_RETURN(L.bk, w.vector(blk(il, "attn_k.bias"), nk));
+        HEARTH_ASSIGN_OR_RETURN(L.bv, w.vector(blk(il, "attn_v.bias"), nv));
+      } else {
+        HEARTH_ASSIGN_OR_RETURN(L.bq, w.optional_vector(blk(il, "attn_q.bias"), nq));
+        HEARTH_ASSIGN_OR_RETURN(L.bk, w.optional_vector(blk(il, "attn_k.bias"), nk));
+        HEARTH_ASSIGN_OR_RETURN(L.bv, w.optional_vector(blk(il, "attn_v.bias"), nv));
+      }
+      HEARTH_ASSIGN_OR_RETURN(L.bo, w.optional_vector(blk(il, "attn_output.bias"), c.n_embd));
+      if (flags_.qk_norm) {
+        HEARTH_ASSIGN_OR_RETURN(L.q_norm, w.vector(blk(il, "attn_q_norm.weight"), c.head_dim));
+        HEARTH_ASSIGN_OR_RETURN(L.k_norm, w.vector(blk(il, "attn_k_norm.weight"), c.head_dim));
+      }
+      HEARTH_ASSIGN_OR_RETURN(L.ffn_norm, w.vector(blk(il, "ffn_norm.weight"), c.n_embd));
+      HEARTH_ASSIGN_OR_RETURN(L.w_gate, w.matrix(blk(il, "ffn_gate.weight"), c.n_ff, c.n_embd));
+      HEARTH_ASSIGN_OR_RETURN(L.w_up, w.matrix(blk(il, "ffn_up.weight"), c.n_ff, c.n_embd));
+      HEARTH_ASSIGN_OR_RETURN(L.w_down, w.matrix(blk(il, "ffn_down.weight"), c.n_embd, c.n_ff));
+    }
+    config_.rope.freq_factors = rope_freqs_ ? rope_freqs_->data() : nullptr;
+    return Status::ok();
+  }
+
+  size_t state_bytes(const ContextParams& p) const override {
+    const auto& c = config_;
+    const size_t kr = row_bytes(p.kv_type, c.n_head_kv * c.head_dim);
+    const size_t vr = row_bytes(p.kv_type, c.n_head_kv * c.head_dim_v);
+    return size_t(c.n_layer) * size_t(p.n_ctx) * (kr + vr);
+  }
+
+  Result<std::unique_ptr<Context>> new_context(const ContextParams& p,
+                                               ThreadPool& pool) const override {
+    const auto& c = config_;
+    const TypeTraits* kvt = find_type(uint32_t(p.kv_type));
+    if (!kvt || (p.kv_type != DType::F16 && p.kv_type != DType::Q8_0 && p.kv_type != DType::F32))
+      return invalid_argument("[model] KV cache type must be f16, q8_0 or f32");
+    if (c.head_dim % kvt->block_elems || c.head_dim_v % kvt->block_elems)
+      return invalid_argument(std::string("[model] head size is not a multiple of the ") +
+                              kvt->name + " block size");
+    if (p.n_ctx <= 0 || p.n_seq <= 0 || p.n_batch <= 0)
+      return invalid_argument("[model] n_ctx, n_seq and n_batch must be positive");
+    auto ctx = std::make_unique<DecoderContext>(p, pool);
+    ctx->k_row = row_bytes(*kvt, c.n_head_kv * c.head_dim);
+    ctx->v_row = row_bytes(*kvt, c.n_head_kv * c.head_dim_v);
+    const size_t cells = size_t(p.n_seq) * size_t(p.n_ctx);
+    ctx->k.resize(size_t(c.n_layer));
+    ctx->v.resize(size_t(c.n_layer));
+    for (int64_t il = 0; il < c.n_layer; ++il) {
+      ctx->k[il].resize(cells * ctx->k_row);
+      ctx->v[il].resize(cells * ctx->v_row);
+    }
+    const size_t B = size_t(p.n_batch);
+    ctx->x.resize(B * c.n_embd);
+    ctx->xn.resize(B * c.n_embd);
+    ctx->xg.resize(B * c.n_embd);
+    ctx->q.resize(B * c.n_head * c.head_dim);
+    ctx->kc.resize(B * c.n_head_kv * c.head_dim);
+    ctx->vc.resize(B * c.n_head_kv * c.head_dim_v);
+    ctx->attn.resize(B * c.n_head * c.head_dim_v);
+    ctx->gate.resize(B * c.n_ff);
+    ctx->up.resize(B * c.n_ff);
+    ctx->rope_cs.resize(B * c.rope.n_rot);
+    size_t act = ops::activation_bytes(output_.type(), c.n_embd, int64_t(B));
+    for (const auto& L : layers_)
+      for (const auto* W : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+        act = std::max(act, ops::activation_bytes(W->type(), W->n_in(), int64_t(B)));
+    ctx->ms.reserve(act);
+    ctx->as.reserve(pool.size(), p.n_ctx, int(c.head_dim), int(c.head_dim_v));
+    return std::unique_ptr<Context>(std::move(ctx));
+  }
+
+  Status forward(Context& base_ctx, std::span<const BatchToken> batch,
+                 float* logits) const override;
+
+ private:
+  DecoderFlags flags_;
+  const gguf::TensorInfo* tok_embd_ = nullptr;
+  Vec output_norm_;
+  ops::WeightMatrix output_;
+  OptVec rope_freqs_;
+  std::vector<Layer> layers_;
+};
+
+Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batch,
+                             float* logits) const {
+  auto& ctx = static_cast<DecoderContext&>(base_ctx);
+  const auto& c = config_;
+  const auto& P = ctx.params();
+  const int64_t T = int64_t(batch.size());
+  if (T == 0) return Status::ok();
+  if (T > P.n_batch)
+    return invalid_argument("[model] batch of " + std::to_string(T) + " tokens exceeds n_batch " +
+                            std::to_string(P.n_batch));
+  std::vector<int64_t> out_rows;  // small; one entry per requested logits row
+  for (int64_t t = 0; t < T; ++t) {
+    const auto& b = batch[t];
+    if (b.token < 0 || b.token >= c.n_vocab)
+      return invalid_argument("[model] token id " + std::to_string(b.token) +
+                              " is out of range [0, " + std::to_string(c.n_vocab) + ")");
+    if (b.seq < 0 || b.seq >= P.n_seq)
+      return invalid_argument("[model] sequence " + std::to_string(b.seq) + " out of range");
+    if (b.pos < 0 || b.pos >= P.n_ctx)
+      return invalid_argument("[model] position " + std::to_string(b.pos) +
+                              " exceeds the context size " + std::to_string(P.n_ctx));
+    if (b.logits) out_rows.push_back(t);
+  }
+
+  const int64_t E = c.n_embd, HD = c.head_dim, HDV = c.head_dim_v;
+  const int64_t nq = c.n_head * HD, nk = c.n_head_kv * HD, nv = c.n_head_kv * HDV;
+  const int n_rot = c.rope.n_rot;
+  ops::AttnParams ap;
+  ap.n_head = int(c.n_head);
+  ap.n_head_kv = int(c.n_head_kv);
+  ap.head_dim_k = int(HD);
+  ap.head_dim_v = int(HDV);
+  ap.scale = 1.0f / std::sqrt(float(HD));
+  ap.kv_type = P.kv_type;
+  ThreadPool& pool = ctx.pool();
+
+  pool.run([&](int ith, int nth) {
+    int64_t tb, te;
+    ThreadPool::split(T, ith, nth, tb, te);
+    for (int64_t t = tb; t < te; ++t) {
+      dequantize_row_of(*tok_embd_, batch[t].token, ctx.x.data() + t * E);
+      ops::rope_cos_sin(c.rope, batch[t].pos, ctx.rope_cs.data() + t * n_rot);
+    }
+    pool.barrier();
+
+    for (const Layer& L : layers_) {
+      const size_t il = size_t(&L - layers_.data());
+      for (int64_t t = tb; t < te; ++t)
+        ops::rms_norm(ctx.x.data() + t * E, L.attn_norm.data(), ctx.xn.data() + t * E, E,
+                      c.norm_eps);
+      pool.barrier();
+      {
+        const ops::WeightMatrix* Ws[3] = {&L.wq, &L.wk, &L.wv};
+        float* Ys[3] = {ctx.q.data(), ctx.kc.data(), ctx.vc.data()};
+        ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 3, ctx.xn.data(), T, ctx.ms);
+      }
+      for (int64_t t = tb; t < te; ++t) {
+        float* q = ctx.q.data() + t * nq;
+        float* k = ctx.kc.data() + t * nk;
+        float* v = ctx.vc.data() + t * nv;
+        if (L.bq) ops::add(q, L.bq->data(), q, nq);
+        if (L.bk) ops::add(k, L.bk->data(), k, nk);
+        if (L.bv) ops::add(v, L.bv->data(), v, nv);
+        if (L.q_norm) {
+          for (int64_t h = 0; h < c.n_head; ++h)
+            ops::rms_norm(q + h * HD, L.q_norm->data(), q + h * HD, HD, c.norm_eps);
+          for (int64_t h = 0; h < c.n_head_kv; ++h)
+            ops::rms_norm(k + h * HD, L.k_norm->data(), k + h * HD, HD, c.norm_eps);
+        }
+        const float* cs = ctx.rope_cs.data() + t * n_rot;
+        ops::rope_apply(c.rope, cs, q, int(c.n_head), int(HD));
+        ops::rope_apply(c.rope, cs, k, int(c.n_head_kv), int(HD));
+        const size_t cell = size_t(batch[t].seq) * P.n_ctx + size_t(batch[t].pos);
+        ops::kv_store(P.kv_type, k, ctx.k[il].data() + cell * ctx.k_row, nk);
+        ops::kv_store(P.kv_type, v, ctx.v[il].data() + cell * ctx.v_row, nv);
+      }
+      pool.barrier();
+      // Attention per run of consecutive positions of one sequence.
+      for (int64_t s = 0; s < T;) {
+        int64_t e = s + 1;
+        while (e < T && batch[e].seq == batch[s].seq && batch[e].pos == batch[e - 1].pos + 1) ++e;
+        const size_t base = size_t(batch[s].seq) * P.n_ctx;
+        ops::attention_in_run(ith, nth, ap, ctx.q.data() + s * nq, nq, e - s, batch[s].pos,
+                              ctx.k[il].data() + base * ctx.k_row,
+                              ctx.v[il].data() + base * ctx.v_row,
+                              ctx.attn.data() + s * c.n_head * HDV, c.n_head * HDV, ctx.as);
+        s = e;
+      }
+      pool.barrier();
+      ops::matmul_in_run(pool, ith, nth, L.wo, ctx.attn.data(), T, ctx.xn.data(), size_t(E),
+                         ctx.ms);
+      for (int64_t t = tb; t < te; ++t) {
+        float* x = ctx.x.data() + t * E;
+        float* o = ctx.xn.data() + t * E;
+        if (L.bo) ops::add(o, L.bo->data(), o, E);
+        ops::add(x, o, x, E);
+        ops::rms_norm(x, L.ffn_norm.data(), o, E, c.norm_eps);
+      }
+      pool.barrier();
+      {
+        const ops::WeightMatrix* Ws[2] = {&L.w_gate, &L.w_up};
+        float* Ys[2] = {ctx.gate.data(), ctx.up.data()};
+        ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 2, ctx.xn.data(), T, ctx.ms);
+      }
+      for (int64_t t = tb; t < te; ++t)
+        ops::swiglu(ctx.gate.data() + t * c.n_ff, ctx.up.data() + t * c.n_ff,
+                    ctx.gate.data() + t * c.n_ff, c.n_ff);
+      pool.barrier();
+      ops::matmul_in_run(pool, ith, nth, L.w_down, ctx.gate.data(), T, ctx.xn.data(), size_t(E),
+                         ctx.ms);
+      for (int64_t t = tb; t < te; ++t)
+        ops::add(ctx.x.data() + t * E, ctx.xn.data() + t * E, ctx.x.data() + t * E, E);
+      pool.barrier();
+    }
+
+    const int64_t R = int64_t(out_rows.size());
+    if (R == 0) return;
+    int64_t rb, re;
+    ThreadPool::split(R, ith, nth, rb, re);
+    for (int64_t i = rb; i < re; ++i)
+      ops::rms_norm(ctx.x.data() + out_rows[i] * E, output_norm_.data(), ctx.xg.data() + i * E, E,
+                    c.norm_eps);
+    pool.barrier();
+    ops::matmul_in_run(pool, ith, nth, output_, ctx.xg.data(), R, logits, size_t(c.n_vocab),
+                       ctx.ms);
+  });
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> load_dense_decoder(std::shared_ptr<gguf::GgufFile> file,
+                                                  ThreadPool& pool, const LoadOptions& opt,
+                                                  ModelConfig cfg, DecoderFlags flags) {
+  auto m = std::make_unique<DenseDecoder>(std::move(file), std::move(cfg), flags);
+  HEARTH_RETURN_IF_ERROR(m->load(pool, opt));
+  return std::unique_ptr<Model>(std::move(m));
+}
+
+}  // namespace hearth::models

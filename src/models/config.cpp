@@ -1,0 +1,76 @@
+#include "models/config.h"
+
+namespace hearth::models {
+
+Result<ModelConfig> read_common_config(const gguf::GgufFile& f, const std::string& arch,
+                                       ops::RopeMode rope_mode) {
+  ModelConfig c;
+  c.arch = arch;
+  const std::string p = arch + ".";
+  auto name = f.get_string("general.name");
+  if (name) c.name = *name;
+  HEARTH_ASSIGN_OR_RETURN(c.n_embd, f.get_int(p + "embedding_length"));
+  HEARTH_ASSIGN_OR_RETURN(c.n_layer, f.get_int(p + "block_count"));
+  HEARTH_ASSIGN_OR_RETURN(c.n_ff, f.get_int(p + "feed_forward_length"));
+  HEARTH_ASSIGN_OR_RETURN(c.n_head, f.get_int(p + "attention.head_count"));
+  HEARTH_ASSIGN_OR_RETURN(c.n_head_kv, f.get_int_or(p + "attention.head_count_kv", c.n_head));
+  HEARTH_ASSIGN_OR_RETURN(c.n_ctx_train, f.get_int_or(p + "context_length", 2048));
+  if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.n_head_kv <= 0 || c.n_ff <= 0 ||
+      c.n_embd > (1 << 20) || c.n_layer > 4096 || c.n_head > 4096 || c.n_ff > (1 << 22))
+    return corrupt("[model] implausible hyperparameters for " + arch + ": n_embd=" +
+                   std::to_string(c.n_embd) + " n_layer=" + std::to_string(c.n_layer) +
+                   " n_head=" + std::to_string(c.n_head) + " n_ff=" + std::to_string(c.n_ff));
+  if (c.n_head % c.n_head_kv != 0)
+    return corrupt("[model] " + p + "attention.head_count (" + std::to_string(c.n_head) +
+                   ") is not a multiple of head_count_kv (" + std::to_string(c.n_head_kv) + ")");
+  HEARTH_ASSIGN_OR_RETURN(c.head_dim,
+                          f.get_int_or(p + "attention.key_length", c.n_embd / c.n_head));
+  HEARTH_ASSIGN_OR_RETURN(c.head_dim_v, f.get_int_or(p + "attention.value_length", c.head_dim));
+  if (c.head_dim <= 0 || c.head_dim_v <= 0 || c.head_dim > 1024 || c.head_dim_v > 1024)
+    return corrupt("[model] implausible head size for " + arch);
+  HEARTH_ASSIGN_OR_RETURN(double eps, f.get_float_or(p + "attention.layer_norm_rms_epsilon", 1e-5));
+  c.norm_eps = float(eps);
+
+  auto& r = c.rope;
+  r.mode = rope_mode;
+  HEARTH_ASSIGN_OR_RETURN(int64_t n_rot, f.get_int_or(p + "rope.dimension_count", c.head_dim));
+  if (n_rot <= 0 || n_rot > c.head_dim || n_rot % 2)
+    return corrupt("[model] " + p + "rope.dimension_count = " + std::to_string(n_rot) +
+                   " must be even and at most the head size " + std::to_string(c.head_dim));
+  r.n_rot = int(n_rot);
+  HEARTH_ASSIGN_OR_RETURN(double base, f.get_float_or(p + "rope.freq_base", 10000.0));
+  r.freq_base = float(base);
+  std::string scaling = "none";
+  if (f.find(p + "rope.scaling.type")) {
+    HEARTH_ASSIGN_OR_RETURN(scaling, f.get_string(p + "rope.scaling.type"));
+  }
+  HEARTH_ASSIGN_OR_RETURN(double factor, f.get_float_or(p + "rope.scaling.factor", 0.0));
+  if (factor == 0.0) {  // older files: rope.scale_linear
+    HEARTH_ASSIGN_OR_RETURN(factor, f.get_float_or(p + "rope.scale_linear", 0.0));
+    if (factor != 0.0 && scaling == "none") scaling = "linear";
+  }
+  HEARTH_ASSIGN_OR_RETURN(int64_t n_orig,
+                          f.get_int_or(p + "rope.scaling.original_context_length", c.n_ctx_train));
+  r.n_ctx_orig = int(n_orig);
+  if (scaling == "none" || factor == 0.0 || factor == 1.0) {
+    r.freq_scale = 1.0f;
+  } else if (scaling == "linear" || scaling == "yarn") {
+    r.freq_scale = float(1.0 / factor);
+  } else {
+    return unsupported("[model] " + p + "rope.scaling.type '" + scaling +
+                       "' is not supported (none, linear, yarn)");
+  }
+  if (scaling == "yarn") {
+    HEARTH_ASSIGN_OR_RETURN(double ext, f.get_float_or(p + "rope.scaling.yarn_ext_factor", 1.0));
+    HEARTH_ASSIGN_OR_RETURN(double attn, f.get_float_or(p + "rope.scaling.yarn_attn_factor", 1.0));
+    HEARTH_ASSIGN_OR_RETURN(double bf, f.get_float_or(p + "rope.scaling.yarn_beta_fast", 32.0));
+    HEARTH_ASSIGN_OR_RETURN(double bs, f.get_float_or(p + "rope.scaling.yarn_beta_slow", 1.0));
+    r.ext_factor = float(ext);
+    r.attn_factor = float(attn);
+    r.beta_fast = float(bf);
+    r.beta_slow = float(bs);
+  }
+  return c;
+}
+
+}  // namespace hearth::models

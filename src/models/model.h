@@ -1,0 +1,98 @@
+// models/model.h — what a loaded model is, and how a batch of tokens goes through it.
+//
+// `Model` owns the immutable part: the config read from GGUF metadata and weight views into the
+// mmapped file (shared by every context). `Context` owns the mutable part for up to n_seq
+// sequences: the KV cache and scratch buffers sized once at creation, so the per-token path does
+// not allocate. A batch may mix tokens of several sequences (continuous batching); matmuls run on
+// the whole batch, attention per sequence.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "gguf/gguf.h"
+#include "ops/rope.h"
+#include "quant/types.h"
+
+namespace hearth::models {
+
+// Hyperparameters common to decoder-only transformers; each architecture file fills it from
+// `<arch>.*` GGUF keys and may keep extra fields of its own.
+struct ModelConfig {
+  std::string arch;
+  std::string name;         // general.name
+  int64_t n_vocab = 0;      // rows of token_embd
+  int64_t n_embd = 0;       // %s.embedding_length
+  int64_t n_layer = 0;      // %s.block_count
+  int64_t n_head = 0;       // %s.attention.head_count
+  int64_t n_head_kv = 0;    // %s.attention.head_count_kv
+  int64_t head_dim = 0;     // %s.attention.key_length (default n_embd / n_head)
+  int64_t head_dim_v = 0;   // %s.attention.value_length (default head_dim)
+  int64_t n_ff = 0;         // %s.feed_forward_length
+  int64_t n_ctx_train = 0;  // %s.context_length
+  float norm_eps = 1e-5f;   // %s.attention.layer_norm_rms_epsilon
+  ops::RopeParams rope;     // mode, n_rot, base, scaling
+};
+
+struct ContextParams {
+  int n_ctx = 4096;   // positions per sequence
+  int n_seq = 1;      // sequences held at once
+  int n_batch = 512;  // largest number of tokens evaluated in one forward call
+  DType kv_type = DType::F16;
+};
+
+struct BatchToken {
+  int32_t token = 0;
+  int32_t pos = 0;      // position in its sequence
+  int32_t seq = 0;      // sequence slot, < n_seq
+  bool logits = false;  // return this token's logits
+};
+
+class Context {
+ public:
+  virtual ~Context() = default;
+  const ContextParams& params() const { return params_; }
+  ThreadPool& pool() { return *pool_; }
+
+ protected:
+  Context(const ContextParams& p, ThreadPool& pool) : params_(p), pool_(&pool) {}
+  ContextParams params_;
+  ThreadPool* pool_;
+};
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  const ModelConfig& config() const { return config_; }
+  const gguf::GgufFile& file() const { return *file_; }
+
+  virtual Result<std::unique_ptr<Context>> new_context(const ContextParams& p,
+                                                       ThreadPool& pool) const = 0;
+  // Evaluates `batch` (at most n_batch tokens; positions of a sequence must be consecutive and
+  // follow what the cache holds). Writes one n_vocab row per token with `logits` set, in batch
+  // order, into `logits`.
+  virtual Status forward(Context& ctx, std::span<const BatchToken> batch, float* logits) const = 0;
+  // Bytes of KV cache / state per sequence for a context length (memory estimates).
+  virtual size_t state_bytes(const ContextParams& p) const = 0;
+
+ protected:
+  std::shared_ptr<gguf::GgufFile> file_;
+  ModelConfig config_;
+};
+
+struct LoadOptions {
+  bool repack = true;  // allow load-time repacking of weights for the active kernels
+};
+
+// Reads `general.architecture`, finds the architecture in the registry and loads it.
+Result<std::unique_ptr<Model>> load_model(std::shared_ptr<gguf::GgufFile> file, ThreadPool& pool,
+                                          const LoadOptions& opt = {});
+// Names of the architectures hearth can run (from the registry).
+std::vector<std::string> supported_architectures();
+
+}  // namespace hearth::models

@@ -1,0 +1,96 @@
+#include "ops/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "base/fp16.h"
+#include "kernels/kernels.h"
+
+namespace hearth::ops {
+
+void AttnScratch::reserve(int nth, int n_ctx, int head_dim_k, int head_dim_v) {
+  scores.resize(nth);
+  qconv.resize(nth);
+  vrow.resize(nth);
+  for (int i = 0; i < nth; ++i) {
+    if (int(scores[i].size()) < n_ctx) scores[i].resize(n_ctx);
+    // Enough for any activation format of head_dim_k floats (F32 is the largest).
+    if (qconv[i].size() < size_t(head_dim_k) * 4 + 64) qconv[i].resize(size_t(head_dim_k) * 4 + 64);
+    if (int(vrow[i].size()) < head_dim_v) vrow[i].resize(head_dim_v);
+  }
+}
+
+size_t kv_row_bytes(DType t, int64_t n) {
+  return row_bytes(t, n);
+}
+
+void kv_store(DType t, const float* src, uint8_t* dst, int64_t n) {
+  kernels::active().quantize_row[uint32_t(t)](src, dst, n);
+}
+
+void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int64_t q_stride,
+                      int64_t n_tokens, int64_t pos0, const uint8_t* k_cache,
+                      const uint8_t* v_cache, float* out, int64_t out_stride,
+                      AttnScratch& scratch) {
+  const auto& kt = kernels::active();
+  const TypeTraits& cache_tt = type_traits(p.kv_type);
+  const DType q_type = cache_tt.vec_dot_type;
+  const auto q_convert = kt.quantize_row[uint32_t(q_type)];
+  const auto dot = kt.vec_dot[uint32_t(p.kv_type)];
+  const size_t k_row = row_bytes(cache_tt, int64_t(p.n_head_kv) * p.head_dim_k);
+  const size_t v_row = row_bytes(cache_tt, int64_t(p.n_head_kv) * p.head_dim_v);
+  const size_t k_head = row_bytes(cache_tt, p.head_dim_k);
+  const size_t v_head = row_bytes(cache_tt, p.head_dim_v);
+  const int group = p.n_head / p.n_head_kv;
+
+  float* scores = scratch.scores[ith].data();
+  uint8_t* qc = scratch.qconv[ith].data();
+  float* vtmp = scratch.vrow[ith].data();
+
+  const int64_t n_items = n_tokens * p.n_head;
+  int64_t b, e;
+  ThreadPool::split(n_items, ith, nth, b, e);
+  for (int64_t item = b; item < e; ++item) {
+    const int64_t t = item / p.n_head;
+    const int h = int(item % p.n_head);
+    const int hk = h / group;
+    const int64_t pos = pos0 + t;
+    const int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+    q_convert(q + t * q_stride + int64_t(h) * p.head_dim_k, qc, p.head_dim_k);
+
+    float mx = -std::numeric_limits<float>::infinity();
+    for (int64_t j = first; j <= pos; ++j) {
+      float s = dot(p.head_dim_k, k_cache + size_t(j) * k_row + hk * k_head, qc) * p.scale;
+      if (p.softcap > 0) s = p.softcap * std::tanh(s / p.softcap);
+      scores[j] = s;
+      mx = std::max(mx, s);
+    }
+    double sum = 0;
+    for (int64_t j = first; j <= pos; ++j) {
+      const float ex = std::exp(scores[j] - mx);
+      scores[j] = ex;
+      sum += ex;
+    }
+    const float inv = float(1.0 / sum);
+
+    float* o = out + t * out_stride + int64_t(h) * p.head_dim_v;
+    for (int d = 0; d < p.head_dim_v; ++d) o[d] = 0;
+    if (p.kv_type == DType::F16) {
+      for (int64_t j = first; j <= pos; ++j) {
+        const float w = round_fp16(scores[j] * inv);
+        const uint16_t* vr =
+            reinterpret_cast<const uint16_t*>(v_cache + size_t(j) * v_row + hk * v_head);
+        for (int d = 0; d < p.head_dim_v; ++d) o[d] += w * fp16_to_fp32(vr[d]);
+      }
+    } else {
+      for (int64_t j = first; j <= pos; ++j) {
+        const float w = scores[j] * inv;
+        cache_tt.dequantize_row(v_cache + size_t(j) * v_row + hk * v_head, vtmp, p.head_dim_v);
+        for (int d = 0; d < p.head_dim_v; ++d) o[d] += w * vtmp[d];
+      }
+    }
+  }
+}
+
+}  // namespace hearth::ops

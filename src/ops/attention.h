@@ -1,0 +1,48 @@
+// ops/attention.h — causal grouped-query attention over one sequence's KV cache.
+//
+// The cache of a layer holds one row per position: K (n_head_kv * head_dim_k elements) and V
+// (n_head_kv * head_dim_v) in the cache type (F16 by default, Q8_0 optional), K after RoPE.
+// Scores use the cache type's dot kernel with Q converted to its activation format, and the
+// probabilities are rounded to F16 before weighting an F16 V — what llama.cpp's non-flash path
+// does, so results match it.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "quant/types.h"
+
+namespace hearth::ops {
+
+struct AttnParams {
+  int n_head = 0, n_head_kv = 0;
+  int head_dim_k = 0, head_dim_v = 0;
+  float scale = 1;    // applied to Q·K
+  float softcap = 0;  // 0: off; else s = softcap * tanh(s / softcap)
+  int window = 0;     // 0: full causal; else attend to positions > pos - window
+  DType kv_type = DType::F16;
+};
+
+// Per-thread scratch, sized once for a context length.
+struct AttnScratch {
+  std::vector<std::vector<float>> scores;   // [nth][n_ctx]
+  std::vector<std::vector<uint8_t>> qconv;  // [nth][converted q head]
+  std::vector<std::vector<float>> vrow;     // [nth][head_dim_v]
+  void reserve(int nth, int n_ctx, int head_dim_k, int head_dim_v);
+};
+
+// Bytes of one cache row for `n` elements of the cache type.
+size_t kv_row_bytes(DType t, int64_t n);
+// Converts n floats into the cache type at dst.
+void kv_store(DType t, const float* src, uint8_t* dst, int64_t n);
+
+// Tokens at positions pos0 .. pos0+n_tokens-1 of one sequence; the cache already holds them.
+// q: (n_tokens, n_head * head_dim_k), q_stride floats between tokens.
+// out: (n_tokens, n_head * head_dim_v), out_stride floats between tokens.
+// Call from inside pool.run (work is split by (token, head)); ends without a barrier.
+void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int64_t q_stride,
+                      int64_t n_tokens, int64_t pos0, const uint8_t* k_cache,
+                      const uint8_t* v_cache, float* out, int64_t out_stride, AttnScratch& scratch);
+
+}  // namespace hearth::ops

@@ -1,0 +1,82 @@
+// ops/matmul.h — the matmul front end: Y = X · Wᵀ for a weight matrix and a batch of activations.
+//
+// Activations are converted once per call into the weight type's activation format (Q8_0, Q8_1,
+// Q8_K, F16, BF16 — what llama.cpp does, so results match it), then the kernel table's gemm runs on
+// disjoint row ranges per thread. Weights stay in the mmapped file unless the active ISA has a
+// load-time repack for their type.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_pool.h"
+#include "kernels/kernels.h"
+#include "quant/types.h"
+
+namespace hearth::ops {
+
+// A 2-D weight of shape (n_out, n_in): n_out rows of n_in elements.
+class WeightMatrix {
+ public:
+  WeightMatrix() = default;
+  // `data` must outlive the matrix (it is the mapping). Checks type and row geometry.
+  static Result<WeightMatrix> make(const char* name, DType type, int64_t n_out, int64_t n_in,
+                                   const void* data, size_t nbytes);
+  // Repacks for the active kernel table if it has a repack entry for this type.
+  void prepare(ThreadPool& pool);
+
+  DType type() const { return type_; }
+  int64_t n_out() const { return n_out_; }
+  int64_t n_in() const { return n_in_; }
+  const uint8_t* data() const { return data_; }
+  size_t row_stride() const { return row_stride_; }
+  const uint8_t* row(int64_t r) const { return data_ + size_t(r) * row_stride_; }
+  bool packed() const { return packed_ != nullptr; }
+  const uint8_t* packed_data() const { return packed_.get(); }
+  int row_group() const { return row_group_; }
+  const kernels::RepackEntry* repack() const { return repack_; }
+
+ private:
+  DType type_ = DType::F32;
+  int64_t n_out_ = 0, n_in_ = 0;
+  const uint8_t* data_ = nullptr;
+  size_t row_stride_ = 0;
+  std::shared_ptr<uint8_t[]> packed_;
+  int row_group_ = 0;
+  const kernels::RepackEntry* repack_ = nullptr;
+};
+
+// Scratch for activation conversion; sized once (no allocation per token).
+struct MatmulScratch {
+  std::vector<uint8_t> act;
+  void reserve(size_t bytes) {
+    if (act.size() < bytes) act.resize(bytes);
+  }
+};
+
+// Bytes of converted activations needed for M rows of n_in elements for weight type `t`.
+size_t activation_bytes(DType t, int64_t n_in, int64_t M);
+
+// Y (M, n_out) = X (M, n_in) · Wᵀ. Runs on all pool threads.
+void matmul(ThreadPool& pool, const WeightMatrix& W, const float* X, int64_t M, float* Y,
+            MatmulScratch& scratch);
+
+// The same, from inside a pool.run() body (ith/nth given); ends with a barrier.
+void matmul_in_run(ThreadPool& pool, int ith, int nth, const WeightMatrix& W, const float* X,
+                   int64_t M, float* Y, size_t ldy, MatmulScratch& scratch);
+
+// Several weights sharing one input, from inside a pool.run() body; ends with a barrier.
+// Falls back to one conversion per weight when their activation formats differ.
+void matmul_multi_in_run(ThreadPool& pool, int ith, int nth, const WeightMatrix* const* Ws,
+                         float* const* Ys, int n, const float* X, int64_t M,
+                         MatmulScratch& scratch);
+
+// Several weights that share one input (Q/K/V, gate/up): the activations are converted once.
+// All weights must have the same n_in and the same activation type.
+void matmul_shared_input(ThreadPool& pool, const WeightMatrix* const* Ws, float* const* Ys, int n,
+                         const float* X, int64_t M, MatmulScratch& scratch);
+
+}  // namespace hearth::ops

@@ -1,0 +1,58 @@
+// runtime/session.h — one model loaded with its thread pool, and single-sequence sessions on it.
+//
+// `Engine` is what a command or the server holds: the mapped file, the model (weights shared by
+// all sessions) and the persistent thread pool. A `Session` is one sequence: its own context
+// (KV cache), its position, and batched prefill followed by one-token decode steps.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "gguf/gguf.h"
+#include "models/model.h"
+
+namespace hearth::runtime {
+
+struct EngineOptions {
+  int n_threads = 0;  // 0: all cores
+  bool repack = true;
+};
+
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> load(const std::string& path, const EngineOptions& o);
+  const models::Model& model() const { return *model_; }
+  const gguf::GgufFile& file() const { return *file_; }
+  ThreadPool& pool() { return *pool_; }
+
+ private:
+  std::shared_ptr<gguf::GgufFile> file_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<models::Model> model_;
+};
+
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> create(Engine& e, const models::ContextParams& p);
+
+  int64_t n_vocab() const { return engine_->model().config().n_vocab; }
+  int n_past() const { return n_past_; }
+  int n_ctx() const { return ctx_->params().n_ctx; }
+
+  // Appends tokens; if `all_logits`, writes one n_vocab row per token into out, else only the
+  // last token's row. Splits into batches of n_batch.
+  Status eval(std::span<const int32_t> tokens, bool all_logits, float* out);
+  // Drops every position >= n (the cache rows are simply overwritten later).
+  void truncate(int n) { n_past_ = n < n_past_ ? (n < 0 ? 0 : n) : n_past_; }
+
+ private:
+  Engine* engine_ = nullptr;
+  std::unique_ptr<models::Context> ctx_;
+  std::vector<models::BatchToken> batch_;
+  int n_past_ = 0;
+};
+
+}  // namespace hearth::runtime

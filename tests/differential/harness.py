@@ -1,0 +1,128 @@
+"""Shared helpers for the differential tests: run `hearth` and the llama.cpp oracle on the same
+model and compare logits with the tolerances of ../shared/oracle/README.md."""
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HEARTH = os.environ.get("HEARTH_BIN", "build/hearth")
+SHARED = os.path.abspath(os.environ.get("HEARTH_SHARED", "../shared"))
+FIXTURES = os.path.join(SHARED, "fixtures")
+ORACLE = os.path.join(SHARED, "oracle")
+
+# max |ours - ref| on logits, per weight dtype (oracle README).
+TOLERANCE = {"F32": 1e-2, "F16": 1e-2, "BF16": 1e-2, "Q8_0": 5e-2}
+DEFAULT_QUANT_TOL = 0.15  # 4-6-bit types
+
+
+def tolerance(dtype):
+    return TOLERANCE.get(dtype, DEFAULT_QUANT_TOL)
+
+
+def run_json(cmd, timeout=600):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def hearth_logits(model, tokens, all_positions=False, extra=()):
+    with tempfile.NamedTemporaryFile(suffix=".f32", delete=False) as f:
+        out = f.name
+    try:
+        cmd = [HEARTH, "logits", "-m", model, "--tokens", ",".join(map(str, tokens)), "--out", out]
+        if all_positions:
+            cmd.append("--all-positions")
+        j = run_json(cmd + list(extra))
+        return np.fromfile(out, dtype="<f4").reshape(j["shape"])
+    finally:
+        os.unlink(out)
+
+
+def oracle_logits(model, tokens, all_positions=False):
+    with tempfile.NamedTemporaryFile(suffix=".f32", delete=False) as f:
+        out = f.name
+    try:
+        cmd = ["node", os.path.join(ORACLE, "llama-oracle.mjs"), "logits", model, "--tokens",
+               ",".join(map(str, tokens)), "--out", out]
+        if all_positions:
+            cmd.append("--all-positions")
+        j = run_json(cmd)
+        return np.fromfile(out, dtype="<f4").reshape(j["shape"])
+    finally:
+        os.unlink(out)
+
+
+def hearth_greedy(model, tokens, n, extra=()):
+    cmd = [HEARTH, "greedy", "-m", model, "--tokens", ",".join(map(str, tokens)), "--n", str(n)]
+    return run_json(cmd + list(extra))["tokens"]
+
+
+def oracle_greedy(model, tokens, n):
+    cmd = ["node", os.path.join(ORACLE, "llama-oracle.mjs"), "greedy", model, "--tokens",
+           ",".join(map(str, tokens)), "--n", str(n)]
+    return run_json(cmd)["tokens"]
+
+
+def load_ref(path):
+    with open(path) as f:
+        ref = json.load(f)
+    raw = base64.b64decode(ref["last_logits"]["data"])
+    ref["last_logits_np"] = np.frombuffer(raw, dtype="<f4")
+    return ref
+
+
+def top2_gap(row):
+    s = np.sort(row)
+    return float(s[-1] - s[-2])
+
+
+class Checker:
+    """Collects failures so one run reports every mismatch, then exits non-zero."""
+
+    def __init__(self, name):
+        self.name = name
+        self.failures = []
+        self.checks = 0
+
+    def check(self, ok, msg):
+        self.checks += 1
+        if not ok:
+            self.failures.append(msg)
+            print("FAIL:", msg, flush=True)
+
+    def compare_rows(self, label, ours, ref, tol):
+        """ours/ref: (positions, n_vocab). Max diff within tol; argmax equal where the reference
+        top-2 gap exceeds the tolerance."""
+        self.check(ours.shape == ref.shape, f"{label}: shape {ours.shape} vs {ref.shape}")
+        if ours.shape != ref.shape:
+            return 0.0
+        d = float(np.max(np.abs(ours - ref)))
+        self.check(np.all(np.isfinite(ours)), f"{label}: non-finite logits")
+        self.check(d <= tol, f"{label}: max |diff| {d:.3g} > tol {tol}")
+        for p in range(ref.shape[0]):
+            if top2_gap(ref[p]) > tol:
+                self.check(int(np.argmax(ours[p])) == int(np.argmax(ref[p])),
+                           f"{label}: argmax differs at position {p}")
+        return d
+
+    def compare_greedy(self, label, ours, ref_tokens, teacher_logits, tol):
+        """ours/ref_tokens: greedy ids. teacher_logits: reference logits predicting each reference
+        token (step i -> row i). Equal up to the first step whose reference top-2 gap < tol."""
+        limit = len(ref_tokens)
+        for i in range(len(ref_tokens)):
+            if top2_gap(teacher_logits[i]) < tol:
+                limit = i
+                break
+        self.check(ours[:limit] == ref_tokens[:limit],
+                   f"{label}: greedy differs before first near-tie (step {limit}): "
+                   f"{ours[:limit]} vs {ref_tokens[:limit]}")
+        return limit
+
+    def finish(self):
+        print(f"{self.name}: {self.checks - len(self.failures)}/{self.checks} checks passed")
+        sys.exit(1 if self.failures else 0)
