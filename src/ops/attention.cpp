@@ -81,7 +81,7 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
         const float w = round_fp16(scores[j] * inv);
         const uint16_t* vr =
             reinterpret_cast<const uint16_t*>(v_cache + size_t(j) * v_row + hk * v_head);
-        for (int d = 0; d < p.head_dim_v; ++d) o[d] += w * fp16_to_fp32(vr[d]);
+        kt.mad_f16(p.head_dim_v, o, vr, w);
       }
     } else {
       for (int64_t j = first; j <= pos; ++j) {

@@ -1,5 +1,7 @@
 #include "kernels/generic/generic.h"
 
+#include "base/fp16.h"
+
 #include <utility>
 
 namespace hearth::kernels {
@@ -27,8 +29,15 @@ void gemm_from_vec_dot(VecDotFn dot, int64_t K, const void* W, size_t w_stride, 
       Y[m * ldy + r] = dot(K, w + r * w_stride, a + m * a_stride);
 }
 
+namespace {
+void mad_f16_generic(int64_t n, float* y, const uint16_t* x, float a) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
+}
+}  // namespace
+
 void fill_generic(KernelTable& t) {
   t.isa = Isa::kGeneric;
+  t.mad_f16 = mad_f16_generic;
   for (uint32_t id = 0; id < kMaxTypeId; ++id) {
     const TypeTraits* tt = find_type(id);
     if (!tt) continue;

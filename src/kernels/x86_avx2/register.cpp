@@ -7,6 +7,7 @@ void register_avx2(KernelTable& t) {
   register_avx2_float(t);
   register_avx2_legacy(t);
   register_avx2_kquants(t);
+  register_avx2_attn(t);
 }
 
 }  // namespace hearth::kernels

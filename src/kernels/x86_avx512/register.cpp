@@ -7,6 +7,7 @@ void register_avx512(KernelTable& t) {
   register_avx512_float(t);
   register_avx512_legacy(t);
   register_avx512_kquants(t);
+  register_avx512_attn(t);
 }
 
 }  // namespace hearth::kernels
