@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -48,6 +49,18 @@ double rms_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return std::sqrt(s / double(a.size()));
 }
 
+// The fixtures were quantized by ik_llama.cpp, whose mixes differ from mainline llama.cpp's in two
+// documented places; hearth follows mainline (what Ollama and most published GGUFs use):
+//  - with n_head / n_head_kv >= 4, ik gives the non-"more bits" attn_v of *_K_M mixes Q5_K;
+//  - mainline counts attn_qkv with attn_v (and bumps both to Q8_0 with 8 experts); ik does not.
+bool ik_mix_deviation(const std::string& arch, const std::string& tensor) {
+  if (arch == "gemma3" && tensor.find("attn_v.weight") != std::string::npos) return true;
+  if (arch.rfind("qwen35", 0) == 0 && (tensor.find("attn_qkv.weight") != std::string::npos ||
+                                       tensor.find("attn_v.weight") != std::string::npos))
+    return true;
+  return false;
+}
+
 class QuantizeFixture : public ::testing::TestWithParam<Case> {};
 
 TEST_P(QuantizeFixture, MatchesLlamaQuantize) {
@@ -74,10 +87,14 @@ TEST_P(QuantizeFixture, MatchesLlamaQuantize) {
 
   ASSERT_EQ((*ours)->tensors().size(), (*ref)->tensors().size());
   EXPECT_EQ(*(*ours)->get_int("general.file_type"), *(*ref)->get_int("general.file_type"));
-  int identical = 0, total = 0;
+  int identical = 0, total = 0, deviations = 0;
   for (const auto& rt : (*ref)->tensors()) {
     const gguf::TensorInfo* ot = (*ours)->find_tensor(rt.name);
     ASSERT_NE(ot, nullptr) << rt.name;
+    if (c.variant.find("_K_M") != std::string::npos && ik_mix_deviation(c.base, std::string(rt.name))) {
+      ++deviations;
+      continue;
+    }
     EXPECT_EQ(type_traits(ot->type).name, std::string(type_traits(rt.type).name))
         << c.base << "-" << c.variant << " " << rt.name;
     ASSERT_EQ(ot->shape, rt.shape) << rt.name;
@@ -87,6 +104,8 @@ TEST_P(QuantizeFixture, MatchesLlamaQuantize) {
       ++identical;
       continue;
     }
+    if (std::getenv("HEARTH_TEST_VERBOSE"))
+      std::printf("  differs: %s %s\n", std::string(rt.name).c_str(), type_traits(rt.type).name);
     const gguf::TensorInfo* st_src = (*src)->find_tensor(rt.name);
     ASSERT_NE(st_src, nullptr);
     const auto a = dequant(*ot), b = dequant(rt), s = dequant(*st_src);
@@ -94,8 +113,8 @@ TEST_P(QuantizeFixture, MatchesLlamaQuantize) {
     EXPECT_LE(ours_vs_ref, ref_err)
         << c.base << "-" << c.variant << " " << rt.name << " (" << type_traits(rt.type).name << ")";
   }
-  std::printf("%s-%s: %d/%d tensors bit-identical to llama-quantize\n", c.base.c_str(),
-              c.variant.c_str(), identical, total);
+  std::printf("%s-%s: %d/%d tensors bit-identical to llama-quantize (%d known mix deviations)\n",
+              c.base.c_str(), c.variant.c_str(), identical, total, deviations);
   fs::remove(out_path);
 }
 
@@ -152,7 +171,7 @@ TEST(FType, FallbackForRowsThatDoNotFitTheBlock) {
                                 {"blk.0.attn_k.weight", DType::F16, {128, 100}}};
   const auto t = plan_types(m, ts, FType::Q4_K_M);
   EXPECT_EQ(t[0], DType::Q5_0);  // 896 % 256 != 0
-  EXPECT_EQ(t[1], DType::Q6_K);  // layer 0 gets more bits; 4864 = 19 * 256
+  EXPECT_EQ(t[1], DType::Q4_K);  // 4864 = 19 * 256 fits; layer 0 of 2 gets no extra bits
   EXPECT_EQ(t[2], DType::F16);   // 100 % 32 != 0
 }
 
