@@ -1,7 +1,223 @@
+// AVX-512 + VNNI kernels for the K-quants against Q8_K activations.
+//
+// Weights are unpacked once per super-block to unsigned bytes and dotted with the int8
+// activations by vpdpbusd (u8 x s8 -> s32, 64 MACs per instruction); sub-block scales are applied
+// in float per 32-bit lane, and the min / offset terms come from the activation's bsums. A tile of
+// up to 4 activation rows reuses each unpacked super-block (prefill).
+#include "kernels/x86_avx512/common.h"
 #include "kernels/x86_avx512/x86_avx512.h"
+#include "quant/blocks.h"
+#include "quant/kquants.h"
 
 namespace hearth::kernels {
+namespace {
 
-void register_avx512_kquants(KernelTable&) {}  // TODO(#2)
+using namespace avx512;
+
+// ---- Q8_K activation quantizer (bit-identical to quantize_row_q8_K_ref).
+void quantize_row_q8_K_avx512(const float* x, void* vy, int64_t n) {
+  auto* y = static_cast<block_q8_K*>(vy);
+  const __m512 sign_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  for (int64_t b = 0; b < n / QK_K; ++b, x += QK_K) {
+    // Signed value of largest magnitude (first one on ties, as the reference scans).
+    __m512 vmax = _mm512_setzero_ps();
+    for (int j = 0; j < QK_K; j += 16)
+      vmax = _mm512_max_ps(vmax, _mm512_and_ps(_mm512_loadu_ps(x + j), sign_mask));
+    const float amax = _mm512_reduce_max_ps(vmax);
+    if (amax == 0) {
+      std::memset(&y[b], 0, sizeof(block_q8_K));
+      continue;
+    }
+    float mx = 0;
+    for (int j = 0; j < QK_K; ++j)
+      if (x[j] == amax || x[j] == -amax) {
+        mx = x[j];
+        break;
+      }
+    const float iscale = -127.0f / mx;
+    const __m512 vs = _mm512_set1_ps(iscale);
+    const __m512i v127 = _mm512_set1_epi32(127);
+    for (int j = 0; j < QK_K; j += 16) {
+      // cvtps rounds to nearest even, like the reference's nearest_int.
+      __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + j), vs));
+      q = _mm512_min_epi32(q, v127);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + j), _mm512_cvtsepi32_epi8(q));
+      y[b].bsums[j / 16] = int16_t(_mm512_reduce_add_epi32(q));
+    }
+    y[b].d = 1 / iscale;
+  }
+}
+
+// ---- Q4_K
+
+struct Q4KUnpacked {
+  __m512i q[4];    // nibbles as bytes; q[k] lanes 0-31 / 32-63 = sub-blocks kSub[k][0] / [1]
+  __m512 sc[4];    // d * scale per 32-bit lane
+  __m256i mins16;  // min of the sub-block of each bsums entry (int16)
+  float dmin;
+};
+
+inline void unpack_q4_K(const block_q4_K& b, Q4KUnpacked& u) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i qs0 = _mm512_loadu_si512(b.qs), qs1 = _mm512_loadu_si512(b.qs + 64);
+  u.q[0] = _mm512_and_si512(qs0, m4);                         // sub 0 | sub 2
+  u.q[1] = _mm512_and_si512(_mm512_srli_epi16(qs0, 4), m4);   // sub 1 | sub 3
+  u.q[2] = _mm512_and_si512(qs1, m4);                         // sub 4 | sub 6
+  u.q[3] = _mm512_and_si512(_mm512_srli_epi16(qs1, 4), m4);   // sub 5 | sub 7
+  alignas(32) float scf[8];
+  alignas(32) int16_t mins[16];
+  const float d = fp16_to_fp32(b.d);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    get_scale_min_k4(j, b.scales, sc, m);
+    scf[j] = d * sc;
+    mins[2 * j] = mins[2 * j + 1] = m;
+  }
+  const __m512 s8 = _mm512_castps256_ps512(_mm256_load_ps(scf));
+  // Lane i of q[k] belongs to sub-block (i < 8 ? a : b) with (a, b) = (0,2), (1,3), (4,6), (5,7).
+  u.sc[0] = _mm512_permutexvar_ps(_mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0), s8);
+  u.sc[1] = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), s8);
+  u.sc[2] = _mm512_permutexvar_ps(_mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4), s8);
+  u.sc[3] = _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 7, 7, 7, 7, 7, 7, 5, 5, 5, 5, 5, 5, 5, 5), s8);
+  u.mins16 = _mm256_load_si256(reinterpret_cast<const __m256i*>(mins));
+  u.dmin = fp16_to_fp32(b.dmin);
+}
+
+// acc += y.d * sum_k sc[k] * dot(q[k], act[k]);  macc += y.d * dmin * sum(mins * bsums)
+inline void dot_q4_K(const Q4KUnpacked& u, const block_q8_K& y, __m512& acc, __m256& macc) {
+  const int8_t* a = y.qs;
+  const __m512i z = _mm512_setzero_si512();
+  const __m512i d0 = _mm512_dpbusd_epi32(z, u.q[0], load2x256(a + 0, a + 64));
+  const __m512i d1 = _mm512_dpbusd_epi32(z, u.q[1], load2x256(a + 32, a + 96));
+  const __m512i d2 = _mm512_dpbusd_epi32(z, u.q[2], load2x256(a + 128, a + 192));
+  const __m512i d3 = _mm512_dpbusd_epi32(z, u.q[3], load2x256(a + 160, a + 224));
+  __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(d0), u.sc[0]);
+  t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d1), u.sc[1], t);
+  t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d2), u.sc[2], t);
+  t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d3), u.sc[3], t);
+  acc = _mm512_fmadd_ps(t, _mm512_set1_ps(y.d), acc);
+  const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
+  const __m256 mm = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, u.mins16));
+  macc = _mm256_fmadd_ps(mm, _mm256_set1_ps(y.d * u.dmin), macc);
+}
+
+template <int NC>
+struct MicroQ4K {
+  static void run(int64_t K, const uint8_t* w, const uint8_t* a, size_t a_stride, float* out,
+                  size_t ldy) {
+    const auto* x = reinterpret_cast<const block_q4_K*>(w);
+    __m512 acc[NC];
+    __m256 macc[NC];
+    for (int c = 0; c < NC; ++c) {
+      acc[c] = _mm512_setzero_ps();
+      macc[c] = _mm256_setzero_ps();
+    }
+    Q4KUnpacked u;
+    for (int64_t b = 0; b < K / QK_K; ++b) {
+      unpack_q4_K(x[b], u);
+      for (int c = 0; c < NC; ++c)
+        dot_q4_K(u, reinterpret_cast<const block_q8_K*>(a + c * a_stride)[b], acc[c], macc[c]);
+    }
+    for (int c = 0; c < NC; ++c) out[c * ldy] = hsum(acc[c]) - hsum(macc[c]);
+  }
+};
+
+float vec_dot_q4_K_avx512(int64_t n, const void* x, const void* y) {
+  float r;
+  MicroQ4K<1>::run(n, static_cast<const uint8_t*>(x), static_cast<const uint8_t*>(y), 0, &r, 0);
+  return r;
+}
+
+// ---- Q6_K
+
+struct Q6KUnpacked {
+  __m512i q[4];     // q6 values 0..63 as bytes, elements 64k .. 64k+63 in order
+  __m512 sc[4];     // d * scale, lanes 4s..4s+3 = sub-block 4k+s
+  __m256i scales16; // int16 scales for the -32 * bsums term
+  float d;
+};
+
+inline void unpack_q6_K(const block_q6_K& b, Q6KUnpacked& u) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(0x30);
+  // Shift counts per 16-bit lane: first 256 bits take qh bits 0-1 (or 4-5), second 2-3 (or 6-7).
+  const __m512i sh_lo = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
+  const __m512i sh_hi = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
+    const __m512i qh =
+        _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h)));
+    // Shift the wanted bit pair down to bits 0-1 of each byte, then up to bits 4-5 (16-bit
+    // shifts: bits crossing into the neighbouring byte are masked off).
+    const __m512i hb_lo = _mm512_and_si512(_mm512_slli_epi16(_mm512_srlv_epi16(qh, sh_lo), 4), m3);
+    const __m512i hb_hi = _mm512_and_si512(_mm512_slli_epi16(_mm512_srlv_epi16(qh, sh_hi), 4), m3);
+    u.q[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), hb_lo);
+    u.q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hb_hi);
+  }
+  u.d = fp16_to_fp32(b.d);
+  const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+  const __m512 sf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)), _mm512_set1_ps(u.d));
+  for (int k = 0; k < 4; ++k) {
+    const int s = 4 * k;
+    u.sc[k] = _mm512_permutexvar_ps(
+        _mm512_set_epi32(s + 3, s + 3, s + 3, s + 3, s + 2, s + 2, s + 2, s + 2, s + 1, s + 1,
+                         s + 1, s + 1, s, s, s, s),
+        sf);
+  }
+  u.scales16 = _mm256_cvtepi8_epi16(s8);
+}
+
+// q6 is stored +32: sum sc * (q - 32) * y = sum sc * q * y - 32 * sum sc * bsums.
+inline void dot_q6_K(const Q6KUnpacked& u, const block_q8_K& y, __m512& acc, __m256& macc) {
+  const __m512i z = _mm512_setzero_si512();
+  __m512 t = _mm512_mul_ps(
+      _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u.q[0], _mm512_loadu_si512(y.qs))), u.sc[0]);
+  t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u.q[1], _mm512_loadu_si512(y.qs + 64))),
+                      u.sc[1], t);
+  t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u.q[2], _mm512_loadu_si512(y.qs + 128))),
+                      u.sc[2], t);
+  t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u.q[3], _mm512_loadu_si512(y.qs + 192))),
+                      u.sc[3], t);
+  acc = _mm512_fmadd_ps(t, _mm512_set1_ps(y.d), acc);
+  const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
+  const __m256 mm = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, u.scales16));
+  macc = _mm256_fmadd_ps(mm, _mm256_set1_ps(32.0f * y.d * u.d), macc);
+}
+
+template <int NC>
+struct MicroQ6K {
+  static void run(int64_t K, const uint8_t* w, const uint8_t* a, size_t a_stride, float* out,
+                  size_t ldy) {
+    const auto* x = reinterpret_cast<const block_q6_K*>(w);
+    __m512 acc[NC];
+    __m256 macc[NC];
+    for (int c = 0; c < NC; ++c) {
+      acc[c] = _mm512_setzero_ps();
+      macc[c] = _mm256_setzero_ps();
+    }
+    Q6KUnpacked u;
+    for (int64_t b = 0; b < K / QK_K; ++b) {
+      unpack_q6_K(x[b], u);
+      for (int c = 0; c < NC; ++c)
+        dot_q6_K(u, reinterpret_cast<const block_q8_K*>(a + c * a_stride)[b], acc[c], macc[c]);
+    }
+    for (int c = 0; c < NC; ++c) out[c * ldy] = hsum(acc[c]) - hsum(macc[c]);
+  }
+};
+
+float vec_dot_q6_K_avx512(int64_t n, const void* x, const void* y) {
+  float r;
+  MicroQ6K<1>::run(n, static_cast<const uint8_t*>(x), static_cast<const uint8_t*>(y), 0, &r, 0);
+  return r;
+}
+
+}  // namespace
+
+void register_avx512_kquants(KernelTable& t) {
+  t.quantize_row[uint32_t(DType::Q8_K)] = quantize_row_q8_K_avx512;
+  t.vec_dot[uint32_t(DType::Q4_K)] = vec_dot_q4_K_avx512;
+  t.gemm[uint32_t(DType::Q4_K)] = gemm_tiled<MicroQ4K>;
+  t.vec_dot[uint32_t(DType::Q6_K)] = vec_dot_q6_K_avx512;
+  t.gemm[uint32_t(DType::Q6_K)] = gemm_tiled<MicroQ6K>;
+}
 
 }  // namespace hearth::kernels

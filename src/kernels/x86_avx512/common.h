@@ -1,0 +1,49 @@
+// Shared helpers for the AVX-512 kernels (compiled with AVX-512 flags only).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "base/fp16.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hearth::kernels::avx512 {
+
+inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Two 32-byte halves from two addresses into one zmm.
+inline __m512i load2x256(const void* lo, const void* hi) {
+  return _mm512_inserti64x4(
+      _mm512_castsi256_si512(_mm256_loadu_si256(static_cast<const __m256i*>(lo))),
+      _mm256_loadu_si256(static_cast<const __m256i*>(hi)), 1);
+}
+
+// Runs a micro-kernel over (rows x columns): `Micro<NC>::run(K, w_row, a, a_stride, out, ldy)`
+// computes one weight row against NC activation rows. Columns are tiled by 4, then 2, then 1.
+template <template <int> class Micro>
+void gemm_tiled(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
+                size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  const auto* w = static_cast<const uint8_t*>(W);
+  const auto* a = static_cast<const uint8_t*>(A);
+  int64_t m = 0;
+  for (; m + 4 <= M; m += 4)
+    for (int64_t r = 0; r < n_rows; ++r)
+      Micro<4>::run(K, w + r * w_stride, a + m * a_stride, a_stride, Y + m * ldy + r, ldy);
+  for (; m + 2 <= M; m += 2)
+    for (int64_t r = 0; r < n_rows; ++r)
+      Micro<2>::run(K, w + r * w_stride, a + m * a_stride, a_stride, Y + m * ldy + r, ldy);
+  for (; m < M; ++m)
+    for (int64_t r = 0; r < n_rows; ++r)
+      Micro<1>::run(K, w + r * w_stride, a + m * a_stride, a_stride, Y + m * ldy + r, ldy);
+}
+
+}  // namespace hearth::kernels::avx512

@@ -1,0 +1,129 @@
+// Every kernel of every ISA level this CPU supports against the scalar references in quant/,
+// driven by the type registry so a new type or kernel is covered without touching this file.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "quant/types.h"
+
+namespace hearth::kernels {
+namespace {
+
+std::vector<float> randn(size_t n, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g);
+  // A few outliers, as real activations have.
+  for (size_t i = 0; i < n; i += 97) v[i] *= 6.0f;
+  return v;
+}
+
+std::vector<const TypeTraits*> weight_types() {
+  std::vector<const TypeTraits*> v;
+  for (uint32_t id = 0; id < kMaxTypeId; ++id)
+    if (const TypeTraits* t = find_type(id); t && t->storable && t->vec_dot) v.push_back(t);
+  return v;
+}
+
+std::vector<Isa> levels() {
+  std::vector<Isa> v;
+  for (int i = 0; i <= int(detected_isa()); ++i) v.push_back(Isa(i));
+  return v;
+}
+
+struct Quantized {
+  std::vector<uint8_t> w, a;
+  size_t w_stride, a_stride;
+};
+
+// n_rows weight rows and M activation rows of K elements, quantized by the references.
+Quantized make(const TypeTraits& tt, int64_t K, int64_t n_rows, int64_t M, uint32_t seed) {
+  const TypeTraits& at = type_traits(tt.vec_dot_type);
+  Quantized q;
+  q.w_stride = row_bytes(tt, K);
+  q.a_stride = row_bytes(at, K);
+  q.w.resize(q.w_stride * n_rows);
+  q.a.resize(q.a_stride * M);
+  auto wf = randn(size_t(K * n_rows), seed);
+  auto af = randn(size_t(K * M), seed + 1);
+  for (int64_t r = 0; r < n_rows; ++r) tt.quantize_row(wf.data() + r * K, q.w.data() + r * q.w_stride, K);
+  for (int64_t m = 0; m < M; ++m) at.quantize_row(af.data() + m * K, q.a.data() + m * q.a_stride, K);
+  return q;
+}
+
+TEST(Kernels, DetectsThisCpu) {
+  std::printf("detected ISA level: %s\n", isa_name(detected_isa()));
+  EXPECT_EQ(table(Isa::kGeneric).isa, Isa::kGeneric);
+}
+
+TEST(Kernels, VecDotAndGemmMatchReference) {
+  const int64_t K = 512;
+  for (const TypeTraits* tt : weight_types()) {
+    for (Isa isa : levels()) {
+      const KernelTable& kt = table(isa);
+      ASSERT_TRUE(kt.vec_dot[uint32_t(tt->type)]) << tt->name;
+      for (int64_t M : {1, 2, 3, 5, 8}) {
+        const int64_t R = 7;
+        auto q = make(*tt, K, R, M, uint32_t(31 * M + uint32_t(tt->type)));
+        std::vector<float> y(size_t(M * R), NAN);
+        kt.gemm[uint32_t(tt->type)](K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M,
+                                     y.data(), R);
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t r = 0; r < R; ++r) {
+            const float ref =
+                tt->vec_dot(K, q.w.data() + r * q.w_stride, q.a.data() + m * q.a_stride);
+            const float got = y[m * R + r];
+            const float fast =
+                kt.vec_dot[uint32_t(tt->type)](K, q.w.data() + r * q.w_stride, q.a.data() + m * q.a_stride);
+            const float tol = 1e-4f * (1.0f + std::fabs(ref)) + 1e-3f;
+            EXPECT_NEAR(got, ref, tol) << tt->name << " " << isa_name(isa) << " gemm M=" << M;
+            EXPECT_NEAR(fast, ref, tol) << tt->name << " " << isa_name(isa) << " vec_dot";
+          }
+      }
+    }
+  }
+}
+
+TEST(Kernels, ActivationQuantizersAreBitIdentical) {
+  for (DType at : {DType::Q8_0, DType::Q8_1, DType::Q8_K, DType::F16, DType::BF16}) {
+    const TypeTraits* tt = find_type(uint32_t(at));
+    if (!tt) continue;
+    const int64_t K = 1024;
+    auto x = randn(size_t(K), 77);
+    x[5] = -x[5];  // mix signs of the extremes
+    std::vector<uint8_t> ref(row_bytes(*tt, K)), got(row_bytes(*tt, K));
+    tt->quantize_row(x.data(), ref.data(), K);
+    for (Isa isa : levels()) {
+      std::fill(got.begin(), got.end(), 0xAB);
+      table(isa).quantize_row[uint32_t(at)](x.data(), got.data(), K);
+      EXPECT_EQ(std::memcmp(ref.data(), got.data(), ref.size()), 0) << tt->name << " " << isa_name(isa);
+    }
+    // All-zero rows take the zero-scale path.
+    std::vector<float> zeros(size_t(K), 0.0f);
+    tt->quantize_row(zeros.data(), ref.data(), K);
+    for (Isa isa : levels()) {
+      table(isa).quantize_row[uint32_t(at)](zeros.data(), got.data(), K);
+      EXPECT_EQ(std::memcmp(ref.data(), got.data(), ref.size()), 0) << tt->name << " zeros " << isa_name(isa);
+    }
+  }
+}
+
+TEST(Kernels, MadF16MatchesReference) {
+  std::vector<uint16_t> x(77);
+  auto f = randn(77, 5);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = uint16_t(i * 811 % 30000);
+  for (Isa isa : levels()) {
+    std::vector<float> y(f), ref(f);
+    table(isa).mad_f16(77, y.data(), x.data(), 0.37f);
+    table(Isa::kGeneric).mad_f16(77, ref.data(), x.data(), 0.37f);
+    for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], ref[i], 1e-5f * (1 + std::fabs(ref[i])));
+  }
+}
+
+}  // namespace
+}  // namespace hearth::kernels
