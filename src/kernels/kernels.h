@@ -48,6 +48,8 @@ struct KernelTable {
   VecDotFn vec_dot[kMaxTypeId] = {};          // indexed by weight type id
   GemmFn gemm[kMaxTypeId] = {};               // indexed by weight type id
   QuantizeRowFn quantize_row[kMaxTypeId] = {};  // indexed by the target (activation) type id
+  // F16 · F16 (attention scores against an F16 cache).
+  VecDotFn dot_f16 = nullptr;
   // y[i] += a * x[i] over an F16 row (attention's weighted sum of V rows).
   void (*mad_f16)(int64_t n, float* y, const uint16_t* x, float a) = nullptr;
 };

@@ -35,9 +35,12 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
                       AttnScratch& scratch) {
   const auto& kt = kernels::active();
   const TypeTraits& cache_tt = type_traits(p.kv_type);
-  const DType q_type = cache_tt.vec_dot_type;
+  // Q is converted to the cache's activation format; for an F16 cache that is F16 (llama.cpp
+  // rounds Q to F16 for K·Q), whatever F16 weights use.
+  const bool f16 = p.kv_type == DType::F16;
+  const DType q_type = f16 ? DType::F16 : cache_tt.vec_dot_type;
   const auto q_convert = kt.quantize_row[uint32_t(q_type)];
-  const auto dot = kt.vec_dot[uint32_t(p.kv_type)];
+  const auto dot = f16 ? kt.dot_f16 : kt.vec_dot[uint32_t(p.kv_type)];
   const size_t k_row = row_bytes(cache_tt, int64_t(p.n_head_kv) * p.head_dim_k);
   const size_t v_row = row_bytes(cache_tt, int64_t(p.n_head_kv) * p.head_dim_v);
   const size_t k_head = row_bytes(cache_tt, p.head_dim_k);

@@ -1,6 +1,7 @@
 #include "kernels/generic/generic.h"
 
 #include "base/fp16.h"
+#include "quant/float_types.h"
 
 #include <utility>
 
@@ -38,6 +39,7 @@ void mad_f16_generic(int64_t n, float* y, const uint16_t* x, float a) {
 void fill_generic(KernelTable& t) {
   t.isa = Isa::kGeneric;
   t.mad_f16 = mad_f16_generic;
+  t.dot_f16 = vec_dot_f16_f16;
   for (uint32_t id = 0; id < kMaxTypeId; ++id) {
     const TypeTraits* tt = find_type(id);
     if (!tt) continue;
