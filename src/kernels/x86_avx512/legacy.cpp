@@ -1,7 +1,98 @@
+// AVX-512 + VNNI kernels for Q8_0 weights and the Q8_0 activation quantizer.
+//
+// vpdpbusd multiplies unsigned by signed bytes, so the signed weights are offset by 128
+// (x ^ 0x80 = x + 128) and 128 * sum(y) is subtracted again; two 32-element blocks fill a zmm.
+#include "kernels/x86_avx512/common.h"
 #include "kernels/x86_avx512/x86_avx512.h"
+#include "quant/blocks.h"
 
 namespace hearth::kernels {
+namespace {
 
-void register_avx512_legacy(KernelTable&) {}  // TODO(#2)
+using namespace avx512;
+
+// Bit-identical to quantize_row_q8_0_ref: d = amax / 127, q = roundf(x / d) (ties away from 0).
+void quantize_row_q8_0_avx512(const float* x, void* vy, int64_t n) {
+  auto* y = static_cast<block_q8_0*>(vy);
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const __m512 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f);
+  for (int64_t b = 0; b < n / QK8_0; ++b, x += QK8_0) {
+    const __m512 v0 = _mm512_loadu_ps(x), v1 = _mm512_loadu_ps(x + 16);
+    const float amax = _mm512_reduce_max_ps(
+        _mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
+    const float d = amax / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    y[b].d = fp32_to_fp16(d);
+    const __m512 vid = _mm512_set1_ps(id);
+    __m128i q[2];
+    const __m512 vs[2] = {_mm512_mul_ps(v0, vid), _mm512_mul_ps(v1, vid)};
+    for (int k = 0; k < 2; ++k) {
+      const __m512 t = _mm512_roundscale_ps(vs[k], _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+      const __m512 frac = _mm512_and_ps(_mm512_sub_ps(vs[k], t), abs_mask);
+      const __mmask16 up = _mm512_cmp_ps_mask(frac, half, _CMP_GE_OQ);
+      // t + sign(v) where |frac| >= 0.5: round half away from zero, like roundf.
+      const __m512 sgn = _mm512_or_ps(one, _mm512_andnot_ps(abs_mask, vs[k]));
+      const __m512 r = _mm512_mask_add_ps(t, up, t, sgn);
+      q[k] = _mm512_cvtsepi32_epi8(_mm512_cvttps_epi32(r));
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), q[0]);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16), q[1]);
+  }
+}
+
+// Scale vector for two blocks: lanes 0-7 = a, lanes 8-15 = b.
+inline __m512 pair_scale(float a, float b) {
+  return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
+}
+
+template <int NC>
+struct MicroQ8_0 {
+  static void run(int64_t K, const uint8_t* w, const uint8_t* a, size_t a_stride, float* out,
+                  size_t ldy) {
+    const auto* x = reinterpret_cast<const block_q8_0*>(w);
+    const int64_t nb = K / QK8_0;
+    const __m512i off = _mm512_set1_epi8(char(0x80)), ones = _mm512_set1_epi8(1);
+    const __m512i z = _mm512_setzero_si512();
+    __m512 acc[NC];
+    for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      const __m512i xu = _mm512_xor_si512(load2x256(x[b].qs, x[b + 1].qs), off);
+      const float dx0 = fp16_to_fp32(x[b].d), dx1 = fp16_to_fp32(x[b + 1].d);
+      for (int c = 0; c < NC; ++c) {
+        const auto* y = reinterpret_cast<const block_q8_0*>(a + c * a_stride);
+        const __m512i yv = load2x256(y[b].qs, y[b + 1].qs);
+        const __m512i s = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, xu, yv),
+                                           _mm512_slli_epi32(_mm512_dpbusd_epi32(z, ones, yv), 7));
+        const __m512 sc = pair_scale(dx0 * fp16_to_fp32(y[b].d), dx1 * fp16_to_fp32(y[b + 1].d));
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc[c]);
+      }
+    }
+    for (int c = 0; c < NC; ++c) {
+      float s = hsum(acc[c]);
+      const auto* y = reinterpret_cast<const block_q8_0*>(a + c * a_stride);
+      for (int64_t t = b; t < nb; ++t) {
+        int32_t is = 0;
+        for (int j = 0; j < QK8_0; ++j) is += int32_t(x[t].qs[j]) * y[t].qs[j];
+        s += float(is) * fp16_to_fp32(x[t].d) * fp16_to_fp32(y[t].d);
+      }
+      out[c * ldy] = s;
+    }
+  }
+};
+
+float vec_dot_q8_0_avx512(int64_t n, const void* x, const void* y) {
+  float r;
+  MicroQ8_0<1>::run(n, static_cast<const uint8_t*>(x), static_cast<const uint8_t*>(y), 0, &r, 0);
+  return r;
+}
+
+}  // namespace
+
+void register_avx512_legacy(KernelTable& t) {
+  t.quantize_row[uint32_t(DType::Q8_0)] = quantize_row_q8_0_avx512;
+  t.vec_dot[uint32_t(DType::Q8_0)] = vec_dot_q8_0_avx512;
+  t.gemm[uint32_t(DType::Q8_0)] = gemm_tiled<MicroQ8_0>;
+}
 
 }  // namespace hearth::kernels
