@@ -7,10 +7,14 @@
 
 #include "base/fp16.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
 namespace hearth::kernels::avx512 {
+
+// F16C conversion (the portable fp16_to_fp32 is branchy and too slow for inner loops).
+inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
 inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
 inline float hsum(__m256 v) {
@@ -29,21 +33,27 @@ inline __m512i load2x256(const void* lo, const void* hi) {
 
 // Runs a micro-kernel over (rows x columns): `Micro<NC>::run(K, w_row, a, a_stride, out, ldy)`
 // computes one weight row against NC activation rows. Columns are tiled by 4, then 2, then 1.
+// Weight rows are taken in blocks of ~48 KiB so a block stays in cache while every activation
+// row sweeps over it: each weight byte then comes from memory once per call, not once per tile.
 template <template <int> class Micro>
 void gemm_tiled(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
                 size_t a_stride, int64_t M, float* Y, size_t ldy) {
   const auto* w = static_cast<const uint8_t*>(W);
   const auto* a = static_cast<const uint8_t*>(A);
-  int64_t m = 0;
-  for (; m + 4 <= M; m += 4)
-    for (int64_t r = 0; r < n_rows; ++r)
-      Micro<4>::run(K, w + r * w_stride, a + m * a_stride, a_stride, Y + m * ldy + r, ldy);
-  for (; m + 2 <= M; m += 2)
-    for (int64_t r = 0; r < n_rows; ++r)
-      Micro<2>::run(K, w + r * w_stride, a + m * a_stride, a_stride, Y + m * ldy + r, ldy);
-  for (; m < M; ++m)
-    for (int64_t r = 0; r < n_rows; ++r)
-      Micro<1>::run(K, w + r * w_stride, a + m * a_stride, a_stride, Y + m * ldy + r, ldy);
+  const int64_t rb = M == 1 ? n_rows : std::max<int64_t>(1, int64_t(48 * 1024 / w_stride));
+  for (int64_t r0 = 0; r0 < n_rows; r0 += rb) {
+    const int64_t r1 = std::min(n_rows, r0 + rb);
+    int64_t m = 0;
+    for (; m + 4 <= M; m += 4)
+      for (int64_t r = r0; r < r1; ++r)
+        Micro<4>::run(K, w + r * w_stride, a + m * a_stride, a_stride, Y + m * ldy + r, ldy);
+    for (; m + 2 <= M; m += 2)
+      for (int64_t r = r0; r < r1; ++r)
+        Micro<2>::run(K, w + r * w_stride, a + m * a_stride, a_stride, Y + m * ldy + r, ldy);
+    for (; m < M; ++m)
+      for (int64_t r = r0; r < r1; ++r)
+        Micro<1>::run(K, w + r * w_stride, a + m * a_stride, a_stride, Y + m * ldy + r, ldy);
+  }
 }
 
 }  // namespace hearth::kernels::avx512

@@ -64,23 +64,26 @@ inline void unpack_q4_K(const block_q4_K& b, Q4KUnpacked& u) {
   u.q[1] = _mm512_and_si512(_mm512_srli_epi16(qs0, 4), m4);   // sub 1 | sub 3
   u.q[2] = _mm512_and_si512(qs1, m4);                         // sub 4 | sub 6
   u.q[3] = _mm512_and_si512(_mm512_srli_epi16(qs1, 4), m4);   // sub 5 | sub 7
-  alignas(32) float scf[8];
-  alignas(32) int16_t mins[16];
-  const float d = fp16_to_fp32(b.d);
-  for (int j = 0; j < 8; ++j) {
-    uint8_t sc, m;
-    get_scale_min_k4(j, b.scales, sc, m);
-    scf[j] = d * sc;
-    mins[2 * j] = mins[2 * j + 1] = m;
-  }
-  const __m512 s8 = _mm512_castps256_ps512(_mm256_load_ps(scf));
+  // Unpack the 12 scale bytes with 32-bit word arithmetic: scales 0-3 / mins 0-3 are the low 6
+  // bits of bytes 0-3 / 4-7; scales 4-7 / mins 4-7 take 4 bits from bytes 8-11 and their top 2
+  // bits from the top of bytes 0-3 / 4-7.
+  uint32_t w[3];
+  std::memcpy(w, b.scales, 12);
+  const uint32_t sc_lo = w[0] & 0x3f3f3f3f, mn_lo = w[1] & 0x3f3f3f3f;
+  const uint32_t sc_hi = (w[2] & 0x0f0f0f0f) | (((w[0] >> 6) & 0x03030303) << 4);
+  const uint32_t mn_hi = ((w[2] >> 4) & 0x0f0f0f0f) | (((w[1] >> 6) & 0x03030303) << 4);
+  const __m128i sc8 = _mm_cvtsi64_si128(int64_t(uint64_t(sc_lo) | (uint64_t(sc_hi) << 32)));
+  const __m128i mn8 = _mm_cvtsi64_si128(int64_t(uint64_t(mn_lo) | (uint64_t(mn_hi) << 32)));
+  const __m256 scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc8)), _mm256_set1_ps(h2f(b.d)));
+  const __m512 s8 = _mm512_castps256_ps512(scf);
   // Lane i of q[k] belongs to sub-block (i < 8 ? a : b) with (a, b) = (0,2), (1,3), (4,6), (5,7).
   u.sc[0] = _mm512_permutexvar_ps(_mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0), s8);
   u.sc[1] = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), s8);
   u.sc[2] = _mm512_permutexvar_ps(_mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4), s8);
   u.sc[3] = _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 7, 7, 7, 7, 7, 7, 5, 5, 5, 5, 5, 5, 5, 5), s8);
-  u.mins16 = _mm256_load_si256(reinterpret_cast<const __m256i*>(mins));
-  u.dmin = fp16_to_fp32(b.dmin);
+  const __m128i m16 = _mm_cvtepu8_epi16(mn8);  // m0..m7 as int16
+  u.mins16 = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+  u.dmin = h2f(b.dmin);
 }
 
 // acc += y.d * sum_k sc[k] * dot(q[k], act[k]);  macc += y.d * dmin * sum(mins * bsums)
@@ -153,7 +156,7 @@ inline void unpack_q6_K(const block_q6_K& b, Q6KUnpacked& u) {
     u.q[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), hb_lo);
     u.q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hb_hi);
   }
-  u.d = fp16_to_fp32(b.d);
+  u.d = h2f(b.d);
   const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
   const __m512 sf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)), _mm512_set1_ps(u.d));
   for (int k = 0; k < 4; ++k) {

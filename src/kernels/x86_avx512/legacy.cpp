@@ -58,13 +58,13 @@ struct MicroQ8_0 {
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
       const __m512i xu = _mm512_xor_si512(load2x256(x[b].qs, x[b + 1].qs), off);
-      const float dx0 = fp16_to_fp32(x[b].d), dx1 = fp16_to_fp32(x[b + 1].d);
+      const float dx0 = h2f(x[b].d), dx1 = h2f(x[b + 1].d);
       for (int c = 0; c < NC; ++c) {
         const auto* y = reinterpret_cast<const block_q8_0*>(a + c * a_stride);
         const __m512i yv = load2x256(y[b].qs, y[b + 1].qs);
         const __m512i s = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, xu, yv),
                                            _mm512_slli_epi32(_mm512_dpbusd_epi32(z, ones, yv), 7));
-        const __m512 sc = pair_scale(dx0 * fp16_to_fp32(y[b].d), dx1 * fp16_to_fp32(y[b + 1].d));
+        const __m512 sc = pair_scale(dx0 * h2f(y[b].d), dx1 * h2f(y[b + 1].d));
         acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), sc, acc[c]);
       }
     }
@@ -74,7 +74,7 @@ struct MicroQ8_0 {
       for (int64_t t = b; t < nb; ++t) {
         int32_t is = 0;
         for (int j = 0; j < QK8_0; ++j) is += int32_t(x[t].qs[j]) * y[t].qs[j];
-        s += float(is) * fp16_to_fp32(x[t].d) * fp16_to_fp32(y[t].d);
+        s += float(is) * h2f(x[t].d) * h2f(y[t].d);
       }
       out[c * ldy] = s;
     }
