@@ -51,10 +51,10 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
   uint8_t* qc = scratch.qconv[ith].data();
   float* vtmp = scratch.vrow[ith].data();
 
+  // Items are dealt round-robin: later tokens attend to more keys, so contiguous ranges would
+  // leave one thread waiting at the barrier.
   const int64_t n_items = n_tokens * p.n_head;
-  int64_t b, e;
-  ThreadPool::split(n_items, ith, nth, b, e);
-  for (int64_t item = b; item < e; ++item) {
+  for (int64_t item = ith; item < n_items; item += nth) {
     const int64_t t = item / p.n_head;
     const int h = int(item % p.n_head);
     const int hk = h / group;

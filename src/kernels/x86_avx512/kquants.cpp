@@ -5,6 +5,7 @@
 // in float per 32-bit lane, and the min / offset terms come from the activation's bsums. A tile of
 // up to 4 activation rows reuses each unpacked super-block (prefill).
 #include "kernels/x86_avx512/common.h"
+#include "kernels/x86_avx512/gemm_vnni.h"
 #include "kernels/x86_avx512/x86_avx512.h"
 #include "quant/blocks.h"
 #include "quant/kquants.h"
@@ -213,14 +214,57 @@ float vec_dot_q6_K_avx512(int64_t n, const void* x, const void* y) {
   return r;
 }
 
+// ---- Prefill: unpack one super-block per row for the column-vectorised GEMM.
+
+void unpack_row_q4_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
+  const block_q4_K& b = reinterpret_cast<const block_q4_K*>(row)[sb];
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i qs = _mm512_loadu_si512(b.qs + 64 * h);  // chunks 2h, 2h+1
+    const __m512i lo = _mm512_and_si512(qs, m4), hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), m4);
+    // Chunk c: elements 64c..64c+31 are the low nibbles of qs[32c..], 64c+32.. the high ones.
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h), _mm512_castsi512_si256(lo));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 32), _mm512_castsi512_si256(hi));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 64), _mm512_extracti64x4_epi64(lo, 1));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 96), _mm512_extracti64x4_epi64(hi, 1));
+  }
+  const float d = h2f(b.d), dmin = h2f(b.dmin);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    get_scale_min_k4(j, b.scales, sc, m);
+    o.scale[j] = d * sc;
+    o.off[j] = dmin * m;
+  }
+}
+
+void unpack_row_q6_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
+  const block_q6_K& b = reinterpret_cast<const block_q6_K*>(row)[sb];
+  Q6KUnpacked u;
+  unpack_q6_K(b, u);
+  for (int k = 0; k < 4; ++k) _mm512_store_si512(o.u + 64 * k, u.q[k]);
+  for (int j = 0; j < 16; ++j) {
+    o.scale[j] = u.d * b.scales[j];
+    o.off[j] = 32.0f * o.scale[j];
+  }
+}
+
+template <UnpackFn U, int G, template <int> class Micro>
+void gemm_dispatch(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
+                   size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  if (M >= 8)
+    gemm_vnni(U, G, ActFormat::kQ8K, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+  else
+    gemm_tiled<Micro>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+}
+
 }  // namespace
 
 void register_avx512_kquants(KernelTable& t) {
   t.quantize_row[uint32_t(DType::Q8_K)] = quantize_row_q8_K_avx512;
   t.vec_dot[uint32_t(DType::Q4_K)] = vec_dot_q4_K_avx512;
-  t.gemm[uint32_t(DType::Q4_K)] = gemm_tiled<MicroQ4K>;
+  t.gemm[uint32_t(DType::Q4_K)] = gemm_dispatch<unpack_row_q4_K, 32, MicroQ4K>;
   t.vec_dot[uint32_t(DType::Q6_K)] = vec_dot_q6_K_avx512;
-  t.gemm[uint32_t(DType::Q6_K)] = gemm_tiled<MicroQ6K>;
+  t.gemm[uint32_t(DType::Q6_K)] = gemm_dispatch<unpack_row_q6_K, 16, MicroQ6K>;
 }
 
 }  // namespace hearth::kernels

@@ -67,7 +67,7 @@ TEST(Kernels, VecDotAndGemmMatchReference) {
     for (Isa isa : levels()) {
       const KernelTable& kt = table(isa);
       ASSERT_TRUE(kt.vec_dot[uint32_t(tt->type)]) << tt->name;
-      for (int64_t M : {1, 2, 3, 5, 8}) {
+      for (int64_t M : {1, 2, 3, 5, 8, 17, 33}) {
         const int64_t R = 7;
         auto q = make(*tt, K, R, M, uint32_t(31 * M + uint32_t(tt->type)));
         std::vector<float> y(size_t(M * R), NAN);
