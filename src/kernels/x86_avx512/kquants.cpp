@@ -15,6 +15,8 @@ namespace {
 
 using namespace avx512;
 
+constexpr int kGemvRows = 4;
+
 // ---- Q8_K activation quantizer (bit-identical to quantize_row_q8_K_ref).
 void quantize_row_q8_K_avx512(const float* x, void* vy, int64_t n) {
   auto* y = static_cast<block_q8_K*>(vy);
@@ -248,11 +250,60 @@ void unpack_row_q6_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
   }
 }
 
-template <UnpackFn U, int G, template <int> class Micro>
+// Decode (one activation row): several weight rows per pass give the core independent
+// dependency chains to overlap while the weights stream in.
+template <int R, typename Unp, void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
+          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
+void gemv_rows(int64_t K, const uint8_t* w, size_t w_stride, const block_q8_K* y, float* Y) {
+  __m512 acc[R];
+  __m256 m[R];
+  for (int i = 0; i < R; ++i) {
+    acc[i] = _mm512_setzero_ps();
+    m[i] = _mm256_setzero_ps();
+  }
+  const int64_t nb = K / QK_K;
+  const size_t sb_bytes = w_stride / size_t(nb);
+  for (int64_t b = 0; b < nb; ++b) {
+    Unp u[R];
+    // The rows of a group are short separate streams the hardware prefetcher barely ramps up
+    // on; prefetch the same place two groups ahead so memory sees one long stream (measured:
+    // +15-25% decode).
+    for (int i = 0; i < R; ++i) {
+      const char* p = reinterpret_cast<const char*>(w + (i + 2 * R) * w_stride + b * sb_bytes);
+      for (size_t off = 0; off < sb_bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+    }
+    for (int i = 0; i < R; ++i) UnpackSB(w + i * w_stride, b, u[i]);
+    for (int i = 0; i < R; ++i) Dot(u[i], y[b], acc[i], m[i]);
+  }
+  for (int i = 0; i < R; ++i) Y[i] = hsum(acc[i]) - hsum(m[i]);
+}
+
+template <typename Unp, void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
+          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
+void gemv(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows, const void* A, float* Y) {
+  const auto* y = static_cast<const block_q8_K*>(A);
+  int64_t r = 0;
+  for (; r + kGemvRows <= n_rows; r += kGemvRows)
+    gemv_rows<kGemvRows, Unp, UnpackSB, Dot>(K, w + r * w_stride, w_stride, y, Y + r);
+  for (; r < n_rows; ++r) gemv_rows<1, Unp, UnpackSB, Dot>(K, w + r * w_stride, w_stride, y, Y + r);
+}
+
+void unpack_sb_q4_K(const uint8_t* row, int64_t b, Q4KUnpacked& u) {
+  unpack_q4_K(reinterpret_cast<const block_q4_K*>(row)[b], u);
+}
+void unpack_sb_q6_K(const uint8_t* row, int64_t b, Q6KUnpacked& u) {
+  unpack_q6_K(reinterpret_cast<const block_q6_K*>(row)[b], u);
+}
+
+template <UnpackFn U, int G, template <int> class Micro, typename Unp,
+          void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
+          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
 void gemm_dispatch(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
                    size_t a_stride, int64_t M, float* Y, size_t ldy) {
   if (M >= 8)
     gemm_vnni(U, G, ActFormat::kQ8K, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+  else if (M == 1)
+    gemv<Unp, UnpackSB, Dot>(K, static_cast<const uint8_t*>(W), w_stride, n_rows, A, Y);
   else
     gemm_tiled<Micro>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
 }
@@ -262,9 +313,11 @@ void gemm_dispatch(int64_t K, const void* W, size_t w_stride, int64_t n_rows, co
 void register_avx512_kquants(KernelTable& t) {
   t.quantize_row[uint32_t(DType::Q8_K)] = quantize_row_q8_K_avx512;
   t.vec_dot[uint32_t(DType::Q4_K)] = vec_dot_q4_K_avx512;
-  t.gemm[uint32_t(DType::Q4_K)] = gemm_dispatch<unpack_row_q4_K, 32, MicroQ4K>;
+  t.gemm[uint32_t(DType::Q4_K)] =
+      gemm_dispatch<unpack_row_q4_K, 32, MicroQ4K, Q4KUnpacked, unpack_sb_q4_K, dot_q4_K>;
   t.vec_dot[uint32_t(DType::Q6_K)] = vec_dot_q6_K_avx512;
-  t.gemm[uint32_t(DType::Q6_K)] = gemm_dispatch<unpack_row_q6_K, 16, MicroQ6K>;
+  t.gemm[uint32_t(DType::Q6_K)] =
+      gemm_dispatch<unpack_row_q6_K, 16, MicroQ6K, Q6KUnpacked, unpack_sb_q6_K, dot_q6_K>;
 }
 
 }  // namespace hearth::kernels
