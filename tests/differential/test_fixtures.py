@@ -43,6 +43,12 @@ def main():
         teacher = oracle_logits(model, prompt + g[:-1], all_positions=True)[len(prompt) - 1:]
         ours = hearth_greedy(model, prompt, len(g))
         limit = c.compare_greedy(ref["model"], ours, g, teacher, tol)
+        # Every kernel level this CPU runs must meet the same tolerance.
+        for isa in ("generic", "avx2"):
+            alt = hearth_logits(model, prompt, extra=("--isa", isa))
+            da = c.compare_rows(f"{ref['model']} last ({isa})", alt,
+                                ref["last_logits_np"][None, :], tol)
+            print(f"{'':24s} --isa {isa:7s} max|diff| {da:.2e}", flush=True)
         print(f"{ref['model']:24s} max|diff| {d:.2e} (tol {tol})  greedy equal {limit}/{len(g)}",
               flush=True)
         done += 1

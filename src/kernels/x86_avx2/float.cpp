@@ -1,7 +1,67 @@
+// AVX2 + F16C kernels for F16 weights (x F32 activations) and the F16 x F16 attention dot.
+#include "base/fp16.h"
+#include "kernels/x86_avx2/common.h"
 #include "kernels/x86_avx2/x86_avx2.h"
 
 namespace hearth::kernels {
+namespace {
 
-void register_avx2_float(KernelTable&) {}  // TODO(#2)
+using namespace avx2;
+
+inline __m256 load_f16(const uint16_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+template <int NC>
+struct MicroF16 {
+  static void run(int64_t K, const uint8_t* w8, const uint8_t* a8, size_t a_stride, float* out,
+                  size_t ldy) {
+    const auto* w = reinterpret_cast<const uint16_t*>(w8);
+    __m256 acc[NC];
+    for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= K; i += 8) {
+      const __m256 wv = load_f16(w + i);
+      for (int c = 0; c < NC; ++c)
+        acc[c] = _mm256_fmadd_ps(
+            wv, _mm256_loadu_ps(reinterpret_cast<const float*>(a8 + c * a_stride) + i), acc[c]);
+    }
+    for (int c = 0; c < NC; ++c) {
+      float s = hsum(acc[c]);
+      const float* a = reinterpret_cast<const float*>(a8 + c * a_stride);
+      for (int64_t j = i; j < K; ++j) s += fp16_to_fp32(w[j]) * a[j];
+      out[c * ldy] = s;
+    }
+  }
+};
+
+float dot_f16_f16_avx2(int64_t n, const void* x, const void* y) {
+  const auto* a = static_cast<const uint16_t*>(x);
+  const auto* b = static_cast<const uint16_t*>(y);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(load_f16(a + i), load_f16(b + i), acc);
+  float s = hsum(acc);
+  for (; i < n; ++i) s += fp16_to_fp32(a[i]) * fp16_to_fp32(b[i]);
+  return s;
+}
+
+void quantize_row_f16_avx2(const float* x, void* vy, int64_t n) {
+  auto* y = static_cast<uint16_t*>(vy);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+  for (; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+}  // namespace
+
+void register_avx2_float(KernelTable& t) {
+  t.vec_dot[uint32_t(DType::F16)] = vec_dot_via<MicroF16>;
+  t.gemm[uint32_t(DType::F16)] = gemm_tiled<MicroF16>;
+  t.dot_f16 = dot_f16_f16_avx2;
+  t.quantize_row[uint32_t(DType::F16)] = quantize_row_f16_avx2;
+}
 
 }  // namespace hearth::kernels
