@@ -43,12 +43,16 @@ def main():
         teacher = oracle_logits(model, prompt + g[:-1], all_positions=True)[len(prompt) - 1:]
         ours = hearth_greedy(model, prompt, len(g))
         limit = c.compare_greedy(ref["model"], ours, g, teacher, tol)
-        # Every kernel level this CPU runs must meet the same tolerance.
+        # The other kernel levels (each checked against the scalar references in the unit
+        # tests) must agree end to end with the default level within the same tolerance. They
+        # are not compared with llama.cpp directly: on Q8_0 files llama.cpp and hearth already
+        # differ by up to ~4e-2 (float summation order in attention flips Q8_0 roundings of
+        # the attention output beyond 32 positions), so a second summation order could cross
+        # 5e-2 without any kernel being wrong.
         for isa in ("generic", "avx2"):
             alt = hearth_logits(model, prompt, extra=("--isa", isa))
-            da = c.compare_rows(f"{ref['model']} last ({isa})", alt,
-                                ref["last_logits_np"][None, :], tol)
-            print(f"{'':24s} --isa {isa:7s} max|diff| {da:.2e}", flush=True)
+            da = c.compare_rows(f"{ref['model']} last ({isa} vs default)", alt, rows[-1:], tol)
+            print(f"{'':24s} --isa {isa:7s} max|diff| vs default {da:.2e}", flush=True)
         print(f"{ref['model']:24s} max|diff| {d:.2e} (tol {tol})  greedy equal {limit}/{len(g)}",
               flush=True)
         done += 1
