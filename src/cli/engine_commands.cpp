@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "kernels/kernels.h"
 #include "runtime/session.h"
+#include "sampling/sampler.h"
 
 namespace hearth::cli {
 namespace {
@@ -205,6 +206,42 @@ int run_greedy(const CommonOpts& o, int n_gen) {
   return 0;
 }
 
+// Like greedy, but through the sampling chain: token ids out, reproducible with --seed.
+int run_sample(const CommonOpts& o, int n_gen, const sampling::SamplerParams& sp) {
+  auto toks = parse_tokens(o.tokens);
+  if (!toks) return fail(toks.status().message());
+  if (n_gen < 0) return fail("--n must be >= 0");
+  auto eng = open_engine(o);
+  if (!eng) return fail(eng.status().message());
+  models::ContextParams cp;
+  cp.n_ctx = o.n_ctx > 0 ? o.n_ctx : int(toks->size()) + n_gen;
+  auto sess = runtime::Session::create(**eng, cp);
+  if (!sess) return fail(sess.status().message());
+  const int64_t nv = (*sess)->n_vocab();
+  sampling::Sampler sampler(sp, int(nv));
+  for (int32_t t : *toks) sampler.accept(t);
+  std::vector<float> logits(static_cast<size_t>(nv));
+  std::vector<int32_t> out;
+  if (n_gen > 0) {
+    if (auto st = (*sess)->eval(*toks, false, logits.data()); !st) return fail(st.message());
+    for (int i = 0; i < n_gen; ++i) {
+      const int32_t t = sampler.sample(logits.data());
+      sampler.accept(t);
+      out.push_back(t);
+      if (i + 1 == n_gen) break;
+      if (auto st = (*sess)->eval(std::span<const int32_t>(&t, 1), false, logits.data()); !st)
+        return fail(st.message());
+    }
+  }
+  json j;
+  j["prompt"] = *toks;
+  j["seed"] = sampler.seed();
+  j["threads"] = (*eng)->pool().size();
+  j["tokens"] = out;
+  std::cout << j.dump() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 void add_engine_commands(CLI::App& app) {
@@ -224,6 +261,24 @@ void add_engine_commands(CLI::App& app) {
   add_common(gc, go);
   gc->add_option("-n,--n", n_gen, "tokens to generate (default 16)");
   gc->callback([] { std::exit(run_greedy(go, n_gen)); });
+
+  static CommonOpts so;
+  static sampling::SamplerParams sp;
+  static int n_sample = 16;
+  auto* sc = app.add_subcommand("sample", "sampled continuation of a prompt of token ids");
+  add_common(sc, so);
+  sc->add_option("-n,--n", n_sample, "tokens to generate (default 16)");
+  sc->add_option("--temp", sp.temperature, "temperature (default 0.8; <= 0 is greedy)");
+  sc->add_option("--top-k", sp.top_k, "top-k (default 40; 0 = off)");
+  sc->add_option("--top-p", sp.top_p, "top-p (default 0.9; 1 = off)");
+  sc->add_option("--min-p", sp.min_p, "min-p (default 0)");
+  sc->add_option("--typical-p", sp.typical_p, "typical-p (default 1 = off)");
+  sc->add_option("--repeat-penalty", sp.repeat_penalty, "repeat penalty (default 1.1)");
+  sc->add_option("--repeat-last-n", sp.repeat_last_n, "penalty window (default 64; -1 = all)");
+  sc->add_option("--presence-penalty", sp.presence_penalty, "presence penalty (default 0)");
+  sc->add_option("--frequency-penalty", sp.frequency_penalty, "frequency penalty (default 0)");
+  sc->add_option("--seed", sp.seed, "RNG seed (default: random)");
+  sc->callback([] { std::exit(run_sample(so, n_sample, sp)); });
 }
 
 }  // namespace hearth::cli

@@ -1,0 +1,68 @@
+// sampling/sampler.h — turning logits into the next token.
+//
+// The chain follows llama.cpp's order: repetition penalties -> top-k -> typical-p -> top-p ->
+// min-p -> temperature -> seeded draw from the softmax. A temperature <= 0 is greedy (argmax of
+// the penalised logits, lowest id on ties). Defaults are Ollama's (api/types.go). All buffers are
+// sized at construction; sample() does not allocate.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace hearth::sampling {
+
+struct SamplerParams {
+  float temperature = 0.8f;       // Ollama default
+  int top_k = 40;                 // <= 0: whole vocabulary
+  float top_p = 0.9f;             // Ollama default (llama.cpp: 0.95); >= 1: off
+  float min_p = 0.0f;             // Ollama default; 0: off
+  float typical_p = 1.0f;         // >= 1: off
+  float repeat_penalty = 1.1f;    // Ollama default; 1: off
+  int repeat_last_n = 64;         // window of accepted tokens; 0: off; -1: everything accepted
+  float presence_penalty = 0.0f;
+  float frequency_penalty = 0.0f;
+  int64_t seed = -1;              // < 0: a random seed per sampler
+  int min_keep = 1;               // truncating samplers keep at least this many candidates
+};
+
+class Sampler {
+ public:
+  Sampler(const SamplerParams& p, int n_vocab);
+
+  // Picks the next token from raw logits (n_vocab floats; not modified).
+  int32_t sample(const float* logits);
+  // Records a token as part of the sequence (for penalties).
+  void accept(int32_t token);
+  // Forgets the accepted history and reseeds.
+  void reset();
+
+  const SamplerParams& params() const { return p_; }
+  uint64_t seed() const { return seed_; }
+
+  // The candidates left after the last sample(), with probabilities (debugging, logprobs).
+  struct Candidate {
+    int32_t id;
+    float logit;
+    float p;
+    float key = 0;  // scratch for typical-p
+  };
+  const std::vector<Candidate>& last_candidates() const { return cand_; }
+
+ private:
+  void apply_penalties(std::vector<Candidate>& c) const;
+  void softmax_sorted(std::vector<Candidate>& c) const;  // c sorted by logit desc
+  double uniform();
+
+  SamplerParams p_;
+  int n_vocab_;
+  uint64_t seed_ = 0;
+  std::mt19937_64 rng_;
+  std::vector<Candidate> cand_;
+  std::vector<int32_t> counts_;   // occurrences of each token in the window
+  std::vector<int32_t> window_;   // ring buffer of the last repeat_last_n tokens
+  size_t window_pos_ = 0, window_len_ = 0;
+  std::vector<int32_t> distinct_;  // tokens with counts_ > 0 (penalty loop)
+};
+
+}  // namespace hearth::sampling
