@@ -3,7 +3,9 @@
 // of -p pseudo-random tokens as one batch in a fresh context; tg = -n greedy tokens one at a time
 // after an 8-token prompt (whose evaluation is included, as the oracle does). One warm-up round,
 // then -r counted rounds.
+#include <array>
 #include <chrono>
+#include <cstdio>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -35,6 +37,22 @@ std::vector<int32_t> bench_tokens(int n, uint32_t seed, int64_t n_vocab) {
     t = int32_t(lo + x % span);
   }
   return v;
+}
+
+// Resident memory in MiB from /proc/self/status: {VmRSS, RssFile, RssAnon}.
+std::array<double, 3> rss_mib() {
+  std::array<double, 3> r{0, 0, 0};
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return r;
+  char line[256];
+  while (std::fgets(line, sizeof line, f)) {
+    long kb;
+    if (std::sscanf(line, "VmRSS: %ld", &kb) == 1) r[0] = kb / 1024.0;
+    if (std::sscanf(line, "RssFile: %ld", &kb) == 1) r[1] = kb / 1024.0;
+    if (std::sscanf(line, "RssAnon: %ld", &kb) == 1) r[2] = kb / 1024.0;
+  }
+  std::fclose(f);
+  return r;
 }
 
 struct Stats {
@@ -114,6 +132,7 @@ int run_bench(const BenchOpts& o) {
     }
   }
   const Stats sp = stats(pp), st = stats(tg);
+  const auto rss = rss_mib();
   nlohmann::ordered_json j;
   j["model"] = o.model;
   j["threads"] = (*eng)->pool().size();
@@ -121,6 +140,9 @@ int run_bench(const BenchOpts& o) {
   j["load_s"] = load_s;
   j["pp"] = {{"tokens", o.n_prompt}, {"tps", pp}, {"mean", sp.mean}, {"sd", sp.sd}};
   j["tg"] = {{"tokens", o.n_gen}, {"tps", tg}, {"mean", st.mean}, {"sd", st.sd}};
+  j["rss_mib"] = {{"total", rss[0]}, {"file", rss[1]}, {"anon", rss[2]}};
+  j["file_mib"] = double((*eng)->file().file_size()) / 1048576.0;
+  j["kv_mib"] = double((*eng)->model().state_bytes(cp)) / 1048576.0;
   if (!o.json_only) {
     std::printf("| model | threads | isa | test | t/s |\n|---|---:|---|---|---:|\n");
     std::printf("| %s | %d | %s | pp%d | %.2f ± %.2f |\n", o.model.c_str(), (*eng)->pool().size(),
