@@ -50,6 +50,12 @@ struct KernelTable {
   QuantizeRowFn quantize_row[kMaxTypeId] = {};  // indexed by the target (activation) type id
   // F16 · F16 (attention scores against an F16 cache).
   VecDotFn dot_f16 = nullptr;
+  // Causal attention of g query heads sharing one F16 KV head at one query position:
+  // scores = scale * (q_h . K_j) (optional softcap), softmax over the n_keys keys, probabilities
+  // rounded to F16, out_h = sum_j p_hj V_j. q16: g x hd, out: g x hd, scores: g x n_keys scratch.
+  void (*attn_f16)(int hd, int g, const uint16_t* q16, const uint8_t* k, size_t k_stride,
+                   const uint8_t* v, size_t v_stride, int64_t n_keys, float scale, float softcap,
+                   float* scores, float* out) = nullptr;
   // y[i] += a * x[i] over an F16 row (attention's weighted sum of V rows).
   void (*mad_f16)(int64_t n, float* y, const uint16_t* x, float a) = nullptr;
 };

@@ -14,9 +14,10 @@ void AttnScratch::reserve(int nth, int n_ctx, int head_dim_k, int head_dim_v) {
   qconv.resize(nth);
   vrow.resize(nth);
   for (int i = 0; i < nth; ++i) {
-    if (int(scores[i].size()) < n_ctx) scores[i].resize(n_ctx);
-    // Enough for any activation format of head_dim_k floats (F32 is the largest).
-    if (qconv[i].size() < size_t(head_dim_k) * 4 + 64) qconv[i].resize(size_t(head_dim_k) * 4 + 64);
+    if (scores[i].size() < size_t(16) * n_ctx) scores[i].resize(size_t(16) * n_ctx);
+    // Enough for any activation format of head_dim_k floats (F32 is the largest), or the F16
+    // queries of a group of up to 16 heads.
+    if (qconv[i].size() < size_t(head_dim_k) * 32 + 64) qconv[i].resize(size_t(head_dim_k) * 32 + 64);
     if (int(vrow[i].size()) < head_dim_v) vrow[i].resize(head_dim_v);
   }
 }
@@ -50,6 +51,26 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
   float* scores = scratch.scores[ith].data();
   uint8_t* qc = scratch.qconv[ith].data();
   float* vtmp = scratch.vrow[ith].data();
+
+  // F16 cache: one kernel call per (token, KV head) serves the group of query heads sharing it.
+  if (f16 && kt.attn_f16 && p.head_dim_k == p.head_dim_v && p.head_dim_k % 16 == 0 &&
+      p.head_dim_k <= 256 && group <= 16) {
+    const int hd = p.head_dim_k;
+    auto* q16 = reinterpret_cast<uint16_t*>(qc);
+    const int64_t n_items = n_tokens * p.n_head_kv;
+    for (int64_t item = ith; item < n_items; item += nth) {
+      const int64_t t = item / p.n_head_kv;
+      const int hk = int(item % p.n_head_kv);
+      const int64_t pos = pos0 + t;
+      const int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+      for (int i = 0; i < group; ++i)
+        q_convert(q + t * q_stride + int64_t(hk * group + i) * hd, q16 + i * hd, hd);
+      kt.attn_f16(hd, group, q16, k_cache + size_t(first) * k_row + hk * k_head, k_row,
+                  v_cache + size_t(first) * v_row + hk * v_head, v_row, pos - first + 1, p.scale,
+                  p.softcap, scores, out + t * out_stride + int64_t(hk * group) * hd);
+    }
+    return;
+  }
 
   // Items are dealt round-robin: later tokens attend to more keys, so contiguous ranges would
   // leave one thread waiting at the barrier.

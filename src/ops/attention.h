@@ -26,7 +26,7 @@ struct AttnParams {
 
 // Per-thread scratch, sized once for a context length.
 struct AttnScratch {
-  std::vector<std::vector<float>> scores;   // [nth][n_ctx]
+  std::vector<std::vector<float>> scores;   // [nth][16 * n_ctx] (a group of heads)
   std::vector<std::vector<uint8_t>> qconv;  // [nth][converted q head]
   std::vector<std::vector<float>> vrow;     // [nth][head_dim_v]
   void reserve(int nth, int n_ctx, int head_dim_k, int head_dim_v);

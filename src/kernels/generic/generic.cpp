@@ -1,5 +1,8 @@
 #include "kernels/generic/generic.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "base/fp16.h"
 #include "quant/float_types.h"
 
@@ -31,6 +34,34 @@ void gemm_from_vec_dot(VecDotFn dot, int64_t K, const void* W, size_t w_stride, 
 }
 
 namespace {
+void attn_f16_generic(int hd, int g, const uint16_t* q16, const uint8_t* k, size_t k_stride,
+                      const uint8_t* v, size_t v_stride, int64_t n_keys, float scale, float softcap,
+                      float* scores, float* out) {
+  for (int h = 0; h < g; ++h) {
+    float* s = scores + h * n_keys;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n_keys; ++j) {
+      float x = vec_dot_f16_f16(hd, k + j * k_stride, q16 + h * hd) * scale;
+      if (softcap > 0) x = softcap * std::tanh(x / softcap);
+      s[j] = x;
+      mx = std::max(mx, x);
+    }
+    double sum = 0;
+    for (int64_t j = 0; j < n_keys; ++j) {
+      s[j] = std::exp(s[j] - mx);
+      sum += s[j];
+    }
+    const float inv = float(1.0 / sum);
+    float* o = out + h * hd;
+    for (int d = 0; d < hd; ++d) o[d] = 0;
+    for (int64_t j = 0; j < n_keys; ++j) {
+      const float w = round_fp16(s[j] * inv);
+      const auto* vr = reinterpret_cast<const uint16_t*>(v + j * v_stride);
+      for (int d = 0; d < hd; ++d) o[d] += w * fp16_to_fp32(vr[d]);
+    }
+  }
+}
+
 void mad_f16_generic(int64_t n, float* y, const uint16_t* x, float a) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
 }
@@ -40,6 +71,7 @@ void fill_generic(KernelTable& t) {
   t.isa = Isa::kGeneric;
   t.mad_f16 = mad_f16_generic;
   t.dot_f16 = vec_dot_f16_f16;
+  t.attn_f16 = attn_f16_generic;
   for (uint32_t id = 0; id < kMaxTypeId; ++id) {
     const TypeTraits* tt = find_type(id);
     if (!tt) continue;

@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "base/fp16.h"
 #include "kernels/kernels.h"
 #include "quant/types.h"
 
@@ -122,6 +123,37 @@ TEST(Kernels, MadF16MatchesReference) {
     table(isa).mad_f16(77, y.data(), x.data(), 0.37f);
     table(Isa::kGeneric).mad_f16(77, ref.data(), x.data(), 0.37f);
     for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], ref[i], 1e-5f * (1 + std::fabs(ref[i])));
+  }
+}
+
+}  // namespace
+}  // namespace hearth::kernels
+
+namespace hearth::kernels {
+namespace {
+
+TEST(Kernels, GroupedF16AttentionMatchesReference) {
+  for (int hd : {64, 128}) {
+    for (int g : {1, 4, 7}) {
+      const int64_t n_keys = 37;
+      std::mt19937 gen(uint32_t(hd * 10 + g));
+      std::normal_distribution<float> d(0.0f, 1.0f);
+      std::vector<uint16_t> q(size_t(g * hd)), k(size_t(n_keys * hd)), v(size_t(n_keys * hd));
+      for (auto* vec : {&q, &k, &v})
+        for (auto& x : *vec) x = fp32_to_fp16(d(gen));
+      std::vector<float> ref(size_t(g * hd)), got(size_t(g * hd)), scratch(size_t(g * n_keys));
+      const float scale = 1.0f / std::sqrt(float(hd));
+      table(Isa::kGeneric).attn_f16(hd, g, q.data(), reinterpret_cast<uint8_t*>(k.data()), hd * 2,
+                                    reinterpret_cast<uint8_t*>(v.data()), hd * 2, n_keys, scale, 0,
+                                    scratch.data(), ref.data());
+      for (Isa isa : levels()) {
+        table(isa).attn_f16(hd, g, q.data(), reinterpret_cast<uint8_t*>(k.data()), hd * 2,
+                            reinterpret_cast<uint8_t*>(v.data()), hd * 2, n_keys, scale, 0,
+                            scratch.data(), got.data());
+        for (size_t i = 0; i < ref.size(); ++i)
+          EXPECT_NEAR(got[i], ref[i], 2e-3f) << isa_name(isa) << " hd " << hd << " g " << g;
+      }
+    }
   }
 }
 
