@@ -12,7 +12,7 @@ namespace hearth::kernels::avx512 {
 namespace {
 
 constexpr int kCols = 16;  // activation rows per vector
-constexpr int kRows = 4;   // weight rows per register tile
+constexpr int kRows = 8;   // weight rows per register tile (<= 8)
 
 // One column tile (16 activation rows) of K elements, repacked.
 struct ActTile {
@@ -64,10 +64,12 @@ void repack(ActFormat fmt, int group, int64_t K, const uint8_t* A, size_t a_stri
   }
 }
 
-// rows[r] points at the K/256 unpacked super-blocks of weight row r.
-template <int R>
-void tile(int group, int64_t K, const RowUnpack* const* rows, const ActTile& t, __m512* acc) {
-  const int ng = 256 / group, steps = group / 4;
+// rows[r] points at the K/256 unpacked super-blocks of weight row r. GROUP is a template
+// parameter so the inner loop unrolls and the R integer accumulators stay in registers.
+template <int R, int GROUP>
+void tile(int64_t K, const RowUnpack* const* rows, const ActTile& t, __m512* acc) {
+  constexpr int ng = 256 / GROUP, steps = GROUP / 4;
+  constexpr int group = GROUP;
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
   for (int64_t sb = 0; sb < K / 256; ++sb) {
     const RowUnpack* u[R];
@@ -138,11 +140,28 @@ void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void*
         const RowUnpack* rows[kRows];
         for (int i = 0; i < nr; ++i) rows[i] = unpacked.data() + (r + i - r0) * nsb;
         __m512 acc[kRows];
-        switch (nr) {
-          case 4: tile<4>(group, K, rows, tiles[ti], acc); break;
-          case 3: tile<3>(group, K, rows, tiles[ti], acc); break;
-          case 2: tile<2>(group, K, rows, tiles[ti], acc); break;
-          default: tile<1>(group, K, rows, tiles[ti], acc); break;
+        if (group == 32) {
+          switch (nr) {
+            case 1: tile<1, 32>(K, rows, tiles[ti], acc); break;
+            case 2: tile<2, 32>(K, rows, tiles[ti], acc); break;
+            case 3: tile<3, 32>(K, rows, tiles[ti], acc); break;
+            case 4: tile<4, 32>(K, rows, tiles[ti], acc); break;
+            case 5: tile<5, 32>(K, rows, tiles[ti], acc); break;
+            case 6: tile<6, 32>(K, rows, tiles[ti], acc); break;
+            case 7: tile<7, 32>(K, rows, tiles[ti], acc); break;
+            case 8: tile<8, 32>(K, rows, tiles[ti], acc); break;
+          }
+        } else {
+          switch (nr) {
+            case 1: tile<1, 16>(K, rows, tiles[ti], acc); break;
+            case 2: tile<2, 16>(K, rows, tiles[ti], acc); break;
+            case 3: tile<3, 16>(K, rows, tiles[ti], acc); break;
+            case 4: tile<4, 16>(K, rows, tiles[ti], acc); break;
+            case 5: tile<5, 16>(K, rows, tiles[ti], acc); break;
+            case 6: tile<6, 16>(K, rows, tiles[ti], acc); break;
+            case 7: tile<7, 16>(K, rows, tiles[ti], acc); break;
+            case 8: tile<8, 16>(K, rows, tiles[ti], acc); break;
+          }
         }
         for (int i = 0; i < nr; ++i) _mm512_store_ps(out[i], acc[i]);
         for (int i = 0; i < nr; ++i)
