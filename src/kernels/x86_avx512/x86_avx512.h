@@ -7,8 +7,9 @@
 namespace hearth::kernels {
 
 void register_avx512_float(KernelTable& t);    // float.cpp:   F32 F16 BF16
-void register_avx512_legacy(KernelTable& t);   // legacy.cpp:  Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL
-void register_avx512_kquants(KernelTable& t);
-void register_avx512_attn(KernelTable& t);     // attn.cpp:    attention helpers  // kquants.cpp: Q2_K..Q6_K IQ4_XS
+void register_avx512_legacy(KernelTable& t);   // legacy.cpp:  Q8_0 (+ Q8_0 activations)
+void register_avx512_kquants(KernelTable& t);   // kquants.cpp: Q4_K Q6_K (+ Q8_K activations)
+void register_avx512_attn(KernelTable& t);      // attn.cpp:    attention helpers
+void register_avx512_unpacked(KernelTable& t);  // unpacked.cpp: Q5_K Q2_K Q3_K IQ4_XS Q4_0 Q5_0 IQ4_NL
 
 }  // namespace hearth::kernels
