@@ -33,6 +33,13 @@ Result<std::shared_ptr<MappedFile>> MappedFile::open(const std::string& path) {
       return invalid_argument("[file] cannot map '" + path + "': " + std::strerror(e));
     }
     f->data_ = static_cast<const uint8_t*>(p);
+    // Ask for the whole file up front when it fits comfortably in memory: the kernel then reads
+    // it sequentially into large page-cache folios. Pages faulted in piecemeal by the first
+    // forward pass end up in small folios, and decode streams them measurably slower (Q8_0 1B:
+    // 11.6 vs 18.1 tokens/s on the same file).
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0 && f->size_ < size_t(pages) * size_t(page) / 2)
+      madvise(p, f->size_, MADV_WILLNEED);
   }
   ::close(fd);
   return f;

@@ -5,7 +5,6 @@
 // then -r counted rounds.
 #include <array>
 #include <chrono>
-#include <cstdio>
 #include <cmath>
 #include <cstdio>
 #include <iostream>

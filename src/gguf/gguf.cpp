@@ -18,11 +18,23 @@ constexpr uint32_t kTypeCount = 13;
 // Bytes of one element of a fixed-size value type; 0 for string/array/unknown.
 size_t scalar_size(ValueType t) {
   switch (t) {
-    case ValueType::U8: case ValueType::I8: case ValueType::BOOL: return 1;
-    case ValueType::U16: case ValueType::I16: return 2;
-    case ValueType::U32: case ValueType::I32: case ValueType::F32: return 4;
-    case ValueType::U64: case ValueType::I64: case ValueType::F64: return 8;
-    default: return 0;
+    case ValueType::U8:
+    case ValueType::I8:
+    case ValueType::BOOL:
+      return 1;
+    case ValueType::U16:
+    case ValueType::I16:
+      return 2;
+    case ValueType::U32:
+    case ValueType::I32:
+    case ValueType::F32:
+      return 4;
+    case ValueType::U64:
+    case ValueType::I64:
+    case ValueType::F64:
+      return 8;
+    default:
+      return 0;
   }
 }
 
@@ -39,7 +51,9 @@ class Reader {
     return true;
   }
   template <typename T>
-  bool get(T& v) { return read(&v, sizeof v); }
+  bool get(T& v) {
+    return read(&v, sizeof v);
+  }
   bool skip(size_t k) {
     if (k > remaining()) return false;
     pos_ += k;
@@ -70,7 +84,7 @@ std::string q(std::string_view s) {
 }  // namespace
 
 const char* value_type_name(ValueType t) {
-  static const char* const names[] = {"u8",  "i8",  "u16",  "i16",    "u32",   "i32", "f32",
+  static const char* const names[] = {"u8",   "i8",     "u16",   "i16", "u32", "i32", "f32",
                                       "bool", "string", "array", "u64", "i64", "f64"};
   const auto i = uint32_t(t);
   return i < kTypeCount ? names[i] : "unknown";
@@ -78,15 +92,23 @@ const char* value_type_name(ValueType t) {
 
 bool MetaValue::is_integer() const {
   switch (type) {
-    case ValueType::U8: case ValueType::I8: case ValueType::U16: case ValueType::I16:
-    case ValueType::U32: case ValueType::I32: case ValueType::U64: case ValueType::I64:
+    case ValueType::U8:
+    case ValueType::I8:
+    case ValueType::U16:
+    case ValueType::I16:
+    case ValueType::U32:
+    case ValueType::I32:
+    case ValueType::U64:
+    case ValueType::I64:
     case ValueType::BOOL:
       return true;
     default:
       return false;
   }
 }
-bool MetaValue::is_float() const { return type == ValueType::F32 || type == ValueType::F64; }
+bool MetaValue::is_float() const {
+  return type == ValueType::F32 || type == ValueType::F64;
+}
 
 Result<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path) {
   HEARTH_ASSIGN_OR_RETURN(auto mf, MappedFile::open(path));
@@ -114,66 +136,140 @@ Status GgufFile::parse_impl() {
   auto bad = [&](const std::string& m) { return corrupt("[gguf] " + m + where); };
   Reader r(base_, size_);
   char magic[4];
-  if (!r.read(magic, 4)) return bad("file is too short for a GGUF header (" + std::to_string(size_) + " bytes)");
+  if (!r.read(magic, 4))
+    return bad("file is too short for a GGUF header (" + std::to_string(size_) + " bytes)");
   if (std::memcmp(magic, "GGUF", 4) != 0) return bad("bad magic: not a GGUF file");
   if (!r.get(version_)) return bad("truncated header");
-  if (version_ == 1) return unsupported("[gguf] GGUF version 1 is not supported (only 2 and 3)" + where);
+  if (version_ == 1)
+    return unsupported("[gguf] GGUF version 1 is not supported (only 2 and 3)" + where);
   if (version_ != 2 && version_ != 3)
-    return unsupported("[gguf] unknown GGUF version " + std::to_string(version_) + " (expected 2 or 3)" + where);
+    return unsupported("[gguf] unknown GGUF version " + std::to_string(version_) +
+                       " (expected 2 or 3)" + where);
   uint64_t n_tensors, n_kv;
   if (!r.get(n_tensors) || !r.get(n_kv)) return bad("truncated header");
   // Every kv takes at least 8 (key len) + 4 (type) + 1 bytes; every tensor info at least 8+4+8+4+8.
-  if (n_kv > r.remaining() / 13) return bad("metadata count " + std::to_string(n_kv) + " exceeds the file size");
-  if (n_tensors > r.remaining() / 32) return bad("tensor count " + std::to_string(n_tensors) + " exceeds the file size");
+  if (n_kv > r.remaining() / 13)
+    return bad("metadata count " + std::to_string(n_kv) + " exceeds the file size");
+  if (n_tensors > r.remaining() / 32)
+    return bad("tensor count " + std::to_string(n_tensors) + " exceeds the file size");
 
   meta_.reserve(size_t(n_kv));
   for (uint64_t i = 0; i < n_kv; ++i) {
     MetaEntry e;
-    if (!r.str(e.key)) return bad("metadata key " + std::to_string(i) + " runs past the end of the file");
+    if (!r.str(e.key))
+      return bad("metadata key " + std::to_string(i) + " runs past the end of the file");
     if (meta_index_.count(e.key)) return bad("duplicate metadata key " + q(e.key));
     uint32_t t;
     if (!r.get(t)) return bad("truncated type of key " + q(e.key));
-    if (t >= kTypeCount) return bad("key " + q(e.key) + " has unknown value type " + std::to_string(t));
+    if (t >= kTypeCount)
+      return bad("key " + q(e.key) + " has unknown value type " + std::to_string(t));
     MetaValue& v = e.value;
     v.type = ValueType(t);
     auto read_scalar = [&](ValueType vt, MetaValue& out) -> bool {
       switch (vt) {
-        case ValueType::U8: { uint8_t x; if (!r.get(x)) return false; out.i = x; out.u = x; return true; }
-        case ValueType::I8: { int8_t x; if (!r.get(x)) return false; out.i = x; return true; }
-        case ValueType::U16: { uint16_t x; if (!r.get(x)) return false; out.i = x; out.u = x; return true; }
-        case ValueType::I16: { int16_t x; if (!r.get(x)) return false; out.i = x; return true; }
-        case ValueType::U32: { uint32_t x; if (!r.get(x)) return false; out.i = x; out.u = x; return true; }
-        case ValueType::I32: { int32_t x; if (!r.get(x)) return false; out.i = x; return true; }
-        case ValueType::U64: { uint64_t x; if (!r.get(x)) return false; out.u = x; out.i = int64_t(x); return true; }
-        case ValueType::I64: { int64_t x; if (!r.get(x)) return false; out.i = x; return true; }
-        case ValueType::F32: { float x; if (!r.get(x)) return false; out.f = x; return true; }
-        case ValueType::F64: { double x; if (!r.get(x)) return false; out.f = x; return true; }
-        case ValueType::BOOL: { uint8_t x; if (!r.get(x)) return false; out.i = x != 0; return true; }
-        case ValueType::STRING: return r.str(out.s);
-        default: return false;
+        case ValueType::U8: {
+          uint8_t x;
+          if (!r.get(x)) return false;
+          out.i = x;
+          out.u = x;
+          return true;
+        }
+        case ValueType::I8: {
+          int8_t x;
+          if (!r.get(x)) return false;
+          out.i = x;
+          return true;
+        }
+        case ValueType::U16: {
+          uint16_t x;
+          if (!r.get(x)) return false;
+          out.i = x;
+          out.u = x;
+          return true;
+        }
+        case ValueType::I16: {
+          int16_t x;
+          if (!r.get(x)) return false;
+          out.i = x;
+          return true;
+        }
+        case ValueType::U32: {
+          uint32_t x;
+          if (!r.get(x)) return false;
+          out.i = x;
+          out.u = x;
+          return true;
+        }
+        case ValueType::I32: {
+          int32_t x;
+          if (!r.get(x)) return false;
+          out.i = x;
+          return true;
+        }
+        case ValueType::U64: {
+          uint64_t x;
+          if (!r.get(x)) return false;
+          out.u = x;
+          out.i = int64_t(x);
+          return true;
+        }
+        case ValueType::I64: {
+          int64_t x;
+          if (!r.get(x)) return false;
+          out.i = x;
+          return true;
+        }
+        case ValueType::F32: {
+          float x;
+          if (!r.get(x)) return false;
+          out.f = x;
+          return true;
+        }
+        case ValueType::F64: {
+          double x;
+          if (!r.get(x)) return false;
+          out.f = x;
+          return true;
+        }
+        case ValueType::BOOL: {
+          uint8_t x;
+          if (!r.get(x)) return false;
+          out.i = x != 0;
+          return true;
+        }
+        case ValueType::STRING:
+          return r.str(out.s);
+        default:
+          return false;
       }
     };
     if (v.type == ValueType::ARRAY) {
       uint32_t et;
       uint64_t count;
       if (!r.get(et) || !r.get(count)) return bad("truncated array header of key " + q(e.key));
-      if (et >= kTypeCount) return bad("array " + q(e.key) + " has unknown element type " + std::to_string(et));
-      if (ValueType(et) == ValueType::ARRAY) return bad("nested arrays are not allowed (key " + q(e.key) + ")");
+      if (et >= kTypeCount)
+        return bad("array " + q(e.key) + " has unknown element type " + std::to_string(et));
+      if (ValueType(et) == ValueType::ARRAY)
+        return bad("nested arrays are not allowed (key " + q(e.key) + ")");
       v.elem_type = ValueType(et);
       v.count = count;
       if (v.elem_type == ValueType::STRING) {
         if (count > r.remaining() / 8)
-          return bad("array " + q(e.key) + " of " + std::to_string(count) + " strings exceeds the file size");
+          return bad("array " + q(e.key) + " of " + std::to_string(count) +
+                     " strings exceeds the file size");
         v.strs.reserve(size_t(count));
         for (uint64_t k = 0; k < count; ++k) {
           std::string_view s;
-          if (!r.str(s)) return bad("string " + std::to_string(k) + " of array " + q(e.key) + " runs past the end of the file");
+          if (!r.str(s))
+            return bad("string " + std::to_string(k) + " of array " + q(e.key) +
+                       " runs past the end of the file");
           v.strs.push_back(s);
         }
       } else {
         const size_t es = scalar_size(v.elem_type);
         if (count > r.remaining() / es)
-          return bad("array " + q(e.key) + " of " + std::to_string(count) + " elements runs past the end of the file");
+          return bad("array " + q(e.key) + " of " + std::to_string(count) +
+                     " elements runs past the end of the file");
         v.raw = r.here();
         r.skip(size_t(count) * es);
       }
@@ -190,18 +286,23 @@ Status GgufFile::parse_impl() {
     alignment_ = uint64_t(a->i);
   }
 
-  struct Raw { uint32_t type; uint64_t offset; };
+  struct Raw {
+    uint32_t type;
+    uint64_t offset;
+  };
   std::vector<Raw> raws;
   tensors_.reserve(size_t(n_tensors));
   raws.reserve(size_t(n_tensors));
   for (uint64_t i = 0; i < n_tensors; ++i) {
     TensorInfo ti;
-    if (!r.str(ti.name)) return bad("name of tensor " + std::to_string(i) + " runs past the end of the file");
+    if (!r.str(ti.name))
+      return bad("name of tensor " + std::to_string(i) + " runs past the end of the file");
     if (tensor_index_.count(ti.name)) return bad("duplicate tensor name " + q(ti.name));
     uint32_t n_dims;
     if (!r.get(n_dims)) return bad("truncated info of tensor " + q(ti.name));
     if (n_dims == 0 || n_dims > kMaxDims)
-      return bad("tensor " + q(ti.name) + " has " + std::to_string(n_dims) + " dimensions (1 to 4 allowed)");
+      return bad("tensor " + q(ti.name) + " has " + std::to_string(n_dims) +
+                 " dimensions (1 to 4 allowed)");
     int64_t ne[kMaxDims];
     int64_t n_el = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
@@ -215,21 +316,26 @@ Status GgufFile::parse_impl() {
       n_el *= int64_t(x);
     }
     Raw raw;
-    if (!r.get(raw.type) || !r.get(raw.offset)) return bad("truncated info of tensor " + q(ti.name));
+    if (!r.get(raw.type) || !r.get(raw.offset))
+      return bad("truncated info of tensor " + q(ti.name));
     const TypeTraits* tt = find_type(raw.type);
     if (!tt || !tt->storable)
-      return unsupported("[gguf] tensor " + q(ti.name) + " has unsupported type id " + std::to_string(raw.type) +
-                         " (supported: " + supported_type_names() + ")" + where);
+      return unsupported("[gguf] tensor " + q(ti.name) + " has unsupported type id " +
+                         std::to_string(raw.type) + " (supported: " + supported_type_names() + ")" +
+                         where);
     ti.type = tt->type;
     if (ne[0] % tt->block_elems != 0)
-      return bad("tensor " + q(ti.name) + " row length " + std::to_string(ne[0]) + " is not a multiple of the " +
-                 tt->name + " block size " + std::to_string(tt->block_elems));
+      return bad("tensor " + q(ti.name) + " row length " + std::to_string(ne[0]) +
+                 " is not a multiple of the " + tt->name + " block size " +
+                 std::to_string(tt->block_elems));
     // Bytes: n_el / block * block_bytes, checked for overflow.
     const uint64_t blocks = uint64_t(n_el) / uint64_t(tt->block_elems);
     if (blocks > std::numeric_limits<uint64_t>::max() / uint64_t(tt->block_bytes))
       return bad("byte size of tensor " + q(ti.name) + " overflows");
     const uint64_t nbytes = blocks * uint64_t(tt->block_bytes);
-    if (nbytes > size_) return bad("tensor " + q(ti.name) + " needs " + std::to_string(nbytes) + " bytes, more than the whole file");
+    if (nbytes > size_)
+      return bad("tensor " + q(ti.name) + " needs " + std::to_string(nbytes) +
+                 " bytes, more than the whole file");
     ti.nbytes = size_t(nbytes);
     ti.n_elements = n_el;
     for (int d = int(n_dims) - 1; d >= 0; --d) ti.shape.push_back(ne[d]);  // outermost-first
@@ -241,14 +347,16 @@ Status GgufFile::parse_impl() {
 
   const uint64_t pos = r.pos();
   data_offset_ = (pos + alignment_ - 1) / alignment_ * alignment_;
-  if (n_tensors > 0 && data_offset_ > size_) return bad("data section starts past the end of the file");
+  if (n_tensors > 0 && data_offset_ > size_)
+    return bad("data section starts past the end of the file");
   for (auto& t : tensors_) {
     if (t.offset % alignment_ != 0)
-      return bad("tensor " + q(t.name) + " offset " + std::to_string(t.offset) + " is not a multiple of the alignment " +
-                 std::to_string(alignment_));
+      return bad("tensor " + q(t.name) + " offset " + std::to_string(t.offset) +
+                 " is not a multiple of the alignment " + std::to_string(alignment_));
     if (t.offset > size_ - data_offset_ || t.nbytes > size_ - data_offset_ - t.offset)
-      return bad("tensor " + q(t.name) + " data [" + std::to_string(t.offset) + ", +" + std::to_string(t.nbytes) +
-                 ") ends past the end of the file (data section is " + std::to_string(size_ - data_offset_) + " bytes)");
+      return bad("tensor " + q(t.name) + " data [" + std::to_string(t.offset) + ", +" +
+                 std::to_string(t.nbytes) + ") ends past the end of the file (data section is " +
+                 std::to_string(size_ - data_offset_) + " bytes)");
     t.data = base_ + data_offset_ + t.offset;
   }
   return Status::ok();
@@ -265,10 +373,12 @@ const TensorInfo* GgufFile::find_tensor(std::string_view name) const {
 }
 
 namespace {
-Status missing(std::string_view key) { return not_found("[gguf] missing metadata key '" + std::string(key) + "'"); }
+Status missing(std::string_view key) {
+  return not_found("[gguf] missing metadata key '" + std::string(key) + "'");
+}
 Status wrong(std::string_view key, const MetaValue& v, const char* want) {
-  return invalid_argument("[gguf] metadata key '" + std::string(key) + "' is " + value_type_name(v.type) +
-                          ", expected " + want);
+  return invalid_argument("[gguf] metadata key '" + std::string(key) + "' is " +
+                          value_type_name(v.type) + ", expected " + want);
 }
 }  // namespace
 
@@ -306,8 +416,8 @@ Result<std::string> GgufFile::get_string(std::string_view key) const {
 Result<std::vector<int64_t>> GgufFile::get_int_array(std::string_view key) const {
   const MetaValue* v = find(key);
   if (!v) return missing(key);
-  if (v->type != ValueType::ARRAY || v->elem_type == ValueType::STRING || v->elem_type == ValueType::F32 ||
-      v->elem_type == ValueType::F64)
+  if (v->type != ValueType::ARRAY || v->elem_type == ValueType::STRING ||
+      v->elem_type == ValueType::F32 || v->elem_type == ValueType::F64)
     return wrong(key, *v, "an array of integers");
   std::vector<int64_t> out;
   out.reserve(size_t(v->count));
@@ -316,15 +426,49 @@ Result<std::vector<int64_t>> GgufFile::get_int_array(std::string_view key) const
     const uint8_t* p = v->raw + i * es;
     int64_t x = 0;
     switch (v->elem_type) {
-      case ValueType::U8: case ValueType::BOOL: x = *p; break;
-      case ValueType::I8: x = int8_t(*p); break;
-      case ValueType::U16: { uint16_t t; std::memcpy(&t, p, 2); x = t; break; }
-      case ValueType::I16: { int16_t t; std::memcpy(&t, p, 2); x = t; break; }
-      case ValueType::U32: { uint32_t t; std::memcpy(&t, p, 4); x = t; break; }
-      case ValueType::I32: { int32_t t; std::memcpy(&t, p, 4); x = t; break; }
-      case ValueType::U64: { uint64_t t; std::memcpy(&t, p, 8); x = int64_t(t); break; }
-      case ValueType::I64: { std::memcpy(&x, p, 8); break; }
-      default: break;
+      case ValueType::U8:
+      case ValueType::BOOL:
+        x = *p;
+        break;
+      case ValueType::I8:
+        x = int8_t(*p);
+        break;
+      case ValueType::U16: {
+        uint16_t t;
+        std::memcpy(&t, p, 2);
+        x = t;
+        break;
+      }
+      case ValueType::I16: {
+        int16_t t;
+        std::memcpy(&t, p, 2);
+        x = t;
+        break;
+      }
+      case ValueType::U32: {
+        uint32_t t;
+        std::memcpy(&t, p, 4);
+        x = t;
+        break;
+      }
+      case ValueType::I32: {
+        int32_t t;
+        std::memcpy(&t, p, 4);
+        x = t;
+        break;
+      }
+      case ValueType::U64: {
+        uint64_t t;
+        std::memcpy(&t, p, 8);
+        x = int64_t(t);
+        break;
+      }
+      case ValueType::I64: {
+        std::memcpy(&x, p, 8);
+        break;
+      }
+      default:
+        break;
     }
     out.push_back(x);
   }
@@ -407,17 +551,39 @@ void GgufWriter::set_raw(std::string key, std::vector<uint8_t> encoded) {
   kv_.push_back({std::move(key), std::move(encoded)});
 }
 
-void GgufWriter::set_u8(std::string k, uint8_t v) { set_raw(std::move(k), scalar(ValueType::U8, v)); }
-void GgufWriter::set_i8(std::string k, int8_t v) { set_raw(std::move(k), scalar(ValueType::I8, v)); }
-void GgufWriter::set_u16(std::string k, uint16_t v) { set_raw(std::move(k), scalar(ValueType::U16, v)); }
-void GgufWriter::set_i16(std::string k, int16_t v) { set_raw(std::move(k), scalar(ValueType::I16, v)); }
-void GgufWriter::set_u32(std::string k, uint32_t v) { set_raw(std::move(k), scalar(ValueType::U32, v)); }
-void GgufWriter::set_i32(std::string k, int32_t v) { set_raw(std::move(k), scalar(ValueType::I32, v)); }
-void GgufWriter::set_u64(std::string k, uint64_t v) { set_raw(std::move(k), scalar(ValueType::U64, v)); }
-void GgufWriter::set_i64(std::string k, int64_t v) { set_raw(std::move(k), scalar(ValueType::I64, v)); }
-void GgufWriter::set_f32(std::string k, float v) { set_raw(std::move(k), scalar(ValueType::F32, v)); }
-void GgufWriter::set_f64(std::string k, double v) { set_raw(std::move(k), scalar(ValueType::F64, v)); }
-void GgufWriter::set_bool(std::string k, bool v) { set_raw(std::move(k), scalar(ValueType::BOOL, uint8_t(v))); }
+void GgufWriter::set_u8(std::string k, uint8_t v) {
+  set_raw(std::move(k), scalar(ValueType::U8, v));
+}
+void GgufWriter::set_i8(std::string k, int8_t v) {
+  set_raw(std::move(k), scalar(ValueType::I8, v));
+}
+void GgufWriter::set_u16(std::string k, uint16_t v) {
+  set_raw(std::move(k), scalar(ValueType::U16, v));
+}
+void GgufWriter::set_i16(std::string k, int16_t v) {
+  set_raw(std::move(k), scalar(ValueType::I16, v));
+}
+void GgufWriter::set_u32(std::string k, uint32_t v) {
+  set_raw(std::move(k), scalar(ValueType::U32, v));
+}
+void GgufWriter::set_i32(std::string k, int32_t v) {
+  set_raw(std::move(k), scalar(ValueType::I32, v));
+}
+void GgufWriter::set_u64(std::string k, uint64_t v) {
+  set_raw(std::move(k), scalar(ValueType::U64, v));
+}
+void GgufWriter::set_i64(std::string k, int64_t v) {
+  set_raw(std::move(k), scalar(ValueType::I64, v));
+}
+void GgufWriter::set_f32(std::string k, float v) {
+  set_raw(std::move(k), scalar(ValueType::F32, v));
+}
+void GgufWriter::set_f64(std::string k, double v) {
+  set_raw(std::move(k), scalar(ValueType::F64, v));
+}
+void GgufWriter::set_bool(std::string k, bool v) {
+  set_raw(std::move(k), scalar(ValueType::BOOL, uint8_t(v)));
+}
 void GgufWriter::set_string(std::string k, std::string v) {
   std::vector<uint8_t> b;
   put<uint32_t>(b, uint32_t(ValueType::STRING));
@@ -458,18 +624,42 @@ void GgufWriter::copy_value(std::string key, const MetaValue& v) {
   put<uint32_t>(b, uint32_t(v.type));
   auto put_scalar = [&](ValueType t, const MetaValue& x) {
     switch (t) {
-      case ValueType::U8: case ValueType::BOOL: put<uint8_t>(b, uint8_t(x.i)); break;
-      case ValueType::I8: put<int8_t>(b, int8_t(x.i)); break;
-      case ValueType::U16: put<uint16_t>(b, uint16_t(x.i)); break;
-      case ValueType::I16: put<int16_t>(b, int16_t(x.i)); break;
-      case ValueType::U32: put<uint32_t>(b, uint32_t(x.i)); break;
-      case ValueType::I32: put<int32_t>(b, int32_t(x.i)); break;
-      case ValueType::U64: put<uint64_t>(b, x.u); break;
-      case ValueType::I64: put<int64_t>(b, x.i); break;
-      case ValueType::F32: put<float>(b, float(x.f)); break;
-      case ValueType::F64: put<double>(b, x.f); break;
-      case ValueType::STRING: put_str(b, x.s); break;
-      default: break;
+      case ValueType::U8:
+      case ValueType::BOOL:
+        put<uint8_t>(b, uint8_t(x.i));
+        break;
+      case ValueType::I8:
+        put<int8_t>(b, int8_t(x.i));
+        break;
+      case ValueType::U16:
+        put<uint16_t>(b, uint16_t(x.i));
+        break;
+      case ValueType::I16:
+        put<int16_t>(b, int16_t(x.i));
+        break;
+      case ValueType::U32:
+        put<uint32_t>(b, uint32_t(x.i));
+        break;
+      case ValueType::I32:
+        put<int32_t>(b, int32_t(x.i));
+        break;
+      case ValueType::U64:
+        put<uint64_t>(b, x.u);
+        break;
+      case ValueType::I64:
+        put<int64_t>(b, x.i);
+        break;
+      case ValueType::F32:
+        put<float>(b, float(x.f));
+        break;
+      case ValueType::F64:
+        put<double>(b, x.f);
+        break;
+      case ValueType::STRING:
+        put_str(b, x.s);
+        break;
+      default:
+        break;
     }
   };
   if (v.type == ValueType::ARRAY) {
@@ -494,20 +684,23 @@ void GgufWriter::remove(std::string_view key) {
     }
 }
 
-Status GgufWriter::add_tensor(std::string name, DType type, std::vector<int64_t> shape, const void* data,
-                              size_t nbytes) {
+Status GgufWriter::add_tensor(std::string name, DType type, std::vector<int64_t> shape,
+                              const void* data, size_t nbytes) {
   const TypeTraits* tt = find_type(uint32_t(type));
   if (!tt) return invalid_argument("[gguf] writer: unsupported tensor type for " + name);
-  if (shape.empty() || shape.size() > kMaxDims) return invalid_argument("[gguf] writer: bad rank for " + name);
+  if (shape.empty() || shape.size() > kMaxDims)
+    return invalid_argument("[gguf] writer: bad rank for " + name);
   int64_t n = 1;
   for (int64_t d : shape) {
     if (d <= 0) return invalid_argument("[gguf] writer: bad dimension for " + name);
     n *= d;
   }
   if (shape.back() % tt->block_elems != 0)
-    return invalid_argument("[gguf] writer: row of " + name + " is not a multiple of the block size");
+    return invalid_argument("[gguf] writer: row of " + name +
+                            " is not a multiple of the block size");
   if (size_t(n / tt->block_elems) * size_t(tt->block_bytes) != nbytes)
-    return invalid_argument("[gguf] writer: byte size of " + name + " does not match its shape and type");
+    return invalid_argument("[gguf] writer: byte size of " + name +
+                            " does not match its shape and type");
   for (const auto& t : tensors_)
     if (t.name == name) return invalid_argument("[gguf] writer: duplicate tensor " + name);
   tensors_.push_back({std::move(name), type, std::move(shape), data, nbytes});
@@ -609,7 +802,8 @@ Status GgufWriter::write(const std::string& path, uint32_t alignment) const {
     return internal_error("[gguf] cannot rename " + tmp + " to " + path + ": " + msg);
   }
   // Make the rename durable.
-  std::string dir = path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
+  std::string dir =
+      path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
   if (dir.empty()) dir = ".";
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {

@@ -3,8 +3,9 @@
 // Byte layout (all little-endian):
 //   "GGUF" u32 version, u64 n_tensors, u64 n_kv,
 //   n_kv  x { string key, u32 value_type, value }          string = u64 length + bytes
-//   n_tensors x { string name, u32 n_dims, u64 ne[n_dims] (innermost first), u32 ggml_type, u64 offset }
-//   padding to `general.alignment` (default 32), then tensor data; each tensor at data_start + offset.
+//   n_tensors x { string name, u32 n_dims, u64 ne[n_dims] (innermost first), u32 ggml_type, u64
+//   offset } padding to `general.alignment` (default 32), then tensor data; each tensor at
+//   data_start + offset.
 // Value types: 0 u8, 1 i8, 2 u16, 3 i16, 4 u32, 5 i32, 6 f32, 7 bool, 8 string, 9 array
 // (u32 elem_type, u64 count, elements), 10 u64, 11 i64, 12 f64.
 //
@@ -29,8 +30,19 @@
 namespace hearth::gguf {
 
 enum class ValueType : uint32_t {
-  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7,
-  STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
 };
 const char* value_type_name(ValueType t);
 
@@ -60,7 +72,7 @@ struct TensorInfo {
   DType type = DType::F32;
   std::vector<int64_t> shape;  // outermost-first
   int64_t n_elements = 0;
-  uint64_t offset = 0;         // relative to the data section
+  uint64_t offset = 0;  // relative to the data section
   size_t nbytes = 0;
   const uint8_t* data = nullptr;  // into the mapping
   // Row = innermost dimension.

@@ -41,9 +41,12 @@ std::atomic<int> g_cap{-1};
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::kGeneric: return "generic";
-    case Isa::kAvx2: return "avx2";
-    case Isa::kAvx512: return "avx512";
+    case Isa::kGeneric:
+      return "generic";
+    case Isa::kAvx2:
+      return "avx2";
+    case Isa::kAvx512:
+      return "avx512";
   }
   return "?";
 }
@@ -72,7 +75,9 @@ const KernelTable& table(Isa isa) {
   return tables().t[i];
 }
 
-void set_isa_cap(Isa cap) { g_cap.store(int(cap)); }
+void set_isa_cap(Isa cap) {
+  g_cap.store(int(cap));
+}
 
 const KernelTable& active() {
   int cap = g_cap.load();

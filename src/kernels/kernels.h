@@ -38,15 +38,15 @@ struct RepackEntry {
   size_t (*packed_bytes)(int64_t K, int64_t n_rows) = nullptr;
   void (*pack)(int64_t K, const void* W, size_t w_stride, int64_t n_rows, void* out) = nullptr;
   // Y[m * ldy + r] = dot(packed row r, A row m); n_rows is a multiple of row_group.
-  void (*gemm)(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_t a_stride,
-               int64_t M, float* Y, size_t ldy) = nullptr;
+  void (*gemm)(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_t a_stride, int64_t M,
+               float* Y, size_t ldy) = nullptr;
 };
 
 struct KernelTable {
   Isa isa = Isa::kGeneric;
   RepackEntry repack[kMaxTypeId] = {};          // indexed by weight type id
-  VecDotFn vec_dot[kMaxTypeId] = {};          // indexed by weight type id
-  GemmFn gemm[kMaxTypeId] = {};               // indexed by weight type id
+  VecDotFn vec_dot[kMaxTypeId] = {};            // indexed by weight type id
+  GemmFn gemm[kMaxTypeId] = {};                 // indexed by weight type id
   QuantizeRowFn quantize_row[kMaxTypeId] = {};  // indexed by the target (activation) type id
   // F16 · F16 (attention scores against an F16 cache).
   VecDotFn dot_f16 = nullptr;
@@ -60,10 +60,10 @@ struct KernelTable {
   void (*mad_f16)(int64_t n, float* y, const uint16_t* x, float a) = nullptr;
 };
 
-Isa detected_isa();                     // best level this CPU supports
-const KernelTable& table(Isa isa);      // level must be <= detected_isa()
-const KernelTable& active();            // min(detected, HEARTH_ISA, cap)
-void set_isa_cap(Isa cap);              // for tests and --isa; affects later active() calls
+Isa detected_isa();                 // best level this CPU supports
+const KernelTable& table(Isa isa);  // level must be <= detected_isa()
+const KernelTable& active();        // min(detected, HEARTH_ISA, cap)
+void set_isa_cap(Isa cap);          // for tests and --isa; affects later active() calls
 
 // Per-ISA registration hooks (one per family file in kernels/<isa>/).
 void register_avx2(KernelTable& t);

@@ -17,7 +17,8 @@ void AttnScratch::reserve(int nth, int n_ctx, int head_dim_k, int head_dim_v) {
     if (scores[i].size() < size_t(16) * n_ctx) scores[i].resize(size_t(16) * n_ctx);
     // Enough for any activation format of head_dim_k floats (F32 is the largest), or the F16
     // queries of a group of up to 16 heads.
-    if (qconv[i].size() < size_t(head_dim_k) * 32 + 64) qconv[i].resize(size_t(head_dim_k) * 32 + 64);
+    if (qconv[i].size() < size_t(head_dim_k) * 32 + 64)
+      qconv[i].resize(size_t(head_dim_k) * 32 + 64);
     if (int(vrow[i].size()) < head_dim_v) vrow[i].resize(head_dim_v);
   }
 }

@@ -2,17 +2,22 @@
 // weights are dotted with activations rounded to BF16, as ggml does; F16 weights with F32
 // activations, as the reference llama.cpp build does on this CPU (its AMX backend handles F16
 // weights in F32) — measured: position-0 logits then match it exactly.
+#include "quant/float_types.h"
+
 #include <cstring>
 
 #include "base/fp16.h"
 #include "quant/families.h"
-#include "quant/float_types.h"
 
 namespace hearth {
 namespace {
 
-void dequant_f32(const void* src, float* dst, int64_t n) { std::memcpy(dst, src, size_t(n) * 4); }
-void quant_f32(const float* src, void* dst, int64_t n) { std::memcpy(dst, src, size_t(n) * 4); }
+void dequant_f32(const void* src, float* dst, int64_t n) {
+  std::memcpy(dst, src, size_t(n) * 4);
+}
+void quant_f32(const float* src, void* dst, int64_t n) {
+  std::memcpy(dst, src, size_t(n) * 4);
+}
 float dot_f32(int64_t n, const void* x, const void* y) {
   const float* a = static_cast<const float*>(x);
   const float* b = static_cast<const float*>(y);
@@ -67,8 +72,8 @@ void register_float_types(Registry& r) {
   add_type(r, {DType::F32, "f32", 1, 4, false, true, DType::F32, dequant_f32, quant_f32, dot_f32});
   add_type(r,
            {DType::F16, "f16", 1, 2, false, true, DType::F32, dequant_f16, quant_f16, dot_f16_f32});
-  add_type(r,
-           {DType::BF16, "bf16", 1, 2, false, true, DType::BF16, dequant_bf16, quant_bf16, dot_bf16});
+  add_type(
+      r, {DType::BF16, "bf16", 1, 2, false, true, DType::BF16, dequant_bf16, quant_bf16, dot_bf16});
 }
 
 }  // namespace hearth

@@ -23,8 +23,10 @@ int best_index(const int8_t* v, float x) {
   int lo = 0, hi = 15;
   while (hi - lo > 1) {
     const int mid = (lo + hi) / 2;
-    if (x < v[mid]) hi = mid;
-    else lo = mid;
+    if (x < v[mid])
+      hi = mid;
+    else
+      lo = mid;
   }
   return x - v[hi - 1] < v[hi] - x ? hi - 1 : hi;
 }
@@ -97,10 +99,13 @@ void iq4_superblock(int sb, const float* x, uint16_t* dh, uint8_t* q4, uint16_t*
       l = std::max(-32, std::min(31, l));
       const float dl = d * l;
       const float idl = dl != 0 ? 1 / dl : 0.0f;
-      for (int j = 0; j < 32; ++j) L[ib * 32 + j] = uint8_t(best_index(values, idl * x[ib * 32 + j]));
+      for (int j = 0; j < 32; ++j)
+        L[ib * 32 + j] = uint8_t(best_index(values, idl * x[ib * 32 + j]));
       l += 32;
-      if (ib % 2 == 0) scales_l[ib / 2] = uint8_t(l & 15);
-      else scales_l[ib / 2] |= uint8_t((l & 15) << 4);
+      if (ib % 2 == 0)
+        scales_l[ib / 2] = uint8_t(l & 15);
+      else
+        scales_l[ib / 2] |= uint8_t((l & 15) << 4);
       *scales_h |= uint16_t((l >> 4) << (2 * ib));
     }
   } else {
@@ -109,7 +114,8 @@ void iq4_superblock(int sb, const float* x, uint16_t* dh, uint8_t* q4, uint16_t*
     for (int j = 0; j < sb; ++j) L[j] = uint8_t(best_index(values, id * x[j]));
   }
   for (int i = 0; i < sb / 32; ++i)
-    for (int j = 0; j < 16; ++j) q4[16 * i + j] = uint8_t(L[32 * i + j] | (L[32 * i + 16 + j] << 4));
+    for (int j = 0; j < 16; ++j)
+      q4[16 * i + j] = uint8_t(L[32 * i + j] | (L[32 * i + 16 + j] << 4));
 }
 
 }  // namespace

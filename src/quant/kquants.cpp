@@ -188,8 +188,8 @@ float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
 void pack_2bit(const uint8_t* L, uint8_t* qs) {
   for (int j = 0; j < QK_K; j += 128)
     for (int l = 0; l < 32; ++l)
-      qs[j / 4 + l] = uint8_t(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
-                              (L[j + l + 96] << 6));
+      qs[j / 4 + l] =
+          uint8_t(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
 }
 inline int q2_at(const uint8_t* qs, int e) {
   return (qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
@@ -221,8 +221,8 @@ void qk_scales_mins(const float* x, uint16_t& d, uint16_t& dmin, uint8_t* scales
     for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
     const float av_x = std::sqrt(sum_x2 / 32);
     for (int l = 0; l < 32; ++l) w[l] = av_x + std::fabs(x[32 * j + l]);
-    sc[j] = make_qkx2_quants(32, NMAX, x + 32 * j, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f,
-                             nstep, false);
+    sc[j] = make_qkx2_quants(32, NMAX, x + 32 * j, w, L + 32 * j, &mins[j], Laux, rmin, 0.1f, nstep,
+                             false);
     max_scale = std::max(max_scale, sc[j]);
     max_min = std::max(max_min, mins[j]);
   }
@@ -247,7 +247,6 @@ void qk_scales_mins(const float* x, uint16_t& d, uint16_t& dmin, uint8_t* scales
       L[32 * j + i] = uint8_t(std::max(0, std::min(NMAX, nearest_int((x[32 * j + i] + dm) / dd))));
   }
 }
-
 
 }  // namespace
 
@@ -294,8 +293,8 @@ void quantize_row_q2_K_ref(const float* x, void* vy, int64_t n) {
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < 16; ++j) {
       for (int l = 0; l < 16; ++l) w[l] = std::fabs(x[16 * j + l]);
-      sc[j] = make_qkx2_quants(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15,
-                               true);
+      sc[j] =
+          make_qkx2_quants(16, 3, x + 16 * j, w, L + 16 * j, &mins[j], Laux, -0.5f, 0.1f, 15, true);
       max_scale = std::max(max_scale, sc[j]);
       max_min = std::max(max_min, mins[j]);
     }
@@ -374,8 +373,10 @@ void quantize_row_q3_K_ref(const float* x, void* vy, int64_t n) {
       for (int j = 0; j < 16; ++j) {
         int l = int8_t(nearest_int(iscale * sc[j]));
         l = std::max(-32, std::min(31, l)) + 32;
-        if (j < 8) y[b].scales[j] = uint8_t(l & 15);
-        else y[b].scales[j - 8] |= uint8_t((l & 15) << 4);
+        if (j < 8)
+          y[b].scales[j] = uint8_t(l & 15);
+        else
+          y[b].scales[j - 8] |= uint8_t((l & 15) << 4);
         y[b].scales[j % 4 + 8] |= uint8_t((l >> 4) << (2 * (j / 4)));
       }
       y[b].d = fp32_to_fp16(1 / iscale);
@@ -441,7 +442,8 @@ void quantize_row_q4_K_ref(const float* x, void* vy, int64_t n) {
   for (int64_t b = 0; b < n / QK_K; ++b, x += QK_K) {
     qk_scales_mins<15>(x, y[b].d, y[b].dmin, y[b].scales, L, -1.0f, 20);
     for (int c = 0; c < 4; ++c)
-      for (int l = 0; l < 32; ++l) y[b].qs[32 * c + l] = uint8_t(L[64 * c + l] | (L[64 * c + 32 + l] << 4));
+      for (int l = 0; l < 32; ++l)
+        y[b].qs[32 * c + l] = uint8_t(L[64 * c + l] | (L[64 * c + 32 + l] << 4));
   }
 }
 
@@ -567,7 +569,8 @@ void quantize_row_q6_K_ref(const float* x, void* vy, int64_t n) {
     }
     const float iscale = -128.0f / max_scale;
     y[b].d = fp32_to_fp16(1 / iscale);
-    for (int j = 0; j < 16; ++j) y[b].scales[j] = int8_t(std::min(127, nearest_int(iscale * sc[j])));
+    for (int j = 0; j < 16; ++j)
+      y[b].scales[j] = int8_t(std::min(127, nearest_int(iscale * sc[j])));
     for (int j = 0; j < 16; ++j) {
       const float d = fp16_to_fp32(y[b].d) * y[b].scales[j];
       if (d == 0) continue;

@@ -1,6 +1,8 @@
 // Legacy 32-element block types: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0, the Q8_1 activation format, and
 // IQ4_NL. In every 32-wide type, byte j of qs holds element j (low nibble) and element j + 16
 // (high nibble); Q5 types keep bit 4 of element i in bit i of the little-endian u32 qh.
+#include "quant/legacy.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -8,7 +10,6 @@
 #include "base/fp16.h"
 #include "quant/blocks.h"
 #include "quant/families.h"
-#include "quant/legacy.h"
 #include "quant/rounding.h"
 
 namespace hearth {

@@ -39,16 +39,18 @@ const TypeTraits* find_type(uint32_t id) {
   return &r.rows[id];
 }
 
-const TypeTraits& type_traits(DType t) { return *find_type(static_cast<uint32_t>(t)); }
+const TypeTraits& type_traits(DType t) {
+  return *find_type(static_cast<uint32_t>(t));
+}
 
 const TypeTraits* find_type_by_name(std::string_view name) {
   const auto& r = registry();
   for (uint32_t i = 0; i < kMaxTypeId; ++i) {
     if (!r.present[i]) continue;
     std::string_view n = r.rows[i].name;
-    if (n.size() == name.size() &&
-        std::equal(n.begin(), n.end(), name.begin(),
-                   [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+          return std::tolower(a) == std::tolower(b);
+        }))
       return &r.rows[i];
   }
   return nullptr;

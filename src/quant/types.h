@@ -41,7 +41,7 @@ struct TypeTraits {
   int block_elems;   // elements per block (1 for float types)
   int block_bytes;   // bytes per block
   bool quantized;
-  bool storable;     // may appear in a model file (Q8_K and Q8_1 are activation-only)
+  bool storable;       // may appear in a model file (Q8_K and Q8_1 are activation-only)
   DType vec_dot_type;  // format the activations are converted to before a dot product
 
   // Scalar references. n must be a multiple of block_elems.
@@ -55,13 +55,15 @@ struct TypeTraits {
 
 // nullptr if the id is unknown or not supported by hearth.
 const TypeTraits* find_type(uint32_t id);
-const TypeTraits& type_traits(DType t);  // t must be supported
+const TypeTraits& type_traits(DType t);                      // t must be supported
 const TypeTraits* find_type_by_name(std::string_view name);  // case-insensitive
 std::string supported_type_names();  // for error messages, from the registry
 
 inline size_t row_bytes(const TypeTraits& tt, int64_t n) {
   return size_t(n / tt.block_elems) * size_t(tt.block_bytes);
 }
-inline size_t row_bytes(DType t, int64_t n) { return row_bytes(type_traits(t), n); }
+inline size_t row_bytes(DType t, int64_t n) {
+  return row_bytes(type_traits(t), n);
+}
 
 }  // namespace hearth

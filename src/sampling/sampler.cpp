@@ -38,7 +38,9 @@ void Sampler::accept(int32_t token) {
 }
 
 // Deterministic across standard libraries: 53 random bits -> [0, 1).
-double Sampler::uniform() { return double(rng_() >> 11) * (1.0 / 9007199254740992.0); }
+double Sampler::uniform() {
+  return double(rng_() >> 11) * (1.0 / 9007199254740992.0);
+}
 
 void Sampler::apply_penalties(std::vector<Candidate>& c) const {
   // c is still indexed by token id here.

@@ -13,17 +13,17 @@
 namespace hearth::sampling {
 
 struct SamplerParams {
-  float temperature = 0.8f;       // Ollama default
-  int top_k = 40;                 // <= 0: whole vocabulary
-  float top_p = 0.9f;             // Ollama default (llama.cpp: 0.95); >= 1: off
-  float min_p = 0.0f;             // Ollama default; 0: off
-  float typical_p = 1.0f;         // >= 1: off
-  float repeat_penalty = 1.1f;    // Ollama default; 1: off
-  int repeat_last_n = 64;         // window of accepted tokens; 0: off; -1: everything accepted
+  float temperature = 0.8f;     // Ollama default
+  int top_k = 40;               // <= 0: whole vocabulary
+  float top_p = 0.9f;           // Ollama default (llama.cpp: 0.95); >= 1: off
+  float min_p = 0.0f;           // Ollama default; 0: off
+  float typical_p = 1.0f;       // >= 1: off
+  float repeat_penalty = 1.1f;  // Ollama default; 1: off
+  int repeat_last_n = 64;       // window of accepted tokens; 0: off; -1: everything accepted
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
-  int64_t seed = -1;              // < 0: a random seed per sampler
-  int min_keep = 1;               // truncating samplers keep at least this many candidates
+  int64_t seed = -1;  // < 0: a random seed per sampler
+  int min_keep = 1;   // truncating samplers keep at least this many candidates
 };
 
 class Sampler {
@@ -59,8 +59,8 @@ class Sampler {
   uint64_t seed_ = 0;
   std::mt19937_64 rng_;
   std::vector<Candidate> cand_;
-  std::vector<int32_t> counts_;   // occurrences of each token in the window
-  std::vector<int32_t> window_;   // ring buffer of the last repeat_last_n tokens
+  std::vector<int32_t> counts_;  // occurrences of each token in the window
+  std::vector<int32_t> window_;  // ring buffer of the last repeat_last_n tokens
   size_t window_pos_ = 0, window_len_ = 0;
   std::vector<int32_t> distinct_;  // tokens with counts_ > 0 (penalty loop)
 };

@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto& v = e.value;
     sink += e.key.size() + v.s.size() + size_t(v.i);
     for (auto s : v.strs) sink += s.size() ? uint8_t(s[0]) : 0;
-    if (v.type == hearth::gguf::ValueType::ARRAY && v.elem_type != hearth::gguf::ValueType::STRING) {
+    if (v.type == hearth::gguf::ValueType::ARRAY &&
+        v.elem_type != hearth::gguf::ValueType::STRING) {
       if (auto a = (*f)->get_float_array(e.key)) sink += a->size();
     }
   }

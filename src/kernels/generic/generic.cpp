@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "base/fp16.h"
 #include "quant/float_types.h"
-
-#include <utility>
 
 namespace hearth::kernels {
 namespace {

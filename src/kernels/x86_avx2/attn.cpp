@@ -19,6 +19,8 @@ void mad_f16_avx2(int64_t n, float* y, const uint16_t* x, float a) {
 
 }  // namespace
 
-void register_avx2_attn(KernelTable& t) { t.mad_f16 = mad_f16_avx2; }
+void register_avx2_attn(KernelTable& t) {
+  t.mad_f16 = mad_f16_avx2;
+}
 
 }  // namespace hearth::kernels

@@ -15,7 +15,9 @@ inline float hsum(__m256 v) {
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
-inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+inline float h2f(uint16_t h) {
+  return _cvtsh_ss(h);
+}
 
 // Column-tiled driver: Micro<NC>::run computes one weight row against NC activation rows;
 // weight rows are blocked so each block is read from memory once per call.

@@ -1,9 +1,10 @@
 // AVX2 kernels for Q4_K and Q6_K against Q8_K activations: bytes multiplied by vpmaddubsw
 // (u8 x s8 -> s16 pairs), sub-block scales applied by vpmaddwd, per-super-block float scaling.
+#include "quant/kquants.h"
+
 #include "kernels/x86_avx2/common.h"
 #include "kernels/x86_avx2/x86_avx2.h"
 #include "quant/blocks.h"
-#include "quant/kquants.h"
 
 namespace hearth::kernels {
 namespace {
@@ -37,7 +38,8 @@ struct MicroQ4K {
         __m256i sumi = _mm256_setzero_si256();
         for (int j = 0; j < 4; ++j) {
           const __m256i ylo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs + 64 * j));
-          const __m256i yhi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs + 64 * j + 32));
+          const __m256i yhi =
+              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs + 64 * j + 32));
           sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j], ylo),
                                                           _mm256_set1_epi16(sc[2 * j])));
           sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j], yhi),
@@ -70,7 +72,8 @@ struct MicroQ6K {
       __m256i q[8];
       for (int h = 0; h < 2; ++h) {
         const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].ql + 64 * h));
-        const __m256i l1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].ql + 64 * h + 32));
+        const __m256i l1 =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].ql + 64 * h + 32));
         const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qh + 32 * h));
         auto hb = [&](int s) {
           return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, s), m3), 4);

@@ -24,7 +24,8 @@ struct MicroQ8_0 {
       for (int c = 0; c < NC; ++c) {
         const auto& y = reinterpret_cast<const block_q8_0*>(a + c * a_stride)[b];
         const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
-        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(yv, xv)), ones);
+        const __m256i s =
+            _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(yv, xv)), ones);
         acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dx * h2f(y.d)), acc[c]);
       }
     }

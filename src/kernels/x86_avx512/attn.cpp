@@ -29,7 +29,8 @@ void attn_f16_avx512(int hd, int g, const uint16_t* q16, const uint8_t* k, size_
   __m512 q[kMaxHeads][kMaxVec];
   for (int h = 0; h < g; ++h)
     for (int i = 0; i < nv; ++i)
-      q[h][i] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q16 + h * hd + 16 * i)));
+      q[h][i] = _mm512_cvtph_ps(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q16 + h * hd + 16 * i)));
   float mx[kMaxHeads];
   for (int h = 0; h < g; ++h) mx[h] = -INFINITY;
   for (int64_t j = 0; j < n_keys; ++j) {

@@ -3,20 +3,23 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 #include "base/fp16.h"
 
-#include <algorithm>
-#include <cstddef>
-#include <cstdint>
-
 namespace hearth::kernels::avx512 {
 
 // F16C conversion (the portable fp16_to_fp32 is branchy and too slow for inner loops).
-inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
+inline float h2f(uint16_t h) {
+  return _cvtsh_ss(h);
+}
 
-inline float hsum(__m512 v) { return _mm512_reduce_add_ps(v); }
+inline float hsum(__m512 v) {
+  return _mm512_reduce_add_ps(v);
+}
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));

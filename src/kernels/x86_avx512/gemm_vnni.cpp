@@ -16,9 +16,9 @@ constexpr int kRows = 8;   // weight rows per register tile (<= 8)
 
 // One column tile (16 activation rows) of K elements, repacked.
 struct ActTile {
-  int8_t* q;      // [K/4][16][4]
-  float* dy;      // [K/32][16]   activation scale per 32-element group
-  float* ysum;    // [K/group][16] sum of the int8 values per scale group
+  int8_t* q;    // [K/4][16][4]
+  float* dy;    // [K/32][16]   activation scale per 32-element group
+  float* ysum;  // [K/group][16] sum of the int8 values per scale group
 };
 
 // Per-thread scratch, grown on demand (prefill only; decode never gets here).
@@ -49,8 +49,10 @@ void repack(ActFormat fmt, int group, int64_t K, const uint8_t* A, size_t a_stri
       t.dy[g * kCols + c] = live ? d : 0.0f;
       for (int k4 = 0; k4 < 8; ++k4) {
         int8_t* dst = t.q + ((g * 8 + k4) * kCols + c) * 4;
-        if (live) std::memcpy(dst, src + 4 * k4, 4);
-        else std::memset(dst, 0, 4);
+        if (live)
+          std::memcpy(dst, src + 4 * k4, 4);
+        else
+          std::memset(dst, 0, 4);
       }
       const int per = 32 / group;
       for (int s = 0; s < per; ++s) {
@@ -90,8 +92,9 @@ void tile(int64_t K, const RowUnpack* const* rows, const ActTile& t, __m512* acc
       const __m512 ys = _mm512_load_ps(t.ysum + gg * kCols);
       const __m512 dy = _mm512_load_ps(t.dy + ((sb * 256 + int64_t(g) * group) / 32) * kCols);
       for (int r = 0; r < R; ++r) {
-        const __m512 v = _mm512_fmsub_ps(_mm512_cvtepi32_ps(isum[r]), _mm512_set1_ps(u[r]->scale[g]),
-                                         _mm512_mul_ps(ys, _mm512_set1_ps(u[r]->off[g])));
+        const __m512 v =
+            _mm512_fmsub_ps(_mm512_cvtepi32_ps(isum[r]), _mm512_set1_ps(u[r]->scale[g]),
+                            _mm512_mul_ps(ys, _mm512_set1_ps(u[r]->off[g])));
         acc[r] = _mm512_fmadd_ps(v, dy, acc[r]);
       }
     }
@@ -100,9 +103,8 @@ void tile(int64_t K, const RowUnpack* const* rows, const ActTile& t, __m512* acc
 
 }  // namespace
 
-void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W,
-               size_t w_stride, int64_t n_rows, const void* A, size_t a_stride, int64_t M,
-               float* Y, size_t ldy) {
+void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
+               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy) {
   const auto* w = static_cast<const uint8_t*>(W);
   const auto* a = static_cast<const uint8_t*>(A);
   const size_t q_bytes = size_t(K) * kCols, dy_bytes = size_t(K / 32) * kCols * 4,
@@ -111,7 +113,8 @@ void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void*
   const int64_t n_tiles = (M + kCols - 1) / kCols;
   auto& s = scratch();
   if (s.size() < tile_bytes * n_tiles + 64) s.resize(tile_bytes * n_tiles + 64);
-  uint8_t* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(s.data()) + 63) & ~uintptr_t(63));
+  uint8_t* base =
+      reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(s.data()) + 63) & ~uintptr_t(63));
   thread_local std::vector<ActTile> tiles;
   if (tiles.size() < size_t(n_tiles)) tiles.resize(static_cast<size_t>(n_tiles));
   for (int64_t i = 0; i < n_tiles; ++i) {
@@ -123,8 +126,8 @@ void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void*
   // Rows are unpacked once per call, in blocks (~192 KiB unpacked) that stay in L2 while all
   // column tiles sweep over them.
   const int64_t nsb = K / 256;
-  const int64_t rb = std::max<int64_t>(
-      kRows, int64_t(192 * 1024 / (nsb * sizeof(RowUnpack))) / kRows * kRows);
+  const int64_t rb =
+      std::max<int64_t>(kRows, int64_t(192 * 1024 / (nsb * sizeof(RowUnpack))) / kRows * kRows);
   thread_local std::vector<RowUnpack> unpacked;
   if (unpacked.size() < size_t(rb * nsb)) unpacked.resize(static_cast<size_t>(rb * nsb));
   alignas(64) float out[kRows][kCols];
@@ -142,25 +145,57 @@ void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void*
         __m512 acc[kRows];
         if (group == 32) {
           switch (nr) {
-            case 1: tile<1, 32>(K, rows, tiles[ti], acc); break;
-            case 2: tile<2, 32>(K, rows, tiles[ti], acc); break;
-            case 3: tile<3, 32>(K, rows, tiles[ti], acc); break;
-            case 4: tile<4, 32>(K, rows, tiles[ti], acc); break;
-            case 5: tile<5, 32>(K, rows, tiles[ti], acc); break;
-            case 6: tile<6, 32>(K, rows, tiles[ti], acc); break;
-            case 7: tile<7, 32>(K, rows, tiles[ti], acc); break;
-            case 8: tile<8, 32>(K, rows, tiles[ti], acc); break;
+            case 1:
+              tile<1, 32>(K, rows, tiles[ti], acc);
+              break;
+            case 2:
+              tile<2, 32>(K, rows, tiles[ti], acc);
+              break;
+            case 3:
+              tile<3, 32>(K, rows, tiles[ti], acc);
+              break;
+            case 4:
+              tile<4, 32>(K, rows, tiles[ti], acc);
+              break;
+            case 5:
+              tile<5, 32>(K, rows, tiles[ti], acc);
+              break;
+            case 6:
+              tile<6, 32>(K, rows, tiles[ti], acc);
+              break;
+            case 7:
+              tile<7, 32>(K, rows, tiles[ti], acc);
+              break;
+            case 8:
+              tile<8, 32>(K, rows, tiles[ti], acc);
+              break;
           }
         } else {
           switch (nr) {
-            case 1: tile<1, 16>(K, rows, tiles[ti], acc); break;
-            case 2: tile<2, 16>(K, rows, tiles[ti], acc); break;
-            case 3: tile<3, 16>(K, rows, tiles[ti], acc); break;
-            case 4: tile<4, 16>(K, rows, tiles[ti], acc); break;
-            case 5: tile<5, 16>(K, rows, tiles[ti], acc); break;
-            case 6: tile<6, 16>(K, rows, tiles[ti], acc); break;
-            case 7: tile<7, 16>(K, rows, tiles[ti], acc); break;
-            case 8: tile<8, 16>(K, rows, tiles[ti], acc); break;
+            case 1:
+              tile<1, 16>(K, rows, tiles[ti], acc);
+              break;
+            case 2:
+              tile<2, 16>(K, rows, tiles[ti], acc);
+              break;
+            case 3:
+              tile<3, 16>(K, rows, tiles[ti], acc);
+              break;
+            case 4:
+              tile<4, 16>(K, rows, tiles[ti], acc);
+              break;
+            case 5:
+              tile<5, 16>(K, rows, tiles[ti], acc);
+              break;
+            case 6:
+              tile<6, 16>(K, rows, tiles[ti], acc);
+              break;
+            case 7:
+              tile<7, 16>(K, rows, tiles[ti], acc);
+              break;
+            case 8:
+              tile<8, 16>(K, rows, tiles[ti], acc);
+              break;
           }
         }
         for (int i = 0; i < nr; ++i) _mm512_store_ps(out[i], acc[i]);

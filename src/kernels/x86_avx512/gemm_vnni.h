@@ -5,7 +5,8 @@
 // with a float scale and offset per group of 16 or 32, and 4 consecutive weight bytes are
 // broadcast against the activation vector by vpdpbusd — 64 MACs per instruction with no
 // horizontal sums. A register tile of 4 weight rows x 16 columns reuses every load.
-//   true weight = scale[g] * u - off[g]   =>   dot = sum_g dy_g * (scale[g] * sum(u*y) - off[g] * sum(y))
+//   true weight = scale[g] * u - off[g]   =>   dot = sum_g dy_g * (scale[g] * sum(u*y) - off[g] *
+//   sum(y))
 #pragma once
 
 #include <cstddef>
@@ -25,8 +26,7 @@ using UnpackFn = void (*)(const uint8_t* row, int64_t sb, RowUnpack& out);
 enum class ActFormat { kQ8K, kQ8_0 };
 
 // Y[m * ldy + r] for r < n_rows, m < M; group = 16 or 32 (elements per scale).
-void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W,
-               size_t w_stride, int64_t n_rows, const void* A, size_t a_stride, int64_t M,
-               float* Y, size_t ldy);
+void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
+               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy);
 
 }  // namespace hearth::kernels::avx512

@@ -4,11 +4,12 @@
 // activations by vpdpbusd (u8 x s8 -> s32, 64 MACs per instruction); sub-block scales are applied
 // in float per 32-bit lane, and the min / offset terms come from the activation's bsums. A tile of
 // up to 4 activation rows reuses each unpacked super-block (prefill).
+#include "quant/kquants.h"
+
 #include "kernels/x86_avx512/common.h"
 #include "kernels/x86_avx512/gemm_vnni.h"
 #include "kernels/x86_avx512/x86_avx512.h"
 #include "quant/blocks.h"
-#include "quant/kquants.h"
 
 namespace hearth::kernels {
 namespace {
@@ -63,10 +64,10 @@ struct Q4KUnpacked {
 inline void unpack_q4_K(const block_q4_K& b, Q4KUnpacked& u) {
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i qs0 = _mm512_loadu_si512(b.qs), qs1 = _mm512_loadu_si512(b.qs + 64);
-  u.q[0] = _mm512_and_si512(qs0, m4);                         // sub 0 | sub 2
-  u.q[1] = _mm512_and_si512(_mm512_srli_epi16(qs0, 4), m4);   // sub 1 | sub 3
-  u.q[2] = _mm512_and_si512(qs1, m4);                         // sub 4 | sub 6
-  u.q[3] = _mm512_and_si512(_mm512_srli_epi16(qs1, 4), m4);   // sub 5 | sub 7
+  u.q[0] = _mm512_and_si512(qs0, m4);                        // sub 0 | sub 2
+  u.q[1] = _mm512_and_si512(_mm512_srli_epi16(qs0, 4), m4);  // sub 1 | sub 3
+  u.q[2] = _mm512_and_si512(qs1, m4);                        // sub 4 | sub 6
+  u.q[3] = _mm512_and_si512(_mm512_srli_epi16(qs1, 4), m4);  // sub 5 | sub 7
   // Unpack the 12 scale bytes with 32-bit word arithmetic: scales 0-3 / mins 0-3 are the low 6
   // bits of bytes 0-3 / 4-7; scales 4-7 / mins 4-7 take 4 bits from bytes 8-11 and their top 2
   // bits from the top of bytes 0-3 / 4-7.
@@ -77,13 +78,18 @@ inline void unpack_q4_K(const block_q4_K& b, Q4KUnpacked& u) {
   const uint32_t mn_hi = ((w[2] >> 4) & 0x0f0f0f0f) | (((w[1] >> 6) & 0x03030303) << 4);
   const __m128i sc8 = _mm_cvtsi64_si128(int64_t(uint64_t(sc_lo) | (uint64_t(sc_hi) << 32)));
   const __m128i mn8 = _mm_cvtsi64_si128(int64_t(uint64_t(mn_lo) | (uint64_t(mn_hi) << 32)));
-  const __m256 scf = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc8)), _mm256_set1_ps(h2f(b.d)));
+  const __m256 scf =
+      _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc8)), _mm256_set1_ps(h2f(b.d)));
   const __m512 s8 = _mm512_castps256_ps512(scf);
   // Lane i of q[k] belongs to sub-block (i < 8 ? a : b) with (a, b) = (0,2), (1,3), (4,6), (5,7).
-  u.sc[0] = _mm512_permutexvar_ps(_mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0), s8);
-  u.sc[1] = _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), s8);
-  u.sc[2] = _mm512_permutexvar_ps(_mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4), s8);
-  u.sc[3] = _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 7, 7, 7, 7, 7, 7, 5, 5, 5, 5, 5, 5, 5, 5), s8);
+  u.sc[0] =
+      _mm512_permutexvar_ps(_mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0), s8);
+  u.sc[1] =
+      _mm512_permutexvar_ps(_mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), s8);
+  u.sc[2] =
+      _mm512_permutexvar_ps(_mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4), s8);
+  u.sc[3] =
+      _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 7, 7, 7, 7, 7, 7, 5, 5, 5, 5, 5, 5, 5, 5), s8);
   const __m128i m16 = _mm_cvtepu8_epi16(mn8);  // m0..m7 as int16
   u.mins16 = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
   u.dmin = h2f(b.dmin);
@@ -137,9 +143,9 @@ float vec_dot_q4_K_avx512(int64_t n, const void* x, const void* y) {
 // ---- Q6_K
 
 struct Q6KUnpacked {
-  __m512i q[4];     // q6 values 0..63 as bytes, elements 64k .. 64k+63 in order
-  __m512 sc[4];     // d * scale, lanes 4s..4s+3 = sub-block 4k+s
-  __m256i scales16; // int16 scales for the -32 * bsums term
+  __m512i q[4];      // q6 values 0..63 as bytes, elements 64k .. 64k+63 in order
+  __m512 sc[4];      // d * scale, lanes 4s..4s+3 = sub-block 4k+s
+  __m256i scales16;  // int16 scales for the -32 * bsums term
   float d;
 };
 
@@ -161,13 +167,14 @@ inline void unpack_q6_K(const block_q6_K& b, Q6KUnpacked& u) {
   }
   u.d = h2f(b.d);
   const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
-  const __m512 sf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)), _mm512_set1_ps(u.d));
+  const __m512 sf =
+      _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)), _mm512_set1_ps(u.d));
   for (int k = 0; k < 4; ++k) {
     const int s = 4 * k;
-    u.sc[k] = _mm512_permutexvar_ps(
-        _mm512_set_epi32(s + 3, s + 3, s + 3, s + 3, s + 2, s + 2, s + 2, s + 2, s + 1, s + 1,
-                         s + 1, s + 1, s, s, s, s),
-        sf);
+    u.sc[k] =
+        _mm512_permutexvar_ps(_mm512_set_epi32(s + 3, s + 3, s + 3, s + 3, s + 2, s + 2, s + 2,
+                                               s + 2, s + 1, s + 1, s + 1, s + 1, s, s, s, s),
+                              sf);
   }
   u.scales16 = _mm256_cvtepi8_epi16(s8);
 }
@@ -177,12 +184,15 @@ inline void dot_q6_K(const Q6KUnpacked& u, const block_q8_K& y, __m512& acc, __m
   const __m512i z = _mm512_setzero_si512();
   __m512 t = _mm512_mul_ps(
       _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u.q[0], _mm512_loadu_si512(y.qs))), u.sc[0]);
-  t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u.q[1], _mm512_loadu_si512(y.qs + 64))),
-                      u.sc[1], t);
-  t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u.q[2], _mm512_loadu_si512(y.qs + 128))),
-                      u.sc[2], t);
-  t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u.q[3], _mm512_loadu_si512(y.qs + 192))),
-                      u.sc[3], t);
+  t = _mm512_fmadd_ps(
+      _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u.q[1], _mm512_loadu_si512(y.qs + 64))), u.sc[1],
+      t);
+  t = _mm512_fmadd_ps(
+      _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u.q[2], _mm512_loadu_si512(y.qs + 128))), u.sc[2],
+      t);
+  t = _mm512_fmadd_ps(
+      _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u.q[3], _mm512_loadu_si512(y.qs + 192))), u.sc[3],
+      t);
   acc = _mm512_fmadd_ps(t, _mm512_set1_ps(y.d), acc);
   const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
   const __m256 mm = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, u.scales16));
@@ -223,12 +233,15 @@ void unpack_row_q4_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   for (int h = 0; h < 2; ++h) {
     const __m512i qs = _mm512_loadu_si512(b.qs + 64 * h);  // chunks 2h, 2h+1
-    const __m512i lo = _mm512_and_si512(qs, m4), hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), m4);
+    const __m512i lo = _mm512_and_si512(qs, m4),
+                  hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), m4);
     // Chunk c: elements 64c..64c+31 are the low nibbles of qs[32c..], 64c+32.. the high ones.
     _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h), _mm512_castsi512_si256(lo));
     _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 32), _mm512_castsi512_si256(hi));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 64), _mm512_extracti64x4_epi64(lo, 1));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 96), _mm512_extracti64x4_epi64(hi, 1));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 64),
+                       _mm512_extracti64x4_epi64(lo, 1));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 96),
+                       _mm512_extracti64x4_epi64(hi, 1));
   }
   const float d = h2f(b.d), dmin = h2f(b.dmin);
   for (int j = 0; j < 8; ++j) {

@@ -6,11 +6,11 @@
 // dots each unpacked super-block with every activation row.
 #include <cstring>
 
+#include "kernels/generic/generic.h"
 #include "kernels/x86_avx512/common.h"
 #include "kernels/x86_avx512/gemm_vnni.h"
 #include "kernels/x86_avx512/x86_avx512.h"
 #include "quant/blocks.h"
-#include "kernels/generic/generic.h"
 #include "quant/kquants.h"
 #include "quant/legacy.h"
 
@@ -26,7 +26,8 @@ void unpack_q5_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
   for (int c = 0; c < 4; ++c)
     for (int l = 0; l < 32; ++l) {
       o.u[64 * c + l] = uint8_t((b.qs[32 * c + l] & 15) | (((b.qh[l] >> (2 * c)) & 1) << 4));
-      o.u[64 * c + 32 + l] = uint8_t((b.qs[32 * c + l] >> 4) | (((b.qh[l] >> (2 * c + 1)) & 1) << 4));
+      o.u[64 * c + 32 + l] =
+          uint8_t((b.qs[32 * c + l] >> 4) | (((b.qh[l] >> (2 * c + 1)) & 1) << 4));
     }
   const float d = h2f(b.d), dmin = h2f(b.dmin);
   for (int j = 0; j < 8; ++j) {
@@ -71,7 +72,8 @@ void unpack_iq4_xs(const uint8_t* row, int64_t sb, RowUnpack& o) {
       o.u[32 * j + i] = uint8_t(kvalues_iq4nl[q[i] & 15] + 128);
       o.u[32 * j + 16 + i] = uint8_t(kvalues_iq4nl[q[i] >> 4] + 128);
     }
-    const int ls = ((b.scales_l[j / 2] >> (4 * (j % 2))) & 15) | (((b.scales_h >> (2 * j)) & 3) << 4);
+    const int ls =
+        ((b.scales_l[j / 2] >> (4 * (j % 2))) & 15) | (((b.scales_h >> (2 * j)) & 3) << 4);
     o.scale[j] = d * float(ls - 32);
     o.off[j] = 128.0f * o.scale[j];
   }
@@ -137,7 +139,8 @@ inline float dot_sb(const RowUnpack& u, const uint8_t* act, int64_t sb) {
     for (int k = 0; k < 4; ++k) {
       const __m512i dp = _mm512_dpbusd_epi32(z, _mm512_load_si512(u.u + 64 * k),
                                              _mm512_loadu_si512(y.qs + 64 * k));
-      t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), _mm512_permutexvar_ps(group_index<GROUP>(k), sc), t);
+      t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), _mm512_permutexvar_ps(group_index<GROUP>(k), sc),
+                          t);
     }
     float off = 0;
     for (int g = 0; g < 256 / GROUP; ++g) {
@@ -153,8 +156,9 @@ inline float dot_sb(const RowUnpack& u, const uint8_t* act, int64_t sb) {
       const __m256i uv = _mm256_load_si256(reinterpret_cast<const __m256i*>(u.u + 32 * k));
       const __m256i dp = _mm256_dpbusd_epi32(_mm256_setzero_si256(), uv, yv);
       const __m256i ys = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), yv);
-      const __m256 v = _mm256_fmsub_ps(_mm256_cvtepi32_ps(dp), _mm256_set1_ps(u.scale[k]),
-                                       _mm256_mul_ps(_mm256_cvtepi32_ps(ys), _mm256_set1_ps(u.off[k])));
+      const __m256 v =
+          _mm256_fmsub_ps(_mm256_cvtepi32_ps(dp), _mm256_set1_ps(u.scale[k]),
+                          _mm256_mul_ps(_mm256_cvtepi32_ps(ys), _mm256_set1_ps(u.off[k])));
       s += h2f(y[k].d) * hsum(v);
     }
     return s;

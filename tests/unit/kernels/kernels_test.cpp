@@ -1,5 +1,7 @@
 // Every kernel of every ISA level this CPU supports against the scalar references in quant/,
 // driven by the type registry so a new type or kernel is covered without touching this file.
+#include "kernels/kernels.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -8,7 +10,6 @@
 #include <vector>
 
 #include "base/fp16.h"
-#include "kernels/kernels.h"
 #include "quant/types.h"
 
 namespace hearth::kernels {
@@ -52,8 +53,10 @@ Quantized make(const TypeTraits& tt, int64_t K, int64_t n_rows, int64_t M, uint3
   q.a.resize(q.a_stride * M);
   auto wf = randn(size_t(K * n_rows), seed);
   auto af = randn(size_t(K * M), seed + 1);
-  for (int64_t r = 0; r < n_rows; ++r) tt.quantize_row(wf.data() + r * K, q.w.data() + r * q.w_stride, K);
-  for (int64_t m = 0; m < M; ++m) at.quantize_row(af.data() + m * K, q.a.data() + m * q.a_stride, K);
+  for (int64_t r = 0; r < n_rows; ++r)
+    tt.quantize_row(wf.data() + r * K, q.w.data() + r * q.w_stride, K);
+  for (int64_t m = 0; m < M; ++m)
+    at.quantize_row(af.data() + m * K, q.a.data() + m * q.a_stride, K);
   return q;
 }
 
@@ -64,31 +67,31 @@ TEST(Kernels, DetectsThisCpu) {
 
 TEST(Kernels, VecDotAndGemmMatchReference) {
   for (int64_t K : {512, 96})  // 96: rows that are not whole 256-element super-blocks
-  for (const TypeTraits* tt : weight_types()) {
-    if (K % tt->block_elems != 0 || K % type_traits(tt->vec_dot_type).block_elems != 0) continue;
-    for (Isa isa : levels()) {
-      const KernelTable& kt = table(isa);
-      ASSERT_TRUE(kt.vec_dot[uint32_t(tt->type)]) << tt->name;
-      for (int64_t M : {1, 2, 3, 5, 8, 17, 33}) {
-        const int64_t R = 7;
-        auto q = make(*tt, K, R, M, uint32_t(31 * M + uint32_t(tt->type)));
-        std::vector<float> y(size_t(M * R), NAN);
-        kt.gemm[uint32_t(tt->type)](K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M,
-                                     y.data(), R);
-        for (int64_t m = 0; m < M; ++m)
-          for (int64_t r = 0; r < R; ++r) {
-            const float ref =
-                tt->vec_dot(K, q.w.data() + r * q.w_stride, q.a.data() + m * q.a_stride);
-            const float got = y[m * R + r];
-            const float fast =
-                kt.vec_dot[uint32_t(tt->type)](K, q.w.data() + r * q.w_stride, q.a.data() + m * q.a_stride);
-            const float tol = 1e-4f * (1.0f + std::fabs(ref)) + 1e-3f;
-            EXPECT_NEAR(got, ref, tol) << tt->name << " " << isa_name(isa) << " gemm M=" << M;
-            EXPECT_NEAR(fast, ref, tol) << tt->name << " " << isa_name(isa) << " vec_dot";
-          }
+    for (const TypeTraits* tt : weight_types()) {
+      if (K % tt->block_elems != 0 || K % type_traits(tt->vec_dot_type).block_elems != 0) continue;
+      for (Isa isa : levels()) {
+        const KernelTable& kt = table(isa);
+        ASSERT_TRUE(kt.vec_dot[uint32_t(tt->type)]) << tt->name;
+        for (int64_t M : {1, 2, 3, 5, 8, 17, 33}) {
+          const int64_t R = 7;
+          auto q = make(*tt, K, R, M, uint32_t(31 * M + uint32_t(tt->type)));
+          std::vector<float> y(size_t(M * R), NAN);
+          kt.gemm[uint32_t(tt->type)](K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M,
+                                      y.data(), R);
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t r = 0; r < R; ++r) {
+              const float ref =
+                  tt->vec_dot(K, q.w.data() + r * q.w_stride, q.a.data() + m * q.a_stride);
+              const float got = y[m * R + r];
+              const float fast = kt.vec_dot[uint32_t(tt->type)](K, q.w.data() + r * q.w_stride,
+                                                                q.a.data() + m * q.a_stride);
+              const float tol = 1e-4f * (1.0f + std::fabs(ref)) + 1e-3f;
+              EXPECT_NEAR(got, ref, tol) << tt->name << " " << isa_name(isa) << " gemm M=" << M;
+              EXPECT_NEAR(fast, ref, tol) << tt->name << " " << isa_name(isa) << " vec_dot";
+            }
+        }
       }
     }
-  }
 }
 
 TEST(Kernels, ActivationQuantizersAreBitIdentical) {
@@ -103,14 +106,16 @@ TEST(Kernels, ActivationQuantizersAreBitIdentical) {
     for (Isa isa : levels()) {
       std::fill(got.begin(), got.end(), 0xAB);
       table(isa).quantize_row[uint32_t(at)](x.data(), got.data(), K);
-      EXPECT_EQ(std::memcmp(ref.data(), got.data(), ref.size()), 0) << tt->name << " " << isa_name(isa);
+      EXPECT_EQ(std::memcmp(ref.data(), got.data(), ref.size()), 0)
+          << tt->name << " " << isa_name(isa);
     }
     // All-zero rows take the zero-scale path.
     std::vector<float> zeros(size_t(K), 0.0f);
     tt->quantize_row(zeros.data(), ref.data(), K);
     for (Isa isa : levels()) {
       table(isa).quantize_row[uint32_t(at)](zeros.data(), got.data(), K);
-      EXPECT_EQ(std::memcmp(ref.data(), got.data(), ref.size()), 0) << tt->name << " zeros " << isa_name(isa);
+      EXPECT_EQ(std::memcmp(ref.data(), got.data(), ref.size()), 0)
+          << tt->name << " zeros " << isa_name(isa);
     }
   }
 }
@@ -123,7 +128,8 @@ TEST(Kernels, MadF16MatchesReference) {
     std::vector<float> y(f), ref(f);
     table(isa).mad_f16(77, y.data(), x.data(), 0.37f);
     table(Isa::kGeneric).mad_f16(77, ref.data(), x.data(), 0.37f);
-    for (size_t i = 0; i < y.size(); ++i) EXPECT_NEAR(y[i], ref[i], 1e-5f * (1 + std::fabs(ref[i])));
+    for (size_t i = 0; i < y.size(); ++i)
+      EXPECT_NEAR(y[i], ref[i], 1e-5f * (1 + std::fabs(ref[i])));
   }
 }
 
@@ -144,9 +150,10 @@ TEST(Kernels, GroupedF16AttentionMatchesReference) {
         for (auto& x : *vec) x = fp32_to_fp16(d(gen));
       std::vector<float> ref(size_t(g * hd)), got(size_t(g * hd)), scratch(size_t(g * n_keys));
       const float scale = 1.0f / std::sqrt(float(hd));
-      table(Isa::kGeneric).attn_f16(hd, g, q.data(), reinterpret_cast<uint8_t*>(k.data()), hd * 2,
-                                    reinterpret_cast<uint8_t*>(v.data()), hd * 2, n_keys, scale, 0,
-                                    scratch.data(), ref.data());
+      table(Isa::kGeneric)
+          .attn_f16(hd, g, q.data(), reinterpret_cast<uint8_t*>(k.data()), hd * 2,
+                    reinterpret_cast<uint8_t*>(v.data()), hd * 2, n_keys, scale, 0, scratch.data(),
+                    ref.data());
       for (Isa isa : levels()) {
         table(isa).attn_f16(hd, g, q.data(), reinterpret_cast<uint8_t*>(k.data()), hd * 2,
                             reinterpret_cast<uint8_t*>(v.data()), hd * 2, n_keys, scale, 0,

@@ -53,7 +53,8 @@ TEST(Ops, GeluTanhApproximation) {
 void rope_reference(RopeMode mode, int n_rot, int head_dim, float base, const float* ff,
                     int64_t pos, std::vector<double>& v) {
   for (int i = 0; i < n_rot / 2; ++i) {
-    const double theta = double(pos) * std::pow(double(base), -2.0 * i / n_rot) / (ff ? ff[i] : 1.0);
+    const double theta =
+        double(pos) * std::pow(double(base), -2.0 * i / n_rot) / (ff ? ff[i] : 1.0);
     const int a = mode == RopeMode::kNorm ? 2 * i : i;
     const int b = mode == RopeMode::kNorm ? 2 * i + 1 : i + n_rot / 2;
     const double x0 = v[a], x1 = v[b];
@@ -140,7 +141,8 @@ TEST(Ops, AttentionMatchesNaiveReference) {
         for (double& x : s) sum += (x = std::exp(x - mx));
         for (int i = 0; i < hd; ++i) {
           double o = 0;
-          for (int j = first; j <= pos; ++j) o += s[j - first] / sum * v[(j * n_head_kv + hk) * hd + i];
+          for (int j = first; j <= pos; ++j)
+            o += s[j - first] / sum * v[(j * n_head_kv + hk) * hd + i];
           EXPECT_NEAR(out[(t * n_head + h) * hd + i], o, 1e-4) << "t " << t << " h " << h;
         }
       }

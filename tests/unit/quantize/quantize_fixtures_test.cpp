@@ -91,7 +91,8 @@ TEST_P(QuantizeFixture, MatchesLlamaQuantize) {
   for (const auto& rt : (*ref)->tensors()) {
     const gguf::TensorInfo* ot = (*ours)->find_tensor(rt.name);
     ASSERT_NE(ot, nullptr) << rt.name;
-    if (c.variant.find("_K_M") != std::string::npos && ik_mix_deviation(c.base, std::string(rt.name))) {
+    if (c.variant.find("_K_M") != std::string::npos &&
+        ik_mix_deviation(c.base, std::string(rt.name))) {
       ++deviations;
       continue;
     }

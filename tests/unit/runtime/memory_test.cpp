@@ -48,8 +48,8 @@ TEST(Memory, WeightsAreFileBackedNotCopied) {
   EXPECT_GT(file1 - file0, file_kb / 2) << "weights do not appear as file-backed pages";
   // Anonymous growth: KV cache + scratch + norms; far below the 7.4 MB of weights.
   const long kv_kb = long((*eng)->model().state_bytes(cp) / 1024);
-  EXPECT_LT(anon1 - anon0, kv_kb + 2048) << "anonymous memory grew by " << (anon1 - anon0)
-                                         << " kB; weights must not be copied";
+  EXPECT_LT(anon1 - anon0, kv_kb + 2048)
+      << "anonymous memory grew by " << (anon1 - anon0) << " kB; weights must not be copied";
 }
 
 }  // namespace

@@ -1,11 +1,11 @@
+#include "sampling/sampler.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cmath>
 #include <random>
 #include <vector>
-
-#include "sampling/sampler.h"
 
 namespace hearth::sampling {
 namespace {
