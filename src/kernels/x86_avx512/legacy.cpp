@@ -102,7 +102,7 @@ void unpack_row_q8_0(const uint8_t* row, int64_t sb, RowUnpack& o) {
 }
 
 constexpr int kPrefetchBytes = 512;
-constexpr int kAheadGroups = 3;
+constexpr int kAheadGroups = 2;
 
 // Decode: 4 rows per pass share the activation loads and overlap their dependency chains.
 void gemv_q8_0(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows, const void* A,
