@@ -41,8 +41,12 @@ void repack(ActFormat fmt, int group, int64_t K, const uint8_t* A, size_t a_stri
         const auto* b = reinterpret_cast<const block_q8_K*>(row) + g / 8;
         src = b->qs + (g % 8) * 32;
         d = b->d;
-      } else {
+      } else if (fmt == ActFormat::kQ8_0) {
         const auto* b = reinterpret_cast<const block_q8_0*>(row) + g;
+        src = b->qs;
+        d = _cvtsh_ss(b->d);
+      } else {
+        const auto* b = reinterpret_cast<const block_q8_1*>(row) + g;
         src = b->qs;
         d = _cvtsh_ss(b->d);
       }
@@ -58,7 +62,11 @@ void repack(ActFormat fmt, int group, int64_t K, const uint8_t* A, size_t a_stri
       for (int s = 0; s < per; ++s) {
         int sum = 0;
         for (int i = 0; i < group; ++i) sum += src[s * group + i];
-        t.ysum[(g * per + s) * kCols + c] = live ? float(sum) : 0.0f;
+        float ys = float(sum);
+        // Q8_1 carries s = d * sum(q) rounded to f16; the reference's min term uses it.
+        if (fmt == ActFormat::kQ8_1 && d != 0)
+          ys = _cvtsh_ss(reinterpret_cast<const block_q8_1*>(row)[g].s) / d;
+        t.ysum[(g * per + s) * kCols + c] = live ? ys : 0.0f;
       }
     }
     (void)n4;

@@ -23,7 +23,7 @@ struct RowUnpack {
 // Unpacks super-block `sb` (256 elements) of one weight row.
 using UnpackFn = void (*)(const uint8_t* row, int64_t sb, RowUnpack& out);
 
-enum class ActFormat { kQ8K, kQ8_0 };
+enum class ActFormat { kQ8K, kQ8_0, kQ8_1 };
 
 // Y[m * ldy + r] for r < n_rows, m < M; group = 16 or 32 (elements per scale).
 void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,

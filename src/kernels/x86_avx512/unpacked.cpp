@@ -1,10 +1,12 @@
 // AVX-512 kernels for the remaining weight types (Q5_K, Q2_K, Q3_K, IQ4_XS against Q8_K;
-// Q4_0, Q5_0, IQ4_NL against Q8_0), all built on one idea: unpack a 256-element super-block of a
-// weight row to unsigned bytes u with a float scale and offset per group, so that
+// Q4_0, Q5_0, IQ4_NL against Q8_0; Q4_1, Q5_1 against Q8_1), all built on one idea: unpack a
+// 256-element super-block of a weight row to unsigned bytes u with a float scale and offset per
+// group, so that
 //   weight = scale[g] * u - off[g],
 // then use vpdpbusd. Prefill (M >= 8) goes through the column-vectorised gemm_vnni; smaller M
 // dots each unpacked super-block with every activation row.
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/generic/generic.h"
 #include "kernels/x86_avx512/common.h"
@@ -106,6 +108,33 @@ void unpack_q5_0(const uint8_t* row, int64_t sb, RowUnpack& o) {
   }
 }
 
+// x = d * q + m: u = q, offset -m.
+void unpack_q4_1(const uint8_t* row, int64_t sb, RowUnpack& o) {
+  const auto* b = reinterpret_cast<const block_q4_1*>(row) + 8 * sb;
+  for (int k = 0; k < 8; ++k) {
+    for (int i = 0; i < 16; ++i) {
+      o.u[32 * k + i] = b[k].qs[i] & 15;
+      o.u[32 * k + 16 + i] = b[k].qs[i] >> 4;
+    }
+    o.scale[k] = h2f(b[k].d);
+    o.off[k] = -h2f(b[k].m);
+  }
+}
+
+void unpack_q5_1(const uint8_t* row, int64_t sb, RowUnpack& o) {
+  const auto* b = reinterpret_cast<const block_q5_1*>(row) + 8 * sb;
+  for (int k = 0; k < 8; ++k) {
+    uint32_t qh;
+    std::memcpy(&qh, b[k].qh, 4);
+    for (int i = 0; i < 16; ++i) {
+      o.u[32 * k + i] = uint8_t((b[k].qs[i] & 15) | (((qh >> i) & 1) << 4));
+      o.u[32 * k + 16 + i] = uint8_t((b[k].qs[i] >> 4) | (((qh >> (i + 16)) & 1) << 4));
+    }
+    o.scale[k] = h2f(b[k].d);
+    o.off[k] = -h2f(b[k].m);
+  }
+}
+
 void unpack_iq4_nl(const uint8_t* row, int64_t sb, RowUnpack& o) {
   const auto* b = reinterpret_cast<const block_iq4_nl*>(row) + 8 * sb;
   for (int k = 0; k < 8; ++k) {
@@ -149,17 +178,24 @@ inline float dot_sb(const RowUnpack& u, const uint8_t* act, int64_t sb) {
     }
     return y.d * (_mm512_reduce_add_ps(t) - off);
   } else {
-    const auto* y = reinterpret_cast<const block_q8_0*>(act) + 8 * sb;
+    // Q8_0 and Q8_1 differ only in Q8_1's extra 16-bit sum field before the quants.
+    using Block = std::conditional_t<F == ActFormat::kQ8_1, block_q8_1, block_q8_0>;
+    const auto* y = reinterpret_cast<const Block*>(act) + 8 * sb;
     float s = 0;
     for (int k = 0; k < 8; ++k) {
       const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[k].qs));
       const __m256i uv = _mm256_load_si256(reinterpret_cast<const __m256i*>(u.u + 32 * k));
       const __m256i dp = _mm256_dpbusd_epi32(_mm256_setzero_si256(), uv, yv);
       const __m256i ys = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), yv);
-      const __m256 v =
-          _mm256_fmsub_ps(_mm256_cvtepi32_ps(dp), _mm256_set1_ps(u.scale[k]),
-                          _mm256_mul_ps(_mm256_cvtepi32_ps(ys), _mm256_set1_ps(u.off[k])));
-      s += h2f(y[k].d) * hsum(v);
+      if constexpr (F == ActFormat::kQ8_1) {
+        // The min term uses the block's stored f16 sum s = d * sum(q), as the reference does.
+        s += h2f(y[k].d) * u.scale[k] * hsum(_mm256_cvtepi32_ps(dp)) - u.off[k] * h2f(y[k].s);
+      } else {
+        const __m256 v =
+            _mm256_fmsub_ps(_mm256_cvtepi32_ps(dp), _mm256_set1_ps(u.scale[k]),
+                            _mm256_mul_ps(_mm256_cvtepi32_ps(ys), _mm256_set1_ps(u.off[k])));
+        s += h2f(y[k].d) * hsum(v);
+      }
     }
     return s;
   }
@@ -217,6 +253,8 @@ void register_avx512_unpacked(KernelTable& t) {
   put<unpack_q4_0, 32, ActFormat::kQ8_0, vec_dot_q4_0_q8_0>(t, DType::Q4_0);
   put<unpack_q5_0, 32, ActFormat::kQ8_0, vec_dot_q5_0_q8_0>(t, DType::Q5_0);
   put<unpack_iq4_nl, 32, ActFormat::kQ8_0, vec_dot_iq4_nl_q8_0>(t, DType::IQ4_NL);
+  put<unpack_q4_1, 32, ActFormat::kQ8_1, vec_dot_q4_1_q8_1>(t, DType::Q4_1);
+  put<unpack_q5_1, 32, ActFormat::kQ8_1, vec_dot_q5_1_q8_1>(t, DType::Q5_1);
 }
 
 }  // namespace hearth::kernels

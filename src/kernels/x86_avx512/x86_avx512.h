@@ -11,6 +11,6 @@ void register_avx512_legacy(KernelTable& t);   // legacy.cpp:  Q8_0 (+ Q8_0 acti
 void register_avx512_kquants(KernelTable& t);  // kquants.cpp: Q4_K Q6_K (+ Q8_K activations)
 void register_avx512_attn(KernelTable& t);     // attn.cpp:    attention helpers
 void register_avx512_unpacked(
-    KernelTable& t);  // unpacked.cpp: Q5_K Q2_K Q3_K IQ4_XS Q4_0 Q5_0 IQ4_NL
+    KernelTable& t);  // unpacked.cpp: Q5_K Q2_K Q3_K IQ4_XS Q4_0 Q5_0 IQ4_NL Q4_1 Q5_1
 
 }  // namespace hearth::kernels
