@@ -6,10 +6,9 @@
 
 namespace hearth::kernels {
 
-void register_avx2_float(KernelTable& t);   // float.cpp:   F32 F16 BF16
-void register_avx2_legacy(KernelTable& t);  // legacy.cpp:  Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 IQ4_NL
-void register_avx2_kquants(KernelTable& t);
-void register_avx2_attn(
-    KernelTable& t);  // attn.cpp:    attention helpers  // kquants.cpp: Q2_K..Q6_K IQ4_XS
+void register_avx2_float(KernelTable& t);    // float.cpp:    F16 (x F32), F16 x F16
+void register_avx2_legacy(KernelTable& t);   // legacy.cpp:   Q8_0
+void register_avx2_kquants(KernelTable& t);  // kquants.cpp:  Q4_K Q6_K
+void register_avx2_attn(KernelTable& t);     // attn.cpp:     attention helpers
 
 }  // namespace hearth::kernels

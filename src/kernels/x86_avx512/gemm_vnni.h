@@ -12,16 +12,9 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/unpack_rows.h"
+
 namespace hearth::kernels::avx512 {
-
-struct RowUnpack {
-  alignas(64) uint8_t u[256];
-  float scale[16];
-  float off[16];
-};
-
-// Unpacks super-block `sb` (256 elements) of one weight row.
-using UnpackFn = void (*)(const uint8_t* row, int64_t sb, RowUnpack& out);
 
 enum class ActFormat { kQ8K, kQ8_0, kQ8_1 };
 

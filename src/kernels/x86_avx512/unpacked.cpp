@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "kernels/generic/generic.h"
+#include "kernels/unpack_rows.h"
 #include "kernels/x86_avx512/common.h"
 #include "kernels/x86_avx512/gemm_vnni.h"
 #include "kernels/x86_avx512/x86_avx512.h"
@@ -20,132 +21,6 @@ namespace hearth::kernels {
 namespace {
 
 using namespace avx512;
-
-// ---- Unpackers: element i of the super-block -> o.u[i].
-
-void unpack_q5_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const block_q5_K& b = reinterpret_cast<const block_q5_K*>(row)[sb];
-  for (int c = 0; c < 4; ++c)
-    for (int l = 0; l < 32; ++l) {
-      o.u[64 * c + l] = uint8_t((b.qs[32 * c + l] & 15) | (((b.qh[l] >> (2 * c)) & 1) << 4));
-      o.u[64 * c + 32 + l] =
-          uint8_t((b.qs[32 * c + l] >> 4) | (((b.qh[l] >> (2 * c + 1)) & 1) << 4));
-    }
-  const float d = h2f(b.d), dmin = h2f(b.dmin);
-  for (int j = 0; j < 8; ++j) {
-    uint8_t sc, m;
-    get_scale_min_k4(j, b.scales, sc, m);
-    o.scale[j] = d * sc;
-    o.off[j] = dmin * m;
-  }
-}
-
-void unpack_q2_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const block_q2_K& b = reinterpret_cast<const block_q2_K*>(row)[sb];
-  for (int e = 0; e < 256; ++e)
-    o.u[e] = uint8_t((b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3);
-  const float d = h2f(b.d), dmin = h2f(b.dmin);
-  for (int j = 0; j < 16; ++j) {
-    o.scale[j] = d * (b.scales[j] & 15);
-    o.off[j] = dmin * (b.scales[j] >> 4);
-  }
-}
-
-void unpack_q3_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const block_q3_K& b = reinterpret_cast<const block_q3_K*>(row)[sb];
-  for (int e = 0; e < 256; ++e) {
-    const int q2 = (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
-    const int hi = (b.hmask[e % 32] >> (e / 32)) & 1;
-    o.u[e] = uint8_t(q2 + 4 * hi);  // value q2 - 4 * (1 - hi), stored + 4
-  }
-  const float d = h2f(b.d);
-  for (int j = 0; j < 16; ++j) {
-    o.scale[j] = d * q3k_scale(j, b.scales);
-    o.off[j] = 4.0f * o.scale[j];
-  }
-}
-
-void unpack_iq4_xs(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const block_iq4_xs& b = reinterpret_cast<const block_iq4_xs*>(row)[sb];
-  const float d = h2f(b.d);
-  for (int j = 0; j < 8; ++j) {
-    const uint8_t* q = b.qs + 16 * j;
-    for (int i = 0; i < 16; ++i) {
-      o.u[32 * j + i] = uint8_t(kvalues_iq4nl[q[i] & 15] + 128);
-      o.u[32 * j + 16 + i] = uint8_t(kvalues_iq4nl[q[i] >> 4] + 128);
-    }
-    const int ls =
-        ((b.scales_l[j / 2] >> (4 * (j % 2))) & 15) | (((b.scales_h >> (2 * j)) & 3) << 4);
-    o.scale[j] = d * float(ls - 32);
-    o.off[j] = 128.0f * o.scale[j];
-  }
-}
-
-// 32-wide types: a "super-block" is 8 consecutive blocks.
-void unpack_q4_0(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const auto* b = reinterpret_cast<const block_q4_0*>(row) + 8 * sb;
-  for (int k = 0; k < 8; ++k) {
-    for (int i = 0; i < 16; ++i) {
-      o.u[32 * k + i] = b[k].qs[i] & 15;
-      o.u[32 * k + 16 + i] = b[k].qs[i] >> 4;
-    }
-    o.scale[k] = h2f(b[k].d);
-    o.off[k] = 8.0f * o.scale[k];
-  }
-}
-
-void unpack_q5_0(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const auto* b = reinterpret_cast<const block_q5_0*>(row) + 8 * sb;
-  for (int k = 0; k < 8; ++k) {
-    uint32_t qh;
-    std::memcpy(&qh, b[k].qh, 4);
-    for (int i = 0; i < 16; ++i) {
-      o.u[32 * k + i] = uint8_t((b[k].qs[i] & 15) | (((qh >> i) & 1) << 4));
-      o.u[32 * k + 16 + i] = uint8_t((b[k].qs[i] >> 4) | (((qh >> (i + 16)) & 1) << 4));
-    }
-    o.scale[k] = h2f(b[k].d);
-    o.off[k] = 16.0f * o.scale[k];
-  }
-}
-
-// x = d * q + m: u = q, offset -m.
-void unpack_q4_1(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const auto* b = reinterpret_cast<const block_q4_1*>(row) + 8 * sb;
-  for (int k = 0; k < 8; ++k) {
-    for (int i = 0; i < 16; ++i) {
-      o.u[32 * k + i] = b[k].qs[i] & 15;
-      o.u[32 * k + 16 + i] = b[k].qs[i] >> 4;
-    }
-    o.scale[k] = h2f(b[k].d);
-    o.off[k] = -h2f(b[k].m);
-  }
-}
-
-void unpack_q5_1(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const auto* b = reinterpret_cast<const block_q5_1*>(row) + 8 * sb;
-  for (int k = 0; k < 8; ++k) {
-    uint32_t qh;
-    std::memcpy(&qh, b[k].qh, 4);
-    for (int i = 0; i < 16; ++i) {
-      o.u[32 * k + i] = uint8_t((b[k].qs[i] & 15) | (((qh >> i) & 1) << 4));
-      o.u[32 * k + 16 + i] = uint8_t((b[k].qs[i] >> 4) | (((qh >> (i + 16)) & 1) << 4));
-    }
-    o.scale[k] = h2f(b[k].d);
-    o.off[k] = -h2f(b[k].m);
-  }
-}
-
-void unpack_iq4_nl(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const auto* b = reinterpret_cast<const block_iq4_nl*>(row) + 8 * sb;
-  for (int k = 0; k < 8; ++k) {
-    for (int i = 0; i < 16; ++i) {
-      o.u[32 * k + i] = uint8_t(kvalues_iq4nl[b[k].qs[i] & 15] + 128);
-      o.u[32 * k + 16 + i] = uint8_t(kvalues_iq4nl[b[k].qs[i] >> 4] + 128);
-    }
-    o.scale[k] = h2f(b[k].d);
-    o.off[k] = 128.0f * o.scale[k];
-  }
-}
 
 // ---- Small M: dot one unpacked super-block with one activation super-block.
 
