@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 namespace hearth::gguf {
 namespace {
 
@@ -103,7 +105,9 @@ TEST(Gguf, WriterRoundTripsEveryValueType) {
 }
 
 TEST(Gguf, AtomicWriteLeavesNoTemporary) {
-  const auto dir = std::filesystem::temp_directory_path() / "hearth-gguf-write";
+  // A directory of its own: other test processes may run at the same time.
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("hearth-gguf-write-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   GgufWriter w;
   w.set_string("general.architecture", "llama");

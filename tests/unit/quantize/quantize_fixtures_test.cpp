@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "gguf/gguf.h"
 #include "quantize/quantize.h"
 
@@ -74,7 +76,9 @@ TEST_P(QuantizeFixture, MatchesLlamaQuantize) {
   if (!find_type(uint32_t(ft->default_type)) || !find_type(uint32_t(DType::Q6_K)))
     GTEST_SKIP() << "quant types not registered yet";
   const std::string out_path =
-      (fs::temp_directory_path() / ("hearth-q-" + c.base + "-" + c.variant + ".gguf")).string();
+      (fs::temp_directory_path() /
+       ("hearth-q-" + std::to_string(::getpid()) + "-" + c.base + "-" + c.variant + ".gguf"))
+          .string();
   ThreadPool pool(2);
   QuantizeOptions opt;
   opt.ftype = ft->ftype;
