@@ -24,6 +24,15 @@ using UnpackFn = void (*)(const uint8_t* row, int64_t sb, RowUnpack& out);
 
 namespace {
 
+// GCC 12's loop vectoriser miscompiles the block-walking loops below in the AVX2 build (the
+// 32-wide unpackers returned wrong bytes at -O2/-O3; exact at -O1, with vectorisation off, and
+// under ASan/UBSan). Plain loops are cheap here (an unpack is amortised over a whole row or
+// column tile), so vectorisation is off for this section.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC push_options
+#pragma GCC optimize("no-tree-loop-vectorize")
+#endif
+
 inline float _h2f(uint16_t h) {
   return fp16_to_fp32(h);
 }
@@ -153,6 +162,10 @@ inline void unpack_iq4_nl(const uint8_t* row, int64_t sb, RowUnpack& o) {
     o.off[k] = 128.0f * o.scale[k];
   }
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
 
 }  // namespace
 }  // namespace hearth::kernels

@@ -6,13 +6,6 @@
 //   scale * sum(u y) - off * sum(y) = scale * sum(v y) + (128 * scale - off) * sum(y)
 #include <type_traits>
 
-// GCC 12's loop vectoriser produces wrong results for this file at -O2/-O3 (the unpacked dot
-// returns garbage for Q4_0/Q5_0/Q4_1/Q5_1; correct at -O1, with -fno-tree-loop-vectorize, and
-// under ASan/UBSan, which found nothing). Until the root cause is found, keep it off here.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-tree-loop-vectorize")
-#endif
-
 #include "kernels/generic/generic.h"
 #include "kernels/unpack_rows.h"
 #include "kernels/x86_avx2/common.h"
