@@ -1,4 +1,5 @@
-// AVX2 + F16C kernels for F16 weights (x F32 activations) and the F16 x F16 attention dot.
+// AVX2 + F16C kernels for F16 weights (x F32 activations), BF16 (x BF16), F32, and the F16 x F16
+// attention dot.
 #include "base/fp16.h"
 #include "kernels/x86_avx2/common.h"
 #include "kernels/x86_avx2/x86_avx2.h"
@@ -35,6 +36,58 @@ struct MicroF16 {
   }
 };
 
+// BF16 is the top half of an F32: widen to 32 bits and shift into place.
+inline __m256 load_bf16(const uint16_t* p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(
+      _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+}
+
+template <int NC>
+struct MicroBF16 {
+  static void run(int64_t K, const uint8_t* w8, const uint8_t* a8, size_t a_stride, float* out,
+                  size_t ldy) {
+    const auto* w = reinterpret_cast<const uint16_t*>(w8);
+    __m256 acc[NC];
+    for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= K; i += 8) {
+      const __m256 wv = load_bf16(w + i);
+      for (int c = 0; c < NC; ++c)
+        acc[c] = _mm256_fmadd_ps(
+            wv, load_bf16(reinterpret_cast<const uint16_t*>(a8 + c * a_stride) + i), acc[c]);
+    }
+    for (int c = 0; c < NC; ++c) {
+      float s = hsum(acc[c]);
+      const auto* a = reinterpret_cast<const uint16_t*>(a8 + c * a_stride);
+      for (int64_t j = i; j < K; ++j) s += bf16_to_fp32(w[j]) * bf16_to_fp32(a[j]);
+      out[c * ldy] = s;
+    }
+  }
+};
+
+template <int NC>
+struct MicroF32 {
+  static void run(int64_t K, const uint8_t* w8, const uint8_t* a8, size_t a_stride, float* out,
+                  size_t ldy) {
+    const auto* w = reinterpret_cast<const float*>(w8);
+    __m256 acc[NC];
+    for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= K; i += 8) {
+      const __m256 wv = _mm256_loadu_ps(w + i);
+      for (int c = 0; c < NC; ++c)
+        acc[c] = _mm256_fmadd_ps(
+            wv, _mm256_loadu_ps(reinterpret_cast<const float*>(a8 + c * a_stride) + i), acc[c]);
+    }
+    for (int c = 0; c < NC; ++c) {
+      float s = hsum(acc[c]);
+      const float* a = reinterpret_cast<const float*>(a8 + c * a_stride);
+      for (int64_t j = i; j < K; ++j) s += w[j] * a[j];
+      out[c * ldy] = s;
+    }
+  }
+};
+
 float dot_f16_f16_avx2(int64_t n, const void* x, const void* y) {
   const auto* a = static_cast<const uint16_t*>(x);
   const auto* b = static_cast<const uint16_t*>(y);
@@ -60,6 +113,10 @@ void quantize_row_f16_avx2(const float* x, void* vy, int64_t n) {
 void register_avx2_float(KernelTable& t) {
   t.vec_dot[uint32_t(DType::F16)] = vec_dot_via<MicroF16>;
   t.gemm[uint32_t(DType::F16)] = gemm_tiled<MicroF16>;
+  t.vec_dot[uint32_t(DType::BF16)] = vec_dot_via<MicroBF16>;
+  t.gemm[uint32_t(DType::BF16)] = gemm_tiled<MicroBF16>;
+  t.vec_dot[uint32_t(DType::F32)] = vec_dot_via<MicroF32>;
+  t.gemm[uint32_t(DType::F32)] = gemm_tiled<MicroF32>;
   t.dot_f16 = dot_f16_f16_avx2;
   t.quantize_row[uint32_t(DType::F16)] = quantize_row_f16_avx2;
 }

@@ -6,7 +6,7 @@
 
 namespace hearth::kernels {
 
-void register_avx2_float(KernelTable& t);     // float.cpp:    F16 (x F32), F16 x F16
+void register_avx2_float(KernelTable& t);     // float.cpp:    F16 (x F32), BF16, F32, F16 x F16
 void register_avx2_legacy(KernelTable& t);    // legacy.cpp:   Q8_0
 void register_avx2_kquants(KernelTable& t);   // kquants.cpp:  Q4_K Q6_K
 void register_avx2_attn(KernelTable& t);      // attn.cpp:     attention helpers
