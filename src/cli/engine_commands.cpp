@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -172,7 +173,42 @@ int run_logits(const CommonOpts& o, bool all, const std::string& out_path, int t
   return 0;
 }
 
-int run_greedy(const CommonOpts& o, int n_gen) {
+// How the next token is chosen from the logits (greedy or the sampling chain).
+class Picker {
+ public:
+  virtual ~Picker() = default;
+  virtual void start(int64_t n_vocab, std::span<const int32_t> prompt) {}
+  virtual int32_t pick(const float* logits, int64_t n_vocab) = 0;
+  virtual void report(json& j) const {}
+};
+
+class GreedyPicker final : public Picker {
+ public:
+  int32_t pick(const float* logits, int64_t n_vocab) override { return argmax(logits, n_vocab); }
+};
+
+class SamplePicker final : public Picker {
+ public:
+  explicit SamplePicker(const sampling::SamplerParams& p) : params_(p) {}
+  void start(int64_t n_vocab, std::span<const int32_t> prompt) override {
+    sampler_ = std::make_unique<sampling::Sampler>(params_, int(n_vocab));
+    for (int32_t t : prompt) sampler_->accept(t);
+  }
+  int32_t pick(const float* logits, int64_t) override {
+    const int32_t t = sampler_->sample(logits);
+    sampler_->accept(t);
+    return t;
+  }
+  void report(json& j) const override { j["seed"] = sampler_->seed(); }
+
+ private:
+  sampling::SamplerParams params_;
+  std::unique_ptr<sampling::Sampler> sampler_;
+};
+
+// Evaluates the prompt, then produces n_gen tokens one at a time with `picker`, and prints
+// {"prompt", ["seed",] "threads", "tokens"} (the oracle's greedy shape).
+int run_generation(const CommonOpts& o, int n_gen, Picker& picker) {
   auto toks = parse_tokens(o.tokens);
   if (!toks) return fail(toks.status().message());
   auto kv = parse_kv_type(o.kv_type);
@@ -186,12 +222,13 @@ int run_greedy(const CommonOpts& o, int n_gen) {
   auto sess = runtime::Session::create(**eng, cp);
   if (!sess) return fail(sess.status().message());
   const int64_t nv = (*sess)->n_vocab();
+  picker.start(nv, *toks);
   std::vector<float> logits(static_cast<size_t>(nv));
   std::vector<int32_t> out;
   if (n_gen > 0) {
     if (auto st = (*sess)->eval(*toks, false, logits.data()); !st) return fail(st.message());
     for (int i = 0; i < n_gen; ++i) {
-      const int32_t t = argmax(logits.data(), nv);
+      const int32_t t = picker.pick(logits.data(), nv);
       out.push_back(t);
       if (i + 1 == n_gen) break;
       if (auto st = (*sess)->eval(std::span<const int32_t>(&t, 1), false, logits.data()); !st)
@@ -200,42 +237,7 @@ int run_greedy(const CommonOpts& o, int n_gen) {
   }
   json j;
   j["prompt"] = *toks;
-  j["threads"] = (*eng)->pool().size();
-  j["tokens"] = out;
-  std::cout << j.dump() << "\n";
-  return 0;
-}
-
-// Like greedy, but through the sampling chain: token ids out, reproducible with --seed.
-int run_sample(const CommonOpts& o, int n_gen, const sampling::SamplerParams& sp) {
-  auto toks = parse_tokens(o.tokens);
-  if (!toks) return fail(toks.status().message());
-  if (n_gen < 0) return fail("--n must be >= 0");
-  auto eng = open_engine(o);
-  if (!eng) return fail(eng.status().message());
-  models::ContextParams cp;
-  cp.n_ctx = o.n_ctx > 0 ? o.n_ctx : int(toks->size()) + n_gen;
-  auto sess = runtime::Session::create(**eng, cp);
-  if (!sess) return fail(sess.status().message());
-  const int64_t nv = (*sess)->n_vocab();
-  sampling::Sampler sampler(sp, int(nv));
-  for (int32_t t : *toks) sampler.accept(t);
-  std::vector<float> logits(static_cast<size_t>(nv));
-  std::vector<int32_t> out;
-  if (n_gen > 0) {
-    if (auto st = (*sess)->eval(*toks, false, logits.data()); !st) return fail(st.message());
-    for (int i = 0; i < n_gen; ++i) {
-      const int32_t t = sampler.sample(logits.data());
-      sampler.accept(t);
-      out.push_back(t);
-      if (i + 1 == n_gen) break;
-      if (auto st = (*sess)->eval(std::span<const int32_t>(&t, 1), false, logits.data()); !st)
-        return fail(st.message());
-    }
-  }
-  json j;
-  j["prompt"] = *toks;
-  j["seed"] = sampler.seed();
+  picker.report(j);
   j["threads"] = (*eng)->pool().size();
   j["tokens"] = out;
   std::cout << j.dump() << "\n";
@@ -260,7 +262,10 @@ void add_engine_commands(CLI::App& app) {
   auto* gc = app.add_subcommand("greedy", "greedy continuation of a prompt of token ids");
   add_common(gc, go);
   gc->add_option("-n,--n", n_gen, "tokens to generate (default 16)");
-  gc->callback([] { std::exit(run_greedy(go, n_gen)); });
+  gc->callback([] {
+    GreedyPicker p;
+    std::exit(run_generation(go, n_gen, p));
+  });
 
   static CommonOpts so;
   static sampling::SamplerParams sp;
@@ -278,7 +283,10 @@ void add_engine_commands(CLI::App& app) {
   sc->add_option("--presence-penalty", sp.presence_penalty, "presence penalty (default 0)");
   sc->add_option("--frequency-penalty", sp.frequency_penalty, "frequency penalty (default 0)");
   sc->add_option("--seed", sp.seed, "RNG seed (default: random)");
-  sc->callback([] { std::exit(run_sample(so, n_sample, sp)); });
+  sc->callback([] {
+    SamplePicker p(sp);
+    std::exit(run_generation(so, n_sample, p));
+  });
 }
 
 }  // namespace hearth::cli
