@@ -13,80 +13,63 @@ inline __m256 load_f16(const uint16_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-template <int NC>
-struct MicroF16 {
-  static void run(int64_t K, const uint8_t* w8, const uint8_t* a8, size_t a_stride, float* out,
-                  size_t ldy) {
-    const auto* w = reinterpret_cast<const uint16_t*>(w8);
-    __m256 acc[NC];
-    for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= K; i += 8) {
-      const __m256 wv = load_f16(w + i);
-      for (int c = 0; c < NC; ++c)
-        acc[c] = _mm256_fmadd_ps(
-            wv, _mm256_loadu_ps(reinterpret_cast<const float*>(a8 + c * a_stride) + i), acc[c]);
-    }
-    for (int c = 0; c < NC; ++c) {
-      float s = hsum(acc[c]);
-      const float* a = reinterpret_cast<const float*>(a8 + c * a_stride);
-      for (int64_t j = i; j < K; ++j) s += fp16_to_fp32(w[j]) * a[j];
-      out[c * ldy] = s;
-    }
-  }
-};
-
 // BF16 is the top half of an F32: widen to 32 bits and shift into place.
 inline __m256 load_bf16(const uint16_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(
       _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
 }
 
-template <int NC>
-struct MicroBF16 {
-  static void run(int64_t K, const uint8_t* w8, const uint8_t* a8, size_t a_stride, float* out,
-                  size_t ldy) {
-    const auto* w = reinterpret_cast<const uint16_t*>(w8);
-    __m256 acc[NC];
-    for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= K; i += 8) {
-      const __m256 wv = load_bf16(w + i);
-      for (int c = 0; c < NC; ++c)
-        acc[c] = _mm256_fmadd_ps(
-            wv, load_bf16(reinterpret_cast<const uint16_t*>(a8 + c * a_stride) + i), acc[c]);
+// How one element type is loaded 8 at a time and converted one at a time (tails).
+struct F16Elem {
+  using T = uint16_t;
+  static __m256 load8(const T* p) { return load_f16(p); }
+  static float one(T x) { return fp16_to_fp32(x); }
+};
+struct BF16Elem {
+  using T = uint16_t;
+  static __m256 load8(const T* p) { return load_bf16(p); }
+  static float one(T x) { return bf16_to_fp32(x); }
+};
+struct F32Elem {
+  using T = float;
+  static __m256 load8(const T* p) { return _mm256_loadu_ps(p); }
+  static float one(T x) { return x; }
+};
+
+// One weight row (element type WE) against NC activation rows (element type AE), 8 lanes of FMA.
+template <typename WE, typename AE>
+struct MicroFloat {
+  template <int NC>
+  struct M {
+    static void run(int64_t K, const uint8_t* w8, const uint8_t* a8, size_t a_stride, float* out,
+                    size_t ldy) {
+      const auto* w = reinterpret_cast<const typename WE::T*>(w8);
+      __m256 acc[NC];
+      for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
+      int64_t i = 0;
+      for (; i + 8 <= K; i += 8) {
+        const __m256 wv = WE::load8(w + i);
+        for (int c = 0; c < NC; ++c)
+          acc[c] = _mm256_fmadd_ps(
+              wv, AE::load8(reinterpret_cast<const typename AE::T*>(a8 + c * a_stride) + i),
+              acc[c]);
+      }
+      for (int c = 0; c < NC; ++c) {
+        float s = hsum(acc[c]);
+        const auto* a = reinterpret_cast<const typename AE::T*>(a8 + c * a_stride);
+        for (int64_t j = i; j < K; ++j) s += WE::one(w[j]) * AE::one(a[j]);
+        out[c * ldy] = s;
+      }
     }
-    for (int c = 0; c < NC; ++c) {
-      float s = hsum(acc[c]);
-      const auto* a = reinterpret_cast<const uint16_t*>(a8 + c * a_stride);
-      for (int64_t j = i; j < K; ++j) s += bf16_to_fp32(w[j]) * bf16_to_fp32(a[j]);
-      out[c * ldy] = s;
-    }
-  }
+  };
 };
 
 template <int NC>
-struct MicroF32 {
-  static void run(int64_t K, const uint8_t* w8, const uint8_t* a8, size_t a_stride, float* out,
-                  size_t ldy) {
-    const auto* w = reinterpret_cast<const float*>(w8);
-    __m256 acc[NC];
-    for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 8 <= K; i += 8) {
-      const __m256 wv = _mm256_loadu_ps(w + i);
-      for (int c = 0; c < NC; ++c)
-        acc[c] = _mm256_fmadd_ps(
-            wv, _mm256_loadu_ps(reinterpret_cast<const float*>(a8 + c * a_stride) + i), acc[c]);
-    }
-    for (int c = 0; c < NC; ++c) {
-      float s = hsum(acc[c]);
-      const float* a = reinterpret_cast<const float*>(a8 + c * a_stride);
-      for (int64_t j = i; j < K; ++j) s += w[j] * a[j];
-      out[c * ldy] = s;
-    }
-  }
-};
+using MicroF16 = MicroFloat<F16Elem, F32Elem>::M<NC>;
+template <int NC>
+using MicroBF16 = MicroFloat<BF16Elem, BF16Elem>::M<NC>;
+template <int NC>
+using MicroF32 = MicroFloat<F32Elem, F32Elem>::M<NC>;
 
 float dot_f16_f16_avx2(int64_t n, const void* x, const void* y) {
   const auto* a = static_cast<const uint16_t*>(x);

@@ -13,29 +13,50 @@ inline __m512 load_f16(const uint16_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-// Scalar tails keep n free of alignment requirements.
-template <int NC>
-struct MicroF16 {
-  static void run(int64_t K, const uint8_t* w8, const uint8_t* a8, size_t a_stride, float* out,
-                  size_t ldy) {
-    const auto* w = reinterpret_cast<const uint16_t*>(w8);
-    __m512 acc[NC];
-    for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= K; i += 16) {
-      const __m512 wv = load_f16(w + i);
-      for (int c = 0; c < NC; ++c)
-        acc[c] = _mm512_fmadd_ps(
-            wv, _mm512_loadu_ps(reinterpret_cast<const float*>(a8 + c * a_stride) + i), acc[c]);
-    }
-    for (int c = 0; c < NC; ++c) {
-      float s = hsum(acc[c]);
-      const float* a = reinterpret_cast<const float*>(a8 + c * a_stride);
-      for (int64_t j = i; j < K; ++j) s += fp16_to_fp32(w[j]) * a[j];
-      out[c * ldy] = s;
-    }
-  }
+// How one element type is loaded 16 at a time and converted one at a time (tails).
+struct F16Elem {
+  using T = uint16_t;
+  static __m512 load16(const T* p) { return load_f16(p); }
+  static float one(T x) { return fp16_to_fp32(x); }
 };
+struct F32Elem {
+  using T = float;
+  static __m512 load16(const T* p) { return _mm512_loadu_ps(p); }
+  static float one(T x) { return x; }
+};
+
+// One weight row (element type WE) against NC F32 activation rows; scalar tails keep K free of
+// alignment requirements.
+template <typename WE>
+struct MicroFloat {
+  template <int NC>
+  struct M {
+    static void run(int64_t K, const uint8_t* w8, const uint8_t* a8, size_t a_stride, float* out,
+                    size_t ldy) {
+      const auto* w = reinterpret_cast<const typename WE::T*>(w8);
+      __m512 acc[NC];
+      for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_ps();
+      int64_t i = 0;
+      for (; i + 16 <= K; i += 16) {
+        const __m512 wv = WE::load16(w + i);
+        for (int c = 0; c < NC; ++c)
+          acc[c] = _mm512_fmadd_ps(
+              wv, _mm512_loadu_ps(reinterpret_cast<const float*>(a8 + c * a_stride) + i), acc[c]);
+      }
+      for (int c = 0; c < NC; ++c) {
+        float s = hsum(acc[c]);
+        const float* a = reinterpret_cast<const float*>(a8 + c * a_stride);
+        for (int64_t j = i; j < K; ++j) s += WE::one(w[j]) * a[j];
+        out[c * ldy] = s;
+      }
+    }
+  };
+};
+
+template <int NC>
+using MicroF16 = MicroFloat<F16Elem>::M<NC>;
+template <int NC>
+using MicroF32 = MicroFloat<F32Elem>::M<NC>;
 
 template <int NC>
 struct MicroBF16 {
@@ -56,29 +77,6 @@ struct MicroBF16 {
       float s = hsum(acc[c]);
       const auto* a = reinterpret_cast<const uint16_t*>(a8 + c * a_stride);
       for (int64_t j = i; j < K; ++j) s += bf16_to_fp32(w[j]) * bf16_to_fp32(a[j]);
-      out[c * ldy] = s;
-    }
-  }
-};
-
-template <int NC>
-struct MicroF32 {
-  static void run(int64_t K, const uint8_t* w8, const uint8_t* a8, size_t a_stride, float* out,
-                  size_t ldy) {
-    const auto* w = reinterpret_cast<const float*>(w8);
-    __m512 acc[NC];
-    for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= K; i += 16) {
-      const __m512 wv = _mm512_loadu_ps(w + i);
-      for (int c = 0; c < NC; ++c)
-        acc[c] = _mm512_fmadd_ps(
-            wv, _mm512_loadu_ps(reinterpret_cast<const float*>(a8 + c * a_stride) + i), acc[c]);
-    }
-    for (int c = 0; c < NC; ++c) {
-      float s = hsum(acc[c]);
-      const float* a = reinterpret_cast<const float*>(a8 + c * a_stride);
-      for (int64_t j = i; j < K; ++j) s += w[j] * a[j];
       out[c * ldy] = s;
     }
   }
