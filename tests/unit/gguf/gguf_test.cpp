@@ -3,14 +3,13 @@
 #include "gguf/gguf.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 namespace hearth::gguf {
 namespace {
@@ -106,8 +105,8 @@ TEST(Gguf, WriterRoundTripsEveryValueType) {
 
 TEST(Gguf, AtomicWriteLeavesNoTemporary) {
   // A directory of its own: other test processes may run at the same time.
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("hearth-gguf-write-" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("hearth-gguf-write-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   GgufWriter w;
   w.set_string("general.architecture", "llama");

@@ -3,6 +3,7 @@
 // same type for every tensor, and each tensor's values must be at least as close to the fixture's
 // as the fixture is to the F16 source (ideally bit-identical; the report prints how many are).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -10,8 +11,6 @@
 #include <filesystem>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include "gguf/gguf.h"
 #include "quantize/quantize.h"
