@@ -22,6 +22,7 @@ struct BenchOpts {
   int n_prompt = 512, n_gen = 128, threads = 0, reps = 3;
   std::string isa;
   bool no_repack = false;
+  bool mmap = false, no_mmap = false;
   bool json_only = false;
 };
 
@@ -83,6 +84,9 @@ int run_bench(const BenchOpts& o) {
   runtime::EngineOptions eo;
   eo.n_threads = o.threads;
   eo.repack = !o.no_repack;
+  eo.placement = o.mmap      ? ops::Placement::kMapped
+                 : o.no_mmap ? ops::Placement::kResident
+                             : ops::Placement::kAuto;
   const auto t_load = std::chrono::steady_clock::now();
   auto eng = runtime::Engine::load(o.model, eo);
   if (!eng) {
@@ -165,6 +169,9 @@ void add_bench_command(CLI::App& app) {
   c->add_option("-r,--reps", o.reps, "counted rounds after one warm-up (default 3)");
   c->add_option("--isa", o.isa, "cap the kernel level: generic, avx2, avx512");
   c->add_flag("--no-repack", o.no_repack, "run on the file's weight layout");
+  c->add_flag("--mmap", o.mmap, "read every weight in place from the file mapping");
+  c->add_flag("--no-mmap", o.no_mmap, "copy every weight into huge-page memory at load")
+      ->excludes("--mmap");
   c->add_flag("--json", o.json_only, "print only the JSON line");
   c->callback([] { std::exit(run_bench(o)); });
 }

@@ -29,6 +29,7 @@ struct CommonOpts {
   int n_ctx = 0;
   std::string kv_type = "f16";
   bool no_repack = false;
+  bool mmap = false, no_mmap = false;
 };
 
 void add_common(CLI::App* c, CommonOpts& o) {
@@ -39,6 +40,9 @@ void add_common(CLI::App* c, CommonOpts& o) {
   c->add_option("-c,--ctx", o.n_ctx, "context size (default: prompt + generated)");
   c->add_option("--kv-type", o.kv_type, "KV cache type: f16 (default), q8_0, f32");
   c->add_flag("--no-repack", o.no_repack, "run on the file's weight layout (no load-time repack)");
+  c->add_flag("--mmap", o.mmap, "read every weight in place from the file mapping");
+  c->add_flag("--no-mmap", o.no_mmap, "copy every weight into huge-page memory at load")
+      ->excludes("--mmap");
 }
 
 int fail(const std::string& msg) {
@@ -75,6 +79,9 @@ Result<std::unique_ptr<runtime::Engine>> open_engine(const CommonOpts& o) {
   runtime::EngineOptions eo;
   eo.n_threads = o.threads;
   eo.repack = !o.no_repack;
+  eo.placement = o.mmap      ? ops::Placement::kMapped
+                 : o.no_mmap ? ops::Placement::kResident
+                             : ops::Placement::kAuto;
   return runtime::Engine::load(o.model, eo);
 }
 

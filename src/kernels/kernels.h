@@ -48,6 +48,9 @@ struct KernelTable {
   VecDotFn vec_dot[kMaxTypeId] = {};            // indexed by weight type id
   GemmFn gemm[kMaxTypeId] = {};                 // indexed by weight type id
   QuantizeRowFn quantize_row[kMaxTypeId] = {};  // indexed by the target (activation) type id
+  // Weight types whose kernels stream faster from huge-page memory than from the page cache
+  // (ops::Placement::kAuto copies them at load). Set only where measured.
+  bool prefer_resident[kMaxTypeId] = {};
   // F16 · F16 (attention scores against an F16 cache).
   VecDotFn dot_f16 = nullptr;
   // Causal attention of g query heads sharing one F16 KV head at one query position:

@@ -16,6 +16,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "gguf/gguf.h"
+#include "ops/matmul.h"
 #include "ops/rope.h"
 #include "quant/types.h"
 
@@ -87,6 +88,7 @@ class Model {
 
 struct LoadOptions {
   bool repack = true;  // allow load-time repacking of weights for the active kernels
+  ops::Placement placement = ops::Placement::kAuto;  // where weight bytes live (ops/matmul.h)
 };
 
 // Reads `general.architecture`, finds the architecture in the registry and loads it.

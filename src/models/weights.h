@@ -15,8 +15,9 @@ namespace hearth::models {
 
 class WeightLoader {
  public:
-  WeightLoader(const gguf::GgufFile& f, ThreadPool& pool, bool repack, std::string arch)
-      : f_(f), pool_(pool), repack_(repack), arch_(std::move(arch)) {}
+  WeightLoader(const gguf::GgufFile& f, ThreadPool& pool, bool repack, ops::Placement placement,
+               std::string arch)
+      : f_(f), pool_(pool), repack_(repack), placement_(placement), arch_(std::move(arch)) {}
 
   // A 2-D weight of shape (n_out, n_in).
   Result<ops::WeightMatrix> matrix(const std::string& name, int64_t n_out, int64_t n_in);
@@ -29,6 +30,7 @@ class WeightLoader {
   // The raw tensor with a shape check (embedding tables read row by row).
   Result<const gguf::TensorInfo*> tensor(const std::string& name, std::vector<int64_t> shape);
 
+  HugeArena& arena() { return arena_; }
   bool has(const std::string& name) const { return f_.find_tensor(name) != nullptr; }
 
  private:
@@ -36,6 +38,8 @@ class WeightLoader {
   const gguf::GgufFile& f_;
   ThreadPool& pool_;
   bool repack_;
+  ops::Placement placement_;
+  HugeArena arena_;
   std::string arch_;
 };
 

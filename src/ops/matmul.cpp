@@ -4,6 +4,8 @@
 #include <cstring>
 #include <string>
 
+#include "base/huge_pages.h"
+
 namespace hearth::ops {
 
 Result<WeightMatrix> WeightMatrix::make(const char* name, DType type, int64_t n_out, int64_t n_in,
@@ -35,8 +37,28 @@ Result<WeightMatrix> WeightMatrix::make(const char* name, DType type, int64_t n_
   return w;
 }
 
-void WeightMatrix::prepare(ThreadPool& pool) {
-  const auto& rp = kernels::active().repack[uint32_t(type_)];
+void WeightMatrix::prepare(ThreadPool& pool, Placement placement, bool repack, HugeArena* arena) {
+  const auto& kt = kernels::active();
+  const bool resident = placement == Placement::kResident ||
+                        (placement == Placement::kAuto && kt.prefer_resident[uint32_t(type_)]);
+  if (resident && !owned_) {
+    const size_t bytes = size_t(n_out_) * row_stride_;
+    if (auto buf = arena ? arena->alloc(bytes) : alloc_huge_pages(bytes)) {
+      const uint8_t* src = data_;
+      pool.run([&](int ith, int nth) {
+        int64_t b, e;
+        ThreadPool::split(n_out_, ith, nth, b, e, 1);
+        if (b < e)
+          std::memcpy(buf.get() + size_t(b) * row_stride_, src + size_t(b) * row_stride_,
+                      size_t(e - b) * row_stride_);
+      });
+      release_mapped_range(src, bytes);
+      owned_ = std::move(buf);
+      data_ = owned_.get();
+    }  // else: stay mapped (correct, only slower)
+  }
+  if (!repack) return;
+  const auto& rp = kt.repack[uint32_t(type_)];
   if (rp.row_group <= 0 || !rp.pack || n_out_ % rp.row_group != 0) return;
   const size_t bytes = rp.packed_bytes(n_in_, n_out_);
   packed_ = std::shared_ptr<uint8_t[]>(new (std::align_val_t(64)) uint8_t[bytes], [](uint8_t* p) {

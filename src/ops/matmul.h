@@ -11,12 +11,19 @@
 #include <memory>
 #include <vector>
 
+#include "base/huge_pages.h"
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "kernels/kernels.h"
 #include "quant/types.h"
 
 namespace hearth::ops {
+
+// Where a weight's bytes live while the model runs. kMapped: read in place from the file mapping
+// (file-backed, shared, no copy). kResident: copied at load into anonymous 2 MiB pages (faster
+// to stream; costs anonymous memory, the mapped pages are released). kAuto: resident for the
+// types the active kernel table marks bandwidth-bound (`prefer_resident`), mapped otherwise.
+enum class Placement { kAuto, kMapped, kResident };
 
 // A 2-D weight of shape (n_out, n_in): n_out rows of n_in elements.
 class WeightMatrix {
@@ -25,8 +32,12 @@ class WeightMatrix {
   // `data` must outlive the matrix (it is the mapping). Checks type and row geometry.
   static Result<WeightMatrix> make(const char* name, DType type, int64_t n_out, int64_t n_in,
                                    const void* data, size_t nbytes);
-  // Repacks for the active kernel table if it has a repack entry for this type.
-  void prepare(ThreadPool& pool);
+  // Load-time preparation. Copies the rows into huge-page memory when `placement` asks for it
+  // (kAuto: when the active kernels prefer it for this type), then repacks for the active kernel
+  // table if `repack` and it has a repack entry for this type.
+  // Resident copies come from `arena` when given.
+  void prepare(ThreadPool& pool, Placement placement, bool repack, HugeArena* arena = nullptr);
+  bool resident() const { return owned_ != nullptr; }
 
   DType type() const { return type_; }
   int64_t n_out() const { return n_out_; }
@@ -44,6 +55,7 @@ class WeightMatrix {
   int64_t n_out_ = 0, n_in_ = 0;
   const uint8_t* data_ = nullptr;
   size_t row_stride_ = 0;
+  std::shared_ptr<uint8_t[]> owned_;  // resident copy of the rows (data_ points into it)
   std::shared_ptr<uint8_t[]> packed_;
   int row_group_ = 0;
   const kernels::RepackEntry* repack_ = nullptr;

@@ -11,6 +11,7 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
   e->pool_ = std::make_unique<ThreadPool>(nt < 1 ? 1 : nt);
   models::LoadOptions lo;
   lo.repack = o.repack;
+  lo.placement = o.placement;
   HEARTH_ASSIGN_OR_RETURN(e->model_, models::load_model(e->file_, *e->pool_, lo));
   return e;
 }

@@ -19,6 +19,7 @@ namespace hearth::runtime {
 struct EngineOptions {
   int n_threads = 0;  // 0: all cores
   bool repack = true;
+  ops::Placement placement = ops::Placement::kAuto;
 };
 
 class Engine {

@@ -41,7 +41,7 @@ class DenseDecoder final : public Model {
 
   Status load(ThreadPool& pool, const LoadOptions& opt) {
     const auto& c = config_;
-    WeightLoader w(*file_, pool, opt.repack, c.arch);
+    WeightLoader w(*file_, pool, opt.repack, opt.placement, c.arch);
     HEARTH_ASSIGN_OR_RETURN(const gguf::TensorInfo* emb, [&]() -> Result<const gguf::TensorInfo*> {
       const auto* t = file_->find_tensor("token_embd.weight");
       if (!t)
@@ -59,10 +59,11 @@ class DenseDecoder final : public Model {
     if (out) {
       output_ = std::move(*out);
     } else {  // tied embeddings
+      tied_ = true;
       HEARTH_ASSIGN_OR_RETURN(
           output_, ops::WeightMatrix::make("token_embd.weight", emb->type, n_vocab, c.n_embd,
                                            emb->data, emb->nbytes));
-      if (opt.repack) output_.prepare(pool);
+      output_.prepare(pool, opt.placement, opt.repack, &w.arena());
     }
     HEARTH_ASSIGN_OR_RETURN(rope_freqs_, w.optional_vector("rope_freqs.weight", c.rope.n_rot / 2));
 
@@ -154,6 +155,16 @@ class DenseDecoder final : public Model {
  private:
   DecoderFlags flags_;
   const gguf::TensorInfo* tok_embd_ = nullptr;
+
+  // One embedding row; from the output head's resident copy when the two are tied, so the
+  // mapped table (released after the copy) is not faulted back in.
+  void embed_row(int32_t token, float* out) const {
+    if (tied_ && output_.resident())
+      type_traits(output_.type()).dequantize_row(output_.row(token), out, config_.n_embd);
+    else
+      dequantize_row_of(*tok_embd_, token, out);
+  }
+  bool tied_ = false;
   Vec output_norm_;
   ops::WeightMatrix output_;
   OptVec rope_freqs_;
@@ -200,7 +211,7 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
     int64_t tb, te;
     ThreadPool::split(T, ith, nth, tb, te);
     for (int64_t t = tb; t < te; ++t) {
-      dequantize_row_of(*tok_embd_, batch[t].token, ctx.x.data() + t * E);
+      embed_row(batch[t].token, ctx.x.data() + t * E);
       ops::rope_cos_sin(c.rope, batch[t].pos, ctx.rope_cs.data() + t * n_rot);
     }
     pool.barrier();

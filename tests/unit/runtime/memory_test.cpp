@@ -2,6 +2,7 @@
 // the anonymous memory it adds is bounded by the KV cache and scratch buffers, not the weights.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -50,6 +51,60 @@ TEST(Memory, WeightsAreFileBackedNotCopied) {
   const long kv_kb = long((*eng)->model().state_bytes(cp) / 1024);
   EXPECT_LT(anon1 - anon0, kv_kb + 2048)
       << "anonymous memory grew by " << (anon1 - anon0) << " kB; weights must not be copied";
+}
+
+}  // namespace
+}  // namespace hearth::runtime
+
+namespace hearth::runtime {
+namespace {
+
+std::vector<float> last_logits(const std::string& model, ops::Placement p) {
+  EngineOptions eo;
+  eo.n_threads = 2;
+  eo.placement = p;
+  auto eng = Engine::load(model, eo);
+  EXPECT_TRUE(eng.is_ok()) << eng.status().message();
+  if (!eng.is_ok()) return {};
+  models::ContextParams cp;
+  cp.n_ctx = 64;
+  cp.n_batch = 8;
+  auto s = Session::create(**eng, cp);
+  EXPECT_TRUE(s.is_ok());
+  std::vector<int32_t> toks = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};  // prefill, then decode
+  std::vector<float> logits(static_cast<size_t>((*s)->n_vocab()));
+  EXPECT_TRUE((*s)->eval(std::span(toks).first(10), false, logits.data()).is_ok());
+  EXPECT_TRUE((*s)->eval(std::span(toks).last(1), false, logits.data()).is_ok());
+  return logits;
+}
+
+// Resident placement (weights copied into huge pages) must not change a single bit of the
+// result: same bytes, same kernels.
+TEST(Placement, ResidentEqualsMappedBitForBit) {
+  for (const char* f : {"llama-Q8_0.gguf", "qwen3-Q4_K_M.gguf"}) {
+    const std::string model = std::string(HEARTH_SHARED_DIR) + "/fixtures/" + f;
+    const auto a = last_logits(model, ops::Placement::kMapped);
+    const auto b = last_logits(model, ops::Placement::kResident);
+    ASSERT_EQ(a.size(), b.size());
+    ASSERT_FALSE(a.empty());
+    EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float))) << f;
+  }
+}
+
+TEST(Placement, ResidentWeightsAreCopiedOnceAndMappedPagesReleased) {
+  const std::string model = std::string(HEARTH_SHARED_DIR) + "/fixtures/llama-Q8_0.gguf";
+  const long anon0 = rss_kb("RssAnon:"), file0 = rss_kb("RssFile:");
+  EngineOptions eo;
+  eo.n_threads = 1;
+  eo.placement = ops::Placement::kResident;
+  auto eng = Engine::load(model, eo);
+  ASSERT_TRUE(eng.is_ok()) << eng.status().message();
+  const long anon1 = rss_kb("RssAnon:"), file1 = rss_kb("RssFile:");
+  const long file_kb = long((*eng)->file().file_size() / 1024);
+  EXPECT_GT(anon1 - anon0, file_kb / 2) << "weights were not copied";
+  // One copy, not two: the arena packs matrices together and the mapped pages are dropped.
+  EXPECT_LT(anon1 - anon0, file_kb + 4096);
+  EXPECT_LT(file1 - file0, file_kb / 4) << "mapped pages of copied weights still resident";
 }
 
 }  // namespace

@@ -1,0 +1,32 @@
+// templates/gotmpl/gotmpl.h — the Go text/template subset Ollama's Modelfile TEMPLATEs use.
+//
+// Data is JSON: field access `.Name` looks up the member "Name" of the current object (Ollama
+// passes Go structs; tests and the chat renderer build the equivalent JSON: System, Prompt,
+// Response, Suffix, Messages[{Role, Content, ToolCalls[{Function{Name, Arguments}}]}], Tools...).
+// Errors name the line and the construct; hostile input never crashes or hangs.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+
+namespace hearth::templates::gotmpl {
+
+class Template {
+ public:
+  static Result<Template> parse(std::string_view source);
+  Result<std::string> render(const nlohmann::ordered_json& data) const;
+  // True if the template refers to the given top-level field anywhere (e.g. "Messages", "Suffix",
+  // "Tools"): Ollama picks how to fill the data by what the template uses.
+  bool uses(std::string_view field) const;
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<const Impl> impl_;
+};
+
+}  // namespace hearth::templates::gotmpl

@@ -1,0 +1,2 @@
+// Placeholder until the tokenizer lands (issue #3).
+namespace hearth::tokenizer {}
