@@ -9,5 +9,7 @@ namespace hearth::cli {
 void add_engine_commands(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+// Text in and out: tokenize, detokenize.
+void add_text_commands(CLI::App& app);
 
 }  // namespace hearth::cli

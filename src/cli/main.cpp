@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   hearth::cli::add_engine_commands(app);
   hearth::cli::add_bench_command(app);
   hearth::cli::add_quantize_command(app);
+  hearth::cli::add_text_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,108 @@
+// cli/text_commands.cpp — text in and out: tokenize, detokenize (JSON shaped like the oracle's).
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "gguf/gguf.h"
+#include "tokenizer/tokenizer.h"
+
+namespace hearth::cli {
+
+namespace {
+
+using json = nlohmann::json;  // sorted keys, as the oracle prints them
+
+int fail(const std::string& msg) {
+  std::fprintf(stderr, "hearth: %s\n", msg.c_str());
+  return 1;
+}
+
+void print(const json& j) {
+  // Pieces that split a UTF-8 character print as U+FFFD, as the oracle's do.
+  std::printf("%s\n", j.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+}
+
+Result<std::shared_ptr<const tokenizer::Tokenizer>> load_tokenizer(const std::string& path) {
+  HEARTH_ASSIGN_OR_RETURN(auto f, gguf::GgufFile::open(path));
+  return tokenizer::Tokenizer::from_gguf(*f);
+}
+
+Result<std::vector<int32_t>> parse_ids(const std::string& s, int32_t n_vocab) {
+  std::vector<int32_t> ids;
+  std::string cur;
+  std::istringstream in(s);
+  while (std::getline(in, cur, ',')) {
+    size_t a = cur.find_first_not_of(" \t"), b = cur.find_last_not_of(" \t");
+    if (a == std::string::npos) continue;
+    cur = cur.substr(a, b - a + 1);
+    char* end = nullptr;
+    const long v = std::strtol(cur.c_str(), &end, 10);
+    if (*end || v < 0 || v >= n_vocab)
+      return invalid_argument("bad token id '" + cur + "' (vocabulary has " +
+                              std::to_string(n_vocab) + " tokens)");
+    ids.push_back(int32_t(v));
+  }
+  return ids;
+}
+
+}  // namespace
+
+void add_text_commands(CLI::App& app) {
+  struct TokOpts {
+    std::string model, text, texts_file;
+    bool no_special = false, no_bos = false;
+  };
+  auto to = std::make_shared<TokOpts>();
+  auto* tc = app.add_subcommand("tokenize", "text -> token ids (JSON)");
+  tc->add_option("-m,--model", to->model, "GGUF model (or vocab-only) file")->required();
+  tc->add_option("--text", to->text, "text to tokenize");
+  tc->add_option("--texts-file", to->texts_file, "JSON array of strings: tokenize them all");
+  tc->add_flag("--no-special", to->no_special, "tokenize special-token text as plain text");
+  tc->add_flag("--no-bos", to->no_bos, "do not add BOS/EOS even if the model asks for them");
+  tc->callback([to]() {
+    auto tk = load_tokenizer(to->model);
+    if (!tk) std::exit(fail(tk.status().message()));
+    const auto& t = **tk;
+    const bool add = !to->no_bos, special = !to->no_special;
+    const bool bos_added = add && t.add_bos() && t.special().bos >= 0;
+    if (!to->texts_file.empty()) {
+      std::ifstream in(to->texts_file);
+      if (!in) std::exit(fail("cannot read " + to->texts_file));
+      json texts = json::parse(in, nullptr, false);
+      if (!texts.is_array()) std::exit(fail(to->texts_file + " is not a JSON array of strings"));
+      json results = json::array();
+      for (const auto& s : texts) {
+        if (!s.is_string()) std::exit(fail(to->texts_file + " is not a JSON array of strings"));
+        const std::string text = s.get<std::string>();
+        results.push_back({{"text", text}, {"tokens", t.encode(text, add, special)}});
+      }
+      print({{"results", results}, {"bos_added", bos_added}});
+      std::exit(0);
+    }
+    const auto ids = t.encode(to->text, add, special);
+    print({{"tokens", ids}, {"n", ids.size()}, {"bos_added", bos_added}});
+    std::exit(0);
+  });
+
+  struct DetokOpts {
+    std::string model, tokens;
+    bool no_special = false;
+  };
+  auto dopt = std::make_shared<DetokOpts>();
+  auto* dc = app.add_subcommand("detokenize", "token ids -> text (JSON)");
+  dc->add_option("-m,--model", dopt->model, "GGUF model (or vocab-only) file")->required();
+  dc->add_option("--tokens", dopt->tokens, "comma-separated token ids")->required();
+  dc->add_flag("--no-special", dopt->no_special, "leave control tokens out of the text");
+  dc->callback([dopt]() {
+    auto tk = load_tokenizer(dopt->model);
+    if (!tk) std::exit(fail(tk.status().message()));
+    auto ids = parse_ids(dopt->tokens, (*tk)->n_vocab());
+    if (!ids) std::exit(fail(ids.status().message()));
+    print({{"text", (*tk)->decode(*ids, !dopt->no_special)}});
+    std::exit(0);
+  });
+}
+
+}  // namespace hearth::cli
