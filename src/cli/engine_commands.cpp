@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +16,9 @@
 #include "kernels/kernels.h"
 #include "runtime/session.h"
 #include "sampling/sampler.h"
+#include "tokenizer/stream.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 
 namespace hearth::cli {
 namespace {
@@ -32,9 +36,10 @@ struct CommonOpts {
   bool mmap = false, no_mmap = false;
 };
 
-void add_common(CLI::App* c, CommonOpts& o) {
+void add_common(CLI::App* c, CommonOpts& o, bool token_prompt = true) {
   c->add_option("-m,--model", o.model, "GGUF model file")->required();
-  c->add_option("--tokens", o.tokens, "comma-separated prompt token ids")->required();
+  if (token_prompt)
+    c->add_option("--tokens", o.tokens, "comma-separated prompt token ids")->required();
   c->add_option("-t,--threads", o.threads, "threads (default: all cores)");
   c->add_option("--isa", o.isa, "cap the kernel level: generic, avx2, avx512");
   c->add_option("-c,--ctx", o.n_ctx, "context size (default: prompt + generated)");
@@ -245,10 +250,93 @@ int run_generation(const CommonOpts& o, int n_gen, Picker& picker) {
   json j;
   j["prompt"] = *toks;
   picker.report(j);
+  // The text too when the file carries a vocabulary (as the oracle's greedy prints it); bytes
+  // of a character cut off at the end print as U+FFFD.
+  if (auto tk = tokenizer::Tokenizer::from_gguf((*eng)->file()); tk.is_ok()) {
+    bool in_range = true;
+    for (int32_t t : out) in_range &= t >= 0 && t < (*tk)->n_vocab();
+    if (in_range) j["text"] = tokenizer::sanitize_utf8((*tk)->decode(out, true));
+  }
   j["threads"] = (*eng)->pool().size();
   j["tokens"] = out;
   std::cout << j.dump() << "\n";
   return 0;
+}
+
+// Text in, streamed text out: tokenizes the prompt (BOS as the model asks, special-token text
+// parsed), samples until an end-of-generation token, a stop string or -n tokens, and writes the
+// text to stdout as it is produced. Timings go to stderr.
+int run_generate(const CommonOpts& o, const std::string& prompt, int n_gen,
+                 const sampling::SamplerParams& sp, const std::vector<std::string>& stops) {
+  auto kv = parse_kv_type(o.kv_type);
+  if (!kv) return fail(kv.status().message());
+  auto eng = open_engine(o);
+  if (!eng) return fail(eng.status().message());
+  auto tk = tokenizer::Tokenizer::from_gguf((*eng)->file());
+  if (!tk) return fail(tk.status().message());
+  const auto toks = (*tk)->encode(prompt, /*add_special=*/true, /*parse_special=*/true);
+  if (toks.empty()) return fail("the prompt is empty");
+  const int64_t nv = (*eng)->model().config().n_vocab;
+  for (int32_t t : toks)
+    if (t >= nv) return fail("the tokenizer has more tokens than the model's embedding table");
+  models::ContextParams cp;
+  cp.n_ctx = o.n_ctx > 0 ? o.n_ctx : int(toks.size()) + (n_gen > 0 ? n_gen : 512);
+  cp.kv_type = *kv;
+  auto sess = runtime::Session::create(**eng, cp);
+  if (!sess) return fail(sess.status().message());
+  const int limit = n_gen > 0 ? n_gen : (*sess)->n_ctx() - int(toks.size());
+  if (limit <= 0) return fail("the prompt fills the whole context (-c)");
+  SamplePicker picker(sp);
+  picker.start(nv, toks);
+  tokenizer::TextStream stream(**tk, stops);
+  std::vector<float> logits(static_cast<size_t>(nv));
+  const auto t0 = std::chrono::steady_clock::now();
+  if (auto st = (*sess)->eval(toks, false, logits.data()); !st) return fail(st.message());
+  const auto t1 = std::chrono::steady_clock::now();
+  int n = 0;
+  const char* reason = "length";
+  while (n < limit) {
+    const int32_t t = picker.pick(logits.data(), nv);
+    ++n;
+    if ((*tk)->is_eog(t)) {
+      reason = "stop";
+      break;
+    }
+    const std::string text = stream.push(t);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+    if (stream.stopped()) {
+      reason = "stop";
+      break;
+    }
+    if (n == limit) break;
+    if (auto st = (*sess)->eval(std::span<const int32_t>(&t, 1), false, logits.data()); !st)
+      return fail(st.message());
+  }
+  const std::string rest = stream.flush();
+  std::fwrite(rest.data(), 1, rest.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+  const auto t2 = std::chrono::steady_clock::now();
+  const double pp = std::chrono::duration<double>(t1 - t0).count();
+  const double tg = std::chrono::duration<double>(t2 - t1).count();
+  std::fprintf(
+      stderr, "hearth: prompt %zu tokens (%.1f t/s), generated %d tokens (%.1f t/s), done: %s\n",
+      toks.size(), pp > 0 ? double(toks.size()) / pp : 0.0, n, tg > 0 ? n / tg : 0.0, reason);
+  return 0;
+}
+
+void add_sampling_options(CLI::App* sc, sampling::SamplerParams& sp) {
+  sc->add_option("--temp", sp.temperature, "temperature (default 0.8; <= 0 is greedy)");
+  sc->add_option("--top-k", sp.top_k, "top-k (default 40; 0 = off)");
+  sc->add_option("--top-p", sp.top_p, "top-p (default 0.9; 1 = off)");
+  sc->add_option("--min-p", sp.min_p, "min-p (default 0)");
+  sc->add_option("--typical-p", sp.typical_p, "typical-p (default 1 = off)");
+  sc->add_option("--repeat-penalty", sp.repeat_penalty, "repeat penalty (default 1.1)");
+  sc->add_option("--repeat-last-n", sp.repeat_last_n, "penalty window (default 64; -1 = all)");
+  sc->add_option("--presence-penalty", sp.presence_penalty, "presence penalty (default 0)");
+  sc->add_option("--frequency-penalty", sp.frequency_penalty, "frequency penalty (default 0)");
+  sc->add_option("--seed", sp.seed, "RNG seed (default: random)");
 }
 
 }  // namespace
@@ -280,20 +368,26 @@ void add_engine_commands(CLI::App& app) {
   auto* sc = app.add_subcommand("sample", "sampled continuation of a prompt of token ids");
   add_common(sc, so);
   sc->add_option("-n,--n", n_sample, "tokens to generate (default 16)");
-  sc->add_option("--temp", sp.temperature, "temperature (default 0.8; <= 0 is greedy)");
-  sc->add_option("--top-k", sp.top_k, "top-k (default 40; 0 = off)");
-  sc->add_option("--top-p", sp.top_p, "top-p (default 0.9; 1 = off)");
-  sc->add_option("--min-p", sp.min_p, "min-p (default 0)");
-  sc->add_option("--typical-p", sp.typical_p, "typical-p (default 1 = off)");
-  sc->add_option("--repeat-penalty", sp.repeat_penalty, "repeat penalty (default 1.1)");
-  sc->add_option("--repeat-last-n", sp.repeat_last_n, "penalty window (default 64; -1 = all)");
-  sc->add_option("--presence-penalty", sp.presence_penalty, "presence penalty (default 0)");
-  sc->add_option("--frequency-penalty", sp.frequency_penalty, "frequency penalty (default 0)");
-  sc->add_option("--seed", sp.seed, "RNG seed (default: random)");
+  add_sampling_options(sc, sp);
   sc->callback([] {
     SamplePicker p(sp);
     std::exit(run_generation(so, n_sample, p));
   });
+
+  static CommonOpts gen_o;
+  static sampling::SamplerParams gen_sp;
+  static std::string gen_prompt;
+  static std::vector<std::string> gen_stops;
+  static int gen_n = -1;
+  auto* gn = app.add_subcommand("generate", "continue a text prompt, streaming text to stdout");
+  add_common(gn, gen_o, /*token_prompt=*/false);
+  gn->add_option("-p,--prompt", gen_prompt, "prompt text (special-token text is parsed)")
+      ->required();
+  gn->add_option("-n,--n", gen_n,
+                 "maximum tokens (default: until end of generation or full context)");
+  gn->add_option("--stop", gen_stops, "stop string (repeatable)");
+  add_sampling_options(gn, gen_sp);
+  gn->callback([] { std::exit(run_generate(gen_o, gen_prompt, gen_n, gen_sp, gen_stops)); });
 }
 
 }  // namespace hearth::cli

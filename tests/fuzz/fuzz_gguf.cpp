@@ -5,6 +5,7 @@
 
 #include "gguf/gguf.h"
 #include "models/model.h"
+#include "tokenizer/tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto f = hearth::gguf::GgufFile::parse(data, size, "fuzz");
@@ -26,5 +27,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hearth::ThreadPool pool(1);
   auto m = hearth::models::load_model(*f, pool, {false});
   (void)m;
+  // So must building a tokenizer from hostile tokenizer.ggml.* metadata, and using it.
+  if (auto t = hearth::tokenizer::Tokenizer::from_gguf(**f); t.is_ok()) {
+    const auto ids = (*t)->encode("Hello <|im_start|> world 123 ", true, true);
+    sink += (*t)->decode(ids).size();
+  }
   return int(sink & 0);
 }
