@@ -1,6 +1,9 @@
 // cli/text_commands.cpp — text in and out: tokenize, detokenize (JSON shaped like the oracle's).
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -51,8 +54,9 @@ Result<std::vector<int32_t>> parse_ids(const std::string& s, int32_t n_vocab) {
 
 void add_text_commands(CLI::App& app) {
   struct TokOpts {
-    std::string model, text, texts_file;
-    bool no_special = false, no_bos = false;
+    std::string model, text, texts_file, file;
+    bool no_special = false, no_bos = false, stats = false;
+    int reps = 3;
   };
   auto to = std::make_shared<TokOpts>();
   auto* tc = app.add_subcommand("tokenize", "text -> token ids (JSON)");
@@ -61,6 +65,10 @@ void add_text_commands(CLI::App& app) {
   tc->add_option("--texts-file", to->texts_file, "JSON array of strings: tokenize them all");
   tc->add_flag("--no-special", to->no_special, "tokenize special-token text as plain text");
   tc->add_flag("--no-bos", to->no_bos, "do not add BOS/EOS even if the model asks for them");
+  tc->add_option("--file", to->file, "tokenize the contents of this file");
+  tc->add_flag("--stats", to->stats,
+               "print size, token count and throughput (best of --reps) instead of the ids");
+  tc->add_option("--reps", to->reps, "timed repetitions for --stats (default 3)");
   tc->callback([to]() {
     auto tk = load_tokenizer(to->model);
     if (!tk) std::exit(fail(tk.status().message()));
@@ -81,7 +89,28 @@ void add_text_commands(CLI::App& app) {
       print({{"results", results}, {"bos_added", bos_added}});
       std::exit(0);
     }
-    const auto ids = t.encode(to->text, add, special);
+    std::string text = to->text;
+    if (!to->file.empty()) {
+      std::ifstream in(to->file, std::ios::binary);
+      if (!in) std::exit(fail("cannot read " + to->file));
+      text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    if (to->stats) {
+      double best = 1e30;
+      size_t n = 0;
+      for (int r = 0; r < std::max(1, to->reps); ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        n = t.encode(text, add, special).size();
+        best = std::min(
+            best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      print({{"bytes", text.size()},
+             {"tokens", n},
+             {"seconds", best},
+             {"mb_per_s", double(text.size()) / 1e6 / best}});
+      std::exit(0);
+    }
+    const auto ids = t.encode(text, add, special);
     print({{"tokens", ids}, {"n", ids.size()}, {"bos_added", bos_added}});
     std::exit(0);
   });
