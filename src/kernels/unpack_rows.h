@@ -97,7 +97,53 @@ inline void unpack_iq4_xs(const uint8_t* row, int64_t sb, RowUnpack& o) {
   }
 }
 
+inline void unpack_q4_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
+  const block_q4_K& b = reinterpret_cast<const block_q4_K*>(row)[sb];
+  for (int c = 0; c < 4; ++c)
+    for (int l = 0; l < 32; ++l) {
+      o.u[64 * c + l] = b.qs[32 * c + l] & 15;
+      o.u[64 * c + 32 + l] = b.qs[32 * c + l] >> 4;
+    }
+  const float d = _h2f(b.d), dmin = _h2f(b.dmin);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    get_scale_min_k4(j, b.scales, sc, m);
+    o.scale[j] = d * sc;
+    o.off[j] = dmin * m;
+  }
+}
+
+// 6-bit quants q with weight = d * scale[j] * (q - 32), 16 groups of 16.
+inline void unpack_q6_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
+  const block_q6_K& b = reinterpret_cast<const block_q6_K*>(row)[sb];
+  for (int n = 0; n < 2; ++n) {
+    const uint8_t* ql = b.ql + 64 * n;
+    const uint8_t* qh = b.qh + 32 * n;
+    uint8_t* u = o.u + 128 * n;
+    for (int l = 0; l < 32; ++l) {
+      u[l] = uint8_t((ql[l] & 15) | ((qh[l] & 3) << 4));
+      u[l + 32] = uint8_t((ql[l + 32] & 15) | (((qh[l] >> 2) & 3) << 4));
+      u[l + 64] = uint8_t((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+      u[l + 96] = uint8_t((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
+    }
+  }
+  const float d = _h2f(b.d);
+  for (int j = 0; j < 16; ++j) {
+    o.scale[j] = d * float(b.scales[j]);
+    o.off[j] = 32.0f * o.scale[j];
+  }
+}
+
 // 32-wide types: a "super-block" is 8 consecutive blocks.
+inline void unpack_q8_0(const uint8_t* row, int64_t sb, RowUnpack& o) {
+  const auto* b = reinterpret_cast<const block_q8_0*>(row) + 8 * sb;
+  for (int k = 0; k < 8; ++k) {
+    for (int i = 0; i < 32; ++i) o.u[32 * k + i] = uint8_t(int(b[k].qs[i]) + 128);
+    o.scale[k] = _h2f(b[k].d);
+    o.off[k] = 128.0f * o.scale[k];
+  }
+}
+
 inline void unpack_q4_0(const uint8_t* row, int64_t sb, RowUnpack& o) {
   const auto* b = reinterpret_cast<const block_q4_0*>(row) + 8 * sb;
   for (int k = 0; k < 8; ++k) {

@@ -2,7 +2,9 @@
 // (u8 x s8 -> s16 pairs), sub-block scales applied by vpmaddwd, per-super-block float scaling.
 #include "quant/kquants.h"
 
+#include "kernels/unpack_rows.h"
 #include "kernels/x86_avx2/common.h"
+#include "kernels/x86_avx2/gemm_cols.h"
 #include "kernels/x86_avx2/x86_avx2.h"
 #include "quant/blocks.h"
 
@@ -104,13 +106,23 @@ struct MicroQ6K {
   }
 };
 
+// Prefill (8 or more activation rows) goes through the column-vectorised GEMM.
+template <template <int> class Micro, UnpackFn U, int GROUP>
+void gemm_kq(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
+             size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  if (M >= 8)
+    gemm_cols(U, GROUP, ActFormat::kQ8K, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+  else
+    gemm_tiled<Micro>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+}
+
 }  // namespace
 
 void register_avx2_kquants(KernelTable& t) {
   t.vec_dot[uint32_t(DType::Q4_K)] = vec_dot_via<MicroQ4K>;
-  t.gemm[uint32_t(DType::Q4_K)] = gemm_tiled<MicroQ4K>;
+  t.gemm[uint32_t(DType::Q4_K)] = gemm_kq<MicroQ4K, unpack_q4_K, 32>;
   t.vec_dot[uint32_t(DType::Q6_K)] = vec_dot_via<MicroQ6K>;
-  t.gemm[uint32_t(DType::Q6_K)] = gemm_tiled<MicroQ6K>;
+  t.gemm[uint32_t(DType::Q6_K)] = gemm_kq<MicroQ6K, unpack_q6_K, 16>;
 }
 
 }  // namespace hearth::kernels

@@ -1,6 +1,8 @@
 // AVX2 kernels for Q8_0 weights: signed x signed bytes via the sign trick
 // (|x| * sign(y, x) with vpmaddubsw), then vpmaddwd with ones.
+#include "kernels/unpack_rows.h"
 #include "kernels/x86_avx2/common.h"
+#include "kernels/x86_avx2/gemm_cols.h"
 #include "kernels/x86_avx2/x86_avx2.h"
 #include "quant/blocks.h"
 
@@ -33,11 +35,20 @@ struct MicroQ8_0 {
   }
 };
 
+// Prefill (8 or more activation rows, whole super-blocks) goes through the column GEMM.
+void gemm_q8_0(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
+               size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  if (M >= 8 && K % 256 == 0)
+    gemm_cols(unpack_q8_0, 32, ActFormat::kQ8_0, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+  else
+    gemm_tiled<MicroQ8_0>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+}
+
 }  // namespace
 
 void register_avx2_legacy(KernelTable& t) {
   t.vec_dot[uint32_t(DType::Q8_0)] = vec_dot_via<MicroQ8_0>;
-  t.gemm[uint32_t(DType::Q8_0)] = gemm_tiled<MicroQ8_0>;
+  t.gemm[uint32_t(DType::Q8_0)] = gemm_q8_0;
 }
 
 }  // namespace hearth::kernels

@@ -9,6 +9,7 @@
 #include "kernels/generic/generic.h"
 #include "kernels/unpack_rows.h"
 #include "kernels/x86_avx2/common.h"
+#include "kernels/x86_avx2/gemm_cols.h"
 #include "kernels/x86_avx2/x86_avx2.h"
 #include "quant/kquants.h"
 #include "quant/legacy.h"
@@ -81,6 +82,13 @@ void gemm_unpacked(int64_t K, const void* W, size_t w_stride, int64_t n_rows, co
                    size_t a_stride, int64_t M, float* Y, size_t ldy) {
   if (K % 256 != 0) {
     gemm_from_vec_dot(REF, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+    return;
+  }
+  if (M >= 8) {  // prefill: the column-vectorised GEMM
+    constexpr ActFormat fmt = F == Act::kQ8K    ? ActFormat::kQ8K
+                              : F == Act::kQ8_0 ? ActFormat::kQ8_0
+                                                : ActFormat::kQ8_1;
+    gemm_cols(U, GROUP, fmt, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
     return;
   }
   const auto* w = static_cast<const uint8_t*>(W);
