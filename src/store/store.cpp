@@ -1,0 +1,335 @@
+#include "store/store.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace hearth::store {
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(ctx_), EVP_sha256(), nullptr);
+}
+Sha256::~Sha256() {
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+}
+void Sha256::update(const void* data, size_t n) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, n);
+}
+std::string Sha256::hex() {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(ctx_), md, &len);
+  static const char* h = "0123456789abcdef";
+  std::string r;
+  for (unsigned i = 0; i < len; ++i) {
+    r += h[md[i] >> 4];
+    r += h[md[i] & 15];
+  }
+  return r;
+}
+
+Result<std::string> digest_hex(std::string_view d) {
+  if (d.size() != 71 || (d.substr(0, 7) != "sha256:" && d.substr(0, 7) != "sha256-"))
+    return invalid_argument("invalid digest '" + std::string(d) +
+                            "' (expected sha256:<64 lowercase hex digits>)");
+  for (char c : d.substr(7))
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+      return invalid_argument("invalid digest '" + std::string(d) + "'");
+  return std::string(d.substr(7));
+}
+
+namespace {
+
+Status sys_error(const std::string& what, const std::string& path) {
+  return Status(StatusCode::kUnavailable, what + " '" + path + "': " + std::strerror(errno));
+}
+
+void fsync_dir(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+// A temporary file beside `target` that is renamed into place on commit and removed otherwise.
+class TempFile {
+ public:
+  static Result<TempFile> create(const fs::path& target) {
+    std::error_code ec;
+    fs::create_directories(target.parent_path(), ec);
+    if (ec)
+      return Status(StatusCode::kUnavailable,
+                    "cannot create '" + target.parent_path().string() + "': " + ec.message());
+    std::string tmpl = (target.parent_path() / ".tmp-XXXXXX").string();
+    TempFile t;
+    t.fd_ = ::mkstemp(tmpl.data());
+    if (t.fd_ < 0) return sys_error("cannot create a temporary file in", target.parent_path());
+    ::fchmod(t.fd_, 0644);
+    t.path_ = tmpl;
+    return t;
+  }
+  TempFile() = default;
+  TempFile(TempFile&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+  ~TempFile() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!path_.empty()) ::unlink(path_.c_str());
+  }
+  Status write(const void* data, size_t n) {
+    const auto* p = static_cast<const char*>(data);
+    while (n > 0) {
+      const ssize_t w = ::write(fd_, p, n);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        return sys_error("cannot write", path_);
+      }
+      p += w;
+      n -= size_t(w);
+    }
+    return Status::ok();
+  }
+  Status commit(const fs::path& target) {
+    if (::fsync(fd_) != 0) return sys_error("cannot fsync", path_);
+    ::close(fd_);
+    fd_ = -1;
+    if (::rename(path_.c_str(), target.c_str()) != 0) return sys_error("cannot rename to", target);
+    path_.clear();
+    fsync_dir(target.parent_path());
+    return Status::ok();
+  }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status(StatusCode::kNotFound, "cannot read '" + path + "'");
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace
+
+Status write_file_atomic(const std::string& path, std::string_view bytes) {
+  HEARTH_ASSIGN_OR_RETURN(TempFile t, TempFile::create(path));
+  HEARTH_RETURN_IF_ERROR(t.write(bytes.data(), bytes.size()));
+  return t.commit(path);
+}
+
+Result<Manifest> Manifest::parse(std::string_view text) {
+  ojson j = ojson::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return corrupt("manifest is not JSON");
+  auto layer = [](const ojson& l) -> Result<Layer> {
+    if (!l.is_object() || !l.contains("digest") || !l["digest"].is_string() ||
+        !l.contains("mediaType") || !l["mediaType"].is_string())
+      return corrupt("manifest layer lacks digest or mediaType");
+    Layer r;
+    r.media_type = l["mediaType"].get<std::string>();
+    r.digest = l["digest"].get<std::string>();
+    HEARTH_RETURN_IF_ERROR(digest_hex(r.digest).status());
+    if (l.contains("size") && l["size"].is_number_integer()) r.size = l["size"].get<int64_t>();
+    if (l.contains("from") && l["from"].is_string()) r.from = l["from"].get<std::string>();
+    return r;
+  };
+  Manifest m;
+  if (!j.contains("config")) return corrupt("manifest has no config");
+  HEARTH_ASSIGN_OR_RETURN(m.config, layer(j["config"]));
+  if (!j.contains("layers") || !j["layers"].is_array()) return corrupt("manifest has no layers");
+  for (const auto& l : j["layers"]) {
+    HEARTH_ASSIGN_OR_RETURN(Layer x, layer(l));
+    m.layers.push_back(std::move(x));
+  }
+  return m;
+}
+
+std::string Manifest::to_json() const {
+  auto layer = [](const Layer& l) {
+    ojson j = {{"mediaType", l.media_type}, {"digest", l.digest}, {"size", l.size}};
+    if (!l.from.empty()) j["from"] = l.from;
+    return j;
+  };
+  ojson j = {{"schemaVersion", 2}, {"mediaType", kMediaManifest}, {"config", layer(config)}};
+  j["layers"] = ojson::array();
+  for (const auto& l : layers) j["layers"].push_back(layer(l));
+  return j.dump();
+}
+
+const Layer* Manifest::find(std::string_view media_type) const {
+  for (const auto& l : layers)
+    if (l.media_type == media_type) return &l;
+  return nullptr;
+}
+
+std::string Store::default_root() {
+  if (const char* e = std::getenv("HEARTH_MODELS"); e && *e) return e;
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : ".") + "/.hearth/models";
+}
+
+std::string Store::blob_path(std::string_view hex) const {
+  return root_ + "/blobs/sha256-" + std::string(hex);
+}
+
+bool Store::has_blob(std::string_view digest) const {
+  auto h = digest_hex(digest);
+  return h.is_ok() && fs::exists(blob_path(*h));
+}
+
+Result<std::string> Store::add_blob(std::string_view bytes, std::string_view expected) {
+  Sha256 h;
+  h.update(bytes.data(), bytes.size());
+  const std::string hex = h.hex();
+  if (!expected.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(std::string want, digest_hex(expected));
+    if (want != hex)
+      return invalid_argument("digest mismatch: content is sha256:" + hex + ", expected " +
+                              std::string(expected));
+  }
+  const std::string path = blob_path(hex);
+  if (!fs::exists(path)) HEARTH_RETURN_IF_ERROR(write_file_atomic(path, bytes));
+  return "sha256:" + hex;
+}
+
+Result<std::string> Store::add_blob_from_file(const std::string& src, std::string_view expected) {
+  const int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0)
+    return Status(errno == ENOENT ? StatusCode::kNotFound : StatusCode::kInvalidArgument,
+                  "cannot open '" + src + "': " + std::strerror(errno));
+  // Copy into a temporary blob while hashing; rename it to its digest at the end.
+  auto tmp = TempFile::create(fs::path(root_) / "blobs" / "x");
+  if (!tmp) {
+    ::close(in);
+    return tmp.status();
+  }
+  Sha256 h;
+  std::vector<char> buf(size_t(1) << 20);
+  for (;;) {
+    const ssize_t r = ::read(in, buf.data(), buf.size());
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      ::close(in);
+      return sys_error("cannot read", src);
+    }
+    if (r == 0) break;
+    h.update(buf.data(), size_t(r));
+    if (auto st = tmp->write(buf.data(), size_t(r)); !st) {
+      ::close(in);
+      return st;
+    }
+  }
+  ::close(in);
+  const std::string hex = h.hex();
+  if (!expected.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(std::string want, digest_hex(expected));
+    if (want != hex)
+      return invalid_argument("digest mismatch: content is sha256:" + hex + ", expected " +
+                              std::string(expected));
+  }
+  const std::string path = blob_path(hex);
+  if (!fs::exists(path)) HEARTH_RETURN_IF_ERROR(tmp->commit(path));
+  return "sha256:" + hex;
+}
+
+std::string Store::manifest_path(const ModelName& n) const {
+  return root_ + "/manifests/" + n.path();
+}
+
+bool Store::exists(const ModelName& n) const {
+  return fs::is_regular_file(manifest_path(n));
+}
+
+Result<Manifest> Store::read_manifest(const ModelName& n) const {
+  auto bytes = read_file(manifest_path(n));
+  if (!bytes) return Status(StatusCode::kNotFound, "model '" + n.display() + "' not found");
+  auto m = Manifest::parse(*bytes);
+  if (!m) return corrupt("model '" + n.display() + "': " + m.status().message());
+  return m;
+}
+
+Status Store::write_manifest(const ModelName& n, const Manifest& m) {
+  for (const Layer* l = &m.config; l; l = nullptr)
+    if (!has_blob(l->digest)) return corrupt("config blob " + l->digest + " is missing");
+  for (const auto& l : m.layers)
+    if (!has_blob(l.digest)) return corrupt("layer blob " + l.digest + " is missing");
+  return write_file_atomic(manifest_path(n), m.to_json());
+}
+
+Result<std::vector<ModelEntry>> Store::list() const {
+  std::vector<ModelEntry> out;
+  const fs::path base = fs::path(root_) / "manifests";
+  std::error_code ec;
+  if (!fs::exists(base, ec)) return out;
+  for (auto it = fs::recursive_directory_iterator(base, ec); !ec && it != fs::end(it);
+       it.increment(ec)) {
+    if (!it->is_regular_file() || it->path().filename().string().rfind(".tmp-", 0) == 0) continue;
+    const auto rel = fs::relative(it->path(), base, ec);
+    std::vector<std::string> parts;
+    for (const auto& p : rel) parts.push_back(p.string());
+    if (parts.size() != 4) continue;
+    auto name = ModelName::parse(parts[0] + "/" + parts[1] + "/" + parts[2] + ":" + parts[3]);
+    if (!name) continue;
+    auto bytes = read_file(it->path().string());
+    if (!bytes) continue;
+    auto m = Manifest::parse(*bytes);
+    if (!m) continue;  // a corrupt manifest is skipped, not fatal for the listing
+    ModelEntry e;
+    e.name = *name;
+    Sha256 h;
+    h.update(bytes->data(), bytes->size());
+    e.digest = h.hex();
+    e.size = m->config.size;
+    for (const auto& l : m->layers) e.size += l.size;
+    struct stat st {};
+    if (::stat(it->path().c_str(), &st) == 0) e.modified_unix = st.st_mtime;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Status Store::copy(const ModelName& from, const ModelName& to) {
+  auto bytes = read_file(manifest_path(from));
+  if (!bytes) return Status(StatusCode::kNotFound, "model '" + from.display() + "' not found");
+  return write_file_atomic(manifest_path(to), *bytes);
+}
+
+Status Store::remove(const ModelName& n) {
+  HEARTH_ASSIGN_OR_RETURN(Manifest m, read_manifest(n));
+  const fs::path p = manifest_path(n);
+  if (::unlink(p.c_str()) != 0) return sys_error("cannot remove", p);
+  fsync_dir(p.parent_path());
+  // Prune empty manifest directories up to manifests/.
+  std::error_code ec;
+  const fs::path stop = fs::path(root_) / "manifests";
+  for (fs::path d = p.parent_path(); d != stop && fs::is_empty(d, ec); d = d.parent_path())
+    fs::remove(d, ec);
+  // Blobs still referenced by any other manifest stay.
+  std::set<std::string> in_use;
+  HEARTH_ASSIGN_OR_RETURN(auto all, list());
+  for (const auto& e : all) {
+    auto om = read_manifest(e.name);
+    if (!om) return om.status();  // be safe: never delete blobs while a manifest is unreadable
+    in_use.insert(om->config.digest);
+    for (const auto& l : om->layers) in_use.insert(l.digest);
+  }
+  std::set<std::string> mine{m.config.digest};
+  for (const auto& l : m.layers) mine.insert(l.digest);
+  for (const auto& d : mine)
+    if (!in_use.count(d))
+      if (auto h = digest_hex(d); h.is_ok()) fs::remove(blob_path(*h), ec);
+  return Status::ok();
+}
+
+}  // namespace hearth::store

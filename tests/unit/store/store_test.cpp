@@ -1,0 +1,199 @@
+// Store layer: Ollama-style names, the Modelfile parser, and the on-disk store (atomic writes,
+// digest checks, blobs shared between models removed only with the last one).
+#include "store/store.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "store/modelfile.h"
+#include "store/name.h"
+
+namespace hearth::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(ModelName, DefaultsAndDisplay) {
+  auto n = ModelName::parse("llama3.2");
+  ASSERT_TRUE(n.is_ok());
+  EXPECT_EQ(n->host, "registry.ollama.ai");
+  EXPECT_EQ(n->ns, "library");
+  EXPECT_EQ(n->model, "llama3.2");
+  EXPECT_EQ(n->tag, "latest");
+  EXPECT_EQ(n->display(), "llama3.2:latest");
+  EXPECT_EQ(n->path(), "registry.ollama.ai/library/llama3.2/latest");
+  EXPECT_EQ(ModelName::parse("me/m:v1")->display(), "me/m:v1");
+  EXPECT_EQ(ModelName::parse("hf.co/bartowski/Foo-GGUF:Q4_K_M")->display(),
+            "hf.co/bartowski/Foo-GGUF:Q4_K_M");
+  auto port = ModelName::parse("localhost:5000/ns/m");  // ':' before the last '/' is a port
+  ASSERT_TRUE(port.is_ok());
+  EXPECT_EQ(port->host, "localhost:5000");
+  EXPECT_EQ(port->tag, "latest");
+  EXPECT_EQ(ModelName::parse("https://example.com/ns/m:t")->host, "example.com");
+}
+
+TEST(ModelName, InvalidNamesAreRejected) {
+  for (const char* bad : {"", ":tag", "m:", "-m", "a/b/c/d", "m:ta/g", ".hidden", "m:-t",
+                          "ns.dot/m", "a b", "m!", "../../etc/passwd", "m:..", "/m"}) {
+    auto n = ModelName::parse(bad);
+    EXPECT_FALSE(n.is_ok()) << "accepted '" << bad << "'";
+    if (!n.is_ok()) EXPECT_NE(n.status().message().find("invalid model name"), std::string::npos);
+  }
+}
+
+TEST(Modelfile, ParsesEveryInstruction) {
+  const char* text = R"(# a comment
+FROM ./model.gguf
+PARAMETER temperature 0.6
+parameter stop "<|im_end|>"
+PARAMETER stop <|endoftext|>
+PARAMETER num_ctx 8192
+PARAMETER use_mmap false
+TEMPLATE """{{ if .System }}<|im_start|>system
+{{ .System }}<|im_end|>
+{{ end }}{{ .Prompt }}"""
+SYSTEM "You are \"helpful\"."
+MESSAGE user hi
+MESSAGE assistant "hello
+there"
+LICENSE """MIT"""
+PARAMETER mirostat 1
+)";
+  auto mf = Modelfile::parse(text);
+  ASSERT_TRUE(mf.is_ok()) << mf.status().message();
+  EXPECT_EQ(mf->from, "./model.gguf");
+  EXPECT_DOUBLE_EQ(mf->params["temperature"].get<double>(), 0.6);
+  EXPECT_EQ(mf->params["stop"], nlohmann::ordered_json::array({"<|im_end|>", "<|endoftext|>"}));
+  EXPECT_EQ(mf->params["num_ctx"].get<int>(), 8192);
+  EXPECT_EQ(mf->params["use_mmap"].get<bool>(), false);
+  EXPECT_FALSE(mf->params.contains("mirostat"));
+  EXPECT_EQ(mf->warnings.size(), 1u);
+  ASSERT_TRUE(mf->template_text.has_value());
+  EXPECT_EQ(*mf->template_text,
+            "{{ if .System }}<|im_start|>system\n{{ .System }}<|im_end|>\n{{ end }}{{ .Prompt }}");
+  EXPECT_EQ(*mf->system, "You are \"helpful\".");
+  ASSERT_EQ(mf->messages.size(), 2u);
+  EXPECT_EQ(mf->messages[1]["content"], "hello\nthere");
+  EXPECT_EQ(mf->licenses, std::vector<std::string>{"MIT"});
+  // to_text() is a Modelfile that parses back to the same fields.
+  auto again = Modelfile::parse(mf->to_text());
+  ASSERT_TRUE(again.is_ok()) << again.status().message() << "\n" << mf->to_text();
+  EXPECT_EQ(again->from, mf->from);
+  EXPECT_EQ(again->params, mf->params);
+  EXPECT_EQ(again->template_text, mf->template_text);
+  EXPECT_EQ(again->system, mf->system);
+  EXPECT_EQ(again->messages, mf->messages);
+  EXPECT_EQ(again->licenses, mf->licenses);
+}
+
+TEST(Modelfile, ErrorsNameTheLine) {
+  struct Case {
+    const char* text;
+    const char* want;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"FROM m\nPARAMETER foo 1\n", "(line 2): unknown parameter 'foo'"},
+           {"FROM m\n\nPARAMETER temperature hot\n", "(line 3): invalid float value [hot]"},
+           {"FROM m\nPARAMETER num_ctx 1.5\n", "(line 2): invalid int value"},
+           {"FROM m\nFROB x\n", "(line 2): command must be one of"},
+           {"FROM m\nMESSAGE tool hi\n", "(line 2): message role must be one of"},
+           {"FROM m\nADAPTER ./lora.gguf\n", "(line 2): ADAPTER (LoRA adapters) is not supported"},
+           {"FROM m\nSYSTEM \"\"\"never closed\n", "(line 2): unexpected end of file"},
+           {"FROM m\nSYSTEM \"open\n", "(line 2): unexpected end of file"},
+           {"PARAMETER temperature 1\n", "no FROM line"},
+       }) {
+    auto mf = Modelfile::parse(c.text);
+    ASSERT_FALSE(mf.is_ok()) << c.text;
+    EXPECT_NE(mf.status().message().find(c.want), std::string::npos)
+        << "got: " << mf.status().message();
+  }
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = (fs::temp_directory_path() /
+             ("hearth-store-" + std::to_string(::getpid()) + "-" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+                .string();
+    fs::remove_all(root_);
+  }
+  void TearDown() override { fs::remove_all(root_); }
+  Manifest make(Store& s, const std::string& model_bytes, const std::string& system) {
+    Manifest m;
+    auto cfg = s.add_blob("{\"model_format\":\"gguf\"}");
+    EXPECT_TRUE(cfg.is_ok());
+    m.config = {kMediaConfig, *cfg, 22, ""};
+    auto mb = s.add_blob(model_bytes);
+    auto sb = s.add_blob(system);
+    m.layers.push_back({kMediaModel, *mb, int64_t(model_bytes.size()), ""});
+    m.layers.push_back({kMediaSystem, *sb, int64_t(system.size()), ""});
+    return m;
+  }
+  std::string root_;
+};
+
+TEST_F(StoreTest, BlobsAreContentAddressedAndChecked) {
+  Store s(root_);
+  auto d = s.add_blob("hello");
+  ASSERT_TRUE(d.is_ok());
+  EXPECT_EQ(*d, "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+  EXPECT_TRUE(s.has_blob(*d));
+  auto bad = s.add_blob("hello!", *d);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("digest mismatch"), std::string::npos);
+  // Nothing half-written is left behind: only the one good blob.
+  int files = 0;
+  for (auto& e : fs::directory_iterator(root_ + "/blobs")) {
+    (void)e;
+    ++files;
+  }
+  EXPECT_EQ(files, 1);
+  EXPECT_FALSE(s.add_blob("x", "sha256:XYZ").is_ok());
+  // From a file, hashed while copied.
+  const std::string f = root_ + "-src.bin";
+  std::ofstream(f) << "hello";
+  auto d2 = s.add_blob_from_file(f);
+  ASSERT_TRUE(d2.is_ok());
+  EXPECT_EQ(*d2, *d);
+  fs::remove(f);
+}
+
+TEST_F(StoreTest, ListCopyAndRefcountedDelete) {
+  Store s(root_);
+  auto a = *ModelName::parse("alpha");
+  auto b = *ModelName::parse("me/beta:v2");
+  ASSERT_TRUE(s.write_manifest(a, make(s, "MODEL-BYTES", "sys A")).is_ok());
+  ASSERT_TRUE(fs::exists(root_ + "/manifests/registry.ollama.ai/library/alpha/latest"));
+  ASSERT_TRUE(s.copy(a, b).is_ok());
+  auto list = s.list();
+  ASSERT_TRUE(list.is_ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].digest, (*list)[1].digest);  // a copy is the same manifest bytes
+  const auto model_digest = s.read_manifest(a)->find(kMediaModel)->digest;
+  // Deleting one keeps the shared blobs; deleting the last removes them.
+  ASSERT_TRUE(s.remove(a).is_ok());
+  EXPECT_FALSE(s.exists(a));
+  EXPECT_TRUE(s.has_blob(model_digest));
+  ASSERT_TRUE(s.remove(b).is_ok());
+  EXPECT_FALSE(s.has_blob(model_digest));
+  EXPECT_FALSE(fs::exists(root_ + "/manifests/registry.ollama.ai"));  // empty dirs pruned
+  auto missing = s.remove(a);
+  ASSERT_FALSE(missing.is_ok());
+  EXPECT_EQ(missing.code(), StatusCode::kNotFound);
+}
+
+TEST_F(StoreTest, ManifestNeedsItsBlobs) {
+  Store s(root_);
+  Manifest m = make(s, "M", "S");
+  m.layers[0].digest = "sha256:" + std::string(64, 'a');
+  auto st = s.write_manifest(*ModelName::parse("x"), m);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("missing"), std::string::npos);
+  EXPECT_FALSE(s.exists(*ModelName::parse("x")));
+}
+
+}  // namespace
+}  // namespace hearth::store
