@@ -11,5 +11,7 @@ void add_bench_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 // Text in and out: tokenize, detokenize.
 void add_text_commands(CLI::App& app);
+// The Ollama-compatible HTTP server.
+void add_serve_command(CLI::App& app);
 
 }  // namespace hearth::cli

@@ -1,8 +1,8 @@
 // hearth — a local LLM runtime. Entry point: parses the verb and hands over to its command.
 #include <cstdio>
 
+#include "base/version.h"
 #include "cli/commands.h"
-#include "cli/version.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"hearth — run open-weight LLMs locally"};
@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   hearth::cli::add_bench_command(app);
   hearth::cli::add_quantize_command(app);
   hearth::cli::add_text_commands(app);
+  hearth::cli::add_serve_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

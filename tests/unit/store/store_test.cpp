@@ -39,7 +39,9 @@ TEST(ModelName, InvalidNamesAreRejected) {
                           "ns.dot/m", "a b", "m!", "../../etc/passwd", "m:..", "/m"}) {
     auto n = ModelName::parse(bad);
     EXPECT_FALSE(n.is_ok()) << "accepted '" << bad << "'";
-    if (!n.is_ok()) EXPECT_NE(n.status().message().find("invalid model name"), std::string::npos);
+    if (!n.is_ok()) {
+      EXPECT_NE(n.status().message().find("invalid model name"), std::string::npos);
+    }
   }
 }
 

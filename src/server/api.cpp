@@ -1,0 +1,203 @@
+#include "server/api.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <ctime>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "base/version.h"
+
+namespace hearth::server {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+HttpResponse json_ok(const json& j) {
+  HttpResponse r;
+  r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
+  return r;
+}
+
+// Parses the JSON object body; answers 400 the way Ollama does and returns nullopt on failure.
+std::optional<json> body_json(const HttpRequest& req, Responder& res) {
+  if (req.body.empty()) {
+    res.send(json_error(400, "missing request body"));
+    return std::nullopt;
+  }
+  json j = json::parse(req.body, nullptr, false);
+  if (j.is_discarded()) {
+    res.send(json_error(400, "invalid JSON in request body"));
+    return std::nullopt;
+  }
+  if (!j.is_object()) {
+    res.send(json_error(400, "request body must be a JSON object"));
+    return std::nullopt;
+  }
+  return j;
+}
+
+// A string field (or its deprecated alias); a present non-string is a type error.
+std::optional<std::string> str_field(const json& j, const char* key, const char* alias,
+                                     Responder& res, bool* type_error) {
+  *type_error = false;
+  for (const char* k : {key, alias}) {
+    if (!k || !j.contains(k) || j[k].is_null()) continue;
+    if (!j[k].is_string()) {
+      *type_error = true;
+      res.send(json_error(400, std::string("field '") + k + "' must be a string"));
+      return std::nullopt;
+    }
+    return j[k].get<std::string>();
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string rfc3339(int64_t s, int64_t nanos) {
+  const time_t t = time_t(s);
+  struct tm tm {};
+  gmtime_r(&t, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)nanos);
+  return buf;
+}
+
+void Api::handle(const HttpRequest& req, std::shared_ptr<Responder> res) {
+  const std::string& p = req.path;
+  const std::string& m = req.method;
+  auto only = [&](std::initializer_list<const char*> methods) {
+    for (const char* x : methods)
+      if (m == x) return true;
+    res->send(json_error(405, "method " + m + " not allowed for " + p));
+    return false;
+  };
+  if (p == "/") {
+    if (!only({"GET", "HEAD"})) return;
+    HttpResponse r;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = "Ollama is running";  // clients probe for this exact text
+    return res->send(r);
+  }
+  if (p == "/api/version") {
+    if (!only({"GET", "HEAD"})) return;
+    return res->send(json_ok({{"version", kVersion}}));
+  }
+  if (p == "/api/tags") {
+    if (!only({"GET", "HEAD"})) return;
+    return tags(res);
+  }
+  if (p == "/api/copy") {
+    if (!only({"POST"})) return;
+    return copy(req, res);
+  }
+  if (p == "/api/delete") {
+    if (!only({"DELETE"})) return;
+    return remove(req, res);
+  }
+  if (p.rfind("/api/blobs/", 0) == 0) {
+    if (!only({"HEAD", "POST"})) return;
+    return blob(req, res);
+  }
+  if (!req.body_file.empty()) ::unlink(req.body_file.c_str());
+  res->send(json_error(404, "404 page not found"));
+}
+
+void Api::tags(std::shared_ptr<Responder> res) {
+  auto list = store_.list();
+  if (!list) return res->send(json_error(500, list.status().message()));
+  std::sort(list->begin(), list->end(),
+            [](const auto& a, const auto& b) { return a.modified_unix > b.modified_unix; });
+  json models = json::array();
+  for (const auto& e : *list) {
+    models.push_back({{"name", e.name.display()},
+                      {"model", e.name.display()},
+                      {"modified_at", rfc3339(e.modified_unix)},
+                      {"size", e.size},
+                      {"digest", e.digest},
+                      {"details",
+                       {{"parent_model", ""},
+                        {"format", "gguf"},
+                        {"family", ""},
+                        {"families", json::array()},
+                        {"parameter_size", ""},
+                        {"quantization_level", ""}}}});
+  }
+  res->send(json_ok({{"models", models}}));
+}
+
+void Api::copy(const HttpRequest& req, std::shared_ptr<Responder> res) {
+  auto j = body_json(req, *res);
+  if (!j) return;
+  bool te;
+  auto src = str_field(*j, "source", nullptr, *res, &te);
+  if (te) return;
+  auto dst = str_field(*j, "destination", nullptr, *res, &te);
+  if (te) return;
+  auto s = store::ModelName::parse(src.value_or(""));
+  if (!s) return res->send(json_error(400, "source \"" + src.value_or("") + "\" is invalid"));
+  auto d = store::ModelName::parse(dst.value_or(""));
+  if (!d) return res->send(json_error(400, "destination \"" + dst.value_or("") + "\" is invalid"));
+  if (!store_.exists(*s)) return res->send(json_error(404, "model \"" + *src + "\" not found"));
+  if (auto st = store_.copy(*s, *d); !st) return res->send(json_error(500, st.message()));
+  HttpResponse r;
+  r.body.clear();
+  res->send(r);
+}
+
+void Api::remove(const HttpRequest& req, std::shared_ptr<Responder> res) {
+  auto j = body_json(req, *res);
+  if (!j) return;
+  bool te;
+  auto name = str_field(*j, "model", "name", *res, &te);
+  if (te) return;
+  if (!name || name->empty()) return res->send(json_error(400, "model is required"));
+  auto n = store::ModelName::parse(*name);
+  if (!n) return res->send(json_error(400, n.status().message()));
+  if (!store_.exists(*n)) return res->send(json_error(404, "model '" + *name + "' not found"));
+  if (auto st = store_.remove(*n); !st) return res->send(json_error(500, st.message()));
+  HttpResponse r;
+  r.body.clear();
+  res->send(r);
+}
+
+void Api::blob(const HttpRequest& req, std::shared_ptr<Responder> res) {
+  const std::string digest = req.path.substr(std::string("/api/blobs/").size());
+  auto cleanup = [&] {
+    if (!req.body_file.empty()) ::unlink(req.body_file.c_str());
+  };
+  // Exactly sha256:<64 lowercase hex> (or the sha256- spelling).
+  if (!store::digest_hex(digest).is_ok()) {
+    cleanup();
+    return res->send(json_error(400, "invalid digest format"));
+  }
+  if (req.method == "HEAD") {
+    HttpResponse r;
+    r.status = store_.has_blob(digest) ? 200 : 404;
+    r.body.clear();
+    return res->send(r);
+  }
+  if (store_.has_blob(digest)) {
+    cleanup();
+    HttpResponse r;
+    r.body.clear();
+    return res->send(r);
+  }
+  auto d = req.body_file.empty() ? store_.add_blob(req.body, digest)
+                                 : store_.add_blob_from_file(req.body_file, digest);
+  cleanup();
+  if (!d) {
+    const std::string msg = d.status().message();
+    return res->send(json_error(msg.find("mismatch") != std::string::npos ? 400 : 500, msg));
+  }
+  HttpResponse r;
+  r.status = 201;
+  r.body.clear();
+  res->send(r);
+}
+
+}  // namespace hearth::server
