@@ -11,6 +11,8 @@ void add_bench_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 // Text in and out: tokenize, detokenize.
 void add_text_commands(CLI::App& app);
+// A conversation through a chat template.
+void add_render_command(CLI::App& app);
 // The Ollama-compatible HTTP server.
 void add_serve_command(CLI::App& app);
 

@@ -1,15 +1,57 @@
 #include "templates/jinja/jinja.h"
 
+#include "templates/jinja/ast.h"
+#include "templates/jinja/interpreter.h"
+
 namespace hearth::templates::jinja {
 
-struct Template::Impl {};
+struct Template::Impl {
+  NodeP program;
+  Options opt;
+};
 
-Result<Template> Template::parse(std::string_view, const Options&) {
-  return unsupported("[jinja] not implemented yet");
+namespace {
+Status as_status(const JinjaError& e) {
+  std::string m = "[jinja] ";
+  if (e.line > 0) m += "line " + std::to_string(e.line) + ": ";
+  return invalid_argument(m + e.what());
+}
+}  // namespace
+
+Result<Template> Template::parse(std::string_view source, const Options& opt) {
+  if (!opt.trim_blocks || !opt.lstrip_blocks)
+    return unsupported(
+        "[jinja] only trim_blocks + lstrip_blocks (as Hugging Face sets them) is supported");
+  try {
+    auto impl = std::make_shared<Impl>();
+    impl->program = jinja::parse(tokenize(std::string(source)));
+    impl->opt = opt;
+    Template t;
+    t.impl_ = impl;
+    return t;
+  } catch (const JinjaError& e) {
+    return as_status(e);
+  } catch (const std::exception& e) {
+    return invalid_argument(std::string("[jinja] ") + e.what());
+  }
 }
 
-Result<std::string> Template::render(const nlohmann::ordered_json&) const {
-  return unsupported("[jinja] not implemented yet");
+Result<std::string> Template::render(const nlohmann::ordered_json& context) const {
+  if (!impl_) return invalid_argument("[jinja] template not parsed");
+  if (!context.is_object()) return invalid_argument("[jinja] the context must be a JSON object");
+  try {
+    Env globals(nullptr);
+    Interpreter::setup_globals(globals);
+    for (const auto& [k, v] : context.items()) globals.set(k, from_json(v));
+    Limits lim;
+    lim.max_output = impl_->opt.max_output;
+    Interpreter in(lim);
+    return in.render(impl_->program, globals);
+  } catch (const JinjaError& e) {
+    return as_status(e);
+  } catch (const std::exception& e) {
+    return invalid_argument(std::string("[jinja] ") + e.what());
+  }
 }
 
 }  // namespace hearth::templates::jinja

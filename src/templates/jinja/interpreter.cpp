@@ -1,0 +1,1342 @@
+// The tree-walking interpreter, with the reference renderer's semantics: scopes (a for loop gets
+// its own, set inside a loop does not leak), macro calls see the caller's scope, loose ==, the
+// filter and test sets, string/dict methods, and errors for what the reference rejects.
+#include "templates/jinja/interpreter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+
+namespace hearth::templates::jinja {
+
+namespace {
+
+// Strings built by methods and filters (replace, join, indent) are bounded like the output.
+constexpr size_t kMaxString = size_t(64) << 20;
+void check_size(const std::string& s) {
+  if (s.size() > kMaxString) throw JinjaError(0, "value larger than the output limit");
+}
+
+struct BreakSignal {};
+struct ContinueSignal {};
+
+Value kwargs_of(std::vector<Value>& args) {
+  if (!args.empty() && args.back().k == Value::K::kKwargs) {
+    Value kw = args.back();
+    args.pop_back();
+    return kw;
+  }
+  return Value::object(Value::K::kKwargs);
+}
+
+const Value* kwarg(const Value& kw, const char* name) {
+  return kw.obj ? kw.obj->find(name) : nullptr;
+}
+
+bool is_space_js(uint32_t c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || c == 0xA0 ||
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000 || c == 0xFEFF;
+}
+
+// UTF-8 helpers: code points of a string.
+std::vector<std::string> chars(const std::string& s) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < s.size();) {
+    const uint8_t c = uint8_t(s[i]);
+    size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    if (i + n > s.size()) n = s.size() - i;
+    out.push_back(s.substr(i, n));
+    i += n;
+  }
+  return out;
+}
+uint32_t cp_of(const std::string& ch) {
+  const uint8_t c = uint8_t(ch[0]);
+  if (c < 0x80 || ch.size() == 1) return c;
+  if (ch.size() == 2) return ((c & 31u) << 6) | (uint8_t(ch[1]) & 63u);
+  if (ch.size() == 3)
+    return ((c & 15u) << 12) | ((uint8_t(ch[1]) & 63u) << 6) | (uint8_t(ch[2]) & 63u);
+  return ((c & 7u) << 18) | ((uint8_t(ch[1]) & 63u) << 12) | ((uint8_t(ch[2]) & 63u) << 6) |
+         (uint8_t(ch[3]) & 63u);
+}
+std::string trim_js(const std::string& s, bool left, bool right) {
+  auto cs = chars(s);
+  size_t b = 0, e = cs.size();
+  if (left)
+    while (b < e && is_space_js(cp_of(cs[b]))) ++b;
+  if (right)
+    while (e > b && is_space_js(cp_of(cs[e - 1]))) --e;
+  std::string r;
+  for (size_t i = b; i < e; ++i) r += cs[i];
+  return r;
+}
+// Upper/lower case for ASCII and the Latin-1/Greek/Cyrillic ranges templates meet; other
+// characters are kept.
+std::string case_map(const std::string& s, bool upper) {
+  std::string r;
+  for (const auto& ch : chars(s)) {
+    uint32_t c = cp_of(ch);
+    uint32_t m = c;
+    if (upper) {
+      if (c >= 'a' && c <= 'z')
+        m = c - 32;
+      else if ((c >= 0xE0 && c <= 0xFE && c != 0xF7))
+        m = c - 32;
+      else if (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2)
+        m = c - 32;
+      else if (c >= 0x430 && c <= 0x44F)
+        m = c - 32;
+      else if (c >= 0x450 && c <= 0x45F)
+        m = c - 80;
+    } else {
+      if (c >= 'A' && c <= 'Z')
+        m = c + 32;
+      else if ((c >= 0xC0 && c <= 0xDE && c != 0xD7))
+        m = c + 32;
+      else if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2)
+        m = c + 32;
+      else if (c >= 0x410 && c <= 0x42F)
+        m = c + 32;
+      else if (c >= 0x400 && c <= 0x40F)
+        m = c + 80;
+    }
+    if (m == c) {
+      r += ch;
+    } else {
+      std::string enc;
+      if (m < 0x80)
+        enc += char(m);
+      else {
+        enc += char(0xC0 | (m >> 6));
+        enc += char(0x80 | (m & 63));
+      }
+      r += enc;
+    }
+  }
+  return r;
+}
+std::string title_case(const std::string& s) {
+  // \b\w with ASCII word characters, as the reference's regex.
+  std::string r = s;
+  auto word = [](char c) { return std::isalnum(uint8_t(c)) || c == '_'; };
+  for (size_t i = 0; i < r.size(); ++i)
+    if (word(r[i]) && (i == 0 || !word(r[i - 1]))) r[i] = char(std::toupper(uint8_t(r[i])));
+  return r;
+}
+
+}  // namespace
+
+Env::Env(Env* parent) : parent_(parent) {}
+
+Value Env::lookup(const std::string& n) const {
+  for (const Env* e = this; e; e = e->parent_) {
+    auto it = e->vars_.find(n);
+    if (it != e->vars_.end()) return it->second;
+  }
+  return Value::undefined();
+}
+
+Interpreter::Interpreter(const Limits& l) : limits_(l) {}
+
+void Interpreter::tick(int line) {
+  if (++steps_ > limits_.max_steps)
+    throw JinjaError(
+        line, "template runs too long (more than " + std::to_string(limits_.max_steps) + " steps)");
+}
+
+void Interpreter::setup_globals(Env& g) {
+  g.set("true", Value::boolean(true));
+  g.set("false", Value::boolean(false));
+  g.set("none", Value::null());
+  g.set("True", Value::boolean(true));
+  g.set("False", Value::boolean(false));
+  g.set("None", Value::null());
+  g.set("raise_exception", Value::function([](std::vector<Value>& a, Env&) -> Value {
+          std::string msg = a.empty() ? std::string() : to_output(a[0]);
+          throw JinjaError(0, "raise_exception: " + msg);
+        }));
+  g.set("range", Value::function([](std::vector<Value>& a, Env&) -> Value {
+          int64_t start = 0, stop = 0, step = 1;
+          auto num = [](const Value& v) -> int64_t {
+            if (!v.is_number() && v.k != Value::K::kBool)
+              throw JinjaError(0, "range() takes numbers");
+            return int64_t(v.num());
+          };
+          if (a.size() == 1)
+            stop = num(a[0]);
+          else if (a.size() >= 2) {
+            start = num(a[0]);
+            stop = num(a[1]);
+            if (a.size() >= 3) step = num(a[2]);
+          } else {
+            throw JinjaError(0, "range() needs arguments");
+          }
+          if (step == 0) throw JinjaError(0, "range() step must not be zero");
+          std::vector<Value> out;
+          for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+            if (out.size() >= 1'000'000) throw JinjaError(0, "range() larger than 1000000 items");
+            out.push_back(Value::integer(i));
+          }
+          return Value::array(std::move(out));
+        }));
+  g.set("strftime_now", Value::function([](std::vector<Value>& a, Env&) -> Value {
+          if (a.empty() || a[0].k != Value::K::kStr)
+            throw JinjaError(0, "strftime_now() needs a format");
+          const time_t now = std::time(nullptr);
+          struct tm tm {};
+          localtime_r(&now, &tm);
+          static const char* kShort[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+          static const char* kLong[] = {"January",   "February", "March",    "April",
+                                        "May",       "June",     "July",     "August",
+                                        "September", "October",  "November", "December"};
+          const std::string& f = a[0].s;
+          std::string out;
+          auto pad2 = [](int n) {
+            std::string r = n < 10 ? "0" : "";
+            r += std::to_string(n);
+            return r;
+          };
+          // Only %Y %m %d %b %B %H %M %% are understood; anything else stays as written.
+          for (size_t i = 0; i < f.size(); ++i) {
+            if (f[i] != '%' || i + 1 >= f.size()) {
+              out += f[i];
+              continue;
+            }
+            const char c = f[i + 1];
+            switch (c) {
+              case 'Y':
+                out += std::to_string(tm.tm_year + 1900);
+                break;
+              case 'm':
+                out += pad2(tm.tm_mon + 1);
+                break;
+              case 'd':
+                out += pad2(tm.tm_mday);
+                break;
+              case 'b':
+                out += kShort[tm.tm_mon];
+                break;
+              case 'B':
+                out += kLong[tm.tm_mon];
+                break;
+              case 'H':
+                out += pad2(tm.tm_hour);
+                break;
+              case 'M':
+                out += pad2(tm.tm_min);
+                break;
+              case '%':
+                out += '%';
+                break;
+              default:
+                out += '%';
+                out += c;
+                break;
+            }
+            ++i;
+          }
+          return Value::str(out);
+        }));
+  g.set("namespace", Value::function([](std::vector<Value>& a, Env&) -> Value {
+          Value kw = kwargs_of(a);
+          if (a.size() > 1) throw JinjaError(0, "namespace() takes at most 1 positional argument");
+          Value ns = Value::object(Value::K::kNamespace);
+          if (a.size() == 1) {
+            if (a[0].is_object()) {
+              for (auto& [k, v] : a[0].obj->items) ns.obj->set(k, v);
+            } else if (a[0].is_array()) {
+              for (auto& p : *a[0].arr) {
+                if (!p.is_array() || p.arr->size() != 2 || (*p.arr)[0].k != Value::K::kStr)
+                  throw JinjaError(0, "namespace expected an object or [key, value] pairs");
+                ns.obj->set((*p.arr)[0].s, (*p.arr)[1]);
+              }
+            } else {
+              throw JinjaError(0, std::string("'") + a[0].type_name() + "' object is not iterable");
+            }
+          }
+          for (auto& [k, v] : kw.obj->items) ns.obj->set(k, v);
+          return ns;
+        }));
+}
+
+std::string Interpreter::render(const NodeP& program, Env& env) {
+  Value v = block(program->body, env);
+  return v.s;
+}
+
+Value Interpreter::block(const std::vector<NodeP>& stmts, Env& env) {
+  std::string out;
+  for (const auto& s : stmts) {
+    Value v = eval(*s, env);
+    if (!v.none_or_undefined()) {
+      out += to_output(v);
+      if (out.size() > limits_.max_output)
+        throw JinjaError(s->line,
+                         "output larger than " + std::to_string(limits_.max_output) + " bytes");
+    }
+  }
+  return Value::str(std::move(out));
+}
+
+Value Interpreter::eval(const Node& n, Env& env) {
+  tick(n.line);
+  if (++depth_ > limits_.max_depth) {
+    depth_ = 0;
+    throw JinjaError(
+        n.line, "recursion too deep (more than " + std::to_string(limits_.max_depth) + " levels)");
+  }
+  struct Guard {
+    int& d;
+    ~Guard() { --d; }
+  } guard{depth_};
+  try {
+    return eval_inner(n, env);
+  } catch (JinjaError& e) {
+    if (e.line == 0) e.line = n.line;
+    throw;
+  } catch (BreakSignal&) {
+    throw;
+  } catch (ContinueSignal&) {
+    throw;
+  } catch (std::exception& e) {
+    throw JinjaError(n.line, e.what());
+  }
+}
+
+Value Interpreter::eval_inner(const Node& n, Env& env) {
+  using K = Node::K;
+  switch (n.k) {
+    case K::kProgram:
+      return block(n.body, env);
+    case K::kComment:
+      return Value::null();
+    case K::kLiteral:
+      return n.lit;
+    case K::kIdent:
+      return env.lookup(n.name);
+    case K::kArray:
+    case K::kTuple: {
+      std::vector<Value> v;
+      for (const auto& c : n.a) v.push_back(eval(*c, env));
+      return Value::array(std::move(v), n.k == K::kTuple ? Value::K::kTuple : Value::K::kArray);
+    }
+    case K::kObject: {
+      Value o = Value::object();
+      for (size_t i = 0; i + 1 < n.a.size(); i += 2) {
+        Value key = eval(*n.a[i], env);
+        if (key.k != Value::K::kStr)
+          throw JinjaError(n.line,
+                           std::string("dict keys must be strings, got ") + key.type_name());
+        o.obj->set(key.s, eval(*n.a[i + 1], env));
+      }
+      return o;
+    }
+    case K::kIf: {
+      Value t = eval(*n.x, env);
+      return block(t.truthy() ? n.body : n.alt, env);
+    }
+    case K::kFor:
+      return eval_for(n, env);
+    case K::kSet:
+      return eval_set(n, env);
+    case K::kMacro:
+      return eval_macro(n, env);
+    case K::kCallBlock:
+      return eval_call_block(n, env);
+    case K::kFilterBlock: {
+      Value body = block(n.body, env);
+      return apply_filter(body, *n.x, env);
+    }
+    case K::kBreak:
+      throw BreakSignal{};
+    case K::kContinue:
+      throw ContinueSignal{};
+    case K::kMember:
+      return eval_member(n, env);
+    case K::kCall: {
+      auto args_kw = eval_args(n.a, env);
+      auto& args = args_kw.first;
+      auto& kw = args_kw.second;
+      if (!kw.obj->items.empty()) args.push_back(kw);
+      Value fn = eval(*n.x, env);
+      if (fn.k != Value::K::kFunc)
+        throw JinjaError(n.line, std::string("cannot call something that is not a function (") +
+                                     fn.type_name() + ")");
+      return (*fn.fn)(args, env);
+    }
+    case K::kUnary: {
+      Value v = eval(*n.x, env);
+      if (n.name == "not") return Value::boolean(!v.truthy());
+      const int sign = n.name == "-" ? -1 : 1;
+      if (v.k == Value::K::kFloat) return Value::number(sign * v.f);
+      if (v.k == Value::K::kInt) return Value::integer(sign * v.i);
+      if (v.k == Value::K::kBool) return Value::integer(sign * int64_t(v.b));
+      throw JinjaError(n.line, "unary " + n.name + " on " + v.type_name());
+    }
+    case K::kBinary:
+      return eval_binary(n, env);
+    case K::kFilter: {
+      Value v = eval(*n.x, env);
+      return apply_filter(v, *n.y, env);
+    }
+    case K::kTest:
+      return eval_test(n, env);
+    case K::kSelect: {
+      Value t = eval(*n.y, env);
+      if (!t.truthy()) return Value::undefined();
+      return eval(*n.x, env);
+    }
+    case K::kTernary: {
+      Value c = eval(*n.x, env);
+      return c.truthy() ? eval(*n.y, env) : eval(*n.z, env);
+    }
+    default:
+      throw JinjaError(n.line, "unexpected syntax node");
+  }
+}
+
+std::pair<std::vector<Value>, Value> Interpreter::eval_args(const std::vector<NodeP>& args,
+                                                            Env& env) {
+  std::vector<Value> pos;
+  Value kw = Value::object(Value::K::kKwargs);
+  for (const auto& a : args) {
+    if (a->k == Node::K::kSpread) {
+      Value v = eval(*a->x, env);
+      if (!v.is_array()) throw JinjaError(a->line, std::string("cannot unpack ") + v.type_name());
+      for (auto& x : *v.arr) pos.push_back(x);
+    } else if (a->k != Node::K::kKwArg && a->k != Node::K::kKwSpread) {
+      pos.push_back(eval(*a, env));
+    }
+  }
+  for (const auto& a : args) {
+    if (a->k == Node::K::kKwArg) {
+      if (kw.obj->find(a->name))
+        throw JinjaError(a->line, "got multiple values for keyword argument '" + a->name + "'");
+      kw.obj->set(a->name, eval(*a->x, env));
+    } else if (a->k == Node::K::kKwSpread) {
+      Value v = eval(*a->x, env);
+      if (!v.is_object()) throw JinjaError(a->line, "argument after ** must be a mapping");
+      for (auto& [k, x] : v.obj->items) kw.obj->set(k, x);
+    }
+  }
+  return {std::move(pos), std::move(kw)};
+}
+
+Value Interpreter::eval_binary(const Node& n, Env& env) {
+  const std::string& op = n.name;
+  Value l = eval(*n.x, env);
+  if (op == "and") return l.truthy() ? eval(*n.y, env) : l;
+  if (op == "or") return l.truthy() ? l : eval(*n.y, env);
+  Value r = eval(*n.y, env);
+  if (op == "==") return Value::boolean(loose_equals(l, r));
+  if (op == "!=") return Value::boolean(!loose_equals(l, r));
+  if (l.k == Value::K::kUndefined || r.k == Value::K::kUndefined) {
+    if (r.k == Value::K::kUndefined && (op == "in" || op == "not in"))
+      return Value::boolean(op == "not in");
+    throw JinjaError(n.line, "cannot perform '" + op + "' on an undefined value");
+  }
+  if (l.k == Value::K::kNull || r.k == Value::K::kNull)
+    throw JinjaError(n.line, "cannot perform '" + op + "' on none");
+  // Strings and lists built by concatenation are bounded like the output (a template doubling a
+  // string in a loop must not exhaust memory).
+  auto checked = [&](Value v) {
+    if ((v.k == Value::K::kStr && v.s.size() > limits_.max_output) ||
+        (v.is_array() && v.arr->size() > limits_.max_output / 8))
+      throw JinjaError(n.line, "value larger than the output limit");
+    return v;
+  };
+  if (op == "~") return checked(Value::str(js_string(l) + js_string(r)));
+  const bool ln = l.is_number() || l.k == Value::K::kBool,
+             rn = r.is_number() || r.k == Value::K::kBool;
+  if (op == "**" && ln && rn) {
+    const double a = l.num(), b = r.num();
+    if (a == 0 && b < 0) throw JinjaError(n.line, "0.0 cannot be raised to a negative power");
+    const double res = std::pow(a, b);
+    if (!std::isfinite(res)) throw JinjaError(n.line, "exponentiation overflow");
+    if (l.k == Value::K::kFloat || r.k == Value::K::kFloat || b < 0) return Value::number(res);
+    return Value::integer(int64_t(res));
+  }
+  if (l.is_number() && r.is_number()) {
+    const bool fl = l.k == Value::K::kFloat || r.k == Value::K::kFloat;
+    if (op == "+" || op == "-" || op == "*") {
+      if (!fl) {
+        const int64_t a = l.i, b = r.i;
+        return Value::integer(op == "+" ? a + b : op == "-" ? a - b : a * b);
+      }
+      const double a = l.num(), b = r.num();
+      return Value::number(op == "+" ? a + b : op == "-" ? a - b : a * b);
+    }
+    if (op == "/") return Value::number(l.num() / r.num());
+    if (op == "//") {
+      if (!fl) {
+        if (r.i == 0) throw JinjaError(n.line, "integer division by zero");
+        return Value::integer(int64_t(std::floor(double(l.i) / double(r.i))));
+      }
+      return Value::number(std::floor(l.num() / r.num()));
+    }
+    if (op == "%") {
+      if (!fl) {
+        if (r.i == 0) throw JinjaError(n.line, "integer modulo by zero");
+        return Value::integer(l.i % r.i);
+      }
+      return Value::number(std::fmod(l.num(), r.num()));
+    }
+    if (op == "<") return Value::boolean(l.num() < r.num());
+    if (op == ">") return Value::boolean(l.num() > r.num());
+    if (op == "<=") return Value::boolean(l.num() <= r.num());
+    if (op == ">=") return Value::boolean(l.num() >= r.num());
+  } else if (l.is_array() && r.is_array()) {
+    if (op == "+") {
+      if (l.arr->size() + r.arr->size() > limits_.max_output / 8)
+        throw JinjaError(n.line, "value larger than the output limit");
+      std::vector<Value> v = *l.arr;
+      v.insert(v.end(), r.arr->begin(), r.arr->end());
+      return Value::array(std::move(v));
+    }
+  } else if (r.is_array()) {
+    bool member = false;
+    for (const auto& x : *r.arr) member |= strict_equals(x, l);
+    if (op == "in") return Value::boolean(member);
+    if (op == "not in") return Value::boolean(!member);
+  }
+  if ((l.k == Value::K::kStr || r.k == Value::K::kStr) && op == "+")
+    return checked(Value::str(js_string(l) + js_string(r)));
+  if (l.k == Value::K::kStr && r.k == Value::K::kStr) {
+    if (op == "in") return Value::boolean(r.s.find(l.s) != std::string::npos);
+    if (op == "not in") return Value::boolean(r.s.find(l.s) == std::string::npos);
+  }
+  if (l.k == Value::K::kStr && r.is_object()) {
+    if (op == "in") return Value::boolean(r.obj->find(l.s) != nullptr);
+    if (op == "not in") return Value::boolean(r.obj->find(l.s) == nullptr);
+  }
+  throw JinjaError(
+      n.line, "unknown operator '" + op + "' between " + l.type_name() + " and " + r.type_name());
+}
+
+Value Interpreter::eval_test(const Node& n, Env& env) {
+  Value v = eval(*n.x, env);
+  const std::string& t = n.name;
+  bool r;
+  if (t == "boolean")
+    r = v.k == Value::K::kBool;
+  else if (t == "callable")
+    r = v.k == Value::K::kFunc;
+  else if (t == "odd" || t == "even") {
+    if (v.k != Value::K::kInt) throw JinjaError(n.line, "cannot " + t + " on " + v.type_name());
+    r = (v.i % 2 != 0) == (t == "odd");
+  } else if (t == "false")
+    r = v.k == Value::K::kBool && !v.b;
+  else if (t == "true")
+    r = v.k == Value::K::kBool && v.b;
+  else if (t == "none")
+    r = v.k == Value::K::kNull;
+  else if (t == "string")
+    r = v.k == Value::K::kStr;
+  else if (t == "number")
+    r = v.is_number();
+  else if (t == "integer")
+    r = v.k == Value::K::kInt;
+  else if (t == "float")
+    throw JinjaError(n.line, "unknown test 'float'");
+  else if (t == "iterable")
+    r = v.k == Value::K::kArray || v.k == Value::K::kStr;
+  else if (t == "mapping")
+    r = v.is_object();
+  else if (t == "sequence")
+    r = v.is_array() || v.is_object() || v.k == Value::K::kStr;
+  else if (t == "lower")
+    r = v.k == Value::K::kStr && v.s == case_map(v.s, false);
+  else if (t == "upper")
+    r = v.k == Value::K::kStr && v.s == case_map(v.s, true);
+  else if (t == "defined")
+    r = v.k != Value::K::kUndefined;
+  else if (t == "undefined")
+    r = v.k == Value::K::kUndefined;
+  else
+    throw JinjaError(n.line, "unknown test '" + t + "'");
+  return Value::boolean(n.flag ? !r : r);
+}
+
+Value Interpreter::eval_member(const Node& n, Env& env) {
+  Value obj = eval(*n.x, env);
+  Value prop;
+  if (n.flag) {
+    if (n.y->k == Node::K::kSlice) return eval_slice(obj, *n.y, env);
+    prop = eval(*n.y, env);
+  } else if (n.y->k == Node::K::kLiteral) {
+    prop = n.y->lit;
+  } else {
+    prop = Value::str(n.y->name);
+  }
+  if (obj.is_attr_container()) {
+    if (prop.k != Value::K::kStr)
+      throw JinjaError(n.line, std::string("cannot access a property with ") + prop.type_name());
+    if (const Value* v = obj.obj->find(prop.s)) return *v;
+    if (obj.k == Value::K::kNamespace) return Value::undefined();
+    return object_method(obj, prop.s);
+  }
+  if (obj.is_array() || obj.k == Value::K::kStr) {
+    if (prop.k == Value::K::kInt) {
+      if (obj.k == Value::K::kStr) {
+        auto cs = chars(obj.s);
+        int64_t i = prop.i < 0 ? int64_t(cs.size()) + prop.i : prop.i;
+        if (i < 0 || i >= int64_t(cs.size())) return Value::undefined();
+        return Value::str(cs[size_t(i)]);
+      }
+      int64_t i = prop.i < 0 ? int64_t(obj.arr->size()) + prop.i : prop.i;
+      if (i < 0 || i >= int64_t(obj.arr->size())) return Value::undefined();
+      return (*obj.arr)[size_t(i)];
+    }
+    if (prop.k == Value::K::kStr) {
+      if (obj.k == Value::K::kStr) return string_method(obj, prop.s);
+      if (prop.s == "length") return Value::integer(int64_t(obj.arr->size()));
+      return Value::undefined();
+    }
+    throw JinjaError(n.line, std::string("cannot index with ") + prop.type_name());
+  }
+  if (prop.k != Value::K::kStr)
+    throw JinjaError(n.line, std::string("cannot access a property with ") + prop.type_name());
+  return Value::undefined();
+}
+
+Value Interpreter::eval_slice(const Value& obj, const Node& sl, Env& env) {
+  if (!obj.is_array() && obj.k != Value::K::kStr)
+    throw JinjaError(sl.line, "slice of something that is not a list or string");
+  auto part = [&](const NodeP& p, bool* given) -> int64_t {
+    *given = false;
+    if (!p) return 0;
+    Value v = eval(*p, env);
+    if (v.k == Value::K::kUndefined) return 0;
+    if (v.k != Value::K::kInt) throw JinjaError(sl.line, "slice indices must be integers");
+    *given = true;
+    return v.i;
+  };
+  bool hs, he, hst;
+  int64_t start = part(sl.x, &hs), stop = part(sl.y, &he), step = part(sl.z, &hst);
+  if (!hst) step = 1;
+  if (step == 0) throw JinjaError(sl.line, "slice step cannot be zero");
+  std::vector<std::string> cs;
+  const int64_t len =
+      obj.k == Value::K::kStr ? int64_t((cs = chars(obj.s)).size()) : int64_t(obj.arr->size());
+  if (step > 0) {
+    start = !hs ? 0 : start < 0 ? std::max<int64_t>(len + start, 0) : std::min(start, len);
+    stop = !he ? len : stop < 0 ? std::max<int64_t>(len + stop, 0) : std::min(stop, len);
+  } else {
+    start = !hs         ? len - 1
+            : start < 0 ? std::max<int64_t>(len + start, -1)
+                        : std::min(start, len - 1);
+    stop = !he ? -1 : stop < -1 ? std::max<int64_t>(len + stop, -1) : std::min(stop, len - 1);
+  }
+  if (obj.k == Value::K::kStr) {
+    std::string r;
+    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) r += cs[size_t(i)];
+    return Value::str(r);
+  }
+  std::vector<Value> r;
+  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step)
+    r.push_back((*obj.arr)[size_t(i)]);
+  return Value::array(std::move(r));
+}
+
+Value Interpreter::string_method(const Value& s, const std::string& name) {
+  const std::string str = s.s;
+  auto fn = [](auto f) { return Value::function(f); };
+  if (name == "length") return Value::integer(int64_t(chars(str).size()));
+  if (name == "upper")
+    return fn([str](std::vector<Value>&, Env&) { return Value::str(case_map(str, true)); });
+  if (name == "lower")
+    return fn([str](std::vector<Value>&, Env&) { return Value::str(case_map(str, false)); });
+  if (name == "strip")
+    return fn([str](std::vector<Value>&, Env&) { return Value::str(trim_js(str, true, true)); });
+  if (name == "lstrip")
+    return fn([str](std::vector<Value>&, Env&) { return Value::str(trim_js(str, true, false)); });
+  if (name == "rstrip")
+    return fn([str](std::vector<Value>&, Env&) { return Value::str(trim_js(str, false, true)); });
+  if (name == "title")
+    return fn([str](std::vector<Value>&, Env&) { return Value::str(title_case(str)); });
+  if (name == "capitalize")
+    return fn([str](std::vector<Value>&, Env&) {
+      auto cs = chars(str);
+      if (cs.empty()) return Value::str("");
+      std::string r = case_map(cs[0], true);
+      for (size_t i = 1; i < cs.size(); ++i) r += cs[i];
+      return Value::str(r);
+    });
+  if (name == "startswith" || name == "endswith") {
+    const bool start = name == "startswith";
+    return fn([str, start, name](std::vector<Value>& a, Env&) {
+      if (a.empty()) throw JinjaError(0, name + "() requires an argument");
+      auto test = [&](const std::string& p) {
+        return p.size() <= str.size() &&
+               (start ? str.compare(0, p.size(), p) == 0
+                      : str.compare(str.size() - p.size(), p.size(), p) == 0);
+      };
+      if (a[0].k == Value::K::kStr) return Value::boolean(test(a[0].s));
+      if (a[0].is_array()) {
+        for (const auto& x : *a[0].arr) {
+          if (x.k != Value::K::kStr)
+            throw JinjaError(0, name + "() tuple elements must be strings");
+          if (test(x.s)) return Value::boolean(true);
+        }
+        return Value::boolean(false);
+      }
+      throw JinjaError(0, name + "() argument must be a string or tuple of strings");
+    });
+  }
+  if (name == "split")
+    return fn([str](std::vector<Value>& a, Env&) {
+      Value sep = a.size() > 0 ? a[0] : Value::null();
+      int64_t maxsplit = -1;
+      if (a.size() > 1) {
+        if (a[1].k != Value::K::kInt) throw JinjaError(0, "maxsplit argument must be a number");
+        maxsplit = a[1].i;
+      }
+      std::vector<Value> out;
+      if (sep.k == Value::K::kNull) {
+        const std::string text = trim_js(str, true, false);
+        size_t i = 0;
+        while (i < text.size()) {
+          size_t j = i;
+          while (j < text.size() && !is_space_js(uint8_t(text[j]))) ++j;
+          if (maxsplit != -1 && int64_t(out.size()) >= maxsplit) {
+            out.push_back(Value::str(text.substr(i)));
+            break;
+          }
+          out.push_back(Value::str(text.substr(i, j - i)));
+          i = j;
+          while (i < text.size() && is_space_js(uint8_t(text[i]))) ++i;
+        }
+      } else {
+        if (sep.k != Value::K::kStr) throw JinjaError(0, "sep argument must be a string or null");
+        if (sep.s.empty()) throw JinjaError(0, "empty separator");
+        std::vector<std::string> parts;
+        size_t i = 0;
+        while (true) {
+          const size_t j = str.find(sep.s, i);
+          if (j == std::string::npos) {
+            parts.push_back(str.substr(i));
+            break;
+          }
+          parts.push_back(str.substr(i, j - i));
+          i = j + sep.s.size();
+        }
+        if (maxsplit != -1 && int64_t(parts.size()) > maxsplit) {
+          std::string rest;
+          for (size_t k = size_t(maxsplit); k < parts.size(); ++k)
+            rest += (k > size_t(maxsplit) ? sep.s : "") + parts[k];
+          parts.resize(size_t(maxsplit));
+          parts.push_back(rest);
+        }
+        for (auto& p : parts) out.push_back(Value::str(p));
+      }
+      return Value::array(std::move(out));
+    });
+  if (name == "replace")
+    return fn([str](std::vector<Value>& a, Env&) { return string_replace(str, a); });
+  return Value::undefined();
+}
+
+Value Interpreter::string_replace(const std::string& str, std::vector<Value>& a) {
+  Value kw = kwargs_of(a);
+  if (a.size() < 2) throw JinjaError(0, "replace() requires at least two arguments");
+  if (a[0].k != Value::K::kStr || a[1].k != Value::K::kStr)
+    throw JinjaError(0, "replace() arguments must be strings");
+  Value count = a.size() > 2 ? a[2] : kwarg(kw, "count") ? *kwarg(kw, "count") : Value::null();
+  if (count.k != Value::K::kInt && count.k != Value::K::kNull)
+    throw JinjaError(0, "replace() count must be a number");
+  int64_t remaining = count.k == Value::K::kNull || count.i < 0 ? INT64_MAX : count.i;
+  const std::string &from = a[0].s, &to = a[1].s;
+  if (remaining == 0) return Value::str(str);
+  std::string out;
+  if (from.empty()) {  // inserts between every character
+    auto cs = chars(str);
+    for (size_t i = 0; i <= cs.size(); ++i) {
+      if (remaining > 0) {
+        out += to;
+        --remaining;
+      }
+      if (i < cs.size()) out += cs[i];
+    }
+    return Value::str(out);
+  }
+  size_t i = 0;
+  while (true) {
+    const size_t j = remaining > 0 ? str.find(from, i) : std::string::npos;
+    if (j == std::string::npos) {
+      out += str.substr(i);
+      break;
+    }
+    out += str.substr(i, j - i) + to;
+    check_size(out);
+    i = j + from.size();
+    --remaining;
+  }
+  return Value::str(out);
+}
+
+Value Interpreter::object_method(const Value& o, const std::string& name) {
+  auto obj = o.obj;
+  if (name == "get")
+    return Value::function([obj](std::vector<Value>& a, Env&) {
+      if (a.empty() || a[0].k != Value::K::kStr)
+        throw JinjaError(0, std::string("object key must be a string: got ") +
+                                (a.empty() ? "nothing" : a[0].type_name()));
+      if (const Value* v = obj->find(a[0].s)) return *v;
+      return a.size() > 1 ? a[1] : Value::null();
+    });
+  if (name == "items")
+    return Value::function([obj](std::vector<Value>&, Env&) {
+      std::vector<Value> out;
+      for (auto& [k, v] : obj->items) out.push_back(Value::array({Value::str(k), v}));
+      return Value::array(std::move(out));
+    });
+  if (name == "keys")
+    return Value::function([obj](std::vector<Value>&, Env&) {
+      std::vector<Value> out;
+      for (auto& [k, v] : obj->items) out.push_back(Value::str(k));
+      return Value::array(std::move(out));
+    });
+  if (name == "values")
+    return Value::function([obj](std::vector<Value>&, Env&) {
+      std::vector<Value> out;
+      for (auto& [k, v] : obj->items) out.push_back(v);
+      return Value::array(std::move(out));
+    });
+  if (name == "dictsort")
+    return Value::function([obj](std::vector<Value>& a, Env&) {
+      Value kw = kwargs_of(a);
+      auto arg = [&](size_t i, const char* k, Value d) {
+        return a.size() > i ? a[i] : kwarg(kw, k) ? *kwarg(kw, k) : d;
+      };
+      const Value cs = arg(0, "case_sensitive", Value::boolean(false));
+      const Value by = arg(1, "by", Value::str("key"));
+      const Value rev = arg(2, "reverse", Value::boolean(false));
+      if (by.k != Value::K::kStr || (by.s != "key" && by.s != "value"))
+        throw JinjaError(0, "by must be either 'key' or 'value'");
+      std::vector<Value> items;
+      for (auto& [k, v] : obj->items) items.push_back(Value::array({Value::str(k), v}));
+      const size_t idx = by.s == "key" ? 0 : 1;
+      std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
+        const int c = compare_values((*x.arr)[idx], (*y.arr)[idx], cs.truthy());
+        return rev.truthy() ? c > 0 : c < 0;
+      });
+      return Value::array(std::move(items));
+    });
+  return Value::undefined();
+}
+
+int Interpreter::compare_values(const Value& a, const Value& b, bool case_sensitive) {
+  if (a.k == Value::K::kNull && b.k == Value::K::kNull) return 0;
+  if (a.k == Value::K::kNull || b.k == Value::K::kNull)
+    throw JinjaError(0, "cannot compare with none");
+  if (a.k == Value::K::kUndefined && b.k == Value::K::kUndefined) return 0;
+  if (a.k == Value::K::kUndefined || b.k == Value::K::kUndefined)
+    throw JinjaError(0, "cannot compare with undefined");
+  const bool an = a.is_number() || a.k == Value::K::kBool,
+             bn = b.is_number() || b.k == Value::K::kBool;
+  if (an && bn) return a.num() < b.num() ? -1 : a.num() > b.num() ? 1 : 0;
+  if (a.k != b.k)
+    throw JinjaError(0, std::string("cannot compare ") + a.type_name() + " and " + b.type_name());
+  if (a.k == Value::K::kStr) {
+    std::string x = case_sensitive ? a.s : case_map(a.s, false),
+                y = case_sensitive ? b.s : case_map(b.s, false);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  throw JinjaError(0, std::string("cannot compare ") + a.type_name());
+}
+
+Value Interpreter::apply_filter(const Value& v, const Node& f, Env& env) {
+  if (f.k == Node::K::kIdent) {
+    const std::string& name = f.name;
+    if (name == "safe") return v;
+    if (name == "tojson") return Value::str(to_json(v, JsonOptions{}));
+    if (v.is_array()) {
+      if (name == "list") return v;
+      if (name == "first") return v.arr->empty() ? Value::undefined() : v.arr->front();
+      if (name == "last") return v.arr->empty() ? Value::undefined() : v.arr->back();
+      if (name == "length") return Value::integer(int64_t(v.arr->size()));
+      if (name == "reverse") {
+        std::vector<Value> r(v.arr->rbegin(), v.arr->rend());
+        return Value::array(std::move(r));
+      }
+      if (name == "sort") {
+        std::vector<Value> r = *v.arr;
+        std::stable_sort(r.begin(), r.end(), [&](const Value& a, const Value& b) {
+          return compare_values(a, b, false) < 0;
+        });
+        return Value::array(std::move(r));
+      }
+      if (name == "join") return Value::str(join_values(*v.arr, ""));
+      if (name == "string") return Value::str(to_json(v, JsonOptions{}, false));
+      if (name == "unique") {
+        std::vector<Value> r;
+        for (const auto& x : *v.arr) {
+          bool seen = false;
+          for (const auto& y : r) seen |= strict_equals(x, y);
+          if (!seen) r.push_back(x);
+        }
+        return Value::array(std::move(r));
+      }
+      throw JinjaError(f.line, "unknown list filter '" + name + "'");
+    }
+    if (v.k == Value::K::kStr) {
+      if (name == "length") return Value::integer(int64_t(chars(v.s).size()));
+      if (name == "upper") return Value::str(case_map(v.s, true));
+      if (name == "lower") return Value::str(case_map(v.s, false));
+      if (name == "title") return Value::str(title_case(v.s));
+      if (name == "capitalize") {
+        std::vector<Value> none;
+        return (*string_method(v, "capitalize").fn)(none, env);
+      }
+      if (name == "trim") return Value::str(trim_js(v.s, true, true));
+      if (name == "indent") return Value::str(indent(v.s, 4, false, false));
+      if (name == "join" || name == "string") return v;
+      if (name == "int") {
+        char* end = nullptr;
+        const long long x = std::strtoll(v.s.c_str(), &end, 10);
+        return Value::integer(end == v.s.c_str() ? 0 : x);
+      }
+      if (name == "float") {
+        char* end = nullptr;
+        const double x = std::strtod(v.s.c_str(), &end);
+        return Value::number(end == v.s.c_str() ? 0 : x);
+      }
+      throw JinjaError(f.line, "unknown string filter '" + name + "'");
+    }
+    if (v.is_number()) {
+      if (name == "abs")
+        return v.k == Value::K::kInt ? Value::integer(std::llabs(v.i))
+                                     : Value::number(std::fabs(v.f));
+      if (name == "int") return Value::integer(int64_t(std::floor(v.num())));
+      if (name == "float") return Value::number(v.num());
+      if (name == "string") return Value::str(to_output(v));
+      throw JinjaError(f.line, "unknown number filter '" + name + "'");
+    }
+    if (v.is_object()) {
+      if (name == "items" || name == "keys" || name == "values" || name == "dictsort") {
+        std::vector<Value> none;
+        return (*object_method(v, name).fn)(none, env);
+      }
+      if (name == "length") return Value::integer(int64_t(v.obj->items.size()));
+      throw JinjaError(f.line, "unknown dict filter '" + name + "'");
+    }
+    if (v.k == Value::K::kBool) {
+      if (name == "bool") return v;
+      if (name == "int") return Value::integer(v.b ? 1 : 0);
+      if (name == "float") return Value::number(v.b ? 1 : 0);
+      if (name == "string") return Value::str(v.b ? "true" : "false");
+      throw JinjaError(f.line, "unknown boolean filter '" + name + "'");
+    }
+    throw JinjaError(f.line, "cannot apply filter '" + name + "' to " + v.type_name());
+  }
+  if (f.k != Node::K::kCall || f.x->k != Node::K::kIdent)
+    throw JinjaError(f.line, "unknown filter");
+  const std::string& name = f.x->name;
+  auto args_kw = eval_args(f.a, env);
+  auto& args = args_kw.first;
+  auto& kw = args_kw.second;
+  auto arg = [&](size_t i, const char* k) -> const Value* {
+    if (args.size() > i) return &args[i];
+    return kwarg(kw, k);
+  };
+  if (name == "tojson") {
+    JsonOptions o;
+    if (const Value* x = kwarg(kw, "indent")) {
+      if (x->k != Value::K::kInt && x->k != Value::K::kNull)
+        throw JinjaError(f.line, "indent must be a number");
+      o.indent = x->k == Value::K::kInt ? int(x->i) : 0;
+    }
+    if (const Value* x = kwarg(kw, "ensure_ascii")) o.ensure_ascii = x->truthy();
+    if (const Value* x = kwarg(kw, "sort_keys")) o.sort_keys = x->truthy();
+    if (const Value* x = kwarg(kw, "separators"); x && x->k != Value::K::kNull) {
+      if (!x->is_array() || x->arr->size() != 2 || (*x->arr)[0].k != Value::K::kStr ||
+          (*x->arr)[1].k != Value::K::kStr)
+        throw JinjaError(f.line, "separators must be a tuple of two strings");
+      o.has_separators = true;
+      o.item_sep = (*x->arr)[0].s;
+      o.key_sep = (*x->arr)[1].s;
+    }
+    return Value::str(to_json(v, o));
+  }
+  if (name == "join") {
+    std::vector<Value> items;
+    if (v.k == Value::K::kStr)
+      for (auto& c : chars(v.s)) items.push_back(Value::str(c));
+    else if (v.is_array())
+      items = *v.arr;
+    else
+      throw JinjaError(f.line, std::string("cannot join ") + v.type_name());
+    const Value* sep = arg(0, "separator");
+    if (sep && sep->k != Value::K::kStr) throw JinjaError(f.line, "separator must be a string");
+    return Value::str(join_values(items, sep ? sep->s : ""));
+  }
+  if (name == "int" || name == "float") {
+    const bool is_int = name == "int";
+    Value dflt =
+        arg(0, "default") ? *arg(0, "default") : (is_int ? Value::integer(0) : Value::number(0));
+    if (v.k == Value::K::kStr) {
+      char* end = nullptr;
+      if (is_int) {
+        const long long x = std::strtoll(v.s.c_str(), &end, 10);
+        return end == v.s.c_str() ? dflt : Value::integer(x);
+      }
+      const double x = std::strtod(v.s.c_str(), &end);
+      return end == v.s.c_str() ? dflt : Value::number(x);
+    }
+    if (v.is_number()) return v;
+    if (v.k == Value::K::kBool) return is_int ? Value::integer(v.b) : Value::number(v.b);
+    throw JinjaError(f.line, "cannot apply filter '" + name + "' to " + v.type_name());
+  }
+  if (name == "default" || name == "d") {
+    if (name == "d") throw JinjaError(f.line, "unknown filter 'd'");
+    Value dflt = args.size() > 0 ? args[0] : Value::str("");
+    const Value* b = arg(1, "boolean");
+    if (b && b->k != Value::K::kBool)
+      throw JinjaError(f.line, "`default` filter flag must be a boolean");
+    if (v.k == Value::K::kUndefined || (b && b->b && !v.truthy())) return dflt;
+    return v;
+  }
+  if (v.is_array()) {
+    if (name == "sort") {
+      const Value* rev = arg(0, "reverse");
+      const Value* cs = arg(1, "case_sensitive");
+      const Value* attr = arg(2, "attribute");
+      std::vector<Value> r = *v.arr;
+      auto key = [&](const Value& item) {
+        if (!attr || attr->k == Value::K::kNull) return item;
+        return attribute(item, attr->k == Value::K::kInt ? std::to_string(attr->i) : attr->s);
+      };
+      std::stable_sort(r.begin(), r.end(), [&](const Value& a, const Value& b) {
+        const int c = compare_values(key(a), key(b), cs && cs->truthy());
+        return rev && rev->truthy() ? c > 0 : c < 0;
+      });
+      return Value::array(std::move(r));
+    }
+    if (name == "selectattr" || name == "rejectattr") {
+      const bool select = name == "selectattr";
+      for (const auto& item : *v.arr)
+        if (!item.is_attr_container())
+          throw JinjaError(f.line, name + " can only be applied to a list of objects");
+      for (const auto& a : f.a)
+        if (a->k != Node::K::kLiteral || a->lit.k != Value::K::kStr)
+          throw JinjaError(f.line, "arguments of " + name + " must be strings");
+      if (args.empty()) throw JinjaError(f.line, name + " needs an attribute name");
+      std::vector<Value> out;
+      for (const auto& item : *v.arr) {
+        const Value* a = item.obj->find(args[0].s);
+        bool res = false;
+        if (a && a->truthy()) {
+          if (args.size() >= 2) {
+            Node t;
+            t.k = Node::K::kTest;
+            t.name = args[1].s;
+            res = test_value(*a, args[1].s, args.size() >= 3 ? &args[2] : nullptr, f.line);
+          } else {
+            res = a->truthy();
+          }
+        }
+        if (res == select) out.push_back(item);
+      }
+      return Value::array(std::move(out));
+    }
+    if (name == "map") {
+      const Value* attr = kwarg(kw, "attribute");
+      if (!attr) throw JinjaError(f.line, "map without attribute= is not supported");
+      if (attr->k != Value::K::kStr) throw JinjaError(f.line, "attribute must be a string");
+      const Value* dflt = kwarg(kw, "default");
+      std::vector<Value> out;
+      for (const auto& item : *v.arr) {
+        if (!item.is_attr_container()) throw JinjaError(f.line, "items in map must be objects");
+        Value x = attribute(item, attr->s);
+        out.push_back(x.k == Value::K::kUndefined && dflt ? *dflt : x);
+      }
+      return Value::array(std::move(out));
+    }
+    throw JinjaError(f.line, "unknown list filter '" + name + "'");
+  }
+  if (v.k == Value::K::kStr) {
+    if (name == "indent") {
+      const Value* w = arg(0, "width");
+      if (w && w->k != Value::K::kInt) throw JinjaError(f.line, "width must be a number");
+      const Value* first = arg(1, "first");
+      const Value* blank = arg(2, "blank");
+      return Value::str(
+          indent(v.s, w ? int(w->i) : 4, first && first->truthy(), blank && blank->truthy()));
+    }
+    if (name == "replace") {
+      std::vector<Value> a = args;
+      a.push_back(kw);
+      return string_replace(v.s, a);
+    }
+    throw JinjaError(f.line, "unknown string filter '" + name + "'");
+  }
+  if (v.is_object()) {
+    Value m = object_method(v, name);
+    if (m.k == Value::K::kFunc) {
+      std::vector<Value> a = args;
+      if (!kw.obj->items.empty()) a.push_back(kw);
+      return (*m.fn)(a, env);
+    }
+    throw JinjaError(f.line, "unknown dict filter '" + name + "'");
+  }
+  throw JinjaError(f.line, "cannot apply filter '" + name + "' to " + v.type_name());
+}
+
+bool Interpreter::test_value(const Value& v, const std::string& t, const Value* arg, int line) {
+  if (t == "equalto" || t == "eq")
+    return arg && ((v.k == arg->k && strict_equals(v, *arg)) ||
+                   (v.is_number() && arg->is_number() && v.num() == arg->num()));
+  Node n;
+  n.k = Node::K::kTest;
+  n.name = t;
+  n.line = line;
+  auto lit = std::make_shared<Node>();
+  lit->k = Node::K::kLiteral;
+  lit->lit = v;
+  n.x = lit;
+  Env dummy(nullptr);
+  return eval_test(n, dummy).b;
+}
+
+Value Interpreter::attribute(const Value& item, const std::string& path) {
+  Value cur = item;
+  size_t i = 0;
+  while (true) {
+    const size_t dot = path.find('.', i);
+    const std::string part = path.substr(i, dot == std::string::npos ? std::string::npos : dot - i);
+    if (cur.is_attr_container()) {
+      const Value* v = cur.obj->find(part);
+      cur = v ? *v : Value::undefined();
+    } else if (cur.is_array()) {
+      char* end = nullptr;
+      const long idx = std::strtol(part.c_str(), &end, 10);
+      if (end == part.c_str() || idx < 0 || size_t(idx) >= cur.arr->size())
+        return Value::undefined();
+      cur = (*cur.arr)[size_t(idx)];
+    } else {
+      return Value::undefined();
+    }
+    if (dot == std::string::npos) return cur;
+    i = dot + 1;
+  }
+}
+
+std::string Interpreter::join_values(const std::vector<Value>& items, const std::string& sep) {
+  std::string r;
+  for (size_t i = 0; i < items.size(); ++i) {
+    check_size(r);
+    if (i) r += sep;
+    const Value& x = items[i];
+    switch (x.k) {
+      case Value::K::kUndefined:
+      case Value::K::kNull:
+        break;
+      case Value::K::kStr:
+        r += x.s;
+        break;
+      case Value::K::kInt:
+        r += std::to_string(x.i);
+        break;
+      case Value::K::kFloat:
+        r += js_number(x.f);
+        break;
+      case Value::K::kBool:
+        r += x.b ? "true" : "false";
+        break;
+      case Value::K::kArray:
+      case Value::K::kTuple: {
+        // JavaScript joins nested arrays of runtime values with ",", printing each as text.
+        r += js_string(x);
+        break;
+      }
+      default:
+        r += "[object Map]";
+        break;
+    }
+  }
+  return r;
+}
+
+std::string Interpreter::indent(const std::string& s, int width, bool first, bool blank) {
+  const std::string pad(size_t(std::max(0, width)), ' ');
+  std::string out;
+  size_t i = 0;
+  int line = 0;
+  while (true) {
+    const size_t j = s.find('\n', i);
+    const std::string l = s.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    if ((first || line > 0) && (blank || !l.empty())) out += pad;
+    out += l;
+    check_size(out);
+    if (j == std::string::npos) break;
+    out += '\n';
+    i = j + 1;
+    ++line;
+  }
+  return out;
+}
+
+Value Interpreter::eval_set(const Node& n, Env& env) {
+  Value rhs = n.y ? eval(*n.y, env) : block(n.body, env);
+  const Node& lhs = *n.x;
+  if (lhs.k == Node::K::kIdent) {
+    env.set(lhs.name, rhs);
+  } else if (lhs.k == Node::K::kTuple) {
+    if (!rhs.is_array())
+      throw JinjaError(n.line, std::string("cannot unpack ") + rhs.type_name() + " in set");
+    if (rhs.arr->size() != lhs.a.size())
+      throw JinjaError(n.line, "wrong number of items to unpack in set");
+    for (size_t i = 0; i < lhs.a.size(); ++i) {
+      if (lhs.a[i]->k != Node::K::kIdent)
+        throw JinjaError(n.line, "cannot unpack to a non-name in set");
+      env.set(lhs.a[i]->name, (*rhs.arr)[i]);
+    }
+  } else if (lhs.k == Node::K::kMember) {
+    Value obj = eval(*lhs.x, env);
+    if (obj.k != Value::K::kNamespace)
+      throw JinjaError(n.line, "cannot assign an attribute of something that is not a namespace");
+    if (lhs.flag || lhs.y->k != Node::K::kIdent)
+      throw JinjaError(n.line, "cannot assign to this member");
+    obj.obj->set(lhs.y->name, rhs);
+  } else {
+    throw JinjaError(n.line, "invalid left side of an assignment");
+  }
+  return Value::null();
+}
+
+Value Interpreter::eval_for(const Node& n, Env& env) {
+  Env scope(&env);
+  const Node* test = nullptr;
+  Value iterable;
+  if (n.y->k == Node::K::kSelect) {
+    iterable = eval(*n.y->x, scope);
+    test = n.y->y.get();
+  } else {
+    iterable = eval(*n.y, scope);
+  }
+  if (!iterable.is_array() && !iterable.is_object())
+    throw JinjaError(n.line, std::string("cannot loop over ") + iterable.type_name());
+  std::vector<Value> seq;
+  if (iterable.is_object())
+    for (auto& [k, v] : iterable.obj->items) seq.push_back(Value::str(k));
+  else
+    seq = *iterable.arr;
+  auto bind = [&](Env& e, const Value& cur) {
+    if (n.x->k == Node::K::kIdent) {
+      e.set(n.x->name, cur);
+      return;
+    }
+    // Only lists unpack in a for loop (the reference refuses tuples there).
+    if (cur.k != Value::K::kArray)
+      throw JinjaError(n.line, std::string("cannot unpack ") + cur.type_name());
+    if (cur.arr->size() != n.x->a.size())
+      throw JinjaError(n.line, "wrong number of items to unpack");
+    for (size_t j = 0; j < n.x->a.size(); ++j) {
+      if (n.x->a[j]->k != Node::K::kIdent) throw JinjaError(n.line, "cannot unpack to a non-name");
+      e.set(n.x->a[j]->name, (*cur.arr)[j]);
+    }
+  };
+  std::vector<Value> items;
+  for (const auto& cur : seq) {
+    if (test) {
+      Env loop_scope(&scope);
+      bind(loop_scope, cur);
+      if (!eval(*test, loop_scope).truthy()) continue;
+    }
+    items.push_back(cur);
+  }
+  std::string out;
+  bool none = true;
+  const int64_t len = int64_t(items.size());
+  for (int64_t i = 0; i < len; ++i) {
+    Value loop = Value::object();
+    auto& o = *loop.obj;
+    o.set("index", Value::integer(i + 1));
+    o.set("index0", Value::integer(i));
+    o.set("revindex", Value::integer(len - i));
+    o.set("revindex0", Value::integer(len - i - 1));
+    o.set("first", Value::boolean(i == 0));
+    o.set("last", Value::boolean(i == len - 1));
+    o.set("length", Value::integer(len));
+    o.set("previtem", i > 0 ? items[size_t(i - 1)] : Value::undefined());
+    o.set("nextitem", i < len - 1 ? items[size_t(i + 1)] : Value::undefined());
+    scope.set("loop", loop);
+    bind(scope, items[size_t(i)]);
+    try {
+      out += block(n.body, scope).s;
+      if (out.size() > limits_.max_output) throw JinjaError(n.line, "output too large");
+    } catch (ContinueSignal&) {
+      continue;
+    } catch (BreakSignal&) {
+      break;
+    }
+    none = false;
+  }
+  if (none) out += block(n.alt, scope).s;
+  return Value::str(std::move(out));
+}
+
+void Interpreter::bind_args(const std::string& display, const std::vector<NodeP>& params,
+                            std::vector<Value> args, Env& scope) {
+  Value kw = kwargs_of(args);
+  std::vector<std::pair<std::string, const Node*>> pending;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const Node& p = *params[i];
+    const std::string name = p.k == Node::K::kIdent ? p.name : p.name;
+    Value v;
+    bool have = false;
+    if (i < args.size()) {
+      v = args[i];
+      have = true;
+    } else if (Value* x = kw.obj->find(name)) {
+      v = *x;
+      have = true;
+      auto& it = kw.obj->items;
+      it.erase(std::remove_if(it.begin(), it.end(), [&](auto& e) { return e.first == name; }),
+               it.end());
+    }
+    if (!have && p.k == Node::K::kKwArg) pending.emplace_back(name, p.x.get());
+    scope.set(name, have ? v : Value::undefined());
+  }
+  if (!kw.obj->items.empty())
+    throw JinjaError(
+        0, "macro " + display + " takes no keyword argument '" + kw.obj->items[0].first + "'");
+  if (args.size() > params.size())
+    throw JinjaError(0, "macro " + display + " takes not more than " +
+                            std::to_string(params.size()) + " argument(s)");
+  for (auto& [name, def] : pending) scope.set(name, eval(*def, scope));
+}
+
+Value Interpreter::eval_macro(const Node& n, Env& env) {
+  const Node* node = &n;
+  env.set(n.name, Value::function([this, node](std::vector<Value>& args, Env& caller) {
+            Env scope(&caller);
+            bind_args("'" + node->name + "'", node->a, args, scope);
+            return block(node->body, scope);
+          }));
+  return Value::null();
+}
+
+Value Interpreter::eval_call_block(const Node& n, Env& env) {
+  const Node* node = &n;
+  Env* def_env = &env;
+  Value caller = Value::function([this, node, def_env](std::vector<Value>& args, Env&) {
+    Env scope(def_env);
+    bind_args("None", node->alt, args, scope);
+    return block(node->body, scope);
+  });
+  auto args_kw = eval_args(n.x->a, env);
+  auto& args = args_kw.first;
+  auto& kw = args_kw.second;
+  args.push_back(kw);
+  Value fn = eval(*n.x->x, env);
+  if (fn.k != Value::K::kFunc)
+    throw JinjaError(n.line, "cannot call something that is not a function");
+  Env with_caller(&env);
+  with_caller.set("caller", caller);
+  return (*fn.fn)(args, with_caller);
+}
+
+}  // namespace hearth::templates::jinja

@@ -1,0 +1,413 @@
+#include "templates/jinja/value.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+
+namespace hearth::templates::jinja {
+
+Value* Object::find(const std::string& k) {
+  for (auto& [key, v] : items)
+    if (key == k) return &v;
+  return nullptr;
+}
+const Value* Object::find(const std::string& k) const {
+  for (const auto& [key, v] : items)
+    if (key == k) return &v;
+  return nullptr;
+}
+void Object::set(const std::string& k, Value v) {
+  if (Value* p = find(k))
+    *p = std::move(v);
+  else
+    items.emplace_back(k, std::move(v));
+}
+
+bool Value::truthy() const {
+  switch (k) {
+    case K::kUndefined:
+    case K::kNull:
+      return false;
+    case K::kBool:
+      return b;
+    case K::kInt:
+      return i != 0;
+    case K::kFloat:
+      return f != 0 && !std::isnan(f);
+    case K::kStr:
+      return !s.empty();
+    case K::kArray:
+    case K::kTuple:
+      return !arr->empty();
+    case K::kObject:
+    case K::kKwargs:
+      return !obj->items.empty();
+    case K::kNamespace:
+    case K::kFunc:
+      return true;
+  }
+  return false;
+}
+
+const char* Value::type_name() const {
+  switch (k) {
+    case K::kUndefined:
+      return "UndefinedValue";
+    case K::kNull:
+      return "NullValue";
+    case K::kBool:
+      return "BooleanValue";
+    case K::kInt:
+      return "IntegerValue";
+    case K::kFloat:
+      return "FloatValue";
+    case K::kStr:
+      return "StringValue";
+    case K::kArray:
+      return "ArrayValue";
+    case K::kTuple:
+      return "TupleValue";
+    case K::kObject:
+      return "ObjectValue";
+    case K::kNamespace:
+      return "NamespaceValue";
+    case K::kKwargs:
+      return "KeywordArgumentsValue";
+    case K::kFunc:
+      return "FunctionValue";
+  }
+  return "?";
+}
+
+namespace {
+
+// JavaScript orders integer-like keys of a plain object first, ascending (Object.entries).
+bool array_index_key(const std::string& k, uint32_t* out) {
+  if (k.empty() || k.size() > 10 || (k.size() > 1 && k[0] == '0')) return false;
+  uint64_t v = 0;
+  for (char c : k) {
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + uint64_t(c - '0');
+  }
+  if (v >= 4294967295ull) return false;
+  *out = uint32_t(v);
+  return true;
+}
+
+}  // namespace
+
+Value from_json(const nlohmann::ordered_json& j) {
+  switch (j.type()) {
+    case nlohmann::ordered_json::value_t::null:
+      return Value::null();
+    case nlohmann::ordered_json::value_t::boolean:
+      return Value::boolean(j.get<bool>());
+    case nlohmann::ordered_json::value_t::number_integer:
+      return Value::integer(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::number_unsigned:
+      return Value::integer(int64_t(j.get<uint64_t>()));
+    case nlohmann::ordered_json::value_t::number_float: {
+      const double d = j.get<double>();
+      if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.2e18)
+        return Value::integer(int64_t(d));
+      return Value::number(d);
+    }
+    case nlohmann::ordered_json::value_t::string:
+      return Value::str(j.get<std::string>());
+    case nlohmann::ordered_json::value_t::array: {
+      std::vector<Value> v;
+      v.reserve(j.size());
+      for (const auto& x : j) v.push_back(from_json(x));
+      return Value::array(std::move(v));
+    }
+    case nlohmann::ordered_json::value_t::object: {
+      Value o = Value::object();
+      std::vector<std::pair<uint32_t, std::string>> numeric;
+      for (const auto& [k, x] : j.items()) {
+        uint32_t idx;
+        if (array_index_key(k, &idx)) numeric.emplace_back(idx, k);
+      }
+      std::sort(numeric.begin(), numeric.end());
+      for (const auto& [idx, k] : numeric) o.obj->items.emplace_back(k, from_json(j[k]));
+      for (const auto& [k, x] : j.items()) {
+        uint32_t idx;
+        if (!array_index_key(k, &idx)) o.obj->items.emplace_back(k, from_json(x));
+      }
+      return o;
+    }
+    default:
+      return Value::undefined();
+  }
+}
+
+std::string js_number(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
+  if (d == 0) return "0";
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);
+  std::string sci(buf, r.ptr);  // e.g. "-1.2345e-07" (shortest round-trip digits)
+  std::string out;
+  if (sci[0] == '-') {
+    out = "-";
+    sci.erase(0, 1);
+  }
+  const size_t e = sci.find('e');
+  std::string digits;
+  for (size_t i = 0; i < e; ++i)
+    if (sci[i] != '.') digits += sci[i];
+  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+  const int exp10 = std::stoi(sci.substr(e + 1));
+  const int k = int(digits.size()), n = exp10 + 1;  // value = 0.digits * 10^n
+  if (k <= n && n <= 21) {
+    out += digits + std::string(size_t(n - k), '0');
+  } else if (0 < n && n <= 21) {
+    out += digits.substr(0, size_t(n)) + "." + digits.substr(size_t(n));
+  } else if (-6 < n && n <= 0) {
+    out += "0." + std::string(size_t(-n), '0') + digits;
+  } else {
+    out += digits.substr(0, 1);
+    if (k > 1) out += "." + digits.substr(1);
+    out += "e";
+    out += (n - 1) >= 0 ? "+" : "-";
+    out += std::to_string(std::abs(n - 1));
+  }
+  return out;
+}
+
+namespace {
+
+std::string json_string(const std::string& s, bool ensure_ascii) {
+  std::string out = "\"";
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = uint8_t(s[i]);
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        continue;
+      case '\\':
+        out += "\\\\";
+        continue;
+      case '\b':
+        out += "\\b";
+        continue;
+      case '\f':
+        out += "\\f";
+        continue;
+      case '\n':
+        out += "\\n";
+        continue;
+      case '\r':
+        out += "\\r";
+        continue;
+      case '\t':
+        out += "\\t";
+        continue;
+      default:
+        break;
+    }
+    char buf[16];
+    if (c < 0x20) {
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else if (ensure_ascii && c >= 0x7f) {
+      // Decode one code point; escape as UTF-16 units, as the reference does.
+      uint32_t cp = c;
+      int len = 1;
+      if (c >= 0xF0 && i + 3 < s.size()) {
+        cp = ((c & 7u) << 18) | ((uint8_t(s[i + 1]) & 63u) << 12) |
+             ((uint8_t(s[i + 2]) & 63u) << 6) | (uint8_t(s[i + 3]) & 63u);
+        len = 4;
+      } else if (c >= 0xE0 && i + 2 < s.size()) {
+        cp = ((c & 15u) << 12) | ((uint8_t(s[i + 1]) & 63u) << 6) | (uint8_t(s[i + 2]) & 63u);
+        len = 3;
+      } else if (c >= 0xC0 && i + 1 < s.size()) {
+        cp = ((c & 31u) << 6) | (uint8_t(s[i + 1]) & 63u);
+        len = 2;
+      }
+      if (cp >= 0x10000) {
+        const uint32_t v = cp - 0x10000;
+        std::snprintf(buf, sizeof buf, "\\u%04x\\u%04x", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF));
+      } else {
+        std::snprintf(buf, sizeof buf, "\\u%04x", cp);
+      }
+      out += buf;
+      i += size_t(len - 1);
+    } else {
+      out += char(c);
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+std::string to_json(const Value& v, const JsonOptions& o, bool undefined_as_null, int depth) {
+  std::string item_sep = ", ", key_sep = ": ";
+  if (o.has_separators) {
+    item_sep = o.item_sep;
+    key_sep = o.key_sep;
+  } else if (o.indent > 0) {
+    item_sep = ",";
+  }
+  switch (v.k) {
+    case Value::K::kNull:
+      return "null";
+    case Value::K::kUndefined:
+      return undefined_as_null ? "null" : "undefined";
+    case Value::K::kBool:
+      return v.b ? "true" : "false";
+    case Value::K::kInt:
+      return std::to_string(v.i);
+    case Value::K::kFloat:
+      return std::isfinite(v.f) ? js_number(v.f) : "null";
+    case Value::K::kStr:
+      return json_string(v.s, o.ensure_ascii);
+    case Value::K::kArray:
+    case Value::K::kTuple:
+    case Value::K::kObject:
+    case Value::K::kKwargs:
+    case Value::K::kNamespace: {
+      const std::string ind = o.indent > 0 ? std::string(size_t(o.indent), ' ') : "";
+      std::string base = "\n";
+      for (int d = 0; d < depth; ++d) base += ind;
+      const std::string child = base + ind;
+      std::vector<std::string> core;
+      if (v.is_array()) {
+        for (const auto& x : *v.arr) core.push_back(to_json(x, o, undefined_as_null, depth + 1));
+        std::string r = "[";
+        if (o.indent > 0 && !core.empty()) {
+          r += child;
+          for (size_t i = 0; i < core.size(); ++i) r += (i ? item_sep + child : "") + core[i];
+          return r + base + "]";
+        }
+        for (size_t i = 0; i < core.size(); ++i) r += (i ? item_sep : "") + core[i];
+        return r + "]";
+      }
+      auto items = v.obj->items;
+      if (o.sort_keys)
+        std::stable_sort(items.begin(), items.end(),
+                         [](const auto& a, const auto& b) { return a.first < b.first; });
+      for (const auto& [key, x] : items) {
+        std::string e = json_string(key, o.ensure_ascii) + key_sep +
+                        to_json(x, o, undefined_as_null, depth + 1);
+        core.push_back(o.indent > 0 ? child + e : e);
+      }
+      std::string r = "{";
+      for (size_t i = 0; i < core.size(); ++i) r += (i ? item_sep : "") + core[i];
+      if (o.indent > 0 && !core.empty()) r += base;
+      return r + "}";
+    }
+    case Value::K::kFunc:
+      break;
+  }
+  throw std::runtime_error(std::string("Cannot convert to JSON: ") + v.type_name());
+}
+
+std::string to_output(const Value& v) {
+  return v.none_or_undefined() ? std::string() : rt_string(v);
+}
+
+std::string js_string(const Value& v) {
+  switch (v.k) {
+    case Value::K::kStr:
+      return v.s;
+    case Value::K::kInt:
+      return std::to_string(v.i);
+    case Value::K::kFloat:
+      return js_number(v.f);
+    case Value::K::kBool:
+      return v.b ? "true" : "false";
+    case Value::K::kNull:
+      return "null";
+    case Value::K::kUndefined:
+      return "undefined";
+    case Value::K::kArray:
+    case Value::K::kTuple: {
+      std::string r;
+      for (size_t i = 0; i < v.arr->size(); ++i) r += (i ? "," : "") + rt_string((*v.arr)[i]);
+      return r;
+    }
+    case Value::K::kFunc:
+      return "function";
+    default:
+      return "[object Map]";
+  }
+}
+
+std::string rt_string(const Value& v) {
+  switch (v.k) {
+    case Value::K::kUndefined:
+      return "undefined";
+    case Value::K::kNull:
+      return "null";
+    case Value::K::kBool:
+      return v.b ? "true" : "false";
+    case Value::K::kInt:
+      return std::to_string(v.i);
+    case Value::K::kFloat:
+      if (v.f == 0 && std::signbit(v.f)) return "-0.0";
+      if (std::isfinite(v.f) && v.f == std::floor(v.f) && std::fabs(v.f) < 1e21) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.1f", v.f);
+        return buf;
+      }
+      return js_number(v.f);
+    case Value::K::kStr:
+      return v.s;
+    case Value::K::kFunc:
+      return "function";
+    default:
+      return to_json(v, JsonOptions{}, false);
+  }
+}
+
+bool strict_equals(const Value& a, const Value& b) {
+  if (a.is_number() && b.is_number()) return a.num() == b.num();
+  if (a.k != b.k) {
+    return false;
+  }
+  switch (a.k) {
+    case Value::K::kUndefined:
+    case Value::K::kNull:
+      return true;
+    case Value::K::kBool:
+      return a.b == b.b;
+    case Value::K::kStr:
+      return a.s == b.s;
+    case Value::K::kArray:
+    case Value::K::kTuple:
+      return a.arr == b.arr;
+    case Value::K::kFunc:
+      return a.fn == b.fn;
+    default:
+      return a.obj == b.obj;
+  }
+}
+
+bool loose_equals(const Value& a, const Value& b) {
+  if (a.none_or_undefined() || b.none_or_undefined())
+    return a.none_or_undefined() && b.none_or_undefined();
+  const bool pa = a.k == Value::K::kBool || a.is_number() || a.k == Value::K::kStr;
+  const bool pb = b.k == Value::K::kBool || b.is_number() || b.k == Value::K::kStr;
+  if (pa && pb) {
+    if (a.k == Value::K::kStr && b.k == Value::K::kStr) return a.s == b.s;
+    // Otherwise JavaScript compares as numbers.
+    auto to_num = [](const Value& x) -> double {
+      if (x.k != Value::K::kStr) return x.num();
+      const std::string& s = x.s;
+      size_t b0 = s.find_first_not_of(" \t\n\r\f\v"), e0 = s.find_last_not_of(" \t\n\r\f\v");
+      if (b0 == std::string::npos) return 0.0;
+      const std::string t = s.substr(b0, e0 - b0 + 1);
+      char* end = nullptr;
+      const double d = std::strtod(t.c_str(), &end);
+      return *end ? std::nan("") : d;
+    };
+    return to_num(a) == to_num(b);
+  }
+  return strict_equals(a, b);
+}
+
+}  // namespace hearth::templates::jinja
