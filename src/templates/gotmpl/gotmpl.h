@@ -3,7 +3,9 @@
 // Data is JSON: field access `.Name` looks up the member "Name" of the current object (Ollama
 // passes Go structs; tests and the chat renderer build the equivalent JSON: System, Prompt,
 // Response, Suffix, Messages[{Role, Content, ToolCalls[{Function{Name, Arguments}}]}], Tools...).
-// Errors name the line and the construct; hostile input never crashes or hangs.
+// An object member "__json__" gives the JSON the object prints as (Ollama's tool and argument
+// types print themselves as JSON). Errors name the line and the construct; hostile input never
+// crashes or hangs.
 #pragma once
 
 #include <memory>
@@ -19,6 +21,9 @@ class Template {
  public:
   static Result<Template> parse(std::string_view source);
   Result<std::string> render(const nlohmann::ordered_json& data) const;
+  // Ollama's legacy (per-turn) mode for the last turn: everything after the first {{ .Response }}
+  // in the template is dropped, so the prompt ends where the model's answer starts.
+  Result<std::string> render_cut_after_response(const nlohmann::ordered_json& data) const;
   // True if the template refers to the given top-level field anywhere (e.g. "Messages", "Suffix",
   // "Tools"): Ollama picks how to fill the data by what the template uses.
   bool uses(std::string_view field) const;
@@ -26,6 +31,7 @@ class Template {
   struct Impl;
 
  private:
+  Result<std::string> render_impl(const nlohmann::ordered_json& data, bool cut) const;
   std::shared_ptr<const Impl> impl_;
 };
 
