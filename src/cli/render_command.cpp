@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "gguf/gguf.h"
 #include "templates/chat.h"
+#include "templates/ollama_prompt.h"
 
 namespace hearth::cli {
 
@@ -40,7 +41,7 @@ Result<ojson> json_arg(const std::string& arg, const char* what) {
 }
 
 struct RenderOpts {
-  std::string model, template_file, messages, tools, vars, bos, eos, cases;
+  std::string model, template_file, go_template, messages, tools, vars, bos, eos, cases;
   bool no_gen = false, bos_set = false, eos_set = false;
 };
 
@@ -73,6 +74,26 @@ int run_render(const RenderOpts& o) {
     }
     return 0;
   }
+  if (!o.go_template.empty()) {
+    // An Ollama Modelfile TEMPLATE: rendered as Ollama renders chats.
+    auto src = read_text(o.go_template);
+    if (!src) return fail(src.status().message());
+    auto gt = templates::parse_ollama_template(*src);
+    if (!gt) return fail(gt.status().message());
+    templates::OllamaPromptInput in;
+    auto msgs = json_arg(o.messages, "--messages");
+    if (!msgs) return fail(msgs.status().message());
+    in.messages = *msgs;
+    if (!o.tools.empty()) {
+      auto tools = json_arg(o.tools, "--tools");
+      if (!tools) return fail(tools.status().message());
+      in.tools = *tools;
+    }
+    auto r = templates::render_ollama(*gt, in);
+    if (!r) return fail(r.status().message());
+    std::fwrite(r->data(), 1, r->size(), stdout);
+    return 0;
+  }
   templates::JinjaChatTemplate t;
   if (!o.model.empty()) {
     auto f = gguf::GgufFile::open(o.model);
@@ -85,7 +106,7 @@ int run_render(const RenderOpts& o) {
     if (!src) return fail(src.status().message());
     t.source = *src;
   } else {
-    return fail("give -m MODEL.gguf or --template FILE.jinja");
+    return fail("give -m MODEL.gguf, --template FILE.jinja or --go-template FILE");
   }
   if (o.bos_set) t.bos_token = o.bos;
   if (o.eos_set) t.eos_token = o.eos;
@@ -120,6 +141,9 @@ void add_render_command(CLI::App& app) {
       app.add_subcommand("render", "print the prompt a chat template makes of a conversation");
   c->add_option("-m,--model", o->model, "GGUF file whose tokenizer.chat_template is used");
   c->add_option("--template", o->template_file, "a Jinja chat template file instead");
+  c->add_option(
+      "--go-template", o->go_template,
+      "an Ollama Modelfile TEMPLATE (Go text/template) file instead, rendered as Ollama does");
   c->add_option("--messages", o->messages, "messages: JSON file (or literal JSON)");
   c->add_option("--tools", o->tools, "tool definitions: JSON file (or literal JSON)");
   c->add_option("--vars", o->vars, "extra template variables, e.g. '{\"enable_thinking\": false}'");

@@ -36,4 +36,19 @@ Result<std::string> render_jinja_chat(const JinjaChatTemplate& t, const ChatInpu
   return tmpl.render(ctx);
 }
 
+Result<std::string> render_chat_prompt(const ModelTemplates& t, const ChatInput& in) {
+  if (t.go_template || !t.jinja) {
+    HEARTH_ASSIGN_OR_RETURN(auto gt,
+                            parse_ollama_template(t.go_template.value_or("{{ .Prompt }}")));
+    OllamaPromptInput oi;
+    oi.messages = in.messages;
+    if (in.tools) oi.tools = *in.tools;
+    if (in.vars.is_object() && in.vars.contains("enable_thinking") &&
+        in.vars["enable_thinking"].is_boolean())
+      oi.think = in.vars["enable_thinking"].get<bool>();
+    return render_ollama(gt, oi);
+  }
+  return render_jinja_chat(*t.jinja, in);
+}
+
 }  // namespace hearth::templates

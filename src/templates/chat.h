@@ -7,6 +7,7 @@
 
 #include "base/status.h"
 #include "gguf/gguf.h"
+#include "templates/ollama_prompt.h"
 
 namespace hearth::templates {
 
@@ -30,5 +31,16 @@ Result<JinjaChatTemplate> jinja_chat_template(const gguf::GgufFile& f);
 // the extra variables, then messages, tools (if any), add_generation_prompt, bos_token,
 // eos_token.
 Result<std::string> render_jinja_chat(const JinjaChatTemplate& t, const ChatInput& in);
+
+// What a model has to turn chats into prompts: an Ollama Modelfile TEMPLATE (Go) if it has one,
+// else the GGUF's Jinja chat template; with neither, Ollama's default "{{ .Prompt }}" applies.
+struct ModelTemplates {
+  std::optional<std::string> go_template;
+  std::optional<JinjaChatTemplate> jinja;
+};
+
+// Renders with the model's TEMPLATE when present, otherwise with its Jinja template.
+// `in.vars["enable_thinking"]` becomes Ollama's .Think for Go templates.
+Result<std::string> render_chat_prompt(const ModelTemplates& t, const ChatInput& in);
 
 }  // namespace hearth::templates

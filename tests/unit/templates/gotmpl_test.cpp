@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "templates/chat.h"
 #include "templates/ollama_prompt.h"
 
 namespace hearth::templates {
@@ -210,6 +211,97 @@ TEST(OllamaPrompt, QwenToolsCallsAndResults) {
             "</tool_call><|im_end|>\n"
             "<|im_start|>user\n<tool_response>\n18C\n</tool_response><|im_end|>\n"
             "<|im_start|>assistant\n");
+}
+
+// The examples of Ollama's docs/template.md.
+TEST(OllamaPrompt, DocsExamples) {
+  EXPECT_EQ(ollama("{{- range .Messages }}\n{{ .Role }}: {{ .Content }}\n{{- end }}", kMulti),
+            "\nsystem: Be brief.\nuser: Hi\nassistant: Hello!\nuser: Bye");
+  const char* llama3 =
+      "{{- if .System }}<|start_header_id|>system<|end_header_id|>\n\n{{ .System }}<|eot_id|>\n{{- "
+      "end }}\n"
+      "{{- range .Messages }}<|start_header_id|>{{ .Role }}<|end_header_id|>\n\n{{ .Content "
+      "}}<|eot_id|>\n{{- end }}"
+      "<|start_header_id|>assistant<|end_header_id|>\n\n";
+  EXPECT_EQ(ollama(llama3, kMulti),
+            "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+            "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+            "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
+            "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n");
+  const char* mistral =
+      "{{- range $index, $_ := .Messages }}\n"
+      "{{- if eq .Role \"user\" }}\n"
+      "{{- if and (le (len (slice $.Messages $index)) 2) $.Tools }}[AVAILABLE_TOOLS] {{ json "
+      "$.Tools }}[/AVAILABLE_TOOLS]\n"
+      "{{- end }}[INST] {{ if and (eq (len (slice $.Messages $index)) 1) $.System }}{{ $.System "
+      "}}\n\n"
+      "{{ end }}{{ .Content }}[/INST]\n"
+      "{{- else if eq .Role \"assistant\" }}\n"
+      "{{- if .Content }} {{ .Content }}</s>\n"
+      "{{- else if .ToolCalls }}[TOOL_CALLS] [\n"
+      "{{- range .ToolCalls }}{\"name\": \"{{ .Function.Name }}\", \"arguments\": {{ json "
+      ".Function.Arguments }}}\n"
+      "{{- end }}]</s>\n"
+      "{{- end }}\n"
+      "{{- else if eq .Role \"tool\" }}[TOOL_RESULTS] {\"content\": {{ .Content "
+      "}}}[/TOOL_RESULTS]\n"
+      "{{- end }}\n"
+      "{{- end }}";
+  const ojson tools = ojson::array({{{"type", "function"},
+                                     {"function",
+                                      {{"name", "get_weather"},
+                                       {"description", "Get weather"},
+                                       {"parameters",
+                                        {{"type", "object"},
+                                         {"properties", {{"city", {{"type", "string"}}}}},
+                                         {"required", {"city"}}}}}}}});
+  EXPECT_EQ(ollama(mistral, ojson::array({{{"role", "user"}, {"content", "Weather?"}}}), tools),
+            "[AVAILABLE_TOOLS] "
+            "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":"
+            "\"Get "
+            "weather\",\"parameters\":{\"type\":\"object\",\"required\":[\"city\"],\"properties\":{"
+            "\"city\":"
+            "{\"type\":\"string\"}}}}}][/AVAILABLE_TOOLS][INST] Weather?[/INST]");
+  const ojson call = ojson::array(
+      {{{"role", "user"}, {"content", "Weather?"}},
+       {{"role", "assistant"},
+        {"content", ""},
+        {"tool_calls",
+         {{{"function", {{"name", "get_weather"}, {"arguments", {{"city", "Paris"}}}}}}}}},
+       {{"role", "tool"}, {"content", "18C"}}});
+  EXPECT_EQ(ollama(mistral, call, tools),
+            "[INST] Weather?[/INST][TOOL_CALLS] [{\"name\": \"get_weather\", \"arguments\": "
+            "{\"city\":\"Paris\"}}]</s>"
+            "[TOOL_RESULTS] {\"content\": 18C}[/TOOL_RESULTS]");
+  for (const auto& [src, want] : std::vector<std::pair<std::string, std::string>>{
+           {"<PRE> {{ .Prompt }} <SUF>{{ .Suffix }} <MID>", "<PRE> def f( <SUF>    return x <MID>"},
+           {"[SUFFIX]{{ .Suffix }}[PREFIX] {{ .Prompt }}",
+            "[SUFFIX]    return x[PREFIX] def f("}}) {
+    auto t = parse_ollama_template(src);
+    ASSERT_TRUE(t.is_ok());
+    OllamaPromptInput in;
+    in.prompt = "def f(";
+    in.suffix = "    return x";
+    EXPECT_EQ(*render_ollama(*t, in), want);
+  }
+}
+
+// A model with a TEMPLATE uses it; one without uses its GGUF Jinja template; with neither,
+// the prompt is the last user message as is ("{{ .Prompt }}").
+TEST(OllamaPrompt, ModelTemplateChoice) {
+  ChatInput in;
+  in.messages = kSingle;
+  ModelTemplates jinja_only;
+  jinja_only.jinja = JinjaChatTemplate{
+      "{% for m in messages %}[{{ m.role }}:{{ m.content }}]{% endfor %}", "", ""};
+  EXPECT_EQ(*render_chat_prompt(jinja_only, in), "[user:Hello]");
+  ModelTemplates both = jinja_only;
+  both.go_template = kChatML;
+  EXPECT_EQ(*render_chat_prompt(both, in),
+            "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(*render_chat_prompt(ModelTemplates{}, in), "Hello");
 }
 
 TEST(OllamaPrompt, FillInTheMiddle) {
