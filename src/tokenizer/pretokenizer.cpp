@@ -99,6 +99,8 @@ Result<PreTokenizerConfig> pre_tokenizer_config(std::string_view pre) {
   } else if (in(pre, {"gpt-4o", "llama4", "minimax-m2", "kimi-k2"})) {
     c.patterns = {kO200k};
     c.ignore_merges = pre == "llama4";
+  } else if (pre == "gemma4") {
+    c.patterns = {R"([^\n]+|[\n]+)"};
   } else if (pre.empty() || pre == "default") {
     c.patterns.assign(std::begin(kDefault), std::end(kDefault));
   } else {

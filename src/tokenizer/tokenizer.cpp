@@ -94,11 +94,15 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFi
   HEARTH_ASSIGN_OR_RETURN(t->model_, f.get_string("tokenizer.ggml.model"));
   if (t->model_ == "gpt2") {
     t->kind_ = Kind::kBpe;
+  } else if (t->model_ == "gemma4") {
+    t->kind_ = Kind::kBpe;
+    t->byte_encode_ = false;
+    t->escape_spaces_ = true;
   } else if (t->model_ == "llama") {
     t->kind_ = Kind::kSpm;
   } else {
     return unsupported("[tokenizer] tokenizer model '" + t->model_ +
-                       "' is not supported (tokenizer.ggml.model; supported: gpt2, llama)");
+                       "' is not supported (tokenizer.ggml.model; supported: gpt2, gemma4, llama)");
   }
   HEARTH_ASSIGN_OR_RETURN(auto tokens, f.get_string_array("tokenizer.ggml.tokens"));
   const size_t n = tokens.size();
@@ -152,6 +156,7 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFi
       HEARTH_ASSIGN_OR_RETURN(pre, f.get_string("tokenizer.ggml.pre"));
     }
     t->pre_ = pre;
+    if (t->model_ == "gemma4") pre = "gemma4";  // the only split Gemma 4 files use
     HEARTH_ASSIGN_OR_RETURN(auto cfg, pre_tokenizer_config(pre));
     t->nfc_ = cfg.nfc;
     t->ignore_merges_ = cfg.ignore_merges;
@@ -324,20 +329,38 @@ void Tokenizer::encode_fragment(
     normalized = nfc(frag);
     frag = normalized;
   }
+  if (escape_spaces_) {
+    std::string esc;
+    esc.reserve(frag.size() + 16);
+    for (char c : frag) {
+      if (c == ' ')
+        esc += "\xE2\x96\x81";  // U+2581
+      else
+        esc += c;
+    }
+    normalized = std::move(esc);
+    frag = normalized;
+  }
   std::vector<std::pair<size_t, size_t>> words;
   pre_tok_->split(frag, words);
   const ByteMap& bm = ByteMap::get();
   std::string mapped;
   for (auto [b, len] : words) {
     mapped.clear();
-    for (size_t i = b; i < b + len; ++i) mapped += bm.to_text[uint8_t(frag[i])];
+    if (byte_encode_) {
+      for (size_t i = b; i < b + len; ++i) mapped += bm.to_text[uint8_t(frag[i])];
+    } else {
+      mapped.assign(frag.substr(b, len));
+    }
     auto hit = cache.find(mapped);
     if (hit != cache.end()) {
       out.insert(out.end(), hit->second.begin(), hit->second.end());
       continue;
     }
     std::vector<int32_t> ids;
-    if (int32_t id; ignore_merges_ && (id = find(mapped)) >= 0)
+    // A run of newlines that is itself a token stays whole (Gemma 4).
+    const bool newline_run = !byte_encode_ && mapped.find_first_not_of('\n') == std::string::npos;
+    if (int32_t id; (ignore_merges_ || newline_run) && (id = find(mapped)) >= 0)
       ids.push_back(id);
     else
       bpe_word(mapped, ids);
@@ -401,6 +424,8 @@ void Tokenizer::bpe_word(std::string_view w, std::vector<int32_t>& out) const {
     const Sym& s = syms[size_t(i)];
     if (s.id >= 0)
       out.push_back(s.id);
+    else if (!byte_encode_)
+      byte_fallback(w.substr(s.off, s.len), out);  // character vocabularies fall back to bytes
     else if (sp_.unk >= 0)
       out.push_back(sp_.unk);  // a character outside a byte-level vocab: nothing better exists
   }
@@ -490,10 +515,11 @@ std::string Tokenizer::piece(int32_t id, bool special) const {
     case TokenType::kUnknown:
       return std::string(text);
     case TokenType::kUserDefined:
-      if (kind_ == Kind::kBpe) return std::string(text);
+      if (kind_ == Kind::kBpe && byte_encode_) return std::string(text);
       break;  // SentencePiece: whitespace runs such as "▁▁▁" are user-defined in Gemma
     case TokenType::kByte:
-      if (kind_ == Kind::kSpm && text.size() == 6 && text.substr(0, 3) == "<0x") {
+      if ((kind_ == Kind::kSpm || !byte_encode_) && text.size() == 6 &&
+          text.substr(0, 3) == "<0x") {
         const int v = std::stoi(std::string(text.substr(3, 2)), nullptr, 16);
         return std::string(1, char(v));
       }
@@ -501,7 +527,7 @@ std::string Tokenizer::piece(int32_t id, bool special) const {
     default:
       break;
   }
-  if (kind_ == Kind::kBpe) return ByteMap::get().to_bytes(text);
+  if (kind_ == Kind::kBpe && byte_encode_) return ByteMap::get().to_bytes(text);
   std::string r;
   r.reserve(text.size());
   for (size_t i = 0; i < text.size();) {

@@ -1,8 +1,9 @@
 // tokenizer/tokenizer.h — text <-> token ids, configured entirely from GGUF metadata.
 //
-// Two algorithms cover the seed families: byte-level BPE (`tokenizer.ggml.model = gpt2`: Llama 3,
-// Qwen, Llama 4) with the pre-tokenizer `tokenizer.ggml.pre` names, and SentencePiece-style BPE
-// (`llama`: Gemma, Llama 2, Mistral) merging by score with byte fallback. Special tokens are
+// Two algorithms cover the seed families: BPE by merge rank — byte-level (`tokenizer.ggml.model =
+// gpt2`: Llama 3, Qwen, Llama 4, with the pre-tokenizer `tokenizer.ggml.pre` names) or on raw
+// characters with byte fallback (`gemma4`) — and SentencePiece-style BPE (`llama`: Gemma 1-3,
+// Llama 2, Mistral) merging by score with byte fallback. Special tokens are
 // matched in the text (leftmost, longest) before either runs: control tokens only when asked
 // (parse_special), user-defined tokens always — as Hugging Face and llama.cpp do.
 //
@@ -92,6 +93,9 @@ class Tokenizer {
   std::unordered_map<uint64_t, uint64_t> merges_;
   std::unique_ptr<PreTokenizer> pre_tok_;
   bool nfc_ = false, ignore_merges_ = false;
+  // Gemma 4's BPE: merges over raw UTF-8 characters (no GPT-2 byte alphabet), spaces escaped to
+  // U+2581 first, unknown characters as <0xXX> byte tokens.
+  bool byte_encode_ = true, escape_spaces_ = false;
   bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
   SpecialIds sp_;
   std::vector<int32_t> eog_;
