@@ -262,6 +262,13 @@ void Interpreter::setup_globals(Env& g) {
 }
 
 std::string Interpreter::render(const NodeP& program, Env& env) {
+  struct BreakCycles {
+    std::unordered_map<const void*, std::shared_ptr<Object>>& ns;
+    ~BreakCycles() {
+      for (auto& [_, o] : ns) o->items.clear();
+      ns.clear();
+    }
+  } guard{written_ns_};
   Value v = block(program->body, env);
   return v.s;
 }
@@ -1199,6 +1206,7 @@ Value Interpreter::eval_set(const Node& n, Env& env) {
       throw JinjaError(n.line, "cannot assign an attribute of something that is not a namespace");
     if (lhs.flag || lhs.y->k != Node::K::kIdent)
       throw JinjaError(n.line, "cannot assign to this member");
+    written_ns_.emplace(obj.obj.get(), obj.obj);
     obj.obj->set(lhs.y->name, rhs);
   } else {
     throw JinjaError(n.line, "invalid left side of an assignment");

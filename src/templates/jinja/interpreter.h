@@ -1,6 +1,7 @@
 // templates/jinja/interpreter.h — evaluation of a parsed template (internal).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -60,6 +61,9 @@ class Interpreter {
   static std::string indent(const std::string& s, int width, bool first, bool blank);
 
   Limits limits_;
+  // Namespaces written during this render. `set ns.x = [ns]` makes a reference cycle that
+  // shared_ptr cannot free; render() empties them at the end to break any such cycle.
+  std::unordered_map<const void*, std::shared_ptr<Object>> written_ns_;
   int depth_ = 0;
   int64_t steps_ = 0;
 };

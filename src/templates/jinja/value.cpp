@@ -242,9 +242,16 @@ std::string json_string(const std::string& s, bool ensure_ascii) {
   return out + "\"";
 }
 
+constexpr int kMaxJsonDepth = 256;
+
 }  // namespace
 
 std::string to_json(const Value& v, const JsonOptions& o, bool undefined_as_null, int depth) {
+  // A namespace or list can be made to contain itself (`set ns.x = [ns]`); JavaScript's
+  // JSON.stringify refuses such cycles, and so do we, before the stack runs out.
+  if (depth > kMaxJsonDepth)
+    throw std::runtime_error("Cannot convert to JSON: nesting deeper than " +
+                             std::to_string(kMaxJsonDepth) + " levels (cyclic structure?)");
   std::string item_sep = ", ", key_sep = ": ";
   if (o.has_separators) {
     item_sep = o.item_sep;
