@@ -87,9 +87,9 @@ class Store {
   Status copy(const ModelName& from, const ModelName& to);
   // Removes the manifest, then every blob no other manifest references.
   Status remove(const ModelName& n);
+  std::string manifest_path(const ModelName& n) const;
 
  private:
-  std::string manifest_path(const ModelName& n) const;
   std::string root_;
 };
 

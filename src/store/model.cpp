@@ -1,0 +1,75 @@
+#include "store/model.h"
+
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace hearth::store {
+namespace {
+
+Result<std::string> slurp(const std::string& path, size_t limit) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return not_found("cannot read " + path);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  std::string s = ss.str();
+  if (s.size() > limit)
+    return corrupt(path + " is larger than " + std::to_string(limit) + " bytes");
+  return s;
+}
+
+}  // namespace
+
+Result<ModelRecord> resolve_model(const Store& s, const ModelName& n) {
+  const std::string mpath = s.manifest_path(n);
+  auto bytes = slurp(mpath, size_t(16) << 20);
+  if (!bytes) return Status(StatusCode::kNotFound, "model '" + n.display() + "' not found");
+  auto m = Manifest::parse(*bytes);
+  if (!m) return corrupt("model '" + n.display() + "': " + m.status().message());
+  ModelRecord r;
+  r.name = n;
+  r.manifest = *m;
+  Sha256 h;
+  h.update(bytes->data(), bytes->size());
+  r.digest = h.hex();
+  r.size = m->config.size;
+  struct stat st {};
+  if (::stat(mpath.c_str(), &st) == 0) r.modified_unix = st.st_mtime;
+  auto layer_text = [&](const Layer& l) -> Result<std::string> {
+    HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(l.digest));
+    auto t = slurp(s.blob_path(hex), size_t(64) << 20);
+    if (!t)
+      return corrupt("model '" + n.display() + "': layer " + l.digest + " (" + l.media_type +
+                     ") is missing");
+    return t;
+  };
+  for (const Layer& l : m->layers) {
+    r.size += l.size;
+    const std::string& mt = l.media_type;
+    if (mt == kMediaModel) {
+      HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(l.digest));
+      r.model_path = s.blob_path(hex);
+      if (!s.has_blob(l.digest))
+        return corrupt("model '" + n.display() + "': model blob " + l.digest + " is missing");
+    } else if (mt == kMediaTemplate) {
+      HEARTH_ASSIGN_OR_RETURN(r.template_text, layer_text(l));
+    } else if (mt == kMediaSystem) {
+      HEARTH_ASSIGN_OR_RETURN(r.system, layer_text(l));
+    } else if (mt == kMediaLicense) {
+      HEARTH_ASSIGN_OR_RETURN(std::string t, layer_text(l));
+      r.licenses.push_back(std::move(t));
+    } else if (mt == kMediaParams || mt == kMediaMessages) {
+      HEARTH_ASSIGN_OR_RETURN(std::string t, layer_text(l));
+      auto j = nlohmann::ordered_json::parse(t, nullptr, false);
+      const bool ok = mt == kMediaParams ? j.is_object() : j.is_array();
+      if (!ok) return corrupt("model '" + n.display() + "': malformed " + mt + " layer");
+      (mt == kMediaParams ? r.params : r.messages) = std::move(j);
+    }
+  }
+  if (r.model_path.empty())
+    return corrupt("model '" + n.display() + "' has no model layer (" + kMediaModel + ")");
+  return r;
+}
+
+}  // namespace hearth::store
