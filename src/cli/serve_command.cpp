@@ -31,7 +31,7 @@ void add_serve_command(CLI::App& app) {
     store::Store st(store::Store::default_root());
     std::error_code ec;
     std::filesystem::create_directories(st.root() + "/blobs", ec);
-    server::Api api(st);
+    server::Api api(st, nullptr);
     server::ServerOptions o;
     o.host = addr->host;
     o.port = addr->port;

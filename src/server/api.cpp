@@ -8,12 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "base/version.h"
+#include "server/api_util.h"
 
 namespace hearth::server {
-
-namespace {
-
-using json = nlohmann::ordered_json;
 
 HttpResponse json_ok(const json& j) {
   HttpResponse r;
@@ -55,8 +52,6 @@ std::optional<std::string> str_field(const json& j, const char* key, const char*
   return std::nullopt;
 }
 
-}  // namespace
-
 std::string rfc3339(int64_t s, int64_t nanos) {
   const time_t t = time_t(s);
   struct tm tm {};
@@ -67,7 +62,7 @@ std::string rfc3339(int64_t s, int64_t nanos) {
   return buf;
 }
 
-void Api::handle(const HttpRequest& req, std::shared_ptr<Responder> res) {
+void Api::handle(const HttpRequest& req, ResponderP res) {
   const std::string& p = req.path;
   const std::string& m = req.method;
   auto only = [&](std::initializer_list<const char*> methods) {
@@ -103,11 +98,47 @@ void Api::handle(const HttpRequest& req, std::shared_ptr<Responder> res) {
     if (!only({"HEAD", "POST"})) return;
     return blob(req, res);
   }
+  if (p == "/api/show") {
+    if (!only({"POST"})) return;
+    return show(req, res);
+  }
+  if (p == "/api/create") {
+    if (!only({"POST"})) return;
+    return create(req, res);
+  }
+  if (p == "/v1/models" || p.rfind("/v1/models/", 0) == 0) {
+    if (!only({"GET"})) return;
+    return v1_models(req, res);
+  }
+  if (p == "/api/generate") {
+    if (!only({"POST"})) return;
+    return generate(req, res);
+  }
+  if (p == "/api/chat") {
+    if (!only({"POST"})) return;
+    return chat(req, res);
+  }
+  if (p == "/api/ps") {
+    if (!only({"GET"})) return;
+    return ps(res);
+  }
+  if (p == "/api/embed" || p == "/api/embeddings" || p == "/v1/embeddings") {
+    if (!only({"POST"})) return;
+    return embed(req, res);
+  }
+  if (p == "/v1/chat/completions") {
+    if (!only({"POST"})) return;
+    return v1_chat(req, res);
+  }
+  if (p == "/v1/completions") {
+    if (!only({"POST"})) return;
+    return v1_completions(req, res);
+  }
   if (!req.body_file.empty()) ::unlink(req.body_file.c_str());
   res->send(json_error(404, "404 page not found"));
 }
 
-void Api::tags(std::shared_ptr<Responder> res) {
+void Api::tags(ResponderP res) {
   auto list = store_.list();
   if (!list) return res->send(json_error(500, list.status().message()));
   std::sort(list->begin(), list->end(),
@@ -130,7 +161,7 @@ void Api::tags(std::shared_ptr<Responder> res) {
   res->send(json_ok({{"models", models}}));
 }
 
-void Api::copy(const HttpRequest& req, std::shared_ptr<Responder> res) {
+void Api::copy(const HttpRequest& req, ResponderP res) {
   auto j = body_json(req, *res);
   if (!j) return;
   bool te;
@@ -149,7 +180,7 @@ void Api::copy(const HttpRequest& req, std::shared_ptr<Responder> res) {
   res->send(r);
 }
 
-void Api::remove(const HttpRequest& req, std::shared_ptr<Responder> res) {
+void Api::remove(const HttpRequest& req, ResponderP res) {
   auto j = body_json(req, *res);
   if (!j) return;
   bool te;
@@ -165,7 +196,7 @@ void Api::remove(const HttpRequest& req, std::shared_ptr<Responder> res) {
   res->send(r);
 }
 
-void Api::blob(const HttpRequest& req, std::shared_ptr<Responder> res) {
+void Api::blob(const HttpRequest& req, ResponderP res) {
   const std::string digest = req.path.substr(std::string("/api/blobs/").size());
   auto cleanup = [&] {
     if (!req.body_file.empty()) ::unlink(req.body_file.c_str());

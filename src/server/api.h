@@ -1,4 +1,7 @@
-// server/api.h — the Ollama HTTP API on top of the store (and, later, the scheduler).
+// server/api.h — the Ollama and OpenAI HTTP APIs on top of the store and the scheduler.
+// Routing and the store endpoints live in api.cpp; model management (create, show, /v1/models)
+// in api_models.cpp; inference (generate, chat, ps, embed, /v1 completions) in
+// api_inference.cpp.
 #pragma once
 
 #include <memory>
@@ -7,20 +10,41 @@
 #include "server/http.h"
 #include "store/store.h"
 
+namespace hearth::runtime {
+class Scheduler;
+}
+
 namespace hearth::server {
+
+using ResponderP = std::shared_ptr<Responder>;
 
 class Api {
  public:
-  explicit Api(store::Store& store) : store_(store) {}
+  // `sched` may be null (store-only server, e.g. in tests): inference endpoints then answer 503.
+  Api(store::Store& store, runtime::Scheduler* sched) : store_(store), sched_(sched) {}
   // Routes one request; always answers (JSON errors shaped as Ollama's).
-  void handle(const HttpRequest& req, std::shared_ptr<Responder> res);
+  void handle(const HttpRequest& req, ResponderP res);
 
  private:
-  void tags(std::shared_ptr<Responder> res);
-  void copy(const HttpRequest& req, std::shared_ptr<Responder> res);
-  void remove(const HttpRequest& req, std::shared_ptr<Responder> res);
-  void blob(const HttpRequest& req, std::shared_ptr<Responder> res);
+  // api.cpp
+  void tags(ResponderP res);
+  void copy(const HttpRequest& req, ResponderP res);
+  void remove(const HttpRequest& req, ResponderP res);
+  void blob(const HttpRequest& req, ResponderP res);
+  // api_models.cpp
+  void show(const HttpRequest& req, ResponderP res);
+  void create(const HttpRequest& req, ResponderP res);
+  void v1_models(const HttpRequest& req, ResponderP res);  // GET /v1/models and /v1/models/{id}
+  // api_inference.cpp
+  void generate(const HttpRequest& req, ResponderP res);
+  void chat(const HttpRequest& req, ResponderP res);
+  void ps(ResponderP res);
+  void embed(const HttpRequest& req, ResponderP res);
+  void v1_chat(const HttpRequest& req, ResponderP res);
+  void v1_completions(const HttpRequest& req, ResponderP res);
+
   store::Store& store_;
+  runtime::Scheduler* sched_;
 };
 
 // RFC 3339 with nanoseconds in UTC ("2025-10-26T17:15:24.097767000Z").

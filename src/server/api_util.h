@@ -1,0 +1,23 @@
+// server/api_util.h — request parsing and response helpers shared by the API files.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "server/http.h"
+
+namespace hearth::server {
+
+using json = nlohmann::ordered_json;
+
+// 200 with a compact JSON body (invalid UTF-8 replaced, never thrown).
+HttpResponse json_ok(const json& j);
+// Parses the JSON object body; answers 400 the way Ollama does and returns nullopt on failure.
+std::optional<json> body_json(const HttpRequest& req, Responder& res);
+// A string field (or its deprecated alias); a present non-string is a type error (answered 400,
+// *type_error set).
+std::optional<std::string> str_field(const json& j, const char* key, const char* alias,
+                                     Responder& res, bool* type_error);
+
+}  // namespace hearth::server
