@@ -59,6 +59,12 @@ class Context {
   virtual ~Context() = default;
   const ContextParams& params() const { return params_; }
   ThreadPool& pool() { return *pool_; }
+  // Positions sequence `seq` can hold (params().n_ctx at creation).
+  virtual int seq_capacity(int seq) const = 0;
+  // Gives sequence `seq` room for n_ctx positions. Growing drops what the sequence held;
+  // shrinking frees memory. Other sequences are untouched: a request with a larger num_ctx
+  // changes its own cache, never the weights or its neighbours.
+  virtual Status reserve_sequence(int seq, int n_ctx) = 0;
 
  protected:
   Context(const ContextParams& p, ThreadPool& pool) : params_(p), pool_(&pool) {}

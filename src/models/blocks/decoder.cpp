@@ -23,9 +23,31 @@ struct Layer {
 class DecoderContext final : public Context {
  public:
   DecoderContext(const ContextParams& p, ThreadPool& pool) : Context(p, pool) {}
-  // KV cache: per layer, [n_seq][n_ctx] rows.
+  int seq_capacity(int seq) const override {
+    return seq >= 0 && seq < int(cap.size()) ? cap[size_t(seq)] : 0;
+  }
+  Status reserve_sequence(int seq, int n_ctx) override {
+    if (seq < 0 || seq >= params_.n_seq)
+      return invalid_argument("[model] sequence " + std::to_string(seq) + " out of range");
+    if (n_ctx <= 0) return invalid_argument("[model] n_ctx must be positive");
+    if (n_ctx == cap[size_t(seq)]) return Status::ok();
+    for (size_t il = 0; il < n_layer; ++il) {
+      auto& kb = k[il * size_t(params_.n_seq) + size_t(seq)];
+      auto& vb = v[il * size_t(params_.n_seq) + size_t(seq)];
+      kb.assign(size_t(n_ctx) * k_row, 0);
+      vb.assign(size_t(n_ctx) * v_row, 0);
+      kb.shrink_to_fit();
+      vb.shrink_to_fit();
+    }
+    cap[size_t(seq)] = n_ctx;
+    as.reserve(pool_->size(), n_ctx, head_dim_k, head_dim_v);
+    return Status::ok();
+  }
+  // KV cache: [layer][seq] buffers of cap[seq] rows each.
   std::vector<std::vector<uint8_t>> k, v;
-  size_t k_row = 0, v_row = 0;
+  std::vector<int> cap;
+  size_t n_layer = 0, k_row = 0, v_row = 0;
+  int head_dim_k = 0, head_dim_v = 0;
   // Activations for up to n_batch tokens.
   Vec x, xn, q, kc, vc, attn, gate, up, rope_cs, xg;
   ops::MatmulScratch ms;
@@ -122,13 +144,13 @@ class DenseDecoder final : public Model {
     auto ctx = std::make_unique<DecoderContext>(p, pool);
     ctx->k_row = row_bytes(*kvt, c.n_head_kv * c.head_dim);
     ctx->v_row = row_bytes(*kvt, c.n_head_kv * c.head_dim_v);
-    const size_t cells = size_t(p.n_seq) * size_t(p.n_ctx);
-    ctx->k.resize(size_t(c.n_layer));
-    ctx->v.resize(size_t(c.n_layer));
-    for (int64_t il = 0; il < c.n_layer; ++il) {
-      ctx->k[il].resize(cells * ctx->k_row);
-      ctx->v[il].resize(cells * ctx->v_row);
-    }
+    ctx->n_layer = size_t(c.n_layer);
+    ctx->head_dim_k = int(c.head_dim);
+    ctx->head_dim_v = int(c.head_dim_v);
+    ctx->k.resize(size_t(c.n_layer) * size_t(p.n_seq));
+    ctx->v.resize(size_t(c.n_layer) * size_t(p.n_seq));
+    ctx->cap.assign(size_t(p.n_seq), 0);
+    for (int s = 0; s < p.n_seq; ++s) HEARTH_RETURN_IF_ERROR(ctx->reserve_sequence(s, p.n_ctx));
     const size_t B = size_t(p.n_batch);
     ctx->x.resize(B * c.n_embd);
     ctx->xn.resize(B * c.n_embd);
@@ -189,9 +211,10 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
                               " is out of range [0, " + std::to_string(c.n_vocab) + ")");
     if (b.seq < 0 || b.seq >= P.n_seq)
       return invalid_argument("[model] sequence " + std::to_string(b.seq) + " out of range");
-    if (b.pos < 0 || b.pos >= P.n_ctx)
+    if (b.pos < 0 || b.pos >= ctx.cap[size_t(b.seq)])
       return invalid_argument("[model] position " + std::to_string(b.pos) +
-                              " exceeds the context size " + std::to_string(P.n_ctx));
+                              " exceeds the context size " +
+                              std::to_string(ctx.cap[size_t(b.seq)]));
     if (b.logits) out_rows.push_back(t);
   }
 
@@ -243,19 +266,19 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         const float* cs = ctx.rope_cs.data() + t * n_rot;
         ops::rope_apply(c.rope, cs, q, int(c.n_head), int(HD));
         ops::rope_apply(c.rope, cs, k, int(c.n_head_kv), int(HD));
-        const size_t cell = size_t(batch[t].seq) * P.n_ctx + size_t(batch[t].pos);
-        ops::kv_store(P.kv_type, k, ctx.k[il].data() + cell * ctx.k_row, nk);
-        ops::kv_store(P.kv_type, v, ctx.v[il].data() + cell * ctx.v_row, nv);
+        const size_t buf = il * size_t(P.n_seq) + size_t(batch[t].seq);
+        const size_t cell = size_t(batch[t].pos);
+        ops::kv_store(P.kv_type, k, ctx.k[buf].data() + cell * ctx.k_row, nk);
+        ops::kv_store(P.kv_type, v, ctx.v[buf].data() + cell * ctx.v_row, nv);
       }
       pool.barrier();
       // Attention per run of consecutive positions of one sequence.
       for (int64_t s = 0; s < T;) {
         int64_t e = s + 1;
         while (e < T && batch[e].seq == batch[s].seq && batch[e].pos == batch[e - 1].pos + 1) ++e;
-        const size_t base = size_t(batch[s].seq) * P.n_ctx;
+        const size_t buf = il * size_t(P.n_seq) + size_t(batch[s].seq);
         ops::attention_in_run(ith, nth, ap, ctx.q.data() + s * nq, nq, e - s, batch[s].pos,
-                              ctx.k[il].data() + base * ctx.k_row,
-                              ctx.v[il].data() + base * ctx.v_row,
+                              ctx.k[buf].data(), ctx.v[buf].data(),
                               ctx.attn.data() + s * c.n_head * HDV, c.n_head * HDV, ctx.as);
         s = e;
       }
