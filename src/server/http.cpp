@@ -43,6 +43,8 @@ class SessionResponder final : public Responder {
       : session_(std::move(s)), keep_alive_(keep_alive), version_(version) {}
   void send(HttpResponse r) override;
   std::shared_ptr<Stream> stream(int status, const std::string& content_type) override;
+  void watch_disconnect() override;
+  bool closed() const override;
 
  private:
   std::shared_ptr<Session> session_;
@@ -77,6 +79,13 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
     });
   }
   bool closed() const override { return closed_; }
+  void watch_pending() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->waiting_ || self->streaming_) return;
+      self->waiting_ = true;
+      self->watch_peer();
+    });
+  }
 
   void send_response(HttpResponse r, bool keep_alive, unsigned version) {
     net::post(stream_.get_executor(), [self = shared_from_this(), r = std::move(r), keep_alive,
@@ -89,6 +98,10 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
       res->keep_alive(keep_alive);
       res->body() = std::move(r.body);
       res->prepare_payload();
+      if (self->waiting_) {
+        self->waiting_ = false;
+        self->stream_.socket().cancel();  // stop watch_peer
+      }
       http::async_write(self->stream_, *res, [self, res, keep_alive](beast::error_code ec, size_t) {
         if (ec) return self->close();
         if (!keep_alive) return self->drain_and_close();
@@ -150,7 +163,7 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
   void watch_peer() {
     stream_.socket().async_wait(
         tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
-          if (!self->streaming_) return;
+          if (!self->streaming_ && !self->waiting_) return;
           if (ec) {
             self->closed_ = true;
             return;
@@ -310,12 +323,20 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
   // Streaming state (touched only on the strand, except closed_).
   std::deque<std::string> queue_;
   bool streaming_ = false, writing_ = false, ending_ = false, keep_alive_ = true;
+  bool waiting_ = false;  // a handler is working on a non-streamed answer
   std::atomic<bool> closed_{false};
 };
 
 void SessionResponder::send(HttpResponse r) {
   if (used_.exchange(true)) return;
   session_->send_response(std::move(r), keep_alive_, version_);
+}
+
+void SessionResponder::watch_disconnect() {
+  session_->watch_pending();
+}
+bool SessionResponder::closed() const {
+  return session_->closed();
 }
 
 std::shared_ptr<Stream> SessionResponder::stream(int status, const std::string& content_type) {

@@ -57,6 +57,10 @@ class Responder {
   virtual void send(HttpResponse r) = 0;
   // Starts a chunked response with this status and content type.
   virtual std::shared_ptr<Stream> stream(int status, const std::string& content_type) = 0;
+  // For answers that take a while (generation without streaming): start noticing a hang-up, so
+  // closed() turns true if the client leaves before send().
+  virtual void watch_disconnect() {}
+  virtual bool closed() const { return false; }
 };
 
 using Handler = std::function<void(const HttpRequest&, std::shared_ptr<Responder>)>;

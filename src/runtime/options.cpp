@@ -1,0 +1,143 @@
+#include "runtime/options.h"
+
+#include <cmath>
+#include <cstdlib>
+
+namespace hearth::runtime {
+namespace {
+
+using ojson = nlohmann::ordered_json;
+
+Status type_error(const std::string& key, const char* want) {
+  return invalid_argument("option \"" + key + "\" must be " + want);
+}
+
+Status apply(GenOptions& o, const ojson& obj) {
+  if (obj.is_null()) return Status::ok();
+  if (!obj.is_object()) return invalid_argument("options must be a JSON object");
+  for (const auto& [key, v] : obj.items()) {
+    if (v.is_null()) continue;
+    auto as_int = [&](int& dst) -> Status {
+      if (!v.is_number()) return type_error(key, "an integer");
+      const double d = v.get<double>();
+      if (d != std::floor(d) || std::fabs(d) > 2e9) return type_error(key, "an integer");
+      dst = int(d);
+      return Status::ok();
+    };
+    auto as_float = [&](float& dst) -> Status {
+      if (!v.is_number()) return type_error(key, "a number");
+      dst = v.get<float>();
+      return Status::ok();
+    };
+    auto& s = o.sampler;
+    if (key == "num_ctx") {
+      HEARTH_RETURN_IF_ERROR(as_int(o.num_ctx));
+    } else if (key == "num_predict") {
+      HEARTH_RETURN_IF_ERROR(as_int(o.num_predict));
+    } else if (key == "num_keep") {
+      HEARTH_RETURN_IF_ERROR(as_int(o.num_keep));
+    } else if (key == "temperature") {
+      HEARTH_RETURN_IF_ERROR(as_float(s.temperature));
+    } else if (key == "top_k") {
+      HEARTH_RETURN_IF_ERROR(as_int(s.top_k));
+    } else if (key == "top_p") {
+      HEARTH_RETURN_IF_ERROR(as_float(s.top_p));
+    } else if (key == "min_p") {
+      HEARTH_RETURN_IF_ERROR(as_float(s.min_p));
+    } else if (key == "typical_p") {
+      HEARTH_RETURN_IF_ERROR(as_float(s.typical_p));
+    } else if (key == "repeat_last_n") {
+      HEARTH_RETURN_IF_ERROR(as_int(s.repeat_last_n));
+    } else if (key == "repeat_penalty") {
+      HEARTH_RETURN_IF_ERROR(as_float(s.repeat_penalty));
+    } else if (key == "presence_penalty") {
+      HEARTH_RETURN_IF_ERROR(as_float(s.presence_penalty));
+    } else if (key == "frequency_penalty") {
+      HEARTH_RETURN_IF_ERROR(as_float(s.frequency_penalty));
+    } else if (key == "seed") {
+      if (!v.is_number_integer()) return type_error(key, "an integer");
+      s.seed = v.get<int64_t>();
+    } else if (key == "stop") {
+      o.stop.clear();
+      if (v.is_string()) {
+        o.stop.push_back(v.get<std::string>());
+      } else if (v.is_array()) {
+        for (const auto& x : v) {
+          if (!x.is_string()) return type_error(key, "a list of strings");
+          if (!x.get<std::string>().empty()) o.stop.push_back(x.get<std::string>());
+        }
+      } else {
+        return type_error(key, "a list of strings");
+      }
+    }
+    // Everything else (num_batch, num_thread, use_mmap, mirostat, ...) is accepted and ignored.
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Result<GenOptions> merge_options(const ojson& model_params, const ojson& request_options) {
+  GenOptions o;
+  o.sampler.repeat_penalty = 1.0f;  // Ollama's default since 2026-08 (was 1.1)
+  HEARTH_RETURN_IF_ERROR(apply(o, model_params));
+  HEARTH_RETURN_IF_ERROR(apply(o, request_options));
+  if (o.num_ctx < 0) return invalid_argument("option \"num_ctx\" must not be negative");
+  if (o.num_ctx > 0 && o.num_ctx < 4) o.num_ctx = 4;  // Ollama's minimum
+  return o;
+}
+
+Result<std::chrono::nanoseconds> parse_keep_alive(const ojson& v) {
+  using std::chrono::nanoseconds;
+  if (v.is_number()) {
+    const double s = v.get<double>();
+    if (!std::isfinite(s)) return invalid_argument("keep_alive must be finite");
+    if (s < 0) return nanoseconds(-1);
+    return nanoseconds(int64_t(std::min(s, 1e9) * 1e9));
+  }
+  if (!v.is_string()) return invalid_argument("keep_alive must be a duration string or a number");
+  const std::string str = v.get<std::string>();
+  // A bare number is seconds; otherwise a Go duration: [-]{number unit}+ with units
+  // ns us µs ms s m h.
+  {
+    char* end = nullptr;
+    const double s = std::strtod(str.c_str(), &end);
+    if (!str.empty() && end && *end == 0) return parse_keep_alive(ojson(s));
+  }
+  size_t i = 0;
+  bool neg = false;
+  if (i < str.size() && (str[i] == '-' || str[i] == '+')) neg = str[i++] == '-';
+  if (i >= str.size()) return invalid_argument("invalid duration \"" + str + "\"");
+  double total = 0;
+  while (i < str.size()) {
+    const char* b = str.c_str() + i;
+    char* end = nullptr;
+    const double x = std::strtod(b, &end);
+    if (end == b || x < 0) return invalid_argument("invalid duration \"" + str + "\"");
+    i += size_t(end - b);
+    size_t j = i;
+    while (j < str.size() && !(std::isdigit(uint8_t(str[j])) || str[j] == '.')) ++j;
+    const std::string unit = str.substr(i, j - i);
+    double mul = 0;
+    if (unit == "ns")
+      mul = 1;
+    else if (unit == "us" || unit == "\xC2\xB5s" || unit == "\xCE\xBCs")
+      mul = 1e3;
+    else if (unit == "ms")
+      mul = 1e6;
+    else if (unit == "s")
+      mul = 1e9;
+    else if (unit == "m")
+      mul = 60e9;
+    else if (unit == "h")
+      mul = 3600e9;
+    else
+      return invalid_argument("invalid duration \"" + str + "\": unknown unit \"" + unit + "\"");
+    total += x * mul;
+    i = j;
+  }
+  if (neg && total > 0) return nanoseconds(-1);
+  return nanoseconds(int64_t(std::min(total, 9e18)));
+}
+
+}  // namespace hearth::runtime

@@ -1,0 +1,33 @@
+// runtime/options.h — Ollama's request options (`options` in /api/generate and /api/chat,
+// PARAMETER in Modelfiles) and keep_alive, turned into what a generation needs.
+#pragma once
+
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "sampling/sampler.h"
+
+namespace hearth::runtime {
+
+struct GenOptions {
+  int num_ctx = 0;       // 0: the server's default
+  int num_predict = -1;  // -1: until the context is full; -2: fill the context
+  int num_keep = 4;      // tokens kept at the start when a prompt is shortened
+  std::vector<std::string> stop;
+  sampling::SamplerParams sampler;  // Ollama's defaults (repeat_penalty 1.0 since 2026-08)
+};
+
+// Ollama's defaults, then the model's Modelfile parameters, then the request's options (each key
+// replaces; `stop` lists are replaced, not merged). Unknown keys are ignored, as Ollama does;
+// a known key with the wrong JSON type is an error naming it.
+Result<GenOptions> merge_options(const nlohmann::ordered_json& model_params,
+                                 const nlohmann::ordered_json& request_options);
+
+// keep_alive as Ollama accepts it: a number of seconds or a Go duration string ("5m", "1h30m",
+// "-1m", "0"). Negative means forever.
+Result<std::chrono::nanoseconds> parse_keep_alive(const nlohmann::ordered_json& v);
+
+}  // namespace hearth::runtime

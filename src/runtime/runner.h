@@ -1,0 +1,86 @@
+// runtime/runner.h — one loaded model serving requests: a thread that admits jobs into sequence
+// slots and decodes every active sequence together, one forward pass per step (continuous
+// batching). See scheduler.h for the overall design.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "runtime/scheduler.h"
+#include "runtime/session.h"
+#include "sampling/sampler.h"
+#include "templates/chat.h"
+#include "tokenizer/stream.h"
+#include "tokenizer/tokenizer.h"
+
+namespace hearth::runtime {
+
+class Runner {
+ public:
+  static Result<std::shared_ptr<Runner>> load(Scheduler* owner, const std::string& model_path,
+                                              const SchedulerOptions& o);
+  ~Runner();  // stops the thread; jobs still queued get an error
+
+  void enqueue(Job j);
+  // Bytes this model holds: weights (file size) plus allocated caches.
+  int64_t memory_bytes() const;
+  int context_length() const { return n_ctx_train_; }
+  int64_t load_ns() const { return load_ns_; }
+
+ private:
+  struct Slot {
+    int id = 0;
+    std::vector<int32_t> cached;  // tokens whose K/V the cache holds, position by position
+    Clock::time_point last_used{};
+    bool busy = false;
+    // The job being served.
+    std::optional<Job> job;
+    std::vector<int32_t> prompt;
+    size_t n_fed = 0;  // prompt tokens in the cache
+    int n_ctx = 0;     // this request's window (<= the slot's capacity)
+    int num_predict = -1;
+    std::unique_ptr<sampling::Sampler> sampler;
+    std::unique_ptr<tokenizer::TextStream> stream;
+    int32_t next = -1;  // sampled, not yet fed
+    int logits_row = -1;
+    Stats stats;
+    Clock::time_point t_start{}, t_prompt_done{};
+  };
+
+  Runner() = default;
+  void loop();
+  void admit(Job j);
+  void step();
+  void finish(Slot& s, const std::string& reason);
+  void fail(Slot& s, int status, const std::string& msg);
+  void release(Slot& s);
+
+  Scheduler* owner_ = nullptr;
+  std::string model_path_;
+  SchedulerOptions opt_;
+  std::unique_ptr<Engine> engine_;
+  std::shared_ptr<const tokenizer::Tokenizer> tok_;
+  std::optional<templates::JinjaChatTemplate> jinja_;
+  std::unique_ptr<models::Context> ctx_;
+  int n_ctx_train_ = 0;
+  int64_t file_bytes_ = 0, load_ns_ = 0;
+  std::atomic<int64_t> cache_bytes_{0};
+
+  std::vector<Slot> slots_;
+  std::vector<models::BatchToken> batch_;
+  std::vector<float> logits_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> incoming_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace hearth::runtime

@@ -1,0 +1,152 @@
+// runtime/scheduler.h — serving many requests on a few loaded models.
+//
+// The scheduler loads a model on first use and keeps it for keep_alive (default 5m; 0 unloads
+// when idle; negative keeps it), at most max_loaded at once (the least recently used idle one is
+// evicted), and refuses a load that would not fit in memory with a clear error. Each loaded
+// model is a `Runner`: one thread, the shared (mmapped) weights, and num_parallel sequence slots
+// in one context. Requests for the same model are decoded together (continuous batching): every
+// step puts one token of each generating sequence, plus prompt chunks of new ones, into a single
+// forward pass. A slot keeps the tokens its cache holds, so a follow-up chat turn that shares a
+// prefix with an earlier request only evaluates the new tokens (prompt cache).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/status.h"
+#include "runtime/options.h"
+#include "store/model.h"
+
+namespace hearth::runtime {
+
+using Clock = std::chrono::steady_clock;
+
+// What to turn into a prompt.
+struct PromptSpec {
+  enum class Kind { kChat, kGenerate, kLoadOnly };
+  Kind kind = Kind::kGenerate;
+  // chat: Ollama messages and tools.
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  std::optional<nlohmann::ordered_json> tools;
+  std::optional<bool> think;
+  // generate
+  std::string prompt, suffix;
+  std::optional<std::string> system, template_override;
+  bool raw = false;
+  std::vector<int32_t> context;  // deprecated /api/generate conversation tokens
+};
+
+struct Stats {
+  std::string done_reason;    // "stop", "length", "load"
+  int prompt_eval_count = 0;  // prompt tokens (cached ones included, as Ollama counts)
+  int prompt_cached = 0;      // of which reused from the slot's cache
+  int prompt_truncated = 0;   // tokens dropped from the middle of an over-long prompt
+  int eval_count = 0;         // generated tokens
+  int64_t total_ns = 0, load_ns = 0, prompt_eval_ns = 0, eval_ns = 0;
+  std::vector<int32_t> context;  // prompt + generated tokens (/api/generate's `context`)
+};
+
+// Where a request's output goes; implemented by the API layer (NDJSON, SSE, one JSON body).
+// Called from the runner's thread.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // The rendered prompt is ready and generation starts (streaming answers can begin here).
+  virtual void on_start() {}
+  // Text that is safe to show (complete UTF-8, stop strings held back). False: client gone.
+  virtual bool on_text(const std::string& piece) = 0;
+  virtual void on_done(const Stats& s) = 0;
+  // The request failed; `http_status` is what the API should answer if nothing was sent yet.
+  virtual void on_error(int http_status, const std::string& message) = 0;
+  // True once the client went away; generation stops at the next step.
+  virtual bool cancelled() const = 0;
+};
+
+struct Job {
+  store::ModelRecord model;
+  PromptSpec prompt;
+  GenOptions opt;
+  std::optional<std::chrono::nanoseconds> keep_alive;
+  std::shared_ptr<Sink> sink;
+  Clock::time_point t_submit = Clock::now();
+  int64_t load_ns = 0;  // set when this job waited for the model to load
+};
+
+struct SchedulerOptions {
+  int num_parallel = 4;    // HEARTH_NUM_PARALLEL / OLLAMA_NUM_PARALLEL
+  int max_loaded = 3;      // HEARTH_MAX_LOADED_MODELS / OLLAMA_MAX_LOADED_MODELS
+  size_t max_queue = 512;  // HEARTH_MAX_QUEUE / OLLAMA_MAX_QUEUE: waiting requests, then 503
+  std::chrono::nanoseconds keep_alive = std::chrono::minutes(5);  // HEARTH_KEEP_ALIVE
+  int default_ctx = 4096;    // HEARTH_CONTEXT_LENGTH / OLLAMA_CONTEXT_LENGTH
+  int64_t memory_limit = 0;  // HEARTH_MAX_MEMORY bytes for loaded models; 0: what is available
+  int n_threads = 0;         // 0: all cores
+  int n_batch = 512;
+  static SchedulerOptions from_env();
+};
+
+struct LoadedModel {
+  std::string name;  // display name of the model that loaded it last
+  std::string digest, model_path;
+  int64_t size = 0;  // bytes: weights + allocated caches
+  int context_length = 0;
+  bool forever = false;
+  std::chrono::system_clock::time_point expires_at;
+  store::ModelRecord record;
+};
+
+class Runner;
+
+class Scheduler {
+ public:
+  explicit Scheduler(SchedulerOptions o);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Queues a job (never blocks). Unavailable if too many requests wait (503); the outcome of an
+  // accepted job goes to its sink.
+  Status submit(Job j);
+  // Unloads the model stored at `model_path` once its requests finish; false if not loaded.
+  bool unload(const std::string& model_path);
+  std::vector<LoadedModel> loaded() const;
+  const SchedulerOptions& options() const { return opt_; }
+
+  // Memory a model needs: the file plus f16 KV for n_ctx x num_parallel plus scratch.
+  static Result<int64_t> estimate_bytes(const std::string& model_path, int n_ctx, int n_parallel);
+
+ private:
+  friend class Runner;
+  struct Entry {
+    std::shared_ptr<Runner> runner;
+    int in_flight = 0;  // jobs given to the runner and not finished
+    std::chrono::nanoseconds keep_alive{};
+    Clock::time_point last_used, expires;
+    bool unload_requested = false;
+    LoadedModel info;
+  };
+  void loop();
+  void job_finished(const std::string& model_path);
+  void dispatch_locked(Entry& e, Job j);
+  Status load_locked(std::unique_lock<std::mutex>& lk, Job& j);
+  void unload_locked(const std::string& model_path, std::unique_lock<std::mutex>& lk);
+
+  SchedulerOptions opt_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> pending_;
+  std::map<std::string, Entry> loaded_;  // by model_path
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace hearth::runtime

@@ -1,0 +1,124 @@
+"""Helpers for tests that run a real `hearth serve` on loopback: start/stop, JSON and NDJSON
+requests, and placing a GGUF in a store directory the way /api/create lays it out."""
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+from harness import HEARTH
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Server:
+    def __init__(self, models=None, env=None):
+        self.models = models or tempfile.mkdtemp(prefix="hearth-models-")
+        self.port = free_port()
+        e = dict(os.environ, HEARTH_MODELS=self.models, HEARTH_HOST=f"127.0.0.1:{self.port}")
+        e.update(env or {})
+        self.env = e
+        self.proc = subprocess.Popen([HEARTH, "serve"], env=e, stderr=subprocess.PIPE, text=True)
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("hearth serve exited: " + self.proc.stderr.read())
+                time.sleep(0.05)
+        raise RuntimeError("hearth serve did not start")
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(self, method, path, body=None, raw=None, timeout=120):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        c.request(method, path, body=data)
+        r = c.getresponse()
+        text = r.read().decode("utf-8", "replace")
+        c.close()
+        return r.status, r.getheader("Content-Type") or "", text
+
+    def json(self, method, path, body=None, timeout=120):
+        st, _, text = self.request(method, path, body, timeout=timeout)
+        try:
+            return st, json.loads(text) if text else None
+        except json.JSONDecodeError:
+            return st, text
+
+    def ndjson(self, path, body, timeout=120):
+        st, ct, text = self.request("POST", path, body, timeout=timeout)
+        lines = [json.loads(l) for l in text.splitlines() if l.strip()] if st == 200 else text
+        return st, ct, lines
+
+    def alive(self):
+        st, _, body = self.request("GET", "/")
+        return st == 200 and body == "Ollama is running"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        shutil.rmtree(self.models, ignore_errors=True)
+
+
+def _blob(models, data=None, path=None):
+    h = hashlib.sha256()
+    if path:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    else:
+        h.update(data)
+    hexd = h.hexdigest()
+    dst = os.path.join(models, "blobs", "sha256-" + hexd)
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    if not os.path.exists(dst):
+        if path:
+            shutil.copyfile(path, dst)
+        else:
+            with open(dst, "wb") as f:
+                f.write(data)
+    size = os.path.getsize(dst)
+    return {"digest": "sha256:" + hexd, "size": size}
+
+
+def put_model(models, name, gguf, template=None, system=None, params=None, messages=None):
+    """Writes blobs and a manifest for `name` (e.g. "tiny:latest") into a store directory."""
+    layers = [dict(mediaType="application/vnd.ollama.image.model", **_blob(models, path=gguf))]
+    for mt, val in (("template", template), ("system", system)):
+        if val is not None:
+            layers.append(dict(mediaType=f"application/vnd.ollama.image.{mt}",
+                               **_blob(models, data=val.encode())))
+    if params is not None:
+        layers.append(dict(mediaType="application/vnd.ollama.image.params",
+                           **_blob(models, data=json.dumps(params).encode())))
+    if messages is not None:
+        layers.append(dict(mediaType="application/vnd.ollama.image.messages",
+                           **_blob(models, data=json.dumps(messages).encode())))
+    config = dict(mediaType="application/vnd.docker.container.image.v1+json",
+                  **_blob(models, data=json.dumps({"model_format": "gguf"}).encode()))
+    manifest = {"schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": config, "layers": layers}
+    model, _, tag = name.partition(":")
+    d = os.path.join(models, "manifests", "registry.ollama.ai", "library", model)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, tag or "latest"), "w") as f:
+        json.dump(manifest, f)
