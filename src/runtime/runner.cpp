@@ -289,11 +289,19 @@ void Runner::finish(Slot& s, const std::string& reason) {
   ctx.insert(ctx.end(), st.context.begin(), st.context.end());
   st.context = std::move(ctx);
   st.total_ns = ns_since(s.job->t_submit);
+  std::fprintf(
+      stderr, "hearth: %s: %d prompt tokens (%d cached%s), %d generated, %s, %.1f ms\n",
+      s.job->model.name.display().c_str(), st.prompt_eval_count, st.prompt_cached,
+      st.prompt_truncated ? (", " + std::to_string(st.prompt_truncated) + " cut").c_str() : "",
+      st.eval_count, reason.c_str(), double(st.total_ns) / 1e6);
   s.job->sink->on_done(st);
   release(s);
 }
 
 void Runner::fail(Slot& s, int status, const std::string& msg) {
+  std::fprintf(stderr, "hearth: %s: %s after %d generated tokens\n",
+               s.job->model.name.display().c_str(),
+               status == 499 ? "canceled by the client" : msg.c_str(), s.stats.eval_count);
   s.job->sink->on_error(status, msg);
   // A half-fed prompt leaves the cache consistent up to what was evaluated.
   release(s);

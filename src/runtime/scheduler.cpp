@@ -139,6 +139,10 @@ Status Scheduler::submit(Job j) {
   if (stop_) return Status(StatusCode::kUnavailable, "the server is shutting down");
   auto it = loaded_.find(j.model.model_path);
   if (it != loaded_.end() && !it->second.unload_requested) {
+    // Requests beyond the model's slots wait in its queue, which is bounded like the load queue.
+    if (size_t(it->second.in_flight) >= size_t(opt_.num_parallel) + opt_.max_queue)
+      return Status(StatusCode::kUnavailable,
+                    "server busy, please try again.  maximum pending requests exceeded");
     dispatch_locked(it->second, std::move(j));
     return Status::ok();
   }

@@ -91,6 +91,8 @@ class ApiSink final : public runtime::Sink {
   }
 
   void on_done(const Stats& s) override {
+    open();
+    if (streaming_ && !stream_) return;  // the response was already used
     json stats = json::object();
     if (s.done_reason != "load") {
       stats["total_duration"] = s.total_ns;
