@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "base/version.h"
 #include "server/api_util.h"
@@ -145,6 +147,22 @@ void Api::tags(ResponderP res) {
             [](const auto& a, const auto& b) { return a.modified_unix > b.modified_unix; });
   json models = json::array();
   for (const auto& e : *list) {
+    // Details come from the config blob that create wrote.
+    json cfg = json::object();
+    if (auto m = store_.read_manifest(e.name); m.is_ok())
+      if (auto hex = store::digest_hex(m->config.digest); hex.is_ok()) {
+        std::ifstream f(store_.blob_path(*hex));
+        std::stringstream ss;
+        ss << f.rdbuf();
+        cfg = json::parse(ss.str(), nullptr, false);
+        if (!cfg.is_object()) cfg = json::object();
+      }
+    auto str = [&](const char* k) {
+      return cfg.contains(k) && cfg[k].is_string() ? cfg[k].get<std::string>() : std::string();
+    };
+    json families = cfg.contains("model_families") && cfg["model_families"].is_array()
+                        ? cfg["model_families"]
+                        : json::array();
     models.push_back({{"name", e.name.display()},
                       {"model", e.name.display()},
                       {"modified_at", rfc3339(e.modified_unix)},
@@ -153,10 +171,10 @@ void Api::tags(ResponderP res) {
                       {"details",
                        {{"parent_model", ""},
                         {"format", "gguf"},
-                        {"family", ""},
-                        {"families", json::array()},
-                        {"parameter_size", ""},
-                        {"quantization_level", ""}}}});
+                        {"family", str("model_family")},
+                        {"families", families},
+                        {"parameter_size", str("model_type")},
+                        {"quantization_level", str("file_type")}}}});
   }
   res->send(json_ok({{"models", models}}));
 }

@@ -315,7 +315,13 @@ Status Store::remove(const ModelName& n) {
   const fs::path stop = fs::path(root_) / "manifests";
   for (fs::path d = p.parent_path(); d != stop && fs::is_empty(d, ec); d = d.parent_path())
     fs::remove(d, ec);
-  // Blobs still referenced by any other manifest stay.
+  std::vector<std::string> mine{m.config.digest};
+  for (const auto& l : m.layers) mine.push_back(l.digest);
+  return prune(mine);
+}
+
+Status Store::prune(const std::vector<std::string>& digests) {
+  // Blobs still referenced by any manifest stay.
   std::set<std::string> in_use;
   HEARTH_ASSIGN_OR_RETURN(auto all, list());
   for (const auto& e : all) {
@@ -324,9 +330,8 @@ Status Store::remove(const ModelName& n) {
     in_use.insert(om->config.digest);
     for (const auto& l : om->layers) in_use.insert(l.digest);
   }
-  std::set<std::string> mine{m.config.digest};
-  for (const auto& l : m.layers) mine.insert(l.digest);
-  for (const auto& d : mine)
+  std::error_code ec;
+  for (const auto& d : digests)
     if (!in_use.count(d))
       if (auto h = digest_hex(d); h.is_ok()) fs::remove(blob_path(*h), ec);
   return Status::ok();

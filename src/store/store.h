@@ -87,6 +87,8 @@ class Store {
   Status copy(const ModelName& from, const ModelName& to);
   // Removes the manifest, then every blob no other manifest references.
   Status remove(const ModelName& n);
+  // Removes those of `digests` that no manifest references.
+  Status prune(const std::vector<std::string>& digests);
   std::string manifest_path(const ModelName& n) const;
 
  private:

@@ -211,7 +211,7 @@ def main():
         # A client that disconnects mid-stream stops its generation and frees its slot.
         conn = socket.create_connection(("127.0.0.1", s.port))
         req = json.dumps({"model": "tiny", "prompt": "Go on and on", "raw": True,
-                          "options": {"num_predict": 100000, "num_ctx": 4096}}).encode()
+                          "options": dict(GREEDY, num_predict=100000, num_ctx=4096)}).encode()
         conn.sendall(b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: " + str(len(req)).encode() + b"\r\n\r\n" + req)
         conn.recv(4096)
@@ -266,8 +266,9 @@ def main():
         conns = []
         for _ in range(2):
             conn = socket.create_connection(("127.0.0.1", s.port))
+            # Greedy, so the run is the same every time (a sampled one may end early on EOS).
             req = json.dumps({"model": "b", "prompt": "y", "raw": True,
-                              "options": {"num_predict": 100000}}).encode()
+                              "options": dict(GREEDY, num_predict=100000)}).encode()
             conn.sendall(b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Length: " +
                          str(len(req)).encode() + b"\r\n\r\n" + req)
             conns.append(conn)

@@ -1,0 +1,311 @@
+#include "store/create.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "base/thread_pool.h"
+#include "quant/types.h"
+#include "quantize/quantize.h"
+
+namespace hearth::store {
+namespace {
+
+namespace fs = std::filesystem;
+using ojson = nlohmann::ordered_json;
+
+Result<std::string> blob_text(const Store& s, const Layer& l) {
+  HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(l.digest));
+  FILE* f = std::fopen(s.blob_path(hex).c_str(), "rb");
+  if (!f) return not_found("layer " + l.digest + " is missing");
+  std::string out;
+  char buf[65536];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
+// Go's %q for the parameters text: double-quoted with escapes.
+std::string go_quote(const std::string& s) {
+  std::string o = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        o += "\\\"";
+        break;
+      case '\\':
+        o += "\\\\";
+        break;
+      case '\n':
+        o += "\\n";
+        break;
+      case '\t':
+        o += "\\t";
+        break;
+      case '\r':
+        o += "\\r";
+        break;
+      default:
+        if (c < 0x20) {
+          char b[8];
+          std::snprintf(b, sizeof b, "\\x%02x", c);
+          o += b;
+        } else {
+          o += char(c);
+        }
+    }
+  }
+  return o + "\"";
+}
+
+}  // namespace
+
+std::string human_parameter_count(int64_t n) {
+  char b[32];
+  if (n >= 1000000000) {
+    std::snprintf(b, sizeof b, "%.1fB", double(n) / 1e9);
+  } else if (n >= 1000000) {
+    std::snprintf(b, sizeof b, "%.0fM", double(n) / 1e6);
+  } else if (n >= 1000) {
+    std::snprintf(b, sizeof b, "%.0fK", double(n) / 1e3);
+  } else {
+    std::snprintf(b, sizeof b, "%lld", (long long)n);
+  }
+  return b;
+}
+
+std::string file_type_name(int64_t ft) {
+  for (const auto& i : quantize::ftypes())
+    if (int64_t(i.ftype) == ft) return i.name;
+  return "";
+}
+
+ModelDetails model_details(const gguf::GgufFile& f) {
+  ModelDetails d;
+  auto arch = f.get_string("general.architecture");
+  d.family = arch.is_ok() ? *arch : "";
+  if (!d.family.empty()) d.families = {d.family};
+  for (const auto& t : f.tensors()) d.parameter_count += t.n_elements;
+  d.parameter_size = human_parameter_count(d.parameter_count);
+  auto ft = f.get_int_or("general.file_type", -1);
+  if (ft.is_ok() && *ft >= 0) d.quantization_level = file_type_name(*ft);
+  if (d.quantization_level.empty()) {
+    // No file type: name it after the most common matrix type.
+    std::map<std::string, int> count;
+    for (const auto& t : f.tensors())
+      if (t.shape.size() == 2)
+        if (const TypeTraits* tt = find_type(uint32_t(t.type))) {
+          std::string n = tt->name;
+          for (auto& c : n) c = char(std::toupper(uint8_t(c)));
+          count[n]++;
+        }
+    int best = 0;
+    for (const auto& [k, n] : count)
+      if (n > best) {
+        best = n;
+        d.quantization_level = k;
+      }
+  }
+  auto ctx = f.get_int_or(d.family + ".context_length", 0);
+  d.context_length = ctx.is_ok() ? *ctx : 0;
+  auto emb = f.get_int_or(d.family + ".embedding_length", 0);
+  d.embedding_length = emb.is_ok() ? *emb : 0;
+  return d;
+}
+
+namespace {
+ojson meta_to_json(const gguf::GgufFile& f, const std::string& key, const gguf::MetaValue& v,
+                   bool verbose) {
+  using VT = gguf::ValueType;
+  switch (v.type) {
+    case VT::STRING:
+      return std::string(v.s);
+    case VT::BOOL:
+      return v.i != 0;
+    case VT::F32:
+    case VT::F64:
+      return v.f;
+    case VT::U64:
+      return v.u;
+    case VT::ARRAY: {
+      if (!verbose && v.count > 5) return nullptr;
+      ojson a = ojson::array();
+      if (v.elem_type == VT::STRING) {
+        for (auto x : v.strs) a.push_back(std::string(x));
+      } else if (v.elem_type == VT::F32 || v.elem_type == VT::F64) {
+        if (auto r = f.get_float_array(key); r.is_ok())
+          for (double x : *r) a.push_back(x);
+      } else if (auto r = f.get_int_array(key); r.is_ok()) {
+        for (int64_t x : *r) a.push_back(x);
+      }
+      return a;
+    }
+    default:
+      return v.i;
+  }
+}
+}  // namespace
+
+ojson model_info(const gguf::GgufFile& f, bool verbose) {
+  ojson j = ojson::object();
+  for (const auto& e : f.metadata()) {
+    if (e.key == "general.name" || e.key == "tokenizer.chat_template") continue;
+    j[std::string(e.key)] = meta_to_json(f, std::string(e.key), e.value, verbose);
+  }
+  int64_t n = 0;
+  for (const auto& t : f.tensors()) n += t.n_elements;
+  if (!j.contains("general.parameter_count")) j["general.parameter_count"] = n;
+  return j;
+}
+
+std::string parameters_text(const ojson& params) {
+  std::string out;
+  auto line = [&](const std::string& k, const std::string& v) {
+    std::string key = k;
+    if (key.size() < 30)
+      key.resize(30, ' ');
+    else
+      key += ' ';
+    out += key + v + "\n";
+  };
+  for (const auto& [k, v] : params.items()) {
+    if (v.is_array()) {
+      for (const auto& x : v) line(k, x.is_string() ? go_quote(x.get<std::string>()) : x.dump());
+    } else if (v.is_string()) {
+      line(k, go_quote(v.get<std::string>()));
+    } else {
+      line(k, v.dump());
+    }
+  }
+  if (!out.empty()) out.pop_back();
+  return out;
+}
+
+Status create_model(Store& s, const ModelName& name, const CreateSpec& spec,
+                    const StatusFn& status) {
+  auto say = [&](const std::string& m) {
+    if (status) status(m);
+  };
+  std::vector<Layer> layers;
+  std::optional<Layer> model_layer;
+  std::optional<std::string> tmpl, system;
+  ojson params = ojson::object(), messages = ojson::array();
+  std::vector<std::string> licenses;
+  if (spec.from_model) {
+    auto base = resolve_model(s, *spec.from_model);
+    if (!base) return base.status();
+    for (const auto& l : base->manifest.layers)
+      if (l.media_type == kMediaModel) model_layer = l;
+    tmpl = base->template_text;
+    system = base->system;
+    params = base->params;
+    messages = base->messages;
+    licenses = base->licenses;
+  }
+  if (spec.gguf_blob) {
+    if (!s.has_blob(*spec.gguf_blob))
+      return not_found("blob " + *spec.gguf_blob + " not found; upload it with POST /api/blobs");
+    HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(*spec.gguf_blob));
+    model_layer = Layer{kMediaModel, "sha256:" + hex, 0, ""};
+  } else if (spec.gguf_path) {
+    say("copying file");
+    auto d = s.add_blob_from_file(*spec.gguf_path);
+    if (!d) return d.status();
+    model_layer = Layer{kMediaModel, *d, 0, ""};
+  }
+  if (!model_layer) return invalid_argument("neither 'from' nor 'files' was specified");
+  HEARTH_ASSIGN_OR_RETURN(std::string mhex, digest_hex(model_layer->digest));
+  std::string mpath = s.blob_path(mhex);
+  say("parsing GGUF");
+  auto g = gguf::GgufFile::open(mpath);
+  if (!g) return invalid_argument(g.status().message());
+
+  if (!spec.quantize.empty()) {
+    const quantize::FTypeInfo* ft =
+        quantize::find_ftype(spec.quantize == "q4_K" ? "q4_K_M" : spec.quantize);
+    if (!ft)
+      return invalid_argument("unsupported quantization type " + spec.quantize +
+                              " - supported types are " + quantize::ftype_names());
+    const std::string from = model_details(**g).quantization_level;
+    if (from != "F16" && from != "BF16" && from != "F32")
+      return invalid_argument("quantization is only supported for F16, BF16 and F32 models");
+    say(std::string("quantizing ") + from + " model to " + ft->name);
+    const std::string tmp =
+        s.root() + "/blobs/.quantize-" + std::to_string(::getpid()) + "-" + mhex.substr(0, 12);
+    ThreadPool pool(int(std::max(1u, std::thread::hardware_concurrency())));
+    quantize::QuantizeOptions qo;
+    qo.ftype = ft->ftype;
+    g = Status::ok();  // drop the mapping before writing
+    Status qs = quantize::quantize_file(mpath, tmp, qo, pool);
+    if (!qs) {
+      ::unlink(tmp.c_str());
+      return qs;
+    }
+    auto d = s.add_blob_from_file(tmp);
+    ::unlink(tmp.c_str());
+    if (!d) return d.status();
+    model_layer = Layer{kMediaModel, *d, 0, ""};
+    HEARTH_ASSIGN_OR_RETURN(mhex, digest_hex(*d));
+    mpath = s.blob_path(mhex);
+    g = gguf::GgufFile::open(mpath);
+    if (!g) return g.status();
+  }
+  model_layer->size = int64_t(fs::file_size(mpath));
+  const ModelDetails det = model_details(**g);
+  say("using existing layer " + model_layer->digest);
+  layers.push_back(*model_layer);
+
+  if (spec.template_text) tmpl = spec.template_text;
+  if (spec.system) system = spec.system;
+  if (spec.params)
+    for (const auto& [k, v] : spec.params->items()) params[k] = v;
+  if (spec.messages) messages = *spec.messages;
+  if (spec.licenses) licenses = *spec.licenses;
+
+  auto add_text = [&](const char* media, const std::string& text) -> Status {
+    const bool had = false;
+    (void)had;
+    HEARTH_ASSIGN_OR_RETURN(std::string d, s.add_blob(text));
+    say("creating new layer " + d);
+    layers.push_back(Layer{media, d, int64_t(text.size()), ""});
+    return Status::ok();
+  };
+  if (tmpl) HEARTH_RETURN_IF_ERROR(add_text(kMediaTemplate, *tmpl));
+  if (system) HEARTH_RETURN_IF_ERROR(add_text(kMediaSystem, *system));
+  if (!params.empty()) HEARTH_RETURN_IF_ERROR(add_text(kMediaParams, params.dump()));
+  if (!messages.empty()) HEARTH_RETURN_IF_ERROR(add_text(kMediaMessages, messages.dump()));
+  for (const auto& l : licenses) HEARTH_RETURN_IF_ERROR(add_text(kMediaLicense, l));
+
+  ojson config = {{"model_format", "gguf"},
+                  {"model_family", det.family},
+                  {"model_families", det.families},
+                  {"model_type", det.parameter_size},
+                  {"file_type", det.quantization_level},
+                  {"architecture", "amd64"},
+                  {"os", "linux"}};
+  const std::string cfg = config.dump();
+  HEARTH_ASSIGN_OR_RETURN(std::string cd, s.add_blob(cfg));
+  Manifest m;
+  m.config = Layer{kMediaConfig, cd, int64_t(cfg.size()), ""};
+  m.layers = std::move(layers);
+
+  // Replacing a model: its old layers that nothing else uses go after the new manifest is in.
+  std::optional<Manifest> old;
+  if (auto om = s.read_manifest(name); om.is_ok()) old = *om;
+  say("writing manifest");
+  HEARTH_RETURN_IF_ERROR(s.write_manifest(name, m));
+  if (old) {
+    std::set<std::string> digests{old->config.digest};
+    for (const auto& l : old->layers) digests.insert(l.digest);
+    HEARTH_RETURN_IF_ERROR(s.prune(std::vector<std::string>(digests.begin(), digests.end())));
+  }
+  say("success");
+  return Status::ok();
+}
+
+}  // namespace hearth::store
