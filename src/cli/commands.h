@@ -15,5 +15,7 @@ void add_text_commands(CLI::App& app);
 void add_render_command(CLI::App& app);
 // The Ollama-compatible HTTP server.
 void add_serve_command(CLI::App& app);
+// Clients of the server: list, ps, show, cp, rm, stop, create, run.
+void add_client_commands(CLI::App& app);
 
 }  // namespace hearth::cli

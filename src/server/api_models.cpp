@@ -1,6 +1,7 @@
 // server/api_models.cpp — model management: /api/show, /api/create, /v1/models.
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "gguf/gguf.h"
@@ -154,7 +155,15 @@ void Api::create(const HttpRequest& req, ResponderP res) {
     for (const auto& [fname, digest] : f.items()) {
       if (!digest.is_string())
         return res->send(json_error(400, "files: digest of '" + fname + "' must be a string"));
-      if (fname.size() >= 5 && fname.substr(fname.size() - 5) == ".gguf") {
+      // A GGUF by name, or by content (Ollama's CLI uploads blob files under their own names).
+      bool gguf = fname.size() >= 5 && fname.substr(fname.size() - 5) == ".gguf";
+      if (!gguf)
+        if (auto hex = store::digest_hex(digest.get<std::string>()); hex.is_ok()) {
+          std::ifstream in(store_.blob_path(*hex), std::ios::binary);
+          char magic[4] = {};
+          gguf = in.read(magic, 4) && std::string(magic, 4) == "GGUF";
+        }
+      if (gguf) {
         if (spec.gguf_blob)
           return res->send(json_error(400,
                                       "more than one GGUF file (split models) is not "

@@ -173,13 +173,21 @@ std::string parameters_text(const ojson& params) {
       key += ' ';
     out += key + v + "\n";
   };
+  // Go prints float64 1.0 as "1" and 0.8 as "0.8".
+  auto value = [](const ojson& x) {
+    if (x.is_string()) return go_quote(x.get<std::string>());
+    if (x.is_number_float()) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%.15g", x.get<double>());
+      return std::string(b);
+    }
+    return x.dump();
+  };
   for (const auto& [k, v] : params.items()) {
     if (v.is_array()) {
-      for (const auto& x : v) line(k, x.is_string() ? go_quote(x.get<std::string>()) : x.dump());
-    } else if (v.is_string()) {
-      line(k, go_quote(v.get<std::string>()));
+      for (const auto& x : v) line(k, value(x));
     } else {
-      line(k, v.dump());
+      line(k, value(v));
     }
   }
   if (!out.empty()) out.pop_back();

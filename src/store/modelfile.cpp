@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 
 namespace hearth::store {
@@ -248,7 +249,13 @@ std::string Modelfile::to_text() const {
     if (v.is_array()) {
       for (const auto& s : v) r += "PARAMETER " + k + " " + quote(s.get<std::string>()) + "\n";
     } else {
-      r += "PARAMETER " + k + " " + v.dump() + "\n";
+      std::string val = v.dump();
+      if (v.is_number_float()) {  // 0.0 -> "0", as Ollama writes it
+        char b[32];
+        std::snprintf(b, sizeof b, "%.15g", v.get<double>());
+        val = b;
+      }
+      r += "PARAMETER " + k + " " + val + "\n";
     }
   }
   for (const auto& m : messages)
