@@ -64,18 +64,45 @@ class Server:
         lines = [json.loads(l) for l in text.splitlines() if l.strip()] if st == 200 else text
         return st, ct, lines
 
+    def read_log(self):
+        """Everything the server wrote to stderr so far (without blocking)."""
+        import fcntl
+        fd = self.proc.stderr.fileno()
+        fl = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fl | os.O_NONBLOCK)
+        try:
+            chunk = self.proc.stderr.read() or ""
+        except (BlockingIOError, TypeError):
+            chunk = ""
+        self.log = getattr(self, "log", "") + chunk
+        return self.log
+
     def alive(self):
         st, _, body = self.request("GET", "/")
         return st == 200 and body == "Ollama is running"
 
     def stop(self):
+        """Stops the server; raises if a sanitizer (ASan/UBSan/LSan build) reported anything or
+        the server did not exit cleanly on SIGTERM."""
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait()
+        try:
+            rest = self.proc.stderr.read() or ""
+        except (BlockingIOError, TypeError, ValueError):
+            rest = ""
+        log = getattr(self, "log", "") + rest
         shutil.rmtree(self.models, ignore_errors=True)
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in log:
+                raise AssertionError("sanitizer report in the server log:\n" + log[-6000:])
+        if self.proc.returncode not in (0, -15):
+            raise AssertionError(f"hearth serve exited with {self.proc.returncode}:\n{log[-3000:]}")
+        return log
 
 
 def _blob(models, data=None, path=None):

@@ -109,9 +109,19 @@ def main():
             ("/show nonsense", "Available Commands"),
             ("/clear", "Cleared session context"),
             ("/save saved", "Created new model 'saved'"),
+            # Ctrl-C stops a long answer, not the chat.
+            ("/set parameter num_predict 100000", "Set parameter"),
+            ("Talk for a long time", None),
+            ("\x03", ">>> "),
+            ("/load again", "Loading model 'again'"),
+            ("/show system", "Be brief."),  # the session's system message stays
             ("/bye", None),
         ])
         c.check(transcript is not None, "REPL session did not complete")
+        t0 = time.time()
+        while "canceled by the client" not in s.read_log() and time.time() - t0 < 15:
+            time.sleep(0.1)
+        c.check("canceled by the client" in s.read_log(), "Ctrl-C did not stop the answer")
         c.check("saved:latest" in run(["list"], env)[1], "/save created no model")
         rc, sysmsg, _ = run(["show", "saved", "--system"], env)
         c.check(sysmsg.strip() == "Be brief.", f"/save kept the session system: {sysmsg!r}")
@@ -145,10 +155,10 @@ def repl_session(env, steps, timeout=60):
         os.execve(HEARTH, [HEARTH, "run", "tiny"], env)
     out = b""
 
-    def wait_for(text):
+    def wait_for(text, since=0):
         nonlocal out
         t0 = time.time()
-        while text.encode() not in out:
+        while text.encode() not in out[since:]:
             if time.time() - t0 > timeout:
                 return False
             r, _, _ = select.select([fd], [], [], 0.5)
@@ -164,11 +174,14 @@ def repl_session(env, steps, timeout=60):
             return None
         for line, expect in steps:
             start = len(out)
-            os.write(fd, line.encode() + b"\r")
-            if expect and not wait_for(expect):
+            if line == "\x03":
+                time.sleep(0.3)  # let the answer start
+                os.write(fd, b"\x03")
+            else:
+                os.write(fd, line.encode() + b"\r")
+            if expect and not wait_for(expect, start):
                 print("REPL transcript:", out.decode(errors="replace")[-2000:])
                 return None
-            del start
         _, status = os.waitpid(pid, 0)
         return out.decode(errors="replace") if status == 0 else None
     finally:

@@ -216,7 +216,7 @@ def main():
                      b"Content-Length: " + str(len(req)).encode() + b"\r\n\r\n" + req)
         conn.recv(4096)
         conn.close()
-        c.check(wait_for(lambda: "canceled by the client" in read_log(s)),
+        c.check(wait_for(lambda: "canceled by the client" in s.read_log()),
                 "disconnect not noticed (no cancel in the server log)")
 
         # Delete a model while it generates: the stream completes, the server stays up.
@@ -290,20 +290,6 @@ def main():
     finally:
         s.stop()
     c.finish()
-
-
-def read_log(s):
-    # The server's stderr is a pipe; read what is there without blocking.
-    import fcntl
-    fd = s.proc.stderr.fileno()
-    fl = fcntl.fcntl(fd, fcntl.F_GETFL)
-    fcntl.fcntl(fd, fcntl.F_SETFL, fl | os.O_NONBLOCK)
-    try:
-        chunk = s.proc.stderr.read() or ""
-    except (BlockingIOError, TypeError):
-        chunk = ""
-    s.log = getattr(s, "log", "") + chunk
-    return s.log
 
 
 if __name__ == "__main__":
