@@ -308,17 +308,93 @@ void unpack_sb_q6_K(const uint8_t* row, int64_t b, Q6KUnpacked& u) {
   unpack_q6_K(reinterpret_cast<const block_q6_K*>(row)[b], u);
 }
 
+// Decode of a few sequences at once (continuous batching, 2 <= M < 16): as gemv_rows, R weight
+// rows per pass with the same prefetching, each unpacked once and dotted with NC activation
+// rows. The weights stream from memory once per NC columns, at gemv's pace, instead of going
+// through the per-row micro-kernels of gemm_tiled (measured: those made M = 2 cost 1.8x M = 1).
+template <int R, int NC, typename Unp, void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
+          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
+void gemv_cols_rows(int64_t K, const uint8_t* w, size_t w_stride, const uint8_t* A, size_t a_stride,
+                    float* Y, size_t ldy) {
+  __m512 acc[R][NC];
+  __m256 m[R][NC];
+  for (int i = 0; i < R; ++i)
+    for (int c = 0; c < NC; ++c) {
+      acc[i][c] = _mm512_setzero_ps();
+      m[i][c] = _mm256_setzero_ps();
+    }
+  const int64_t nb = K / QK_K;
+  const size_t sb_bytes = w_stride / size_t(nb);
+  for (int64_t b = 0; b < nb; ++b) {
+    for (int i = 0; i < R; ++i) {
+      const char* p = reinterpret_cast<const char*>(w + (i + 2 * R) * w_stride + b * sb_bytes);
+      for (size_t off = 0; off < sb_bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T0);
+    }
+    for (int i = 0; i < R; ++i) {
+      Unp u;
+      UnpackSB(w + i * w_stride, b, u);
+      for (int c = 0; c < NC; ++c)
+        Dot(u, reinterpret_cast<const block_q8_K*>(A + c * a_stride)[b], acc[i][c], m[i][c]);
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int c = 0; c < NC; ++c) Y[c * ldy + i] = hsum(acc[i][c]) - hsum(m[i][c]);
+}
+
+template <int NC, typename Unp, void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
+          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
+void gemv_cols(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* A,
+               size_t a_stride, float* Y, size_t ldy) {
+  constexpr int R = NC > 4 ? 1 : 2;  // registers: R x NC accumulators
+  int64_t r = 0;
+  for (; r + R <= n_rows; r += R)
+    gemv_cols_rows<R, NC, Unp, UnpackSB, Dot>(K, w + r * w_stride, w_stride, A, a_stride, Y + r,
+                                              ldy);
+  for (; r < n_rows; ++r)
+    gemv_cols_rows<1, NC, Unp, UnpackSB, Dot>(K, w + r * w_stride, w_stride, A, a_stride, Y + r,
+                                              ldy);
+}
+
+template <typename Unp, void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
+          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
+void gemv_small_m(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows, const void* A,
+                  size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  const auto* a = static_cast<const uint8_t*>(A);
+  for (int64_t m0 = 0; m0 < M;) {
+    const int64_t left = M - m0;
+    const uint8_t* am = a + m0 * a_stride;
+    float* ym = Y + m0 * ldy;
+    if (left >= 8) {
+      gemv_cols<8, Unp, UnpackSB, Dot>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
+      m0 += 8;
+    } else if (left >= 4) {
+      gemv_cols<4, Unp, UnpackSB, Dot>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
+      m0 += 4;
+    } else if (left == 3) {
+      gemv_cols<3, Unp, UnpackSB, Dot>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
+      m0 += 3;
+    } else if (left == 2) {
+      gemv_cols<2, Unp, UnpackSB, Dot>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
+      m0 += 2;
+    } else {
+      gemv_cols<1, Unp, UnpackSB, Dot>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
+      m0 += 1;
+    }
+  }
+}
+
 template <UnpackFn U, int G, template <int> class Micro, typename Unp,
           void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
           void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
 void gemm_dispatch(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
                    size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  if (M >= 8)
+  if (M >= 16)
     gemm_vnni(U, G, ActFormat::kQ8K, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
   else if (M == 1)
     gemv<Unp, UnpackSB, Dot>(K, static_cast<const uint8_t*>(W), w_stride, n_rows, A, Y);
   else
-    gemm_tiled<Micro>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+    gemv_small_m<Unp, UnpackSB, Dot>(K, static_cast<const uint8_t*>(W), w_stride, n_rows, A,
+                                     a_stride, M, Y, ldy);
 }
 
 }  // namespace
