@@ -198,6 +198,17 @@ def main():
             ("/api/chat", json.dumps({"model": "tiny", "messages": [],
                                       "format": 7}).encode(), 400),
             ("/v1/chat/completions", json.dumps({"model": "tiny", "messages": []}).encode(), 400),
+            # create: bad parameter, unknown base, missing blob, invalid names, bad messages
+            ("/api/create", json.dumps({"model": "x", "from": "tiny",
+                                        "parameters": {"temperature": "warm"}}).encode(), 400),
+            ("/api/create", json.dumps({"model": "x", "from": "nope"}).encode(), 404),
+            ("/api/create", json.dumps({"model": "x", "files": {
+                "m.gguf": "sha256:" + "0" * 64}}).encode(), 400),
+            ("/api/create", json.dumps({"model": "bad name!", "from": "tiny"}).encode(), 400),
+            ("/api/create", json.dumps({"model": "x"}).encode(), 400),
+            ("/api/create", json.dumps({"model": "x", "from": "tiny", "messages": [
+                {"role": "robot", "content": "hi"}]}).encode(), 400),
+            ("/api/show", json.dumps({"model": "nope"}).encode(), 404),
         ]
         for path, raw, want in bad:
             st, _, text = s.request("POST", path, raw=raw)
@@ -207,6 +218,8 @@ def main():
                 err = None
             c.check(st == want and err, f"{path} {raw[:60]!r}: {st} {text[:120]}")
             c.check(s.alive(), "server alive after bad input")
+        c.check("x:latest" not in [m["name"] for m in s.json("GET", "/api/tags")[1]["models"]],
+                "a failed create left a model behind")
 
         # A client that disconnects mid-stream stops its generation and frees its slot.
         conn = socket.create_connection(("127.0.0.1", s.port))
