@@ -179,6 +179,15 @@ int run_logits(const CommonOpts& o, bool all, const std::string& out_path, int t
     j["sha256"] = sha256_hex(logits.data(), logits.size() * 4);
     j["shape"] = {rows, nv};
   }
+  const auto& margins = (*sess)->router_margins();
+  if (!margins.empty()) {  // MoE: router near-tie margin per output position
+    json mj = json::array();
+    for (int64_t r = 0; r < rows; ++r) {
+      const float v = margins[size_t(all ? r : int64_t(margins.size()) - 1)];
+      mj.push_back(std::isfinite(v) ? json(v) : json(1e30));
+    }
+    j["router_margin"] = mj;
+  }
   j["threads"] = (*eng)->pool().size();
   j["top"] = tops;
   std::cout << j.dump() << "\n";

@@ -65,6 +65,11 @@ class Context {
   // shrinking frees memory. Other sequences are untouched: a request with a larger num_ctx
   // changes its own cache, never the weights or its neighbours.
   virtual Status reserve_sequence(int seq, int n_ctx) = 0;
+  // Mixture-of-experts diagnostics for the last forward batch, one value per token: the smallest
+  // router-logit gap, over the MoE layers, between the last expert chosen and the best one left
+  // out. A gap near zero means float noise could change which experts run (tests use it to tell
+  // such near-ties from errors). Empty for models without experts.
+  virtual std::span<const float> router_margins() const { return {}; }
 
  protected:
   Context(const ContextParams& p, ThreadPool& pool) : params_(p), pool_(&pool) {}

@@ -16,6 +16,7 @@ const Entry kArchitectures[] = {
     {"llama", load_llama},
     {"qwen2", load_qwen2},
     {"qwen3", load_qwen3},
+    {"qwen3moe", load_qwen3moe},
 };
 
 }  // namespace

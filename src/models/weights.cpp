@@ -37,6 +37,25 @@ Result<ops::WeightMatrix> WeightLoader::matrix(const std::string& name, int64_t 
   return w;
 }
 
+Result<std::vector<ops::WeightMatrix>> WeightLoader::experts(const std::string& name,
+                                                             int64_t n_expert, int64_t n_out,
+                                                             int64_t n_in) {
+  HEARTH_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, tensor(name, {n_expert, n_out, n_in}));
+  const size_t per = t->nbytes / size_t(n_expert);
+  std::vector<ops::WeightMatrix> out;
+  out.reserve(size_t(n_expert));
+  for (int64_t e = 0; e < n_expert; ++e) {
+    const std::string en = name + "[" + std::to_string(e) + "]";
+    HEARTH_ASSIGN_OR_RETURN(
+        ops::WeightMatrix w,
+        ops::WeightMatrix::make(en.c_str(), t->type, n_out, n_in,
+                                static_cast<const uint8_t*>(t->data) + size_t(e) * per, per));
+    w.prepare(pool_, placement_, repack_, &arena_);
+    out.push_back(std::move(w));
+  }
+  return out;
+}
+
 Result<std::optional<ops::WeightMatrix>> WeightLoader::optional_matrix(const std::string& name,
                                                                        int64_t n_out,
                                                                        int64_t n_in) {

@@ -21,6 +21,9 @@ class WeightLoader {
 
   // A 2-D weight of shape (n_out, n_in).
   Result<ops::WeightMatrix> matrix(const std::string& name, int64_t n_out, int64_t n_in);
+  // A 3-D expert tensor of shape (n_expert, n_out, n_in): one matrix view per expert.
+  Result<std::vector<ops::WeightMatrix>> experts(const std::string& name, int64_t n_expert,
+                                                 int64_t n_out, int64_t n_in);
   // nullopt if absent; an error if present with the wrong shape.
   Result<std::optional<ops::WeightMatrix>> optional_matrix(const std::string& name, int64_t n_out,
                                                            int64_t n_in);

@@ -34,12 +34,15 @@ Status Session::eval(std::span<const int32_t> tokens, bool all_logits, float* ou
   const int nb = ctx_->params().n_batch;
   const int64_t nv = n_vocab();
   float* dst = out;
+  margins_.clear();
   for (int s = 0; s < n; s += nb) {
     const int e = std::min(n, s + nb);
     batch_.clear();
     for (int i = s; i < e; ++i)
       batch_.push_back({tokens[i], n_past_ + i - s, 0, all_logits || i == n - 1});
     HEARTH_RETURN_IF_ERROR(engine_->model().forward(*ctx_, batch_, dst));
+    const auto m = ctx_->router_margins();
+    margins_.insert(margins_.end(), m.begin(), m.end());
     if (all_logits) dst += int64_t(e - s) * nv;
     n_past_ += e - s;
   }

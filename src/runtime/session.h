@@ -46,6 +46,9 @@ class Session {
   // Appends tokens; if `all_logits`, writes one n_vocab row per token into out, else only the
   // last token's row. Splits into batches of n_batch.
   Status eval(std::span<const int32_t> tokens, bool all_logits, float* out);
+  // Router near-tie margins of every token evaluated by the last eval() (MoE models; see
+  // models::Context::router_margins), in order; empty for dense models.
+  const std::vector<float>& router_margins() const { return margins_; }
   // Drops every position >= n (the cache rows are simply overwritten later).
   void truncate(int n) { n_past_ = n < n_past_ ? (n < 0 ? 0 : n) : n_past_; }
 
@@ -53,6 +56,7 @@ class Session {
   Engine* engine_ = nullptr;
   std::unique_ptr<models::Context> ctx_;
   std::vector<models::BatchToken> batch_;
+  std::vector<float> margins_;
   int n_past_ = 0;
 };
 

@@ -33,7 +33,8 @@ def run_json(cmd, timeout=600):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def hearth_logits(model, tokens, all_positions=False, extra=()):
+def hearth_logits(model, tokens, all_positions=False, extra=(), info=False):
+    """Logits rows; with info=True also the command's JSON (e.g. MoE `router_margin`)."""
     with tempfile.NamedTemporaryFile(suffix=".f32", delete=False) as f:
         out = f.name
     try:
@@ -41,9 +42,25 @@ def hearth_logits(model, tokens, all_positions=False, extra=()):
         if all_positions:
             cmd.append("--all-positions")
         j = run_json(cmd + list(extra))
-        return np.fromfile(out, dtype="<f4").reshape(j["shape"])
+        rows = np.fromfile(out, dtype="<f4").reshape(j["shape"])
+        return (rows, j) if info else rows
     finally:
         os.unlink(out)
+
+
+# Mixture of experts: where a token's router logits put the k-th and (k+1)-th expert closer than
+# this, float noise legitimately changes which experts run; such positions are reported and left
+# out of the strict logits comparison (at most MOE_TIE_SHARE of them).
+MOE_TIE_MARGIN = 2e-3
+MOE_TIE_SHARE = 0.03
+
+
+def moe_confident(info, n_rows):
+    """Row mask: True where no router near-tie (all True for dense models)."""
+    m = info.get("router_margin")
+    if not m:
+        return np.ones(n_rows, dtype=bool)
+    return np.array(m) >= MOE_TIE_MARGIN
 
 
 def oracle_logits(model, tokens, all_positions=False):

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "models/weights.h"
 #include "ops/attention.h"
@@ -18,6 +19,9 @@ struct Layer {
   ops::WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
   OptVec bq, bk, bv, bo;
   OptVec q_norm, k_norm;
+  // Mixture of experts (instead of w_gate/w_up/w_down): router (n_expert, n_embd), experts.
+  std::optional<ops::WeightMatrix> router;
+  std::vector<ops::WeightMatrix> exp_gate, exp_up, exp_down;
 };
 
 class DecoderContext final : public Context {
@@ -50,6 +54,15 @@ class DecoderContext final : public Context {
   int head_dim_k = 0, head_dim_v = 0;
   // Activations for up to n_batch tokens.
   Vec x, xn, q, kc, vc, attn, gate, up, rope_cs, xg;
+  // MoE: router probabilities, each token's chosen experts and weights, the tokens routed to
+  // each expert, and the weighted sum of expert outputs.
+  Vec router_p, sel_w, moe_out, exp_out, margin;
+  int64_t n_margin = 0;
+  std::span<const float> router_margins() const override {
+    return std::span<const float>(margin.data(), size_t(n_margin));
+  }
+  std::vector<int32_t> sel_id, exp_rows, exp_count;
+  std::vector<float> exp_wt;
   ops::MatmulScratch ms;
   ops::AttnScratch as;
 };
@@ -115,6 +128,17 @@ class DenseDecoder final : public Model {
         HEARTH_ASSIGN_OR_RETURN(L.k_norm, w.vector(blk(il, "attn_k_norm.weight"), c.head_dim));
       }
       HEARTH_ASSIGN_OR_RETURN(L.ffn_norm, w.vector(blk(il, "ffn_norm.weight"), c.n_embd));
+      if (flags_.n_expert > 0) {
+        const int64_t ne = flags_.n_expert, nf = flags_.n_ff_exp;
+        HEARTH_ASSIGN_OR_RETURN(L.router, w.matrix(blk(il, "ffn_gate_inp.weight"), ne, c.n_embd));
+        HEARTH_ASSIGN_OR_RETURN(L.exp_gate,
+                                w.experts(blk(il, "ffn_gate_exps.weight"), ne, nf, c.n_embd));
+        HEARTH_ASSIGN_OR_RETURN(L.exp_up,
+                                w.experts(blk(il, "ffn_up_exps.weight"), ne, nf, c.n_embd));
+        HEARTH_ASSIGN_OR_RETURN(L.exp_down,
+                                w.experts(blk(il, "ffn_down_exps.weight"), ne, c.n_embd, nf));
+        continue;
+      }
       HEARTH_ASSIGN_OR_RETURN(L.w_gate, w.matrix(blk(il, "ffn_gate.weight"), c.n_ff, c.n_embd));
       HEARTH_ASSIGN_OR_RETURN(L.w_up, w.matrix(blk(il, "ffn_up.weight"), c.n_ff, c.n_embd));
       HEARTH_ASSIGN_OR_RETURN(L.w_down, w.matrix(blk(il, "ffn_down.weight"), c.n_embd, c.n_ff));
@@ -159,13 +183,35 @@ class DenseDecoder final : public Model {
     ctx->kc.resize(B * c.n_head_kv * c.head_dim);
     ctx->vc.resize(B * c.n_head_kv * c.head_dim_v);
     ctx->attn.resize(B * c.n_head * c.head_dim_v);
-    ctx->gate.resize(B * c.n_ff);
-    ctx->up.resize(B * c.n_ff);
+    const int64_t n_ff = flags_.n_expert > 0 ? std::max(c.n_ff, flags_.n_ff_exp) : c.n_ff;
+    ctx->gate.resize(B * n_ff);
+    ctx->up.resize(B * n_ff);
     ctx->rope_cs.resize(B * c.rope.n_rot);
+    if (flags_.n_expert > 0) {
+      const size_t ne = size_t(flags_.n_expert), k = size_t(flags_.n_expert_used);
+      ctx->router_p.resize(B * ne);
+      ctx->sel_w.resize(B * k);
+      ctx->sel_id.resize(B * k);
+      ctx->exp_count.resize(ne);
+      ctx->exp_rows.resize(ne * B);
+      ctx->exp_wt.resize(ne * B);
+      ctx->moe_out.resize(B * c.n_embd);
+      ctx->margin.resize(B);
+      ctx->exp_out.resize(B * c.n_embd);
+    }
     size_t act = ops::activation_bytes(output_.type(), c.n_embd, int64_t(B));
-    for (const auto& L : layers_)
-      for (const auto* W : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
+    for (const auto& L : layers_) {
+      std::vector<const ops::WeightMatrix*> ws = {&L.wq, &L.wk, &L.wv, &L.wo};
+      if (L.router) {
+        ws.push_back(&*L.router);
+        for (size_t e = 0; e < L.exp_gate.size(); ++e)
+          for (const auto* W : {&L.exp_gate[e], &L.exp_up[e], &L.exp_down[e]}) ws.push_back(W);
+      } else {
+        for (const auto* W : {&L.w_gate, &L.w_up, &L.w_down}) ws.push_back(W);
+      }
+      for (const auto* W : ws)
         act = std::max(act, ops::activation_bytes(W->type(), W->n_in(), int64_t(B)));
+    }
     ctx->ms.reserve(act);
     ctx->as.reserve(pool.size(), p.n_ctx, int(c.head_dim), int(c.head_dim_v));
     return std::unique_ptr<Context>(std::move(ctx));
@@ -175,6 +221,11 @@ class DenseDecoder final : public Model {
                  float* logits) const override;
 
  private:
+  // x += sum over each token's chosen experts of weight * expert(xn); inside pool.run, ends
+  // with a barrier. Tokens are grouped by expert, so each expert's weights are read once per
+  // batch and only experts some token chose are read at all.
+  void moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int ith, int nth, int64_t tb,
+               int64_t te) const;
   DecoderFlags flags_;
   const gguf::TensorInfo* tok_embd_ = nullptr;
 
@@ -192,6 +243,92 @@ class DenseDecoder final : public Model {
   OptVec rope_freqs_;
   std::vector<Layer> layers_;
 };
+
+void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int ith, int nth,
+                           int64_t tb, int64_t te) const {
+  ThreadPool& pool = ctx.pool();
+  const int64_t E = config_.n_embd, NF = flags_.n_ff_exp;
+  const int ne = flags_.n_expert, k = flags_.n_expert_used;
+  // Router probabilities (softmax over all experts), then each token's top k.
+  ops::matmul_in_run(pool, ith, nth, *L.router, ctx.xn.data(), T, ctx.router_p.data(), size_t(ne),
+                     ctx.ms);
+  for (int64_t t = tb; t < te; ++t) {
+    float* p = ctx.router_p.data() + t * ne;
+    float mx = p[0];
+    for (int e = 1; e < ne; ++e) mx = std::max(mx, p[e]);
+    float sum = 0;
+    for (int e = 0; e < ne; ++e) sum += (p[e] = std::exp(p[e] - mx));
+    for (int e = 0; e < ne; ++e) p[e] /= sum;
+    int32_t* id = ctx.sel_id.data() + t * k;
+    float* w = ctx.sel_w.data() + t * k;
+    float wsum = 0;
+    for (int j = 0; j < k; ++j) {  // k is small: repeated selection, lowest id on ties
+      int best = -1;
+      for (int e = 0; e < ne; ++e) {
+        bool taken = false;
+        for (int q = 0; q < j; ++q) taken |= id[q] == e;
+        if (!taken && (best < 0 || p[e] > p[best])) best = e;
+      }
+      id[j] = best;
+      w[j] = p[best];
+      wsum += p[best];
+    }
+    if (flags_.norm_topk)
+      for (int j = 0; j < k; ++j) w[j] /= wsum;
+    float left = 0;  // best probability left out
+    for (int e = 0; e < ne; ++e) {
+      bool taken = false;
+      for (int q = 0; q < k; ++q) taken |= id[q] == e;
+      if (!taken) left = std::max(left, p[e]);
+    }
+    const float gap =
+        left > 0 ? std::log(p[id[k - 1]]) - std::log(left) : std::numeric_limits<float>::infinity();
+    ctx.margin[size_t(t)] = std::min(ctx.margin[size_t(t)], gap);
+    std::fill(ctx.moe_out.data() + t * E, ctx.moe_out.data() + (t + 1) * E, 0.0f);
+  }
+  pool.barrier();
+  if (ith == 0) {  // group tokens by expert (small: T * k entries)
+    std::fill(ctx.exp_count.begin(), ctx.exp_count.end(), 0);
+    for (int64_t t = 0; t < T; ++t)
+      for (int j = 0; j < k; ++j) {
+        const int e = ctx.sel_id[size_t(t * k + j)];
+        const int32_t n = ctx.exp_count[size_t(e)]++;
+        ctx.exp_rows[size_t(e) * size_t(T) + size_t(n)] = int32_t(t);
+        ctx.exp_wt[size_t(e) * size_t(T) + size_t(n)] = ctx.sel_w[size_t(t * k + j)];
+      }
+  }
+  pool.barrier();
+  for (int e = 0; e < ne; ++e) {
+    const int64_t n = ctx.exp_count[size_t(e)];
+    if (n == 0) continue;  // an expert no token chose is never read
+    const int32_t* rows = ctx.exp_rows.data() + size_t(e) * size_t(T);
+    const float* wts = ctx.exp_wt.data() + size_t(e) * size_t(T);
+    int64_t b, en;
+    ThreadPool::split(n, ith, nth, b, en);
+    for (int64_t i = b; i < en; ++i)
+      std::copy_n(ctx.xn.data() + int64_t(rows[i]) * E, E, ctx.xg.data() + i * E);
+    pool.barrier();
+    {
+      const ops::WeightMatrix* Ws[2] = {&L.exp_gate[size_t(e)], &L.exp_up[size_t(e)]};
+      float* Ys[2] = {ctx.gate.data(), ctx.up.data()};
+      ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 2, ctx.xg.data(), n, ctx.ms);
+    }
+    for (int64_t i = b; i < en; ++i)
+      ops::swiglu(ctx.gate.data() + i * NF, ctx.up.data() + i * NF, ctx.gate.data() + i * NF, NF);
+    pool.barrier();
+    ops::matmul_in_run(pool, ith, nth, L.exp_down[size_t(e)], ctx.gate.data(), n,
+                       ctx.exp_out.data(), size_t(E), ctx.ms);
+    for (int64_t i = b; i < en; ++i) {
+      float* dst = ctx.moe_out.data() + int64_t(rows[i]) * E;
+      const float* src = ctx.exp_out.data() + i * E;
+      for (int64_t d = 0; d < E; ++d) dst[d] += wts[i] * src[d];
+    }
+    pool.barrier();
+  }
+  for (int64_t t = tb; t < te; ++t)
+    ops::add(ctx.x.data() + t * E, ctx.moe_out.data() + t * E, ctx.x.data() + t * E, E);
+  pool.barrier();
+}
 
 Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batch,
                              float* logits) const {
@@ -230,6 +367,10 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
   ap.kv_type = P.kv_type;
   ThreadPool& pool = ctx.pool();
 
+  if (flags_.n_expert > 0) {
+    std::fill(ctx.margin.begin(), ctx.margin.begin() + T, std::numeric_limits<float>::infinity());
+    ctx.n_margin = T;
+  }
   pool.run([&](int ith, int nth) {
     int64_t tb, te;
     ThreadPool::split(T, ith, nth, tb, te);
@@ -293,6 +434,10 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         ops::rms_norm(x, L.ffn_norm.data(), o, E, c.norm_eps);
       }
       pool.barrier();
+      if (L.router) {
+        moe_ffn(L, ctx, T, ith, nth, tb, te);
+        continue;
+      }
       {
         const ops::WeightMatrix* Ws[2] = {&L.w_gate, &L.w_up};
         float* Ys[2] = {ctx.gate.data(), ctx.up.data()};
