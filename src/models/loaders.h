@@ -18,5 +18,7 @@ Result<std::unique_ptr<Model>> load_qwen3(std::shared_ptr<gguf::GgufFile>, Threa
                                           const LoadOptions&);
 Result<std::unique_ptr<Model>> load_qwen3moe(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
                                              const LoadOptions&);
+Result<std::unique_ptr<Model>> load_gemma3(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
+                                           const LoadOptions&);
 
 }  // namespace hearth::models

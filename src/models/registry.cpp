@@ -13,10 +13,8 @@ struct Entry {
 };
 
 const Entry kArchitectures[] = {
-    {"llama", load_llama},
-    {"qwen2", load_qwen2},
-    {"qwen3", load_qwen3},
-    {"qwen3moe", load_qwen3moe},
+    {"llama", load_llama},       {"qwen2", load_qwen2},   {"qwen3", load_qwen3},
+    {"qwen3moe", load_qwen3moe}, {"gemma3", load_gemma3},
 };
 
 }  // namespace

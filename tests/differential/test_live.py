@@ -34,6 +34,10 @@ SPECS = [
     ("qwen3moe-16x4", "qwen3moe", "F16",
      {"n_embd": 256, "n_head": 4, "n_head_kv": 2, "head_dim": 64, "n_ff": 512, "n_expert": 16,
       "n_expert_used": 4, "n_ff_exp": 128, "n_layer": 2}, 400),
+    # Gemma 3: prompts far longer than the sliding window, another local:global pattern.
+    ("gemma3-swa32", "gemma3", "F16",
+     {"n_embd": 256, "n_head": 4, "n_head_kv": 2, "head_dim": 64, "n_ff": 512, "n_layer": 4,
+      "sliding_window": 32, "sliding_window_pattern": 3}, 300),
     ("qwen3moe-32x1", "qwen3moe", "F32",
      {"n_embd": 256, "n_head": 4, "n_head_kv": 4, "head_dim": 64, "n_ff": 512, "n_expert": 32,
       "n_expert_used": 1, "n_ff_exp": 64, "n_layer": 3}, 200),

@@ -16,6 +16,8 @@ using OptVec = std::optional<Vec>;
 
 struct Layer {
   Vec attn_norm, ffn_norm;
+  OptVec post_attn_norm, post_ffn_norm;  // Gemma
+  bool swa = false;                      // sliding-window layer
   ops::WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
   OptVec bq, bk, bv, bo;
   OptVec q_norm, k_norm;
@@ -53,7 +55,7 @@ class DecoderContext final : public Context {
   size_t n_layer = 0, k_row = 0, v_row = 0;
   int head_dim_k = 0, head_dim_v = 0;
   // Activations for up to n_batch tokens.
-  Vec x, xn, q, kc, vc, attn, gate, up, rope_cs, xg;
+  Vec x, xn, q, kc, vc, attn, gate, up, rope_cs, rope_cs_swa, xg;
   // MoE: router probabilities, each token's chosen experts and weights, the tokens routed to
   // each expert, and the weighted sum of expert outputs.
   Vec router_p, sel_w, moe_out, exp_out, margin;
@@ -128,6 +130,13 @@ class DenseDecoder final : public Model {
         HEARTH_ASSIGN_OR_RETURN(L.k_norm, w.vector(blk(il, "attn_k_norm.weight"), c.head_dim));
       }
       HEARTH_ASSIGN_OR_RETURN(L.ffn_norm, w.vector(blk(il, "ffn_norm.weight"), c.n_embd));
+      if (flags_.post_norms) {
+        HEARTH_ASSIGN_OR_RETURN(L.post_attn_norm,
+                                w.vector(blk(il, "post_attention_norm.weight"), c.n_embd));
+        HEARTH_ASSIGN_OR_RETURN(L.post_ffn_norm,
+                                w.vector(blk(il, "post_ffw_norm.weight"), c.n_embd));
+      }
+      L.swa = size_t(il) < flags_.swa_layers.size() && flags_.swa_layers[size_t(il)];
       if (flags_.n_expert > 0) {
         const int64_t ne = flags_.n_expert, nf = flags_.n_ff_exp;
         HEARTH_ASSIGN_OR_RETURN(L.router, w.matrix(blk(il, "ffn_gate_inp.weight"), ne, c.n_embd));
@@ -144,6 +153,12 @@ class DenseDecoder final : public Model {
       HEARTH_ASSIGN_OR_RETURN(L.w_down, w.matrix(blk(il, "ffn_down.weight"), c.n_embd, c.n_ff));
     }
     config_.rope.freq_factors = rope_freqs_ ? rope_freqs_->data() : nullptr;
+    rope_swa_ = config_.rope;
+    rope_swa_.freq_base = flags_.rope_base_swa;
+    rope_swa_.freq_scale = 1;
+    rope_swa_.ext_factor = 0;
+    rope_swa_.attn_factor = 1;
+    rope_swa_.freq_factors = nullptr;
     return Status::ok();
   }
 
@@ -187,6 +202,7 @@ class DenseDecoder final : public Model {
     ctx->gate.resize(B * n_ff);
     ctx->up.resize(B * n_ff);
     ctx->rope_cs.resize(B * c.rope.n_rot);
+    if (!flags_.swa_layers.empty()) ctx->rope_cs_swa.resize(B * c.rope.n_rot);
     if (flags_.n_expert > 0) {
       const size_t ne = size_t(flags_.n_expert), k = size_t(flags_.n_expert_used);
       ctx->router_p.resize(B * ne);
@@ -227,6 +243,7 @@ class DenseDecoder final : public Model {
   void moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int ith, int nth, int64_t tb,
                int64_t te) const;
   DecoderFlags flags_;
+  ops::RopeParams rope_swa_;  // sliding layers: own base, no scaling
   const gguf::TensorInfo* tok_embd_ = nullptr;
 
   // One embedding row; from the output head's resident copy when the two are tied, so the
@@ -363,7 +380,7 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
   ap.n_head_kv = int(c.n_head_kv);
   ap.head_dim_k = int(HD);
   ap.head_dim_v = int(HDV);
-  ap.scale = 1.0f / std::sqrt(float(HD));
+  ap.scale = flags_.attn_scale > 0 ? flags_.attn_scale : 1.0f / std::sqrt(float(HD));
   ap.kv_type = P.kv_type;
   ThreadPool& pool = ctx.pool();
 
@@ -376,7 +393,10 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
     ThreadPool::split(T, ith, nth, tb, te);
     for (int64_t t = tb; t < te; ++t) {
       embed_row(batch[t].token, ctx.x.data() + t * E);
+      if (flags_.scale_embeddings) ops::scale(ctx.x.data() + t * E, std::sqrt(float(E)), E);
       ops::rope_cos_sin(c.rope, batch[t].pos, ctx.rope_cs.data() + t * n_rot);
+      if (!ctx.rope_cs_swa.empty())
+        ops::rope_cos_sin(rope_swa_, batch[t].pos, ctx.rope_cs_swa.data() + t * n_rot);
     }
     pool.barrier();
 
@@ -404,9 +424,10 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
           for (int64_t h = 0; h < c.n_head_kv; ++h)
             ops::rms_norm(k + h * HD, L.k_norm->data(), k + h * HD, HD, c.norm_eps);
         }
-        const float* cs = ctx.rope_cs.data() + t * n_rot;
-        ops::rope_apply(c.rope, cs, q, int(c.n_head), int(HD));
-        ops::rope_apply(c.rope, cs, k, int(c.n_head_kv), int(HD));
+        const ops::RopeParams& rp = L.swa ? rope_swa_ : c.rope;
+        const float* cs = (L.swa ? ctx.rope_cs_swa.data() : ctx.rope_cs.data()) + t * n_rot;
+        ops::rope_apply(rp, cs, q, int(c.n_head), int(HD));
+        ops::rope_apply(rp, cs, k, int(c.n_head_kv), int(HD));
         const size_t buf = il * size_t(P.n_seq) + size_t(batch[t].seq);
         const size_t cell = size_t(batch[t].pos);
         ops::kv_store(P.kv_type, k, ctx.k[buf].data() + cell * ctx.k_row, nk);
@@ -414,6 +435,7 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
       }
       pool.barrier();
       // Attention per run of consecutive positions of one sequence.
+      ap.window = L.swa ? flags_.sliding_window : 0;
       for (int64_t s = 0; s < T;) {
         int64_t e = s + 1;
         while (e < T && batch[e].seq == batch[s].seq && batch[e].pos == batch[e - 1].pos + 1) ++e;
@@ -430,6 +452,7 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         float* x = ctx.x.data() + t * E;
         float* o = ctx.xn.data() + t * E;
         if (L.bo) ops::add(o, L.bo->data(), o, E);
+        if (L.post_attn_norm) ops::rms_norm(o, L.post_attn_norm->data(), o, E, c.norm_eps);
         ops::add(x, o, x, E);
         ops::rms_norm(x, L.ffn_norm.data(), o, E, c.norm_eps);
       }
@@ -443,14 +466,21 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         float* Ys[2] = {ctx.gate.data(), ctx.up.data()};
         ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 2, ctx.xn.data(), T, ctx.ms);
       }
-      for (int64_t t = tb; t < te; ++t)
-        ops::swiglu(ctx.gate.data() + t * c.n_ff, ctx.up.data() + t * c.n_ff,
-                    ctx.gate.data() + t * c.n_ff, c.n_ff);
+      for (int64_t t = tb; t < te; ++t) {
+        float* g = ctx.gate.data() + t * c.n_ff;
+        if (flags_.gelu)
+          ops::geglu(g, ctx.up.data() + t * c.n_ff, g, c.n_ff);
+        else
+          ops::swiglu(g, ctx.up.data() + t * c.n_ff, g, c.n_ff);
+      }
       pool.barrier();
       ops::matmul_in_run(pool, ith, nth, L.w_down, ctx.gate.data(), T, ctx.xn.data(), size_t(E),
                          ctx.ms);
-      for (int64_t t = tb; t < te; ++t)
-        ops::add(ctx.x.data() + t * E, ctx.xn.data() + t * E, ctx.x.data() + t * E, E);
+      for (int64_t t = tb; t < te; ++t) {
+        float* o = ctx.xn.data() + t * E;
+        if (L.post_ffn_norm) ops::rms_norm(o, L.post_ffn_norm->data(), o, E, c.norm_eps);
+        ops::add(ctx.x.data() + t * E, o, ctx.x.data() + t * E, E);
+      }
       pool.barrier();
     }
 
@@ -464,6 +494,14 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
     pool.barrier();
     ops::matmul_in_run(pool, ith, nth, output_, ctx.xg.data(), R, logits, size_t(c.n_vocab),
                        ctx.ms);
+    if (flags_.final_softcap > 0) {
+      const float cap = flags_.final_softcap;
+      for (int64_t i = rb; i < re; ++i)
+        for (int64_t v = 0; v < c.n_vocab; ++v) {
+          float& l = logits[i * c.n_vocab + v];
+          l = cap * std::tanh(l / cap);
+        }
+    }
   });
   return Status::ok();
 }

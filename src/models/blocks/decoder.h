@@ -23,6 +23,17 @@ struct DecoderFlags {
   int n_expert_used = 0;
   int64_t n_ff_exp = 0;
   bool norm_topk = true;
+  // Gemma: GeGLU (tanh GELU) instead of SwiGLU, RMSNorms after attention and after the FFN
+  // (post_attention_norm, post_ffw_norm), embeddings scaled by sqrt(n_embd), sliding-window
+  // layers with their own RoPE base, an attention scale and a final logit softcap.
+  bool gelu = false;
+  bool post_norms = false;
+  bool scale_embeddings = false;
+  int sliding_window = 0;          // tokens a sliding layer attends to (0: none)
+  std::vector<bool> swa_layers;    // per layer: sliding (empty: none)
+  float rope_base_swa = 10000.0f;  // sliding layers' RoPE base (no scaling)
+  float attn_scale = 0;            // 0: 1/sqrt(head_dim)
+  float final_softcap = 0;         // 0: off; else logits = c * tanh(logits / c)
 };
 
 Result<std::unique_ptr<Model>> load_dense_decoder(std::shared_ptr<gguf::GgufFile> file,
