@@ -65,6 +65,10 @@ class Context {
   // shrinking frees memory. Other sequences are untouched: a request with a larger num_ctx
   // changes its own cache, never the weights or its neighbours.
   virtual Status reserve_sequence(int seq, int n_ctx) = 0;
+  // The longest prefix (<= want) of a sequence holding n_past positions that can be kept and
+  // continued. Sliding-window layers keep only a ring of recent positions, so an old prefix may
+  // be gone from them; then 0 (start over).
+  virtual int64_t reusable_prefix(int seq, int64_t n_past, int64_t want) const { return want; }
   // Mixture-of-experts diagnostics for the last forward batch, one value per token: the smallest
   // router-logit gap, over the MoE layers, between the last expert chosen and the best one left
   // out. A gap near zero means float noise could change which experts run (tests use it to tell

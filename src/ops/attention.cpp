@@ -64,10 +64,11 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
       const int hk = int(item % p.n_head_kv);
       const int64_t pos = pos0 + t;
       const int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+      const int64_t row0 = p.ring > 0 ? first % p.ring : first;
       for (int i = 0; i < group; ++i)
         q_convert(q + t * q_stride + int64_t(hk * group + i) * hd, q16 + i * hd, hd);
-      kt.attn_f16(hd, group, q16, k_cache + size_t(first) * k_row + hk * k_head, k_row,
-                  v_cache + size_t(first) * v_row + hk * v_head, v_row, pos - first + 1, p.scale,
+      kt.attn_f16(hd, group, q16, k_cache + size_t(row0) * k_row + hk * k_head, k_row,
+                  v_cache + size_t(row0) * v_row + hk * v_head, v_row, pos - first + 1, p.scale,
                   p.softcap, scores, out + t * out_stride + int64_t(hk * group) * hd);
     }
     return;
@@ -82,11 +83,14 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
     const int hk = h / group;
     const int64_t pos = pos0 + t;
     const int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+    // Rows first..pos sit at row (j - first) + row0 (ring: see AttnParams::ring); `scores` is
+    // indexed by position.
+    const int64_t shift = (p.ring > 0 ? first % p.ring : first) - first;
     q_convert(q + t * q_stride + int64_t(h) * p.head_dim_k, qc, p.head_dim_k);
 
     float mx = -std::numeric_limits<float>::infinity();
     for (int64_t j = first; j <= pos; ++j) {
-      float s = dot(p.head_dim_k, k_cache + size_t(j) * k_row + hk * k_head, qc) * p.scale;
+      float s = dot(p.head_dim_k, k_cache + size_t(j + shift) * k_row + hk * k_head, qc) * p.scale;
       if (p.softcap > 0) s = p.softcap * std::tanh(s / p.softcap);
       scores[j] = s;
       mx = std::max(mx, s);
@@ -105,13 +109,14 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
       for (int64_t j = first; j <= pos; ++j) {
         const float w = round_fp16(scores[j] * inv);
         const uint16_t* vr =
-            reinterpret_cast<const uint16_t*>(v_cache + size_t(j) * v_row + hk * v_head);
+            reinterpret_cast<const uint16_t*>(v_cache + size_t(j + shift) * v_row + hk * v_head);
         kt.mad_f16(p.head_dim_v, o, vr, w);
       }
     } else {
       for (int64_t j = first; j <= pos; ++j) {
         const float w = scores[j] * inv;
-        cache_tt.dequantize_row(v_cache + size_t(j) * v_row + hk * v_head, vtmp, p.head_dim_v);
+        cache_tt.dequantize_row(v_cache + size_t(j + shift) * v_row + hk * v_head, vtmp,
+                                p.head_dim_v);
         for (int d = 0; d < p.head_dim_v; ++d) o[d] += w * vtmp[d];
       }
     }

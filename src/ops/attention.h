@@ -21,6 +21,10 @@ struct AttnParams {
   float scale = 1;    // applied to Q·K
   float softcap = 0;  // 0: off; else s = softcap * tanh(s / softcap)
   int window = 0;     // 0: full causal; else attend to positions > pos - window
+  // 0: the cache holds position j at row j. Else a sliding layer's ring of `ring` rows, each
+  // written twice (rows j % ring and j % ring + ring), so any window of at most `ring`
+  // positions is contiguous from row first % ring.
+  int64_t ring = 0;
   DType kv_type = DType::F16;
 };
 

@@ -176,6 +176,8 @@ void Runner::admit(Job j) {
   }
   // Keep the shared prefix; at least the last prompt token is evaluated, for its logits.
   size_t reuse = std::min(best_lcp, prompt.size() - 1);
+  // Sliding-window layers may no longer hold what an old prefix needs.
+  reuse = size_t(ctx_->reusable_prefix(s.id, int64_t(s.cached.size()), int64_t(reuse)));
   s.cached.resize(reuse);
 
   s.busy = true;

@@ -34,10 +34,11 @@ SPECS = [
     ("qwen3moe-16x4", "qwen3moe", "F16",
      {"n_embd": 256, "n_head": 4, "n_head_kv": 2, "head_dim": 64, "n_ff": 512, "n_expert": 16,
       "n_expert_used": 4, "n_ff_exp": 128, "n_layer": 2}, 400),
-    # Gemma 3: prompts far longer than the sliding window, another local:global pattern.
+    # Gemma 3: prompts far longer than the sliding window, another local:global pattern; long
+    # enough to wrap the sliding layers' KV ring (window + n_batch = 544 positions).
     ("gemma3-swa32", "gemma3", "F16",
      {"n_embd": 256, "n_head": 4, "n_head_kv": 2, "head_dim": 64, "n_ff": 512, "n_layer": 4,
-      "sliding_window": 32, "sliding_window_pattern": 3}, 300),
+      "sliding_window": 32, "sliding_window_pattern": 3}, 1200),
     ("qwen3moe-32x1", "qwen3moe", "F32",
      {"n_embd": 256, "n_head": 4, "n_head_kv": 4, "head_dim": 64, "n_ff": 512, "n_expert": 32,
       "n_expert_used": 1, "n_ff_exp": 64, "n_layer": 3}, 200),
@@ -75,6 +76,11 @@ def main():
         c.check(ties <= MOE_TIE_SHARE * len(prompt), f"{name}: {ties} router near-ties")
         d = c.compare_rows(f"{name} all positions ({ties} router near-ties left out)", ours[keep],
                            ref[keep], tol)
+        if "sliding_window" in hp:
+            # A context large enough that sliding layers keep only a ring of recent positions:
+            # the same numbers as the full cache.
+            ring = hearth_logits(model, prompt, all_positions=True, extra=("-c", "8192"))
+            c.check(np.array_equal(ring, ours), f"{name}: ring KV cache differs from the full one")
         # Greedy from a shorter prefix, with the reference's gaps from teacher forcing.
         g_prompt = prompt[:64]
         ours_g = hearth_greedy(model, g_prompt, 16)

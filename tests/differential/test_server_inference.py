@@ -17,6 +17,7 @@ from serve_util import Server, put_model
 MODEL = os.path.join(FIXTURES, "llama-Q8_0.gguf")
 MODEL_B = os.path.join(FIXTURES, "qwen3-Q8_0.gguf")
 MODEL_Q4 = os.path.join(FIXTURES, "llama-Q4_K_M.gguf")
+GEMMA = os.path.join(FIXTURES, "gemma3-Q8_0.gguf")
 GREEDY = {"temperature": 0, "top_k": 1}
 
 
@@ -150,6 +151,21 @@ def main():
         st, r = s.json("POST", "/api/generate", {"model": "tiny", "prompt": "a", "suffix": "b",
                                                  "stream": False})
         c.check(st == 400 and "does not support insert" in r["error"], f"no FIM: {st} {r}")
+
+        # Sliding-window models keep a ring of recent positions: a request sharing only an old
+        # prefix with what a slot holds must start over (and still answer correctly).
+        put_model(s.models, "gemma:latest", GEMMA)
+        words = " ".join(f"w{i}" for i in range(700))
+        s.json("POST", "/api/generate", {"model": "gemma", "prompt": words, "raw": True,
+                                         "stream": False, "options": dict(GREEDY, num_predict=4)})
+        short = " ".join(f"w{i}" for i in range(60)) + " and then"
+        st, r = s.json("POST", "/api/generate", {"model": "gemma", "prompt": short,
+                                                 "stream": False,
+                                                 "options": dict(GREEDY, num_predict=8)})
+        n_p = r["prompt_eval_count"]
+        c.check(st == 200 and r.get("prompt_cached", 0) == 0, f"old prefix reused: {r}")
+        c.check(r["context"][n_p:] == hearth_greedy(GEMMA, r["context"][:n_p], 8),
+                "gemma after a wrapped ring != hearth greedy")
 
         # OpenAI endpoints.
         st, r = s.json("POST", "/v1/chat/completions", {"model": "tiny", "messages": msgs,

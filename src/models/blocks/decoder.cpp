@@ -37,21 +37,38 @@ class DecoderContext final : public Context {
       return invalid_argument("[model] sequence " + std::to_string(seq) + " out of range");
     if (n_ctx <= 0) return invalid_argument("[model] n_ctx must be positive");
     if (n_ctx == cap[size_t(seq)]) return Status::ok();
+    // Sliding layers keep a ring of window + n_batch positions (written twice, see
+    // ops::AttnParams::ring) once that is smaller than the whole context.
+    const int64_t R = window > 0 ? int64_t(window) + params_.n_batch : 0;
+    const bool use_ring = R > 0 && int64_t(n_ctx) > 2 * R;
     for (size_t il = 0; il < n_layer; ++il) {
       auto& kb = k[il * size_t(params_.n_seq) + size_t(seq)];
       auto& vb = v[il * size_t(params_.n_seq) + size_t(seq)];
-      kb.assign(size_t(n_ctx) * k_row, 0);
-      vb.assign(size_t(n_ctx) * v_row, 0);
+      const size_t rows = use_ring && swa[il] ? size_t(2 * R) : size_t(n_ctx);
+      kb.assign(rows * k_row, 0);
+      vb.assign(rows * v_row, 0);
       kb.shrink_to_fit();
       vb.shrink_to_fit();
     }
+    ring[size_t(seq)] = use_ring ? R : 0;
     cap[size_t(seq)] = n_ctx;
     as.reserve(pool_->size(), n_ctx, head_dim_k, head_dim_v);
     return Status::ok();
   }
-  // KV cache: [layer][seq] buffers of cap[seq] rows each.
+  int64_t reusable_prefix(int seq, int64_t n_past, int64_t want) const override {
+    const int64_t R = seq >= 0 && seq < int(ring.size()) ? ring[size_t(seq)] : 0;
+    if (R == 0 || n_past <= R) return want;  // nothing overwritten yet
+    // The ring holds positions n_past - R .. n_past - 1; continuing at L needs L - window ..
+    // L - 1.
+    return want >= n_past - R + window ? want : 0;
+  }
+  // KV cache: [layer][seq] buffers of cap[seq] rows each (sliding layers: 2 * ring[seq] rows
+  // when ring[seq] > 0).
   std::vector<std::vector<uint8_t>> k, v;
   std::vector<int> cap;
+  std::vector<int64_t> ring;
+  std::vector<bool> swa;  // per layer
+  int window = 0;
   size_t n_layer = 0, k_row = 0, v_row = 0;
   int head_dim_k = 0, head_dim_v = 0;
   // Activations for up to n_batch tokens.
@@ -166,7 +183,11 @@ class DenseDecoder final : public Model {
     const auto& c = config_;
     const size_t kr = row_bytes(p.kv_type, c.n_head_kv * c.head_dim);
     const size_t vr = row_bytes(p.kv_type, c.n_head_kv * c.head_dim_v);
-    return size_t(c.n_layer) * size_t(p.n_ctx) * (kr + vr);
+    const int64_t R = flags_.sliding_window > 0 ? int64_t(flags_.sliding_window) + p.n_batch : 0;
+    const bool use_ring = R > 0 && int64_t(p.n_ctx) > 2 * R;
+    size_t rows = 0;
+    for (const auto& L : layers_) rows += use_ring && L.swa ? size_t(2 * R) : size_t(p.n_ctx);
+    return rows * (kr + vr);
   }
 
   Result<std::unique_ptr<Context>> new_context(const ContextParams& p,
@@ -189,6 +210,10 @@ class DenseDecoder final : public Model {
     ctx->k.resize(size_t(c.n_layer) * size_t(p.n_seq));
     ctx->v.resize(size_t(c.n_layer) * size_t(p.n_seq));
     ctx->cap.assign(size_t(p.n_seq), 0);
+    ctx->ring.assign(size_t(p.n_seq), 0);
+    ctx->window = flags_.sliding_window;
+    ctx->swa.assign(size_t(c.n_layer), false);
+    for (size_t il = 0; il < layers_.size(); ++il) ctx->swa[il] = layers_[il].swa;
     for (int s = 0; s < p.n_seq; ++s) HEARTH_RETURN_IF_ERROR(ctx->reserve_sequence(s, p.n_ctx));
     const size_t B = size_t(p.n_batch);
     ctx->x.resize(B * c.n_embd);
@@ -429,9 +454,14 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         ops::rope_apply(rp, cs, q, int(c.n_head), int(HD));
         ops::rope_apply(rp, cs, k, int(c.n_head_kv), int(HD));
         const size_t buf = il * size_t(P.n_seq) + size_t(batch[t].seq);
-        const size_t cell = size_t(batch[t].pos);
+        const int64_t R = L.swa ? ctx.ring[size_t(batch[t].seq)] : 0;
+        const size_t cell = R > 0 ? size_t(batch[t].pos % R) : size_t(batch[t].pos);
         ops::kv_store(P.kv_type, k, ctx.k[buf].data() + cell * ctx.k_row, nk);
         ops::kv_store(P.kv_type, v, ctx.v[buf].data() + cell * ctx.v_row, nv);
+        if (R > 0) {  // the mirror row keeps every window contiguous
+          ops::kv_store(P.kv_type, k, ctx.k[buf].data() + (cell + size_t(R)) * ctx.k_row, nk);
+          ops::kv_store(P.kv_type, v, ctx.v[buf].data() + (cell + size_t(R)) * ctx.v_row, nv);
+        }
       }
       pool.barrier();
       // Attention per run of consecutive positions of one sequence.
@@ -440,7 +470,9 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         int64_t e = s + 1;
         while (e < T && batch[e].seq == batch[s].seq && batch[e].pos == batch[e - 1].pos + 1) ++e;
         const size_t buf = il * size_t(P.n_seq) + size_t(batch[s].seq);
-        ops::attention_in_run(ith, nth, ap, ctx.q.data() + s * nq, nq, e - s, batch[s].pos,
+        ops::AttnParams aps = ap;
+        aps.ring = L.swa ? ctx.ring[size_t(batch[s].seq)] : 0;
+        ops::attention_in_run(ith, nth, aps, ctx.q.data() + s * nq, nq, e - s, batch[s].pos,
                               ctx.k[buf].data(), ctx.v[buf].data(),
                               ctx.attn.data() + s * c.n_head * HDV, c.n_head * HDV, ctx.as);
         s = e;
