@@ -20,5 +20,7 @@ Result<std::unique_ptr<Model>> load_qwen3moe(std::shared_ptr<gguf::GgufFile>, Th
                                              const LoadOptions&);
 Result<std::unique_ptr<Model>> load_gemma3(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
                                            const LoadOptions&);
+Result<std::unique_ptr<Model>> load_llama4(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
+                                           const LoadOptions&);
 
 }  // namespace hearth::models

@@ -12,10 +12,16 @@ struct Entry {
   LoaderFn load;
 };
 
+// clang-format off
 const Entry kArchitectures[] = {
-    {"llama", load_llama},       {"qwen2", load_qwen2},   {"qwen3", load_qwen3},
-    {"qwen3moe", load_qwen3moe}, {"gemma3", load_gemma3},
+    {"llama", load_llama},
+    {"qwen2", load_qwen2},
+    {"qwen3", load_qwen3},
+    {"qwen3moe", load_qwen3moe},
+    {"gemma3", load_gemma3},
+    {"llama4", load_llama4},
 };
+// clang-format on
 
 }  // namespace
 

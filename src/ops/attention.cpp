@@ -63,7 +63,8 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
       const int64_t t = item / p.n_head_kv;
       const int hk = int(item % p.n_head_kv);
       const int64_t pos = pos0 + t;
-      const int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+      int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+      if (p.chunk > 0) first = std::max<int64_t>(first, pos / p.chunk * p.chunk);
       const int64_t row0 = p.ring > 0 ? first % p.ring : first;
       for (int i = 0; i < group; ++i)
         q_convert(q + t * q_stride + int64_t(hk * group + i) * hd, q16 + i * hd, hd);
@@ -82,7 +83,8 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
     const int h = int(item % p.n_head);
     const int hk = h / group;
     const int64_t pos = pos0 + t;
-    const int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+    int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+    if (p.chunk > 0) first = std::max<int64_t>(first, pos / p.chunk * p.chunk);
     // Rows first..pos sit at row (j - first) + row0 (ring: see AttnParams::ring); `scores` is
     // indexed by position.
     const int64_t shift = (p.ring > 0 ? first % p.ring : first) - first;

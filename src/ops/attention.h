@@ -21,6 +21,7 @@ struct AttnParams {
   float scale = 1;    // applied to Q·K
   float softcap = 0;  // 0: off; else s = softcap * tanh(s / softcap)
   int window = 0;     // 0: full causal; else attend to positions > pos - window
+  int chunk = 0;      // 0: off; else attend only within pos's chunk (Llama 4: pos / chunk * chunk)
   // 0: the cache holds position j at row j. Else a sliding layer's ring of `ring` rows, each
   // written twice (rows j % ring and j % ring + ring), so any window of at most `ring`
   // positions is contiguous from row first % ring.

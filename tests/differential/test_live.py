@@ -39,6 +39,11 @@ SPECS = [
     ("gemma3-swa32", "gemma3", "F16",
      {"n_embd": 256, "n_head": 4, "n_head_kv": 2, "head_dim": 64, "n_ff": 512, "n_layer": 4,
       "sliding_window": 32, "sliding_window_pattern": 3}, 1200),
+    # Llama 4: MoE on every layer, 16 experts top-2 (sigmoid router, shared expert), NoPE
+    # layers every 4th, a long prompt.
+    ("llama4-16x2", "llama4", "F16",
+     {"n_embd": 256, "n_head": 4, "n_head_kv": 2, "head_dim": 64, "n_ff": 512, "n_layer": 4,
+      "n_expert": 16, "n_expert_used": 2, "n_ff_exp": 128, "interleave_moe_layer_step": 1}, 400),
     ("qwen3moe-32x1", "qwen3moe", "F32",
      {"n_embd": 256, "n_head": 4, "n_head_kv": 4, "head_dim": 64, "n_ff": 512, "n_expert": 32,
       "n_expert_used": 1, "n_ff_exp": 64, "n_layer": 3}, 200),

@@ -16,8 +16,10 @@ using OptVec = std::optional<Vec>;
 
 struct Layer {
   Vec attn_norm, ffn_norm;
-  OptVec post_attn_norm, post_ffn_norm;  // Gemma
-  bool swa = false;                      // sliding-window layer
+  OptVec post_attn_norm, post_ffn_norm;                      // Gemma
+  bool swa = false;                                          // sliding-window layer
+  bool nope = false;                                         // no RoPE (Llama 4)
+  std::optional<ops::WeightMatrix> sh_gate, sh_up, sh_down;  // shared expert (Llama 4)
   ops::WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
   OptVec bq, bk, bv, bo;
   OptVec q_norm, k_norm;
@@ -154,7 +156,19 @@ class DenseDecoder final : public Model {
                                 w.vector(blk(il, "post_ffw_norm.weight"), c.n_embd));
       }
       L.swa = size_t(il) < flags_.swa_layers.size() && flags_.swa_layers[size_t(il)];
-      if (flags_.n_expert > 0) {
+      L.nope = size_t(il) < flags_.nope_layers.size() && flags_.nope_layers[size_t(il)];
+      const bool moe = flags_.n_expert > 0 &&
+                       (flags_.moe_layers.empty() ||
+                        (size_t(il) < flags_.moe_layers.size() && flags_.moe_layers[size_t(il)]));
+      if (moe && flags_.shared_expert) {
+        const int64_t nf = flags_.n_ff_exp;
+        HEARTH_ASSIGN_OR_RETURN(L.sh_gate,
+                                w.matrix(blk(il, "ffn_gate_shexp.weight"), nf, c.n_embd));
+        HEARTH_ASSIGN_OR_RETURN(L.sh_up, w.matrix(blk(il, "ffn_up_shexp.weight"), nf, c.n_embd));
+        HEARTH_ASSIGN_OR_RETURN(L.sh_down,
+                                w.matrix(blk(il, "ffn_down_shexp.weight"), c.n_embd, nf));
+      }
+      if (moe) {
         const int64_t ne = flags_.n_expert, nf = flags_.n_ff_exp;
         HEARTH_ASSIGN_OR_RETURN(L.router, w.matrix(blk(il, "ffn_gate_inp.weight"), ne, c.n_embd));
         HEARTH_ASSIGN_OR_RETURN(L.exp_gate,
@@ -245,6 +259,8 @@ class DenseDecoder final : public Model {
       std::vector<const ops::WeightMatrix*> ws = {&L.wq, &L.wk, &L.wv, &L.wo};
       if (L.router) {
         ws.push_back(&*L.router);
+        if (L.sh_gate)
+          for (const auto* W : {&*L.sh_gate, &*L.sh_up, &*L.sh_down}) ws.push_back(W);
         for (size_t e = 0; e < L.exp_gate.size(); ++e)
           for (const auto* W : {&L.exp_gate[e], &L.exp_up[e], &L.exp_down[e]}) ws.push_back(W);
       } else {
@@ -291,41 +307,42 @@ void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int i
   ThreadPool& pool = ctx.pool();
   const int64_t E = config_.n_embd, NF = flags_.n_ff_exp;
   const int ne = flags_.n_expert, k = flags_.n_expert_used;
-  // Router probabilities (softmax over all experts), then each token's top k.
+  // Router logits, each token's top k, and their weights: softmax probabilities (renormalised
+  // over the chosen ones when norm_topk) or, for a sigmoid router, sigmoid of the logit.
   ops::matmul_in_run(pool, ith, nth, *L.router, ctx.xn.data(), T, ctx.router_p.data(), size_t(ne),
                      ctx.ms);
   for (int64_t t = tb; t < te; ++t) {
-    float* p = ctx.router_p.data() + t * ne;
-    float mx = p[0];
-    for (int e = 1; e < ne; ++e) mx = std::max(mx, p[e]);
-    float sum = 0;
-    for (int e = 0; e < ne; ++e) sum += (p[e] = std::exp(p[e] - mx));
-    for (int e = 0; e < ne; ++e) p[e] /= sum;
+    const float* l = ctx.router_p.data() + t * ne;
     int32_t* id = ctx.sel_id.data() + t * k;
     float* w = ctx.sel_w.data() + t * k;
-    float wsum = 0;
     for (int j = 0; j < k; ++j) {  // k is small: repeated selection, lowest id on ties
       int best = -1;
       for (int e = 0; e < ne; ++e) {
         bool taken = false;
         for (int q = 0; q < j; ++q) taken |= id[q] == e;
-        if (!taken && (best < 0 || p[e] > p[best])) best = e;
+        if (!taken && (best < 0 || l[e] > l[best])) best = e;
       }
       id[j] = best;
-      w[j] = p[best];
-      wsum += p[best];
     }
-    if (flags_.norm_topk)
-      for (int j = 0; j < k; ++j) w[j] /= wsum;
-    float left = 0;  // best probability left out
+    if (flags_.router_sigmoid) {
+      for (int j = 0; j < k; ++j) w[j] = 1.0f / (1.0f + std::exp(-l[id[j]]));
+    } else {
+      float mx = l[0];
+      for (int e = 1; e < ne; ++e) mx = std::max(mx, l[e]);
+      float sum = 0;
+      for (int e = 0; e < ne; ++e) sum += std::exp(l[e] - mx);
+      float wsum = 0;
+      for (int j = 0; j < k; ++j) wsum += (w[j] = std::exp(l[id[j]] - mx) / sum);
+      if (flags_.norm_topk)
+        for (int j = 0; j < k; ++j) w[j] /= wsum;
+    }
+    float left = -std::numeric_limits<float>::infinity();  // best logit left out
     for (int e = 0; e < ne; ++e) {
       bool taken = false;
       for (int q = 0; q < k; ++q) taken |= id[q] == e;
-      if (!taken) left = std::max(left, p[e]);
+      if (!taken) left = std::max(left, l[e]);
     }
-    const float gap =
-        left > 0 ? std::log(p[id[k - 1]]) - std::log(left) : std::numeric_limits<float>::infinity();
-    ctx.margin[size_t(t)] = std::min(ctx.margin[size_t(t)], gap);
+    ctx.margin[size_t(t)] = std::min(ctx.margin[size_t(t)], l[id[k - 1]] - left);
     std::fill(ctx.moe_out.data() + t * E, ctx.moe_out.data() + (t + 1) * E, 0.0f);
   }
   pool.barrier();
@@ -347,8 +364,10 @@ void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int i
     const float* wts = ctx.exp_wt.data() + size_t(e) * size_t(T);
     int64_t b, en;
     ThreadPool::split(n, ith, nth, b, en);
-    for (int64_t i = b; i < en; ++i)
+    for (int64_t i = b; i < en; ++i) {
       std::copy_n(ctx.xn.data() + int64_t(rows[i]) * E, E, ctx.xg.data() + i * E);
+      if (flags_.weight_before_ffn) ops::scale(ctx.xg.data() + i * E, wts[i], E);
+    }
     pool.barrier();
     {
       const ops::WeightMatrix* Ws[2] = {&L.exp_gate[size_t(e)], &L.exp_up[size_t(e)]};
@@ -363,9 +382,25 @@ void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int i
     for (int64_t i = b; i < en; ++i) {
       float* dst = ctx.moe_out.data() + int64_t(rows[i]) * E;
       const float* src = ctx.exp_out.data() + i * E;
-      for (int64_t d = 0; d < E; ++d) dst[d] += wts[i] * src[d];
+      const float wt = flags_.weight_before_ffn ? 1.0f : wts[i];
+      for (int64_t d = 0; d < E; ++d) dst[d] += wt * src[d];
     }
     pool.barrier();
+  }
+  if (L.sh_gate) {  // the shared expert sees every token
+    {
+      const ops::WeightMatrix* Ws[2] = {&*L.sh_gate, &*L.sh_up};
+      float* Ys[2] = {ctx.gate.data(), ctx.up.data()};
+      ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 2, ctx.xn.data(), T, ctx.ms);
+    }
+    for (int64_t t = tb; t < te; ++t)
+      ops::swiglu(ctx.gate.data() + t * NF, ctx.up.data() + t * NF, ctx.gate.data() + t * NF, NF);
+    pool.barrier();
+    ops::matmul_in_run(pool, ith, nth, *L.sh_down, ctx.gate.data(), T, ctx.exp_out.data(),
+                       size_t(E), ctx.ms);
+    for (int64_t t = tb; t < te; ++t)
+      ops::add(ctx.moe_out.data() + t * E, ctx.exp_out.data() + t * E, ctx.moe_out.data() + t * E,
+               E);
   }
   for (int64_t t = tb; t < te; ++t)
     ops::add(ctx.x.data() + t * E, ctx.moe_out.data() + t * E, ctx.x.data() + t * E, E);
@@ -449,10 +484,24 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
           for (int64_t h = 0; h < c.n_head_kv; ++h)
             ops::rms_norm(k + h * HD, L.k_norm->data(), k + h * HD, HD, c.norm_eps);
         }
-        const ops::RopeParams& rp = L.swa ? rope_swa_ : c.rope;
-        const float* cs = (L.swa ? ctx.rope_cs_swa.data() : ctx.rope_cs.data()) + t * n_rot;
-        ops::rope_apply(rp, cs, q, int(c.n_head), int(HD));
-        ops::rope_apply(rp, cs, k, int(c.n_head_kv), int(HD));
+        if (!L.nope) {
+          const ops::RopeParams& rp = L.swa ? rope_swa_ : c.rope;
+          const float* cs = (L.swa ? ctx.rope_cs_swa.data() : ctx.rope_cs.data()) + t * n_rot;
+          ops::rope_apply(rp, cs, q, int(c.n_head), int(HD));
+          ops::rope_apply(rp, cs, k, int(c.n_head_kv), int(HD));
+          if (flags_.qk_rms_after_rope) {
+            for (int64_t h = 0; h < c.n_head; ++h)
+              ops::rms_norm(q + h * HD, nullptr, q + h * HD, HD, c.norm_eps);
+            for (int64_t h = 0; h < c.n_head_kv; ++h)
+              ops::rms_norm(k + h * HD, nullptr, k + h * HD, HD, c.norm_eps);
+          }
+        } else if (flags_.attn_temp_scale > 0) {
+          const float f =
+              std::log(std::floor(float(batch[t].pos + 1) / flags_.attn_temp_floor) + 1.0f) *
+                  flags_.attn_temp_scale +
+              1.0f;
+          ops::scale(q, f, nq);
+        }
         const size_t buf = il * size_t(P.n_seq) + size_t(batch[t].seq);
         const int64_t R = L.swa ? ctx.ring[size_t(batch[t].seq)] : 0;
         const size_t cell = R > 0 ? size_t(batch[t].pos % R) : size_t(batch[t].pos);
@@ -466,6 +515,7 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
       pool.barrier();
       // Attention per run of consecutive positions of one sequence.
       ap.window = L.swa ? flags_.sliding_window : 0;
+      ap.chunk = L.nope ? 0 : flags_.attn_chunk;
       for (int64_t s = 0; s < T;) {
         int64_t e = s + 1;
         while (e < T && batch[e].seq == batch[s].seq && batch[e].pos == batch[e - 1].pos + 1) ++e;

@@ -34,6 +34,17 @@ struct DecoderFlags {
   float rope_base_swa = 10000.0f;  // sliding layers' RoPE base (no scaling)
   float attn_scale = 0;            // 0: 1/sqrt(head_dim)
   float final_softcap = 0;         // 0: off; else logits = c * tanh(logits / c)
+  // Llama 4: NoPE layers (no RoPE, full attention, query temperature tuning), chunked attention
+  // and a weightless RMSNorm of q and k after RoPE on the other layers, MoE only on some layers
+  // with a sigmoid router whose weight scales the expert's input, plus a shared expert.
+  std::vector<bool> nope_layers;
+  std::vector<bool> moe_layers;  // empty: every layer when n_expert > 0
+  bool qk_rms_after_rope = false;
+  int attn_chunk = 0;
+  float attn_temp_scale = 0, attn_temp_floor = 8192;
+  bool router_sigmoid = false;
+  bool weight_before_ffn = false;
+  bool shared_expert = false;
 };
 
 Result<std::unique_ptr<Model>> load_dense_decoder(std::shared_ptr<gguf::GgufFile> file,

@@ -1,0 +1,48 @@
+// llama4: Llama 4 (Scout 17B-16E, Maverick 17B-128E). The llama decoder with: every 4th layer
+// without RoPE (NoPE: full causal attention, queries scaled by the attention temperature
+// log(floor((pos + 1) / 8192) + 1) * 0.1 + 1), the other layers with chunked attention (chunk
+// 8192 unless `attention.sliding_window` is 0) and a weightless RMSNorm of q and k after RoPE
+// (not for 128 experts); a MoE FFN every `interleave_moe_layer_step` layers: top-k experts by raw
+// router logit, sigmoid(logit) scaling the expert's input, plus an always-on shared expert.
+#include <algorithm>
+
+#include "models/blocks/decoder.h"
+#include "models/config.h"
+#include "models/loaders.h"
+
+namespace hearth::models {
+
+Result<std::unique_ptr<Model>> load_llama4(std::shared_ptr<gguf::GgufFile> f, ThreadPool& pool,
+                                           const LoadOptions& opt) {
+  HEARTH_ASSIGN_OR_RETURN(ModelConfig cfg, read_common_config(*f, "llama4", ops::RopeMode::kNorm));
+  DecoderFlags flags;
+  HEARTH_ASSIGN_OR_RETURN(int64_t ne, f->get_int("llama4.expert_count"));
+  HEARTH_ASSIGN_OR_RETURN(int64_t nu, f->get_int("llama4.expert_used_count"));
+  HEARTH_ASSIGN_OR_RETURN(int64_t nff, f->get_int("llama4.expert_feed_forward_length"));
+  HEARTH_ASSIGN_OR_RETURN(int64_t step, f->get_int_or("llama4.interleave_moe_layer_step", 1));
+  if (ne <= 0 || nu <= 0 || nu > ne || ne > 1024 || nff <= 0 || step <= 0 || step > 4096)
+    return corrupt("[model] llama4: implausible expert_count " + std::to_string(ne) +
+                   ", expert_used_count " + std::to_string(nu) + ", expert_feed_forward_length " +
+                   std::to_string(nff) + " or interleave_moe_layer_step " + std::to_string(step));
+  flags.n_expert = int(ne);
+  flags.n_expert_used = int(nu);
+  flags.n_ff_exp = nff;
+  flags.router_sigmoid = true;
+  flags.weight_before_ffn = true;
+  flags.shared_expert = true;
+  flags.norm_topk = false;
+  flags.moe_layers.resize(size_t(cfg.n_layer));
+  flags.nope_layers.resize(size_t(cfg.n_layer));
+  for (int64_t il = 0; il < cfg.n_layer; ++il) {
+    flags.moe_layers[size_t(il)] = (il + 1) % step == 0;
+    flags.nope_layers[size_t(il)] = (il + 1) % 4 == 0;
+  }
+  flags.qk_rms_after_rope = ne != 128;
+  HEARTH_ASSIGN_OR_RETURN(int64_t chunk, f->get_int_or("llama4.attention.sliding_window", 8192));
+  flags.attn_chunk = int(std::clamp<int64_t>(chunk, 0, int64_t(1) << 30));
+  HEARTH_ASSIGN_OR_RETURN(double temp, f->get_float_or("llama4.attention.temperature_scale", 0.1));
+  flags.attn_temp_scale = float(temp);
+  return load_dense_decoder(std::move(f), pool, opt, std::move(cfg), flags);
+}
+
+}  // namespace hearth::models
