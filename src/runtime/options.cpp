@@ -15,7 +15,10 @@ Status type_error(const std::string& key, const char* want) {
 Status apply(GenOptions& o, const ojson& obj) {
   if (obj.is_null()) return Status::ok();
   if (!obj.is_object()) return invalid_argument("options must be a JSON object");
-  for (const auto& [key, v] : obj.items()) {
+  for (const auto& item : obj.items()) {
+    // (not a structured binding: clang 14 cannot capture those in the lambdas below)
+    const std::string key = item.key();
+    const ojson& v = item.value();
     if (v.is_null()) continue;
     auto as_int = [&](int& dst) -> Status {
       if (!v.is_number()) return type_error(key, "an integer");
