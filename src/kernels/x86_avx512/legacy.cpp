@@ -2,6 +2,8 @@
 //
 // vpdpbusd multiplies unsigned by signed bytes, so the signed weights are offset by 128
 // (x ^ 0x80 = x + 128) and 128 * sum(y) is subtracted again; two 32-element blocks fill a zmm.
+#include <type_traits>
+
 #include "kernels/x86_avx512/common.h"
 #include "kernels/x86_avx512/gemm_vnni.h"
 #include "kernels/x86_avx512/x86_avx512.h"
@@ -143,13 +145,93 @@ void gemv_q8_0(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows, con
     MicroQ8_0<1>::run(K, w + r * w_stride, static_cast<const uint8_t*>(A), 0, Y + r, 0);
 }
 
+// Decode of a few sequences at once (continuous batching): as gemv_q8_0, with R weight rows per
+// pass dotted with NC activation rows, so each weight byte streams from memory once per NC
+// columns at gemv's pace (the per-row micro-kernels of gemm_tiled are compute-bound there).
+template <int NC>
+void gemv_q8_0_cols(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* a,
+                    size_t a_stride, float* Y, size_t ldy) {
+  constexpr int R = NC > 4 ? 1 : 2;
+  const int64_t nb = K / QK8_0;  // even (checked by the caller)
+  const __m512i off = _mm512_set1_epi8(char(0x80)), ones = _mm512_set1_epi8(1);
+  const __m512i z = _mm512_setzero_si512();
+  auto rows = [&](int64_t r, auto rr) {
+    constexpr int RR = decltype(rr)::value;
+    const block_q8_0* x[RR];
+    __m512 acc[RR][NC];
+    for (int i = 0; i < RR; ++i) {
+      x[i] = reinterpret_cast<const block_q8_0*>(w + (r + i) * w_stride);
+      for (int c = 0; c < NC; ++c) acc[i][c] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b += 2) {
+      __m512i yv[NC], ys[NC];
+      float dy0[NC], dy1[NC];
+      for (int c = 0; c < NC; ++c) {
+        const auto* y = reinterpret_cast<const block_q8_0*>(a + c * a_stride);
+        yv[c] = load2x256(y[b].qs, y[b + 1].qs);
+        ys[c] = _mm512_slli_epi32(_mm512_dpbusd_epi32(z, ones, yv[c]), 7);
+        dy0[c] = h2f(y[b].d);
+        dy1[c] = h2f(y[b + 1].d);
+      }
+      for (int i = 0; i < RR; ++i) {
+        _mm_prefetch(reinterpret_cast<const char*>(x[i] + b) + kPrefetchBytes, _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(x[i] + b) + kAheadGroups * RR * w_stride,
+                     _MM_HINT_T0);
+        const __m512i xu = _mm512_xor_si512(load2x256(x[i][b].qs, x[i][b + 1].qs), off);
+        const float dx0 = h2f(x[i][b].d), dx1 = h2f(x[i][b + 1].d);
+        for (int c = 0; c < NC; ++c) {
+          const __m512i s = _mm512_sub_epi32(_mm512_dpbusd_epi32(z, xu, yv[c]), ys[c]);
+          acc[i][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), pair_scale(dx0 * dy0[c], dx1 * dy1[c]),
+                                      acc[i][c]);
+        }
+      }
+    }
+    for (int i = 0; i < RR; ++i)
+      for (int c = 0; c < NC; ++c) Y[c * ldy + r + i] = hsum(acc[i][c]);
+  };
+  int64_t r = 0;
+  for (; r + R <= n_rows; r += R) rows(r, std::integral_constant<int, R>());
+  for (; r < n_rows; ++r) rows(r, std::integral_constant<int, 1>());
+}
+
+void gemv_q8_0_small_m(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows, const void* A,
+                       size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  const auto* a = static_cast<const uint8_t*>(A);
+  for (int64_t m0 = 0; m0 < M;) {
+    const int64_t left = M - m0;
+    const uint8_t* am = a + m0 * a_stride;
+    float* ym = Y + m0 * ldy;
+    const int n = left >= 8 ? 8 : left >= 4 ? 4 : int(left);
+    switch (n) {
+      case 8:
+        gemv_q8_0_cols<8>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
+        break;
+      case 4:
+        gemv_q8_0_cols<4>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
+        break;
+      case 3:
+        gemv_q8_0_cols<3>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
+        break;
+      case 2:
+        gemv_q8_0_cols<2>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
+        break;
+      default:
+        gemv_q8_0_cols<1>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
+        break;
+    }
+    m0 += n;
+  }
+}
+
 void gemm_q8_0(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
                size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  if (M >= 8 && K % 256 == 0)
+  if (M >= 16 && K % 256 == 0)
     gemm_vnni(unpack_row_q8_0, 32, ActFormat::kQ8_0, K, W, w_stride, n_rows, A, a_stride, M, Y,
               ldy);
   else if (M == 1)
     gemv_q8_0(K, static_cast<const uint8_t*>(W), w_stride, n_rows, A, Y);
+  else if ((K / QK8_0) % 2 == 0)
+    gemv_q8_0_small_m(K, static_cast<const uint8_t*>(W), w_stride, n_rows, A, a_stride, M, Y, ldy);
   else
     gemm_tiled<MicroQ8_0>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
 }
