@@ -44,6 +44,11 @@ SPECS = [
     ("llama4-16x2", "llama4", "F16",
      {"n_embd": 256, "n_head": 4, "n_head_kv": 2, "head_dim": 64, "n_ff": 512, "n_layer": 4,
       "n_expert": 16, "n_expert_used": 2, "n_ff_exp": 128, "interleave_moe_layer_step": 1}, 400),
+    # Llama 4 chunked attention (chunks of 8192, fixed in llama.cpp): a prompt that crosses it.
+    ("llama4-chunk", "llama4", "F16",
+     {"n_embd": 128, "n_head": 2, "n_head_kv": 1, "head_dim": 64, "n_ff": 256, "n_layer": 4,
+      "n_expert": 4, "n_expert_used": 1, "n_ff_exp": 128, "interleave_moe_layer_step": 2,
+      "n_ctx_train": 16384}, 8400),
     ("qwen3moe-32x1", "qwen3moe", "F32",
      {"n_embd": 256, "n_head": 4, "n_head_kv": 4, "head_dim": 64, "n_ff": 512, "n_expert": 32,
       "n_expert_used": 1, "n_ff_exp": 64, "n_layer": 3}, 200),
