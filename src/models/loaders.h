@@ -22,5 +22,7 @@ Result<std::unique_ptr<Model>> load_gemma3(std::shared_ptr<gguf::GgufFile>, Thre
                                            const LoadOptions&);
 Result<std::unique_ptr<Model>> load_llama4(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
                                            const LoadOptions&);
+Result<std::unique_ptr<Model>> load_gemma4(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
+                                           const LoadOptions&);
 
 }  // namespace hearth::models

@@ -20,6 +20,7 @@ const Entry kArchitectures[] = {
     {"qwen3moe", load_qwen3moe},
     {"gemma3", load_gemma3},
     {"llama4", load_llama4},
+    {"gemma4", load_gemma4},
 };
 // clang-format on
 

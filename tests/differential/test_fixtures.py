@@ -1,4 +1,4 @@
-"""Every llama/qwen2/qwen3/qwen3moe/gemma3/llama4 fixture in ../shared/fixtures against llama.cpp's reference outputs
+"""Every llama/qwen2/qwen3/qwen3moe/gemma3/llama4/gemma4 fixture in ../shared/fixtures against llama.cpp's reference outputs
 (*.ref.json): last-position logits within tolerance, argmax per position where the reference
 gap allows, greedy continuation equal up to the first near-tie."""
 import glob
@@ -10,7 +10,7 @@ import numpy as np
 from harness import (FIXTURES, MOE_TIE_SHARE, Checker, hearth_greedy, hearth_logits, load_ref,
                      moe_confident, oracle_logits, tolerance)
 
-ARCHS = ("llama", "qwen2", "qwen3", "qwen3moe", "gemma3", "llama4")
+ARCHS = ("llama", "qwen2", "qwen3", "qwen3moe", "gemma3", "llama4", "gemma4")
 
 
 def main():
@@ -62,7 +62,7 @@ def main():
         print(f"{ref['model']:24s} max|diff| {d:.2e} (tol {tol})  greedy equal {limit}/{len(g)}",
               flush=True)
         done += 1
-    c.check(done >= 18, f"expected at least 18 fixtures of {ARCHS}, found {done}")
+    c.check(done >= 21, f"expected at least 21 fixtures of {ARCHS}, found {done}")
     c.finish()
 
 

@@ -16,9 +16,10 @@ using OptVec = std::optional<Vec>;
 
 struct Layer {
   Vec attn_norm, ffn_norm;
-  OptVec post_attn_norm, post_ffn_norm;                      // Gemma
-  bool swa = false;                                          // sliding-window layer
-  bool nope = false;                                         // no RoPE (Llama 4)
+  OptVec post_attn_norm, post_ffn_norm;  // Gemma
+  bool swa = false;                      // sliding-window layer
+  bool nope = false;                     // no RoPE (Llama 4)
+  int64_t hd = 0, hd_v = 0;              // head sizes (Gemma 4: differ between layer kinds)
   std::optional<ops::WeightMatrix> sh_gate, sh_up, sh_down;  // shared expert (Llama 4)
   ops::WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
   OptVec bq, bk, bv, bo;
@@ -47,14 +48,14 @@ class DecoderContext final : public Context {
       auto& kb = k[il * size_t(params_.n_seq) + size_t(seq)];
       auto& vb = v[il * size_t(params_.n_seq) + size_t(seq)];
       const size_t rows = use_ring && swa[il] ? size_t(2 * R) : size_t(n_ctx);
-      kb.assign(rows * k_row, 0);
-      vb.assign(rows * v_row, 0);
+      kb.assign(rows * k_rows[il], 0);
+      vb.assign(rows * v_rows[il], 0);
       kb.shrink_to_fit();
       vb.shrink_to_fit();
     }
     ring[size_t(seq)] = use_ring ? R : 0;
     cap[size_t(seq)] = n_ctx;
-    as.reserve(pool_->size(), n_ctx, head_dim_k, head_dim_v);
+    as.reserve(pool_->size(), n_ctx, head_dim_k, head_dim_v);  // the largest head sizes
     return Status::ok();
   }
   int64_t reusable_prefix(int seq, int64_t n_past, int64_t want) const override {
@@ -71,7 +72,8 @@ class DecoderContext final : public Context {
   std::vector<int64_t> ring;
   std::vector<bool> swa;  // per layer
   int window = 0;
-  size_t n_layer = 0, k_row = 0, v_row = 0;
+  size_t n_layer = 0;
+  std::vector<size_t> k_rows, v_rows;  // bytes of one cache row, per layer
   int head_dim_k = 0, head_dim_v = 0;
   // Activations for up to n_batch tokens.
   Vec x, xn, q, kc, vc, attn, gate, up, rope_cs, rope_cs_swa, xg;
@@ -123,17 +125,19 @@ class DenseDecoder final : public Model {
     }
     HEARTH_ASSIGN_OR_RETURN(rope_freqs_, w.optional_vector("rope_freqs.weight", c.rope.n_rot / 2));
 
-    const int64_t nq = c.n_head * c.head_dim, nk = c.n_head_kv * c.head_dim,
-                  nv = c.n_head_kv * c.head_dim_v;
     layers_.resize(size_t(c.n_layer));
     for (int il = 0; il < int(c.n_layer); ++il) {
       Layer& L = layers_[il];
+      L.swa = size_t(il) < flags_.swa_layers.size() && flags_.swa_layers[size_t(il)];
+      L.hd = L.swa && flags_.head_dim_swa > 0 ? flags_.head_dim_swa : c.head_dim;
+      L.hd_v = L.swa && flags_.head_dim_swa > 0 ? flags_.head_dim_swa : c.head_dim_v;
+      const int64_t nq = c.n_head * L.hd, nk = c.n_head_kv * L.hd, nv = c.n_head_kv * L.hd_v;
       HEARTH_ASSIGN_OR_RETURN(L.attn_norm, w.vector(blk(il, "attn_norm.weight"), c.n_embd));
       HEARTH_ASSIGN_OR_RETURN(L.wq, w.matrix(blk(il, "attn_q.weight"), nq, c.n_embd));
       HEARTH_ASSIGN_OR_RETURN(L.wk, w.matrix(blk(il, "attn_k.weight"), nk, c.n_embd));
       HEARTH_ASSIGN_OR_RETURN(L.wv, w.matrix(blk(il, "attn_v.weight"), nv, c.n_embd));
-      HEARTH_ASSIGN_OR_RETURN(
-          L.wo, w.matrix(blk(il, "attn_output.weight"), c.n_embd, c.n_head * c.head_dim_v));
+      HEARTH_ASSIGN_OR_RETURN(L.wo,
+                              w.matrix(blk(il, "attn_output.weight"), c.n_embd, c.n_head * L.hd_v));
       if (flags_.qkv_bias_required) {
         HEARTH_ASSIGN_OR_RETURN(L.bq, w.vector(blk(il, "attn_q.bias"), nq));
         HEARTH_ASSIGN_OR_RETURN(L.bk, w.vector(blk(il, "attn_k.bias"), nk));
@@ -145,8 +149,8 @@ class DenseDecoder final : public Model {
       }
       HEARTH_ASSIGN_OR_RETURN(L.bo, w.optional_vector(blk(il, "attn_output.bias"), c.n_embd));
       if (flags_.qk_norm) {
-        HEARTH_ASSIGN_OR_RETURN(L.q_norm, w.vector(blk(il, "attn_q_norm.weight"), c.head_dim));
-        HEARTH_ASSIGN_OR_RETURN(L.k_norm, w.vector(blk(il, "attn_k_norm.weight"), c.head_dim));
+        HEARTH_ASSIGN_OR_RETURN(L.q_norm, w.vector(blk(il, "attn_q_norm.weight"), L.hd));
+        HEARTH_ASSIGN_OR_RETURN(L.k_norm, w.vector(blk(il, "attn_k_norm.weight"), L.hd));
       }
       HEARTH_ASSIGN_OR_RETURN(L.ffn_norm, w.vector(blk(il, "ffn_norm.weight"), c.n_embd));
       if (flags_.post_norms) {
@@ -155,7 +159,6 @@ class DenseDecoder final : public Model {
         HEARTH_ASSIGN_OR_RETURN(L.post_ffn_norm,
                                 w.vector(blk(il, "post_ffw_norm.weight"), c.n_embd));
       }
-      L.swa = size_t(il) < flags_.swa_layers.size() && flags_.swa_layers[size_t(il)];
       L.nope = size_t(il) < flags_.nope_layers.size() && flags_.nope_layers[size_t(il)];
       const bool moe = flags_.n_expert > 0 &&
                        (flags_.moe_layers.empty() ||
@@ -185,6 +188,7 @@ class DenseDecoder final : public Model {
     }
     config_.rope.freq_factors = rope_freqs_ ? rope_freqs_->data() : nullptr;
     rope_swa_ = config_.rope;
+    if (flags_.n_rot_swa > 0) rope_swa_.n_rot = flags_.n_rot_swa;
     rope_swa_.freq_base = flags_.rope_base_swa;
     rope_swa_.freq_scale = 1;
     rope_swa_.ext_factor = 0;
@@ -195,13 +199,15 @@ class DenseDecoder final : public Model {
 
   size_t state_bytes(const ContextParams& p) const override {
     const auto& c = config_;
-    const size_t kr = row_bytes(p.kv_type, c.n_head_kv * c.head_dim);
-    const size_t vr = row_bytes(p.kv_type, c.n_head_kv * c.head_dim_v);
     const int64_t R = flags_.sliding_window > 0 ? int64_t(flags_.sliding_window) + p.n_batch : 0;
     const bool use_ring = R > 0 && int64_t(p.n_ctx) > 2 * R;
-    size_t rows = 0;
-    for (const auto& L : layers_) rows += use_ring && L.swa ? size_t(2 * R) : size_t(p.n_ctx);
-    return rows * (kr + vr);
+    size_t bytes = 0;
+    for (const auto& L : layers_) {
+      const size_t rows = use_ring && L.swa ? size_t(2 * R) : size_t(p.n_ctx);
+      bytes += rows * (row_bytes(p.kv_type, c.n_head_kv * L.hd) +
+                       row_bytes(p.kv_type, c.n_head_kv * L.hd_v));
+    }
+    return bytes;
   }
 
   Result<std::unique_ptr<Context>> new_context(const ContextParams& p,
@@ -216,11 +222,19 @@ class DenseDecoder final : public Model {
     if (p.n_ctx <= 0 || p.n_seq <= 0 || p.n_batch <= 0)
       return invalid_argument("[model] n_ctx, n_seq and n_batch must be positive");
     auto ctx = std::make_unique<DecoderContext>(p, pool);
-    ctx->k_row = row_bytes(*kvt, c.n_head_kv * c.head_dim);
-    ctx->v_row = row_bytes(*kvt, c.n_head_kv * c.head_dim_v);
+    int64_t max_hd = c.head_dim, max_hd_v = c.head_dim_v;
+    for (const auto& L : layers_) {
+      if (L.hd % kvt->block_elems || L.hd_v % kvt->block_elems)
+        return invalid_argument(std::string("[model] head size is not a multiple of the ") +
+                                kvt->name + " block size");
+      ctx->k_rows.push_back(row_bytes(*kvt, c.n_head_kv * L.hd));
+      ctx->v_rows.push_back(row_bytes(*kvt, c.n_head_kv * L.hd_v));
+      max_hd = std::max(max_hd, L.hd);
+      max_hd_v = std::max(max_hd_v, L.hd_v);
+    }
     ctx->n_layer = size_t(c.n_layer);
-    ctx->head_dim_k = int(c.head_dim);
-    ctx->head_dim_v = int(c.head_dim_v);
+    ctx->head_dim_k = int(max_hd);
+    ctx->head_dim_v = int(max_hd_v);
     ctx->k.resize(size_t(c.n_layer) * size_t(p.n_seq));
     ctx->v.resize(size_t(c.n_layer) * size_t(p.n_seq));
     ctx->cap.assign(size_t(p.n_seq), 0);
@@ -233,15 +247,15 @@ class DenseDecoder final : public Model {
     ctx->x.resize(B * c.n_embd);
     ctx->xn.resize(B * c.n_embd);
     ctx->xg.resize(B * c.n_embd);
-    ctx->q.resize(B * c.n_head * c.head_dim);
-    ctx->kc.resize(B * c.n_head_kv * c.head_dim);
-    ctx->vc.resize(B * c.n_head_kv * c.head_dim_v);
-    ctx->attn.resize(B * c.n_head * c.head_dim_v);
+    ctx->q.resize(B * c.n_head * max_hd);
+    ctx->kc.resize(B * c.n_head_kv * max_hd);
+    ctx->vc.resize(B * c.n_head_kv * max_hd_v);
+    ctx->attn.resize(B * c.n_head * max_hd_v);
     const int64_t n_ff = flags_.n_expert > 0 ? std::max(c.n_ff, flags_.n_ff_exp) : c.n_ff;
     ctx->gate.resize(B * n_ff);
     ctx->up.resize(B * n_ff);
     ctx->rope_cs.resize(B * c.rope.n_rot);
-    if (!flags_.swa_layers.empty()) ctx->rope_cs_swa.resize(B * c.rope.n_rot);
+    if (!flags_.swa_layers.empty()) ctx->rope_cs_swa.resize(B * rope_swa_.n_rot);
     if (flags_.n_expert > 0) {
       const size_t ne = size_t(flags_.n_expert), k = size_t(flags_.n_expert_used);
       ctx->router_p.resize(B * ne);
@@ -270,7 +284,7 @@ class DenseDecoder final : public Model {
         act = std::max(act, ops::activation_bytes(W->type(), W->n_in(), int64_t(B)));
     }
     ctx->ms.reserve(act);
-    ctx->as.reserve(pool.size(), p.n_ctx, int(c.head_dim), int(c.head_dim_v));
+    ctx->as.reserve(pool.size(), p.n_ctx, int(max_hd), int(max_hd_v));
     return std::unique_ptr<Context>(std::move(ctx));
   }
 
@@ -432,16 +446,8 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
     if (b.logits) out_rows.push_back(t);
   }
 
-  const int64_t E = c.n_embd, HD = c.head_dim, HDV = c.head_dim_v;
-  const int64_t nq = c.n_head * HD, nk = c.n_head_kv * HD, nv = c.n_head_kv * HDV;
-  const int n_rot = c.rope.n_rot;
-  ops::AttnParams ap;
-  ap.n_head = int(c.n_head);
-  ap.n_head_kv = int(c.n_head_kv);
-  ap.head_dim_k = int(HD);
-  ap.head_dim_v = int(HDV);
-  ap.scale = flags_.attn_scale > 0 ? flags_.attn_scale : 1.0f / std::sqrt(float(HD));
-  ap.kv_type = P.kv_type;
+  const int64_t E = c.n_embd;
+  const int n_rot = c.rope.n_rot, n_rot_swa = rope_swa_.n_rot;
   ThreadPool& pool = ctx.pool();
 
   if (flags_.n_expert > 0) {
@@ -456,12 +462,22 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
       if (flags_.scale_embeddings) ops::scale(ctx.x.data() + t * E, std::sqrt(float(E)), E);
       ops::rope_cos_sin(c.rope, batch[t].pos, ctx.rope_cs.data() + t * n_rot);
       if (!ctx.rope_cs_swa.empty())
-        ops::rope_cos_sin(rope_swa_, batch[t].pos, ctx.rope_cs_swa.data() + t * n_rot);
+        ops::rope_cos_sin(rope_swa_, batch[t].pos, ctx.rope_cs_swa.data() + t * n_rot_swa);
     }
     pool.barrier();
 
     for (const Layer& L : layers_) {
       const size_t il = size_t(&L - layers_.data());
+      const int64_t HD = L.hd, HDV = L.hd_v;
+      const int64_t nq = c.n_head * HD, nk = c.n_head_kv * HD, nv = c.n_head_kv * HDV;
+      const size_t k_row = ctx.k_rows[il], v_row = ctx.v_rows[il];
+      ops::AttnParams ap;
+      ap.n_head = int(c.n_head);
+      ap.n_head_kv = int(c.n_head_kv);
+      ap.head_dim_k = int(HD);
+      ap.head_dim_v = int(HDV);
+      ap.scale = flags_.attn_scale > 0 ? flags_.attn_scale : 1.0f / std::sqrt(float(HD));
+      ap.kv_type = P.kv_type;
       for (int64_t t = tb; t < te; ++t)
         ops::rms_norm(ctx.x.data() + t * E, L.attn_norm.data(), ctx.xn.data() + t * E, E,
                       c.norm_eps);
@@ -486,7 +502,8 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         }
         if (!L.nope) {
           const ops::RopeParams& rp = L.swa ? rope_swa_ : c.rope;
-          const float* cs = (L.swa ? ctx.rope_cs_swa.data() : ctx.rope_cs.data()) + t * n_rot;
+          const float* cs =
+              L.swa ? ctx.rope_cs_swa.data() + t * n_rot_swa : ctx.rope_cs.data() + t * n_rot;
           ops::rope_apply(rp, cs, q, int(c.n_head), int(HD));
           ops::rope_apply(rp, cs, k, int(c.n_head_kv), int(HD));
           if (flags_.qk_rms_after_rope) {
@@ -505,11 +522,14 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         const size_t buf = il * size_t(P.n_seq) + size_t(batch[t].seq);
         const int64_t R = L.swa ? ctx.ring[size_t(batch[t].seq)] : 0;
         const size_t cell = R > 0 ? size_t(batch[t].pos % R) : size_t(batch[t].pos);
-        ops::kv_store(P.kv_type, k, ctx.k[buf].data() + cell * ctx.k_row, nk);
-        ops::kv_store(P.kv_type, v, ctx.v[buf].data() + cell * ctx.v_row, nv);
+        if (flags_.v_norm)
+          for (int64_t h = 0; h < c.n_head_kv; ++h)
+            ops::rms_norm(v + h * HDV, nullptr, v + h * HDV, HDV, c.norm_eps);
+        ops::kv_store(P.kv_type, k, ctx.k[buf].data() + cell * k_row, nk);
+        ops::kv_store(P.kv_type, v, ctx.v[buf].data() + cell * v_row, nv);
         if (R > 0) {  // the mirror row keeps every window contiguous
-          ops::kv_store(P.kv_type, k, ctx.k[buf].data() + (cell + size_t(R)) * ctx.k_row, nk);
-          ops::kv_store(P.kv_type, v, ctx.v[buf].data() + (cell + size_t(R)) * ctx.v_row, nv);
+          ops::kv_store(P.kv_type, k, ctx.k[buf].data() + (cell + size_t(R)) * k_row, nk);
+          ops::kv_store(P.kv_type, v, ctx.v[buf].data() + (cell + size_t(R)) * v_row, nv);
         }
       }
       pool.barrier();

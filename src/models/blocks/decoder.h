@@ -31,6 +31,9 @@ struct DecoderFlags {
   bool scale_embeddings = false;
   int sliding_window = 0;          // tokens a sliding layer attends to (0: none)
   std::vector<bool> swa_layers;    // per layer: sliding (empty: none)
+  int64_t head_dim_swa = 0;        // Gemma 4: sliding layers' head size (0: as the others)
+  int n_rot_swa = 0;               // and their rotated dims (0: as the others)
+  bool v_norm = false;             // Gemma 4: weightless RMSNorm of each V head
   float rope_base_swa = 10000.0f;  // sliding layers' RoPE base (no scaling)
   float attn_scale = 0;            // 0: 1/sqrt(head_dim)
   float final_softcap = 0;         // 0: off; else logits = c * tanh(logits / c)
