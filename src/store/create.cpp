@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -176,9 +177,11 @@ std::string parameters_text(const ojson& params) {
   // Go prints float64 1.0 as "1" and 0.8 as "0.8".
   auto value = [](const ojson& x) {
     if (x.is_string()) return go_quote(x.get<std::string>());
-    if (x.is_number_float()) {
-      char b[32];
-      std::snprintf(b, sizeof b, "%.15g", x.get<double>());
+    if (x.is_number_float()) {  // shortest of 15 or 17 digits that reads back exactly
+      const double d = x.get<double>();
+      char b[40];
+      std::snprintf(b, sizeof b, "%.15g", d);
+      if (std::strtod(b, nullptr) != d) std::snprintf(b, sizeof b, "%.17g", d);
       return std::string(b);
     }
     return x.dump();

@@ -250,9 +250,11 @@ std::string Modelfile::to_text() const {
       for (const auto& s : v) r += "PARAMETER " + k + " " + quote(s.get<std::string>()) + "\n";
     } else {
       std::string val = v.dump();
-      if (v.is_number_float()) {  // 0.0 -> "0", as Ollama writes it
-        char b[32];
-        std::snprintf(b, sizeof b, "%.15g", v.get<double>());
+      if (v.is_number_float()) {  // 0.0 -> "0", as Ollama writes it; digits enough to read back
+        const double d = v.get<double>();
+        char b[40];
+        std::snprintf(b, sizeof b, "%.15g", d);
+        if (std::strtod(b, nullptr) != d) std::snprintf(b, sizeof b, "%.17g", d);
         val = b;
       }
       r += "PARAMETER " + k + " " + val + "\n";

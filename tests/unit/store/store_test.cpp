@@ -90,6 +90,20 @@ PARAMETER mirostat 1
   EXPECT_EQ(again->licenses, mf->licenses);
 }
 
+TEST(Modelfile, FloatParametersPrintBackExactly) {
+  // Found by fuzz_modelfile: 15 significant digits do not read back every double.
+  for (const char* v :
+       {"0.011111111111111111111111111115", "0.8", "0", "1e-7", "3.14159265358979"}) {
+    auto a = Modelfile::parse(std::string("FROM m\nPARAMETER temperature ") + v + "\n");
+    ASSERT_TRUE(a.is_ok()) << v;
+    auto b = Modelfile::parse(a->to_text());
+    ASSERT_TRUE(b.is_ok()) << a->to_text();
+    EXPECT_EQ(a->params, b->params) << v << " -> " << a->to_text();
+  }
+  auto z = Modelfile::parse("FROM m\nPARAMETER temperature 0.0\n");
+  EXPECT_NE(z->to_text().find("PARAMETER temperature 0\n"), std::string::npos) << z->to_text();
+}
+
 TEST(Modelfile, ErrorsNameTheLine) {
   struct Case {
     const char* text;
