@@ -19,18 +19,6 @@ namespace {
 namespace fs = std::filesystem;
 using ojson = nlohmann::ordered_json;
 
-Result<std::string> blob_text(const Store& s, const Layer& l) {
-  HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(l.digest));
-  FILE* f = std::fopen(s.blob_path(hex).c_str(), "rb");
-  if (!f) return not_found("layer " + l.digest + " is missing");
-  std::string out;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  std::fclose(f);
-  return out;
-}
-
 // Go's %q for the parameters text: double-quoted with escapes.
 std::string go_quote(const std::string& s) {
   std::string o = "\"";

@@ -522,8 +522,10 @@ void cmd_run(const std::string& model, const std::vector<std::string>& prompt_ar
     if (!chat_turn(c, s, o)) std::exit(1);
     return;
   }
-  // Load the model before the first prompt, as Ollama does.
-  c.request("POST", "/api/chat", json{{"model", model}, {"messages", json::array()}}.dump());
+  // Load the model before the first prompt, as Ollama does (a failure shows on the first turn).
+  auto loaded =
+      c.request("POST", "/api/chat", json{{"model", model}, {"messages", json::array()}}.dump());
+  if (loaded.is_ok() && loaded->status >= 400) fail(error_message(*loaded));
   repl(c, s, o);
 }
 
