@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "base/fp16.h"
+
 namespace hearth::ops {
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
@@ -32,10 +34,29 @@ void layer_norm(const float* x, const float* w, const float* b, float* y, int64_
   }
 }
 
-float gelu(float x) {
+namespace {
+float gelu_exact(float x) {
   constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
   constexpr float kCoef = 0.044715f;
   return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoef * x * x)));
+}
+
+// ggml evaluates GELU through a table indexed by the F16 value of x, holding F16 results (and
+// passes x >= 10 through, 0 for x <= -10); the same roundings here keep deep Gemma stacks on
+// llama.cpp's numbers. The table is built once (65536 entries).
+struct GeluTable {
+  float v[65536];
+  GeluTable() {
+    for (uint32_t i = 0; i < 65536; ++i) v[i] = round_fp16(gelu_exact(fp16_to_fp32(uint16_t(i))));
+  }
+};
+}  // namespace
+
+float gelu(float x) {
+  static const GeluTable table;
+  if (x <= -10.0f) return 0.0f;
+  if (x >= 10.0f) return x;
+  return table.v[fp32_to_fp16(x)];
 }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {

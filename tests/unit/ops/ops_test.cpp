@@ -43,10 +43,20 @@ TEST(Ops, SoftmaxSumsToOneAndHandlesMasks) {
 }
 
 TEST(Ops, GeluTanhApproximation) {
-  for (float x : {-3.0f, -0.5f, 0.0f, 0.7f, 2.5f}) {
-    const double ref = 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
-    EXPECT_NEAR(gelu(x), ref, 1e-6);
+  // ggml's table form: the tanh approximation evaluated at the F16 value of x, result rounded
+  // to F16; passed through at x >= 10, 0 at x <= -10.
+  auto ref = [](double x) {
+    return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+  };
+  for (float x : {-9.9f, -3.0f, -0.5f, 0.0f, 0.7f, 1.2345f, 2.5f, 9.9f}) {
+    const float xh = round_fp16(x);
+    EXPECT_EQ(gelu(x), round_fp16(float(ref(xh)))) << x;
+    EXPECT_NEAR(gelu(x), ref(x), 4e-3 * std::max(1.0, std::fabs(ref(x)))) << x;
   }
+  EXPECT_EQ(gelu(-10.0f), 0.0f);
+  EXPECT_EQ(gelu(-50.0f), 0.0f);
+  EXPECT_EQ(gelu(10.0f), 10.0f);
+  EXPECT_EQ(gelu(123.25f), 123.25f);
 }
 
 // RoPE against the textbook definition: pairs rotate by pos * base^(-2i/n_rot) / ff_i.
