@@ -129,7 +129,7 @@ json top_k(const float* row, int64_t n, int k) {
   return out;
 }
 
-int run_logits(const CommonOpts& o, bool all, const std::string& out_path, int top) {
+int run_logits(const CommonOpts& o, bool all, const std::string& out_path, int top, int batch) {
   auto toks = parse_tokens(o.tokens);
   if (!toks) return fail(toks.status().message());
   auto kv = parse_kv_type(o.kv_type);
@@ -138,7 +138,8 @@ int run_logits(const CommonOpts& o, bool all, const std::string& out_path, int t
   if (!eng) return fail(eng.status().message());
   models::ContextParams cp;
   cp.n_ctx = o.n_ctx > 0 ? o.n_ctx : int(toks->size());
-  cp.n_batch = 512;
+  if (batch <= 0) return fail("--batch must be positive");
+  cp.n_batch = batch;
   cp.kv_type = *kv;
   auto sess = runtime::Session::create(**eng, cp);
   if (!sess) return fail(sess.status().message());
@@ -354,14 +355,16 @@ void add_engine_commands(CLI::App& app) {
   static CommonOpts lo, go;
   static bool all = false;
   static std::string out_path;
-  static int top = 5, n_gen = 16;
+  static int top = 5, n_gen = 16, batch = 512;
 
   auto* lc = app.add_subcommand("logits", "raw next-token logits for a prompt of token ids");
   add_common(lc, lo);
   lc->add_flag("--all-positions", all, "logits for every prompt position, not just the last");
   lc->add_option("--out", out_path, "write float32 logits to this file instead of inline JSON");
   lc->add_option("--top", top, "top-K entries per position in the JSON (default 5)");
-  lc->callback([] { std::exit(run_logits(lo, all, out_path, top)); });
+  lc->add_option("-b,--batch", batch,
+                 "evaluate the prompt in batches of at most this many tokens (default 512)");
+  lc->callback([] { std::exit(run_logits(lo, all, out_path, top, batch)); });
 
   auto* gc = app.add_subcommand("greedy", "greedy continuation of a prompt of token ids");
   add_common(gc, go);

@@ -10,18 +10,17 @@
 
 namespace hearth::models {
 
-Result<std::unique_ptr<Model>> load_gemma4(std::shared_ptr<gguf::GgufFile> f, ThreadPool& pool,
-                                           const LoadOptions& opt) {
-  HEARTH_ASSIGN_OR_RETURN(ModelConfig cfg, read_common_config(*f, "gemma4", ops::RopeMode::kNeox));
+Result<ArchSpec> describe_gemma4(const gguf::GgufFile& f) {
+  HEARTH_ASSIGN_OR_RETURN(ModelConfig cfg, read_common_config(f, "gemma4", ops::RopeMode::kNeox));
   HEARTH_ASSIGN_OR_RETURN(int64_t per_layer,
-                          f->get_int_or("gemma4.embedding_length_per_layer_input", 0));
-  HEARTH_ASSIGN_OR_RETURN(int64_t shared_kv, f->get_int_or("gemma4.attention.shared_kv_layers", 0));
-  if (per_layer > 0 || shared_kv > 0 || f->find("gemma4.expert_count"))
+                          f.get_int_or("gemma4.embedding_length_per_layer_input", 0));
+  HEARTH_ASSIGN_OR_RETURN(int64_t shared_kv, f.get_int_or("gemma4.attention.shared_kv_layers", 0));
+  if (per_layer > 0 || shared_kv > 0 || f.find("gemma4.expert_count"))
     return unsupported(
         "[model] gemma4: per-layer embeddings (E2B/E4B), shared KV layers and the MoE variant "
         "are not supported yet");
-  if (f->find("gemma4.attention.head_count_kv") &&
-      f->find("gemma4.attention.head_count_kv")->type == gguf::ValueType::ARRAY)
+  if (f.find("gemma4.attention.head_count_kv") &&
+      f.find("gemma4.attention.head_count_kv")->type == gguf::ValueType::ARRAY)
     return unsupported("[model] gemma4: per-layer head_count_kv is not supported yet");
   DecoderFlags flags;
   flags.qk_norm = true;
@@ -30,13 +29,13 @@ Result<std::unique_ptr<Model>> load_gemma4(std::shared_ptr<gguf::GgufFile> f, Th
   flags.post_norms = true;
   flags.scale_embeddings = true;
   flags.attn_scale = 1.0f;
-  HEARTH_ASSIGN_OR_RETURN(int64_t window, f->get_int_or("gemma4.attention.sliding_window", 0));
+  HEARTH_ASSIGN_OR_RETURN(int64_t window, f.get_int_or("gemma4.attention.sliding_window", 0));
   if (window < 0 || window > (int64_t(1) << 30))
     return corrupt("[model] gemma4.attention.sliding_window = " + std::to_string(window));
   flags.sliding_window = int(window);
-  if (f->find("gemma4.attention.sliding_window_pattern")) {
+  if (f.find("gemma4.attention.sliding_window_pattern")) {
     HEARTH_ASSIGN_OR_RETURN(auto pattern,
-                            f->get_int_array("gemma4.attention.sliding_window_pattern"));
+                            f.get_int_array("gemma4.attention.sliding_window_pattern"));
     if (int64_t(pattern.size()) != cfg.n_layer)
       return corrupt("[model] gemma4.attention.sliding_window_pattern has " +
                      std::to_string(pattern.size()) + " entries for " +
@@ -44,21 +43,21 @@ Result<std::unique_ptr<Model>> load_gemma4(std::shared_ptr<gguf::GgufFile> f, Th
     for (int64_t x : pattern) flags.swa_layers.push_back(x != 0 && window > 0);
   }
   HEARTH_ASSIGN_OR_RETURN(flags.head_dim_swa,
-                          f->get_int_or("gemma4.attention.key_length_swa", cfg.head_dim));
+                          f.get_int_or("gemma4.attention.key_length_swa", cfg.head_dim));
   HEARTH_ASSIGN_OR_RETURN(int64_t vswa,
-                          f->get_int_or("gemma4.attention.value_length_swa", flags.head_dim_swa));
+                          f.get_int_or("gemma4.attention.value_length_swa", flags.head_dim_swa));
   if (vswa != flags.head_dim_swa || flags.head_dim_swa <= 0 || flags.head_dim_swa > 1024)
     return unsupported("[model] gemma4: sliding layers with different K and V head sizes");
   HEARTH_ASSIGN_OR_RETURN(int64_t rot_swa,
-                          f->get_int_or("gemma4.rope.dimension_count_swa", flags.head_dim_swa));
+                          f.get_int_or("gemma4.rope.dimension_count_swa", flags.head_dim_swa));
   if (rot_swa <= 0 || rot_swa > flags.head_dim_swa || rot_swa % 2)
     return corrupt("[model] gemma4.rope.dimension_count_swa = " + std::to_string(rot_swa));
   flags.n_rot_swa = int(rot_swa);
-  HEARTH_ASSIGN_OR_RETURN(double base_swa, f->get_float_or("gemma4.rope.freq_base_swa", 10000.0));
+  HEARTH_ASSIGN_OR_RETURN(double base_swa, f.get_float_or("gemma4.rope.freq_base_swa", 10000.0));
   flags.rope_base_swa = float(base_swa);
-  HEARTH_ASSIGN_OR_RETURN(double cap, f->get_float_or("gemma4.final_logit_softcapping", 30.0));
+  HEARTH_ASSIGN_OR_RETURN(double cap, f.get_float_or("gemma4.final_logit_softcapping", 30.0));
   flags.final_softcap = float(cap);
-  return load_dense_decoder(std::move(f), pool, opt, std::move(cfg), flags);
+  return ArchSpec{std::move(cfg), std::move(flags)};
 }
 
 }  // namespace hearth::models

@@ -7,10 +7,9 @@
 
 namespace hearth::models {
 
-Result<std::unique_ptr<Model>> load_llama(std::shared_ptr<gguf::GgufFile> f, ThreadPool& pool,
-                                          const LoadOptions& opt) {
-  HEARTH_ASSIGN_OR_RETURN(ModelConfig cfg, read_common_config(*f, "llama", ops::RopeMode::kNorm));
-  return load_dense_decoder(std::move(f), pool, opt, std::move(cfg), DecoderFlags{});
+Result<ArchSpec> describe_llama(const gguf::GgufFile& f) {
+  HEARTH_ASSIGN_OR_RETURN(ModelConfig cfg, read_common_config(f, "llama", ops::RopeMode::kNorm));
+  return ArchSpec{std::move(cfg), DecoderFlags{}};
 }
 
 }  // namespace hearth::models

@@ -12,14 +12,13 @@
 
 namespace hearth::models {
 
-Result<std::unique_ptr<Model>> load_llama4(std::shared_ptr<gguf::GgufFile> f, ThreadPool& pool,
-                                           const LoadOptions& opt) {
-  HEARTH_ASSIGN_OR_RETURN(ModelConfig cfg, read_common_config(*f, "llama4", ops::RopeMode::kNorm));
+Result<ArchSpec> describe_llama4(const gguf::GgufFile& f) {
+  HEARTH_ASSIGN_OR_RETURN(ModelConfig cfg, read_common_config(f, "llama4", ops::RopeMode::kNorm));
   DecoderFlags flags;
-  HEARTH_ASSIGN_OR_RETURN(int64_t ne, f->get_int("llama4.expert_count"));
-  HEARTH_ASSIGN_OR_RETURN(int64_t nu, f->get_int("llama4.expert_used_count"));
-  HEARTH_ASSIGN_OR_RETURN(int64_t nff, f->get_int("llama4.expert_feed_forward_length"));
-  HEARTH_ASSIGN_OR_RETURN(int64_t step, f->get_int_or("llama4.interleave_moe_layer_step", 1));
+  HEARTH_ASSIGN_OR_RETURN(int64_t ne, f.get_int("llama4.expert_count"));
+  HEARTH_ASSIGN_OR_RETURN(int64_t nu, f.get_int("llama4.expert_used_count"));
+  HEARTH_ASSIGN_OR_RETURN(int64_t nff, f.get_int("llama4.expert_feed_forward_length"));
+  HEARTH_ASSIGN_OR_RETURN(int64_t step, f.get_int_or("llama4.interleave_moe_layer_step", 1));
   if (ne <= 0 || nu <= 0 || nu > ne || ne > 1024 || nff <= 0 || step <= 0 || step > 4096)
     return corrupt("[model] llama4: implausible expert_count " + std::to_string(ne) +
                    ", expert_used_count " + std::to_string(nu) + ", expert_feed_forward_length " +
@@ -38,11 +37,11 @@ Result<std::unique_ptr<Model>> load_llama4(std::shared_ptr<gguf::GgufFile> f, Th
     flags.nope_layers[size_t(il)] = (il + 1) % 4 == 0;
   }
   flags.qk_rms_after_rope = ne != 128;
-  HEARTH_ASSIGN_OR_RETURN(int64_t chunk, f->get_int_or("llama4.attention.sliding_window", 8192));
+  HEARTH_ASSIGN_OR_RETURN(int64_t chunk, f.get_int_or("llama4.attention.sliding_window", 8192));
   flags.attn_chunk = int(std::clamp<int64_t>(chunk, 0, int64_t(1) << 30));
-  HEARTH_ASSIGN_OR_RETURN(double temp, f->get_float_or("llama4.attention.temperature_scale", 0.1));
+  HEARTH_ASSIGN_OR_RETURN(double temp, f.get_float_or("llama4.attention.temperature_scale", 0.1));
   flags.attn_temp_scale = float(temp);
-  return load_dense_decoder(std::move(f), pool, opt, std::move(cfg), flags);
+  return ArchSpec{std::move(cfg), std::move(flags)};
 }
 
 }  // namespace hearth::models

@@ -3,26 +3,27 @@
 
 #include <memory>
 
+#include "models/blocks/decoder.h"
 #include "models/model.h"
 
 namespace hearth::models {
 
-using LoaderFn = Result<std::unique_ptr<Model>> (*)(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
-                                                    const LoadOptions&);
+// What an architecture file reads from GGUF metadata: the config and the decoder flags. Weights
+// are loaded afterwards by the shared decoder; memory estimates need only this.
+struct ArchSpec {
+  ModelConfig cfg;
+  DecoderFlags flags;
+};
+using DescribeFn = Result<ArchSpec> (*)(const gguf::GgufFile&);
 
-Result<std::unique_ptr<Model>> load_llama(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
-                                          const LoadOptions&);
-Result<std::unique_ptr<Model>> load_qwen2(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
-                                          const LoadOptions&);
-Result<std::unique_ptr<Model>> load_qwen3(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
-                                          const LoadOptions&);
-Result<std::unique_ptr<Model>> load_qwen3moe(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
-                                             const LoadOptions&);
-Result<std::unique_ptr<Model>> load_gemma3(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
-                                           const LoadOptions&);
-Result<std::unique_ptr<Model>> load_llama4(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
-                                           const LoadOptions&);
-Result<std::unique_ptr<Model>> load_gemma4(std::shared_ptr<gguf::GgufFile>, ThreadPool&,
-                                           const LoadOptions&);
+Result<ArchSpec> describe_llama(const gguf::GgufFile&);
+Result<ArchSpec> describe_qwen2(const gguf::GgufFile&);
+Result<ArchSpec> describe_qwen3(const gguf::GgufFile&);
+Result<ArchSpec> describe_qwen3moe(const gguf::GgufFile&);
+Result<ArchSpec> describe_gemma3(const gguf::GgufFile&);
+Result<ArchSpec> describe_llama4(const gguf::GgufFile&);
+Result<ArchSpec> describe_gemma4(const gguf::GgufFile&);
+Result<ArchSpec> describe_qwen35(const gguf::GgufFile&);
+Result<ArchSpec> describe_qwen35moe(const gguf::GgufFile&);
 
 }  // namespace hearth::models

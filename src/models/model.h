@@ -109,6 +109,10 @@ struct LoadOptions {
 // Reads `general.architecture`, finds the architecture in the registry and loads it.
 Result<std::unique_ptr<Model>> load_model(std::shared_ptr<gguf::GgufFile> file, ThreadPool& pool,
                                           const LoadOptions& opt = {});
+// Bytes of KV cache and recurrent state one sequence of p.n_ctx positions needs, from the file's
+// metadata alone (per architecture: sliding-window rings, fixed-size DeltaNet state); what the
+// scheduler's memory check uses before loading a model.
+Result<size_t> estimate_state_bytes(const gguf::GgufFile& file, const ContextParams& p);
 // Names of the architectures hearth can run (from the registry).
 std::vector<std::string> supported_architectures();
 

@@ -6,12 +6,11 @@
 
 namespace hearth::models {
 
-Result<std::unique_ptr<Model>> load_qwen2(std::shared_ptr<gguf::GgufFile> f, ThreadPool& pool,
-                                          const LoadOptions& opt) {
-  HEARTH_ASSIGN_OR_RETURN(ModelConfig cfg, read_common_config(*f, "qwen2", ops::RopeMode::kNeox));
+Result<ArchSpec> describe_qwen2(const gguf::GgufFile& f) {
+  HEARTH_ASSIGN_OR_RETURN(ModelConfig cfg, read_common_config(f, "qwen2", ops::RopeMode::kNeox));
   DecoderFlags flags;
   flags.qkv_bias_required = true;
-  return load_dense_decoder(std::move(f), pool, opt, std::move(cfg), flags);
+  return ArchSpec{std::move(cfg), std::move(flags)};
 }
 
 }  // namespace hearth::models

@@ -7,15 +7,13 @@
 
 namespace hearth::models {
 
-Result<std::unique_ptr<Model>> load_qwen3moe(std::shared_ptr<gguf::GgufFile> f, ThreadPool& pool,
-                                             const LoadOptions& opt) {
-  HEARTH_ASSIGN_OR_RETURN(ModelConfig cfg,
-                          read_common_config(*f, "qwen3moe", ops::RopeMode::kNeox));
+Result<ArchSpec> describe_qwen3moe(const gguf::GgufFile& f) {
+  HEARTH_ASSIGN_OR_RETURN(ModelConfig cfg, read_common_config(f, "qwen3moe", ops::RopeMode::kNeox));
   DecoderFlags flags;
   flags.qk_norm = true;
-  HEARTH_ASSIGN_OR_RETURN(int64_t ne, f->get_int("qwen3moe.expert_count"));
-  HEARTH_ASSIGN_OR_RETURN(int64_t nu, f->get_int("qwen3moe.expert_used_count"));
-  HEARTH_ASSIGN_OR_RETURN(int64_t nff, f->get_int("qwen3moe.expert_feed_forward_length"));
+  HEARTH_ASSIGN_OR_RETURN(int64_t ne, f.get_int("qwen3moe.expert_count"));
+  HEARTH_ASSIGN_OR_RETURN(int64_t nu, f.get_int("qwen3moe.expert_used_count"));
+  HEARTH_ASSIGN_OR_RETURN(int64_t nff, f.get_int("qwen3moe.expert_feed_forward_length"));
   if (ne <= 0 || nu <= 0 || nu > ne || ne > 1024 || nff <= 0)
     return corrupt("[model] qwen3moe: expert_count " + std::to_string(ne) + ", expert_used_count " +
                    std::to_string(nu) + " and expert_feed_forward_length " + std::to_string(nff) +
@@ -24,7 +22,7 @@ Result<std::unique_ptr<Model>> load_qwen3moe(std::shared_ptr<gguf::GgufFile> f, 
   flags.n_expert_used = int(nu);
   flags.n_ff_exp = nff;
   flags.norm_topk = true;
-  return load_dense_decoder(std::move(f), pool, opt, std::move(cfg), flags);
+  return ArchSpec{std::move(cfg), std::move(flags)};
 }
 
 }  // namespace hearth::models

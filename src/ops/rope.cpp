@@ -16,6 +16,13 @@ float yarn_ramp(float low, float high, int i0) {
   return 1 - std::min(1.0f, std::max(0.0f, y));
 }
 
+// Interleaved M-RoPE: sector s goes to axis t when s % 3 == 0 and s < 3·sections[0], h when
+// s % 3 == 1 and s < 3·sections[1], w when s % 3 == 2 and s < 3·sections[2], else e.
+bool text_axis(const int* sec, int s) {
+  return (s % 3 == 0 && s < 3 * sec[0]) || (s % 3 == 1 && s < 3 * sec[1]) ||
+         (s % 3 == 2 && s < 3 * sec[2]);
+}
+
 }  // namespace
 
 void rope_cos_sin(const RopeParams& p, int64_t pos, float* cs) {
@@ -29,7 +36,14 @@ void rope_cos_sin(const RopeParams& p, int64_t pos, float* cs) {
     corr[1] = std::min(float(n - 1), end);
   }
   float theta = float(pos);
+  const int sect = p.sections[0] + p.sections[1] + p.sections[2] + p.sections[3];
   for (int i0 = 0; i0 < n; i0 += 2) {
+    if (sect > 0 && !text_axis(p.sections, (i0 / 2) % sect)) {  // axis e: position 0
+      cs[i0] = p.attn_factor;
+      cs[i0 + 1] = 0;
+      theta *= theta_scale;
+      continue;
+    }
     const float ff = p.freq_factors ? p.freq_factors[i0 / 2] : 1.0f;
     const float theta_extrap = theta / ff;
     const float theta_interp = p.freq_scale * theta_extrap;

@@ -22,6 +22,10 @@ struct RopeParams {
   float beta_fast = 32, beta_slow = 1;
   int n_ctx_orig = 0;                   // %s.rope.scaling.original_context_length
   const float* freq_factors = nullptr;  // rope_freqs.weight, n_rot/2 entries (Llama 3 scaling)
+  // Multi-axis RoPE (Qwen 3.5's interleaved M-RoPE, %s.rope.dimension_sections): rotation pair i
+  // belongs to axis t, h, w or e by sections; text tokens have position p on t, h and w and 0 on
+  // e (as llama.cpp feeds them), so pairs of axis e do not rotate. All zero: one axis.
+  int sections[4] = {0, 0, 0, 0};
 };
 
 // cos/sin for one position: cs[2i] = cos, cs[2i+1] = sin for i < n_rot/2.

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "gguf/gguf.h"
+#include "models/model.h"
 #include "runtime/runner.h"
 
 namespace hearth::runtime {
@@ -94,22 +95,18 @@ SchedulerOptions SchedulerOptions::from_env() {
   return o;
 }
 
-Result<int64_t> Scheduler::estimate_bytes(const std::string& path, int n_ctx, int n_parallel) {
+Result<int64_t> Scheduler::estimate_bytes(const std::string& path, int n_ctx, int n_parallel,
+                                          int n_batch) {
   HEARTH_ASSIGN_OR_RETURN(auto f, gguf::GgufFile::open(path));
   struct stat st {};
   const int64_t file = ::stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : 0;
-  HEARTH_ASSIGN_OR_RETURN(std::string arch, f->get_string("general.architecture"));
-  auto geti = [&](const std::string& k, int64_t def) -> int64_t {
-    auto r = f->get_int_or(arch + "." + k, def);
-    return r.is_ok() ? *r : def;
-  };
-  const int64_t n_layer = geti("block_count", 0), n_embd = geti("embedding_length", 0);
-  const int64_t n_head = std::max<int64_t>(1, geti("attention.head_count", 1));
-  const int64_t n_head_kv = geti("attention.head_count_kv", n_head);
-  const int64_t head_dim = geti("attention.key_length", n_embd / n_head);
-  const int64_t head_dim_v = geti("attention.value_length", head_dim);
-  const int64_t kv = n_layer * n_head_kv * (head_dim + head_dim_v) * 2 * int64_t(n_ctx) *
-                     int64_t(std::max(1, n_parallel));
+  // The architecture's own sizing: sliding-window layers keep a bounded ring, DeltaNet layers a
+  // fixed-size state instead of a KV cache.
+  models::ContextParams cp;
+  cp.n_ctx = n_ctx;
+  cp.n_batch = n_batch;
+  HEARTH_ASSIGN_OR_RETURN(size_t per_seq, models::estimate_state_bytes(*f, cp));
+  const int64_t kv = int64_t(per_seq) * int64_t(std::max(1, n_parallel));
   return file + kv + (int64_t(256) << 20);  // scratch, logits, tokenizer tables
 }
 
@@ -224,7 +221,7 @@ void Scheduler::unload_locked(const std::string& path, std::unique_lock<std::mut
 Status Scheduler::load_locked(std::unique_lock<std::mutex>& lk, Job& j) {
   const std::string path = j.model.model_path;
   const int n_ctx = j.opt.num_ctx > 0 ? j.opt.num_ctx : opt_.default_ctx;
-  HEARTH_ASSIGN_OR_RETURN(int64_t need, estimate_bytes(path, n_ctx, 1));
+  HEARTH_ASSIGN_OR_RETURN(int64_t need, estimate_bytes(path, n_ctx, 1, opt_.n_batch));
   // Room: the configured limit minus what loaded models hold, or what the system has free.
   // Idle models are evicted (least recently used first) when that makes the difference.
   for (;;) {

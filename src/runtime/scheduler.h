@@ -122,7 +122,8 @@ class Scheduler {
   const SchedulerOptions& options() const { return opt_; }
 
   // Memory a model needs: the file plus f16 KV for n_ctx x num_parallel plus scratch.
-  static Result<int64_t> estimate_bytes(const std::string& model_path, int n_ctx, int n_parallel);
+  static Result<int64_t> estimate_bytes(const std::string& model_path, int n_ctx, int n_parallel,
+                                        int n_batch = 512);
 
  private:
   friend class Runner;

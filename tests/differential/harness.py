@@ -20,10 +20,17 @@ ORACLE = os.path.join(SHARED, "oracle")
 # these random models (measured), so BF16 gets 2e-2 rather than the oracle README's 1e-2.
 TOLERANCE = {"F32": 1e-2, "F16": 1e-2, "BF16": 2e-2, "Q8_0": 5e-2}
 DEFAULT_QUANT_TOL = 0.15  # 4-6-bit types
+# Q8_0 on the Qwen 3.5 hybrids: activations are quantized to Q8_0 before every matmul, as in
+# llama.cpp, so hearth and llama.cpp agree exactly until a float-order difference flips one
+# rounding; on plain attention models that moves later logits by 3-4e-2, on the hybrids (the
+# perturbation lives on in the recurrent state) by up to 8.6e-2 (qwen35-Q8_0: exact through
+# position 38, then one flip). hearth's own generic and AVX-512 kernels differ from each other
+# by 7.1e-2 on that file for the same reason, so 5e-2 would fail on noise, not on error.
+ARCH_TOLERANCE = {("qwen35", "Q8_0"): 0.1, ("qwen35moe", "Q8_0"): 0.1}
 
 
-def tolerance(dtype):
-    return TOLERANCE.get(dtype, DEFAULT_QUANT_TOL)
+def tolerance(dtype, arch=None):
+    return ARCH_TOLERANCE.get((arch, dtype), TOLERANCE.get(dtype, DEFAULT_QUANT_TOL))
 
 
 def run_json(cmd, timeout=600):
@@ -55,12 +62,12 @@ MOE_TIE_MARGIN = 2e-3
 MOE_TIE_SHARE = 0.03
 
 
-def moe_confident(info, n_rows):
+def moe_confident(info, n_rows, margin=MOE_TIE_MARGIN):
     """Row mask: True where no router near-tie (all True for dense models)."""
     m = info.get("router_margin")
     if not m:
         return np.ones(n_rows, dtype=bool)
-    return np.array(m) >= MOE_TIE_MARGIN
+    return np.array(m) >= margin
 
 
 def oracle_logits(model, tokens, all_positions=False):

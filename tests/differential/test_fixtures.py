@@ -1,6 +1,9 @@
-"""Every llama/qwen2/qwen3/qwen3moe/gemma3/llama4/gemma4 fixture in ../shared/fixtures against llama.cpp's reference outputs
-(*.ref.json): last-position logits within tolerance, argmax per position where the reference
-gap allows, greedy continuation equal up to the first near-tie."""
+"""Every fixture of ARCHS in ../shared/fixtures against llama.cpp run live on this machine:
+last-position logits within tolerance, argmax per position where the gap allows, greedy
+continuation equal up to the first near-tie. The stored *.ref.json give the prompt and the file's
+sha256; their logits are not used as the reference because llama.cpp's F16 matmuls depend on
+the CPU (F32 activations where its AMX backend takes them, F16 elsewhere), and hearth follows
+llama.cpp on the machine it runs on."""
 import glob
 import hashlib
 import os
@@ -8,9 +11,9 @@ import os
 import numpy as np
 
 from harness import (FIXTURES, MOE_TIE_SHARE, Checker, hearth_greedy, hearth_logits, load_ref,
-                     moe_confident, oracle_logits, tolerance)
+                     moe_confident, oracle_greedy, oracle_logits, tolerance)
 
-ARCHS = ("llama", "qwen2", "qwen3", "qwen3moe", "gemma3", "llama4", "gemma4")
+ARCHS = ("llama", "qwen2", "qwen3", "qwen3moe", "gemma3", "llama4", "gemma4", "qwen35", "qwen35moe")
 
 
 def main():
@@ -25,19 +28,22 @@ def main():
         with open(model, "rb") as f:
             c.check(hashlib.sha256(f.read()).hexdigest() == ref["model_sha256"],
                     f"{ref['model']}: sha256 differs from the reference's")
-        tol = tolerance(ref["dtype"])
+        tol = tolerance(ref["dtype"], ref["architecture"])
         prompt = ref["prompt_tokens"]
+        live = oracle_logits(model, prompt, all_positions=True)
         rows, info = hearth_logits(model, prompt, all_positions=True, info=True)
         keep = moe_confident(info, len(prompt))  # MoE router near-ties (none seen so far)
         c.check(int((~keep).sum()) <= MOE_TIE_SHARE * len(prompt) + 1,
                 f"{ref['model']}: {int((~keep).sum())} router near-ties")
+        # The last position against the tolerance (the engine-core issue's measure); every
+        # position is reported (Q8_0 rounding flips reach ~5.4e-2 at some earlier ones).
         d = 0.0
         if keep[-1]:
-            d = c.compare_rows(ref["model"] + " last", rows[-1:], ref["last_logits_np"][None, :],
-                               tol)
-        # argmax per position: the reference only gives argmax, so check positions where our own
-        # top-2 gap is wide enough that a tolerance-sized error could not flip it.
-        am = ref["argmax_per_position"]
+            d = c.compare_rows(ref["model"] + " last", rows[-1:], live[-1:], tol)
+        d_all = float(np.abs(rows[keep] - live[keep]).max())
+        # argmax per position, where our own top-2 gap is wide enough that a tolerance-sized
+        # error could not flip it.
+        am = [int(np.argmax(r)) for r in live]
         flips = 0
         for p in range(len(prompt)):
             s = np.sort(rows[p])
@@ -45,7 +51,7 @@ def main():
                 flips += int(np.argmax(rows[p]) != am[p])
         c.check(flips == 0, f"{ref['model']}: argmax differs at {flips} confident positions")
         # Greedy: teacher-force the reference continuation through the oracle to get its gaps.
-        g = ref["greedy"]["tokens"]
+        g = oracle_greedy(model, prompt, len(ref["greedy"]["tokens"]))
         teacher = oracle_logits(model, prompt + g[:-1], all_positions=True)[len(prompt) - 1:]
         ours = hearth_greedy(model, prompt, len(g))
         limit = c.compare_greedy(ref["model"], ours, g, teacher, tol)
@@ -59,10 +65,10 @@ def main():
             alt = hearth_logits(model, prompt, extra=("--isa", isa))
             da = c.compare_rows(f"{ref['model']} last ({isa} vs default)", alt, rows[-1:], tol)
             print(f"{'':24s} --isa {isa:7s} max|diff| vs default {da:.2e}", flush=True)
-        print(f"{ref['model']:24s} max|diff| {d:.2e} (tol {tol})  greedy equal {limit}/{len(g)}",
-              flush=True)
+        print(f"{ref['model']:24s} max|diff| last {d:.2e} (tol {tol}), all positions "
+              f"{d_all:.2e}; greedy equal {limit}/{len(g)}", flush=True)
         done += 1
-    c.check(done >= 21, f"expected at least 21 fixtures of {ARCHS}, found {done}")
+    c.check(done >= 27, f"expected at least 21 fixtures of {ARCHS}, found {done}")
     c.finish()
 
 

@@ -4,6 +4,7 @@ every position within tolerance, greedy continuations equal up to the first near
 import json
 import os
 import subprocess
+import zlib
 
 import numpy as np
 
@@ -55,6 +56,25 @@ SPECS = [
      {"n_embd": 128, "n_head": 2, "n_head_kv": 1, "head_dim": 64, "n_ff": 256, "n_layer": 4,
       "n_expert": 4, "n_expert_used": 1, "n_ff_exp": 128, "interleave_moe_layer_step": 2,
       "n_ctx_train": 16384}, 8400),
+    # Qwen 3.5 hybrids: several hundred tokens through the Gated DeltaNet layers (many chunks of
+    # 64, two batches of 512 so the state carries over), other head ratios and head sizes.
+    ("qwen35-700", "qwen35", "F16",
+     {"n_embd": 256, "n_head": 4, "n_head_kv": 2, "head_dim": 64, "n_ff": 512, "n_layer": 4,
+      "ssm_group_count": 4, "ssm_time_step_rank": 8, "ssm_state_size": 32}, 700),
+    ("qwen35-hd128", "qwen35", "F32",
+     {"n_embd": 256, "n_head": 2, "n_head_kv": 1, "head_dim": 128, "n_ff": 512, "n_layer": 3,
+      "full_attention_interval": 3, "ssm_group_count": 1, "ssm_time_step_rank": 2,
+      "ssm_state_size": 128}, 300),
+    # (F32: with F16 weights, an expert swapped at a near-tie lives on in the DeltaNet state and
+    # moves later router logits enough to swap more; the F16 fixtures cover 48 tokens.)
+    ("qwen35moe-16x4", "qwen35moe", "F32",
+     {"n_embd": 256, "n_head": 4, "n_head_kv": 2, "head_dim": 64, "n_layer": 4,
+      "full_attention_interval": 2, "n_expert": 16, "n_expert_used": 4, "n_ff_exp": 128,
+      "n_ff_shexp": 192}, 400),
+    ("qwen35moe-8x3", "qwen35moe", "F32",
+     {"n_embd": 128, "n_head": 2, "n_head_kv": 1, "head_dim": 64, "n_layer": 3,
+      "full_attention_interval": 3, "n_expert": 8, "n_expert_used": 3, "n_ff_exp": 96,
+      "n_ff_shexp": 64, "ssm_group_count": 2, "ssm_time_step_rank": 2, "ssm_state_size": 64}, 300),
     ("qwen3moe-32x1", "qwen3moe", "F32",
      {"n_embd": 256, "n_head": 4, "n_head_kv": 4, "head_dim": 64, "n_ff": 512, "n_expert": 32,
       "n_expert_used": 1, "n_ff_exp": 64, "n_layer": 3}, 200),
@@ -79,11 +99,14 @@ def make_model(name, arch, dtype, hp):
 
 def main():
     c = Checker("live")
-    rng = np.random.default_rng(1234)
+    only = os.environ.get("HEARTH_LIVE_ONLY")  # development: a name prefix
     for name, arch, dtype, hp, n_prompt in SPECS:
+        if only and not name.startswith(only):
+            continue
         model = make_model(name, arch, dtype, hp)
         tol = tolerance(dtype)
         n_vocab = oracle_logits(model, [1]).shape[1]
+        rng = np.random.default_rng(zlib.crc32(name.encode()))  # the same prompt in any subset
         prompt = [int(x) for x in rng.integers(1, n_vocab, size=n_prompt)]
         ref = oracle_logits(model, prompt, all_positions=True)
         ours, info = hearth_logits(model, prompt, all_positions=True, info=True)
@@ -97,6 +120,22 @@ def main():
             # the same numbers as the full cache.
             ring = hearth_logits(model, prompt, all_positions=True, extra=("-c", "8192"))
             c.check(np.array_equal(ring, ours), f"{name}: ring KV cache differs from the full one")
+        if arch.startswith("qwen35") and dtype == "F32":
+            # One token per call: every DeltaNet layer runs its recurrent form instead of the
+            # chunked one (and single-row matmuls): the same numbers to float rounding. (F32
+            # weights only: with F16 ones, activations are rounded to F16 as llama.cpp does, and
+            # any change of summation order moves logits by ~3e-3 through flipped roundings.)
+            rec, rinfo = hearth_logits(model, prompt, all_positions=True, extra=("-b", "1"),
+                                       info=True)
+            # Up to the first router near-tie in either run: a near-tie can pick other experts
+            # in the two runs, and the recurrent state carries that into every later position.
+            # (F32 weights: the two runs' router logits differ by ~1e-5, so 2e-4 is a near-tie.)
+            both = moe_confident(info, len(prompt), 2e-4) & moe_confident(rinfo, len(prompt), 2e-4)
+            upto = int(np.argmin(both)) if not both.all() else len(prompt)
+            dr = float(np.abs(rec[:upto] - ours[:upto]).max())
+            c.check(dr <= tol / 10, f"{name}: recurrent vs chunked max|diff| {dr:.2e}")
+            print(f"{name:14s} recurrent (batch 1) vs chunked, {upto} positions: max|diff| "
+                  f"{dr:.2e}", flush=True)
         # Greedy from a shorter prefix, with the reference's gaps from teacher forcing.
         g_prompt = prompt[:64]
         ours_g = hearth_greedy(model, g_prompt, 16)

@@ -1,5 +1,5 @@
-// AVX2 + F16C kernels for F16 weights (x F32 activations), BF16 (x BF16), F32, and the F16 x F16
-// attention dot.
+// AVX2 + F16C kernels for F16 weights (x F16 or F32 activations, see quant/float_types.cpp),
+// BF16 (x BF16), F32, and the F16 x F16 attention dot.
 #include "base/fp16.h"
 #include "kernels/x86_avx2/common.h"
 #include "kernels/x86_avx2/x86_avx2.h"
@@ -67,6 +67,8 @@ struct MicroFloat {
 template <int NC>
 using MicroF16 = MicroFloat<F16Elem, F32Elem>::M<NC>;
 template <int NC>
+using MicroF16F16 = MicroFloat<F16Elem, F16Elem>::M<NC>;
+template <int NC>
 using MicroBF16 = MicroFloat<BF16Elem, BF16Elem>::M<NC>;
 template <int NC>
 using MicroF32 = MicroFloat<F32Elem, F32Elem>::M<NC>;
@@ -94,8 +96,13 @@ void quantize_row_f16_avx2(const float* x, void* vy, int64_t n) {
 }  // namespace
 
 void register_avx2_float(KernelTable& t) {
-  t.vec_dot[uint32_t(DType::F16)] = vec_dot_via<MicroF16>;
-  t.gemm[uint32_t(DType::F16)] = gemm_tiled<MicroF16>;
+  if (find_type(uint32_t(DType::F16))->vec_dot_type == DType::F16) {
+    t.vec_dot[uint32_t(DType::F16)] = vec_dot_via<MicroF16F16>;
+    t.gemm[uint32_t(DType::F16)] = gemm_tiled<MicroF16F16>;
+  } else {
+    t.vec_dot[uint32_t(DType::F16)] = vec_dot_via<MicroF16>;
+    t.gemm[uint32_t(DType::F16)] = gemm_tiled<MicroF16>;
+  }
   t.vec_dot[uint32_t(DType::BF16)] = vec_dot_via<MicroBF16>;
   t.gemm[uint32_t(DType::BF16)] = gemm_tiled<MicroBF16>;
   t.vec_dot[uint32_t(DType::F32)] = vec_dot_via<MicroF32>;

@@ -1,6 +1,6 @@
-// AVX-512 kernels for float weights: F16 x F32, BF16 x BF16 (vdpbf16ps), F32 x F32, and the
-// F16 x F16 dot used for attention scores. Each weight vector is converted once and reused by a
-// tile of up to 4 activation rows.
+// AVX-512 kernels for float weights: F16 x F16 (or x F32, see quant/float_types.cpp), BF16 x BF16
+// (vdpbf16ps), F32 x F32, and the F16 x F16 dot used for attention scores. Each weight vector is
+// converted once and reused by a tile of up to 4 activation rows.
 #include "kernels/x86_avx512/common.h"
 #include "kernels/x86_avx512/x86_avx512.h"
 
@@ -25,9 +25,9 @@ struct F32Elem {
   static float one(T x) { return x; }
 };
 
-// One weight row (element type WE) against NC F32 activation rows; scalar tails keep K free of
-// alignment requirements.
-template <typename WE>
+// One weight row (element type WE) against NC activation rows (element type AE); scalar tails
+// keep K free of alignment requirements.
+template <typename WE, typename AE>
 struct MicroFloat {
   template <int NC>
   struct M {
@@ -41,12 +41,13 @@ struct MicroFloat {
         const __m512 wv = WE::load16(w + i);
         for (int c = 0; c < NC; ++c)
           acc[c] = _mm512_fmadd_ps(
-              wv, _mm512_loadu_ps(reinterpret_cast<const float*>(a8 + c * a_stride) + i), acc[c]);
+              wv, AE::load16(reinterpret_cast<const typename AE::T*>(a8 + c * a_stride) + i),
+              acc[c]);
       }
       for (int c = 0; c < NC; ++c) {
         float s = hsum(acc[c]);
-        const float* a = reinterpret_cast<const float*>(a8 + c * a_stride);
-        for (int64_t j = i; j < K; ++j) s += WE::one(w[j]) * a[j];
+        const auto* a = reinterpret_cast<const typename AE::T*>(a8 + c * a_stride);
+        for (int64_t j = i; j < K; ++j) s += WE::one(w[j]) * AE::one(a[j]);
         out[c * ldy] = s;
       }
     }
@@ -54,9 +55,11 @@ struct MicroFloat {
 };
 
 template <int NC>
-using MicroF16 = MicroFloat<F16Elem>::M<NC>;
+using MicroF16 = MicroFloat<F16Elem, F32Elem>::M<NC>;
 template <int NC>
-using MicroF32 = MicroFloat<F32Elem>::M<NC>;
+using MicroF16F16 = MicroFloat<F16Elem, F16Elem>::M<NC>;
+template <int NC>
+using MicroF32 = MicroFloat<F32Elem, F32Elem>::M<NC>;
 
 template <int NC>
 struct MicroBF16 {
@@ -113,8 +116,13 @@ void quantize_row_f16_avx512(const float* x, void* vy, int64_t n) {
 }  // namespace
 
 void register_avx512_float(KernelTable& t) {
-  t.vec_dot[uint32_t(DType::F16)] = vec_dot_via<MicroF16>;
-  t.gemm[uint32_t(DType::F16)] = gemm_tiled<MicroF16>;
+  if (find_type(uint32_t(DType::F16))->vec_dot_type == DType::F16) {
+    t.vec_dot[uint32_t(DType::F16)] = vec_dot_via<MicroF16F16>;
+    t.gemm[uint32_t(DType::F16)] = gemm_tiled<MicroF16F16>;
+  } else {
+    t.vec_dot[uint32_t(DType::F16)] = vec_dot_via<MicroF16>;
+    t.gemm[uint32_t(DType::F16)] = gemm_tiled<MicroF16>;
+  }
   if (find_type(uint32_t(DType::BF16))->vec_dot_type == DType::BF16) {
     t.vec_dot[uint32_t(DType::BF16)] = vec_dot_via<MicroBF16>;
     t.gemm[uint32_t(DType::BF16)] = gemm_tiled<MicroBF16>;

@@ -6,6 +6,7 @@
 
 #include "models/weights.h"
 #include "ops/attention.h"
+#include "ops/delta_net.h"
 #include "ops/elementwise.h"
 
 namespace hearth::models {
@@ -27,6 +28,12 @@ struct Layer {
   // Mixture of experts (instead of w_gate/w_up/w_down): router (n_expert, n_embd), experts.
   std::optional<ops::WeightMatrix> router;
   std::vector<ops::WeightMatrix> exp_gate, exp_up, exp_down;
+  OptVec shexp_gate;  // Qwen 3.5 MoE: the shared expert's sigmoid gate (n_embd)
+  // Gated DeltaNet layer (instead of attention): projections, conv taps (conv_dim × K), per
+  // value head dt bias and A (= −exp(A_log)), the output norm (head size).
+  bool recurrent = false;
+  ops::WeightMatrix w_qkv, w_z, w_beta, w_alpha, w_ssm_out;
+  Vec conv_w, dt_bias, ssm_a, ssm_norm;
 };
 
 class DecoderContext final : public Context {
@@ -55,10 +62,13 @@ class DecoderContext final : public Context {
     }
     ring[size_t(seq)] = use_ring ? R : 0;
     cap[size_t(seq)] = n_ctx;
+    if (has_recurrent) rec_next[size_t(seq)] = 0;
     as.reserve(pool_->size(), n_ctx, head_dim_k, head_dim_v);  // the largest head sizes
     return Status::ok();
   }
   int64_t reusable_prefix(int seq, int64_t n_past, int64_t want) const override {
+    // Recurrent state holds exactly n_past positions and cannot be rewound.
+    if (has_recurrent && want != n_past) return 0;
     const int64_t R = seq >= 0 && seq < int(ring.size()) ? ring[size_t(seq)] : 0;
     if (R == 0 || n_past <= R) return want;  // nothing overwritten yet
     // The ring holds positions n_past - R .. n_past - 1; continuing at L needs L - window ..
@@ -86,6 +96,14 @@ class DecoderContext final : public Context {
   }
   std::vector<int32_t> sel_id, exp_rows, exp_count;
   std::vector<float> exp_wt;
+  // Gated DeltaNet layers: per [layer][seq] conv history ((K-1) × conv_dim) and delta-rule
+  // state (v_heads × d × d); per sequence the position the recurrent state continues at (it
+  // cannot be rewound: only 0, a fresh start, or exactly that position may come next).
+  std::vector<Vec> conv_state, ssm_state;
+  std::vector<int64_t> rec_next;
+  bool has_recurrent = false;
+  Vec qkv, conv_out, zg, beta, alpha, dn_out, qg, attn_gate;
+  std::vector<ops::DeltaChunkScratch> dsc;  // per thread
   ops::MatmulScratch ms;
   ops::AttnScratch as;
 };
@@ -133,26 +151,15 @@ class DenseDecoder final : public Model {
       L.hd_v = L.swa && flags_.head_dim_swa > 0 ? flags_.head_dim_swa : c.head_dim_v;
       const int64_t nq = c.n_head * L.hd, nk = c.n_head_kv * L.hd, nv = c.n_head_kv * L.hd_v;
       HEARTH_ASSIGN_OR_RETURN(L.attn_norm, w.vector(blk(il, "attn_norm.weight"), c.n_embd));
-      HEARTH_ASSIGN_OR_RETURN(L.wq, w.matrix(blk(il, "attn_q.weight"), nq, c.n_embd));
-      HEARTH_ASSIGN_OR_RETURN(L.wk, w.matrix(blk(il, "attn_k.weight"), nk, c.n_embd));
-      HEARTH_ASSIGN_OR_RETURN(L.wv, w.matrix(blk(il, "attn_v.weight"), nv, c.n_embd));
-      HEARTH_ASSIGN_OR_RETURN(L.wo,
-                              w.matrix(blk(il, "attn_output.weight"), c.n_embd, c.n_head * L.hd_v));
-      if (flags_.qkv_bias_required) {
-        HEARTH_ASSIGN_OR_RETURN(L.bq, w.vector(blk(il, "attn_q.bias"), nq));
-        HEARTH_ASSIGN_OR_RETURN(L.bk, w.vector(blk(il, "attn_k.bias"), nk));
-        HEARTH_ASSIGN_OR_RETURN(L.bv, w.vector(blk(il, "attn_v.bias"), nv));
+      L.recurrent =
+          size_t(il) < flags_.recurrent_layers.size() && flags_.recurrent_layers[size_t(il)];
+      if (L.recurrent) {
+        HEARTH_RETURN_IF_ERROR(load_delta_net(w, il, L));
       } else {
-        HEARTH_ASSIGN_OR_RETURN(L.bq, w.optional_vector(blk(il, "attn_q.bias"), nq));
-        HEARTH_ASSIGN_OR_RETURN(L.bk, w.optional_vector(blk(il, "attn_k.bias"), nk));
-        HEARTH_ASSIGN_OR_RETURN(L.bv, w.optional_vector(blk(il, "attn_v.bias"), nv));
+        HEARTH_RETURN_IF_ERROR(load_attention(w, il, L, nq, nk, nv));
       }
-      HEARTH_ASSIGN_OR_RETURN(L.bo, w.optional_vector(blk(il, "attn_output.bias"), c.n_embd));
-      if (flags_.qk_norm) {
-        HEARTH_ASSIGN_OR_RETURN(L.q_norm, w.vector(blk(il, "attn_q_norm.weight"), L.hd));
-        HEARTH_ASSIGN_OR_RETURN(L.k_norm, w.vector(blk(il, "attn_k_norm.weight"), L.hd));
-      }
-      HEARTH_ASSIGN_OR_RETURN(L.ffn_norm, w.vector(blk(il, "ffn_norm.weight"), c.n_embd));
+      HEARTH_ASSIGN_OR_RETURN(L.ffn_norm,
+                              w.vector(blk(il, flags_.ffn_norm_name.c_str()), c.n_embd));
       if (flags_.post_norms) {
         HEARTH_ASSIGN_OR_RETURN(L.post_attn_norm,
                                 w.vector(blk(il, "post_attention_norm.weight"), c.n_embd));
@@ -164,12 +171,16 @@ class DenseDecoder final : public Model {
                        (flags_.moe_layers.empty() ||
                         (size_t(il) < flags_.moe_layers.size() && flags_.moe_layers[size_t(il)]));
       if (moe && flags_.shared_expert) {
-        const int64_t nf = flags_.n_ff_exp;
+        const int64_t nf = flags_.n_ff_shexp > 0 ? flags_.n_ff_shexp : flags_.n_ff_exp;
         HEARTH_ASSIGN_OR_RETURN(L.sh_gate,
                                 w.matrix(blk(il, "ffn_gate_shexp.weight"), nf, c.n_embd));
         HEARTH_ASSIGN_OR_RETURN(L.sh_up, w.matrix(blk(il, "ffn_up_shexp.weight"), nf, c.n_embd));
         HEARTH_ASSIGN_OR_RETURN(L.sh_down,
                                 w.matrix(blk(il, "ffn_down_shexp.weight"), c.n_embd, nf));
+        if (flags_.shared_expert_gate) {
+          HEARTH_ASSIGN_OR_RETURN(L.shexp_gate,
+                                  w.vector(blk(il, "ffn_gate_inp_shexp.weight"), c.n_embd));
+        }
       }
       if (moe) {
         const int64_t ne = flags_.n_expert, nf = flags_.n_ff_exp;
@@ -197,17 +208,60 @@ class DenseDecoder final : public Model {
     return Status::ok();
   }
 
-  size_t state_bytes(const ContextParams& p) const override {
+  Status load_attention(WeightLoader& w, int il, Layer& L, int64_t nq, int64_t nk, int64_t nv) {
     const auto& c = config_;
-    const int64_t R = flags_.sliding_window > 0 ? int64_t(flags_.sliding_window) + p.n_batch : 0;
-    const bool use_ring = R > 0 && int64_t(p.n_ctx) > 2 * R;
-    size_t bytes = 0;
-    for (const auto& L : layers_) {
-      const size_t rows = use_ring && L.swa ? size_t(2 * R) : size_t(p.n_ctx);
-      bytes += rows * (row_bytes(p.kv_type, c.n_head_kv * L.hd) +
-                       row_bytes(p.kv_type, c.n_head_kv * L.hd_v));
+    HEARTH_ASSIGN_OR_RETURN(
+        L.wq, w.matrix(blk(il, "attn_q.weight"), flags_.attn_output_gate ? 2 * nq : nq, c.n_embd));
+    HEARTH_ASSIGN_OR_RETURN(L.wk, w.matrix(blk(il, "attn_k.weight"), nk, c.n_embd));
+    HEARTH_ASSIGN_OR_RETURN(L.wv, w.matrix(blk(il, "attn_v.weight"), nv, c.n_embd));
+    HEARTH_ASSIGN_OR_RETURN(L.wo,
+                            w.matrix(blk(il, "attn_output.weight"), c.n_embd, c.n_head * L.hd_v));
+    if (flags_.qkv_bias_required) {
+      HEARTH_ASSIGN_OR_RETURN(L.bq, w.vector(blk(il, "attn_q.bias"), nq));
+      HEARTH_ASSIGN_OR_RETURN(L.bk, w.vector(blk(il, "attn_k.bias"), nk));
+      HEARTH_ASSIGN_OR_RETURN(L.bv, w.vector(blk(il, "attn_v.bias"), nv));
+    } else {
+      HEARTH_ASSIGN_OR_RETURN(L.bq, w.optional_vector(blk(il, "attn_q.bias"), nq));
+      HEARTH_ASSIGN_OR_RETURN(L.bk, w.optional_vector(blk(il, "attn_k.bias"), nk));
+      HEARTH_ASSIGN_OR_RETURN(L.bv, w.optional_vector(blk(il, "attn_v.bias"), nv));
     }
-    return bytes;
+    HEARTH_ASSIGN_OR_RETURN(L.bo, w.optional_vector(blk(il, "attn_output.bias"), c.n_embd));
+    if (flags_.qk_norm) {
+      HEARTH_ASSIGN_OR_RETURN(L.q_norm, w.vector(blk(il, "attn_q_norm.weight"), L.hd));
+      HEARTH_ASSIGN_OR_RETURN(L.k_norm, w.vector(blk(il, "attn_k_norm.weight"), L.hd));
+    }
+    return Status::ok();
+  }
+
+  Status load_delta_net(WeightLoader& w, int il, Layer& L) {
+    const int64_t E = config_.n_embd, K = flags_.ssm_conv, d = flags_.ssm_head_dim;
+    const int64_t nkh = flags_.ssm_k_heads, nvh = flags_.ssm_v_heads;
+    const int64_t conv_dim = 2 * nkh * d + nvh * d;
+    HEARTH_ASSIGN_OR_RETURN(L.w_qkv, w.matrix(blk(il, "attn_qkv.weight"), conv_dim, E));
+    HEARTH_ASSIGN_OR_RETURN(L.w_z, w.matrix(blk(il, "attn_gate.weight"), nvh * d, E));
+    HEARTH_ASSIGN_OR_RETURN(L.w_beta, w.matrix(blk(il, "ssm_beta.weight"), nvh, E));
+    HEARTH_ASSIGN_OR_RETURN(L.w_alpha, w.matrix(blk(il, "ssm_alpha.weight"), nvh, E));
+    HEARTH_ASSIGN_OR_RETURN(L.w_ssm_out, w.matrix(blk(il, "ssm_out.weight"), E, nvh * d));
+    HEARTH_ASSIGN_OR_RETURN(const gguf::TensorInfo* conv,
+                            w.tensor(blk(il, "ssm_conv1d.weight"), {conv_dim, K}));
+    L.conv_w.resize(size_t(conv_dim * K));
+    for (int64_t r = 0; r < conv_dim; ++r) dequantize_row_of(*conv, r, L.conv_w.data() + r * K);
+    HEARTH_ASSIGN_OR_RETURN(L.dt_bias, w.vector(blk(il, "ssm_dt.bias"), nvh));
+    HEARTH_ASSIGN_OR_RETURN(L.ssm_a, w.vector(blk(il, "ssm_a"), nvh));
+    HEARTH_ASSIGN_OR_RETURN(L.ssm_norm, w.vector(blk(il, "ssm_norm.weight"), d));
+    return Status::ok();
+  }
+
+  size_t state_bytes(const ContextParams& p) const override {
+    return decoder_state_bytes(config_, flags_, p);
+  }
+
+  int64_t conv_dim() const {
+    return (2 * flags_.ssm_k_heads + flags_.ssm_v_heads) * int64_t(flags_.ssm_head_dim);
+  }
+  size_t conv_floats() const { return size_t(flags_.ssm_conv - 1) * size_t(conv_dim()); }
+  size_t ssm_floats() const {
+    return size_t(flags_.ssm_v_heads) * size_t(flags_.ssm_head_dim) * size_t(flags_.ssm_head_dim);
   }
 
   Result<std::unique_ptr<Context>> new_context(const ContextParams& p,
@@ -224,6 +278,11 @@ class DenseDecoder final : public Model {
     auto ctx = std::make_unique<DecoderContext>(p, pool);
     int64_t max_hd = c.head_dim, max_hd_v = c.head_dim_v;
     for (const auto& L : layers_) {
+      if (L.recurrent) {  // no KV cache
+        ctx->k_rows.push_back(0);
+        ctx->v_rows.push_back(0);
+        continue;
+      }
       if (L.hd % kvt->block_elems || L.hd_v % kvt->block_elems)
         return invalid_argument(std::string("[model] head size is not a multiple of the ") +
                                 kvt->name + " block size");
@@ -242,8 +301,35 @@ class DenseDecoder final : public Model {
     ctx->window = flags_.sliding_window;
     ctx->swa.assign(size_t(c.n_layer), false);
     for (size_t il = 0; il < layers_.size(); ++il) ctx->swa[il] = layers_[il].swa;
-    for (int s = 0; s < p.n_seq; ++s) HEARTH_RETURN_IF_ERROR(ctx->reserve_sequence(s, p.n_ctx));
     const size_t B = size_t(p.n_batch);
+    for (const auto& L : layers_) ctx->has_recurrent |= L.recurrent;
+    if (ctx->has_recurrent) {
+      ctx->rec_next.assign(size_t(p.n_seq), 0);
+      ctx->conv_state.resize(size_t(c.n_layer) * size_t(p.n_seq));
+      ctx->ssm_state.resize(size_t(c.n_layer) * size_t(p.n_seq));
+      for (size_t il = 0; il < layers_.size(); ++il) {
+        if (!layers_[il].recurrent) continue;
+        for (int s = 0; s < p.n_seq; ++s) {
+          ctx->conv_state[il * size_t(p.n_seq) + size_t(s)].assign(conv_floats(), 0.0f);
+          ctx->ssm_state[il * size_t(p.n_seq) + size_t(s)].assign(ssm_floats(), 0.0f);
+        }
+      }
+      const int64_t nvd = int64_t(flags_.ssm_v_heads) * flags_.ssm_head_dim;
+      ctx->qkv.resize(B * size_t(conv_dim()));
+      ctx->conv_out.resize(B * size_t(conv_dim()));
+      ctx->zg.resize(B * size_t(nvd));
+      ctx->dn_out.resize(B * size_t(nvd));
+      ctx->beta.resize(B * size_t(flags_.ssm_v_heads));
+      ctx->alpha.resize(B * size_t(flags_.ssm_v_heads));
+      ctx->dsc.resize(size_t(pool.size()));
+      for (auto& d : ctx->dsc)
+        d.reserve(ops::kDeltaChunk, flags_.ssm_head_dim, flags_.ssm_head_dim);
+    }
+    if (flags_.attn_output_gate) {
+      ctx->qg.resize(B * size_t(2 * c.n_head * max_hd));
+      ctx->attn_gate.resize(B * size_t(c.n_head * max_hd_v));
+    }
+    for (int s = 0; s < p.n_seq; ++s) HEARTH_RETURN_IF_ERROR(ctx->reserve_sequence(s, p.n_ctx));
     ctx->x.resize(B * c.n_embd);
     ctx->xn.resize(B * c.n_embd);
     ctx->xg.resize(B * c.n_embd);
@@ -251,7 +337,8 @@ class DenseDecoder final : public Model {
     ctx->kc.resize(B * c.n_head_kv * max_hd);
     ctx->vc.resize(B * c.n_head_kv * max_hd_v);
     ctx->attn.resize(B * c.n_head * max_hd_v);
-    const int64_t n_ff = flags_.n_expert > 0 ? std::max(c.n_ff, flags_.n_ff_exp) : c.n_ff;
+    const int64_t n_ff =
+        flags_.n_expert > 0 ? std::max({c.n_ff, flags_.n_ff_exp, flags_.n_ff_shexp}) : c.n_ff;
     ctx->gate.resize(B * n_ff);
     ctx->up.resize(B * n_ff);
     ctx->rope_cs.resize(B * c.rope.n_rot);
@@ -270,7 +357,11 @@ class DenseDecoder final : public Model {
     }
     size_t act = ops::activation_bytes(output_.type(), c.n_embd, int64_t(B));
     for (const auto& L : layers_) {
-      std::vector<const ops::WeightMatrix*> ws = {&L.wq, &L.wk, &L.wv, &L.wo};
+      std::vector<const ops::WeightMatrix*> ws;
+      if (L.recurrent)
+        ws = {&L.w_qkv, &L.w_z, &L.w_beta, &L.w_alpha, &L.w_ssm_out};
+      else
+        ws = {&L.wq, &L.wk, &L.wv, &L.wo};
       if (L.router) {
         ws.push_back(&*L.router);
         if (L.sh_gate)
@@ -297,6 +388,10 @@ class DenseDecoder final : public Model {
   // batch and only experts some token chose are read at all.
   void moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int ith, int nth, int64_t tb,
                int64_t te) const;
+  // The Gated DeltaNet mixer of a recurrent layer: from the normed input in ctx.xn to the
+  // layer's output projection, written back to ctx.xn. Inside pool.run; ends with a barrier.
+  void delta_net(const Layer& L, DecoderContext& ctx, std::span<const BatchToken> batch, size_t il,
+                 int ith, int nth, int64_t tb, int64_t te) const;
   DecoderFlags flags_;
   ops::RopeParams rope_swa_;  // sliding layers: own base, no scaling
   const gguf::TensorInfo* tok_embd_ = nullptr;
@@ -315,6 +410,106 @@ class DenseDecoder final : public Model {
   OptVec rope_freqs_;
   std::vector<Layer> layers_;
 };
+
+// End of the run of consecutive positions of one sequence that starts at s.
+int64_t run_end(std::span<const BatchToken> batch, int64_t s) {
+  int64_t e = s + 1;
+  while (e < int64_t(batch.size()) && batch[e].seq == batch[s].seq &&
+         batch[e].pos == batch[e - 1].pos + 1)
+    ++e;
+  return e;
+}
+
+void DenseDecoder::delta_net(const Layer& L, DecoderContext& ctx, std::span<const BatchToken> batch,
+                             size_t il, int ith, int nth, int64_t tb, int64_t te) const {
+  ThreadPool& pool = ctx.pool();
+  const int64_t T = int64_t(batch.size()), E = config_.n_embd;
+  const int d = flags_.ssm_head_dim, nkh = flags_.ssm_k_heads, nvh = flags_.ssm_v_heads;
+  const int K = flags_.ssm_conv;
+  const int64_t C = conv_dim(), nvd = int64_t(nvh) * d;
+  const size_t n_seq = size_t(ctx.params().n_seq);
+  const float eps = config_.norm_eps;
+  {
+    const ops::WeightMatrix* Ws[4] = {&L.w_qkv, &L.w_z, &L.w_beta, &L.w_alpha};
+    float* Ys[4] = {ctx.qkv.data(), ctx.zg.data(), ctx.beta.data(), ctx.alpha.data()};
+    ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 4, ctx.xn.data(), T, ctx.ms);
+  }
+  // β = sigmoid(·); the log decay g = softplus(α + dt_bias) · A (A < 0), kept in ctx.alpha.
+  for (int64_t t = tb; t < te; ++t)
+    for (int h = 0; h < nvh; ++h) {
+      float& b = ctx.beta[size_t(t * nvh + h)];
+      b = 1.0f / (1.0f + std::exp(-b));
+      float& a = ctx.alpha[size_t(t * nvh + h)];
+      const float x = a + L.dt_bias[size_t(h)];
+      a = (x > 20.0f ? x : std::log1p(std::exp(x))) * L.ssm_a[size_t(h)];
+    }
+  // The causal conv, channels split across threads; a run starting at position 0 starts from
+  // an empty history.
+  int64_t c0, c1;
+  ThreadPool::split(C, ith, nth, c0, c1);
+  for (int64_t s = 0; s < T;) {
+    const int64_t e = run_end(batch, s);
+    float* st = ctx.conv_state[il * n_seq + size_t(batch[s].seq)].data();
+    if (batch[s].pos == 0)
+      for (int i = 0; i < K - 1; ++i) std::fill(st + i * C + c0, st + i * C + c1, 0.0f);
+    ops::causal_conv1d_silu(L.conv_w.data(), K, st, ctx.qkv.data() + s * C, size_t(C),
+                            ctx.conv_out.data() + s * C, size_t(C), e - s, C, c0, c1);
+    s = e;
+  }
+  pool.barrier();
+  // q and k heads L2-normalised (x / max(|x|, eps)); q also scaled by 1/sqrt(d).
+  for (int64_t t = tb; t < te; ++t)
+    for (int h = 0; h < 2 * nkh; ++h) {
+      float* r = ctx.conv_out.data() + t * C + int64_t(h) * d;
+      double ss = 0;
+      for (int i = 0; i < d; ++i) ss += double(r[i]) * r[i];
+      float sc = 1.0f / std::max(float(std::sqrt(ss)), eps);
+      if (h < nkh) sc *= 1.0f / std::sqrt(float(d));
+      ops::scale(r, sc, d);
+    }
+  pool.barrier();
+  // The delta rule, one (run, value head) unit per thread in turn: the chunked form for a
+  // prompt, the recurrent one for a single token. Value head h reads key head h mod n_k_heads
+  // (llama.cpp tiles the key heads).
+  int64_t u = 0;
+  for (int64_t s = 0; s < T;) {
+    const int64_t e = run_end(batch, s);
+    for (int h = 0; h < nvh; ++h, ++u) {
+      if (u % nth != ith) continue;
+      const int kh = h % nkh;
+      float* S = ctx.ssm_state[il * n_seq + size_t(batch[s].seq)].data() + size_t(h) * d * d;
+      if (batch[s].pos == 0) std::fill(S, S + size_t(d) * d, 0.0f);
+      const float* base = ctx.conv_out.data() + s * C;
+      const ops::DeltaRows r{base + int64_t(kh) * d,
+                             base + int64_t(nkh + kh) * d,
+                             base + int64_t(2 * nkh + h) * d,
+                             ctx.alpha.data() + s * nvh + h,
+                             ctx.beta.data() + s * nvh + h,
+                             size_t(C),
+                             size_t(C),
+                             size_t(nvh),
+                             ctx.dn_out.data() + s * nvd + int64_t(h) * d,
+                             size_t(nvd)};
+      if (e - s == 1)
+        ops::gated_delta_recurrent(S, d, d, r, 1);
+      else
+        ops::gated_delta_chunked(S, d, d, r, e - s, ctx.dsc[size_t(ith)]);
+    }
+    s = e;
+  }
+  pool.barrier();
+  // Per head: RMSNorm(o) · w ⊙ silu(z).
+  for (int64_t t = tb; t < te; ++t)
+    for (int h = 0; h < nvh; ++h) {
+      float* o = ctx.dn_out.data() + t * nvd + int64_t(h) * d;
+      const float* z = ctx.zg.data() + t * nvd + int64_t(h) * d;
+      ops::rms_norm(o, L.ssm_norm.data(), o, d, eps);
+      for (int i = 0; i < d; ++i) o[i] *= ops::silu(z[i]);
+    }
+  pool.barrier();
+  ops::matmul_in_run(pool, ith, nth, L.w_ssm_out, ctx.dn_out.data(), T, ctx.xn.data(), size_t(E),
+                     ctx.ms);
+}
 
 void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int ith, int nth,
                            int64_t tb, int64_t te) const {
@@ -402,19 +597,27 @@ void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int i
     pool.barrier();
   }
   if (L.sh_gate) {  // the shared expert sees every token
+    const int64_t NS = flags_.n_ff_shexp > 0 ? flags_.n_ff_shexp : flags_.n_ff_exp;
     {
       const ops::WeightMatrix* Ws[2] = {&*L.sh_gate, &*L.sh_up};
       float* Ys[2] = {ctx.gate.data(), ctx.up.data()};
       ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 2, ctx.xn.data(), T, ctx.ms);
     }
     for (int64_t t = tb; t < te; ++t)
-      ops::swiglu(ctx.gate.data() + t * NF, ctx.up.data() + t * NF, ctx.gate.data() + t * NF, NF);
+      ops::swiglu(ctx.gate.data() + t * NS, ctx.up.data() + t * NS, ctx.gate.data() + t * NS, NS);
     pool.barrier();
     ops::matmul_in_run(pool, ith, nth, *L.sh_down, ctx.gate.data(), T, ctx.exp_out.data(),
                        size_t(E), ctx.ms);
-    for (int64_t t = tb; t < te; ++t)
-      ops::add(ctx.moe_out.data() + t * E, ctx.exp_out.data() + t * E, ctx.moe_out.data() + t * E,
-               E);
+    for (int64_t t = tb; t < te; ++t) {
+      float* sh = ctx.exp_out.data() + t * E;
+      if (L.shexp_gate) {
+        const float* xt = ctx.xn.data() + t * E;
+        float z = 0;
+        for (int64_t d = 0; d < E; ++d) z += xt[d] * (*L.shexp_gate)[size_t(d)];
+        ops::scale(sh, 1.0f / (1.0f + std::exp(-z)), E);
+      }
+      ops::add(ctx.moe_out.data() + t * E, sh, ctx.moe_out.data() + t * E, E);
+    }
   }
   for (int64_t t = tb; t < te; ++t)
     ops::add(ctx.x.data() + t * E, ctx.moe_out.data() + t * E, ctx.x.data() + t * E, E);
@@ -444,6 +647,24 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
                               " exceeds the context size " +
                               std::to_string(ctx.cap[size_t(b.seq)]));
     if (b.logits) out_rows.push_back(t);
+  }
+
+  if (ctx.has_recurrent) {
+    // A recurrent state continues only where it stopped (or restarts at position 0).
+    for (int64_t s = 0; s < T;) {
+      const int64_t e = run_end(batch, s);
+      int64_t expect = ctx.rec_next[size_t(batch[s].seq)];
+      for (int64_t p = 0; p < s; p = run_end(batch, p))  // an earlier run of this sequence
+        if (batch[p].seq == batch[s].seq) expect = batch[run_end(batch, p) - 1].pos + 1;
+      if (batch[s].pos != 0 && batch[s].pos != expect)
+        return invalid_argument("[model] sequence " + std::to_string(batch[s].seq) +
+                                ": the recurrent state holds " + std::to_string(expect) +
+                                " positions and cannot continue at " +
+                                std::to_string(batch[s].pos));
+      s = e;
+    }
+    for (int64_t s = 0; s < T; s = run_end(batch, s))
+      ctx.rec_next[size_t(batch[s].seq)] = batch[run_end(batch, s) - 1].pos + 1;
   }
 
   const int64_t E = c.n_embd;
@@ -482,74 +703,93 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         ops::rms_norm(ctx.x.data() + t * E, L.attn_norm.data(), ctx.xn.data() + t * E, E,
                       c.norm_eps);
       pool.barrier();
-      {
-        const ops::WeightMatrix* Ws[3] = {&L.wq, &L.wk, &L.wv};
-        float* Ys[3] = {ctx.q.data(), ctx.kc.data(), ctx.vc.data()};
-        ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 3, ctx.xn.data(), T, ctx.ms);
-      }
-      for (int64_t t = tb; t < te; ++t) {
-        float* q = ctx.q.data() + t * nq;
-        float* k = ctx.kc.data() + t * nk;
-        float* v = ctx.vc.data() + t * nv;
-        if (L.bq) ops::add(q, L.bq->data(), q, nq);
-        if (L.bk) ops::add(k, L.bk->data(), k, nk);
-        if (L.bv) ops::add(v, L.bv->data(), v, nv);
-        if (L.q_norm) {
-          for (int64_t h = 0; h < c.n_head; ++h)
-            ops::rms_norm(q + h * HD, L.q_norm->data(), q + h * HD, HD, c.norm_eps);
-          for (int64_t h = 0; h < c.n_head_kv; ++h)
-            ops::rms_norm(k + h * HD, L.k_norm->data(), k + h * HD, HD, c.norm_eps);
+      if (L.recurrent) {
+        delta_net(L, ctx, batch, il, ith, nth, tb, te);
+      } else {
+        const bool gated = flags_.attn_output_gate;
+        {
+          const ops::WeightMatrix* Ws[3] = {&L.wq, &L.wk, &L.wv};
+          float* Ys[3] = {gated ? ctx.qg.data() : ctx.q.data(), ctx.kc.data(), ctx.vc.data()};
+          ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 3, ctx.xn.data(), T, ctx.ms);
         }
-        if (!L.nope) {
-          const ops::RopeParams& rp = L.swa ? rope_swa_ : c.rope;
-          const float* cs =
-              L.swa ? ctx.rope_cs_swa.data() + t * n_rot_swa : ctx.rope_cs.data() + t * n_rot;
-          ops::rope_apply(rp, cs, q, int(c.n_head), int(HD));
-          ops::rope_apply(rp, cs, k, int(c.n_head_kv), int(HD));
-          if (flags_.qk_rms_after_rope) {
+        for (int64_t t = tb; t < te; ++t) {
+          float* q = ctx.q.data() + t * nq;
+          if (gated)  // Wq's rows are [query | gate] per head
+            for (int64_t h = 0; h < c.n_head; ++h) {
+              const float* src = ctx.qg.data() + t * 2 * nq + h * 2 * HD;
+              std::copy_n(src, HD, q + h * HD);
+              std::copy_n(src + HD, HD, ctx.attn_gate.data() + t * nq + h * HD);
+            }
+          float* k = ctx.kc.data() + t * nk;
+          float* v = ctx.vc.data() + t * nv;
+          if (L.bq) ops::add(q, L.bq->data(), q, nq);
+          if (L.bk) ops::add(k, L.bk->data(), k, nk);
+          if (L.bv) ops::add(v, L.bv->data(), v, nv);
+          if (L.q_norm) {
             for (int64_t h = 0; h < c.n_head; ++h)
-              ops::rms_norm(q + h * HD, nullptr, q + h * HD, HD, c.norm_eps);
+              ops::rms_norm(q + h * HD, L.q_norm->data(), q + h * HD, HD, c.norm_eps);
             for (int64_t h = 0; h < c.n_head_kv; ++h)
-              ops::rms_norm(k + h * HD, nullptr, k + h * HD, HD, c.norm_eps);
+              ops::rms_norm(k + h * HD, L.k_norm->data(), k + h * HD, HD, c.norm_eps);
           }
-        } else if (flags_.attn_temp_scale > 0) {
-          const float f =
-              std::log(std::floor(float(batch[t].pos + 1) / flags_.attn_temp_floor) + 1.0f) *
-                  flags_.attn_temp_scale +
-              1.0f;
-          ops::scale(q, f, nq);
+          if (!L.nope) {
+            const ops::RopeParams& rp = L.swa ? rope_swa_ : c.rope;
+            const float* cs =
+                L.swa ? ctx.rope_cs_swa.data() + t * n_rot_swa : ctx.rope_cs.data() + t * n_rot;
+            ops::rope_apply(rp, cs, q, int(c.n_head), int(HD));
+            ops::rope_apply(rp, cs, k, int(c.n_head_kv), int(HD));
+            if (flags_.qk_rms_after_rope) {
+              for (int64_t h = 0; h < c.n_head; ++h)
+                ops::rms_norm(q + h * HD, nullptr, q + h * HD, HD, c.norm_eps);
+              for (int64_t h = 0; h < c.n_head_kv; ++h)
+                ops::rms_norm(k + h * HD, nullptr, k + h * HD, HD, c.norm_eps);
+            }
+          } else if (flags_.attn_temp_scale > 0) {
+            const float f =
+                std::log(std::floor(float(batch[t].pos + 1) / flags_.attn_temp_floor) + 1.0f) *
+                    flags_.attn_temp_scale +
+                1.0f;
+            ops::scale(q, f, nq);
+          }
+          const size_t buf = il * size_t(P.n_seq) + size_t(batch[t].seq);
+          const int64_t R = L.swa ? ctx.ring[size_t(batch[t].seq)] : 0;
+          const size_t cell = R > 0 ? size_t(batch[t].pos % R) : size_t(batch[t].pos);
+          if (flags_.v_norm)
+            for (int64_t h = 0; h < c.n_head_kv; ++h)
+              ops::rms_norm(v + h * HDV, nullptr, v + h * HDV, HDV, c.norm_eps);
+          ops::kv_store(P.kv_type, k, ctx.k[buf].data() + cell * k_row, nk);
+          ops::kv_store(P.kv_type, v, ctx.v[buf].data() + cell * v_row, nv);
+          if (R > 0) {  // the mirror row keeps every window contiguous
+            ops::kv_store(P.kv_type, k, ctx.k[buf].data() + (cell + size_t(R)) * k_row, nk);
+            ops::kv_store(P.kv_type, v, ctx.v[buf].data() + (cell + size_t(R)) * v_row, nv);
+          }
         }
-        const size_t buf = il * size_t(P.n_seq) + size_t(batch[t].seq);
-        const int64_t R = L.swa ? ctx.ring[size_t(batch[t].seq)] : 0;
-        const size_t cell = R > 0 ? size_t(batch[t].pos % R) : size_t(batch[t].pos);
-        if (flags_.v_norm)
-          for (int64_t h = 0; h < c.n_head_kv; ++h)
-            ops::rms_norm(v + h * HDV, nullptr, v + h * HDV, HDV, c.norm_eps);
-        ops::kv_store(P.kv_type, k, ctx.k[buf].data() + cell * k_row, nk);
-        ops::kv_store(P.kv_type, v, ctx.v[buf].data() + cell * v_row, nv);
-        if (R > 0) {  // the mirror row keeps every window contiguous
-          ops::kv_store(P.kv_type, k, ctx.k[buf].data() + (cell + size_t(R)) * k_row, nk);
-          ops::kv_store(P.kv_type, v, ctx.v[buf].data() + (cell + size_t(R)) * v_row, nv);
+        pool.barrier();
+        // Attention per run of consecutive positions of one sequence.
+        ap.window = L.swa ? flags_.sliding_window : 0;
+        ap.chunk = L.nope ? 0 : flags_.attn_chunk;
+        for (int64_t s = 0; s < T;) {
+          int64_t e = s + 1;
+          while (e < T && batch[e].seq == batch[s].seq && batch[e].pos == batch[e - 1].pos + 1) ++e;
+          const size_t buf = il * size_t(P.n_seq) + size_t(batch[s].seq);
+          ops::AttnParams aps = ap;
+          aps.ring = L.swa ? ctx.ring[size_t(batch[s].seq)] : 0;
+          ops::attention_in_run(ith, nth, aps, ctx.q.data() + s * nq, nq, e - s, batch[s].pos,
+                                ctx.k[buf].data(), ctx.v[buf].data(),
+                                ctx.attn.data() + s * c.n_head * HDV, c.n_head * HDV, ctx.as);
+          s = e;
         }
+        pool.barrier();
+        if (gated) {
+          for (int64_t t = tb; t < te; ++t) {
+            float* a = ctx.attn.data() + t * c.n_head * HDV;
+            const float* g = ctx.attn_gate.data() + t * nq;
+            for (int64_t i = 0; i < c.n_head * HDV; ++i) a[i] *= 1.0f / (1.0f + std::exp(-g[i]));
+          }
+          pool.barrier();
+        }
+        ops::matmul_in_run(pool, ith, nth, L.wo, ctx.attn.data(), T, ctx.xn.data(), size_t(E),
+                           ctx.ms);
       }
-      pool.barrier();
-      // Attention per run of consecutive positions of one sequence.
-      ap.window = L.swa ? flags_.sliding_window : 0;
-      ap.chunk = L.nope ? 0 : flags_.attn_chunk;
-      for (int64_t s = 0; s < T;) {
-        int64_t e = s + 1;
-        while (e < T && batch[e].seq == batch[s].seq && batch[e].pos == batch[e - 1].pos + 1) ++e;
-        const size_t buf = il * size_t(P.n_seq) + size_t(batch[s].seq);
-        ops::AttnParams aps = ap;
-        aps.ring = L.swa ? ctx.ring[size_t(batch[s].seq)] : 0;
-        ops::attention_in_run(ith, nth, aps, ctx.q.data() + s * nq, nq, e - s, batch[s].pos,
-                              ctx.k[buf].data(), ctx.v[buf].data(),
-                              ctx.attn.data() + s * c.n_head * HDV, c.n_head * HDV, ctx.as);
-        s = e;
-      }
-      pool.barrier();
-      ops::matmul_in_run(pool, ith, nth, L.wo, ctx.attn.data(), T, ctx.xn.data(), size_t(E),
-                         ctx.ms);
       for (int64_t t = tb; t < te; ++t) {
         float* x = ctx.x.data() + t * E;
         float* o = ctx.xn.data() + t * E;
@@ -609,6 +849,28 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
 }
 
 }  // namespace
+
+size_t decoder_state_bytes(const ModelConfig& c, const DecoderFlags& f, const ContextParams& p) {
+  const int64_t R = f.sliding_window > 0 ? int64_t(f.sliding_window) + p.n_batch : 0;
+  const bool use_ring = R > 0 && int64_t(p.n_ctx) > 2 * R;
+  const int64_t d = f.ssm_head_dim;
+  size_t bytes = 0;
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    auto at = [&](const std::vector<bool>& v) { return size_t(il) < v.size() && v[size_t(il)]; };
+    if (at(f.recurrent_layers)) {  // fixed-size state, whatever the context length
+      const int64_t conv = int64_t(f.ssm_conv - 1) * (2 * f.ssm_k_heads + f.ssm_v_heads) * d;
+      bytes += size_t(conv + int64_t(f.ssm_v_heads) * d * d) * sizeof(float);
+      continue;
+    }
+    const bool swa = at(f.swa_layers);
+    const int64_t hd = swa && f.head_dim_swa > 0 ? f.head_dim_swa : c.head_dim;
+    const int64_t hd_v = swa && f.head_dim_swa > 0 ? f.head_dim_swa : c.head_dim_v;
+    const size_t rows = use_ring && swa ? size_t(2 * R) : size_t(p.n_ctx);
+    bytes +=
+        rows * (row_bytes(p.kv_type, c.n_head_kv * hd) + row_bytes(p.kv_type, c.n_head_kv * hd_v));
+  }
+  return bytes;
+}
 
 Result<std::unique_ptr<Model>> load_dense_decoder(std::shared_ptr<gguf::GgufFile> file,
                                                   ThreadPool& pool, const LoadOptions& opt,

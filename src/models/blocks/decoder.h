@@ -1,11 +1,13 @@
-// models/blocks/decoder.h — the dense pre-norm decoder shared by llama, qwen2 and qwen3:
+// models/blocks/decoder.h — the pre-norm decoder every architecture file configures:
 //   x += Wo · attn(rope(norm_q(Wq·rms(x) + bq)), rope(norm_k(Wk·rms(x) + bk)), Wv·rms(x) + bv)
 //   x += Wdown · (silu(Wgate·rms(x)) ⊙ Wup·rms(x))     (or a mixture of such experts)
-// Architecture files differ only in their flags (biases, q/k norm, RoPE layout, MoE).
+// Architecture files differ only in their flags (biases, q/k norm, RoPE layout, MoE, sliding
+// windows, and for hybrids which layers are Gated DeltaNet layers instead of attention).
 #pragma once
 
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "models/model.h"
@@ -48,7 +50,24 @@ struct DecoderFlags {
   bool router_sigmoid = false;
   bool weight_before_ffn = false;
   bool shared_expert = false;
+  int64_t n_ff_shexp = 0;           // shared expert FFN size (0: n_ff_exp)
+  bool shared_expert_gate = false;  // Qwen 3.5 MoE: × sigmoid(ffn_gate_inp_shexp · x)
+  // Qwen 3.5 hybrids: layers marked recurrent are Gated DeltaNet linear-attention layers
+  // (attn_qkv → causal conv + SiLU → q, k, v; attn_gate → z; ssm_beta, ssm_alpha, ssm_dt, ssm_a →
+  // β and decay; the delta rule per value head; RMSNorm(ssm_norm) ⊙ silu(z); ssm_out); the others
+  // are attention whose q projection also yields a per-head output gate (attn_output_gate).
+  std::vector<bool> recurrent_layers;
+  int ssm_conv = 0;               // causal conv taps
+  int ssm_k_heads = 0;            // key (and query) heads
+  int ssm_v_heads = 0;            // value heads (a multiple of the key heads)
+  int ssm_head_dim = 0;           // key and value head size
+  bool attn_output_gate = false;  // attention output × sigmoid(gate), gate from Wq's rows
+  std::string ffn_norm_name = "ffn_norm.weight";  // Qwen 3.5: post_attention_norm.weight
 };
+
+// KV cache and recurrent state bytes for one sequence of p.n_ctx positions.
+size_t decoder_state_bytes(const ModelConfig& cfg, const DecoderFlags& flags,
+                           const ContextParams& p);
 
 Result<std::unique_ptr<Model>> load_dense_decoder(std::shared_ptr<gguf::GgufFile> file,
                                                   ThreadPool& pool, const LoadOptions& opt,
