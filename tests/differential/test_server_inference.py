@@ -17,6 +17,7 @@ from serve_util import Server, put_model
 MODEL = os.path.join(FIXTURES, "llama-Q8_0.gguf")
 MODEL_B = os.path.join(FIXTURES, "qwen3-Q8_0.gguf")
 MODEL_Q4 = os.path.join(FIXTURES, "llama-Q4_K_M.gguf")
+MODEL_HYBRID = os.path.join(FIXTURES, "qwen35-Q8_0.gguf")
 GEMMA = os.path.join(FIXTURES, "gemma3-Q8_0.gguf")
 GREEDY = {"temperature": 0, "top_k": 1}
 
@@ -89,6 +90,26 @@ def main():
         c.check(r3["message"]["content"] == r2["message"]["content"],
                 f"cached {r2['message']['content']!r} vs cold {r3['message']['content']!r}")
         c.check(r3["load_duration"] == 0, "num_ctx change reloaded the model")
+
+        # A hybrid (Qwen 3.5: DeltaNet state per slot, which cannot be rewound): the follow-up
+        # turn continues the slot's state when the new prompt extends everything it holds, and
+        # gives the same answer as a cold slot.
+        put_model(s.models, "hybrid:latest", MODEL_HYBRID)
+        st, h1 = s.json("POST", "/api/chat", {"model": "hybrid", "messages": msgs, "stream": False,
+                                              "options": dict(GREEDY, num_predict=8)})
+        c.check(st == 200 and h1["done"], f"hybrid chat {h1}")
+        hmsgs = msgs + [{"role": "assistant", "content": h1["message"]["content"]},
+                        {"role": "user", "content": "And then?"}]
+        st, h2 = s.json("POST", "/api/chat", {"model": "hybrid", "messages": hmsgs,
+                                              "stream": False, "options": dict(GREEDY, num_predict=6)})
+        c.check(st == 200 and h2.get("prompt_cached", 0) == h1["prompt_eval_count"] + 7,
+                f"hybrid follow-up reused {h2.get('prompt_cached')} tokens, expected "
+                f"{h1['prompt_eval_count']} + 7 generated")
+        st, h3 = s.json("POST", "/api/chat", {"model": "hybrid", "messages": hmsgs,
+                                              "stream": False,
+                                              "options": dict(GREEDY, num_predict=6, num_ctx=2048)})
+        c.check(st == 200 and h3["message"]["content"] == h2["message"]["content"],
+                f"hybrid cached {h2['message']['content']!r} vs cold {h3['message']['content']!r}")
 
         # 8 concurrent streams decoded together equal each alone: greedy tokens equal up to the
         # first near-tie of the solo run (batched matmuls sum in another order: float noise), on
