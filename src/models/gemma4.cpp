@@ -1,9 +1,11 @@
-// gemma4: Gemma 4 text models, as llama.cpp implements them, for the variants without
-// per-layer embeddings, shared KV layers or experts (those are refused with a clear error).
+// gemma4: Gemma 4 text models (31B, 26B-A4B), as llama.cpp implements them; the variants with
+// per-layer embeddings and shared KV layers (E2B/E4B) are refused with a clear error.
 // Differences from gemma3: the sliding pattern is a per-layer bool array; sliding layers have
 // their own head size (`attention.key_length_swa`), rotated dims (`rope.dimension_count_swa`)
 // and RoPE base; global layers use `rope_freqs` (proportional RoPE); attention scale 1 (q and k
-// are RMS-normed); V is RMS-normed without a weight; final logit softcap (default 30).
+// are RMS-normed); V is RMS-normed without a weight; final logit softcap (default 30); an
+// optional per-layer output scale. The MoE variant adds a GeGLU expert mixture beside each dense
+// FFN (see DecoderFlags::moe_beside_dense).
 #include "models/blocks/decoder.h"
 #include "models/config.h"
 #include "models/loaders.h"
@@ -15,10 +17,10 @@ Result<ArchSpec> describe_gemma4(const gguf::GgufFile& f) {
   HEARTH_ASSIGN_OR_RETURN(int64_t per_layer,
                           f.get_int_or("gemma4.embedding_length_per_layer_input", 0));
   HEARTH_ASSIGN_OR_RETURN(int64_t shared_kv, f.get_int_or("gemma4.attention.shared_kv_layers", 0));
-  if (per_layer > 0 || shared_kv > 0 || f.find("gemma4.expert_count"))
+  if (per_layer > 0 || shared_kv > 0)
     return unsupported(
-        "[model] gemma4: per-layer embeddings (E2B/E4B), shared KV layers and the MoE variant "
-        "are not supported yet");
+        "[model] gemma4: per-layer embeddings and shared KV layers (E2B/E4B) are not supported "
+        "yet");
   if (f.find("gemma4.attention.head_count_kv") &&
       f.find("gemma4.attention.head_count_kv")->type == gguf::ValueType::ARRAY)
     return unsupported("[model] gemma4: per-layer head_count_kv is not supported yet");
@@ -57,6 +59,20 @@ Result<ArchSpec> describe_gemma4(const gguf::GgufFile& f) {
   flags.rope_base_swa = float(base_swa);
   HEARTH_ASSIGN_OR_RETURN(double cap, f.get_float_or("gemma4.final_logit_softcapping", 30.0));
   flags.final_softcap = float(cap);
+  if (f.find("gemma4.expert_count")) {  // 26B-A4B: experts beside every dense FFN
+    HEARTH_ASSIGN_OR_RETURN(int64_t ne, f.get_int("gemma4.expert_count"));
+    HEARTH_ASSIGN_OR_RETURN(int64_t nu, f.get_int("gemma4.expert_used_count"));
+    HEARTH_ASSIGN_OR_RETURN(int64_t nff, f.get_int("gemma4.expert_feed_forward_length"));
+    if (ne <= 0 || nu <= 0 || nu > ne || ne > 1024 || nff <= 0)
+      return corrupt("[model] gemma4: expert_count " + std::to_string(ne) + ", expert_used_count " +
+                     std::to_string(nu) + " and expert_feed_forward_length " + std::to_string(nff) +
+                     " must be positive with used <= count <= 1024");
+    flags.n_expert = int(ne);
+    flags.n_expert_used = int(nu);
+    flags.n_ff_exp = nff;
+    flags.norm_topk = true;
+    flags.moe_beside_dense = true;
+  }
   return ArchSpec{std::move(cfg), std::move(flags)};
 }
 

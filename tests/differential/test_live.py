@@ -46,6 +46,16 @@ SPECS = [
     ("gemma4-3l", "gemma4", "F16",
      {"n_embd": 256, "n_head": 4, "n_head_kv": 2, "head_dim": 128, "head_dim_swa": 64,
       "n_ff": 512, "n_layer": 3, "sliding_window": 32, "swa_layers": [True, True, False]}, 700),
+    # Gemma 4 MoE (26B-A4B shape): 8 experts top-2 beside every dense FFN, the sliding window
+    # crossed several times. Router weights at std 1: Gemma 4 routes from rms(x) / sqrt(n_embd),
+    # so with mkmodel's default (0.1) router logits spread only ~0.1 and the fixed near-tie
+    # margin (2e-3) would leave out ~7% of positions. Kept to 160 tokens: an expert swapped at a
+    # true tie changes that position's K/V, and Gemma 4's sharp attention (scale 1 on normed q, k)
+    # carries it to later positions (500 tokens with 16 experts: one such tie at position 33).
+    ("gemma4-moe", "gemma4", "F16",
+     {"n_embd": 256, "n_head": 4, "n_head_kv": 2, "head_dim": 128, "head_dim_swa": 64,
+      "n_ff": 512, "n_layer": 3, "sliding_window": 32, "swa_layers": [True, True, False],
+      "n_expert": 8, "n_expert_used": 2, "n_ff_exp": 128, "router_std": 1.0}, 160),
     # Llama 4: MoE on every layer, 16 experts top-2 (sigmoid router, shared expert), NoPE
     # layers every 4th, a long prompt.
     ("llama4-16x2", "llama4", "F16",

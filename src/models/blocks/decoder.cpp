@@ -29,6 +29,9 @@ struct Layer {
   std::optional<ops::WeightMatrix> router;
   std::vector<ops::WeightMatrix> exp_gate, exp_up, exp_down;
   OptVec shexp_gate;  // Qwen 3.5 MoE: the shared expert's sigmoid gate (n_embd)
+  // Gemma 4 MoE beside the dense FFN: its norms and the router's input scale.
+  OptVec pre_ffn_norm2, post_ffn_norm1, post_ffn_norm2, router_scale;
+  std::optional<float> out_scale;  // Gemma 4: the layer's output × this (layer_output_scale)
   // Gated DeltaNet layer (instead of attention): projections, conv taps (conv_dim × K), per
   // value head dt bias and A (= −exp(A_log)), the output norm (head size).
   bool recurrent = false;
@@ -103,6 +106,7 @@ class DecoderContext final : public Context {
   std::vector<int64_t> rec_next;
   bool has_recurrent = false;
   Vec qkv, conv_out, zg, beta, alpha, dn_out, qg, attn_gate;
+  Vec x2, rin;                              // Gemma 4 MoE: the experts' and the router's inputs
   std::vector<ops::DeltaChunkScratch> dsc;  // per thread
   ops::MatmulScratch ms;
   ops::AttnScratch as;
@@ -182,6 +186,8 @@ class DenseDecoder final : public Model {
                                   w.vector(blk(il, "ffn_gate_inp_shexp.weight"), c.n_embd));
         }
       }
+      HEARTH_ASSIGN_OR_RETURN(auto os, w.optional_vector(blk(il, "layer_output_scale.weight"), 1));
+      if (os) L.out_scale = (*os)[0];
       if (moe) {
         const int64_t ne = flags_.n_expert, nf = flags_.n_ff_exp;
         HEARTH_ASSIGN_OR_RETURN(L.router, w.matrix(blk(il, "ffn_gate_inp.weight"), ne, c.n_embd));
@@ -191,7 +197,14 @@ class DenseDecoder final : public Model {
                                 w.experts(blk(il, "ffn_up_exps.weight"), ne, nf, c.n_embd));
         HEARTH_ASSIGN_OR_RETURN(L.exp_down,
                                 w.experts(blk(il, "ffn_down_exps.weight"), ne, c.n_embd, nf));
-        continue;
+        if (!flags_.moe_beside_dense) continue;
+        HEARTH_ASSIGN_OR_RETURN(L.router_scale, w.vector(blk(il, "ffn_gate_inp.scale"), c.n_embd));
+        HEARTH_ASSIGN_OR_RETURN(L.pre_ffn_norm2,
+                                w.vector(blk(il, "pre_ffw_norm_2.weight"), c.n_embd));
+        HEARTH_ASSIGN_OR_RETURN(L.post_ffn_norm1,
+                                w.vector(blk(il, "post_ffw_norm_1.weight"), c.n_embd));
+        HEARTH_ASSIGN_OR_RETURN(L.post_ffn_norm2,
+                                w.vector(blk(il, "post_ffw_norm_2.weight"), c.n_embd));
       }
       HEARTH_ASSIGN_OR_RETURN(L.w_gate, w.matrix(blk(il, "ffn_gate.weight"), c.n_ff, c.n_embd));
       HEARTH_ASSIGN_OR_RETURN(L.w_up, w.matrix(blk(il, "ffn_up.weight"), c.n_ff, c.n_embd));
@@ -354,6 +367,10 @@ class DenseDecoder final : public Model {
       ctx->moe_out.resize(B * c.n_embd);
       ctx->margin.resize(B);
       ctx->exp_out.resize(B * c.n_embd);
+      if (flags_.moe_beside_dense) {
+        ctx->x2.resize(B * c.n_embd);
+        ctx->rin.resize(B * c.n_embd);
+      }
     }
     size_t act = ops::activation_bytes(output_.type(), c.n_embd, int64_t(B));
     for (const auto& L : layers_) {
@@ -362,6 +379,8 @@ class DenseDecoder final : public Model {
         ws = {&L.w_qkv, &L.w_z, &L.w_beta, &L.w_alpha, &L.w_ssm_out};
       else
         ws = {&L.wq, &L.wk, &L.wv, &L.wo};
+      if (L.router && flags_.moe_beside_dense)
+        for (const auto* W : {&L.w_gate, &L.w_up, &L.w_down}) ws.push_back(W);
       if (L.router) {
         ws.push_back(&*L.router);
         if (L.sh_gate)
@@ -386,8 +405,10 @@ class DenseDecoder final : public Model {
   // x += sum over each token's chosen experts of weight * expert(xn); inside pool.run, ends
   // with a barrier. Tokens are grouped by expert, so each expert's weights are read once per
   // batch and only experts some token chose are read at all.
+  // The expert mixture (and shared expert) on xin, routed from rin (both T rows of n_embd);
+  // the result is added to x, or left in ctx.moe_out when !add.
   void moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int ith, int nth, int64_t tb,
-               int64_t te) const;
+               int64_t te, const float* xin, const float* rin, bool add) const;
   // The Gated DeltaNet mixer of a recurrent layer: from the normed input in ctx.xn to the
   // layer's output projection, written back to ctx.xn. Inside pool.run; ends with a barrier.
   void delta_net(const Layer& L, DecoderContext& ctx, std::span<const BatchToken> batch, size_t il,
@@ -512,14 +533,14 @@ void DenseDecoder::delta_net(const Layer& L, DecoderContext& ctx, std::span<cons
 }
 
 void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int ith, int nth,
-                           int64_t tb, int64_t te) const {
+                           int64_t tb, int64_t te, const float* xin, const float* rin,
+                           bool add) const {
   ThreadPool& pool = ctx.pool();
   const int64_t E = config_.n_embd, NF = flags_.n_ff_exp;
   const int ne = flags_.n_expert, k = flags_.n_expert_used;
   // Router logits, each token's top k, and their weights: softmax probabilities (renormalised
   // over the chosen ones when norm_topk) or, for a sigmoid router, sigmoid of the logit.
-  ops::matmul_in_run(pool, ith, nth, *L.router, ctx.xn.data(), T, ctx.router_p.data(), size_t(ne),
-                     ctx.ms);
+  ops::matmul_in_run(pool, ith, nth, *L.router, rin, T, ctx.router_p.data(), size_t(ne), ctx.ms);
   for (int64_t t = tb; t < te; ++t) {
     const float* l = ctx.router_p.data() + t * ne;
     int32_t* id = ctx.sel_id.data() + t * k;
@@ -574,7 +595,7 @@ void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int i
     int64_t b, en;
     ThreadPool::split(n, ith, nth, b, en);
     for (int64_t i = b; i < en; ++i) {
-      std::copy_n(ctx.xn.data() + int64_t(rows[i]) * E, E, ctx.xg.data() + i * E);
+      std::copy_n(xin + int64_t(rows[i]) * E, E, ctx.xg.data() + i * E);
       if (flags_.weight_before_ffn) ops::scale(ctx.xg.data() + i * E, wts[i], E);
     }
     pool.barrier();
@@ -583,8 +604,13 @@ void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int i
       float* Ys[2] = {ctx.gate.data(), ctx.up.data()};
       ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 2, ctx.xg.data(), n, ctx.ms);
     }
-    for (int64_t i = b; i < en; ++i)
-      ops::swiglu(ctx.gate.data() + i * NF, ctx.up.data() + i * NF, ctx.gate.data() + i * NF, NF);
+    for (int64_t i = b; i < en; ++i) {
+      float* g = ctx.gate.data() + i * NF;
+      if (flags_.gelu)
+        ops::geglu(g, ctx.up.data() + i * NF, g, NF);
+      else
+        ops::swiglu(g, ctx.up.data() + i * NF, g, NF);
+    }
     pool.barrier();
     ops::matmul_in_run(pool, ith, nth, L.exp_down[size_t(e)], ctx.gate.data(), n,
                        ctx.exp_out.data(), size_t(E), ctx.ms);
@@ -601,7 +627,7 @@ void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int i
     {
       const ops::WeightMatrix* Ws[2] = {&*L.sh_gate, &*L.sh_up};
       float* Ys[2] = {ctx.gate.data(), ctx.up.data()};
-      ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 2, ctx.xn.data(), T, ctx.ms);
+      ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 2, xin, T, ctx.ms);
     }
     for (int64_t t = tb; t < te; ++t)
       ops::swiglu(ctx.gate.data() + t * NS, ctx.up.data() + t * NS, ctx.gate.data() + t * NS, NS);
@@ -611,7 +637,7 @@ void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int i
     for (int64_t t = tb; t < te; ++t) {
       float* sh = ctx.exp_out.data() + t * E;
       if (L.shexp_gate) {
-        const float* xt = ctx.xn.data() + t * E;
+        const float* xt = xin + t * E;
         float z = 0;
         for (int64_t d = 0; d < E; ++d) z += xt[d] * (*L.shexp_gate)[size_t(d)];
         ops::scale(sh, 1.0f / (1.0f + std::exp(-z)), E);
@@ -619,8 +645,9 @@ void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int i
       ops::add(ctx.moe_out.data() + t * E, sh, ctx.moe_out.data() + t * E, E);
     }
   }
-  for (int64_t t = tb; t < te; ++t)
-    ops::add(ctx.x.data() + t * E, ctx.moe_out.data() + t * E, ctx.x.data() + t * E, E);
+  if (add)
+    for (int64_t t = tb; t < te; ++t)
+      ops::add(ctx.x.data() + t * E, ctx.moe_out.data() + t * E, ctx.x.data() + t * E, E);
   pool.barrier();
 }
 
@@ -799,9 +826,21 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         ops::rms_norm(x, L.ffn_norm.data(), o, E, c.norm_eps);
       }
       pool.barrier();
-      if (L.router) {
-        moe_ffn(L, ctx, T, ith, nth, tb, te);
+      if (L.router && !flags_.moe_beside_dense) {
+        moe_ffn(L, ctx, T, ith, nth, tb, te, ctx.xn.data(), ctx.xn.data(), true);
         continue;
+      }
+      if (L.router) {  // Gemma 4: the experts' input and the router's, then the mixture
+        const float rs = 1.0f / std::sqrt(float(E));
+        for (int64_t t = tb; t < te; ++t) {
+          const float* x = ctx.x.data() + t * E;
+          ops::rms_norm(x, L.pre_ffn_norm2->data(), ctx.x2.data() + t * E, E, c.norm_eps);
+          float* r = ctx.rin.data() + t * E;
+          ops::rms_norm(x, nullptr, r, E, c.norm_eps);
+          for (int64_t d = 0; d < E; ++d) r[d] *= rs * (*L.router_scale)[size_t(d)];
+        }
+        pool.barrier();
+        moe_ffn(L, ctx, T, ith, nth, tb, te, ctx.x2.data(), ctx.rin.data(), false);
       }
       {
         const ops::WeightMatrix* Ws[2] = {&L.w_gate, &L.w_up};
@@ -820,8 +859,15 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
                          ctx.ms);
       for (int64_t t = tb; t < te; ++t) {
         float* o = ctx.xn.data() + t * E;
+        if (L.router) {  // Gemma 4: dense and expert branches, each normed, summed
+          float* m = ctx.moe_out.data() + t * E;
+          ops::rms_norm(o, L.post_ffn_norm1->data(), o, E, c.norm_eps);
+          ops::rms_norm(m, L.post_ffn_norm2->data(), m, E, c.norm_eps);
+          ops::add(o, m, o, E);
+        }
         if (L.post_ffn_norm) ops::rms_norm(o, L.post_ffn_norm->data(), o, E, c.norm_eps);
         ops::add(ctx.x.data() + t * E, o, ctx.x.data() + t * E, E);
+        if (L.out_scale) ops::scale(ctx.x.data() + t * E, *L.out_scale, E);
       }
       pool.barrier();
     }

@@ -50,7 +50,11 @@ struct DecoderFlags {
   bool router_sigmoid = false;
   bool weight_before_ffn = false;
   bool shared_expert = false;
-  int64_t n_ff_shexp = 0;           // shared expert FFN size (0: n_ff_exp)
+  int64_t n_ff_shexp = 0;  // shared expert FFN size (0: n_ff_exp)
+  // Gemma 4 MoE (26B-A4B): every layer keeps its dense GeGLU FFN (ffn_norm, post_ffw_norm_1) and
+  // adds a GeGLU expert mixture beside it (pre_ffw_norm_2, post_ffw_norm_2), routed from
+  // rms(x) / sqrt(n_embd) ⊙ ffn_gate_inp.scale; the sum goes through post_ffw_norm.
+  bool moe_beside_dense = false;
   bool shared_expert_gate = false;  // Qwen 3.5 MoE: × sigmoid(ffn_gate_inp_shexp · x)
   // Qwen 3.5 hybrids: layers marked recurrent are Gated DeltaNet linear-attention layers
   // (attn_qkv → causal conv + SiLU → q, k, v; attn_gate → z; ssm_beta, ssm_alpha, ssm_dt, ssm_a →
