@@ -55,10 +55,16 @@ struct KernelTable {
   VecDotFn dot_f16 = nullptr;
   // Causal attention of g query heads sharing one F16 KV head at one query position:
   // scores = scale * (q_h . K_j) (optional softcap), softmax over the n_keys keys, probabilities
-  // rounded to F16, out_h = sum_j p_hj V_j. q16: g x hd, out: g x hd, scores: g x n_keys scratch.
+  // rounded to F16, out_h = sum_j p_hj V_j. q16: g x hd, out: g x hd, scores: g x n_keys and
+  // lanes: g x 16 x hd scratch. key0 is the position of key 0.
+  // Every level sums in llama.cpp's order (its F16 matmuls through 16-lane accumulators): a
+  // score is 16 per-lane FMA chains over the head dims, folded by the tree of
+  // _mm512_reduce_add_ps; the softmax denominator adds, in double, that tree of each aligned
+  // block of 16 positions; out[d] is 16 per-lane chains over the keys (lane = position mod 16)
+  // folded the same way. So levels agree bit for bit, and with llama.cpp's scores exactly.
   void (*attn_f16)(int hd, int g, const uint16_t* q16, const uint8_t* k, size_t k_stride,
-                   const uint8_t* v, size_t v_stride, int64_t n_keys, float scale, float softcap,
-                   float* scores, float* out) = nullptr;
+                   const uint8_t* v, size_t v_stride, int64_t n_keys, int64_t key0, float scale,
+                   float softcap, float* scores, float* lanes, float* out) = nullptr;
   // y[i] += a * x[i] over an F16 row (attention's weighted sum of V rows).
   void (*mad_f16)(int64_t n, float* y, const uint16_t* x, float a) = nullptr;
 };

@@ -1,5 +1,7 @@
 #include "models/config.h"
 
+#include <algorithm>
+
 namespace hearth::models {
 
 Result<ModelConfig> read_common_config(const gguf::GgufFile& f, const std::string& arch,
@@ -11,10 +13,25 @@ Result<ModelConfig> read_common_config(const gguf::GgufFile& f, const std::strin
   if (name) c.name = *name;
   HEARTH_ASSIGN_OR_RETURN(c.n_embd, f.get_int(p + "embedding_length"));
   HEARTH_ASSIGN_OR_RETURN(c.n_layer, f.get_int(p + "block_count"));
-  HEARTH_ASSIGN_OR_RETURN(c.n_ff, f.get_int(p + "feed_forward_length"));
+  if (const auto* ff = f.find(p + "feed_forward_length");
+      ff && ff->type == gguf::ValueType::ARRAY) {  // per layer (Gemma 4 E2B/E4B)
+    HEARTH_ASSIGN_OR_RETURN(c.n_ff_layers, f.get_int_array(p + "feed_forward_length"));
+    c.n_ff = 0;
+    for (int64_t v : c.n_ff_layers) {
+      if (v <= 0 || v > (1 << 22))
+        return corrupt("[model] " + p + "feed_forward_length has an entry " + std::to_string(v));
+      c.n_ff = std::max(c.n_ff, v);
+    }
+  } else {
+    HEARTH_ASSIGN_OR_RETURN(c.n_ff, f.get_int(p + "feed_forward_length"));
+  }
   HEARTH_ASSIGN_OR_RETURN(c.n_head, f.get_int(p + "attention.head_count"));
   HEARTH_ASSIGN_OR_RETURN(c.n_head_kv, f.get_int_or(p + "attention.head_count_kv", c.n_head));
   HEARTH_ASSIGN_OR_RETURN(c.n_ctx_train, f.get_int_or(p + "context_length", 2048));
+  if (!c.n_ff_layers.empty() && int64_t(c.n_ff_layers.size()) != c.n_layer)
+    return corrupt("[model] " + p + "feed_forward_length has " +
+                   std::to_string(c.n_ff_layers.size()) + " entries for " +
+                   std::to_string(c.n_layer) + " layers");
   if (c.n_embd <= 0 || c.n_layer <= 0 || c.n_head <= 0 || c.n_head_kv <= 0 || c.n_ff <= 0 ||
       c.n_embd > (1 << 20) || c.n_layer > 4096 || c.n_head > 4096 || c.n_ff > (1 << 22))
     return corrupt("[model] implausible hyperparameters for " + arch + ": n_embd=" +

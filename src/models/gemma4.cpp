@@ -1,11 +1,12 @@
-// gemma4: Gemma 4 text models (31B, 26B-A4B), as llama.cpp implements them; the variants with
-// per-layer embeddings and shared KV layers (E2B/E4B) are refused with a clear error.
+// gemma4: Gemma 4 text models (E2B, E4B, 31B, 26B-A4B), as llama.cpp implements them.
 // Differences from gemma3: the sliding pattern is a per-layer bool array; sliding layers have
 // their own head size (`attention.key_length_swa`), rotated dims (`rope.dimension_count_swa`)
 // and RoPE base; global layers use `rope_freqs` (proportional RoPE); attention scale 1 (q and k
 // are RMS-normed); V is RMS-normed without a weight; final logit softcap (default 30); an
 // optional per-layer output scale. The MoE variant adds a GeGLU expert mixture beside each dense
-// FFN (see DecoderFlags::moe_beside_dense).
+// FFN (see DecoderFlags::moe_beside_dense). E2B/E4B add per-layer embeddings, let their last
+// layers reuse earlier layers' KV caches, and may size the FFN per layer; a layer without attn_v
+// uses its K projection as V.
 #include "models/blocks/decoder.h"
 #include "models/config.h"
 #include "models/loaders.h"
@@ -17,14 +18,17 @@ Result<ArchSpec> describe_gemma4(const gguf::GgufFile& f) {
   HEARTH_ASSIGN_OR_RETURN(int64_t per_layer,
                           f.get_int_or("gemma4.embedding_length_per_layer_input", 0));
   HEARTH_ASSIGN_OR_RETURN(int64_t shared_kv, f.get_int_or("gemma4.attention.shared_kv_layers", 0));
-  if (per_layer > 0 || shared_kv > 0)
-    return unsupported(
-        "[model] gemma4: per-layer embeddings and shared KV layers (E2B/E4B) are not supported "
-        "yet");
+  if (per_layer < 0 || per_layer > 65536 || shared_kv < 0 || shared_kv > cfg.n_layer - 2)
+    return corrupt("[model] gemma4: embedding_length_per_layer_input " + std::to_string(per_layer) +
+                   " or attention.shared_kv_layers " + std::to_string(shared_kv) +
+                   " out of range for " + std::to_string(cfg.n_layer) + " layers");
   if (f.find("gemma4.attention.head_count_kv") &&
       f.find("gemma4.attention.head_count_kv")->type == gguf::ValueType::ARRAY)
     return unsupported("[model] gemma4: per-layer head_count_kv is not supported yet");
   DecoderFlags flags;
+  flags.n_embd_per_layer = per_layer;
+  flags.n_kv_shared = int(shared_kv);
+  flags.v_from_k = true;
   flags.qk_norm = true;
   flags.v_norm = true;
   flags.gelu = true;

@@ -26,18 +26,19 @@ namespace hearth::models {
 // `<arch>.*` GGUF keys and may keep extra fields of its own.
 struct ModelConfig {
   std::string arch;
-  std::string name;         // general.name
-  int64_t n_vocab = 0;      // rows of token_embd
-  int64_t n_embd = 0;       // %s.embedding_length
-  int64_t n_layer = 0;      // %s.block_count
-  int64_t n_head = 0;       // %s.attention.head_count
-  int64_t n_head_kv = 0;    // %s.attention.head_count_kv
-  int64_t head_dim = 0;     // %s.attention.key_length (default n_embd / n_head)
-  int64_t head_dim_v = 0;   // %s.attention.value_length (default head_dim)
-  int64_t n_ff = 0;         // %s.feed_forward_length
-  int64_t n_ctx_train = 0;  // %s.context_length
-  float norm_eps = 1e-5f;   // %s.attention.layer_norm_rms_epsilon
-  ops::RopeParams rope;     // mode, n_rot, base, scaling
+  std::string name;                  // general.name
+  int64_t n_vocab = 0;               // rows of token_embd
+  int64_t n_embd = 0;                // %s.embedding_length
+  int64_t n_layer = 0;               // %s.block_count
+  int64_t n_head = 0;                // %s.attention.head_count
+  int64_t n_head_kv = 0;             // %s.attention.head_count_kv
+  int64_t head_dim = 0;              // %s.attention.key_length (default n_embd / n_head)
+  int64_t head_dim_v = 0;            // %s.attention.value_length (default head_dim)
+  int64_t n_ff = 0;                  // %s.feed_forward_length (the largest, when per layer)
+  std::vector<int64_t> n_ff_layers;  // per-layer FFN sizes when the key is an array
+  int64_t n_ctx_train = 0;           // %s.context_length
+  float norm_eps = 1e-5f;            // %s.attention.layer_norm_rms_epsilon
+  ops::RopeParams rope;              // mode, n_rot, base, scaling
 };
 
 struct ContextParams {

@@ -13,7 +13,11 @@ void AttnScratch::reserve(int nth, int n_ctx, int head_dim_k, int head_dim_v) {
   scores.resize(nth);
   qconv.resize(nth);
   vrow.resize(nth);
+  lanes.resize(nth);
   for (int i = 0; i < nth; ++i) {
+    // A group of up to 16 heads x 16 lanes of the largest head.
+    const size_t nl = size_t(16) * 16 * size_t(std::max(head_dim_k, head_dim_v));
+    if (lanes[i].size() < nl) lanes[i].resize(nl);
     if (scores[i].size() < size_t(16) * n_ctx) scores[i].resize(size_t(16) * n_ctx);
     // Enough for any activation format of head_dim_k floats (F32 is the largest), or the F16
     // queries of a group of up to 16 heads.
@@ -69,8 +73,9 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
       for (int i = 0; i < group; ++i)
         q_convert(q + t * q_stride + int64_t(hk * group + i) * hd, q16 + i * hd, hd);
       kt.attn_f16(hd, group, q16, k_cache + size_t(row0) * k_row + hk * k_head, k_row,
-                  v_cache + size_t(row0) * v_row + hk * v_head, v_row, pos - first + 1, p.scale,
-                  p.softcap, scores, out + t * out_stride + int64_t(hk * group) * hd);
+                  v_cache + size_t(row0) * v_row + hk * v_head, v_row, pos - first + 1, first,
+                  p.scale, p.softcap, scores, scratch.lanes[ith].data(),
+                  out + t * out_stride + int64_t(hk * group) * hd);
     }
     return;
   }

@@ -33,30 +33,53 @@ void gemm_from_vec_dot(VecDotFn dot, int64_t K, const void* W, size_t w_stride, 
 }
 
 namespace {
+// The fold of _mm512_reduce_add_ps: lanes i + i+8, then + i+4, then i + i+2, then 0 + 1.
+float tree16(const float* a) {
+  float t8[8], t4[4];
+  for (int i = 0; i < 8; ++i) t8[i] = a[i] + a[i + 8];
+  for (int i = 0; i < 4; ++i) t4[i] = t8[i] + t8[i + 4];
+  return (t4[0] + t4[2]) + (t4[1] + t4[3]);
+}
+
 void attn_f16_generic(int hd, int g, const uint16_t* q16, const uint8_t* k, size_t k_stride,
-                      const uint8_t* v, size_t v_stride, int64_t n_keys, float scale, float softcap,
-                      float* scores, float* out) {
+                      const uint8_t* v, size_t v_stride, int64_t n_keys, int64_t key0, float scale,
+                      float softcap, float* scores, float* lanes, float* out) {
   for (int h = 0; h < g; ++h) {
     float* s = scores + h * n_keys;
+    const uint16_t* q = q16 + h * hd;
     float mx = -INFINITY;
     for (int64_t j = 0; j < n_keys; ++j) {
-      float x = vec_dot_f16_f16(hd, k + j * k_stride, q16 + h * hd) * scale;
+      const auto* kr = reinterpret_cast<const uint16_t*>(k + j * k_stride);
+      float acc[16] = {};
+      for (int c = 0; c < hd; c += 16)
+        for (int l = 0; l < 16; ++l)
+          acc[l] = std::fma(fp16_to_fp32(kr[c + l]), fp16_to_fp32(q[c + l]), acc[l]);
+      float x = tree16(acc) * scale;
       if (softcap > 0) x = softcap * std::tanh(x / softcap);
       s[j] = x;
       mx = std::max(mx, x);
     }
+    for (int64_t j = 0; j < n_keys; ++j) s[j] = std::exp(s[j] - mx);
     double sum = 0;
-    for (int64_t j = 0; j < n_keys; ++j) {
-      s[j] = std::exp(s[j] - mx);
-      sum += s[j];
+    for (int64_t b = key0 & ~int64_t(15); b < key0 + n_keys; b += 16) {
+      float blk16[16] = {};
+      for (int l = 0; l < 16; ++l)
+        if (b + l >= key0 && b + l < key0 + n_keys) blk16[l] = s[b + l - key0];
+      sum += double(tree16(blk16));
     }
     const float inv = float(1.0 / sum);
-    float* o = out + h * hd;
-    for (int d = 0; d < hd; ++d) o[d] = 0;
+    float* ln = lanes + size_t(h) * 16 * hd;
+    std::fill(ln, ln + 16 * hd, 0.0f);
     for (int64_t j = 0; j < n_keys; ++j) {
       const float w = round_fp16(s[j] * inv);
       const auto* vr = reinterpret_cast<const uint16_t*>(v + j * v_stride);
-      for (int d = 0; d < hd; ++d) o[d] += w * fp16_to_fp32(vr[d]);
+      float* lr = ln + ((key0 + j) & 15) * hd;
+      for (int d = 0; d < hd; ++d) lr[d] = std::fma(w, fp16_to_fp32(vr[d]), lr[d]);
+    }
+    float col[16];
+    for (int d = 0; d < hd; ++d) {
+      for (int l = 0; l < 16; ++l) col[l] = ln[l * hd + d];
+      out[h * hd + d] = tree16(col);
     }
   }
 }

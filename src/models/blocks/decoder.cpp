@@ -32,6 +32,11 @@ struct Layer {
   // Gemma 4 MoE beside the dense FFN: its norms and the router's input scale.
   OptVec pre_ffn_norm2, post_ffn_norm1, post_ffn_norm2, router_scale;
   std::optional<float> out_scale;  // Gemma 4: the layer's output × this (layer_output_scale)
+  int64_t n_ff = 0;                // dense FFN size (Gemma 4 E2B/E4B: per layer)
+  int kv_src = -1;                 // Gemma 4 shared-KV layer: the layer whose cache it reads
+  bool v_is_k = false;             // Gemma 4: no attn_v, V is the K projection
+  std::optional<ops::WeightMatrix> ple_gate, ple_proj;  // Gemma 4 per-layer embeddings
+  OptVec ple_post_norm;
   // Gated DeltaNet layer (instead of attention): projections, conv taps (conv_dim × K), per
   // value head dt bias and A (= −exp(A_log)), the output norm (head size).
   bool recurrent = false;
@@ -106,7 +111,8 @@ class DecoderContext final : public Context {
   std::vector<int64_t> rec_next;
   bool has_recurrent = false;
   Vec qkv, conv_out, zg, beta, alpha, dn_out, qg, attn_gate;
-  Vec x2, rin;                              // Gemma 4 MoE: the experts' and the router's inputs
+  Vec x2, rin;              // Gemma 4 MoE: the experts' and the router's inputs
+  Vec ple, ple_tmp, ple_g;  // Gemma 4 per-layer embeddings: [token][layer][width], scratch
   std::vector<ops::DeltaChunkScratch> dsc;  // per thread
   ops::MatmulScratch ms;
   ops::AttnScratch as;
@@ -147,6 +153,14 @@ class DenseDecoder final : public Model {
     }
     HEARTH_ASSIGN_OR_RETURN(rope_freqs_, w.optional_vector("rope_freqs.weight", c.rope.n_rot / 2));
 
+    const int64_t PL = flags_.n_embd_per_layer;
+    if (PL > 0) {
+      HEARTH_ASSIGN_OR_RETURN(ple_tok_,
+                              w.tensor("per_layer_token_embd.weight", {n_vocab, c.n_layer * PL}));
+      HEARTH_ASSIGN_OR_RETURN(ple_model_proj_,
+                              w.matrix("per_layer_model_proj.weight", c.n_layer * PL, c.n_embd));
+      HEARTH_ASSIGN_OR_RETURN(ple_proj_norm_, w.vector("per_layer_proj_norm.weight", PL));
+    }
     layers_.resize(size_t(c.n_layer));
     for (int il = 0; il < int(c.n_layer); ++il) {
       Layer& L = layers_[il];
@@ -157,6 +171,19 @@ class DenseDecoder final : public Model {
       HEARTH_ASSIGN_OR_RETURN(L.attn_norm, w.vector(blk(il, "attn_norm.weight"), c.n_embd));
       L.recurrent =
           size_t(il) < flags_.recurrent_layers.size() && flags_.recurrent_layers[size_t(il)];
+      if (flags_.n_kv_shared > 0 && il >= c.n_layer - flags_.n_kv_shared) {
+        L.kv_src = int(c.n_layer - flags_.n_kv_shared) - (L.swa ? 2 : 1);
+        const Layer* src = L.kv_src >= 0 ? &layers_[size_t(L.kv_src)] : nullptr;
+        if (!src || src->swa != L.swa || src->hd != L.hd || src->kv_src >= 0)
+          return corrupt("[model] " + c.arch + ": layer " + std::to_string(il) +
+                         " shares the KV cache of layer " + std::to_string(L.kv_src) +
+                         ", which is not a layer of the same kind with its own cache");
+      }
+      if (PL > 0) {
+        HEARTH_ASSIGN_OR_RETURN(L.ple_gate, w.matrix(blk(il, "inp_gate.weight"), PL, c.n_embd));
+        HEARTH_ASSIGN_OR_RETURN(L.ple_proj, w.matrix(blk(il, "proj.weight"), c.n_embd, PL));
+        HEARTH_ASSIGN_OR_RETURN(L.ple_post_norm, w.vector(blk(il, "post_norm.weight"), c.n_embd));
+      }
       if (L.recurrent) {
         HEARTH_RETURN_IF_ERROR(load_delta_net(w, il, L));
       } else {
@@ -206,9 +233,10 @@ class DenseDecoder final : public Model {
         HEARTH_ASSIGN_OR_RETURN(L.post_ffn_norm2,
                                 w.vector(blk(il, "post_ffw_norm_2.weight"), c.n_embd));
       }
-      HEARTH_ASSIGN_OR_RETURN(L.w_gate, w.matrix(blk(il, "ffn_gate.weight"), c.n_ff, c.n_embd));
-      HEARTH_ASSIGN_OR_RETURN(L.w_up, w.matrix(blk(il, "ffn_up.weight"), c.n_ff, c.n_embd));
-      HEARTH_ASSIGN_OR_RETURN(L.w_down, w.matrix(blk(il, "ffn_down.weight"), c.n_embd, c.n_ff));
+      L.n_ff = c.n_ff_layers.empty() ? c.n_ff : c.n_ff_layers[size_t(il)];
+      HEARTH_ASSIGN_OR_RETURN(L.w_gate, w.matrix(blk(il, "ffn_gate.weight"), L.n_ff, c.n_embd));
+      HEARTH_ASSIGN_OR_RETURN(L.w_up, w.matrix(blk(il, "ffn_up.weight"), L.n_ff, c.n_embd));
+      HEARTH_ASSIGN_OR_RETURN(L.w_down, w.matrix(blk(il, "ffn_down.weight"), c.n_embd, L.n_ff));
     }
     config_.rope.freq_factors = rope_freqs_ ? rope_freqs_->data() : nullptr;
     rope_swa_ = config_.rope;
@@ -225,10 +253,20 @@ class DenseDecoder final : public Model {
     const auto& c = config_;
     HEARTH_ASSIGN_OR_RETURN(
         L.wq, w.matrix(blk(il, "attn_q.weight"), flags_.attn_output_gate ? 2 * nq : nq, c.n_embd));
-    HEARTH_ASSIGN_OR_RETURN(L.wk, w.matrix(blk(il, "attn_k.weight"), nk, c.n_embd));
-    HEARTH_ASSIGN_OR_RETURN(L.wv, w.matrix(blk(il, "attn_v.weight"), nv, c.n_embd));
     HEARTH_ASSIGN_OR_RETURN(L.wo,
                             w.matrix(blk(il, "attn_output.weight"), c.n_embd, c.n_head * L.hd_v));
+    if (L.kv_src >= 0) {  // queries only: K and V come from another layer's cache
+      if (flags_.qk_norm) {
+        HEARTH_ASSIGN_OR_RETURN(L.q_norm, w.vector(blk(il, "attn_q_norm.weight"), L.hd));
+      }
+      return Status::ok();
+    }
+    HEARTH_ASSIGN_OR_RETURN(L.wk, w.matrix(blk(il, "attn_k.weight"), nk, c.n_embd));
+    if (flags_.v_from_k && !w.has(blk(il, "attn_v.weight")) && nk == nv) {
+      L.v_is_k = true;
+    } else {
+      HEARTH_ASSIGN_OR_RETURN(L.wv, w.matrix(blk(il, "attn_v.weight"), nv, c.n_embd));
+    }
     if (flags_.qkv_bias_required) {
       HEARTH_ASSIGN_OR_RETURN(L.bq, w.vector(blk(il, "attn_q.bias"), nq));
       HEARTH_ASSIGN_OR_RETURN(L.bk, w.vector(blk(il, "attn_k.bias"), nk));
@@ -291,9 +329,11 @@ class DenseDecoder final : public Model {
     auto ctx = std::make_unique<DecoderContext>(p, pool);
     int64_t max_hd = c.head_dim, max_hd_v = c.head_dim_v;
     for (const auto& L : layers_) {
-      if (L.recurrent) {  // no KV cache
+      if (L.recurrent || L.kv_src >= 0) {  // no KV cache of its own
         ctx->k_rows.push_back(0);
         ctx->v_rows.push_back(0);
+        max_hd = std::max(max_hd, L.hd);
+        max_hd_v = std::max(max_hd_v, L.hd_v);
         continue;
       }
       if (L.hd % kvt->block_elems || L.hd_v % kvt->block_elems)
@@ -338,6 +378,12 @@ class DenseDecoder final : public Model {
       for (auto& d : ctx->dsc)
         d.reserve(ops::kDeltaChunk, flags_.ssm_head_dim, flags_.ssm_head_dim);
     }
+    if (flags_.n_embd_per_layer > 0) {
+      const size_t LP = size_t(c.n_layer * flags_.n_embd_per_layer);
+      ctx->ple.resize(B * LP);
+      ctx->ple_tmp.resize(B * LP);
+      ctx->ple_g.resize(B * size_t(flags_.n_embd_per_layer));
+    }
     if (flags_.attn_output_gate) {
       ctx->qg.resize(B * size_t(2 * c.n_head * max_hd));
       ctx->attn_gate.resize(B * size_t(c.n_head * max_hd_v));
@@ -373,12 +419,20 @@ class DenseDecoder final : public Model {
       }
     }
     size_t act = ops::activation_bytes(output_.type(), c.n_embd, int64_t(B));
+    if (ple_model_proj_)
+      act = std::max(act, ops::activation_bytes(ple_model_proj_->type(), c.n_embd, int64_t(B)));
     for (const auto& L : layers_) {
       std::vector<const ops::WeightMatrix*> ws;
       if (L.recurrent)
         ws = {&L.w_qkv, &L.w_z, &L.w_beta, &L.w_alpha, &L.w_ssm_out};
+      else if (L.kv_src >= 0)
+        ws = {&L.wq, &L.wo};
+      else if (L.v_is_k)
+        ws = {&L.wq, &L.wk, &L.wo};
       else
         ws = {&L.wq, &L.wk, &L.wv, &L.wo};
+      if (L.ple_gate)
+        for (const auto* W : {&*L.ple_gate, &*L.ple_proj}) ws.push_back(W);
       if (L.router && flags_.moe_beside_dense)
         for (const auto* W : {&L.w_gate, &L.w_up, &L.w_down}) ws.push_back(W);
       if (L.router) {
@@ -409,6 +463,15 @@ class DenseDecoder final : public Model {
   // the result is added to x, or left in ctx.moe_out when !add.
   void moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int ith, int nth, int64_t tb,
                int64_t te, const float* xin, const float* rin, bool add) const;
+  // Gemma 4 per-layer embeddings. per_layer_inputs fills ctx.ple[token][layer] once per batch
+  // from the token's row of per_layer_token_embd (× sqrt(width)) and the RMS-normed projection
+  // of its embedding (× 1/sqrt(n_embd)), summed and × 1/sqrt(2); per_layer_embedding adds
+  // post_norm(proj(gelu(inp_gate · x) ⊙ ple[token][layer])) to x, then applies the layer's
+  // output scale. Both inside pool.run; both end with a barrier.
+  void per_layer_inputs(DecoderContext& ctx, std::span<const BatchToken> batch, int ith, int nth,
+                        int64_t tb, int64_t te) const;
+  void per_layer_embedding(const Layer& L, DecoderContext& ctx, size_t il, int64_t T, int ith,
+                           int nth, int64_t tb, int64_t te) const;
   // The Gated DeltaNet mixer of a recurrent layer: from the normed input in ctx.xn to the
   // layer's output projection, written back to ctx.xn. Inside pool.run; ends with a barrier.
   void delta_net(const Layer& L, DecoderContext& ctx, std::span<const BatchToken> batch, size_t il,
@@ -426,6 +489,11 @@ class DenseDecoder final : public Model {
       dequantize_row_of(*tok_embd_, token, out);
   }
   bool tied_ = false;
+  // Gemma 4 per-layer embeddings: the table (read row by row), the projection of the token
+  // embeddings into every layer's input, its norm.
+  const gguf::TensorInfo* ple_tok_ = nullptr;
+  std::optional<ops::WeightMatrix> ple_model_proj_;
+  Vec ple_proj_norm_;
   Vec output_norm_;
   ops::WeightMatrix output_;
   OptVec rope_freqs_;
@@ -530,6 +598,53 @@ void DenseDecoder::delta_net(const Layer& L, DecoderContext& ctx, std::span<cons
   pool.barrier();
   ops::matmul_in_run(pool, ith, nth, L.w_ssm_out, ctx.dn_out.data(), T, ctx.xn.data(), size_t(E),
                      ctx.ms);
+}
+
+void DenseDecoder::per_layer_inputs(DecoderContext& ctx, std::span<const BatchToken> batch, int ith,
+                                    int nth, int64_t tb, int64_t te) const {
+  ThreadPool& pool = ctx.pool();
+  const int64_t T = int64_t(batch.size()), E = config_.n_embd, P = flags_.n_embd_per_layer;
+  const int64_t LP = config_.n_layer * P;
+  ops::matmul_in_run(pool, ith, nth, *ple_model_proj_, ctx.x.data(), T, ctx.ple_tmp.data(),
+                     size_t(LP), ctx.ms);
+  const float proj_scale = 1.0f / std::sqrt(float(E)), tok_scale = std::sqrt(float(P));
+  const float in_scale = 1.0f / std::sqrt(2.0f);
+  for (int64_t t = tb; t < te; ++t) {
+    float* dst = ctx.ple.data() + t * LP;
+    dequantize_row_of(*ple_tok_, batch[t].token, dst);
+    for (int64_t l = 0; l < config_.n_layer; ++l) {
+      float* pr = ctx.ple_tmp.data() + t * LP + l * P;
+      ops::scale(pr, proj_scale, P);
+      ops::rms_norm(pr, ple_proj_norm_.data(), pr, P, config_.norm_eps);
+      float* d = dst + l * P;
+      for (int64_t i = 0; i < P; ++i) d[i] = (pr[i] + d[i] * tok_scale) * in_scale;
+    }
+  }
+  pool.barrier();
+}
+
+void DenseDecoder::per_layer_embedding(const Layer& L, DecoderContext& ctx, size_t il, int64_t T,
+                                       int ith, int nth, int64_t tb, int64_t te) const {
+  ThreadPool& pool = ctx.pool();
+  const int64_t E = config_.n_embd, P = flags_.n_embd_per_layer, LP = config_.n_layer * P;
+  ops::matmul_in_run(pool, ith, nth, *L.ple_gate, ctx.x.data(), T, ctx.ple_g.data(), size_t(P),
+                     ctx.ms);
+  for (int64_t t = tb; t < te; ++t) {
+    float* g = ctx.ple_g.data() + t * P;
+    const float* in = ctx.ple.data() + t * LP + int64_t(il) * P;
+    for (int64_t i = 0; i < P; ++i) g[i] = ops::gelu(g[i]) * in[i];
+  }
+  pool.barrier();
+  ops::matmul_in_run(pool, ith, nth, *L.ple_proj, ctx.ple_g.data(), T, ctx.xn.data(), size_t(E),
+                     ctx.ms);
+  for (int64_t t = tb; t < te; ++t) {
+    float* o = ctx.xn.data() + t * E;
+    float* x = ctx.x.data() + t * E;
+    ops::rms_norm(o, L.ple_post_norm->data(), o, E, config_.norm_eps);
+    ops::add(x, o, x, E);
+    if (L.out_scale) ops::scale(x, *L.out_scale, E);
+  }
+  pool.barrier();
 }
 
 void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int ith, int nth,
@@ -713,6 +828,7 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         ops::rope_cos_sin(rope_swa_, batch[t].pos, ctx.rope_cs_swa.data() + t * n_rot_swa);
     }
     pool.barrier();
+    if (ple_tok_) per_layer_inputs(ctx, batch, ith, nth, tb, te);
 
     for (const Layer& L : layers_) {
       const size_t il = size_t(&L - layers_.data());
@@ -734,10 +850,12 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         delta_net(L, ctx, batch, il, ith, nth, tb, te);
       } else {
         const bool gated = flags_.attn_output_gate;
+        const bool own_kv = L.kv_src < 0;
         {
           const ops::WeightMatrix* Ws[3] = {&L.wq, &L.wk, &L.wv};
           float* Ys[3] = {gated ? ctx.qg.data() : ctx.q.data(), ctx.kc.data(), ctx.vc.data()};
-          ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 3, ctx.xn.data(), T, ctx.ms);
+          const int n = !own_kv ? 1 : L.v_is_k ? 2 : 3;
+          ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, n, ctx.xn.data(), T, ctx.ms);
         }
         for (int64_t t = tb; t < te; ++t) {
           float* q = ctx.q.data() + t * nq;
@@ -749,21 +867,22 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
             }
           float* k = ctx.kc.data() + t * nk;
           float* v = ctx.vc.data() + t * nv;
+          if (L.v_is_k) std::copy_n(k, nk, v);  // before K's norm and RoPE
           if (L.bq) ops::add(q, L.bq->data(), q, nq);
           if (L.bk) ops::add(k, L.bk->data(), k, nk);
           if (L.bv) ops::add(v, L.bv->data(), v, nv);
-          if (L.q_norm) {
+          if (L.q_norm)
             for (int64_t h = 0; h < c.n_head; ++h)
               ops::rms_norm(q + h * HD, L.q_norm->data(), q + h * HD, HD, c.norm_eps);
+          if (L.k_norm && own_kv)
             for (int64_t h = 0; h < c.n_head_kv; ++h)
               ops::rms_norm(k + h * HD, L.k_norm->data(), k + h * HD, HD, c.norm_eps);
-          }
           if (!L.nope) {
             const ops::RopeParams& rp = L.swa ? rope_swa_ : c.rope;
             const float* cs =
                 L.swa ? ctx.rope_cs_swa.data() + t * n_rot_swa : ctx.rope_cs.data() + t * n_rot;
             ops::rope_apply(rp, cs, q, int(c.n_head), int(HD));
-            ops::rope_apply(rp, cs, k, int(c.n_head_kv), int(HD));
+            if (own_kv) ops::rope_apply(rp, cs, k, int(c.n_head_kv), int(HD));
             if (flags_.qk_rms_after_rope) {
               for (int64_t h = 0; h < c.n_head; ++h)
                 ops::rms_norm(q + h * HD, nullptr, q + h * HD, HD, c.norm_eps);
@@ -777,6 +896,7 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
                 1.0f;
             ops::scale(q, f, nq);
           }
+          if (!own_kv) continue;
           const size_t buf = il * size_t(P.n_seq) + size_t(batch[t].seq);
           const int64_t R = L.swa ? ctx.ring[size_t(batch[t].seq)] : 0;
           const size_t cell = R > 0 ? size_t(batch[t].pos % R) : size_t(batch[t].pos);
@@ -797,7 +917,8 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         for (int64_t s = 0; s < T;) {
           int64_t e = s + 1;
           while (e < T && batch[e].seq == batch[s].seq && batch[e].pos == batch[e - 1].pos + 1) ++e;
-          const size_t buf = il * size_t(P.n_seq) + size_t(batch[s].seq);
+          const size_t kv_layer = own_kv ? il : size_t(L.kv_src);
+          const size_t buf = kv_layer * size_t(P.n_seq) + size_t(batch[s].seq);
           ops::AttnParams aps = ap;
           aps.ring = L.swa ? ctx.ring[size_t(batch[s].seq)] : 0;
           ops::attention_in_run(ith, nth, aps, ctx.q.data() + s * nq, nq, e - s, batch[s].pos,
@@ -848,11 +969,11 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 2, ctx.xn.data(), T, ctx.ms);
       }
       for (int64_t t = tb; t < te; ++t) {
-        float* g = ctx.gate.data() + t * c.n_ff;
+        float* g = ctx.gate.data() + t * L.n_ff;
         if (flags_.gelu)
-          ops::geglu(g, ctx.up.data() + t * c.n_ff, g, c.n_ff);
+          ops::geglu(g, ctx.up.data() + t * L.n_ff, g, L.n_ff);
         else
-          ops::swiglu(g, ctx.up.data() + t * c.n_ff, g, c.n_ff);
+          ops::swiglu(g, ctx.up.data() + t * L.n_ff, g, L.n_ff);
       }
       pool.barrier();
       ops::matmul_in_run(pool, ith, nth, L.w_down, ctx.gate.data(), T, ctx.xn.data(), size_t(E),
@@ -867,9 +988,10 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         }
         if (L.post_ffn_norm) ops::rms_norm(o, L.post_ffn_norm->data(), o, E, c.norm_eps);
         ops::add(ctx.x.data() + t * E, o, ctx.x.data() + t * E, E);
-        if (L.out_scale) ops::scale(ctx.x.data() + t * E, *L.out_scale, E);
+        if (L.out_scale && !L.ple_gate) ops::scale(ctx.x.data() + t * E, *L.out_scale, E);
       }
       pool.barrier();
+      if (L.ple_gate) per_layer_embedding(L, ctx, il, T, ith, nth, tb, te);
     }
 
     const int64_t R = int64_t(out_rows.size());
@@ -908,6 +1030,7 @@ size_t decoder_state_bytes(const ModelConfig& c, const DecoderFlags& f, const Co
       bytes += size_t(conv + int64_t(f.ssm_v_heads) * d * d) * sizeof(float);
       continue;
     }
+    if (f.n_kv_shared > 0 && il >= c.n_layer - f.n_kv_shared) continue;  // reads another's cache
     const bool swa = at(f.swa_layers);
     const int64_t hd = swa && f.head_dim_swa > 0 ? f.head_dim_swa : c.head_dim;
     const int64_t hd_v = swa && f.head_dim_swa > 0 ? f.head_dim_swa : c.head_dim_v;

@@ -55,6 +55,14 @@ struct DecoderFlags {
   // adds a GeGLU expert mixture beside it (pre_ffw_norm_2, post_ffw_norm_2), routed from
   // rms(x) / sqrt(n_embd) ⊙ ffn_gate_inp.scale; the sum goes through post_ffw_norm.
   bool moe_beside_dense = false;
+  // Gemma 4 E2B/E4B: per-layer embeddings of this width (0: none): a per-token input for every
+  // layer from per_layer_token_embd and a projection of the embeddings, gated into each layer's
+  // output (inp_gate → GELU ⊙ input → proj → post_norm, added to x).
+  int64_t n_embd_per_layer = 0;
+  // Gemma 4: the last n layers compute only queries and attend over the KV cache of the last
+  // earlier layer of their kind (sliding: n_layer - n - 2, global: n_layer - n - 1).
+  int n_kv_shared = 0;
+  bool v_from_k = false;  // Gemma 4: a layer without attn_v uses its K projection as V
   bool shared_expert_gate = false;  // Qwen 3.5 MoE: × sigmoid(ffn_gate_inp_shexp · x)
   // Qwen 3.5 hybrids: layers marked recurrent are Gated DeltaNet linear-attention layers
   // (attn_qkv → causal conv + SiLU → q, k, v; attn_gate → z; ssm_beta, ssm_alpha, ssm_dt, ssm_a →

@@ -139,27 +139,50 @@ TEST(Kernels, MadF16MatchesReference) {
 namespace hearth::kernels {
 namespace {
 
+// Every level sums in llama.cpp's order (KernelTable::attn_f16), so they agree bit for bit; and
+// the result is the attention formula (double reference) to F16 rounding of the probabilities.
 TEST(Kernels, GroupedF16AttentionMatchesReference) {
   for (int hd : {64, 128}) {
     for (int g : {1, 4, 7}) {
-      const int64_t n_keys = 37;
-      std::mt19937 gen(uint32_t(hd * 10 + g));
-      std::normal_distribution<float> d(0.0f, 1.0f);
-      std::vector<uint16_t> q(size_t(g * hd)), k(size_t(n_keys * hd)), v(size_t(n_keys * hd));
-      for (auto* vec : {&q, &k, &v})
-        for (auto& x : *vec) x = fp32_to_fp16(d(gen));
-      std::vector<float> ref(size_t(g * hd)), got(size_t(g * hd)), scratch(size_t(g * n_keys));
-      const float scale = 1.0f / std::sqrt(float(hd));
-      table(Isa::kGeneric)
-          .attn_f16(hd, g, q.data(), reinterpret_cast<uint8_t*>(k.data()), hd * 2,
-                    reinterpret_cast<uint8_t*>(v.data()), hd * 2, n_keys, scale, 0, scratch.data(),
-                    ref.data());
-      for (Isa isa : levels()) {
-        table(isa).attn_f16(hd, g, q.data(), reinterpret_cast<uint8_t*>(k.data()), hd * 2,
-                            reinterpret_cast<uint8_t*>(v.data()), hd * 2, n_keys, scale, 0,
-                            scratch.data(), got.data());
-        for (size_t i = 0; i < ref.size(); ++i)
-          EXPECT_NEAR(got[i], ref[i], 2e-3f) << isa_name(isa) << " hd " << hd << " g " << g;
+      for (int64_t key0 : {0, 5, 16, 29}) {
+        const int64_t n_keys = 37;
+        std::mt19937 gen(uint32_t(hd * 10 + g));
+        std::normal_distribution<float> d(0.0f, 1.0f);
+        std::vector<uint16_t> q(size_t(g * hd)), k(size_t(n_keys * hd)), v(size_t(n_keys * hd));
+        for (auto* vec : {&q, &k, &v})
+          for (auto& x : *vec) x = fp32_to_fp16(d(gen));
+        std::vector<float> ref(size_t(g * hd)), got(size_t(g * hd)), scratch(size_t(g * n_keys));
+        std::vector<float> lanes(size_t(g) * 16 * hd);
+        const float scale = 1.0f / std::sqrt(float(hd));
+        table(Isa::kGeneric)
+            .attn_f16(hd, g, q.data(), reinterpret_cast<uint8_t*>(k.data()), hd * 2,
+                      reinterpret_cast<uint8_t*>(v.data()), hd * 2, n_keys, key0, scale, 0,
+                      scratch.data(), lanes.data(), ref.data());
+        for (int h = 0; h < g; ++h) {  // the formula in double
+          std::vector<double> p(static_cast<size_t>(n_keys));
+          double mx = -1e300, sum = 0;
+          for (int64_t j = 0; j < n_keys; ++j) {
+            double s = 0;
+            for (int i = 0; i < hd; ++i)
+              s += double(fp16_to_fp32(k[j * hd + i])) * fp16_to_fp32(q[h * hd + i]);
+            p[j] = s * scale;
+            mx = std::max(mx, p[j]);
+          }
+          for (auto& x : p) sum += (x = std::exp(x - mx));
+          for (int i = 0; i < hd; ++i) {
+            double o = 0;
+            for (int64_t j = 0; j < n_keys; ++j) o += p[j] / sum * fp16_to_fp32(v[j * hd + i]);
+            EXPECT_NEAR(ref[h * hd + i], o, 2e-3) << "hd " << hd << " g " << g;
+          }
+        }
+        for (Isa isa : levels()) {
+          table(isa).attn_f16(hd, g, q.data(), reinterpret_cast<uint8_t*>(k.data()), hd * 2,
+                              reinterpret_cast<uint8_t*>(v.data()), hd * 2, n_keys, key0, scale, 0,
+                              scratch.data(), lanes.data(), got.data());
+          for (size_t i = 0; i < ref.size(); ++i)
+            ASSERT_EQ(got[i], ref[i])
+                << isa_name(isa) << " hd " << hd << " g " << g << " key0 " << key0 << " at " << i;
+        }
       }
     }
   }
