@@ -62,7 +62,7 @@ struct DecoderFlags {
   // Gemma 4: the last n layers compute only queries and attend over the KV cache of the last
   // earlier layer of their kind (sliding: n_layer - n - 2, global: n_layer - n - 1).
   int n_kv_shared = 0;
-  bool v_from_k = false;  // Gemma 4: a layer without attn_v uses its K projection as V
+  bool v_from_k = false;            // Gemma 4: a layer without attn_v uses its K projection as V
   bool shared_expert_gate = false;  // Qwen 3.5 MoE: × sigmoid(ffn_gate_inp_shexp · x)
   // Qwen 3.5 hybrids: layers marked recurrent are Gated DeltaNet linear-attention layers
   // (attn_qkv → causal conv + SiLU → q, k, v; attn_gate → z; ssm_beta, ssm_alpha, ssm_dt, ssm_a →
