@@ -56,6 +56,28 @@ Result<std::vector<ops::WeightMatrix>> WeightLoader::experts(const std::string& 
   return out;
 }
 
+Result<std::vector<std::vector<ops::WeightMatrix>>> WeightLoader::experts_split(
+    const std::string& name, int64_t n_expert, int parts, int64_t n_out, int64_t n_in) {
+  HEARTH_ASSIGN_OR_RETURN(const gguf::TensorInfo* t,
+                          tensor(name, {n_expert, int64_t(parts) * n_out, n_in}));
+  const size_t per = t->nbytes / size_t(n_expert), part = per / size_t(parts);
+  std::vector<std::vector<ops::WeightMatrix>> out(static_cast<size_t>(parts));
+  for (int p = 0; p < parts; ++p) {
+    out[size_t(p)].reserve(size_t(n_expert));
+    for (int64_t e = 0; e < n_expert; ++e) {
+      const std::string en = name + "[" + std::to_string(e) + "][" + std::to_string(p) + "]";
+      HEARTH_ASSIGN_OR_RETURN(
+          ops::WeightMatrix w,
+          ops::WeightMatrix::make(
+              en.c_str(), t->type, n_out, n_in,
+              static_cast<const uint8_t*>(t->data) + size_t(e) * per + size_t(p) * part, part));
+      w.prepare(pool_, placement_, repack_, &arena_);
+      out[size_t(p)].push_back(std::move(w));
+    }
+  }
+  return out;
+}
+
 Result<std::optional<ops::WeightMatrix>> WeightLoader::optional_matrix(const std::string& name,
                                                                        int64_t n_out,
                                                                        int64_t n_in) {

@@ -24,6 +24,11 @@ class WeightLoader {
   // A 3-D expert tensor of shape (n_expert, n_out, n_in): one matrix view per expert.
   Result<std::vector<ops::WeightMatrix>> experts(const std::string& name, int64_t n_expert,
                                                  int64_t n_out, int64_t n_in);
+  // A 3-D tensor of shape (n_expert, parts * n_out, n_in) whose rows stack `parts` matrices
+  // per expert (e.g. ffn_gate_up_exps: gate rows, then up rows): result[p][e].
+  Result<std::vector<std::vector<ops::WeightMatrix>>> experts_split(const std::string& name,
+                                                                    int64_t n_expert, int parts,
+                                                                    int64_t n_out, int64_t n_in);
   // nullopt if absent; an error if present with the wrong shape.
   Result<std::optional<ops::WeightMatrix>> optional_matrix(const std::string& name, int64_t n_out,
                                                            int64_t n_in);

@@ -96,6 +96,11 @@ SPECS = [
      {"n_embd": 128, "n_head": 2, "n_head_kv": 1, "head_dim": 64, "n_layer": 3,
       "full_attention_interval": 3, "n_expert": 8, "n_expert_used": 3, "n_ff_exp": 96,
       "n_ff_shexp": 64, "ssm_group_count": 2, "ssm_time_step_rank": 2, "ssm_state_size": 64}, 300),
+    # Experts stored as one fused ffn_gate_up_exps tensor per layer.
+    ("qwen35moe-fused", "qwen35moe", "F32",
+     {"n_embd": 128, "n_head": 2, "n_head_kv": 1, "head_dim": 64, "n_layer": 2,
+      "full_attention_interval": 2, "n_expert": 8, "n_expert_used": 2, "n_ff_exp": 64,
+      "n_ff_shexp": 64, "_fused": True}, 200),
     ("qwen3moe-32x1", "qwen3moe", "F32",
      {"n_embd": 256, "n_head": 4, "n_head_kv": 4, "head_dim": 64, "n_ff": 512, "n_expert": 32,
       "n_expert_used": 1, "n_ff_exp": 64, "n_layer": 3}, 200),
@@ -157,6 +162,28 @@ def gemma4_e(spec, path):
     mkmodel.write_gguf(path, kvs, out)
 
 
+def fused_gate_up(spec, path):
+    """mkmodel's model with each layer's ffn_gate_exps and ffn_up_exps stacked into one
+    ffn_gate_up_exps tensor (gate rows, then up rows, per expert), as newer converters write."""
+    sys.path.insert(0, ORACLE)
+    import mkmodel
+    hp = dict(spec["hparams"])
+    hp.pop("_fused")
+    kvs, tensors, _, _ = mkmodel.build(dict(spec, hparams=hp))
+    by_name = {n: a for n, a, _ in tensors}
+    out = []
+    for n, a, t in tensors:
+        if ".ffn_up_exps." in n:
+            continue
+        if ".ffn_gate_exps." in n:
+            up = by_name[n.replace("ffn_gate_exps", "ffn_up_exps")]
+            out.append((n.replace("ffn_gate_exps", "ffn_gate_up_exps"),
+                        np.concatenate([a, up], axis=1), t))
+        else:
+            out.append((n, a, t))
+    mkmodel.write_gguf(path, kvs, out)
+
+
 def make_model(name, arch, dtype, hp):
     os.makedirs(CACHE, exist_ok=True)
     path = os.path.join(CACHE, f"{name}-{dtype}.gguf")
@@ -168,6 +195,8 @@ def make_model(name, arch, dtype, hp):
         return path
     if "_e" in hp:
         gemma4_e(spec, path)
+    elif "_fused" in hp:
+        fused_gate_up(spec, path)
     else:
         subprocess.run(["/usr/bin/python3", os.path.join(ORACLE, "mkmodel.py"), "/dev/stdin",
                         path], input=want, text=True, check=True, capture_output=True)

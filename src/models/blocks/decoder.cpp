@@ -218,10 +218,17 @@ class DenseDecoder final : public Model {
       if (moe) {
         const int64_t ne = flags_.n_expert, nf = flags_.n_ff_exp;
         HEARTH_ASSIGN_OR_RETURN(L.router, w.matrix(blk(il, "ffn_gate_inp.weight"), ne, c.n_embd));
-        HEARTH_ASSIGN_OR_RETURN(L.exp_gate,
-                                w.experts(blk(il, "ffn_gate_exps.weight"), ne, nf, c.n_embd));
-        HEARTH_ASSIGN_OR_RETURN(L.exp_up,
-                                w.experts(blk(il, "ffn_up_exps.weight"), ne, nf, c.n_embd));
+        if (w.has(blk(il, "ffn_gate_up_exps.weight"))) {  // fused: gate rows, then up rows
+          HEARTH_ASSIGN_OR_RETURN(
+              auto gu, w.experts_split(blk(il, "ffn_gate_up_exps.weight"), ne, 2, nf, c.n_embd));
+          L.exp_gate = std::move(gu[0]);
+          L.exp_up = std::move(gu[1]);
+        } else {
+          HEARTH_ASSIGN_OR_RETURN(L.exp_gate,
+                                  w.experts(blk(il, "ffn_gate_exps.weight"), ne, nf, c.n_embd));
+          HEARTH_ASSIGN_OR_RETURN(L.exp_up,
+                                  w.experts(blk(il, "ffn_up_exps.weight"), ne, nf, c.n_embd));
+        }
         HEARTH_ASSIGN_OR_RETURN(L.exp_down,
                                 w.experts(blk(il, "ffn_down_exps.weight"), ne, c.n_embd, nf));
         if (!flags_.moe_beside_dense) continue;
