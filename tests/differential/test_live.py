@@ -78,14 +78,16 @@ SPECS = [
       "n_expert": 4, "n_expert_used": 1, "n_ff_exp": 128, "interleave_moe_layer_step": 2,
       "n_ctx_train": 16384}, 8400),
     # Qwen 3.5 hybrids: several hundred tokens through the Gated DeltaNet layers (many chunks of
-    # 64, two batches of 512 so the state carries over), other head ratios and head sizes.
+    # 64, two batches of 512 so the state carries over), other head ratios and head sizes, M-RoPE
+    # sections that leave the last two rotary pairs on the e axis (position 0 for text; with a
+    # RoPE base of 100 those pairs turn fast enough that rotating them would move logits 4.7e-2).
     ("qwen35-700", "qwen35", "F16",
      {"n_embd": 256, "n_head": 4, "n_head_kv": 2, "head_dim": 64, "n_ff": 512, "n_layer": 4,
       "ssm_group_count": 4, "ssm_time_step_rank": 8, "ssm_state_size": 32}, 700),
     ("qwen35-hd128", "qwen35", "F32",
      {"n_embd": 256, "n_head": 2, "n_head_kv": 1, "head_dim": 128, "n_ff": 512, "n_layer": 3,
       "full_attention_interval": 3, "ssm_group_count": 1, "ssm_time_step_rank": 2,
-      "ssm_state_size": 128}, 300),
+      "ssm_state_size": 128, "rope_sections": [2, 2, 3, 1], "rope_theta": 100.0}, 300),
     # (F32: with F16 weights, an expert swapped at a near-tie lives on in the DeltaNet state and
     # moves later router logits enough to swap more; the F16 fixtures cover 48 tokens.)
     ("qwen35moe-16x4", "qwen35moe", "F32",
