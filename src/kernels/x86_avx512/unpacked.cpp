@@ -76,60 +76,153 @@ inline float dot_sb(const RowUnpack& u, const uint8_t* act, int64_t sb) {
   }
 }
 
-template <UnpackFn U, int GROUP, ActFormat F, VecDotFn REF>
-void gemm_unpacked(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
-                   size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  if (K % 256 != 0) {  // 32-wide types in rows that are not whole super-blocks
-    gemm_from_vec_dot(REF, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
-    return;
-  }
-  if (M >= 8) {
-    gemm_vnni(U, GROUP, F, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
-    return;
-  }
-  const auto* w = static_cast<const uint8_t*>(W);
-  const auto* a = static_cast<const uint8_t*>(A);
-  const int64_t nsb = K / 256;
+// Y (+)= the part of the dot products past the last whole super-block of a 32-wide type (a row
+// of K = 640 has 2 whole super-blocks and 4 blocks of tail). The tail blocks of each weight row
+// and activation row are copied into zero-padded super-blocks (a zero block has scale 0, so it
+// adds nothing) and go through the same unpack-and-dot as whole super-blocks.
+template <UnpackFn U, int GROUP, ActFormat F>
+void add_tail(DType wt, int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows,
+              const uint8_t* a, size_t a_stride, int64_t M, float* Y, size_t ldy, bool assign) {
+  using Block = std::conditional_t<F == ActFormat::kQ8_1, block_q8_1, block_q8_0>;
+  const int64_t Km = K / 256 * 256, tail_blocks = (K - Km) / 32;
+  const size_t w_off = row_bytes(wt, Km), w_tail = row_bytes(wt, K - Km);
+  const size_t a_off = size_t(Km / 32) * sizeof(Block), a_tail = size_t(tail_blocks) * sizeof(Block);
+  alignas(64) Block act[8][8];
+  alignas(64) uint8_t wpad[8 * 64];  // one super-block of the widest 32-wide type (Q5_1: 24 B)
   RowUnpack u;
-  for (int64_t r = 0; r < n_rows; ++r) {
-    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int64_t m0 = 0; m0 < M; m0 += 8) {
-      const int64_t mc = std::min<int64_t>(8, M - m0);
-      for (int i = 0; i < 8; ++i) acc[i] = 0;
-      for (int64_t sb = 0; sb < nsb; ++sb) {
-        U(w + r * w_stride, sb, u);
-        for (int64_t i = 0; i < mc; ++i) acc[i] += dot_sb<F, GROUP>(u, a + (m0 + i) * a_stride, sb);
+  for (int64_t m0 = 0; m0 < M; m0 += 8) {
+    const int64_t mc = std::min<int64_t>(8, M - m0);
+    std::memset(act, 0, sizeof(act));
+    for (int64_t i = 0; i < mc; ++i) std::memcpy(act[i], a + (m0 + i) * a_stride + a_off, a_tail);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      std::memset(wpad, 0, sizeof(wpad));
+      std::memcpy(wpad, w + r * w_stride + w_off, w_tail);
+      U(wpad, 0, u);
+      for (int64_t i = 0; i < mc; ++i) {
+        const float d = dot_sb<F, GROUP>(u, reinterpret_cast<const uint8_t*>(act[i]), 0);
+        float& y = Y[(m0 + i) * ldy + r];
+        y = assign ? d : y + d;
       }
-      for (int64_t i = 0; i < mc; ++i) Y[(m0 + i) * ldy + r] = acc[i];
     }
   }
 }
 
 template <UnpackFn U, int GROUP, ActFormat F, VecDotFn REF>
+void gemm_unpacked(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
+                   size_t a_stride, int64_t M, float* Y, size_t ldy, DType wt) {
+  const int64_t Km = K / 256 * 256;
+  if (Km != K && F == ActFormat::kQ8K) {  // K-quant rows are whole super-blocks; not expected
+    gemm_from_vec_dot(REF, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+    return;
+  }
+  const auto* w = static_cast<const uint8_t*>(W);
+  const auto* a = static_cast<const uint8_t*>(A);
+  if (Km > 0) {
+    if (M >= 8) {
+      gemm_vnni(U, GROUP, F, Km, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+    } else {
+      const int64_t nsb = Km / 256;
+      RowUnpack u;
+      for (int64_t r = 0; r < n_rows; ++r) {
+        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t m0 = 0; m0 < M; m0 += 8) {
+          const int64_t mc = std::min<int64_t>(8, M - m0);
+          for (int i = 0; i < 8; ++i) acc[i] = 0;
+          for (int64_t sb = 0; sb < nsb; ++sb) {
+            U(w + r * w_stride, sb, u);
+            for (int64_t i = 0; i < mc; ++i)
+              acc[i] += dot_sb<F, GROUP>(u, a + (m0 + i) * a_stride, sb);
+          }
+          for (int64_t i = 0; i < mc; ++i) Y[(m0 + i) * ldy + r] = acc[i];
+        }
+      }
+    }
+  }
+  if (Km != K) add_tail<U, GROUP, F>(wt, K, w, w_stride, n_rows, a, a_stride, M, Y, ldy, Km == 0);
+}
+
+// Small M for Q4_0 / Q5_0 (decode): each 32-weight block is turned into unsigned bytes in
+// registers (Q4_0: the nibble; Q5_0: nibble | high bit << 4) and dotted with each activation
+// block by vpdpbusd, the offset (8 or 16) removed through the activation block's sum. Any K that
+// is a whole number of blocks (no super-block structure, so no tail case).
+template <bool Q5>
+void gemm_q4q5_0_small(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows,
+                       const uint8_t* a, size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  using WB = std::conditional_t<Q5, block_q5_0, block_q4_0>;
+  const int64_t nb = K / 32;
+  const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi8(1);
+  const __m256i bit_of_byte = _mm256_set1_epi64x(int64_t(0x8040201008040201ULL));
+  // Byte i of the broadcast 32-bit qh picks qh's byte i / 8 (per 128-bit lane).
+  const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                        2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const int32_t off = Q5 ? 16 : 8;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const auto* wb = reinterpret_cast<const WB*>(w + r * w_stride);
+    __m256 acc[8];
+    for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].qs));
+      __m256i u = _mm256_and_si256(
+          _mm256_set_m128i(_mm_srli_epi16(q, 4), q), low4);  // bytes 0-15: low, 16-31: high
+      if constexpr (Q5) {
+        uint32_t qh;
+        std::memcpy(&qh, wb[b].qh, 4);
+        const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int32_t(qh)), pick);
+        const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit_of_byte), bit_of_byte);
+        u = _mm256_or_si256(u, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
+      }
+      const float dw = h2f(wb[b].d);
+      for (int64_t m = 0; m < M; ++m) {
+        const auto& ab = reinterpret_cast<const block_q8_0*>(a + m * a_stride)[b];
+        const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.qs));
+        const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, av);
+        const __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, av);
+        const __m256i t = _mm256_sub_epi32(dot, _mm256_mullo_epi32(sum, _mm256_set1_epi32(off)));
+        acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(ab.d)), _mm256_cvtepi32_ps(t), acc[m]);
+      }
+    }
+    for (int64_t m = 0; m < M; ++m) Y[m * ldy + r] = hsum(acc[m]);
+  }
+}
+
+template <UnpackFn U, int GROUP, ActFormat F, VecDotFn REF, DType T>
+void gemm_typed(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
+                size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  if constexpr (T == DType::Q4_0 || T == DType::Q5_0) {
+    if (M < 8) {
+      gemm_q4q5_0_small<T == DType::Q5_0>(K, static_cast<const uint8_t*>(W), w_stride, n_rows,
+                                          static_cast<const uint8_t*>(A), a_stride, M, Y, ldy);
+      return;
+    }
+  }
+  gemm_unpacked<U, GROUP, F, REF>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy, T);
+}
+
+template <UnpackFn U, int GROUP, ActFormat F, VecDotFn REF, DType T>
 float vec_dot_unpacked(int64_t n, const void* x, const void* y) {
   float r = 0;
-  gemm_unpacked<U, GROUP, F, REF>(n, x, 0, 1, y, 0, 1, &r, 1);
+  gemm_typed<U, GROUP, F, REF, T>(n, x, 0, 1, y, 0, 1, &r, 1);
   return r;
 }
 
-template <UnpackFn U, int GROUP, ActFormat F, VecDotFn REF>
-void put(KernelTable& t, DType type) {
-  t.vec_dot[uint32_t(type)] = vec_dot_unpacked<U, GROUP, F, REF>;
-  t.gemm[uint32_t(type)] = gemm_unpacked<U, GROUP, F, REF>;
+template <UnpackFn U, int GROUP, ActFormat F, VecDotFn REF, DType T>
+void put(KernelTable& t) {
+  t.vec_dot[uint32_t(T)] = vec_dot_unpacked<U, GROUP, F, REF, T>;
+  t.gemm[uint32_t(T)] = gemm_typed<U, GROUP, F, REF, T>;
 }
 
 }  // namespace
 
 void register_avx512_unpacked(KernelTable& t) {
-  put<unpack_q5_K, 32, ActFormat::kQ8K, vec_dot_q5_K_q8_K>(t, DType::Q5_K);
-  put<unpack_q2_K, 16, ActFormat::kQ8K, vec_dot_q2_K_q8_K>(t, DType::Q2_K);
-  put<unpack_q3_K, 16, ActFormat::kQ8K, vec_dot_q3_K_q8_K>(t, DType::Q3_K);
-  put<unpack_iq4_xs, 32, ActFormat::kQ8K, vec_dot_iq4_xs_q8_K>(t, DType::IQ4_XS);
-  put<unpack_q4_0, 32, ActFormat::kQ8_0, vec_dot_q4_0_q8_0>(t, DType::Q4_0);
-  put<unpack_q5_0, 32, ActFormat::kQ8_0, vec_dot_q5_0_q8_0>(t, DType::Q5_0);
-  put<unpack_iq4_nl, 32, ActFormat::kQ8_0, vec_dot_iq4_nl_q8_0>(t, DType::IQ4_NL);
-  put<unpack_q4_1, 32, ActFormat::kQ8_1, vec_dot_q4_1_q8_1>(t, DType::Q4_1);
-  put<unpack_q5_1, 32, ActFormat::kQ8_1, vec_dot_q5_1_q8_1>(t, DType::Q5_1);
+  put<unpack_q5_K, 32, ActFormat::kQ8K, vec_dot_q5_K_q8_K, DType::Q5_K>(t);
+  put<unpack_q2_K, 16, ActFormat::kQ8K, vec_dot_q2_K_q8_K, DType::Q2_K>(t);
+  put<unpack_q3_K, 16, ActFormat::kQ8K, vec_dot_q3_K_q8_K, DType::Q3_K>(t);
+  put<unpack_iq4_xs, 32, ActFormat::kQ8K, vec_dot_iq4_xs_q8_K, DType::IQ4_XS>(t);
+  put<unpack_q4_0, 32, ActFormat::kQ8_0, vec_dot_q4_0_q8_0, DType::Q4_0>(t);
+  put<unpack_q5_0, 32, ActFormat::kQ8_0, vec_dot_q5_0_q8_0, DType::Q5_0>(t);
+  put<unpack_iq4_nl, 32, ActFormat::kQ8_0, vec_dot_iq4_nl_q8_0, DType::IQ4_NL>(t);
+  put<unpack_q4_1, 32, ActFormat::kQ8_1, vec_dot_q4_1_q8_1, DType::Q4_1>(t);
+  put<unpack_q5_1, 32, ActFormat::kQ8_1, vec_dot_q5_1_q8_1, DType::Q5_1>(t);
 }
 
 }  // namespace hearth::kernels

@@ -66,7 +66,9 @@ TEST(Kernels, DetectsThisCpu) {
 }
 
 TEST(Kernels, VecDotAndGemmMatchReference) {
-  for (int64_t K : {512, 96})  // 96: rows that are not whole 256-element super-blocks
+  // 96 and 640: rows that are not whole 256-element super-blocks (a tail only, and whole
+  // super-blocks plus a tail, as in Q5_0/Q8_0 fallback tensors of Q4_K_M files)
+  for (int64_t K : {512, 96, 640})
     for (const TypeTraits* tt : weight_types()) {
       if (K % tt->block_elems != 0 || K % type_traits(tt->vec_dot_type).block_elems != 0) continue;
       for (Isa isa : levels()) {
