@@ -86,7 +86,8 @@ void add_tail(DType wt, int64_t K, const uint8_t* w, size_t w_stride, int64_t n_
   using Block = std::conditional_t<F == ActFormat::kQ8_1, block_q8_1, block_q8_0>;
   const int64_t Km = K / 256 * 256, tail_blocks = (K - Km) / 32;
   const size_t w_off = row_bytes(wt, Km), w_tail = row_bytes(wt, K - Km);
-  const size_t a_off = size_t(Km / 32) * sizeof(Block), a_tail = size_t(tail_blocks) * sizeof(Block);
+  const size_t a_off = size_t(Km / 32) * sizeof(Block),
+               a_tail = size_t(tail_blocks) * sizeof(Block);
   alignas(64) Block act[8][8];
   alignas(64) uint8_t wpad[8 * 64];  // one super-block of the widest 32-wide type (Q5_1: 24 B)
   RowUnpack u;
@@ -162,8 +163,8 @@ void gemm_q4q5_0_small(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_r
     for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].qs));
-      __m256i u = _mm256_and_si256(
-          _mm256_set_m128i(_mm_srli_epi16(q, 4), q), low4);  // bytes 0-15: low, 16-31: high
+      __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q),
+                                   low4);  // bytes 0-15: low, 16-31: high
       if constexpr (Q5) {
         uint32_t qh;
         std::memcpy(&qh, wb[b].qh, 4);
