@@ -27,6 +27,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hearth::ThreadPool pool(1);
   auto m = hearth::models::load_model(*f, pool, {false});
   (void)m;
+  // And the scheduler's memory estimate from metadata alone.
+  hearth::models::ContextParams cp;
+  if (auto est = hearth::models::estimate_state_bytes(**f, cp); est.is_ok()) sink += *est;
   // So must building a tokenizer from hostile tokenizer.ggml.* metadata, and using it.
   if (auto t = hearth::tokenizer::Tokenizer::from_gguf(**f); t.is_ok()) {
     const auto ids = (*t)->encode("Hello <|im_start|> world 123 ", true, true);
