@@ -4,6 +4,7 @@
 // the unpacked bytes are re-centred to v = u - 128 and multiplied with the sign trick
 // (|v| * sign(y, v)): |v| <= 128 and |y| <= 127 keep every pair sum below 2^15.
 //   scale * sum(u y) - off * sum(y) = scale * sum(v y) + (128 * scale - off) * sum(y)
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/generic/generic.h"
@@ -77,61 +78,95 @@ float dot_sb(const RowUnpack& u, const uint8_t* act, int64_t sb) {
   }
 }
 
-template <UnpackFn U, int GROUP, Act F, VecDotFn REF>
+// Y (+)= the dot products past the last whole super-block of a 32-wide type: the tail blocks of
+// each weight and activation row are copied into zero-padded super-blocks (a zero block has
+// scale 0 and adds nothing) and go through the same unpack-and-dot.
+template <UnpackFn U, int GROUP, Act F>
+void add_tail(DType wt, int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows,
+              const uint8_t* a, size_t a_stride, int64_t M, float* Y, size_t ldy, bool assign) {
+  using Block = std::conditional_t<F == Act::kQ8_1, block_q8_1, block_q8_0>;
+  const int64_t Km = K / 256 * 256, tail_blocks = (K - Km) / 32;
+  const size_t w_off = row_bytes(wt, Km), w_tail = row_bytes(wt, K - Km);
+  const size_t a_off = size_t(Km / 32) * sizeof(Block);
+  const size_t a_tail = size_t(tail_blocks) * sizeof(Block);
+  alignas(64) Block act[8][8];
+  alignas(64) uint8_t wpad[8 * 64];  // one super-block of the widest 32-wide type
+  RowUnpack u;
+  for (int64_t m0 = 0; m0 < M; m0 += 8) {
+    const int64_t mc = std::min<int64_t>(8, M - m0);
+    std::memset(act, 0, sizeof(act));
+    for (int64_t i = 0; i < mc; ++i) std::memcpy(act[i], a + (m0 + i) * a_stride + a_off, a_tail);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      std::memset(wpad, 0, sizeof(wpad));
+      std::memcpy(wpad, w + r * w_stride + w_off, w_tail);
+      U(wpad, 0, u);
+      for (int64_t i = 0; i < mc; ++i) {
+        const float d = dot_sb<F, GROUP>(u, reinterpret_cast<const uint8_t*>(act[i]), 0);
+        float& y = Y[(m0 + i) * ldy + r];
+        y = assign ? d : y + d;
+      }
+    }
+  }
+}
+
+template <UnpackFn U, int GROUP, Act F, VecDotFn REF, DType T>
 void gemm_unpacked(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
                    size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  if (K % 256 != 0) {
+  const int64_t Km = K / 256 * 256;
+  if (Km != K && F == Act::kQ8K) {
     gemm_from_vec_dot(REF, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
-    return;
-  }
-  if (M >= 8) {  // prefill: the column-vectorised GEMM
-    constexpr ActFormat fmt = F == Act::kQ8K    ? ActFormat::kQ8K
-                              : F == Act::kQ8_0 ? ActFormat::kQ8_0
-                                                : ActFormat::kQ8_1;
-    gemm_cols(U, GROUP, fmt, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
     return;
   }
   const auto* w = static_cast<const uint8_t*>(W);
   const auto* a = static_cast<const uint8_t*>(A);
-  RowUnpack u;
-  float acc[8];
-  for (int64_t r = 0; r < n_rows; ++r)
-    for (int64_t m0 = 0; m0 < M; m0 += 8) {
-      const int64_t mc = std::min<int64_t>(8, M - m0);
-      for (int i = 0; i < 8; ++i) acc[i] = 0;
-      for (int64_t sb = 0; sb < K / 256; ++sb) {
-        U(w + r * w_stride, sb, u);
-        for (int64_t i = 0; i < mc; ++i) acc[i] += dot_sb<F, GROUP>(u, a + (m0 + i) * a_stride, sb);
+  if (Km > 0 && M >= 8) {
+    constexpr ActFormat fmt = F == Act::kQ8K    ? ActFormat::kQ8K
+                              : F == Act::kQ8_0 ? ActFormat::kQ8_0
+                                                : ActFormat::kQ8_1;
+    gemm_cols(U, GROUP, fmt, Km, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+  } else if (Km > 0) {
+    RowUnpack u;
+    float acc[8];
+    for (int64_t r = 0; r < n_rows; ++r)
+      for (int64_t m0 = 0; m0 < M; m0 += 8) {
+        const int64_t mc = std::min<int64_t>(8, M - m0);
+        for (int i = 0; i < 8; ++i) acc[i] = 0;
+        for (int64_t sb = 0; sb < Km / 256; ++sb) {
+          U(w + r * w_stride, sb, u);
+          for (int64_t i = 0; i < mc; ++i)
+            acc[i] += dot_sb<F, GROUP>(u, a + (m0 + i) * a_stride, sb);
+        }
+        for (int64_t i = 0; i < mc; ++i) Y[(m0 + i) * ldy + r] = acc[i];
       }
-      for (int64_t i = 0; i < mc; ++i) Y[(m0 + i) * ldy + r] = acc[i];
-    }
+  }
+  if (Km != K) add_tail<U, GROUP, F>(T, K, w, w_stride, n_rows, a, a_stride, M, Y, ldy, Km == 0);
 }
 
-template <UnpackFn U, int GROUP, Act F, VecDotFn REF>
+template <UnpackFn U, int GROUP, Act F, VecDotFn REF, DType T>
 float vec_dot_unpacked(int64_t n, const void* x, const void* y) {
   float r = 0;
-  gemm_unpacked<U, GROUP, F, REF>(n, x, 0, 1, y, 0, 1, &r, 1);
+  gemm_unpacked<U, GROUP, F, REF, T>(n, x, 0, 1, y, 0, 1, &r, 1);
   return r;
 }
 
-template <UnpackFn U, int GROUP, Act F, VecDotFn REF>
-void put(KernelTable& t, DType type) {
-  t.vec_dot[uint32_t(type)] = vec_dot_unpacked<U, GROUP, F, REF>;
-  t.gemm[uint32_t(type)] = gemm_unpacked<U, GROUP, F, REF>;
+template <UnpackFn U, int GROUP, Act F, VecDotFn REF, DType T>
+void put(KernelTable& t) {
+  t.vec_dot[uint32_t(T)] = vec_dot_unpacked<U, GROUP, F, REF, T>;
+  t.gemm[uint32_t(T)] = gemm_unpacked<U, GROUP, F, REF, T>;
 }
 
 }  // namespace
 
 void register_avx2_unpacked(KernelTable& t) {
-  put<unpack_q5_K, 32, Act::kQ8K, vec_dot_q5_K_q8_K>(t, DType::Q5_K);
-  put<unpack_q2_K, 16, Act::kQ8K, vec_dot_q2_K_q8_K>(t, DType::Q2_K);
-  put<unpack_q3_K, 16, Act::kQ8K, vec_dot_q3_K_q8_K>(t, DType::Q3_K);
-  put<unpack_iq4_xs, 32, Act::kQ8K, vec_dot_iq4_xs_q8_K>(t, DType::IQ4_XS);
-  put<unpack_q4_0, 32, Act::kQ8_0, vec_dot_q4_0_q8_0>(t, DType::Q4_0);
-  put<unpack_q5_0, 32, Act::kQ8_0, vec_dot_q5_0_q8_0>(t, DType::Q5_0);
-  put<unpack_iq4_nl, 32, Act::kQ8_0, vec_dot_iq4_nl_q8_0>(t, DType::IQ4_NL);
-  put<unpack_q4_1, 32, Act::kQ8_1, vec_dot_q4_1_q8_1>(t, DType::Q4_1);
-  put<unpack_q5_1, 32, Act::kQ8_1, vec_dot_q5_1_q8_1>(t, DType::Q5_1);
+  put<unpack_q5_K, 32, Act::kQ8K, vec_dot_q5_K_q8_K, DType::Q5_K>(t);
+  put<unpack_q2_K, 16, Act::kQ8K, vec_dot_q2_K_q8_K, DType::Q2_K>(t);
+  put<unpack_q3_K, 16, Act::kQ8K, vec_dot_q3_K_q8_K, DType::Q3_K>(t);
+  put<unpack_iq4_xs, 32, Act::kQ8K, vec_dot_iq4_xs_q8_K, DType::IQ4_XS>(t);
+  put<unpack_q4_0, 32, Act::kQ8_0, vec_dot_q4_0_q8_0, DType::Q4_0>(t);
+  put<unpack_q5_0, 32, Act::kQ8_0, vec_dot_q5_0_q8_0, DType::Q5_0>(t);
+  put<unpack_iq4_nl, 32, Act::kQ8_0, vec_dot_iq4_nl_q8_0, DType::IQ4_NL>(t);
+  put<unpack_q4_1, 32, Act::kQ8_1, vec_dot_q4_1_q8_1, DType::Q4_1>(t);
+  put<unpack_q5_1, 32, Act::kQ8_1, vec_dot_q5_1_q8_1, DType::Q5_1>(t);
 }
 
 }  // namespace hearth::kernels
