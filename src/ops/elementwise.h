@@ -17,6 +17,9 @@ void layer_norm(const float* x, const float* w, const float* b, float* y, int64_
 inline float silu(float x) {
   return x / (1.0f + std::exp(-x));
 }
+inline float sigmoid(float x) {
+  return 1.0f / (1.0f + std::exp(-x));
+}
 // tanh-approximated GELU, as ggml computes it.
 float gelu(float x);
 

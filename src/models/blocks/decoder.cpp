@@ -13,6 +13,18 @@ namespace hearth::models {
 namespace {
 
 using Vec = std::vector<float>;
+
+// Gated DeltaNet sizes: channels of the causal conv (q, k and v), floats of its carried history
+// and of the delta-rule state, per layer and sequence.
+int64_t delta_conv_dim(const DecoderFlags& f) {
+  return (2 * f.ssm_k_heads + f.ssm_v_heads) * int64_t(f.ssm_head_dim);
+}
+size_t delta_conv_floats(const DecoderFlags& f) {
+  return size_t(f.ssm_conv - 1) * size_t(delta_conv_dim(f));
+}
+size_t delta_ssm_floats(const DecoderFlags& f) {
+  return size_t(f.ssm_v_heads) * size_t(f.ssm_head_dim) * size_t(f.ssm_head_dim);
+}
 using OptVec = std::optional<Vec>;
 
 struct Layer {
@@ -293,8 +305,8 @@ class DenseDecoder final : public Model {
 
   Status load_delta_net(WeightLoader& w, int il, Layer& L) {
     const int64_t E = config_.n_embd, K = flags_.ssm_conv, d = flags_.ssm_head_dim;
-    const int64_t nkh = flags_.ssm_k_heads, nvh = flags_.ssm_v_heads;
-    const int64_t conv_dim = 2 * nkh * d + nvh * d;
+    const int64_t nvh = flags_.ssm_v_heads;
+    const int64_t conv_dim = delta_conv_dim(flags_);
     HEARTH_ASSIGN_OR_RETURN(L.w_qkv, w.matrix(blk(il, "attn_qkv.weight"), conv_dim, E));
     HEARTH_ASSIGN_OR_RETURN(L.w_z, w.matrix(blk(il, "attn_gate.weight"), nvh * d, E));
     HEARTH_ASSIGN_OR_RETURN(L.w_beta, w.matrix(blk(il, "ssm_beta.weight"), nvh, E));
@@ -314,13 +326,9 @@ class DenseDecoder final : public Model {
     return decoder_state_bytes(config_, flags_, p);
   }
 
-  int64_t conv_dim() const {
-    return (2 * flags_.ssm_k_heads + flags_.ssm_v_heads) * int64_t(flags_.ssm_head_dim);
-  }
-  size_t conv_floats() const { return size_t(flags_.ssm_conv - 1) * size_t(conv_dim()); }
-  size_t ssm_floats() const {
-    return size_t(flags_.ssm_v_heads) * size_t(flags_.ssm_head_dim) * size_t(flags_.ssm_head_dim);
-  }
+  int64_t conv_dim() const { return delta_conv_dim(flags_); }
+  size_t conv_floats() const { return delta_conv_floats(flags_); }
+  size_t ssm_floats() const { return delta_ssm_floats(flags_); }
 
   Result<std::unique_ptr<Context>> new_context(const ContextParams& p,
                                                ThreadPool& pool) const override {
@@ -534,7 +542,7 @@ void DenseDecoder::delta_net(const Layer& L, DecoderContext& ctx, std::span<cons
   for (int64_t t = tb; t < te; ++t)
     for (int h = 0; h < nvh; ++h) {
       float& b = ctx.beta[size_t(t * nvh + h)];
-      b = 1.0f / (1.0f + std::exp(-b));
+      b = ops::sigmoid(b);
       float& a = ctx.alpha[size_t(t * nvh + h)];
       const float x = a + L.dt_bias[size_t(h)];
       a = (x > 20.0f ? x : std::log1p(std::exp(x))) * L.ssm_a[size_t(h)];
@@ -677,7 +685,7 @@ void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int i
       id[j] = best;
     }
     if (flags_.router_sigmoid) {
-      for (int j = 0; j < k; ++j) w[j] = 1.0f / (1.0f + std::exp(-l[id[j]]));
+      for (int j = 0; j < k; ++j) w[j] = ops::sigmoid(l[id[j]]);
     } else {
       float mx = l[0];
       for (int e = 1; e < ne; ++e) mx = std::max(mx, l[e]);
@@ -762,7 +770,7 @@ void DenseDecoder::moe_ffn(const Layer& L, DecoderContext& ctx, int64_t T, int i
         const float* xt = xin + t * E;
         float z = 0;
         for (int64_t d = 0; d < E; ++d) z += xt[d] * (*L.shexp_gate)[size_t(d)];
-        ops::scale(sh, 1.0f / (1.0f + std::exp(-z)), E);
+        ops::scale(sh, ops::sigmoid(z), E);
       }
       ops::add(ctx.moe_out.data() + t * E, sh, ctx.moe_out.data() + t * E, E);
     }
@@ -922,8 +930,7 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
         ap.window = L.swa ? flags_.sliding_window : 0;
         ap.chunk = L.nope ? 0 : flags_.attn_chunk;
         for (int64_t s = 0; s < T;) {
-          int64_t e = s + 1;
-          while (e < T && batch[e].seq == batch[s].seq && batch[e].pos == batch[e - 1].pos + 1) ++e;
+          const int64_t e = run_end(batch, s);
           const size_t kv_layer = own_kv ? il : size_t(L.kv_src);
           const size_t buf = kv_layer * size_t(P.n_seq) + size_t(batch[s].seq);
           ops::AttnParams aps = ap;
@@ -938,7 +945,7 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
           for (int64_t t = tb; t < te; ++t) {
             float* a = ctx.attn.data() + t * c.n_head * HDV;
             const float* g = ctx.attn_gate.data() + t * nq;
-            for (int64_t i = 0; i < c.n_head * HDV; ++i) a[i] *= 1.0f / (1.0f + std::exp(-g[i]));
+            for (int64_t i = 0; i < c.n_head * HDV; ++i) a[i] *= ops::sigmoid(g[i]);
           }
           pool.barrier();
         }
@@ -1028,13 +1035,11 @@ Status DenseDecoder::forward(Context& base_ctx, std::span<const BatchToken> batc
 size_t decoder_state_bytes(const ModelConfig& c, const DecoderFlags& f, const ContextParams& p) {
   const int64_t R = f.sliding_window > 0 ? int64_t(f.sliding_window) + p.n_batch : 0;
   const bool use_ring = R > 0 && int64_t(p.n_ctx) > 2 * R;
-  const int64_t d = f.ssm_head_dim;
   size_t bytes = 0;
   for (int64_t il = 0; il < c.n_layer; ++il) {
     auto at = [&](const std::vector<bool>& v) { return size_t(il) < v.size() && v[size_t(il)]; };
     if (at(f.recurrent_layers)) {  // fixed-size state, whatever the context length
-      const int64_t conv = int64_t(f.ssm_conv - 1) * (2 * f.ssm_k_heads + f.ssm_v_heads) * d;
-      bytes += size_t(conv + int64_t(f.ssm_v_heads) * d * d) * sizeof(float);
+      bytes += (delta_conv_floats(f) + delta_ssm_floats(f)) * sizeof(float);
       continue;
     }
     if (f.n_kv_shared > 0 && il >= c.n_layer - f.n_kv_shared) continue;  // reads another's cache
