@@ -90,4 +90,20 @@ Result<ModelConfig> read_common_config(const gguf::GgufFile& f, const std::strin
   return c;
 }
 
+Status read_experts(const gguf::GgufFile& f, const std::string& arch, DecoderFlags& flags) {
+  const std::string p = arch + ".";
+  HEARTH_ASSIGN_OR_RETURN(int64_t ne, f.get_int(p + "expert_count"));
+  HEARTH_ASSIGN_OR_RETURN(int64_t nu, f.get_int(p + "expert_used_count"));
+  HEARTH_ASSIGN_OR_RETURN(int64_t nff, f.get_int(p + "expert_feed_forward_length"));
+  if (ne <= 0 || nu <= 0 || nu > ne || ne > 1024 || nff <= 0)
+    return corrupt("[model] " + arch + ": expert_count " + std::to_string(ne) +
+                   ", expert_used_count " + std::to_string(nu) +
+                   " and expert_feed_forward_length " + std::to_string(nff) +
+                   " must be positive with used <= count <= 1024");
+  flags.n_expert = int(ne);
+  flags.n_expert_used = int(nu);
+  flags.n_ff_exp = nff;
+  return Status::ok();
+}
+
 }  // namespace hearth::models

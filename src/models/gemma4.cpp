@@ -64,16 +64,7 @@ Result<ArchSpec> describe_gemma4(const gguf::GgufFile& f) {
   HEARTH_ASSIGN_OR_RETURN(double cap, f.get_float_or("gemma4.final_logit_softcapping", 30.0));
   flags.final_softcap = float(cap);
   if (f.find("gemma4.expert_count")) {  // 26B-A4B: experts beside every dense FFN
-    HEARTH_ASSIGN_OR_RETURN(int64_t ne, f.get_int("gemma4.expert_count"));
-    HEARTH_ASSIGN_OR_RETURN(int64_t nu, f.get_int("gemma4.expert_used_count"));
-    HEARTH_ASSIGN_OR_RETURN(int64_t nff, f.get_int("gemma4.expert_feed_forward_length"));
-    if (ne <= 0 || nu <= 0 || nu > ne || ne > 1024 || nff <= 0)
-      return corrupt("[model] gemma4: expert_count " + std::to_string(ne) + ", expert_used_count " +
-                     std::to_string(nu) + " and expert_feed_forward_length " + std::to_string(nff) +
-                     " must be positive with used <= count <= 1024");
-    flags.n_expert = int(ne);
-    flags.n_expert_used = int(nu);
-    flags.n_ff_exp = nff;
+    HEARTH_RETURN_IF_ERROR(read_experts(f, "gemma4", flags));
     flags.norm_topk = true;
     flags.moe_beside_dense = true;
   }

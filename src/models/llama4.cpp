@@ -15,17 +15,10 @@ namespace hearth::models {
 Result<ArchSpec> describe_llama4(const gguf::GgufFile& f) {
   HEARTH_ASSIGN_OR_RETURN(ModelConfig cfg, read_common_config(f, "llama4", ops::RopeMode::kNorm));
   DecoderFlags flags;
-  HEARTH_ASSIGN_OR_RETURN(int64_t ne, f.get_int("llama4.expert_count"));
-  HEARTH_ASSIGN_OR_RETURN(int64_t nu, f.get_int("llama4.expert_used_count"));
-  HEARTH_ASSIGN_OR_RETURN(int64_t nff, f.get_int("llama4.expert_feed_forward_length"));
+  HEARTH_RETURN_IF_ERROR(read_experts(f, "llama4", flags));
   HEARTH_ASSIGN_OR_RETURN(int64_t step, f.get_int_or("llama4.interleave_moe_layer_step", 1));
-  if (ne <= 0 || nu <= 0 || nu > ne || ne > 1024 || nff <= 0 || step <= 0 || step > 4096)
-    return corrupt("[model] llama4: implausible expert_count " + std::to_string(ne) +
-                   ", expert_used_count " + std::to_string(nu) + ", expert_feed_forward_length " +
-                   std::to_string(nff) + " or interleave_moe_layer_step " + std::to_string(step));
-  flags.n_expert = int(ne);
-  flags.n_expert_used = int(nu);
-  flags.n_ff_exp = nff;
+  if (step <= 0 || step > 4096)
+    return corrupt("[model] llama4: implausible interleave_moe_layer_step " + std::to_string(step));
   flags.router_sigmoid = true;
   flags.weight_before_ffn = true;
   flags.shared_expert = true;
@@ -36,7 +29,7 @@ Result<ArchSpec> describe_llama4(const gguf::GgufFile& f) {
     flags.moe_layers[size_t(il)] = (il + 1) % step == 0;
     flags.nope_layers[size_t(il)] = (il + 1) % 4 == 0;
   }
-  flags.qk_rms_after_rope = ne != 128;
+  flags.qk_rms_after_rope = flags.n_expert != 128;
   HEARTH_ASSIGN_OR_RETURN(int64_t chunk, f.get_int_or("llama4.attention.sliding_window", 8192));
   flags.attn_chunk = int(std::clamp<int64_t>(chunk, 0, int64_t(1) << 30));
   HEARTH_ASSIGN_OR_RETURN(double temp, f.get_float_or("llama4.attention.temperature_scale", 0.1));

@@ -13,19 +13,12 @@ Result<ArchSpec> describe_qwen35moe(const gguf::GgufFile& f) {
                           read_common_config(f, "qwen35moe", ops::RopeMode::kNeox));
   DecoderFlags flags;
   HEARTH_RETURN_IF_ERROR(read_qwen35_hybrid(f, "qwen35moe", cfg, flags));
-  HEARTH_ASSIGN_OR_RETURN(int64_t ne, f.get_int("qwen35moe.expert_count"));
-  HEARTH_ASSIGN_OR_RETURN(int64_t nu, f.get_int("qwen35moe.expert_used_count"));
-  HEARTH_ASSIGN_OR_RETURN(int64_t nff, f.get_int("qwen35moe.expert_feed_forward_length"));
-  HEARTH_ASSIGN_OR_RETURN(int64_t nsh,
-                          f.get_int_or("qwen35moe.expert_shared_feed_forward_length", nff));
-  if (ne <= 0 || nu <= 0 || nu > ne || ne > 1024 || nff <= 0 || nsh <= 0)
-    return corrupt("[model] qwen35moe: expert_count " + std::to_string(ne) +
-                   ", expert_used_count " + std::to_string(nu) + ", expert_feed_forward_length " +
-                   std::to_string(nff) + " and expert_shared_feed_forward_length " +
-                   std::to_string(nsh) + " must be positive with used <= count <= 1024");
-  flags.n_expert = int(ne);
-  flags.n_expert_used = int(nu);
-  flags.n_ff_exp = nff;
+  HEARTH_RETURN_IF_ERROR(read_experts(f, "qwen35moe", flags));
+  HEARTH_ASSIGN_OR_RETURN(
+      int64_t nsh, f.get_int_or("qwen35moe.expert_shared_feed_forward_length", flags.n_ff_exp));
+  if (nsh <= 0)
+    return corrupt("[model] qwen35moe: expert_shared_feed_forward_length " + std::to_string(nsh) +
+                   " must be positive");
   flags.n_ff_shexp = nsh;
   flags.norm_topk = true;
   flags.shared_expert = true;
