@@ -78,37 +78,6 @@ float dot_sb(const RowUnpack& u, const uint8_t* act, int64_t sb) {
   }
 }
 
-// Y (+)= the dot products past the last whole super-block of a 32-wide type: the tail blocks of
-// each weight and activation row are copied into zero-padded super-blocks (a zero block has
-// scale 0 and adds nothing) and go through the same unpack-and-dot.
-template <UnpackFn U, int GROUP, Act F>
-void add_tail(DType wt, int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows,
-              const uint8_t* a, size_t a_stride, int64_t M, float* Y, size_t ldy, bool assign) {
-  using Block = std::conditional_t<F == Act::kQ8_1, block_q8_1, block_q8_0>;
-  const int64_t Km = K / 256 * 256, tail_blocks = (K - Km) / 32;
-  const size_t w_off = row_bytes(wt, Km), w_tail = row_bytes(wt, K - Km);
-  const size_t a_off = size_t(Km / 32) * sizeof(Block);
-  const size_t a_tail = size_t(tail_blocks) * sizeof(Block);
-  alignas(64) Block act[8][8];
-  alignas(64) uint8_t wpad[8 * 64];  // one super-block of the widest 32-wide type
-  RowUnpack u;
-  for (int64_t m0 = 0; m0 < M; m0 += 8) {
-    const int64_t mc = std::min<int64_t>(8, M - m0);
-    std::memset(act, 0, sizeof(act));
-    for (int64_t i = 0; i < mc; ++i) std::memcpy(act[i], a + (m0 + i) * a_stride + a_off, a_tail);
-    for (int64_t r = 0; r < n_rows; ++r) {
-      std::memset(wpad, 0, sizeof(wpad));
-      std::memcpy(wpad, w + r * w_stride + w_off, w_tail);
-      U(wpad, 0, u);
-      for (int64_t i = 0; i < mc; ++i) {
-        const float d = dot_sb<F, GROUP>(u, reinterpret_cast<const uint8_t*>(act[i]), 0);
-        float& y = Y[(m0 + i) * ldy + r];
-        y = assign ? d : y + d;
-      }
-    }
-  }
-}
-
 template <UnpackFn U, int GROUP, Act F, VecDotFn REF, DType T>
 void gemm_unpacked(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
                    size_t a_stride, int64_t M, float* Y, size_t ldy) {
@@ -139,7 +108,12 @@ void gemm_unpacked(int64_t K, const void* W, size_t w_stride, int64_t n_rows, co
         for (int64_t i = 0; i < mc; ++i) Y[(m0 + i) * ldy + r] = acc[i];
       }
   }
-  if (Km != K) add_tail<U, GROUP, F>(T, K, w, w_stride, n_rows, a, a_stride, M, Y, ldy, Km == 0);
+  if (Km != K) {
+    using Block = std::conditional_t<F == Act::kQ8_1, block_q8_1, block_q8_0>;
+    add_padded_tail<Block>(
+        U, T, K, w, w_stride, n_rows, a, a_stride, M, Y, ldy, Km == 0,
+        [](const RowUnpack& u, const uint8_t* act) { return dot_sb<F, GROUP>(u, act, 0); });
+  }
 }
 
 template <UnpackFn U, int GROUP, Act F, VecDotFn REF, DType T>
