@@ -28,6 +28,20 @@ void quantize_row_q8_0_ref(const float* x, void* vy, int64_t n) {
   }
 }
 
+// Activations, as llama.cpp's x86 CPU backend quantizes them: the multiplier is 127 / amax
+// rather than 1 / d, and rounding is to nearest with ties to even. Which of two adjacent
+// integers a value lands on decides every later bit, so hearth rounds exactly as llama.cpp does.
+void quantize_act_q8_0(const float* x, void* vy, int64_t n) {
+  auto* y = static_cast<block_q8_0*>(vy);
+  for (int64_t b = 0; b < n / QK8_0; ++b, x += QK8_0) {
+    float amax = 0;
+    for (int j = 0; j < QK8_0; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float id = amax != 0 ? 127.0f / amax : 0.0f;
+    y[b].d = fp32_to_fp16(amax / 127.0f);
+    for (int j = 0; j < QK8_0; ++j) y[b].qs[j] = int8_t(nearest_int(x[j] * id));
+  }
+}
+
 void dequantize_row_q8_0(const void* vx, float* y, int64_t n) {
   const auto* x = static_cast<const block_q8_0*>(vx);
   for (int64_t b = 0; b < n / QK8_0; ++b) {
@@ -64,6 +78,24 @@ void quantize_row_q8_1_ref(const float* x, void* vy, int64_t n) {
       sum += y[b].qs[j];
     }
     y[b].s = fp32_to_fp16(float(sum) * d);
+  }
+}
+
+// As quantize_act_q8_0, plus s = d * sum(q).
+void quantize_act_q8_1(const float* x, void* vy, int64_t n) {
+  auto* y = static_cast<block_q8_1*>(vy);
+  for (int64_t b = 0; b < n / QK8_1; ++b, x += QK8_1) {
+    float amax = 0;
+    for (int j = 0; j < QK8_1; ++j) amax = std::max(amax, std::fabs(x[j]));
+    const float d = amax / 127.0f;
+    const float id = amax != 0 ? 127.0f / amax : 0.0f;
+    y[b].d = fp32_to_fp16(d);
+    int sum = 0;
+    for (int j = 0; j < QK8_1; ++j) {
+      y[b].qs[j] = int8_t(nearest_int(x[j] * id));
+      sum += y[b].qs[j];
+    }
+    y[b].s = fp32_to_fp16(d * float(sum));
   }
 }
 
@@ -320,9 +352,9 @@ void register_legacy_types(Registry& r) {
   add_type(r, {DType::Q5_1, "q5_1", QK5_1, sizeof(block_q5_1), true, true, DType::Q8_1,
                dequantize_row_q5_1, quantize_row_q5_1_ref, vec_dot_q5_1_q8_1});
   add_type(r, {DType::Q8_0, "q8_0", QK8_0, sizeof(block_q8_0), true, true, DType::Q8_0,
-               dequantize_row_q8_0, quantize_row_q8_0_ref, vec_dot_q8_0_q8_0});
+               dequantize_row_q8_0, quantize_row_q8_0_ref, vec_dot_q8_0_q8_0, quantize_act_q8_0});
   add_type(r, {DType::Q8_1, "q8_1", QK8_1, sizeof(block_q8_1), true, false, DType::Q8_1,
-               dequantize_row_q8_1, quantize_row_q8_1_ref, nullptr});
+               dequantize_row_q8_1, quantize_row_q8_1_ref, nullptr, quantize_act_q8_1});
   add_type(r, {DType::IQ4_NL, "iq4_nl", QK4_NL, sizeof(block_iq4_nl), true, true, DType::Q8_0,
                dequantize_row_iq4_nl, quantize_row_iq4_nl_ref, vec_dot_iq4_nl_q8_0});
 }

@@ -6,9 +6,11 @@
 namespace hearth {
 
 void quantize_row_q8_0_ref(const float* x, void* y, int64_t n);
+void quantize_act_q8_0(const float* x, void* y, int64_t n);
 void dequantize_row_q8_0(const void* x, float* y, int64_t n);
 float vec_dot_q8_0_q8_0(int64_t n, const void* x, const void* y);
 void quantize_row_q8_1_ref(const float* x, void* y, int64_t n);
+void quantize_act_q8_1(const float* x, void* y, int64_t n);
 void dequantize_row_q8_1(const void* x, float* y, int64_t n);
 void quantize_row_q4_0_ref(const float* x, void* y, int64_t n);
 void dequantize_row_q4_0(const void* x, float* y, int64_t n);

@@ -51,7 +51,16 @@ struct TypeTraits {
   // Dot of n elements: a row of this type with a row of vec_dot_type. Accumulation order is
   // free, so results may differ from kernels by float rounding only.
   float (*vec_dot)(int64_t n, const void* x, const void* y);
+  // Activation formats whose llama.cpp CPU quantizer differs from the reference in rounding
+  // details (Q8_0/Q8_1 on x86: 127/amax as the multiplier, ties to even); activations and
+  // KV-cache rows use it so they round as llama.cpp's do. nullptr: quantize_row.
+  void (*quantize_act)(const float* src, void* dst, int64_t n) = nullptr;
 };
+
+// The quantizer for activations of type tt (see TypeTraits::quantize_act).
+inline auto act_quantizer(const TypeTraits& tt) {
+  return tt.quantize_act ? tt.quantize_act : tt.quantize_row;
+}
 
 // nullptr if the id is unknown or not supported by hearth.
 const TypeTraits* find_type(uint32_t id);

@@ -20,17 +20,33 @@ ORACLE = os.path.join(SHARED, "oracle")
 # these random models (measured), so BF16 gets 2e-2 rather than the oracle README's 1e-2.
 TOLERANCE = {"F32": 1e-2, "F16": 1e-2, "BF16": 2e-2, "Q8_0": 5e-2}
 DEFAULT_QUANT_TOL = 0.15  # 4-6-bit types
-# Q8_0 on the Qwen 3.5 hybrids: activations are quantized to Q8_0 before every matmul, as in
-# llama.cpp, so hearth and llama.cpp agree exactly until a float-order difference flips one
-# rounding; on plain attention models that moves later logits by 3-4e-2, on the hybrids (the
-# perturbation lives on in the recurrent state) by up to 8.6e-2 (qwen35-Q8_0: exact through
-# position 38, then one flip). hearth's own generic and AVX-512 kernels differ from each other
-# by 7.1e-2 on that file for the same reason, so 5e-2 would fail on noise, not on error.
-ARCH_TOLERANCE = {("qwen35", "Q8_0"): 0.1, ("qwen35moe", "Q8_0"): 0.1}
+# Q8_0 files: activations are quantized to Q8_0 before every matmul, as in llama.cpp, and
+# hearth's Q8_0 kernels sum in llama.cpp's order (kernels/x86_avx512/legacy.cpp), so logits are
+# bit-identical until some other float-order difference (the chunked DeltaNet form, expf in
+# softmax) flips one rounding; that moves later logits by 3-5e-2 on these random models. Two
+# cases get 0.1 on the Qwen 3.5 hybrids, whose recurrent state keeps such a flip alive: CPUs
+# with AMX, where hearth's Q8_0 prefill keeps its faster per-block order because llama.cpp runs
+# AMX tiles in an order of its own there, and comparisons between hearth's kernel levels (two
+# different orders; generic vs AVX-512 measured 7.3e-2 on qwen35-Q8_0). Measured on a Zen 4
+# without AMX: qwen35-Q8_0 4.5e-2, bit-identical through position 36 (8.6e-2 with the per-block
+# order).
+ORDER_TOLERANCE = {("qwen35", "Q8_0"): 0.1, ("qwen35moe", "Q8_0"): 0.1}
 
 
-def tolerance(dtype, arch=None):
-    return ARCH_TOLERANCE.get((arch, dtype), TOLERANCE.get(dtype, DEFAULT_QUANT_TOL))
+def cpu_has_amx():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return "amx_int8" in f.read()
+    except OSError:
+        return False
+
+
+def tolerance(dtype, arch=None, other_order=False):
+    """other_order: the two sides sum Q8_0 dots in different orders (see ORDER_TOLERANCE)."""
+    if other_order or cpu_has_amx():
+        if (arch, dtype) in ORDER_TOLERANCE:
+            return ORDER_TOLERANCE[(arch, dtype)]
+    return TOLERANCE.get(dtype, DEFAULT_QUANT_TOL)
 
 
 def run_json(cmd, timeout=600):

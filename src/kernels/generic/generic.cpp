@@ -98,7 +98,7 @@ void fill_generic(KernelTable& t) {
     const TypeTraits* tt = find_type(id);
     if (!tt) continue;
     t.vec_dot[id] = tt->vec_dot;
-    t.quantize_row[id] = tt->quantize_row;
+    t.quantize_row[id] = act_quantizer(*tt);
   }
   fill_gemms(t, std::make_integer_sequence<int, kMaxTypeId>{});
 }

@@ -16,9 +16,10 @@ constexpr int kRows = 8;   // weight rows per register tile (<= 8)
 
 // One column tile (16 activation rows) of K elements, repacked.
 struct ActTile {
-  int8_t* q;    // [K/4][16][4]
-  float* dy;    // [K/32][16]   activation scale per 32-element group
-  float* ysum;  // [K/group][16] sum of the int8 values per scale group
+  int8_t* q;        // [K/4][16][4]
+  float* dy;        // [K/32][16]   activation scale per 32-element group
+  float* ysum;      // [K/group][16] sum of the int8 values per scale group
+  int32_t* lane_c;  // [K/4][16] -128 * sum of each 4 values (gemm_vnni_q8_0_lanes only)
 };
 
 // Per-thread scratch, grown on demand (prefill only; decode never gets here).
@@ -57,6 +58,9 @@ void repack(ActFormat fmt, int group, int64_t K, const uint8_t* A, size_t a_stri
           std::memcpy(dst, src + 4 * k4, 4);
         else
           std::memset(dst, 0, 4);
+        if (t.lane_c)
+          t.lane_c[(g * 8 + k4) * kCols + c] =
+              live ? -128 * (src[4 * k4] + src[4 * k4 + 1] + src[4 * k4 + 2] + src[4 * k4 + 3]) : 0;
       }
       const int per = 32 / group;
       for (int s = 0; s < per; ++s) {
@@ -109,15 +113,101 @@ void tile(int64_t K, const RowUnpack* const* rows, const ActTile& t, __m512* acc
   }
 }
 
-}  // namespace
+// Q8_0 x Q8_0 in llama.cpp's summation order (x86_avx512/legacy.cpp says why): for each weight
+// row, 8 accumulators of 16 columns, one per 4-byte lane of a block, each fed one FMA of
+// (dx * dy) * lane_dot per block; the lanes are then summed as hsum(__m256) does. Costs ~2.5x the
+// vector ops of tile() per block, still well ahead of llama.cpp's own prefill (PERFORMANCE.md).
+template <int R>
+void tile_q8_0_lanes(int64_t K, const RowUnpack* const* rows, const ActTile& t, __m512* out) {
+  __m512 acc[R][8];
+  for (int r = 0; r < R; ++r)
+    for (int l = 0; l < 8; ++l) acc[r][l] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < K / 256; ++sb) {
+    for (int g = 0; g < 8; ++g) {
+      const int64_t blk = sb * 8 + g;
+      const __m512 dy = _mm512_load_ps(t.dy + blk * kCols);
+      __m512 d[R];
+      for (int r = 0; r < R; ++r) d[r] = _mm512_mul_ps(_mm512_set1_ps(rows[r][sb].scale[g]), dy);
+      for (int l = 0; l < 8; ++l) {
+        const int64_t k4 = blk * 8 + l;
+        const __m512i a = _mm512_load_si512(t.q + k4 * 64);
+        const __m512i c = _mm512_load_si512(t.lane_c + k4 * kCols);
+        for (int r = 0; r < R; ++r) {
+          int32_t w4;
+          std::memcpy(&w4, rows[r][sb].u + g * 32 + 4 * l, 4);
+          const __m512i dot = _mm512_dpbusd_epi32(c, _mm512_set1_epi32(w4), a);
+          acc[r][l] = _mm512_fmadd_ps(d[r], _mm512_cvtepi32_ps(dot), acc[r][l]);
+        }
+      }
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    const auto& v = acc[r];
+    out[r] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(v[0], v[4]), _mm512_add_ps(v[2], v[6])),
+                           _mm512_add_ps(_mm512_add_ps(v[1], v[5]), _mm512_add_ps(v[3], v[7])));
+  }
+}
 
-void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
-               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy) {
+void tile_any(int group, int nr, int64_t K, const RowUnpack* const* rows, const ActTile& t,
+              __m512* acc) {
+  if (group == 32) {
+    switch (nr) {
+      case 1:
+        return tile<1, 32>(K, rows, t, acc);
+      case 2:
+        return tile<2, 32>(K, rows, t, acc);
+      case 3:
+        return tile<3, 32>(K, rows, t, acc);
+      case 4:
+        return tile<4, 32>(K, rows, t, acc);
+      case 5:
+        return tile<5, 32>(K, rows, t, acc);
+      case 6:
+        return tile<6, 32>(K, rows, t, acc);
+      case 7:
+        return tile<7, 32>(K, rows, t, acc);
+      default:
+        return tile<8, 32>(K, rows, t, acc);
+    }
+  }
+  switch (nr) {
+    case 1:
+      return tile<1, 16>(K, rows, t, acc);
+    case 2:
+      return tile<2, 16>(K, rows, t, acc);
+    case 3:
+      return tile<3, 16>(K, rows, t, acc);
+    case 4:
+      return tile<4, 16>(K, rows, t, acc);
+    case 5:
+      return tile<5, 16>(K, rows, t, acc);
+    case 6:
+      return tile<6, 16>(K, rows, t, acc);
+    case 7:
+      return tile<7, 16>(K, rows, t, acc);
+    default:
+      return tile<8, 16>(K, rows, t, acc);
+  }
+}
+
+void tile_lanes_any(int nr, int64_t K, const RowUnpack* const* rows, const ActTile& t,
+                    __m512* acc) {
+  int r = 0;
+  for (; r + 2 <= nr; r += 2) tile_q8_0_lanes<2>(K, rows + r, t, acc + r);
+  if (r < nr) tile_q8_0_lanes<1>(K, rows + r, t, acc + r);
+}
+
+// Repacks the activations, unpacks weight rows in L2-sized blocks and sweeps the column tiles
+// over them; Tile(nr, K, rows, tile, acc) computes nr <= kRows rows x 16 columns.
+template <class Tile>
+void run_gemm(Tile tile_fn, bool lanes, UnpackFn unpack, int group, ActFormat act, int64_t K,
+              const void* W, size_t w_stride, int64_t n_rows, const void* A, size_t a_stride,
+              int64_t M, float* Y, size_t ldy) {
   const auto* w = static_cast<const uint8_t*>(W);
   const auto* a = static_cast<const uint8_t*>(A);
   const size_t q_bytes = size_t(K) * kCols, dy_bytes = size_t(K / 32) * kCols * 4,
-               ys_bytes = size_t(K / group) * kCols * 4;
-  const size_t tile_bytes = q_bytes + dy_bytes + ys_bytes;
+               ys_bytes = size_t(K / group) * kCols * 4, lc_bytes = lanes ? size_t(K) * kCols : 0;
+  const size_t tile_bytes = q_bytes + dy_bytes + ys_bytes + lc_bytes;
   const int64_t n_tiles = (M + kCols - 1) / kCols;
   auto& s = scratch();
   if (s.size() < tile_bytes * n_tiles + 64) s.resize(tile_bytes * n_tiles + 64);
@@ -128,7 +218,8 @@ void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void*
   for (int64_t i = 0; i < n_tiles; ++i) {
     uint8_t* p = base + i * tile_bytes;
     tiles[i] = {reinterpret_cast<int8_t*>(p), reinterpret_cast<float*>(p + q_bytes),
-                reinterpret_cast<float*>(p + q_bytes + dy_bytes)};
+                reinterpret_cast<float*>(p + q_bytes + dy_bytes),
+                lanes ? reinterpret_cast<int32_t*>(p + q_bytes + dy_bytes + ys_bytes) : nullptr};
     repack(act, group, K, a, a_stride, i * kCols, M, tiles[i]);
   }
   // Rows are unpacked once per call, in blocks (~192 KiB unpacked) that stay in L2 while all
@@ -151,67 +242,29 @@ void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void*
         const RowUnpack* rows[kRows];
         for (int i = 0; i < nr; ++i) rows[i] = unpacked.data() + (r + i - r0) * nsb;
         __m512 acc[kRows];
-        if (group == 32) {
-          switch (nr) {
-            case 1:
-              tile<1, 32>(K, rows, tiles[ti], acc);
-              break;
-            case 2:
-              tile<2, 32>(K, rows, tiles[ti], acc);
-              break;
-            case 3:
-              tile<3, 32>(K, rows, tiles[ti], acc);
-              break;
-            case 4:
-              tile<4, 32>(K, rows, tiles[ti], acc);
-              break;
-            case 5:
-              tile<5, 32>(K, rows, tiles[ti], acc);
-              break;
-            case 6:
-              tile<6, 32>(K, rows, tiles[ti], acc);
-              break;
-            case 7:
-              tile<7, 32>(K, rows, tiles[ti], acc);
-              break;
-            case 8:
-              tile<8, 32>(K, rows, tiles[ti], acc);
-              break;
-          }
-        } else {
-          switch (nr) {
-            case 1:
-              tile<1, 16>(K, rows, tiles[ti], acc);
-              break;
-            case 2:
-              tile<2, 16>(K, rows, tiles[ti], acc);
-              break;
-            case 3:
-              tile<3, 16>(K, rows, tiles[ti], acc);
-              break;
-            case 4:
-              tile<4, 16>(K, rows, tiles[ti], acc);
-              break;
-            case 5:
-              tile<5, 16>(K, rows, tiles[ti], acc);
-              break;
-            case 6:
-              tile<6, 16>(K, rows, tiles[ti], acc);
-              break;
-            case 7:
-              tile<7, 16>(K, rows, tiles[ti], acc);
-              break;
-            case 8:
-              tile<8, 16>(K, rows, tiles[ti], acc);
-              break;
-          }
-        }
+        tile_fn(nr, K, rows, tiles[ti], acc);
         for (int i = 0; i < nr; ++i) _mm512_store_ps(out[i], acc[i]);
         for (int i = 0; i < nr; ++i)
           for (int64_t c = 0; c < mc; ++c) Y[(m0 + c) * ldy + r + i] = out[i][c];
       }
     }
   }
+}
+
+}  // namespace
+
+void gemm_vnni_q8_0_lanes(UnpackFn unpack, int64_t K, const void* W, size_t w_stride,
+                          int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y,
+                          size_t ldy) {
+  run_gemm(tile_lanes_any, true, unpack, 32, ActFormat::kQ8_0, K, W, w_stride, n_rows, A, a_stride,
+           M, Y, ldy);
+}
+
+void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
+               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  run_gemm([group](int nr, int64_t k, const RowUnpack* const* rows, const ActTile& t,
+                   __m512* acc) { tile_any(group, nr, k, rows, t, acc); },
+           false, unpack, group, act, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
 }
 
 }  // namespace hearth::kernels::avx512

@@ -22,4 +22,10 @@ enum class ActFormat { kQ8K, kQ8_0, kQ8_1 };
 void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
                int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy);
 
+// Q8_0 weights (unpacked by `unpack` as x + 128 with scale d) x Q8_0 activations, summed in
+// llama.cpp's order so results equal its bit for bit (tile_q8_0_lanes in gemm_vnni.cpp).
+void gemm_vnni_q8_0_lanes(UnpackFn unpack, int64_t K, const void* W, size_t w_stride,
+                          int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y,
+                          size_t ldy);
+
 }  // namespace hearth::kernels::avx512

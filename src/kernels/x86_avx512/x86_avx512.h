@@ -13,4 +13,11 @@ void register_avx512_attn(KernelTable& t);     // attn.cpp:    attention helpers
 void register_avx512_unpacked(
     KernelTable& t);  // unpacked.cpp: Q5_K Q2_K Q3_K IQ4_XS Q4_0 Q5_0 IQ4_NL Q4_1 Q5_1
 
+// Q8_0 weights x Q8_0 activations. Decode and small batches always sum in llama.cpp's x86 order
+// (bit-identical results); for prefill (M >= 16) `llama_order` picks that order or hearth's
+// faster per-block integer one. The table takes llama.cpp's except on CPUs with AMX (legacy.cpp
+// says why); both are exported for the kernel tests.
+void gemm_q8_0_avx512(bool llama_order, int64_t K, const void* W, size_t w_stride, int64_t n_rows,
+                      const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy);
+
 }  // namespace hearth::kernels

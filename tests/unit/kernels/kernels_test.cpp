@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "base/fp16.h"
+#include "kernels/x86_avx512/x86_avx512.h"
+#include "quant/blocks.h"
 #include "quant/types.h"
 
 namespace hearth::kernels {
@@ -56,7 +58,7 @@ Quantized make(const TypeTraits& tt, int64_t K, int64_t n_rows, int64_t M, uint3
   for (int64_t r = 0; r < n_rows; ++r)
     tt.quantize_row(wf.data() + r * K, q.w.data() + r * q.w_stride, K);
   for (int64_t m = 0; m < M; ++m)
-    at.quantize_row(af.data() + m * K, q.a.data() + m * q.a_stride, K);
+    act_quantizer(at)(af.data() + m * K, q.a.data() + m * q.a_stride, K);
   return q;
 }
 
@@ -103,8 +105,15 @@ TEST(Kernels, ActivationQuantizersAreBitIdentical) {
     const int64_t K = 1024;
     auto x = randn(size_t(K), 77);
     x[5] = -x[5];  // mix signs of the extremes
+    // One block of exact halves (amax 127, so the multiplier is 1): ties, which the activation
+    // quantizers of Q8_0/Q8_1 round to even, as llama.cpp's x86 backend does.
+    for (int j = 0; j < 32; ++j) x[size_t(64 + j)] = j == 0 ? 127.0f : float(j % 7) - 3.5f;
     std::vector<uint8_t> ref(row_bytes(*tt, K)), got(row_bytes(*tt, K));
-    tt->quantize_row(x.data(), ref.data(), K);
+    act_quantizer (*tt)(x.data(), ref.data(), K);
+    if (tt->quantize_act) {  // differs from the weight quantizer (round half away from zero)
+      tt->quantize_row(x.data(), got.data(), K);
+      EXPECT_NE(std::memcmp(ref.data(), got.data(), ref.size()), 0) << tt->name;
+    }
     for (Isa isa : levels()) {
       std::fill(got.begin(), got.end(), 0xAB);
       table(isa).quantize_row[uint32_t(at)](x.data(), got.data(), K);
@@ -113,13 +122,60 @@ TEST(Kernels, ActivationQuantizersAreBitIdentical) {
     }
     // All-zero rows take the zero-scale path.
     std::vector<float> zeros(size_t(K), 0.0f);
-    tt->quantize_row(zeros.data(), ref.data(), K);
+    act_quantizer (*tt)(zeros.data(), ref.data(), K);
     for (Isa isa : levels()) {
       table(isa).quantize_row[uint32_t(at)](zeros.data(), got.data(), K);
       EXPECT_EQ(std::memcmp(ref.data(), got.data(), ref.size()), 0)
           << tt->name << " zeros " << isa_name(isa);
     }
   }
+}
+
+// llama.cpp's x86 Q8_0 dot: per 4-byte lane of a block one float accumulator over the blocks,
+// acc = fma(dx * dy, lane_dot, acc), then lanes (0+4, 1+5, 2+6, 3+7), (a0+a2, a1+a3), b0+b1.
+float q8_0_dot_llama_order(int64_t K, const uint8_t* wx, const uint8_t* wy) {
+  const auto* x = reinterpret_cast<const block_q8_0*>(wx);
+  const auto* y = reinterpret_cast<const block_q8_0*>(wy);
+  float acc[8] = {};
+  for (int64_t b = 0; b < K / 32; ++b) {
+    const float d = fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d);
+    for (int l = 0; l < 8; ++l) {
+      int32_t s = 0;
+      for (int i = 4 * l; i < 4 * l + 4; ++i) s += int32_t(x[b].qs[i]) * y[b].qs[i];
+      acc[l] = std::fma(d, float(s), acc[l]);
+    }
+  }
+  float a[4], c[2];
+  for (int i = 0; i < 4; ++i) a[i] = acc[i + 4] + acc[i];
+  for (int i = 0; i < 2; ++i) c[i] = a[i] + a[i + 2];
+  return c[0] + c[1];
+}
+
+// The Q8_0 kernels that sum in llama.cpp's order do so exactly, on every path: decode (M = 1),
+// small batches, prefill (M >= 16, K a multiple of 256, and not), odd row counts, vec_dot. (The
+// AVX2 level's prefill still sums per block in integers; its decode already follows llama.cpp.)
+TEST(Kernels, Q8_0SumsInLlamaCppOrder) {
+  if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const TypeTraits& tt = type_traits(DType::Q8_0);
+  for (int64_t K : {512, 96, 640})
+    for (int64_t M : {1, 2, 3, 5, 8, 9, 16, 17, 33}) {
+      const int64_t R = 13;
+      auto q = make(tt, K, R, M, uint32_t(7 * M + K));
+      std::vector<float> y(size_t(M * R), NAN), fast(size_t(M * R), NAN);
+      gemm_q8_0_avx512(true, K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M, y.data(), R);
+      gemm_q8_0_avx512(false, K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M, fast.data(),
+                       R);
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t r = 0; r < R; ++r) {
+          const uint8_t* w = q.w.data() + r * q.w_stride;
+          const uint8_t* a = q.a.data() + m * q.a_stride;
+          const float want = q8_0_dot_llama_order(K, w, a);
+          ASSERT_EQ(y[m * R + r], want) << "K " << K << " M " << M << " row " << r;
+          for (Isa isa : {Isa::kAvx2, Isa::kAvx512})  // AVX2 decode sums the same way
+            ASSERT_EQ(table(isa).vec_dot[uint32_t(DType::Q8_0)](K, w, a), want) << isa_name(isa);
+          EXPECT_NEAR(fast[m * R + r], want, 1e-4f * (1.0f + std::fabs(want))) << "fast order";
+        }
+    }
 }
 
 TEST(Kernels, MadF16MatchesReference) {
