@@ -61,25 +61,20 @@ struct Q4KUnpacked {
   float dmin;
 };
 
-inline void unpack_q4_K(const block_q4_K& b, Q4KUnpacked& u) {
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
-  const __m512i qs0 = _mm512_loadu_si512(b.qs), qs1 = _mm512_loadu_si512(b.qs + 64);
-  u.q[0] = _mm512_and_si512(qs0, m4);                        // sub 0 | sub 2
-  u.q[1] = _mm512_and_si512(_mm512_srli_epi16(qs0, 4), m4);  // sub 1 | sub 3
-  u.q[2] = _mm512_and_si512(qs1, m4);                        // sub 4 | sub 6
-  u.q[3] = _mm512_and_si512(_mm512_srli_epi16(qs1, 4), m4);  // sub 5 | sub 7
+// Sub-block scales and mins of Q4_K and Q5_K (12 bytes, 6 bits each) into u.sc / u.mins16.
+inline void unpack_k4_scales(const uint8_t* scales, uint16_t d, uint16_t dmin, Q4KUnpacked& u) {
   // Unpack the 12 scale bytes with 32-bit word arithmetic: scales 0-3 / mins 0-3 are the low 6
   // bits of bytes 0-3 / 4-7; scales 4-7 / mins 4-7 take 4 bits from bytes 8-11 and their top 2
   // bits from the top of bytes 0-3 / 4-7.
   uint32_t w[3];
-  std::memcpy(w, b.scales, 12);
+  std::memcpy(w, scales, 12);
   const uint32_t sc_lo = w[0] & 0x3f3f3f3f, mn_lo = w[1] & 0x3f3f3f3f;
   const uint32_t sc_hi = (w[2] & 0x0f0f0f0f) | (((w[0] >> 6) & 0x03030303) << 4);
   const uint32_t mn_hi = ((w[2] >> 4) & 0x0f0f0f0f) | (((w[1] >> 6) & 0x03030303) << 4);
   const __m128i sc8 = _mm_cvtsi64_si128(int64_t(uint64_t(sc_lo) | (uint64_t(sc_hi) << 32)));
   const __m128i mn8 = _mm_cvtsi64_si128(int64_t(uint64_t(mn_lo) | (uint64_t(mn_hi) << 32)));
   const __m256 scf =
-      _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc8)), _mm256_set1_ps(h2f(b.d)));
+      _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sc8)), _mm256_set1_ps(h2f(d)));
   const __m512 s8 = _mm512_castps256_ps512(scf);
   // Lane i of q[k] belongs to sub-block (i < 8 ? a : b) with (a, b) = (0,2), (1,3), (4,6), (5,7).
   u.sc[0] =
@@ -92,7 +87,38 @@ inline void unpack_q4_K(const block_q4_K& b, Q4KUnpacked& u) {
       _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 7, 7, 7, 7, 7, 7, 5, 5, 5, 5, 5, 5, 5, 5), s8);
   const __m128i m16 = _mm_cvtepu8_epi16(mn8);  // m0..m7 as int16
   u.mins16 = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
-  u.dmin = h2f(b.dmin);
+  u.dmin = h2f(dmin);
+}
+
+inline void unpack_q4_K(const block_q4_K& b, Q4KUnpacked& u) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i qs0 = _mm512_loadu_si512(b.qs), qs1 = _mm512_loadu_si512(b.qs + 64);
+  u.q[0] = _mm512_and_si512(qs0, m4);                        // sub 0 | sub 2
+  u.q[1] = _mm512_and_si512(_mm512_srli_epi16(qs0, 4), m4);  // sub 1 | sub 3
+  u.q[2] = _mm512_and_si512(qs1, m4);                        // sub 4 | sub 6
+  u.q[3] = _mm512_and_si512(_mm512_srli_epi16(qs1, 4), m4);  // sub 5 | sub 7
+  unpack_k4_scales(b.scales, b.d, b.dmin, u);
+}
+
+// Q5_K is Q4_K plus a fifth bit per element: bit 2c (low nibbles of qs chunk c) or 2c + 1 (high
+// nibbles) of qh[l]. The same unpacked form and dot serve both.
+inline void unpack_q5_K(const block_q5_K& b, Q4KUnpacked& u) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), bit4 = _mm512_set1_epi8(0x10);
+  const __m512i qs0 = _mm512_loadu_si512(b.qs), qs1 = _mm512_loadu_si512(b.qs + 64);
+  const __m512i qh =
+      _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
+  // Bit lo (first 32 bytes) / hi (last 32) of each qh byte moved to bit 4 (16-bit shifts; bits
+  // crossing into the neighbouring byte are masked off).
+  auto high = [&](int lo, int hi) {
+    const __m512i sh =
+        _mm512_inserti64x4(_mm512_set1_epi16(int16_t(lo)), _mm256_set1_epi16(int16_t(hi)), 1);
+    return _mm512_and_si512(_mm512_slli_epi16(_mm512_srlv_epi16(qh, sh), 4), bit4);
+  };
+  u.q[0] = _mm512_or_si512(_mm512_and_si512(qs0, m4), high(0, 2));
+  u.q[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(qs0, 4), m4), high(1, 3));
+  u.q[2] = _mm512_or_si512(_mm512_and_si512(qs1, m4), high(4, 6));
+  u.q[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(qs1, 4), m4), high(5, 7));
+  unpack_k4_scales(b.scales, b.d, b.dmin, u);
 }
 
 // acc += y.d * sum_k sc[k] * dot(q[k], act[k]);  macc += y.d * dmin * sum(mins * bsums)
@@ -252,6 +278,29 @@ void unpack_row_q4_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
   }
 }
 
+// The registers of unpack_q5_K back in element order (q[k] halves: see Q4KUnpacked).
+void unpack_row_q5_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
+  const block_q5_K& b = reinterpret_cast<const block_q5_K*>(row)[sb];
+  Q4KUnpacked u;
+  unpack_q5_K(b, u);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i lo = u.q[2 * h], hi = u.q[2 * h + 1];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h), _mm512_castsi512_si256(lo));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 32), _mm512_castsi512_si256(hi));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 64),
+                       _mm512_extracti64x4_epi64(lo, 1));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 96),
+                       _mm512_extracti64x4_epi64(hi, 1));
+  }
+  const float d = h2f(b.d), dmin = h2f(b.dmin);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    get_scale_min_k4(j, b.scales, sc, m);
+    o.scale[j] = d * sc;
+    o.off[j] = dmin * m;
+  }
+}
+
 void unpack_row_q6_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
   const block_q6_K& b = reinterpret_cast<const block_q6_K*>(row)[sb];
   Q6KUnpacked u;
@@ -307,6 +356,9 @@ void gemv(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows, const vo
 
 void unpack_sb_q4_K(const uint8_t* row, int64_t b, Q4KUnpacked& u) {
   unpack_q4_K(reinterpret_cast<const block_q4_K*>(row)[b], u);
+}
+void unpack_sb_q5_K(const uint8_t* row, int64_t b, Q4KUnpacked& u) {
+  unpack_q5_K(reinterpret_cast<const block_q5_K*>(row)[b], u);
 }
 void unpack_sb_q6_K(const uint8_t* row, int64_t b, Q6KUnpacked& u) {
   unpack_q6_K(reinterpret_cast<const block_q6_K*>(row)[b], u);
@@ -387,8 +439,7 @@ void gemv_small_m(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows, 
   }
 }
 
-template <UnpackFn U, int G, template <int> class Micro, typename Unp,
-          void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
+template <UnpackFn U, int G, typename Unp, void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
           void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
 void gemm_dispatch(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
                    size_t a_stride, int64_t M, float* Y, size_t ldy) {
@@ -401,16 +452,26 @@ void gemm_dispatch(int64_t K, const void* W, size_t w_stride, int64_t n_rows, co
                                      a_stride, M, Y, ldy);
 }
 
+float vec_dot_q5_K_avx512(int64_t n, const void* x, const void* y) {
+  float r;
+  gemv_rows<1, Q4KUnpacked, unpack_sb_q5_K, dot_q4_K>(n, static_cast<const uint8_t*>(x), 0,
+                                                      static_cast<const block_q8_K*>(y), &r);
+  return r;
+}
+
 }  // namespace
 
 void register_avx512_kquants(KernelTable& t) {
   t.quantize_row[uint32_t(DType::Q8_K)] = quantize_row_q8_K_avx512;
   t.vec_dot[uint32_t(DType::Q4_K)] = vec_dot_q4_K_avx512;
   t.gemm[uint32_t(DType::Q4_K)] =
-      gemm_dispatch<unpack_row_q4_K, 32, MicroQ4K, Q4KUnpacked, unpack_sb_q4_K, dot_q4_K>;
+      gemm_dispatch<unpack_row_q4_K, 32, Q4KUnpacked, unpack_sb_q4_K, dot_q4_K>;
+  t.vec_dot[uint32_t(DType::Q5_K)] = vec_dot_q5_K_avx512;
+  t.gemm[uint32_t(DType::Q5_K)] =
+      gemm_dispatch<unpack_row_q5_K, 32, Q4KUnpacked, unpack_sb_q5_K, dot_q4_K>;
   t.vec_dot[uint32_t(DType::Q6_K)] = vec_dot_q6_K_avx512;
   t.gemm[uint32_t(DType::Q6_K)] =
-      gemm_dispatch<unpack_row_q6_K, 16, MicroQ6K, Q6KUnpacked, unpack_sb_q6_K, dot_q6_K>;
+      gemm_dispatch<unpack_row_q6_K, 16, Q6KUnpacked, unpack_sb_q6_K, dot_q6_K>;
 }
 
 }  // namespace hearth::kernels

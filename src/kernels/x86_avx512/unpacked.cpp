@@ -188,7 +188,6 @@ void put(KernelTable& t) {
 }  // namespace
 
 void register_avx512_unpacked(KernelTable& t) {
-  put<unpack_q5_K, 32, ActFormat::kQ8K, vec_dot_q5_K_q8_K, DType::Q5_K>(t);
   put<unpack_q2_K, 16, ActFormat::kQ8K, vec_dot_q2_K_q8_K, DType::Q2_K>(t);
   put<unpack_q3_K, 16, ActFormat::kQ8K, vec_dot_q3_K_q8_K, DType::Q3_K>(t);
   put<unpack_iq4_xs, 32, ActFormat::kQ8K, vec_dot_iq4_xs_q8_K, DType::IQ4_XS>(t);
