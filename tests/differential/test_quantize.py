@@ -7,7 +7,8 @@ import tempfile
 
 from harness import FIXTURES, HEARTH, Checker, hearth_logits, load_ref, oracle_logits, tolerance
 
-TYPES = ["q8_0", "q6_K", "q5_K_M", "q5_K_S", "q4_K_M", "q4_K_S", "q4_0", "iq4_xs", "f16", "bf16"]
+TYPES = ["q8_0", "q6_K", "q5_K_M", "q5_K_S", "q4_K_M", "q4_K_S", "q3_K_M", "q2_K", "q4_0", "q4_1",
+         "q5_0", "q5_1", "iq4_xs", "iq4_nl", "f16", "bf16"]
 
 
 def main():

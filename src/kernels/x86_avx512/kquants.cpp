@@ -205,8 +205,10 @@ inline void unpack_q6_K(const block_q6_K& b, Q6KUnpacked& u) {
   u.scales16 = _mm256_cvtepi8_epi16(s8);
 }
 
-// q6 is stored +32: sum sc * (q - 32) * y = sum sc * q * y - 32 * sum sc * bsums.
-inline void dot_q6_K(const Q6KUnpacked& u, const block_q8_K& y, __m512& acc, __m256& macc) {
+// Weights d * scale * (q - OFF) with q unsigned (Q6_K: OFF 32; Q3_K and IQ4_XS below reuse the
+// form): sum sc * (q - OFF) * y = sum sc * q * y - OFF * d * sum scales16 * bsums.
+template <int OFF>
+inline void dot_offset_form(const Q6KUnpacked& u, const block_q8_K& y, __m512& acc, __m256& macc) {
   const __m512i z = _mm512_setzero_si512();
   __m512 t = _mm512_mul_ps(
       _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u.q[0], _mm512_loadu_si512(y.qs))), u.sc[0]);
@@ -222,7 +224,11 @@ inline void dot_q6_K(const Q6KUnpacked& u, const block_q8_K& y, __m512& acc, __m
   acc = _mm512_fmadd_ps(t, _mm512_set1_ps(y.d), acc);
   const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
   const __m256 mm = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, u.scales16));
-  macc = _mm256_fmadd_ps(mm, _mm256_set1_ps(32.0f * y.d * u.d), macc);
+  macc = _mm256_fmadd_ps(mm, _mm256_set1_ps(float(OFF) * y.d * u.d), macc);
+}
+
+inline void dot_q6_K(const Q6KUnpacked& u, const block_q8_K& y, __m512& acc, __m256& macc) {
+  dot_offset_form<32>(u, y, acc, macc);
 }
 
 template <int NC>
@@ -250,6 +256,79 @@ float vec_dot_q6_K_avx512(int64_t n, const void* x, const void* y) {
   float r;
   MicroQ6K<1>::run(n, static_cast<const uint8_t*>(x), static_cast<const uint8_t*>(y), 0, &r, 0);
   return r;
+}
+
+// ---- Q3_K and IQ4_XS in Q6_K's register form (natural element order, 16 scale lanes).
+
+// Shift counts per 16-bit lane: a in the first 32 bytes of a zmm, b in the last 32.
+inline __m512i shifts16(int a, int b) {
+  return _mm512_inserti64x4(_mm512_set1_epi16(int16_t(a)), _mm256_set1_epi16(int16_t(b)), 1);
+}
+
+inline __m512i bcast256(const uint8_t* p) {
+  return _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Scales (int8, one per 16 elements) times d into the per-lane form of Q6KUnpacked.
+inline void offset_form_scales(__m128i s8, float d, Q6KUnpacked& u) {
+  u.d = d;
+  const __m512 sf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)), _mm512_set1_ps(d));
+  for (int k = 0; k < 4; ++k) {
+    const int s = 4 * k;
+    u.sc[k] =
+        _mm512_permutexvar_ps(_mm512_set_epi32(s + 3, s + 3, s + 3, s + 3, s + 2, s + 2, s + 2,
+                                               s + 2, s + 1, s + 1, s + 1, s + 1, s, s, s, s),
+                              sf);
+  }
+  u.scales16 = _mm256_cvtepi8_epi16(s8);
+}
+
+// Q3_K: element 128h + 32j + l is bits 2j..2j+1 of qs[32h + l] plus 4 * bit (4h + j) of
+// hmask[l] (value stored + 4; 16-bit shifts, bits from the neighbouring byte masked off).
+inline void unpack_q3_K(const block_q3_K& b, Q6KUnpacked& u) {
+  const __m512i hm = bcast256(b.hmask), one = _mm512_set1_epi8(1), m3 = _mm512_set1_epi8(3);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i q = bcast256(b.qs + 32 * h);
+    for (int k = 0; k < 2; ++k) {
+      const int j = 4 * h + 2 * k;
+      const __m512i lo = _mm512_and_si512(_mm512_srlv_epi16(q, shifts16(4 * k, 4 * k + 2)), m3);
+      const __m512i hi = _mm512_and_si512(_mm512_srlv_epi16(hm, shifts16(j, j + 1)), one);
+      u.q[2 * h + k] = _mm512_or_si512(lo, _mm512_slli_epi16(hi, 2));
+    }
+  }
+  alignas(16) int8_t sc[16];
+  for (int j = 0; j < 16; ++j) sc[j] = int8_t(q3k_scale(j, b.scales));
+  offset_form_scales(_mm_load_si128(reinterpret_cast<const __m128i*>(sc)), h2f(b.d), u);
+}
+
+// IQ4_XS: each nibble through the 16-entry table (+128, unsigned) with vpshufb; sub-block j (32
+// elements, one scale) is its 16 low nibbles, then its 16 high ones.
+inline void unpack_iq4_xs(const block_iq4_xs& b, Q6KUnpacked& u) {
+  alignas(16) static const uint8_t tab[16] = {
+      uint8_t(kvalues_iq4nl[0] + 128),  uint8_t(kvalues_iq4nl[1] + 128),
+      uint8_t(kvalues_iq4nl[2] + 128),  uint8_t(kvalues_iq4nl[3] + 128),
+      uint8_t(kvalues_iq4nl[4] + 128),  uint8_t(kvalues_iq4nl[5] + 128),
+      uint8_t(kvalues_iq4nl[6] + 128),  uint8_t(kvalues_iq4nl[7] + 128),
+      uint8_t(kvalues_iq4nl[8] + 128),  uint8_t(kvalues_iq4nl[9] + 128),
+      uint8_t(kvalues_iq4nl[10] + 128), uint8_t(kvalues_iq4nl[11] + 128),
+      uint8_t(kvalues_iq4nl[12] + 128), uint8_t(kvalues_iq4nl[13] + 128),
+      uint8_t(kvalues_iq4nl[14] + 128), uint8_t(kvalues_iq4nl[15] + 128)};
+  const __m512i t = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(tab)));
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
+  const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
+  for (int z = 0; z < 2; ++z) {  // sub-blocks 4z .. 4z+3, one per 128-bit lane
+    const __m512i q = _mm512_loadu_si512(b.qs + 64 * z);
+    const __m512i lo = _mm512_shuffle_epi8(t, _mm512_and_si512(q, m4));
+    const __m512i hi = _mm512_shuffle_epi8(t, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
+    u.q[2 * z] = _mm512_permutex2var_epi64(lo, first, hi);
+    u.q[2 * z + 1] = _mm512_permutex2var_epi64(lo, second, hi);
+  }
+  alignas(16) int8_t sc[16];  // per 16 elements: sub-block j's scale twice
+  for (int j = 0; j < 8; ++j)
+    sc[2 * j] = sc[2 * j + 1] = int8_t(
+        (((b.scales_l[j / 2] >> (4 * (j % 2))) & 15) | (((b.scales_h >> (2 * j)) & 3) << 4)) - 32);
+  offset_form_scales(_mm_load_si128(reinterpret_cast<const __m128i*>(sc)), h2f(b.d), u);
 }
 
 // ---- Prefill: unpack one super-block per row for the column-vectorised GEMM.
@@ -360,6 +439,12 @@ void unpack_sb_q4_K(const uint8_t* row, int64_t b, Q4KUnpacked& u) {
 void unpack_sb_q5_K(const uint8_t* row, int64_t b, Q4KUnpacked& u) {
   unpack_q5_K(reinterpret_cast<const block_q5_K*>(row)[b], u);
 }
+void unpack_sb_q3_K(const uint8_t* row, int64_t b, Q6KUnpacked& u) {
+  unpack_q3_K(reinterpret_cast<const block_q3_K*>(row)[b], u);
+}
+void unpack_sb_iq4_xs(const uint8_t* row, int64_t b, Q6KUnpacked& u) {
+  unpack_iq4_xs(reinterpret_cast<const block_iq4_xs*>(row)[b], u);
+}
 void unpack_sb_q6_K(const uint8_t* row, int64_t b, Q6KUnpacked& u) {
   unpack_q6_K(reinterpret_cast<const block_q6_K*>(row)[b], u);
 }
@@ -459,6 +544,34 @@ float vec_dot_q5_K_avx512(int64_t n, const void* x, const void* y) {
   return r;
 }
 
+// Prefill rows of the offset-form types (groups of 16 scales, or of 32 for IQ4_XS).
+template <typename Block, void (*Unpack)(const Block&, Q6KUnpacked&), int OFF, int GROUP>
+void unpack_row_offset_form(const uint8_t* row, int64_t sb, RowUnpack& o) {
+  Q6KUnpacked u;
+  Unpack(reinterpret_cast<const Block*>(row)[sb], u);
+  for (int k = 0; k < 4; ++k) _mm512_store_si512(o.u + 64 * k, u.q[k]);
+  alignas(32) int16_t s16[16];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(s16), u.scales16);
+  for (int g = 0; g < 256 / GROUP; ++g) {
+    o.scale[g] = u.d * float(s16[g * GROUP / 16]);
+    o.off[g] = float(OFF) * o.scale[g];
+  }
+}
+
+template <typename Block, void (*Unpack)(const Block&, Q6KUnpacked&), int OFF>
+float vec_dot_offset_form(int64_t n, const void* x, const void* y) {
+  __m512 acc = _mm512_setzero_ps();
+  __m256 m = _mm256_setzero_ps();
+  const auto* b = static_cast<const Block*>(x);
+  const auto* a = static_cast<const block_q8_K*>(y);
+  for (int64_t i = 0; i < n / QK_K; ++i) {
+    Q6KUnpacked u;
+    Unpack(b[i], u);
+    dot_offset_form<OFF>(u, a[i], acc, m);
+  }
+  return hsum(acc) - hsum(m);
+}
+
 }  // namespace
 
 void register_avx512_kquants(KernelTable& t) {
@@ -469,6 +582,14 @@ void register_avx512_kquants(KernelTable& t) {
   t.vec_dot[uint32_t(DType::Q5_K)] = vec_dot_q5_K_avx512;
   t.gemm[uint32_t(DType::Q5_K)] =
       gemm_dispatch<unpack_row_q5_K, 32, Q4KUnpacked, unpack_sb_q5_K, dot_q4_K>;
+  t.vec_dot[uint32_t(DType::Q3_K)] = vec_dot_offset_form<block_q3_K, unpack_q3_K, 4>;
+  t.gemm[uint32_t(DType::Q3_K)] =
+      gemm_dispatch<unpack_row_offset_form<block_q3_K, unpack_q3_K, 4, 16>, 16, Q6KUnpacked,
+                    unpack_sb_q3_K, dot_offset_form<4>>;
+  t.vec_dot[uint32_t(DType::IQ4_XS)] = vec_dot_offset_form<block_iq4_xs, unpack_iq4_xs, 128>;
+  t.gemm[uint32_t(DType::IQ4_XS)] =
+      gemm_dispatch<unpack_row_offset_form<block_iq4_xs, unpack_iq4_xs, 128, 32>, 32, Q6KUnpacked,
+                    unpack_sb_iq4_xs, dot_offset_form<128>>;
   t.vec_dot[uint32_t(DType::Q6_K)] = vec_dot_q6_K_avx512;
   t.gemm[uint32_t(DType::Q6_K)] =
       gemm_dispatch<unpack_row_q6_K, 16, Q6KUnpacked, unpack_sb_q6_K, dot_q6_K>;

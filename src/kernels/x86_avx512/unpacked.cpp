@@ -1,4 +1,4 @@
-// AVX-512 kernels for the remaining weight types (Q2_K, Q3_K, IQ4_XS against Q8_K;
+// AVX-512 kernels for the remaining weight types (Q2_K against Q8_K;
 // Q4_0, Q5_0, IQ4_NL against Q8_0; Q4_1, Q5_1 against Q8_1), all built on one idea: unpack a
 // 256-element super-block of a weight row to unsigned bytes u with a float scale and offset per
 // group, so that
@@ -24,7 +24,8 @@ using namespace avx512;
 
 // ---- Unpackers in registers. unpack_rows.h's are plain loops (a GCC workaround keeps them
 // unvectorised); decode unpacks every super-block it reads, one row at a time, and the loops were
-// most of its time (1B Q3_K_M: 2.2 t/s against llama.cpp's 27). Same output bytes and scales.
+// most of its time (1B Q3_K_M: 2.2 t/s against llama.cpp's 27; Q3_K and IQ4_XS now decode in
+// kquants.cpp). Same output bytes and scales.
 
 // Shift counts per 16-bit lane: a in the first 32 bytes of a zmm, b in the last 32.
 inline __m512i shifts16(int a, int b) {
@@ -54,52 +55,6 @@ void unpack_q2_K_regs(const uint8_t* row, int64_t sb, RowUnpack& o) {
                                           _mm512_set1_ps(h2f(b.d))));
   _mm512_storeu_ps(o.off, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(s, 4)),
                                         _mm512_set1_ps(h2f(b.dmin))));
-}
-
-// Q3_K: Q2_K's two low bits plus bit e / 32 of hmask[e % 32] as 4 (value stored + 4).
-void unpack_q3_K_regs(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const block_q3_K& b = reinterpret_cast<const block_q3_K*>(row)[sb];
-  const __m512i hm = bcast256(b.hmask), one = _mm512_set1_epi8(1);
-  for (int h = 0; h < 2; ++h) {
-    const __m512i q = bcast256(b.qs + 32 * h);
-    for (int k = 0; k < 2; ++k) {
-      const int j = 4 * h + 2 * k;  // e / 32 of the first 32 elements
-      const __m512i hi = _mm512_and_si512(_mm512_srlv_epi16(hm, shifts16(j, j + 1)), one);
-      _mm512_store_si512(o.u + 128 * h + 64 * k,
-                         _mm512_or_si512(q2_bits(q, k), _mm512_slli_epi16(hi, 2)));
-    }
-  }
-  const float d = h2f(b.d);
-  for (int j = 0; j < 16; ++j) {
-    o.scale[j] = d * float(q3k_scale(j, b.scales));
-    o.off[j] = 4.0f * o.scale[j];
-  }
-}
-
-// IQ4_XS: each nibble through the 16-entry table (+128, unsigned) with vpshufb; sub-block j is
-// its 16 low nibbles, then its 16 high ones.
-void unpack_iq4_xs_regs(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const block_iq4_xs& b = reinterpret_cast<const block_iq4_xs*>(row)[sb];
-  alignas(16) uint8_t tab[16];
-  for (int i = 0; i < 16; ++i) tab[i] = uint8_t(kvalues_iq4nl[i] + 128);
-  const __m512i t = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(tab)));
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
-  const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
-  const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
-  for (int z = 0; z < 2; ++z) {  // sub-blocks 4z .. 4z+3, one per 128-bit lane
-    const __m512i q = _mm512_loadu_si512(b.qs + 64 * z);
-    const __m512i lo = _mm512_shuffle_epi8(t, _mm512_and_si512(q, m4));
-    const __m512i hi = _mm512_shuffle_epi8(t, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
-    _mm512_store_si512(o.u + 128 * z, _mm512_permutex2var_epi64(lo, first, hi));
-    _mm512_store_si512(o.u + 128 * z + 64, _mm512_permutex2var_epi64(lo, second, hi));
-  }
-  const float d = h2f(b.d);
-  for (int j = 0; j < 8; ++j) {
-    const int ls =
-        ((b.scales_l[j / 2] >> (4 * (j % 2))) & 15) | (((b.scales_h >> (2 * j)) & 3) << 4);
-    o.scale[j] = d * float(ls - 32);
-    o.off[j] = 128.0f * o.scale[j];
-  }
 }
 
 // ---- Small M: dot one unpacked super-block with one activation super-block.
@@ -315,8 +270,6 @@ void put(KernelTable& t) {
 
 void register_avx512_unpacked(KernelTable& t) {
   put<unpack_q2_K_regs, 16, ActFormat::kQ8K, vec_dot_q2_K_q8_K, DType::Q2_K>(t);
-  put<unpack_q3_K_regs, 16, ActFormat::kQ8K, vec_dot_q3_K_q8_K, DType::Q3_K>(t);
-  put<unpack_iq4_xs_regs, 32, ActFormat::kQ8K, vec_dot_iq4_xs_q8_K, DType::IQ4_XS>(t);
   put<unpack_q4_0, 32, ActFormat::kQ8_0, vec_dot_q4_0_q8_0, DType::Q4_0>(t);
   put<unpack_q5_0, 32, ActFormat::kQ8_0, vec_dot_q5_0_q8_0, DType::Q5_0>(t);
   put<unpack_iq4_nl, 32, ActFormat::kQ8_0, vec_dot_iq4_nl_q8_0, DType::IQ4_NL>(t);
