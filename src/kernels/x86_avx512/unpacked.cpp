@@ -196,30 +196,45 @@ void gemm_unpacked(int64_t K, const void* W, size_t w_stride, int64_t n_rows, co
   }
 }
 
-// Small M for Q4_0 / Q5_0 (decode): each 32-weight block is turned into unsigned bytes in
-// registers (Q4_0: the nibble; Q5_0: nibble | high bit << 4) and dotted with each activation
-// block by vpdpbusd, the offset (8 or 16) removed through the activation block's sum. Any K that
-// is a whole number of blocks (no super-block structure, so no tail case).
-template <bool Q5>
-void gemm_q4q5_0_small(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows,
+// Small M for the 32-wide types (decode): each 32-weight block is turned into unsigned bytes in
+// registers (the nibble; Q5_x: | high bit << 4; IQ4_NL: its table value + 128 by vpshufb) and
+// dotted with each activation block by vpdpbusd. The offset of Q4_0/Q5_0/IQ4_NL (8, 16, 128) is
+// removed through the activation block's sum; Q4_1/Q5_1 add m * s (s = the Q8_1 block's stored
+// d * sum). Any K that is a whole number of blocks (no super-block structure, no tail case).
+template <DType T>
+void gemm_legacy_small(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows,
                        const uint8_t* a, size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  using WB = std::conditional_t<Q5, block_q5_0, block_q4_0>;
+  using WB = std::conditional_t<
+      T == DType::Q4_0, block_q4_0,
+      std::conditional_t<
+          T == DType::Q5_0, block_q5_0,
+          std::conditional_t<T == DType::Q4_1, block_q4_1,
+                             std::conditional_t<T == DType::Q5_1, block_q5_1, block_iq4_nl>>>>;
+  constexpr bool kHigh = T == DType::Q5_0 || T == DType::Q5_1;
+  constexpr bool kMin = T == DType::Q4_1 || T == DType::Q5_1;              // Q8_1 activations
+  constexpr int kShift = T == DType::Q4_0 ? 3 : T == DType::Q5_0 ? 4 : 7;  // offset 8, 16, 128
+  using AB = std::conditional_t<kMin, block_q8_1, block_q8_0>;
   const int64_t nb = K / 32;
   const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi8(1);
   const __m256i bit_of_byte = _mm256_set1_epi64x(int64_t(0x8040201008040201ULL));
   // Byte i of the broadcast 32-bit qh picks qh's byte i / 8 (per 128-bit lane).
   const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
                                         2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-  const int32_t off = Q5 ? 16 : 8;
+  alignas(16) uint8_t tab[16];
+  for (int i = 0; i < 16; ++i) tab[i] = uint8_t(kvalues_iq4nl[i] + 128);
+  const __m256i table =
+      _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<__m128i*>(tab)));
   for (int64_t r = 0; r < n_rows; ++r) {
     const auto* wb = reinterpret_cast<const WB*>(w + r * w_stride);
     __m256 acc[8];
+    float macc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
       const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].qs));
       __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q),
                                    low4);  // bytes 0-15: low, 16-31: high
-      if constexpr (Q5) {
+      if constexpr (T == DType::IQ4_NL) u = _mm256_shuffle_epi8(table, u);
+      if constexpr (kHigh) {
         uint32_t qh;
         std::memcpy(&qh, wb[b].qh, 4);
         const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int32_t(qh)), pick);
@@ -228,25 +243,30 @@ void gemm_q4q5_0_small(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_r
       }
       const float dw = h2f(wb[b].d);
       for (int64_t m = 0; m < M; ++m) {
-        const auto& ab = reinterpret_cast<const block_q8_0*>(a + m * a_stride)[b];
+        const auto& ab = reinterpret_cast<const AB*>(a + m * a_stride)[b];
         const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.qs));
-        const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, av);
-        const __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, av);
-        const __m256i t = _mm256_sub_epi32(dot, _mm256_mullo_epi32(sum, _mm256_set1_epi32(off)));
+        __m256i t = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, av);
+        if constexpr (kMin) {
+          macc[m] += h2f(wb[b].m) * h2f(ab.s);
+        } else {
+          const __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, av);
+          t = _mm256_sub_epi32(t, _mm256_slli_epi32(sum, kShift));
+        }
         acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(ab.d)), _mm256_cvtepi32_ps(t), acc[m]);
       }
     }
-    for (int64_t m = 0; m < M; ++m) Y[m * ldy + r] = hsum(acc[m]);
+    for (int64_t m = 0; m < M; ++m) Y[m * ldy + r] = hsum(acc[m]) + macc[m];
   }
 }
 
 template <UnpackFn U, int GROUP, ActFormat F, VecDotFn REF, DType T>
 void gemm_typed(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
                 size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  if constexpr (T == DType::Q4_0 || T == DType::Q5_0) {
+  if constexpr (T == DType::Q4_0 || T == DType::Q5_0 || T == DType::Q4_1 || T == DType::Q5_1 ||
+                T == DType::IQ4_NL) {
     if (M < 8) {
-      gemm_q4q5_0_small<T == DType::Q5_0>(K, static_cast<const uint8_t*>(W), w_stride, n_rows,
-                                          static_cast<const uint8_t*>(A), a_stride, M, Y, ldy);
+      gemm_legacy_small<T>(K, static_cast<const uint8_t*>(W), w_stride, n_rows,
+                           static_cast<const uint8_t*>(A), a_stride, M, Y, ldy);
       return;
     }
   }
