@@ -201,9 +201,11 @@ void gemm_unpacked(int64_t K, const void* W, size_t w_stride, int64_t n_rows, co
 // dotted with each activation block by vpdpbusd. The offset of Q4_0/Q5_0/IQ4_NL (8, 16, 128) is
 // removed through the activation block's sum; Q4_1/Q5_1 add m * s (s = the Q8_1 block's stored
 // d * sum). Any K that is a whole number of blocks (no super-block structure, no tail case).
-template <DType T>
-void gemm_legacy_small(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows,
-                       const uint8_t* a, size_t a_stride, int64_t M, float* Y, size_t ldy) {
+// NC activation rows at a time (a compile-time count keeps the accumulators in registers; with
+// a runtime count they lived in memory and each block waited on a store-to-load round trip).
+template <DType T, int NC>
+void gemm_legacy_small_cols(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows,
+                            const uint8_t* a, size_t a_stride, float* Y, size_t ldy) {
   using WB = std::conditional_t<
       T == DType::Q4_0, block_q4_0,
       std::conditional_t<
@@ -226,10 +228,15 @@ void gemm_legacy_small(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_r
       _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<__m128i*>(tab)));
   for (int64_t r = 0; r < n_rows; ++r) {
     const auto* wb = reinterpret_cast<const WB*>(w + r * w_stride);
-    __m256 acc[8];
-    float macc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
+    // Two accumulator sets, even and odd blocks: one FMA chain per column would make a single
+    // column wait on the FMA latency every block.
+    __m256 acc[2][NC];
+    float macc[NC];
+    for (int i = 0; i < NC; ++i) {
+      acc[0][i] = acc[1][i] = _mm256_setzero_ps();
+      macc[i] = 0;
+    }
+    auto block = [&](int64_t b, __m256* accs) {
       const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wb[b].qs));
       __m256i u = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q),
                                    low4);  // bytes 0-15: low, 16-31: high
@@ -242,7 +249,7 @@ void gemm_legacy_small(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_r
         u = _mm256_or_si256(u, _mm256_and_si256(set, _mm256_set1_epi8(0x10)));
       }
       const float dw = h2f(wb[b].d);
-      for (int64_t m = 0; m < M; ++m) {
+      for (int m = 0; m < NC; ++m) {
         const auto& ab = reinterpret_cast<const AB*>(a + m * a_stride)[b];
         const __m256i av = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ab.qs));
         __m256i t = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, av);
@@ -252,11 +259,33 @@ void gemm_legacy_small(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_r
           const __m256i sum = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, av);
           t = _mm256_sub_epi32(t, _mm256_slli_epi32(sum, kShift));
         }
-        acc[m] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(ab.d)), _mm256_cvtepi32_ps(t), acc[m]);
+        accs[m] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(ab.d)), _mm256_cvtepi32_ps(t), accs[m]);
       }
+    };
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      block(b, acc[0]);
+      block(b + 1, acc[1]);
     }
-    for (int64_t m = 0; m < M; ++m) Y[m * ldy + r] = hsum(acc[m]) + macc[m];
+    if (b < nb) block(b, acc[0]);
+    for (int m = 0; m < NC; ++m)
+      Y[m * ldy + r] = hsum(_mm256_add_ps(acc[0][m], acc[1][m])) + macc[m];
   }
+}
+
+template <DType T>
+void gemm_legacy_small(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows,
+                       const uint8_t* a, size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  int64_t m = 0;
+  for (; m + 4 <= M; m += 4)
+    gemm_legacy_small_cols<T, 4>(K, w, w_stride, n_rows, a + m * a_stride, a_stride, Y + m * ldy,
+                                 ldy);
+  for (; m + 2 <= M; m += 2)
+    gemm_legacy_small_cols<T, 2>(K, w, w_stride, n_rows, a + m * a_stride, a_stride, Y + m * ldy,
+                                 ldy);
+  for (; m < M; ++m)
+    gemm_legacy_small_cols<T, 1>(K, w, w_stride, n_rows, a + m * a_stride, a_stride, Y + m * ldy,
+                                 ldy);
 }
 
 template <UnpackFn U, int GROUP, ActFormat F, VecDotFn REF, DType T>
