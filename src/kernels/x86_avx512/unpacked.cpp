@@ -213,8 +213,11 @@ void gemm_legacy_small_cols(int64_t K, const uint8_t* w, size_t w_stride, int64_
           std::conditional_t<T == DType::Q4_1, block_q4_1,
                              std::conditional_t<T == DType::Q5_1, block_q5_1, block_iq4_nl>>>>;
   constexpr bool kHigh = T == DType::Q5_0 || T == DType::Q5_1;
-  constexpr bool kMin = T == DType::Q4_1 || T == DType::Q5_1;              // Q8_1 activations
-  constexpr int kShift = T == DType::Q4_0 ? 3 : T == DType::Q5_0 ? 4 : 7;  // offset 8, 16, 128
+  constexpr bool kMin = T == DType::Q4_1 || T == DType::Q5_1;  // Q8_1 activations
+  [[maybe_unused]] constexpr int kShift = T == DType::Q4_0 ? 3
+                                          : T == DType::Q5_0
+                                              ? 4
+                                              : 7;  // offset 8, 16, 128 (not Q4_1/Q5_1)
   using AB = std::conditional_t<kMin, block_q8_1, block_q8_0>;
   const int64_t nb = K / 32;
   const __m256i low4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi8(1);
