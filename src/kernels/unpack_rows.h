@@ -39,6 +39,17 @@ inline float _h2f(uint16_t h) {
   return fp16_to_fp32(h);
 }
 
+// Q4_K / Q5_K: 8 groups of 32 with 6-bit scales and mins (weight = d * sc * q - dmin * m).
+inline void k4_row_scales(const uint8_t* scales, uint16_t d16, uint16_t dmin16, RowUnpack& o) {
+  const float d = _h2f(d16), dmin = _h2f(dmin16);
+  for (int j = 0; j < 8; ++j) {
+    uint8_t sc, m;
+    get_scale_min_k4(j, scales, sc, m);
+    o.scale[j] = d * sc;
+    o.off[j] = dmin * m;
+  }
+}
+
 // ---- Unpackers: element i of the super-block -> o.u[i].
 
 inline void unpack_q5_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
@@ -49,13 +60,7 @@ inline void unpack_q5_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
       o.u[64 * c + 32 + l] =
           uint8_t((b.qs[32 * c + l] >> 4) | (((b.qh[l] >> (2 * c + 1)) & 1) << 4));
     }
-  const float d = _h2f(b.d), dmin = _h2f(b.dmin);
-  for (int j = 0; j < 8; ++j) {
-    uint8_t sc, m;
-    get_scale_min_k4(j, b.scales, sc, m);
-    o.scale[j] = d * sc;
-    o.off[j] = dmin * m;
-  }
+  k4_row_scales(b.scales, b.d, b.dmin, o);
 }
 
 inline void unpack_q2_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
@@ -106,13 +111,7 @@ inline void unpack_q4_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
       o.u[64 * c + l] = b.qs[32 * c + l] & 15;
       o.u[64 * c + 32 + l] = b.qs[32 * c + l] >> 4;
     }
-  const float d = _h2f(b.d), dmin = _h2f(b.dmin);
-  for (int j = 0; j < 8; ++j) {
-    uint8_t sc, m;
-    get_scale_min_k4(j, b.scales, sc, m);
-    o.scale[j] = d * sc;
-    o.off[j] = dmin * m;
-  }
+  k4_row_scales(b.scales, b.d, b.dmin, o);
 }
 
 // 6-bit quants q with weight = d * scale[j] * (q - 32), 16 groups of 16.

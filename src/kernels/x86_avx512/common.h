@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/fp16.h"
+#include "quant/blocks.h"
 
 namespace hearth::kernels::avx512 {
 
@@ -25,6 +26,35 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
+}
+
+// Shift counts per 16-bit lane: a in the first 32 bytes of a zmm, b in the last 32 (for the
+// variable 16-bit shifts that move bit fields of packed quants down; bits crossing in from the
+// neighbouring byte are masked off by the callers).
+inline __m512i shifts16(int a, int b) {
+  return _mm512_inserti64x4(_mm512_set1_epi16(int16_t(a)), _mm256_set1_epi16(int16_t(b)), 1);
+}
+
+// 32 bytes into both halves of a zmm.
+inline __m512i bcast256(const void* p) {
+  return _mm512_broadcast_i64x4(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
+}
+
+// Q2_K/Q3_K low bits: element 128h + 32j + l is bits 2j..2j+1 of qs[32h + l]; with q = that half's
+// 32 qs bytes in both halves, k = 0 gives j = 0, 1 and k = 1 gives j = 2, 3.
+inline __m512i q2_bits(__m512i q, int k) {
+  return _mm512_and_si512(_mm512_srlv_epi16(q, shifts16(4 * k, 4 * k + 2)), _mm512_set1_epi8(3));
+}
+
+// The IQ4_NL/IQ4_XS code book as unsigned bytes (value + 128), for vpshufb.
+inline __m128i iq4nl_table_u8() {
+  return _mm_set_epi8(
+      char(kvalues_iq4nl[15] + 128), char(kvalues_iq4nl[14] + 128), char(kvalues_iq4nl[13] + 128),
+      char(kvalues_iq4nl[12] + 128), char(kvalues_iq4nl[11] + 128), char(kvalues_iq4nl[10] + 128),
+      char(kvalues_iq4nl[9] + 128), char(kvalues_iq4nl[8] + 128), char(kvalues_iq4nl[7] + 128),
+      char(kvalues_iq4nl[6] + 128), char(kvalues_iq4nl[5] + 128), char(kvalues_iq4nl[4] + 128),
+      char(kvalues_iq4nl[3] + 128), char(kvalues_iq4nl[2] + 128), char(kvalues_iq4nl[1] + 128),
+      char(kvalues_iq4nl[0] + 128));
 }
 
 // Two 32-byte halves from two addresses into one zmm.

@@ -148,45 +148,25 @@ void tile_q8_0_lanes(int64_t K, const RowUnpack* const* rows, const ActTile& t, 
   }
 }
 
-void tile_any(int group, int nr, int64_t K, const RowUnpack* const* rows, const ActTile& t,
-              __m512* acc) {
-  if (group == 32) {
-    switch (nr) {
-      case 1:
-        return tile<1, 32>(K, rows, t, acc);
-      case 2:
-        return tile<2, 32>(K, rows, t, acc);
-      case 3:
-        return tile<3, 32>(K, rows, t, acc);
-      case 4:
-        return tile<4, 32>(K, rows, t, acc);
-      case 5:
-        return tile<5, 32>(K, rows, t, acc);
-      case 6:
-        return tile<6, 32>(K, rows, t, acc);
-      case 7:
-        return tile<7, 32>(K, rows, t, acc);
-      default:
-        return tile<8, 32>(K, rows, t, acc);
-    }
-  }
+template <int GROUP>
+void tile_rows(int nr, int64_t K, const RowUnpack* const* rows, const ActTile& t, __m512* acc) {
   switch (nr) {
     case 1:
-      return tile<1, 16>(K, rows, t, acc);
+      return tile<1, GROUP>(K, rows, t, acc);
     case 2:
-      return tile<2, 16>(K, rows, t, acc);
+      return tile<2, GROUP>(K, rows, t, acc);
     case 3:
-      return tile<3, 16>(K, rows, t, acc);
+      return tile<3, GROUP>(K, rows, t, acc);
     case 4:
-      return tile<4, 16>(K, rows, t, acc);
+      return tile<4, GROUP>(K, rows, t, acc);
     case 5:
-      return tile<5, 16>(K, rows, t, acc);
+      return tile<5, GROUP>(K, rows, t, acc);
     case 6:
-      return tile<6, 16>(K, rows, t, acc);
+      return tile<6, GROUP>(K, rows, t, acc);
     case 7:
-      return tile<7, 16>(K, rows, t, acc);
+      return tile<7, GROUP>(K, rows, t, acc);
     default:
-      return tile<8, 16>(K, rows, t, acc);
+      return tile<8, GROUP>(K, rows, t, acc);
   }
 }
 
@@ -199,8 +179,10 @@ void tile_lanes_any(int nr, int64_t K, const RowUnpack* const* rows, const ActTi
 
 // Repacks the activations, unpacks weight rows in L2-sized blocks and sweeps the column tiles
 // over them; Tile(nr, K, rows, tile, acc) computes nr <= kRows rows x 16 columns.
-template <class Tile>
-void run_gemm(Tile tile_fn, bool lanes, UnpackFn unpack, int group, ActFormat act, int64_t K,
+using TileFn = void (*)(int nr, int64_t K, const RowUnpack* const* rows, const ActTile& t,
+                        __m512* acc);
+
+void run_gemm(TileFn tile_fn, bool lanes, UnpackFn unpack, int group, ActFormat act, int64_t K,
               const void* W, size_t w_stride, int64_t n_rows, const void* A, size_t a_stride,
               int64_t M, float* Y, size_t ldy) {
   const auto* w = static_cast<const uint8_t*>(W);
@@ -262,9 +244,8 @@ void gemm_vnni_q8_0_lanes(UnpackFn unpack, int64_t K, const void* W, size_t w_st
 
 void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
                int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  run_gemm([group](int nr, int64_t k, const RowUnpack* const* rows, const ActTile& t,
-                   __m512* acc) { tile_any(group, nr, k, rows, t, acc); },
-           false, unpack, group, act, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+  run_gemm(group == 32 ? tile_rows<32> : tile_rows<16>, false, unpack, group, act, K, W, w_stride,
+           n_rows, A, a_stride, M, Y, ldy);
 }
 
 }  // namespace hearth::kernels::avx512

@@ -105,8 +105,7 @@ inline void unpack_q4_K(const block_q4_K& b, Q4KUnpacked& u) {
 inline void unpack_q5_K(const block_q5_K& b, Q4KUnpacked& u) {
   const __m512i m4 = _mm512_set1_epi8(0x0f), bit4 = _mm512_set1_epi8(0x10);
   const __m512i qs0 = _mm512_loadu_si512(b.qs), qs1 = _mm512_loadu_si512(b.qs + 64);
-  const __m512i qh =
-      _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh)));
+  const __m512i qh = bcast256(b.qh);
   // Bit lo (first 32 bytes) / hi (last 32) of each qh byte moved to bit 4 (16-bit shifts; bits
   // crossing into the neighbouring byte are masked off).
   auto high = [&](int lo, int hi) {
@@ -139,33 +138,6 @@ inline void dot_q4_K(const Q4KUnpacked& u, const block_q8_K& y, __m512& acc, __m
   macc = _mm256_fmadd_ps(mm, _mm256_set1_ps(y.d * u.dmin), macc);
 }
 
-template <int NC>
-struct MicroQ4K {
-  static void run(int64_t K, const uint8_t* w, const uint8_t* a, size_t a_stride, float* out,
-                  size_t ldy) {
-    const auto* x = reinterpret_cast<const block_q4_K*>(w);
-    __m512 acc[NC];
-    __m256 macc[NC];
-    for (int c = 0; c < NC; ++c) {
-      acc[c] = _mm512_setzero_ps();
-      macc[c] = _mm256_setzero_ps();
-    }
-    Q4KUnpacked u;
-    for (int64_t b = 0; b < K / QK_K; ++b) {
-      unpack_q4_K(x[b], u);
-      for (int c = 0; c < NC; ++c)
-        dot_q4_K(u, reinterpret_cast<const block_q8_K*>(a + c * a_stride)[b], acc[c], macc[c]);
-    }
-    for (int c = 0; c < NC; ++c) out[c * ldy] = hsum(acc[c]) - hsum(macc[c]);
-  }
-};
-
-float vec_dot_q4_K_avx512(int64_t n, const void* x, const void* y) {
-  float r;
-  MicroQ4K<1>::run(n, static_cast<const uint8_t*>(x), static_cast<const uint8_t*>(y), 0, &r, 0);
-  return r;
-}
-
 // ---- Q6_K
 
 struct Q6KUnpacked {
@@ -175,26 +147,10 @@ struct Q6KUnpacked {
   float d;
 };
 
-inline void unpack_q6_K(const block_q6_K& b, Q6KUnpacked& u) {
-  const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(0x30);
-  // Shift counts per 16-bit lane: first 256 bits take qh bits 0-1 (or 4-5), second 2-3 (or 6-7).
-  const __m512i sh_lo = _mm512_inserti64x4(_mm512_set1_epi16(0), _mm256_set1_epi16(2), 1);
-  const __m512i sh_hi = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(6), 1);
-  for (int h = 0; h < 2; ++h) {
-    const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
-    const __m512i qh =
-        _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qh + 32 * h)));
-    // Shift the wanted bit pair down to bits 0-1 of each byte, then up to bits 4-5 (16-bit
-    // shifts: bits crossing into the neighbouring byte are masked off).
-    const __m512i hb_lo = _mm512_and_si512(_mm512_slli_epi16(_mm512_srlv_epi16(qh, sh_lo), 4), m3);
-    const __m512i hb_hi = _mm512_and_si512(_mm512_slli_epi16(_mm512_srlv_epi16(qh, sh_hi), 4), m3);
-    u.q[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), hb_lo);
-    u.q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hb_hi);
-  }
-  u.d = h2f(b.d);
-  const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
-  const __m512 sf =
-      _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)), _mm512_set1_ps(u.d));
+// Scales (int8, one per 16 elements) times d into the per-lane form of Q6KUnpacked.
+inline void offset_form_scales(__m128i s8, float d, Q6KUnpacked& u) {
+  u.d = d;
+  const __m512 sf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)), _mm512_set1_ps(d));
   for (int k = 0; k < 4; ++k) {
     const int s = 4 * k;
     u.sc[k] =
@@ -203,6 +159,23 @@ inline void unpack_q6_K(const block_q6_K& b, Q6KUnpacked& u) {
                               sf);
   }
   u.scales16 = _mm256_cvtepi8_epi16(s8);
+}
+
+inline void unpack_q6_K(const block_q6_K& b, Q6KUnpacked& u) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(0x30);
+  // First 256 bits take qh bits 0-1 (or 4-5), second 2-3 (or 6-7).
+  const __m512i sh_lo = shifts16(0, 2), sh_hi = shifts16(4, 6);
+  for (int h = 0; h < 2; ++h) {
+    const __m512i ql = _mm512_loadu_si512(b.ql + 64 * h);
+    const __m512i qh = bcast256(b.qh + 32 * h);
+    // Shift the wanted bit pair down to bits 0-1 of each byte, then up to bits 4-5 (16-bit
+    // shifts: bits crossing into the neighbouring byte are masked off).
+    const __m512i hb_lo = _mm512_and_si512(_mm512_slli_epi16(_mm512_srlv_epi16(qh, sh_lo), 4), m3);
+    const __m512i hb_hi = _mm512_and_si512(_mm512_slli_epi16(_mm512_srlv_epi16(qh, sh_hi), 4), m3);
+    u.q[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), hb_lo);
+    u.q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hb_hi);
+  }
+  offset_form_scales(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)), h2f(b.d), u);
 }
 
 // Weights d * scale * (q - OFF) with q unsigned (Q6_K: OFF 32; Q3_K and IQ4_XS below reuse the
@@ -227,73 +200,18 @@ inline void dot_offset_form(const Q6KUnpacked& u, const block_q8_K& y, __m512& a
   macc = _mm256_fmadd_ps(mm, _mm256_set1_ps(float(OFF) * y.d * u.d), macc);
 }
 
-inline void dot_q6_K(const Q6KUnpacked& u, const block_q8_K& y, __m512& acc, __m256& macc) {
-  dot_offset_form<32>(u, y, acc, macc);
-}
-
-template <int NC>
-struct MicroQ6K {
-  static void run(int64_t K, const uint8_t* w, const uint8_t* a, size_t a_stride, float* out,
-                  size_t ldy) {
-    const auto* x = reinterpret_cast<const block_q6_K*>(w);
-    __m512 acc[NC];
-    __m256 macc[NC];
-    for (int c = 0; c < NC; ++c) {
-      acc[c] = _mm512_setzero_ps();
-      macc[c] = _mm256_setzero_ps();
-    }
-    Q6KUnpacked u;
-    for (int64_t b = 0; b < K / QK_K; ++b) {
-      unpack_q6_K(x[b], u);
-      for (int c = 0; c < NC; ++c)
-        dot_q6_K(u, reinterpret_cast<const block_q8_K*>(a + c * a_stride)[b], acc[c], macc[c]);
-    }
-    for (int c = 0; c < NC; ++c) out[c * ldy] = hsum(acc[c]) - hsum(macc[c]);
-  }
-};
-
-float vec_dot_q6_K_avx512(int64_t n, const void* x, const void* y) {
-  float r;
-  MicroQ6K<1>::run(n, static_cast<const uint8_t*>(x), static_cast<const uint8_t*>(y), 0, &r, 0);
-  return r;
-}
-
 // ---- Q3_K and IQ4_XS in Q6_K's register form (natural element order, 16 scale lanes).
-
-// Shift counts per 16-bit lane: a in the first 32 bytes of a zmm, b in the last 32.
-inline __m512i shifts16(int a, int b) {
-  return _mm512_inserti64x4(_mm512_set1_epi16(int16_t(a)), _mm256_set1_epi16(int16_t(b)), 1);
-}
-
-inline __m512i bcast256(const uint8_t* p) {
-  return _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
-
-// Scales (int8, one per 16 elements) times d into the per-lane form of Q6KUnpacked.
-inline void offset_form_scales(__m128i s8, float d, Q6KUnpacked& u) {
-  u.d = d;
-  const __m512 sf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)), _mm512_set1_ps(d));
-  for (int k = 0; k < 4; ++k) {
-    const int s = 4 * k;
-    u.sc[k] =
-        _mm512_permutexvar_ps(_mm512_set_epi32(s + 3, s + 3, s + 3, s + 3, s + 2, s + 2, s + 2,
-                                               s + 2, s + 1, s + 1, s + 1, s + 1, s, s, s, s),
-                              sf);
-  }
-  u.scales16 = _mm256_cvtepi8_epi16(s8);
-}
 
 // Q3_K: element 128h + 32j + l is bits 2j..2j+1 of qs[32h + l] plus 4 * bit (4h + j) of
 // hmask[l] (value stored + 4; 16-bit shifts, bits from the neighbouring byte masked off).
 inline void unpack_q3_K(const block_q3_K& b, Q6KUnpacked& u) {
-  const __m512i hm = bcast256(b.hmask), one = _mm512_set1_epi8(1), m3 = _mm512_set1_epi8(3);
+  const __m512i hm = bcast256(b.hmask), one = _mm512_set1_epi8(1);
   for (int h = 0; h < 2; ++h) {
     const __m512i q = bcast256(b.qs + 32 * h);
     for (int k = 0; k < 2; ++k) {
       const int j = 4 * h + 2 * k;
-      const __m512i lo = _mm512_and_si512(_mm512_srlv_epi16(q, shifts16(4 * k, 4 * k + 2)), m3);
       const __m512i hi = _mm512_and_si512(_mm512_srlv_epi16(hm, shifts16(j, j + 1)), one);
-      u.q[2 * h + k] = _mm512_or_si512(lo, _mm512_slli_epi16(hi, 2));
+      u.q[2 * h + k] = _mm512_or_si512(q2_bits(q, k), _mm512_slli_epi16(hi, 2));
     }
   }
   alignas(16) int8_t sc[16];
@@ -304,16 +222,7 @@ inline void unpack_q3_K(const block_q3_K& b, Q6KUnpacked& u) {
 // IQ4_XS: each nibble through the 16-entry table (+128, unsigned) with vpshufb; sub-block j (32
 // elements, one scale) is its 16 low nibbles, then its 16 high ones.
 inline void unpack_iq4_xs(const block_iq4_xs& b, Q6KUnpacked& u) {
-  alignas(16) static const uint8_t tab[16] = {
-      uint8_t(kvalues_iq4nl[0] + 128),  uint8_t(kvalues_iq4nl[1] + 128),
-      uint8_t(kvalues_iq4nl[2] + 128),  uint8_t(kvalues_iq4nl[3] + 128),
-      uint8_t(kvalues_iq4nl[4] + 128),  uint8_t(kvalues_iq4nl[5] + 128),
-      uint8_t(kvalues_iq4nl[6] + 128),  uint8_t(kvalues_iq4nl[7] + 128),
-      uint8_t(kvalues_iq4nl[8] + 128),  uint8_t(kvalues_iq4nl[9] + 128),
-      uint8_t(kvalues_iq4nl[10] + 128), uint8_t(kvalues_iq4nl[11] + 128),
-      uint8_t(kvalues_iq4nl[12] + 128), uint8_t(kvalues_iq4nl[13] + 128),
-      uint8_t(kvalues_iq4nl[14] + 128), uint8_t(kvalues_iq4nl[15] + 128)};
-  const __m512i t = _mm512_broadcast_i32x4(_mm_load_si128(reinterpret_cast<const __m128i*>(tab)));
+  const __m512i t = _mm512_broadcast_i32x4(iq4nl_table_u8());
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
   const __m512i second = _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4);
@@ -333,35 +242,13 @@ inline void unpack_iq4_xs(const block_iq4_xs& b, Q6KUnpacked& u) {
 
 // ---- Prefill: unpack one super-block per row for the column-vectorised GEMM.
 
-void unpack_row_q4_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const block_q4_K& b = reinterpret_cast<const block_q4_K*>(row)[sb];
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
-  for (int h = 0; h < 2; ++h) {
-    const __m512i qs = _mm512_loadu_si512(b.qs + 64 * h);  // chunks 2h, 2h+1
-    const __m512i lo = _mm512_and_si512(qs, m4),
-                  hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), m4);
-    // Chunk c: elements 64c..64c+31 are the low nibbles of qs[32c..], 64c+32.. the high ones.
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h), _mm512_castsi512_si256(lo));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 32), _mm512_castsi512_si256(hi));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 64),
-                       _mm512_extracti64x4_epi64(lo, 1));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 96),
-                       _mm512_extracti64x4_epi64(hi, 1));
-  }
-  const float d = h2f(b.d), dmin = h2f(b.dmin);
-  for (int j = 0; j < 8; ++j) {
-    uint8_t sc, m;
-    get_scale_min_k4(j, b.scales, sc, m);
-    o.scale[j] = d * sc;
-    o.off[j] = dmin * m;
-  }
-}
-
-// The registers of unpack_q5_K back in element order (q[k] halves: see Q4KUnpacked).
-void unpack_row_q5_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const block_q5_K& b = reinterpret_cast<const block_q5_K*>(row)[sb];
+// Q4_K and Q5_K: the registers of their decode unpack back in element order (q[2h] / q[2h + 1]
+// hold the low / high halves of chunks 2h and 2h + 1: see Q4KUnpacked).
+template <typename Block, void (*Unpack)(const Block&, Q4KUnpacked&)>
+void unpack_row_k4(const uint8_t* row, int64_t sb, RowUnpack& o) {
+  const Block& b = reinterpret_cast<const Block*>(row)[sb];
   Q4KUnpacked u;
-  unpack_q5_K(b, u);
+  Unpack(b, u);
   for (int h = 0; h < 2; ++h) {
     const __m512i lo = u.q[2 * h], hi = u.q[2 * h + 1];
     _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h), _mm512_castsi512_si256(lo));
@@ -371,23 +258,20 @@ void unpack_row_q5_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
     _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 128 * h + 96),
                        _mm512_extracti64x4_epi64(hi, 1));
   }
-  const float d = h2f(b.d), dmin = h2f(b.dmin);
-  for (int j = 0; j < 8; ++j) {
-    uint8_t sc, m;
-    get_scale_min_k4(j, b.scales, sc, m);
-    o.scale[j] = d * sc;
-    o.off[j] = dmin * m;
-  }
+  k4_row_scales(b.scales, b.d, b.dmin, o);
 }
 
-void unpack_row_q6_K(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const block_q6_K& b = reinterpret_cast<const block_q6_K*>(row)[sb];
+// Q6_K, Q3_K, IQ4_XS (Q6KUnpacked, element order): 16 scale groups, or 8 of 32 for IQ4_XS.
+template <typename Block, void (*Unpack)(const Block&, Q6KUnpacked&), int OFF, int GROUP>
+void unpack_row_offset_form(const uint8_t* row, int64_t sb, RowUnpack& o) {
   Q6KUnpacked u;
-  unpack_q6_K(b, u);
+  Unpack(reinterpret_cast<const Block*>(row)[sb], u);
   for (int k = 0; k < 4; ++k) _mm512_store_si512(o.u + 64 * k, u.q[k]);
-  for (int j = 0; j < 16; ++j) {
-    o.scale[j] = u.d * b.scales[j];
-    o.off[j] = 32.0f * o.scale[j];
+  alignas(32) int16_t s16[16];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(s16), u.scales16);
+  for (int g = 0; g < 256 / GROUP; ++g) {
+    o.scale[g] = u.d * float(s16[g * GROUP / 16]);
+    o.off[g] = float(OFF) * o.scale[g];
   }
 }
 
@@ -433,20 +317,10 @@ void gemv(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows, const vo
   for (; r < n_rows; ++r) gemv_rows<1, Unp, UnpackSB, Dot>(K, w + r * w_stride, w_stride, y, Y + r);
 }
 
-void unpack_sb_q4_K(const uint8_t* row, int64_t b, Q4KUnpacked& u) {
-  unpack_q4_K(reinterpret_cast<const block_q4_K*>(row)[b], u);
-}
-void unpack_sb_q5_K(const uint8_t* row, int64_t b, Q4KUnpacked& u) {
-  unpack_q5_K(reinterpret_cast<const block_q5_K*>(row)[b], u);
-}
-void unpack_sb_q3_K(const uint8_t* row, int64_t b, Q6KUnpacked& u) {
-  unpack_q3_K(reinterpret_cast<const block_q3_K*>(row)[b], u);
-}
-void unpack_sb_iq4_xs(const uint8_t* row, int64_t b, Q6KUnpacked& u) {
-  unpack_iq4_xs(reinterpret_cast<const block_iq4_xs*>(row)[b], u);
-}
-void unpack_sb_q6_K(const uint8_t* row, int64_t b, Q6KUnpacked& u) {
-  unpack_q6_K(reinterpret_cast<const block_q6_K*>(row)[b], u);
+// Super-block b of a row into the registers of its decode form.
+template <typename Block, typename Unp, void (*Unpack)(const Block&, Unp&)>
+void unpack_sb(const uint8_t* row, int64_t b, Unp& u) {
+  Unpack(reinterpret_cast<const Block*>(row)[b], u);
 }
 
 // Decode of a few sequences at once (continuous batching, 2 <= M < 16): as gemv_rows, R weight
@@ -537,62 +411,35 @@ void gemm_dispatch(int64_t K, const void* W, size_t w_stride, int64_t n_rows, co
                                      a_stride, M, Y, ldy);
 }
 
-float vec_dot_q5_K_avx512(int64_t n, const void* x, const void* y) {
-  float r;
-  gemv_rows<1, Q4KUnpacked, unpack_sb_q5_K, dot_q4_K>(n, static_cast<const uint8_t*>(x), 0,
-                                                      static_cast<const block_q8_K*>(y), &r);
-  return r;
-}
-
-// Prefill rows of the offset-form types (groups of 16 scales, or of 32 for IQ4_XS).
-template <typename Block, void (*Unpack)(const Block&, Q6KUnpacked&), int OFF, int GROUP>
-void unpack_row_offset_form(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  Q6KUnpacked u;
-  Unpack(reinterpret_cast<const Block*>(row)[sb], u);
-  for (int k = 0; k < 4; ++k) _mm512_store_si512(o.u + 64 * k, u.q[k]);
-  alignas(32) int16_t s16[16];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(s16), u.scales16);
-  for (int g = 0; g < 256 / GROUP; ++g) {
-    o.scale[g] = u.d * float(s16[g * GROUP / 16]);
-    o.off[g] = float(OFF) * o.scale[g];
-  }
-}
-
-template <typename Block, void (*Unpack)(const Block&, Q6KUnpacked&), int OFF>
-float vec_dot_offset_form(int64_t n, const void* x, const void* y) {
-  __m512 acc = _mm512_setzero_ps();
-  __m256 m = _mm256_setzero_ps();
-  const auto* b = static_cast<const Block*>(x);
-  const auto* a = static_cast<const block_q8_K*>(y);
-  for (int64_t i = 0; i < n / QK_K; ++i) {
-    Q6KUnpacked u;
-    Unpack(b[i], u);
-    dot_offset_form<OFF>(u, a[i], acc, m);
-  }
-  return hsum(acc) - hsum(m);
+// Decode kernels of one type: Unpack fills the registers of a super-block, Dot takes them
+// against the activations; RowU unpacks rows for prefill (G elements per scale).
+template <typename Block, typename Unp, void (*Unpack)(const Block&, Unp&),
+          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&), UnpackFn RowU, int G>
+void put(KernelTable& t, DType type) {
+  constexpr auto sb = unpack_sb<Block, Unp, Unpack>;
+  t.vec_dot[uint32_t(type)] = [](int64_t n, const void* x, const void* y) {
+    float r;
+    gemv_rows<1, Unp, sb, Dot>(n, static_cast<const uint8_t*>(x), 0,
+                               static_cast<const block_q8_K*>(y), &r);
+    return r;
+  };
+  t.gemm[uint32_t(type)] = gemm_dispatch<RowU, G, Unp, sb, Dot>;
 }
 
 }  // namespace
 
 void register_avx512_kquants(KernelTable& t) {
   t.quantize_row[uint32_t(DType::Q8_K)] = quantize_row_q8_K_avx512;
-  t.vec_dot[uint32_t(DType::Q4_K)] = vec_dot_q4_K_avx512;
-  t.gemm[uint32_t(DType::Q4_K)] =
-      gemm_dispatch<unpack_row_q4_K, 32, Q4KUnpacked, unpack_sb_q4_K, dot_q4_K>;
-  t.vec_dot[uint32_t(DType::Q5_K)] = vec_dot_q5_K_avx512;
-  t.gemm[uint32_t(DType::Q5_K)] =
-      gemm_dispatch<unpack_row_q5_K, 32, Q4KUnpacked, unpack_sb_q5_K, dot_q4_K>;
-  t.vec_dot[uint32_t(DType::Q3_K)] = vec_dot_offset_form<block_q3_K, unpack_q3_K, 4>;
-  t.gemm[uint32_t(DType::Q3_K)] =
-      gemm_dispatch<unpack_row_offset_form<block_q3_K, unpack_q3_K, 4, 16>, 16, Q6KUnpacked,
-                    unpack_sb_q3_K, dot_offset_form<4>>;
-  t.vec_dot[uint32_t(DType::IQ4_XS)] = vec_dot_offset_form<block_iq4_xs, unpack_iq4_xs, 128>;
-  t.gemm[uint32_t(DType::IQ4_XS)] =
-      gemm_dispatch<unpack_row_offset_form<block_iq4_xs, unpack_iq4_xs, 128, 32>, 32, Q6KUnpacked,
-                    unpack_sb_iq4_xs, dot_offset_form<128>>;
-  t.vec_dot[uint32_t(DType::Q6_K)] = vec_dot_q6_K_avx512;
-  t.gemm[uint32_t(DType::Q6_K)] =
-      gemm_dispatch<unpack_row_q6_K, 16, Q6KUnpacked, unpack_sb_q6_K, dot_q6_K>;
+  put<block_q4_K, Q4KUnpacked, unpack_q4_K, dot_q4_K, unpack_row_k4<block_q4_K, unpack_q4_K>, 32>(
+      t, DType::Q4_K);
+  put<block_q5_K, Q4KUnpacked, unpack_q5_K, dot_q4_K, unpack_row_k4<block_q5_K, unpack_q5_K>, 32>(
+      t, DType::Q5_K);
+  put<block_q6_K, Q6KUnpacked, unpack_q6_K, dot_offset_form<32>,
+      unpack_row_offset_form<block_q6_K, unpack_q6_K, 32, 16>, 16>(t, DType::Q6_K);
+  put<block_q3_K, Q6KUnpacked, unpack_q3_K, dot_offset_form<4>,
+      unpack_row_offset_form<block_q3_K, unpack_q3_K, 4, 16>, 16>(t, DType::Q3_K);
+  put<block_iq4_xs, Q6KUnpacked, unpack_iq4_xs, dot_offset_form<128>,
+      unpack_row_offset_form<block_iq4_xs, unpack_iq4_xs, 128, 32>, 32>(t, DType::IQ4_XS);
 }
 
 }  // namespace hearth::kernels

@@ -4,7 +4,8 @@
 // group, so that
 //   weight = scale[g] * u - off[g],
 // then use vpdpbusd. Prefill (M >= 8) goes through the column-vectorised gemm_vnni; smaller M
-// dots each unpacked super-block with every activation row.
+// dots each unpacked Q2_K super-block with every activation row (terms_q8k), and the 32-wide
+// types build each block's bytes in registers (gemm_legacy_small).
 #include <cstring>
 #include <type_traits>
 
@@ -26,21 +27,6 @@ using namespace avx512;
 // unvectorised); decode unpacks every super-block it reads, one row at a time, and the loops were
 // most of its time (1B Q3_K_M: 2.2 t/s against llama.cpp's 27; Q3_K and IQ4_XS now decode in
 // kquants.cpp). Same output bytes and scales.
-
-// Shift counts per 16-bit lane: a in the first 32 bytes of a zmm, b in the last 32.
-inline __m512i shifts16(int a, int b) {
-  return _mm512_inserti64x4(_mm512_set1_epi16(int16_t(a)), _mm256_set1_epi16(int16_t(b)), 1);
-}
-
-inline __m512i bcast256(const uint8_t* p) {
-  return _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
-
-// Element 128h + 32j + l is bits 2j..2j+1 of qs[32h + l] (16-bit shifts: bits crossing in from
-// the neighbouring byte are masked off).
-inline __m512i q2_bits(__m512i q, int k) {
-  return _mm512_and_si512(_mm512_srlv_epi16(q, shifts16(4 * k, 4 * k + 2)), _mm512_set1_epi8(3));
-}
 
 void unpack_q2_K_regs(const uint8_t* row, int64_t sb, RowUnpack& o) {
   const block_q2_K& b = reinterpret_cast<const block_q2_K*>(row)[sb];
@@ -68,132 +54,31 @@ inline __m512i group_index(int k) {
 }
 
 // Activation super-block `sb` as int8 values plus per-32 scale and per-group sums.
+// 32-wide types against Q8_0 / Q8_1 activations: one unpacked super-block (8 blocks), for the
+// zero-padded tail of rows that are not whole super-blocks (decode has its own kernel).
 template <ActFormat F, int GROUP>
 inline float dot_sb(const RowUnpack& u, const uint8_t* act, int64_t sb) {
-  const __m512 sc = _mm512_loadu_ps(u.scale);
-  const __m512i z = _mm512_setzero_si512();
-  if constexpr (F == ActFormat::kQ8K) {
-    const block_q8_K& y = reinterpret_cast<const block_q8_K*>(act)[sb];
-    __m512 t = _mm512_setzero_ps();
-    for (int k = 0; k < 4; ++k) {
-      const __m512i dp = _mm512_dpbusd_epi32(z, _mm512_load_si512(u.u + 64 * k),
-                                             _mm512_loadu_si512(y.qs + 64 * k));
-      t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), _mm512_permutexvar_ps(group_index<GROUP>(k), sc),
-                          t);
-    }
-    float off = 0;
-    for (int g = 0; g < 256 / GROUP; ++g) {
-      const int ys = GROUP == 16 ? y.bsums[g] : y.bsums[2 * g] + y.bsums[2 * g + 1];
-      off += u.off[g] * float(ys);
-    }
-    return y.d * (_mm512_reduce_add_ps(t) - off);
-  } else {
-    // Q8_0 and Q8_1 differ only in Q8_1's extra 16-bit sum field before the quants.
-    using Block = std::conditional_t<F == ActFormat::kQ8_1, block_q8_1, block_q8_0>;
-    const auto* y = reinterpret_cast<const Block*>(act) + 8 * sb;
-    float s = 0;
-    for (int k = 0; k < 8; ++k) {
-      const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[k].qs));
-      const __m256i uv = _mm256_load_si256(reinterpret_cast<const __m256i*>(u.u + 32 * k));
-      const __m256i dp = _mm256_dpbusd_epi32(_mm256_setzero_si256(), uv, yv);
-      const __m256i ys = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), yv);
-      if constexpr (F == ActFormat::kQ8_1) {
-        // The min term uses the block's stored f16 sum s = d * sum(q), as the reference does.
-        s += h2f(y[k].d) * u.scale[k] * hsum(_mm256_cvtepi32_ps(dp)) - u.off[k] * h2f(y[k].s);
-      } else {
-        const __m256 v =
-            _mm256_fmsub_ps(_mm256_cvtepi32_ps(dp), _mm256_set1_ps(u.scale[k]),
-                            _mm256_mul_ps(_mm256_cvtepi32_ps(ys), _mm256_set1_ps(u.off[k])));
-        s += h2f(y[k].d) * hsum(v);
-      }
-    }
-    return s;
-  }
-}
-
-// Decode against Q8_K: one super-block's terms before the activation scale y.d, as 16 float
-// lanes the caller accumulates over the row (one horizontal sum per row, not per super-block).
-template <int GROUP>
-inline __m512 terms_q8k(const RowUnpack& u, const block_q8_K& y) {
-  const __m512 sc = _mm512_loadu_ps(u.scale);
-  const __m512i z = _mm512_setzero_si512();
-  __m512 t = _mm512_setzero_ps();
-  for (int k = 0; k < 4; ++k) {
-    const __m512i dp =
-        _mm512_dpbusd_epi32(z, _mm512_load_si512(u.u + 64 * k), _mm512_loadu_si512(y.qs + 64 * k));
-    t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), _mm512_permutexvar_ps(group_index<GROUP>(k), sc),
-                        t);
-  }
-  // bsums[i] sums elements 16i..16i+15: group i (GROUP 16) or i / 2 (GROUP 32).
-  const __m512 bs = _mm512_cvtepi32_ps(
-      _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums))));
-  __m512 off = _mm512_loadu_ps(u.off);
-  if constexpr (GROUP == 32)
-    off = _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
-                                off);
-  return _mm512_fnmadd_ps(off, bs, t);
-}
-
-template <UnpackFn U, int GROUP, ActFormat F, VecDotFn REF>
-void gemm_unpacked(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
-                   size_t a_stride, int64_t M, float* Y, size_t ldy, DType wt) {
-  const int64_t Km = K / 256 * 256;
-  if (Km != K && F == ActFormat::kQ8K) {  // K-quant rows are whole super-blocks; not expected
-    gemm_from_vec_dot(REF, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
-    return;
-  }
-  const auto* w = static_cast<const uint8_t*>(W);
-  const auto* a = static_cast<const uint8_t*>(A);
-  if (Km > 0) {
-    if (M >= 8) {
-      gemm_vnni(U, GROUP, F, Km, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
-    } else if constexpr (F == ActFormat::kQ8K) {
-      const int64_t nsb = Km / 256;
-      const size_t sb_bytes = w_stride / size_t(nsb);
-      constexpr int64_t kAheadRows = 4;
-      RowUnpack u;
-      for (int64_t r = 0; r < n_rows; ++r)
-        for (int64_t m0 = 0; m0 < M; m0 += 8) {
-          const int64_t mc = std::min<int64_t>(8, M - m0);
-          __m512 acc[8];
-          for (int i = 0; i < 8; ++i) acc[i] = _mm512_setzero_ps();
-          for (int64_t sb = 0; sb < nsb; ++sb) {
-            // The same place a few rows on, into L2 (as the Q4_K/Q6_K decode does).
-            const char* ahead =
-                reinterpret_cast<const char*>(w + (r + kAheadRows) * w_stride + sb * sb_bytes);
-            for (size_t off = 0; off < sb_bytes; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T1);
-            U(w + r * w_stride, sb, u);
-            for (int64_t i = 0; i < mc; ++i) {
-              const auto& y = reinterpret_cast<const block_q8_K*>(a + (m0 + i) * a_stride)[sb];
-              acc[i] = _mm512_fmadd_ps(terms_q8k<GROUP>(u, y), _mm512_set1_ps(y.d), acc[i]);
-            }
-          }
-          for (int64_t i = 0; i < mc; ++i) Y[(m0 + i) * ldy + r] = _mm512_reduce_add_ps(acc[i]);
-        }
+  static_assert(F != ActFormat::kQ8K, "Q8_K activations: terms_q8k");
+  // Q8_0 and Q8_1 differ only in Q8_1's extra 16-bit sum field before the quants.
+  using Block = std::conditional_t<F == ActFormat::kQ8_1, block_q8_1, block_q8_0>;
+  const auto* y = reinterpret_cast<const Block*>(act) + 8 * sb;
+  float s = 0;
+  for (int k = 0; k < 8; ++k) {
+    const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[k].qs));
+    const __m256i uv = _mm256_load_si256(reinterpret_cast<const __m256i*>(u.u + 32 * k));
+    const __m256i dp = _mm256_dpbusd_epi32(_mm256_setzero_si256(), uv, yv);
+    const __m256i ys = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), yv);
+    if constexpr (F == ActFormat::kQ8_1) {
+      // The min term uses the block's stored f16 sum s = d * sum(q), as the reference does.
+      s += h2f(y[k].d) * u.scale[k] * hsum(_mm256_cvtepi32_ps(dp)) - u.off[k] * h2f(y[k].s);
     } else {
-      const int64_t nsb = Km / 256;
-      RowUnpack u;
-      for (int64_t r = 0; r < n_rows; ++r) {
-        float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (int64_t m0 = 0; m0 < M; m0 += 8) {
-          const int64_t mc = std::min<int64_t>(8, M - m0);
-          for (int i = 0; i < 8; ++i) acc[i] = 0;
-          for (int64_t sb = 0; sb < nsb; ++sb) {
-            U(w + r * w_stride, sb, u);
-            for (int64_t i = 0; i < mc; ++i)
-              acc[i] += dot_sb<F, GROUP>(u, a + (m0 + i) * a_stride, sb);
-          }
-          for (int64_t i = 0; i < mc; ++i) Y[(m0 + i) * ldy + r] = acc[i];
-        }
-      }
+      const __m256 v =
+          _mm256_fmsub_ps(_mm256_cvtepi32_ps(dp), _mm256_set1_ps(u.scale[k]),
+                          _mm256_mul_ps(_mm256_cvtepi32_ps(ys), _mm256_set1_ps(u.off[k])));
+      s += h2f(y[k].d) * hsum(v);
     }
   }
-  if (Km != K) {
-    using Block = std::conditional_t<F == ActFormat::kQ8_1, block_q8_1, block_q8_0>;
-    add_padded_tail<Block>(
-        U, wt, K, w, w_stride, n_rows, a, a_stride, M, Y, ldy, Km == 0,
-        [](const RowUnpack& u, const uint8_t* act) { return dot_sb<F, GROUP>(u, act, 0); });
-  }
+  return s;
 }
 
 // Small M for the 32-wide types (decode): each 32-weight block is turned into unsigned bytes in
@@ -225,10 +110,7 @@ void gemm_legacy_small_cols(int64_t K, const uint8_t* w, size_t w_stride, int64_
   // Byte i of the broadcast 32-bit qh picks qh's byte i / 8 (per 128-bit lane).
   const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
                                         2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
-  alignas(16) uint8_t tab[16];
-  for (int i = 0; i < 16; ++i) tab[i] = uint8_t(kvalues_iq4nl[i] + 128);
-  const __m256i table =
-      _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<__m128i*>(tab)));
+  const __m256i table = _mm256_broadcastsi128_si256(iq4nl_table_u8());
   for (int64_t r = 0; r < n_rows; ++r) {
     const auto* wb = reinterpret_cast<const WB*>(w + r * w_stride);
     // Two accumulator sets, even and odd blocks: one FMA chain per column would make a single
@@ -291,31 +173,94 @@ void gemm_legacy_small(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_r
                                  ldy);
 }
 
+// Decode against Q8_K: one super-block's terms before the activation scale y.d, as 16 float
+// lanes the caller accumulates over the row (one horizontal sum per row, not per super-block).
+template <int GROUP>
+inline __m512 terms_q8k(const RowUnpack& u, const block_q8_K& y) {
+  const __m512 sc = _mm512_loadu_ps(u.scale);
+  const __m512i z = _mm512_setzero_si512();
+  __m512 t = _mm512_setzero_ps();
+  for (int k = 0; k < 4; ++k) {
+    const __m512i dp =
+        _mm512_dpbusd_epi32(z, _mm512_load_si512(u.u + 64 * k), _mm512_loadu_si512(y.qs + 64 * k));
+    t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), _mm512_permutexvar_ps(group_index<GROUP>(k), sc),
+                        t);
+  }
+  // bsums[i] sums elements 16i..16i+15: group i (GROUP 16) or i / 2 (GROUP 32).
+  const __m512 bs = _mm512_cvtepi32_ps(
+      _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums))));
+  __m512 off = _mm512_loadu_ps(u.off);
+  if constexpr (GROUP == 32)
+    off = _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
+                                off);
+  return _mm512_fnmadd_ps(off, bs, t);
+}
+
 template <UnpackFn U, int GROUP, ActFormat F, VecDotFn REF, DType T>
-void gemm_typed(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
-                size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  if constexpr (T == DType::Q4_0 || T == DType::Q5_0 || T == DType::Q4_1 || T == DType::Q5_1 ||
-                T == DType::IQ4_NL) {
+void gemm_unpacked(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
+                   size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  const auto* w = static_cast<const uint8_t*>(W);
+  const auto* a = static_cast<const uint8_t*>(A);
+  if constexpr (F != ActFormat::kQ8K) {  // the 32-wide types decode block by block, any K
     if (M < 8) {
-      gemm_legacy_small<T>(K, static_cast<const uint8_t*>(W), w_stride, n_rows,
-                           static_cast<const uint8_t*>(A), a_stride, M, Y, ldy);
+      gemm_legacy_small<T>(K, w, w_stride, n_rows, a, a_stride, M, Y, ldy);
       return;
     }
   }
-  gemm_unpacked<U, GROUP, F, REF>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy, T);
+  const int64_t Km = K / 256 * 256;
+  if (Km != K && F == ActFormat::kQ8K) {  // K-quant rows are whole super-blocks; not expected
+    gemm_from_vec_dot(REF, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+    return;
+  }
+  if (Km > 0) {
+    if (M >= 8) {
+      gemm_vnni(U, GROUP, F, Km, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+    } else if constexpr (F == ActFormat::kQ8K) {
+      const int64_t nsb = Km / 256;
+      const size_t sb_bytes = w_stride / size_t(nsb);
+      constexpr int64_t kAheadRows = 4;
+      RowUnpack u;
+      for (int64_t r = 0; r < n_rows; ++r)
+        for (int64_t m0 = 0; m0 < M; m0 += 8) {
+          const int64_t mc = std::min<int64_t>(8, M - m0);
+          __m512 acc[8];
+          for (int i = 0; i < 8; ++i) acc[i] = _mm512_setzero_ps();
+          for (int64_t sb = 0; sb < nsb; ++sb) {
+            // The same place a few rows on, into L2 (as the Q4_K/Q6_K decode does).
+            const char* ahead =
+                reinterpret_cast<const char*>(w + (r + kAheadRows) * w_stride + sb * sb_bytes);
+            for (size_t off = 0; off < sb_bytes; off += 64) _mm_prefetch(ahead + off, _MM_HINT_T1);
+            U(w + r * w_stride, sb, u);
+            for (int64_t i = 0; i < mc; ++i) {
+              const auto& y = reinterpret_cast<const block_q8_K*>(a + (m0 + i) * a_stride)[sb];
+              acc[i] = _mm512_fmadd_ps(terms_q8k<GROUP>(u, y), _mm512_set1_ps(y.d), acc[i]);
+            }
+          }
+          for (int64_t i = 0; i < mc; ++i) Y[(m0 + i) * ldy + r] = _mm512_reduce_add_ps(acc[i]);
+        }
+    }
+  }
+  if constexpr (F != ActFormat::kQ8K) {
+    if (Km != K) {
+      using Block = std::conditional_t<F == ActFormat::kQ8_1, block_q8_1, block_q8_0>;
+      add_padded_tail<Block>(
+          U, T, K, w, w_stride, n_rows, a, a_stride, M, Y, ldy, Km == 0,
+          [](const RowUnpack& u, const uint8_t* act) { return dot_sb<F, GROUP>(u, act, 0); });
+    }
+  }
 }
 
 template <UnpackFn U, int GROUP, ActFormat F, VecDotFn REF, DType T>
 float vec_dot_unpacked(int64_t n, const void* x, const void* y) {
   float r = 0;
-  gemm_typed<U, GROUP, F, REF, T>(n, x, 0, 1, y, 0, 1, &r, 1);
+  gemm_unpacked<U, GROUP, F, REF, T>(n, x, 0, 1, y, 0, 1, &r, 1);
   return r;
 }
 
 template <UnpackFn U, int GROUP, ActFormat F, VecDotFn REF, DType T>
 void put(KernelTable& t) {
   t.vec_dot[uint32_t(T)] = vec_dot_unpacked<U, GROUP, F, REF, T>;
-  t.gemm[uint32_t(T)] = gemm_typed<U, GROUP, F, REF, T>;
+  t.gemm[uint32_t(T)] = gemm_unpacked<U, GROUP, F, REF, T>;
 }
 
 }  // namespace
