@@ -31,15 +31,19 @@ void quantize_row_q8_0_ref(const float* x, void* vy, int64_t n) {
 // Activations, as llama.cpp's x86 CPU backend quantizes them: the multiplier is 127 / amax
 // rather than 1 / d, and rounding is to nearest with ties to even. Which of two adjacent
 // integers a value lands on decides every later bit, so hearth rounds exactly as llama.cpp does.
+// One 32-element block; returns d (stored as f16 by the callers).
+static float quantize_act_block(const float* x, int8_t* qs) {
+  float amax = 0;
+  for (int j = 0; j < QK8_0; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float id = amax != 0 ? 127.0f / amax : 0.0f;
+  for (int j = 0; j < QK8_0; ++j) qs[j] = int8_t(nearest_int(x[j] * id));
+  return amax / 127.0f;
+}
+
 void quantize_act_q8_0(const float* x, void* vy, int64_t n) {
   auto* y = static_cast<block_q8_0*>(vy);
-  for (int64_t b = 0; b < n / QK8_0; ++b, x += QK8_0) {
-    float amax = 0;
-    for (int j = 0; j < QK8_0; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float id = amax != 0 ? 127.0f / amax : 0.0f;
-    y[b].d = fp32_to_fp16(amax / 127.0f);
-    for (int j = 0; j < QK8_0; ++j) y[b].qs[j] = int8_t(nearest_int(x[j] * id));
-  }
+  for (int64_t b = 0; b < n / QK8_0; ++b, x += QK8_0)
+    y[b].d = fp32_to_fp16(quantize_act_block(x, y[b].qs));
 }
 
 void dequantize_row_q8_0(const void* vx, float* y, int64_t n) {
@@ -85,16 +89,10 @@ void quantize_row_q8_1_ref(const float* x, void* vy, int64_t n) {
 void quantize_act_q8_1(const float* x, void* vy, int64_t n) {
   auto* y = static_cast<block_q8_1*>(vy);
   for (int64_t b = 0; b < n / QK8_1; ++b, x += QK8_1) {
-    float amax = 0;
-    for (int j = 0; j < QK8_1; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
-    const float id = amax != 0 ? 127.0f / amax : 0.0f;
-    y[b].d = fp32_to_fp16(d);
+    const float d = quantize_act_block(x, y[b].qs);
     int sum = 0;
-    for (int j = 0; j < QK8_1; ++j) {
-      y[b].qs[j] = int8_t(nearest_int(x[j] * id));
-      sum += y[b].qs[j];
-    }
+    for (int j = 0; j < QK8_1; ++j) sum += y[b].qs[j];
+    y[b].d = fp32_to_fp16(d);
     y[b].s = fp32_to_fp16(d * float(sum));
   }
 }

@@ -1,6 +1,7 @@
 """Shared helpers for the differential tests: run `hearth` and the llama.cpp oracle on the same
 model and compare logits with the tolerances of ../shared/oracle/README.md."""
 import base64
+import functools
 import json
 import os
 import subprocess
@@ -33,6 +34,7 @@ DEFAULT_QUANT_TOL = 0.15  # 4-6-bit types
 ORDER_TOLERANCE = {("qwen35", "Q8_0"): 0.1, ("qwen35moe", "Q8_0"): 0.1}
 
 
+@functools.lru_cache(maxsize=None)
 def cpu_has_amx():
     try:
         with open("/proc/cpuinfo") as f:
