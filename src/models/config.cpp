@@ -1,6 +1,7 @@
 #include "models/config.h"
 
 #include <algorithm>
+#include <string>
 
 namespace hearth::models {
 
@@ -47,6 +48,12 @@ Result<ModelConfig> read_common_config(const gguf::GgufFile& f, const std::strin
     return corrupt("[model] implausible head size for " + arch);
   HEARTH_ASSIGN_OR_RETURN(double eps, f.get_float_or(p + "attention.layer_norm_rms_epsilon", 1e-5));
   c.norm_eps = float(eps);
+  HEARTH_ASSIGN_OR_RETURN(c.causal, f.get_bool_or(p + "attention.causal", true));
+  HEARTH_ASSIGN_OR_RETURN(int64_t pooling, f.get_int_or(p + "pooling_type", 0));
+  if (pooling < 0 || pooling > 3)
+    return unsupported("[model] " + p + "pooling_type " + std::to_string(pooling) +
+                       " is not supported (0 none, 1 mean, 2 cls, 3 last)");
+  c.pooling = Pooling(pooling);
 
   auto& r = c.rope;
   r.mode = rope_mode;
@@ -90,20 +97,32 @@ Result<ModelConfig> read_common_config(const gguf::GgufFile& f, const std::strin
   return c;
 }
 
-Status read_experts(const gguf::GgufFile& f, const std::string& arch, DecoderFlags& flags) {
+Result<MoeOptions> read_experts(const gguf::GgufFile& f, const std::string& arch) {
   const std::string p = arch + ".";
   HEARTH_ASSIGN_OR_RETURN(int64_t ne, f.get_int(p + "expert_count"));
   HEARTH_ASSIGN_OR_RETURN(int64_t nu, f.get_int(p + "expert_used_count"));
   HEARTH_ASSIGN_OR_RETURN(int64_t nff, f.get_int(p + "expert_feed_forward_length"));
-  if (ne <= 0 || nu <= 0 || nu > ne || ne > 1024 || nff <= 0)
+  if (ne <= 0 || nu <= 0 || nu > ne || ne > 1024 || nff <= 0 || nff > (1 << 22))
     return corrupt("[model] " + arch + ": expert_count " + std::to_string(ne) +
                    ", expert_used_count " + std::to_string(nu) +
                    " and expert_feed_forward_length " + std::to_string(nff) +
                    " must be positive with used <= count <= 1024");
-  flags.n_expert = int(ne);
-  flags.n_expert_used = int(nu);
-  flags.n_ff_exp = nff;
-  return Status::ok();
+  MoeOptions m;
+  m.n_expert = int(ne);
+  m.n_used = int(nu);
+  m.n_ff_exp = nff;
+  return m;
+}
+
+Result<std::vector<bool>> read_layer_flags(const gguf::GgufFile& f, const std::string& key,
+                                           int64_t n_layer) {
+  HEARTH_ASSIGN_OR_RETURN(auto v, f.get_int_array(key));
+  if (int64_t(v.size()) != n_layer)
+    return corrupt("[model] " + key + " has " + std::to_string(v.size()) + " entries for " +
+                   std::to_string(n_layer) + " layers");
+  std::vector<bool> out(v.size());
+  for (size_t i = 0; i < v.size(); ++i) out[i] = v[i] != 0;
+  return out;
 }
 
 }  // namespace hearth::models

@@ -1,40 +1,172 @@
-// llama4: Llama 4 (Scout 17B-16E, Maverick 17B-128E). The llama decoder with: every 4th layer
-// without RoPE (NoPE: full causal attention, queries scaled by the attention temperature
-// log(floor((pos + 1) / 8192) + 1) * 0.1 + 1), the other layers with chunked attention (chunk
-// 8192 unless `attention.sliding_window` is 0) and a weightless RMSNorm of q and k after RoPE
-// (not for 128 experts); a MoE FFN every `interleave_moe_layer_step` layers: top-k experts by raw
-// router logit, sigmoid(logit) scaling the expert's input, plus an always-on shared expert.
+// llama4: Llama 4 (Scout 17B-16E, Maverick 17B-128E).
+//
+//   x = token_embd[tokens]
+//   every layer:  x += Attention(rms(x) · attn_norm)
+//                 x += FFN or MoE(rms(x) · ffn_norm)
+//   logits = output · (rms(x) · output_norm)
+//
+// Every 4th layer has no RoPE (NoPE: full causal attention, queries scaled by the temperature
+// log(floor((pos + 1) / 8192) + 1) · 0.1 + 1); the others use chunked attention (chunk 8192 unless
+// `attention.sliding_window` says otherwise) and a weightless RMSNorm of q and k after RoPE (not
+// with 128 experts). Every `interleave_moe_layer_step`-th FFN is a mixture: the top-k experts by
+// raw router logit, σ(logit) scaling the expert's input, plus an always-on shared expert.
 #include <algorithm>
+#include <optional>
 
-#include "models/blocks/decoder.h"
+#include "models/blocks/attention.h"
+#include "models/blocks/ffn.h"
+#include "models/blocks/moe.h"
 #include "models/config.h"
-#include "models/loaders.h"
+#include "models/transformer.h"
+#include "ops/elementwise.h"
 
 namespace hearth::models {
+namespace {
 
-Result<ArchSpec> describe_llama4(const gguf::GgufFile& f) {
-  HEARTH_ASSIGN_OR_RETURN(ModelConfig cfg, read_common_config(f, "llama4", ops::RopeMode::kNorm));
-  DecoderFlags flags;
-  HEARTH_RETURN_IF_ERROR(read_experts(f, "llama4", flags));
-  HEARTH_ASSIGN_OR_RETURN(int64_t step, f.get_int_or("llama4.interleave_moe_layer_step", 1));
-  if (step <= 0 || step > 4096)
-    return corrupt("[model] llama4: implausible interleave_moe_layer_step " + std::to_string(step));
-  flags.router_sigmoid = true;
-  flags.weight_before_ffn = true;
-  flags.shared_expert = true;
-  flags.norm_topk = false;
-  flags.moe_layers.resize(size_t(cfg.n_layer));
-  flags.nope_layers.resize(size_t(cfg.n_layer));
-  for (int64_t il = 0; il < cfg.n_layer; ++il) {
-    flags.moe_layers[size_t(il)] = (il + 1) % step == 0;
-    flags.nope_layers[size_t(il)] = (il + 1) % 4 == 0;
-  }
-  flags.qk_rms_after_rope = flags.n_expert != 128;
+struct Spec {
+  ModelConfig cfg;
+  AttentionShape attn_shape;
+  AttentionOptions rope_attn, nope_attn;
+  MoeOptions moe;
+  int64_t moe_step = 1;
+  bool nope(int64_t il) const { return (il + 1) % 4 == 0; }
+  bool is_moe(int64_t il) const { return (il + 1) % moe_step == 0; }
+};
+
+Result<Spec> read_spec(const gguf::GgufFile& f) {
+  Spec s;
+  HEARTH_ASSIGN_OR_RETURN(s.cfg, read_common_config(f, "llama4", ops::RopeMode::kNorm));
+  const auto& c = s.cfg;
+  s.attn_shape = {c.n_embd, c.n_head, c.n_head_kv, c.head_dim, c.head_dim_v, c.norm_eps};
+  HEARTH_ASSIGN_OR_RETURN(s.moe, read_experts(f, "llama4"));
+  HEARTH_ASSIGN_OR_RETURN(s.moe_step, f.get_int_or("llama4.interleave_moe_layer_step", 1));
+  if (s.moe_step <= 0 || s.moe_step > 4096)
+    return corrupt("[model] llama4: implausible interleave_moe_layer_step " +
+                   std::to_string(s.moe_step));
+  s.moe.sigmoid_router = true;
+  s.moe.norm_topk = false;
+  s.moe.n_ff_shared = s.moe.n_ff_exp;
   HEARTH_ASSIGN_OR_RETURN(int64_t chunk, f.get_int_or("llama4.attention.sliding_window", 8192));
-  flags.attn_chunk = int(std::clamp<int64_t>(chunk, 0, int64_t(1) << 30));
   HEARTH_ASSIGN_OR_RETURN(double temp, f.get_float_or("llama4.attention.temperature_scale", 0.1));
-  flags.attn_temp_scale = float(temp);
-  return ArchSpec{std::move(cfg), std::move(flags)};
+  s.rope_attn.chunk = int(std::clamp<int64_t>(chunk, 0, int64_t(1) << 30));
+  s.rope_attn.qk_rms_after_rope = s.moe.n_expert != 128;
+  s.nope_attn.temp_scale = float(temp);
+  return s;
 }
+
+Result<ArchInfo> describe(const gguf::GgufFile& f) {
+  HEARTH_ASSIGN_OR_RETURN(Spec s, read_spec(f));
+  CacheLayout layout;
+  for (int64_t il = 0; il < s.cfg.n_layer; ++il)
+    layout.push_back(Attention::cache_for(s.attn_shape, s.nope(il) ? s.nope_attn : s.rope_attn));
+  return ArchInfo{std::move(s.cfg), std::move(layout)};
+}
+
+class Llama4Model final : public Transformer {
+ public:
+  Llama4Model(std::shared_ptr<gguf::GgufFile> f, ArchInfo info)
+      : Transformer(std::move(f), std::move(info)) {}
+
+  Status load(ThreadPool& pool, const LoadOptions& opt) {
+    HEARTH_ASSIGN_OR_RETURN(Spec s, read_spec(*file_));
+    const auto& c = config_;
+    WeightLoader w(*file_, pool, opt.repack, opt.placement, c.arch);
+    HEARTH_RETURN_IF_ERROR(load_io(w, pool, opt, false, 0));
+    HEARTH_ASSIGN_OR_RETURN(rope_freqs_, w.optional_vector("rope_freqs.weight", c.rope.n_rot / 2));
+    config_.rope.freq_factors = rope_freqs_ ? rope_freqs_->data() : nullptr;
+    s.rope_attn.rope = &config_.rope;
+    layers_.resize(size_t(c.n_layer));
+    for (int il = 0; il < int(c.n_layer); ++il) {
+      Layer& L = layers_[size_t(il)];
+      HEARTH_ASSIGN_OR_RETURN(L.attn_norm, w.vector(blk(il, "attn_norm.weight"), c.n_embd));
+      HEARTH_RETURN_IF_ERROR(
+          L.attn.load(w, il, s.attn_shape, s.nope(il) ? s.nope_attn : s.rope_attn));
+      HEARTH_ASSIGN_OR_RETURN(L.ffn_norm, w.vector(blk(il, "ffn_norm.weight"), c.n_embd));
+      if (s.is_moe(il)) {
+        HEARTH_RETURN_IF_ERROR(L.moe.emplace().load(w, il, c.n_embd, s.moe));
+      } else {
+        HEARTH_RETURN_IF_ERROR(L.ffn.emplace().load(w, il, c.n_embd, c.n_ff, Activation::kSwiGLU));
+      }
+    }
+    return Status::ok();
+  }
+
+  Status eval(Context& base, const ForwardInput& in, const ForwardOutput& out) const override {
+    auto& ctx = static_cast<ModelContext&>(base);
+    HEARTH_ASSIGN_OR_RETURN(bool any, begin(ctx, in, out, true));
+    if (!any) return Status::ok();
+    const int64_t E = config_.n_embd;
+    const float eps = config_.norm_eps;
+    const DType kv = ctx.params().kv_type;
+    ctx.pool().run([&](int ith, int nth) {
+      const Step s = step(ctx, in, ith, nth);
+      float* x = ctx.x.at(size_t(s.T * E));
+      float* xn = ctx.xn.at(size_t(s.T * E));
+      embd_.forward(s, in, x);
+      ctx.rope_tables(s);
+      s.barrier();
+      for (size_t il = 0; il < layers_.size(); ++il) {
+        const Layer& L = layers_[il];
+        for (int64_t t = s.tb; t < s.te; ++t)
+          ops::rms_norm(x + t * E, L.attn_norm.data(), xn + t * E, E, eps);
+        s.barrier();
+        L.attn.forward(s, int(il), ctx.cache, kv, ctx.rope_cs(0), xn, ctx.attn, ctx.ms);
+        for (int64_t t = s.tb; t < s.te; ++t) {
+          ops::add(x + t * E, xn + t * E, x + t * E, E);
+          ops::rms_norm(x + t * E, L.ffn_norm.data(), xn + t * E, E, eps);
+        }
+        s.barrier();
+        if (L.moe) {
+          L.moe->forward(s, xn, xn, x, ctx.moe, ctx.ffn, ctx.ms);
+          continue;
+        }
+        L.ffn->forward(s, xn, xn, ctx.ffn, ctx.ms);
+        for (int64_t t = s.tb; t < s.te; ++t) ops::add(x + t * E, xn + t * E, x + t * E, E);
+        s.barrier();
+      }
+      head_.forward(s, x, out, ctx.out_rows, ctx.out_seqs, ctx.xg.at(size_t(s.T * E)), ctx.ms);
+    });
+    return Status::ok();
+  }
+
+ private:
+  struct Layer {
+    std::vector<float> attn_norm, ffn_norm;
+    Attention attn;
+    std::optional<DenseFfn> ffn;
+    std::optional<Moe> moe;
+  };
+
+  void reserve(ModelContext& ctx, std::vector<const ops::WeightMatrix*>& ws) const override {
+    const int64_t B = ctx.params().n_batch;
+    for (const Layer& L : layers_) {
+      L.attn.reserve(ctx.attn, B);
+      L.attn.weights(ws);
+      if (L.moe) {
+        L.moe->reserve(ctx.moe, ctx.ffn, B);
+        L.moe->weights(ws);
+      } else {
+        L.ffn->reserve(ctx.ffn, B);
+        L.ffn->weights(ws);
+      }
+    }
+  }
+  std::vector<const ops::RopeParams*> ropes() const override { return {&config_.rope}; }
+
+  std::optional<std::vector<float>> rope_freqs_;
+  std::vector<Layer> layers_;
+};
+
+Result<std::unique_ptr<Model>> load(std::shared_ptr<gguf::GgufFile> f, ThreadPool& pool,
+                                    const LoadOptions& opt) {
+  HEARTH_ASSIGN_OR_RETURN(ArchInfo info, describe(*f));
+  auto m = std::make_unique<Llama4Model>(std::move(f), std::move(info));
+  HEARTH_RETURN_IF_ERROR(m->load(pool, opt));
+  return std::unique_ptr<Model>(std::move(m));
+}
+
+}  // namespace
+
+extern const Architecture kLlama4{"llama4", describe, load};
 
 }  // namespace hearth::models

@@ -1,10 +1,15 @@
-// models/model.h — what a loaded model is, and how a batch of tokens goes through it.
+// models/model.h — the model contract: what a loaded model is, what goes in and what comes out.
 //
 // `Model` owns the immutable part: the config read from GGUF metadata and weight views into the
 // mmapped file (shared by every context). `Context` owns the mutable part for up to n_seq
-// sequences: the KV cache and scratch buffers sized once at creation, so the per-token path does
-// not allocate. A batch may mix tokens of several sequences (continuous batching); matmuls run on
-// the whole batch, attention per sequence.
+// sequences: the per-layer caches (models/cache.h) and scratch buffers sized once at creation, so
+// the per-token path does not allocate. A batch may mix tokens of several sequences (continuous
+// batching); matmuls run on the whole batch, attention per sequence.
+//
+// Inputs are token ids or embedding rows (a vision encoder's output); outputs are logits, the
+// final hidden states, or one pooled embedding per sequence (none/mean/cls/last, as an embedding
+// model declares). Encoders attend bidirectionally (`ModelConfig::causal` false) and keep no
+// cache between calls.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +26,11 @@
 #include "quant/types.h"
 
 namespace hearth::models {
+
+// How an embedding model turns a sequence's hidden states into one vector (`<arch>.pooling_type`,
+// llama.cpp's numbering: 0 none, 1 mean, 2 cls, 3 last).
+enum class Pooling { kNone = 0, kMean = 1, kCls = 2, kLast = 3 };
+const char* pooling_name(Pooling p);
 
 // Hyperparameters common to decoder-only transformers; each architecture file fills it from
 // `<arch>.*` GGUF keys and may keep extra fields of its own.
@@ -39,6 +49,8 @@ struct ModelConfig {
   int64_t n_ctx_train = 0;           // %s.context_length
   float norm_eps = 1e-5f;            // %s.attention.layer_norm_rms_epsilon
   ops::RopeParams rope;              // mode, n_rot, base, scaling
+  bool causal = true;                // %s.attention.causal (false: encoders)
+  Pooling pooling = Pooling::kNone;  // %s.pooling_type (embedding models)
 };
 
 struct ContextParams {
@@ -53,6 +65,25 @@ struct BatchToken {
   int32_t pos = 0;      // position in its sequence
   int32_t seq = 0;      // sequence slot, < n_seq
   bool logits = false;  // return this token's logits
+};
+
+// One forward call's input: the tokens (position, sequence, output flag) and, optionally, rows of
+// n_embd floats that replace the token embeddings (vision: image patches projected into the text
+// model's space; the token ids are then only checked, not looked up).
+struct ForwardInput {
+  std::span<const BatchToken> tokens;
+  const float* embeddings = nullptr;  // tokens.size() rows of n_embd, or null
+};
+
+// What a forward call writes. kLogits: one n_vocab row per token with `logits` set, in batch
+// order. kHidden: one n_embd row (after the final norm) per such token. kPooled: one n_embd row
+// per sequence in the batch, in order of first appearance, pooled over that sequence's tokens in
+// this batch with `pooling` (kNone is refused).
+enum class OutputKind { kLogits, kHidden, kPooled };
+struct ForwardOutput {
+  OutputKind kind = OutputKind::kLogits;
+  float* data = nullptr;
+  Pooling pooling = Pooling::kNone;  // kPooled only
 };
 
 class Context {
@@ -90,10 +121,13 @@ class Model {
 
   virtual Result<std::unique_ptr<Context>> new_context(const ContextParams& p,
                                                        ThreadPool& pool) const = 0;
-  // Evaluates `batch` (at most n_batch tokens; positions of a sequence must be consecutive and
-  // follow what the cache holds). Writes one n_vocab row per token with `logits` set, in batch
-  // order, into `logits`.
-  virtual Status forward(Context& ctx, std::span<const BatchToken> batch, float* logits) const = 0;
+  // Evaluates a batch (at most n_batch tokens; positions of a sequence must be consecutive and
+  // follow what the cache holds) and writes what `out` asks for (see ForwardOutput).
+  virtual Status eval(Context& ctx, const ForwardInput& in, const ForwardOutput& out) const = 0;
+  // The common case: token ids in, one n_vocab row of logits per token with `logits` set.
+  Status forward(Context& ctx, std::span<const BatchToken> batch, float* logits) const {
+    return eval(ctx, ForwardInput{batch}, ForwardOutput{OutputKind::kLogits, logits});
+  }
   // Bytes of KV cache / state per sequence for a context length (memory estimates).
   virtual size_t state_bytes(const ContextParams& p) const = 0;
 

@@ -1,58 +1,72 @@
-// The architecture registry: one line per architecture. Each file in models/ provides a loader.
+// The architecture registry: one line per architecture. Each family file in models/ defines its
+// architectures (models/arch.h).
 #include <string>
 
-#include "models/loaders.h"
+#include "models/arch.h"
 #include "models/model.h"
 
 namespace hearth::models {
+
+// Defined at the end of each family file.
+extern const Architecture kLlama, kQwen2, kQwen3, kQwen3Moe;  // llama.cpp
+extern const Architecture kGemma3, kGemma4;                   // gemma.cpp
+extern const Architecture kLlama4;                            // llama4.cpp
+extern const Architecture kQwen35, kQwen35Moe;                // qwen35.cpp
+extern const Architecture kBert;                              // bert.cpp
+
 namespace {
 
-struct Entry {
-  const char* arch;
-  DescribeFn describe;
-};
-
 // clang-format off
-const Entry kArchitectures[] = {
-    {"llama", describe_llama},
-    {"qwen2", describe_qwen2},
-    {"qwen3", describe_qwen3},
-    {"qwen3moe", describe_qwen3moe},
-    {"gemma3", describe_gemma3},
-    {"llama4", describe_llama4},
-    {"gemma4", describe_gemma4},
-    {"qwen35", describe_qwen35},
-    {"qwen35moe", describe_qwen35moe},
+const Architecture* const kArchitectures[] = {
+    &kLlama, &kQwen2, &kQwen3, &kQwen3Moe,
+    &kGemma3, &kGemma4,
+    &kLlama4,
+    &kQwen35, &kQwen35Moe,
+    &kBert,
 };
 // clang-format on
 
-}  // namespace
-
-std::vector<std::string> supported_architectures() {
-  std::vector<std::string> v;
-  for (const auto& e : kArchitectures) v.push_back(e.arch);
-  return v;
-}
-
-Result<ArchSpec> describe(const gguf::GgufFile& file) {
+Result<const Architecture*> find(const gguf::GgufFile& file) {
   HEARTH_ASSIGN_OR_RETURN(std::string arch, file.get_string("general.architecture"));
-  for (const auto& e : kArchitectures)
-    if (arch == e.arch) return e.describe(file);
+  for (const auto* a : kArchitectures)
+    if (arch == a->name) return a;
   std::string list;
   for (const auto& a : supported_architectures()) list += (list.empty() ? "" : ", ") + a;
   return unsupported("[model] unknown architecture '" + arch + "' in " + file.name() +
                      "; supported: " + list);
 }
 
+}  // namespace
+
+const char* pooling_name(Pooling p) {
+  switch (p) {
+    case Pooling::kMean:
+      return "mean";
+    case Pooling::kCls:
+      return "cls";
+    case Pooling::kLast:
+      return "last";
+    default:
+      return "none";
+  }
+}
+
+std::vector<std::string> supported_architectures() {
+  std::vector<std::string> v;
+  for (const auto* a : kArchitectures) v.push_back(a->name);
+  return v;
+}
+
 Result<std::unique_ptr<Model>> load_model(std::shared_ptr<gguf::GgufFile> file, ThreadPool& pool,
                                           const LoadOptions& opt) {
-  HEARTH_ASSIGN_OR_RETURN(ArchSpec spec, describe(*file));
-  return load_dense_decoder(std::move(file), pool, opt, std::move(spec.cfg), std::move(spec.flags));
+  HEARTH_ASSIGN_OR_RETURN(const Architecture* a, find(*file));
+  return a->load(std::move(file), pool, opt);
 }
 
 Result<size_t> estimate_state_bytes(const gguf::GgufFile& file, const ContextParams& p) {
-  HEARTH_ASSIGN_OR_RETURN(ArchSpec spec, describe(file));
-  return decoder_state_bytes(spec.cfg, spec.flags, p);
+  HEARTH_ASSIGN_OR_RETURN(const Architecture* a, find(file));
+  HEARTH_ASSIGN_OR_RETURN(ArchInfo info, a->describe(file));
+  return sequence_bytes(info.cache, p);
 }
 
 }  // namespace hearth::models

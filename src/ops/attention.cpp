@@ -70,10 +70,11 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
       int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
       if (p.chunk > 0) first = std::max<int64_t>(first, pos / p.chunk * p.chunk);
       const int64_t row0 = p.ring > 0 ? first % p.ring : first;
+      const int64_t last = p.causal ? pos : pos0 + n_tokens - 1;
       for (int i = 0; i < group; ++i)
         q_convert(q + t * q_stride + int64_t(hk * group + i) * hd, q16 + i * hd, hd);
       kt.attn_f16(hd, group, q16, k_cache + size_t(row0) * k_row + hk * k_head, k_row,
-                  v_cache + size_t(row0) * v_row + hk * v_head, v_row, pos - first + 1, first,
+                  v_cache + size_t(row0) * v_row + hk * v_head, v_row, last - first + 1, first,
                   p.scale, p.softcap, scores, scratch.lanes[ith].data(),
                   out + t * out_stride + int64_t(hk * group) * hd);
     }
@@ -93,17 +94,18 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
     // Rows first..pos sit at row (j - first) + row0 (ring: see AttnParams::ring); `scores` is
     // indexed by position.
     const int64_t shift = (p.ring > 0 ? first % p.ring : first) - first;
+    const int64_t last = p.causal ? pos : pos0 + n_tokens - 1;
     q_convert(q + t * q_stride + int64_t(h) * p.head_dim_k, qc, p.head_dim_k);
 
     float mx = -std::numeric_limits<float>::infinity();
-    for (int64_t j = first; j <= pos; ++j) {
+    for (int64_t j = first; j <= last; ++j) {
       float s = dot(p.head_dim_k, k_cache + size_t(j + shift) * k_row + hk * k_head, qc) * p.scale;
       if (p.softcap > 0) s = p.softcap * std::tanh(s / p.softcap);
       scores[j] = s;
       mx = std::max(mx, s);
     }
     double sum = 0;
-    for (int64_t j = first; j <= pos; ++j) {
+    for (int64_t j = first; j <= last; ++j) {
       const float ex = std::exp(scores[j] - mx);
       scores[j] = ex;
       sum += ex;
@@ -113,14 +115,14 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
     float* o = out + t * out_stride + int64_t(h) * p.head_dim_v;
     for (int d = 0; d < p.head_dim_v; ++d) o[d] = 0;
     if (p.kv_type == DType::F16) {
-      for (int64_t j = first; j <= pos; ++j) {
+      for (int64_t j = first; j <= last; ++j) {
         const float w = round_fp16(scores[j] * inv);
         const uint16_t* vr =
             reinterpret_cast<const uint16_t*>(v_cache + size_t(j + shift) * v_row + hk * v_head);
         kt.mad_f16(p.head_dim_v, o, vr, w);
       }
     } else {
-      for (int64_t j = first; j <= pos; ++j) {
+      for (int64_t j = first; j <= last; ++j) {
         const float w = scores[j] * inv;
         cache_tt.dequantize_row(v_cache + size_t(j + shift) * v_row + hk * v_head, vtmp,
                                 p.head_dim_v);

@@ -26,6 +26,9 @@ struct AttnParams {
   // written twice (rows j % ring and j % ring + ring), so any window of at most `ring`
   // positions is contiguous from row first % ring.
   int64_t ring = 0;
+  // false: bidirectional (encoders): every token of the call attends to all n_tokens rows from
+  // pos0 on, not only to those up to its own position.
+  bool causal = true;
   DType kv_type = DType::F16;
 };
 

@@ -112,15 +112,19 @@ TEST(Ops, LinearRopeScalingDividesPositions) {
   for (int i = 0; i < 16; ++i) EXPECT_NEAR(ca[i], cb[i], 1e-4);
 }
 
-// Causal GQA attention with an F32 cache against a double-precision reference.
+// GQA attention with an F32 cache against a double-precision reference: causal (with and
+// without a window) and bidirectional (encoders: every token sees all T rows from pos0 on).
 TEST(Ops, AttentionMatchesNaiveReference) {
   const int n_head = 4, n_head_kv = 2, hd = 32, T = 7, pos0 = 3, n_ctx = 16;
   const int n_pos = pos0 + T;
   auto q = randn(size_t(T) * n_head * hd, 11);
   auto k = randn(size_t(n_pos) * n_head_kv * hd, 12);
   auto v = randn(size_t(n_pos) * n_head_kv * hd, 13);
-  for (int window : {0, 4}) {
+  for (int window : {0, 4, -1}) {  // -1: bidirectional
+    const bool causal = window >= 0;
+    window = std::max(window, 0);
     AttnParams p;
+    p.causal = causal;
     p.n_head = n_head;
     p.n_head_kv = n_head_kv;
     p.head_dim_k = p.head_dim_v = hd;
@@ -138,9 +142,10 @@ TEST(Ops, AttentionMatchesNaiveReference) {
         const int hk = h / (n_head / n_head_kv);
         const int pos = pos0 + t;
         const int first = window ? std::max(0, pos - window + 1) : 0;
+        const int last = causal ? pos : pos0 + T - 1;
         std::vector<double> s;
         double mx = -1e300;
-        for (int j = first; j <= pos; ++j) {
+        for (int j = first; j <= last; ++j) {
           double d = 0;
           for (int i = 0; i < hd; ++i)
             d += double(q[(t * n_head + h) * hd + i]) * k[(j * n_head_kv + hk) * hd + i];
@@ -151,12 +156,58 @@ TEST(Ops, AttentionMatchesNaiveReference) {
         for (double& x : s) sum += (x = std::exp(x - mx));
         for (int i = 0; i < hd; ++i) {
           double o = 0;
-          for (int j = first; j <= pos; ++j)
+          for (int j = first; j <= last; ++j)
             o += s[j - first] / sum * v[(j * n_head_kv + hk) * hd + i];
-          EXPECT_NEAR(out[(t * n_head + h) * hd + i], o, 1e-4) << "t " << t << " h " << h;
+          EXPECT_NEAR(out[(t * n_head + h) * hd + i], o, 1e-4)
+              << "t " << t << " h " << h << " causal " << causal << " window " << window;
         }
       }
   }
+}
+
+// The F16 cache path (its own kernel on AVX-512) bidirectional, against the F32 path: equal up to
+// F16 rounding of K, V, Q and the probabilities.
+TEST(Ops, BidirectionalAttentionF16MatchesF32) {
+  const int n_head = 4, n_head_kv = 2, hd = 64, T = 9, n_ctx = 16;
+  auto q = randn(size_t(T) * n_head * hd, 21);
+  auto k = randn(size_t(T) * n_head_kv * hd, 22);
+  auto v = randn(size_t(T) * n_head_kv * hd, 23);
+  std::vector<uint16_t> k16(k.size()), v16(v.size());
+  kv_store(DType::F16, k.data(), reinterpret_cast<uint8_t*>(k16.data()), int64_t(k.size()));
+  kv_store(DType::F16, v.data(), reinterpret_cast<uint8_t*>(v16.data()), int64_t(v.size()));
+  AttnParams p;
+  p.n_head = n_head;
+  p.n_head_kv = n_head_kv;
+  p.head_dim_k = p.head_dim_v = hd;
+  p.scale = 1.0f / std::sqrt(float(hd));
+  p.causal = false;
+  AttnScratch sc;
+  sc.reserve(1, n_ctx, hd, hd);
+  std::vector<float> o32(size_t(T) * n_head * hd), o16(o32.size());
+  p.kv_type = DType::F32;
+  attention_in_run(0, 1, p, q.data(), n_head * hd, T, 0, reinterpret_cast<const uint8_t*>(k.data()),
+                   reinterpret_cast<const uint8_t*>(v.data()), o32.data(), n_head * hd, sc);
+  p.kv_type = DType::F16;
+  attention_in_run(0, 1, p, q.data(), n_head * hd, T, 0,
+                   reinterpret_cast<const uint8_t*>(k16.data()),
+                   reinterpret_cast<const uint8_t*>(v16.data()), o16.data(), n_head * hd, sc);
+  float worst = 0;
+  for (size_t i = 0; i < o32.size(); ++i) worst = std::max(worst, std::fabs(o32[i] - o16[i]));
+  EXPECT_LT(worst, 2e-2f);
+  // The first token saw all rows: its output differs from causal attention (which sees one).
+  p.causal = true;
+  std::vector<float> oc(o16.size());
+  attention_in_run(0, 1, p, q.data(), n_head * hd, T, 0,
+                   reinterpret_cast<const uint8_t*>(k16.data()),
+                   reinterpret_cast<const uint8_t*>(v16.data()), oc.data(), n_head * hd, sc);
+  float d0 = 0, dlast = 0;
+  for (int i = 0; i < n_head * hd; ++i) {
+    d0 = std::max(d0, std::fabs(oc[size_t(i)] - o16[size_t(i)]));
+    dlast = std::max(dlast, std::fabs(oc[size_t((T - 1) * n_head * hd + i)] -
+                                      o16[size_t((T - 1) * n_head * hd + i)]));
+  }
+  EXPECT_GT(d0, 1e-2f);
+  EXPECT_EQ(dlast, 0.0f);  // the last token sees the same rows either way
 }
 
 }  // namespace
