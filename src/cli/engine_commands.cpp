@@ -195,6 +195,47 @@ int run_logits(const CommonOpts& o, bool all, const std::string& out_path, int t
   return 0;
 }
 
+// The pooled embedding of one sequence of token ids, as the model's pooling type (or --pooling)
+// computes it; not normalized (the server's /api/embed normalizes).
+int run_embed(const CommonOpts& o, const std::string& pooling) {
+  auto toks = parse_tokens(o.tokens);
+  if (!toks) return fail(toks.status().message());
+  auto eng = open_engine(o);
+  if (!eng) return fail(eng.status().message());
+  const auto& m = (*eng)->model();
+  models::Pooling p = m.config().pooling;
+  if (!pooling.empty()) {
+    const std::pair<const char*, models::Pooling> names[] = {{"mean", models::Pooling::kMean},
+                                                             {"cls", models::Pooling::kCls},
+                                                             {"last", models::Pooling::kLast}};
+    bool found = false;
+    for (const auto& [n, v] : names)
+      if (pooling == n) p = v, found = true;
+    if (!found) return fail("--pooling must be mean, cls or last");
+  }
+  if (p == models::Pooling::kNone)
+    return fail("the model declares no pooling type; choose one with --pooling mean|cls|last");
+  models::ContextParams cp;
+  cp.n_ctx = o.n_ctx > 0 ? o.n_ctx : int(toks->size());
+  cp.n_batch = std::max<int>(1, int(toks->size()));
+  auto ctx = m.new_context(cp, (*eng)->pool());
+  if (!ctx) return fail(ctx.status().message());
+  std::vector<models::BatchToken> batch;
+  for (size_t i = 0; i < toks->size(); ++i) batch.push_back({(*toks)[i], int32_t(i), 0, false});
+  std::vector<float> e(size_t(m.config().n_embd));
+  if (auto st = m.eval(**ctx, models::ForwardInput{batch},
+                       models::ForwardOutput{models::OutputKind::kPooled, e.data(), p});
+      !st)
+    return fail(st.message());
+  json j;
+  j["embedding"] = e;
+  j["n_embd"] = m.config().n_embd;
+  j["n_tokens"] = toks->size();
+  j["pooling"] = models::pooling_name(p);
+  std::cout << j.dump() << "\n";
+  return 0;
+}
+
 // How the next token is chosen from the logits (greedy or the sampling chain).
 class Picker {
  public:
@@ -365,6 +406,13 @@ void add_engine_commands(CLI::App& app) {
   lc->add_option("-b,--batch", batch,
                  "evaluate the prompt in batches of at most this many tokens (default 512)");
   lc->callback([] { std::exit(run_logits(lo, all, out_path, top, batch)); });
+
+  static CommonOpts eo;
+  static std::string pooling;
+  auto* ec = app.add_subcommand("embed", "the pooled embedding of a sequence of token ids");
+  add_common(ec, eo);
+  ec->add_option("--pooling", pooling, "mean, cls or last (default: the model's pooling_type)");
+  ec->callback([] { std::exit(run_embed(eo, pooling)); });
 
   auto* gc = app.add_subcommand("greedy", "greedy continuation of a prompt of token ids");
   add_common(gc, go);
