@@ -17,6 +17,7 @@ Status ModelContext::init(const CacheLayout& layout, int64_t n_embd,
   xn.need(B * size_t(n_embd));
   xg.need(B * size_t(n_embd));
   out_rows.reserve(B);
+  moe.margin.need(B);  // routing diagnostics (MoE families)
   out_seqs.reserve(B);
   ropes_ = std::move(ropes);
   rope_cs_.resize(ropes_.size());
@@ -58,7 +59,7 @@ Status ModelContext::begin(const ForwardInput& in, const ForwardOutput& out, int
   out_seqs.clear();
   for (int64_t t = 0; t < T; ++t) {
     const auto& b = batch[size_t(t)];
-    if (!in.embeddings && (b.token < 0 || b.token >= n_vocab))
+    if (b.token < 0 || b.token >= n_vocab)  // also with embedding rows: some models read both
       return invalid_argument("[model] token id " + std::to_string(b.token) +
                               " is out of range [0, " + std::to_string(n_vocab) + ")");
     if (b.seq < 0 || b.seq >= P.n_seq)

@@ -83,6 +83,7 @@ class Llama4Model final : public Transformer {
           L.attn.load(w, il, s.attn_shape, s.nope(il) ? s.nope_attn : s.rope_attn));
       HEARTH_ASSIGN_OR_RETURN(L.ffn_norm, w.vector(blk(il, "ffn_norm.weight"), c.n_embd));
       if (s.is_moe(il)) {
+        has_moe_ = true;
         HEARTH_RETURN_IF_ERROR(L.moe.emplace().load(w, il, c.n_embd, s.moe));
       } else {
         HEARTH_RETURN_IF_ERROR(L.ffn.emplace().load(w, il, c.n_embd, c.n_ff, Activation::kSwiGLU));
@@ -93,7 +94,7 @@ class Llama4Model final : public Transformer {
 
   Status eval(Context& base, const ForwardInput& in, const ForwardOutput& out) const override {
     auto& ctx = static_cast<ModelContext&>(base);
-    HEARTH_ASSIGN_OR_RETURN(bool any, begin(ctx, in, out, true));
+    HEARTH_ASSIGN_OR_RETURN(bool any, begin(ctx, in, out, has_moe_));
     if (!any) return Status::ok();
     const int64_t E = config_.n_embd;
     const float eps = config_.norm_eps;
@@ -155,6 +156,7 @@ class Llama4Model final : public Transformer {
 
   std::optional<std::vector<float>> rope_freqs_;
   std::vector<Layer> layers_;
+  bool has_moe_ = false;
 };
 
 Result<std::unique_ptr<Model>> load(std::shared_ptr<gguf::GgufFile> f, ThreadPool& pool,

@@ -69,7 +69,8 @@ struct BatchToken {
 
 // One forward call's input: the tokens (position, sequence, output flag) and, optionally, rows of
 // n_embd floats that replace the token embeddings (vision: image patches projected into the text
-// model's space; the token ids are then only checked, not looked up).
+// model's space, used as given: no embedding scale). Token ids must still be valid ids: models
+// with per-layer token inputs (Gemma 4) read them.
 struct ForwardInput {
   std::span<const BatchToken> tokens;
   const float* embeddings = nullptr;  // tokens.size() rows of n_embd, or null
