@@ -44,7 +44,8 @@ for _cand in (os.path.join(_SHARED, "oracle"), "/work/shared/oracle"):
     if os.path.isfile(os.path.join(_cand, "mkmodel.py")):
         sys.path.insert(0, os.path.abspath(_cand))
         break
-from mkmodel import T_I32, T_STR, arr, boolean, f32, string, u32, write_gguf  # noqa: E402  (GGUF writer)
+# the GGUF writer and KV helpers of ../shared/oracle/mkmodel.py
+from mkmodel import T_I32, T_STR, arr, boolean, f32, string, u32, write_gguf  # noqa: E402
 
 POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
 POOLING_NAME = {v: k for k, v in POOLING.items()}
@@ -354,7 +355,8 @@ def _flash_attn_ggml_cpu(q, k, v, mask, scale):
                 acc = (acc.astype(np.float32) * ms).astype(np.float16)
             else:
                 vs = _expf(sv - M)
-            acc = (acc.astype(np.float64) + v16[j].astype(np.float64) * float(vs)).astype(np.float32).astype(np.float16)
+            acc = acc.astype(np.float64) + v16[j].astype(np.float64) * float(vs)  # fused mul-add
+            acc = acc.astype(np.float32).astype(np.float16)
             S = np.float32(S * ms + vs)
         out[i] = acc.astype(np.float64) / float(S)
     return out
