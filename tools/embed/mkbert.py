@@ -1,0 +1,526 @@
+#!/usr/bin/python3
+"""mkbert.py - a tiny random-weight BERT embedding model as GGUF (arch "bert", WordPiece vocab),
+plus an independent numpy reference of llama.cpp's BERT forward pass and pooling.
+
+Write a model:
+  /usr/bin/python3 tools/embed/mkbert.py OUT.gguf [--pooling mean|cls|last|none] [--dtype F32|F16]
+        [--seed N] [--n-embd 64] [--n-layer 2] [--n-head 4] [--n-ff 128] [--n-ctx 512]
+        [--fused-qkv] [--no-token-types]
+As a stand-in for `hearth embed` (same output format; validates tests/differential/test_bert.py):
+  HEARTH_BIN=tools/embed/mkbert.py /usr/bin/python3 tests/differential/test_bert.py
+  (tools/embed/mkbert.py embed -m MODEL --tokens IDS [--emulate])
+Reference embedding of an existing file made by this script (or any F32/F16 "bert" GGUF):
+  /usr/bin/python3 tools/embed/mkbert.py --reference "hello world" MODEL.gguf
+  /usr/bin/python3 tools/embed/mkbert.py --reference-tokens 2,20,31,3 MODEL.gguf
+      prints {"embedding": [...], "n_embd": N, "pooling": "...", "tokens": [...]}: the pooled,
+      NOT normalized vector.  --reference TEXT tokenizes like llama.cpp's WPM tokenizer and wraps
+      the pieces in [CLS] ... [SEP] (what llama.cpp/node-llama-cpp's embedding context evaluates);
+      --reference-tokens uses exactly the given ids.
+      --emulate also reproduces llama.cpp's CPU roundings (GELU through the fp16 table, K/V cast to
+      F16 for flash attention, activations rounded to F16 before F16 matmuls); without it the
+      reference is plain float64 math with tanh-GELU.
+
+The forward pass (see docs/bert-llama-cpp.md, from llama.cpp src/models/bert.cpp):
+  x = tok_embd[t] + token_types[0] + position_embd[pos];  x = LN(x) (token_embd_norm)
+  per layer: a = Wo·MHA(Wq x+bq, Wk x+bk, Wv x+bv; scale 1/sqrt(d), no mask) + bo
+             h = LN(a + x) (attn_output_norm);  f = Wdown·gelu_tanh(Wup h + bup) + bdown
+             x = LN(f + h) (layer_output_norm)
+  pooling over the sequence: mean of all rows / row 0 (cls) / last row; no normalization.
+
+Only python3 + numpy. The GGUF writer is ../shared/oracle/mkmodel.py's (imported, not copied).
+The same arguments always give a byte-identical file.
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SHARED = os.environ.get("HEARTH_SHARED") or os.path.join(_HERE, "..", "..", "..", "shared")
+for _cand in (os.path.join(_SHARED, "oracle"), "/work/shared/oracle"):
+    if os.path.isfile(os.path.join(_cand, "mkmodel.py")):
+        sys.path.insert(0, os.path.abspath(_cand))
+        break
+# the GGUF writer and KV helpers of ../shared/oracle/mkmodel.py
+from mkmodel import T_I32, T_STR, arr, boolean, f32, string, u32, write_gguf  # noqa: E402
+
+POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
+POOLING_NAME = {v: k for k, v in POOLING.items()}
+
+# ----------------------------------------------------------------------------- vocabulary
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]  # ids 0..4
+WORDS = ("the a an and or of to in on is are was be it this that with for as at by from not "
+         "hello world good morning day night cat dog house tree water fire play run walk talk "
+         "quick brown fox jump over lazy test token model embed sentence vector "
+         "un re").split()
+CONTINUATIONS = ("s es ed ing er est ly tion ness ful able ment ers ings".split())
+PUNCT = list(".,!?;:'\"()-/")
+LETTERS = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+DIGITS = [str(d) for d in range(10)]
+TT_NORMAL, TT_CONTROL = 1, 3
+PHANTOM = "\u2581"
+
+
+def build_vocab():
+    """HF-style WordPiece vocab -> GGUF form the way llama.cpp's converter writes it
+    (conversion/bert.py set_vocab.phantom): control tokens verbatim, "##x" -> "x",
+    any other piece "x" -> "\u2581x"."""
+    hf = list(SPECIALS)
+    hf += LETTERS + DIGITS + PUNCT                      # word-initial single characters
+    hf += ["##" + c for c in LETTERS + DIGITS]          # continuation single characters
+    hf += WORDS
+    hf += ["##" + c for c in CONTINUATIONS]
+    seen, uniq = set(), []
+    for t in hf:
+        if t not in seen:
+            seen.add(t)
+            uniq.append(t)
+    tokens, types = [], []
+    for t in uniq:
+        if t in SPECIALS:
+            tokens.append(t)
+            types.append(TT_CONTROL)
+        elif t.startswith("##"):
+            tokens.append(t[2:])
+            types.append(TT_NORMAL)
+        else:
+            tokens.append(PHANTOM + t)
+            types.append(TT_NORMAL)
+    return tokens, types
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def build_model(args):
+    rng = np.random.default_rng(args.seed)
+    tokens, types = build_vocab()
+    n_vocab = len(tokens)
+    E, L, H, F, C = args.n_embd, args.n_layer, args.n_head, args.n_ff, args.n_ctx
+    assert E % H == 0
+    A = "bert"
+    sp = {t: i for i, t in enumerate(tokens)}
+    kvs = [
+        ("general.architecture", string(A)),
+        ("general.name", string("bert-tiny-random")),
+        ("general.file_type", u32({"F32": 0, "F16": 1}[args.dtype])),
+        (A + ".context_length", u32(C)),
+        (A + ".embedding_length", u32(E)),
+        (A + ".block_count", u32(L)),
+        (A + ".feed_forward_length", u32(F)),
+        (A + ".attention.head_count", u32(H)),
+        (A + ".attention.layer_norm_epsilon", f32(args.eps)),
+        (A + ".attention.causal", boolean(False)),
+    ]
+    if args.pooling != "none":
+        kvs.append((A + ".pooling_type", u32(POOLING[args.pooling])))
+    kvs += [
+        ("tokenizer.ggml.model", string("bert")),
+        ("tokenizer.ggml.pre", string("default")),
+        ("tokenizer.ggml.tokens", arr(T_STR, tokens)),
+        ("tokenizer.ggml.token_type", arr(T_I32, types)),
+        ("tokenizer.ggml.token_type_count", u32(2)),
+        ("tokenizer.ggml.bos_token_id", u32(sp["[CLS]"])),
+        ("tokenizer.ggml.cls_token_id", u32(sp["[CLS]"])),
+        ("tokenizer.ggml.seperator_token_id", u32(sp["[SEP]"])),
+        ("tokenizer.ggml.unknown_token_id", u32(sp["[UNK]"])),
+        ("tokenizer.ggml.padding_token_id", u32(sp["[PAD]"])),
+        ("tokenizer.ggml.mask_token_id", u32(sp["[MASK]"])),
+        ("tokenizer.ggml.add_bos_token", boolean(True)),
+        ("tokenizer.ggml.add_sep_token", boolean(True)),
+        ("tokenizer.ggml.add_eos_token", boolean(False)),
+    ]
+
+    W = args.dtype  # matrices and embedding tables
+    std = 0.1
+
+    def mat(*shape):
+        return rng.normal(0.0, std, size=shape).astype(np.float32)
+
+    def vec(n, center=0.0, s=0.05):
+        return (center + rng.normal(0.0, s, size=(n,))).astype(np.float32)
+
+    t = [("token_embd.weight", mat(n_vocab, E), W)]
+    # token_types and position_embd stay F32 in every dtype, as llama.cpp's converter keeps them
+    # (conversion/base.py: POS_EMBD, TOKEN_TYPES always F32); llama.cpp's CPU ggml_add cannot add an
+    # F16 token_types row to the F32 embeddings (binary_op: unsupported types).
+    if not args.no_token_types:
+        t.append(("token_types.weight", mat(2, E), "F32"))
+    t += [("position_embd.weight", mat(C, E), "F32"),
+          ("token_embd_norm.weight", vec(E, 1.0), "F32"),
+          ("token_embd_norm.bias", vec(E), "F32")]
+    for i in range(L):
+        p = "blk.%d." % i
+        wq, wk, wv = mat(E, E), mat(E, E), mat(E, E)
+        bq, bk, bv = vec(E), vec(E), vec(E)
+        if args.fused_qkv:
+            t += [(p + "attn_qkv.weight", np.concatenate([wq, wk, wv], 0), W),
+                  (p + "attn_qkv.bias", np.concatenate([bq, bk, bv]), "F32")]
+        else:
+            t += [(p + "attn_q.weight", wq, W), (p + "attn_q.bias", bq, "F32"),
+                  (p + "attn_k.weight", wk, W), (p + "attn_k.bias", bk, "F32"),
+                  (p + "attn_v.weight", wv, W), (p + "attn_v.bias", bv, "F32")]
+        t += [(p + "attn_output.weight", mat(E, E), W), (p + "attn_output.bias", vec(E), "F32"),
+              (p + "attn_output_norm.weight", vec(E, 1.0), "F32"),
+              (p + "attn_output_norm.bias", vec(E), "F32"),
+              (p + "ffn_up.weight", mat(F, E), W), (p + "ffn_up.bias", vec(F), "F32"),
+              (p + "ffn_down.weight", mat(E, F), W), (p + "ffn_down.bias", vec(E), "F32"),
+              (p + "layer_output_norm.weight", vec(E, 1.0), "F32"),
+              (p + "layer_output_norm.bias", vec(E), "F32")]
+    return kvs, t
+
+
+# ----------------------------------------------------------------------------- GGUF reader
+
+_SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q",
+           11: "<q", 12: "<d"}
+
+
+def read_gguf(path):
+    """Minimal GGUF v3 reader: (metadata dict, {name: float32 numpy array, outermost-first})."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from(fmt, buf, pos)
+        pos += struct.calcsize(fmt)
+        return v[0]
+
+    def rstr():
+        nonlocal pos
+        n = take("<Q")
+        s = buf[pos:pos + n].decode("utf-8")
+        pos += n
+        return s
+
+    def rval(typ):
+        if typ == 8:
+            return rstr()
+        if typ == 9:
+            et, n = take("<I"), take("<Q")
+            return [rval(et) for _ in range(n)]
+        return take(_SCALAR[typ])
+
+    assert buf[:4] == b"GGUF", "not a GGUF file"
+    pos = 4
+    take("<I")  # version
+    n_t, n_kv = take("<Q"), take("<Q")
+    meta = {}
+    for _ in range(n_kv):
+        k = rstr()
+        meta[k] = rval(take("<I"))
+    infos = []
+    for _ in range(n_t):
+        name = rstr()
+        nd = take("<I")
+        ne = [take("<Q") for _ in range(nd)]
+        typ, off = take("<I"), take("<Q")
+        infos.append((name, ne, typ, off))
+    align = meta.get("general.alignment", 32)
+    base = pos + (-pos) % align
+    tensors = {}
+    for name, ne, typ, off in infos:
+        n = int(np.prod(ne))
+        shape = tuple(reversed(ne))
+        if typ == 0:
+            a = np.frombuffer(buf, "<f4", n, base + off)
+        elif typ == 1:
+            a = np.frombuffer(buf, "<f2", n, base + off).astype(np.float32)
+        else:
+            raise SystemExit(f"{name}: ggml type {typ} not supported by the reference (F32/F16 only)")
+        tensors[name] = (a.reshape(shape), typ)
+    return meta, tensors
+
+
+# ----------------------------------------------------------------------------- tokenizer
+
+
+def _is_punct(ch):
+    import unicodedata
+    cp = ord(ch)
+    cat = unicodedata.category(ch)
+    return cat.startswith("P") or (cp < 0x7F and cat.startswith("S"))
+
+
+def wpm_tokenize(meta, text):
+    """llama.cpp's WPM tokenizer (llm_tokenizer_wpm_session) for lowercase-ASCII-ish text:
+    lowercase + strip accents, split on whitespace, punctuation/ASCII symbols are one-char words,
+    each word greedy-longest-match on "\u2581"+word; a word with an unmatched position -> [UNK].
+    Returns the pieces only (no [CLS]/[SEP])."""
+    import unicodedata
+    tokens = meta["tokenizer.ggml.tokens"]
+    t2i = {t: i for i, t in enumerate(tokens)}
+    unk = meta.get("tokenizer.ggml.unknown_token_id", 100)
+    maxlen = max(len(t.encode("utf-8")) for t in tokens)
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+    words, cur = [], ""
+    for ch in text:
+        if ch.isspace():
+            if cur:
+                words.append(cur)
+            cur = ""
+            continue
+        if ord(ch) == 0 or ord(ch) == 0xFFFD or unicodedata.category(ch) == "Cc":
+            continue
+        ch = ch.lower()
+        if _is_punct(ch):
+            if cur:
+                words.append(cur)
+            words.append(ch)
+            cur = ""
+        else:
+            cur += ch
+    if cur:
+        words.append(cur)
+    out = []
+    for w in words:
+        b = (PHANTOM + w).encode("utf-8")
+        n, i, pieces = len(b), 0, []
+        ok = True
+        while i < n:
+            for j in range(min(n, i + maxlen + 1), i, -1):
+                try:
+                    s = b[i:j].decode("utf-8")
+                except UnicodeDecodeError:
+                    continue
+                if s in t2i:
+                    pieces.append(t2i[s])
+                    i = j
+                    break
+            else:
+                ok = False
+                break
+        out += pieces if ok and pieces else [unk]
+    return out
+
+
+# ----------------------------------------------------------------------------- reference forward
+
+
+def _f16(x):
+    return x.astype(np.float16).astype(np.float64)
+
+
+def _gelu_tanh(x):
+    return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * x * (1.0 + 0.044715 * x * x)))
+
+
+def _gelu_ggml_cpu(x):
+    """ggml-cpu's ggml_vec_gelu_f32 with GGML_GELU_FP16: fp16 table of tanh-GELU."""
+    xf = x.astype(np.float32)
+    t = _gelu_tanh(xf.astype(np.float16).astype(np.float32).astype(np.float64))
+    y = t.astype(np.float32).astype(np.float16).astype(np.float64)
+    y = np.where(xf <= -10.0, 0.0, y)
+    y = np.where(xf >= 10.0, xf.astype(np.float64), y)
+    return y
+
+
+# ggml-cpu flash attention (ops.cpp ggml_compute_forward_flash_attn_ext_f16): fewer than
+# GGML_FA_TILE_Q (64) query rows take the one-chunk path (Q rounded to F16, V accumulated in F16);
+# 64 or more take the tiled path (Q F32, K/V F16 widened to F32, F32 accumulation).
+FA_TILE_Q = 64
+
+
+def _expf(x):
+    """expf as glibc computes it (correctly rounded): exp in double, rounded to float."""
+    return np.float32(np.exp(np.float64(np.float32(x))))
+
+
+def _flash_attn_ggml_cpu(q, k, v, mask, scale):
+    """ggml-cpu flash_attn_ext, one-chunk path (fewer than 64 query rows): Q, K, V in F16,
+    KQ dot accumulated in F32, online softmax in F32, the V accumulator kept in F16
+    (ggml_vec_scale_f16 / ggml_vec_mad_f16 round after every step), divided by the sum at the end."""
+    q16, k16, v16 = q.astype(np.float16), k.astype(np.float16), v.astype(np.float16)
+    out = np.zeros((q.shape[0], v.shape[1]))
+    sc32 = np.float32(scale)
+    for i in range(q.shape[0]):
+        S, M = np.float32(0.0), np.float32(-np.inf)
+        acc = np.zeros(v.shape[1], dtype=np.float16)
+        for j in range(k.shape[0]):
+            if mask[i, j] == -np.inf:
+                continue
+            # head dims below 32 take ggml_vec_dot_f16's scalar tail: f16 products summed in double
+            sv = np.float32(np.dot(q16[i].astype(np.float64), k16[j].astype(np.float64)))
+            sv = np.float32(sv * sc32) + np.float32(mask[i, j])
+            ms, vs = np.float32(1.0), np.float32(1.0)
+            if sv > M:
+                Mold, M = M, sv
+                ms = _expf(Mold - M)
+                acc = (acc.astype(np.float32) * ms).astype(np.float16)
+            else:
+                vs = _expf(sv - M)
+            acc = acc.astype(np.float64) + v16[j].astype(np.float64) * float(vs)  # fused mul-add
+            acc = acc.astype(np.float32).astype(np.float16)
+            S = np.float32(S * ms + vs)
+        out[i] = acc.astype(np.float64) / float(S)
+    return out
+
+
+def _layernorm(x, w, b, eps):
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + eps) * w + b
+
+
+def reference_forward(meta, tensors, ids, emulate=False, pooling=None):
+    """emulate: False/None (plain float64), True (all of llama.cpp's CPU roundings), or a set of
+    {'gelu', 'fa', 'f16act'} (GELU fp16 table, flash-attention F16 K/V, F16 activations before
+    F16 matmuls)."""
+    if emulate is True:
+        emulate = {"gelu", "fa", "f16act"}
+    emulate = set(emulate or ())
+    A = meta["general.architecture"]
+    if A != "bert":
+        raise SystemExit(f"reference supports arch bert only (got {A})")
+    E = meta[A + ".embedding_length"]
+    L = meta[A + ".block_count"]
+    H = meta[A + ".attention.head_count"]
+    eps = meta[A + ".attention.layer_norm_epsilon"]
+    if pooling is None:
+        pooling = meta.get(A + ".pooling_type", 0)
+    # bert.attention.causal is ignored: llama.cpp runs BERT through llama_encode, which always uses
+    # a non-causal mask (llama-context.cpp encode(): cparams.causal_attn = false)
+    causal = False
+    d = E // H
+    n = len(ids)
+
+    def T(name):
+        return tensors[name][0].astype(np.float64)
+
+    def has(name):
+        return name in tensors
+
+    def mm(wname, x):
+        w, typ = tensors[wname]
+        if "f16act" in emulate and typ == 1:  # F16 weights: llama.cpp converts the activations to F16
+            x = _f16(x)
+        return x @ w.astype(np.float64).T
+
+    x = T("token_embd.weight")[ids]
+    if has("token_types.weight"):
+        x = x + T("token_types.weight")[0]
+    x = x + T("position_embd.weight")[np.arange(n)]
+    x = _layernorm(x, T("token_embd_norm.weight"), T("token_embd_norm.bias"), eps)
+    mask = np.zeros((n, n))
+    if causal:
+        mask = np.where(np.arange(n)[None, :] > np.arange(n)[:, None], -np.inf, 0.0)
+    for il in range(L):
+        p = "blk.%d." % il
+        if has(p + "attn_qkv.weight"):
+            qkv = mm(p + "attn_qkv.weight", x)
+            if has(p + "attn_qkv.bias"):
+                qkv = qkv + T(p + "attn_qkv.bias")
+            q, k, v = qkv[:, :E], qkv[:, E:2 * E], qkv[:, 2 * E:]
+        else:
+            q, k, v = mm(p + "attn_q.weight", x), mm(p + "attn_k.weight", x), mm(p + "attn_v.weight", x)
+            if has(p + "attn_q.bias"):
+                q = q + T(p + "attn_q.bias")
+            if has(p + "attn_k.bias"):
+                k = k + T(p + "attn_k.bias")
+            if has(p + "attn_v.bias"):
+                v = v + T(p + "attn_v.bias")
+        o = np.zeros((n, E))
+        for h in range(H):
+            s = slice(h * d, (h + 1) * d)
+            qh, kh, vh = q[:, s], k[:, s], v[:, s]
+            if "fa" in emulate and n < FA_TILE_Q:
+                o[:, s] = _flash_attn_ggml_cpu(qh, kh, vh, mask, 1.0 / np.sqrt(d))
+                continue
+            if "fa" in emulate:  # tiled path: K and V cast to F16, the rest in F32
+                kh, vh = _f16(kh), _f16(vh)
+            sc = qh @ kh.T / np.sqrt(d) + mask
+            sc = sc - sc.max(-1, keepdims=True)
+            pr = np.exp(sc)
+            pr /= pr.sum(-1, keepdims=True)
+            o[:, s] = pr @ vh
+        a = mm(p + "attn_output.weight", o)
+        if has(p + "attn_output.bias"):
+            a = a + T(p + "attn_output.bias")
+        h1 = _layernorm(a + x, T(p + "attn_output_norm.weight"), T(p + "attn_output_norm.bias"), eps)
+        u = mm(p + "ffn_up.weight", h1)
+        if has(p + "ffn_up.bias"):
+            u = u + T(p + "ffn_up.bias")
+        u = _gelu_ggml_cpu(u) if "gelu" in emulate else _gelu_tanh(u)
+        f = mm(p + "ffn_down.weight", u)
+        if has(p + "ffn_down.bias"):
+            f = f + T(p + "ffn_down.bias")
+        x = _layernorm(f + h1, T(p + "layer_output_norm.weight"), T(p + "layer_output_norm.bias"), eps)
+    if pooling == 1:
+        return x.mean(0)
+    if pooling == 2:
+        return x[0]
+    return x[-1]  # last (3), and none (0): node-llama-cpp returns the last token's hidden state
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def hearth_compatible_embed(argv):
+    """`mkbert.py embed -m MODEL --tokens IDS [--emulate[=LIST]]`: the reference in the output
+    format of `hearth embed`, so HEARTH_BIN=tools/embed/mkbert.py checks the differential test
+    itself (tests/differential/test_bert.py must pass with it)."""
+    ap = argparse.ArgumentParser(prog="mkbert.py embed")
+    ap.add_argument("-m", "--model", required=True)
+    ap.add_argument("--tokens", required=True)
+    ap.add_argument("--emulate", nargs="?", const="gelu,fa,f16act", default="")
+    a = ap.parse_args(argv)
+    meta, tensors = read_gguf(a.model)
+    ids = [int(x) for x in a.tokens.replace(",", " ").split()]
+    e = reference_forward(meta, tensors, ids, emulate={x for x in a.emulate.split(",") if x})
+    print(json.dumps({"embedding": [float(v) for v in e], "n_embd": len(e)}))
+
+
+def main(argv):
+    if argv[:1] == ["embed"]:
+        return hearth_compatible_embed(argv[1:])
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("path", help="output GGUF (generate) or model (with --reference*)")
+    ap.add_argument("--pooling", choices=list(POOLING), default="mean")
+    ap.add_argument("--dtype", choices=["F32", "F16"], default="F32")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--n-embd", type=int, default=64)
+    ap.add_argument("--n-layer", type=int, default=2)
+    ap.add_argument("--n-head", type=int, default=4)
+    ap.add_argument("--n-ff", type=int, default=128)
+    ap.add_argument("--n-ctx", type=int, default=512)
+    ap.add_argument("--eps", type=float, default=1e-12)
+    ap.add_argument("--fused-qkv", action="store_true", help="write blk.N.attn_qkv instead of q/k/v")
+    ap.add_argument("--no-token-types", action="store_true", help="omit token_types.weight")
+    ap.add_argument("--reference", metavar="TEXT", help="print the reference pooled embedding of TEXT")
+    ap.add_argument("--reference-tokens", metavar="IDS", help="... of exactly these token ids")
+    ap.add_argument("--emulate", nargs="?", const="gelu,fa,f16act", default="",
+                    help="reproduce llama.cpp's CPU roundings: comma list of gelu,fa,f16act "
+                         "(no value: all three)")
+    args = ap.parse_args(argv)
+
+    if args.reference is not None or args.reference_tokens is not None:
+        meta, tensors = read_gguf(args.path)
+        if args.reference_tokens is not None:
+            ids = [int(s) for s in args.reference_tokens.replace(",", " ").split()]
+        else:
+            cls = meta.get("tokenizer.ggml.bos_token_id", 101)
+            sep = meta.get("tokenizer.ggml.seperator_token_id", 102)
+            ids = [cls] + wpm_tokenize(meta, args.reference) + [sep]
+        em = {x for x in args.emulate.split(",") if x}
+        bad = em - {"gelu", "fa", "f16act"}
+        if bad:
+            raise SystemExit("--emulate: unknown %s" % ",".join(sorted(bad)))
+        e = reference_forward(meta, tensors, ids, emulate=em)
+        pooling = meta.get("bert.pooling_type", 0)
+        print(json.dumps({"embedding": [float(v) for v in e], "n_embd": len(e),
+                          "pooling": POOLING_NAME.get(pooling, str(pooling)), "tokens": ids}))
+        return
+    kvs, tensors = build_model(args)
+    write_gguf(args.path, kvs, tensors)
+    print(json.dumps({"path": args.path, "n_vocab": len(build_vocab()[0]), "pooling": args.pooling,
+                      "dtype": args.dtype, "seed": args.seed}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
