@@ -38,17 +38,30 @@ Status Attention::load(WeightLoader& w, int il, const AttentionShape& sh,
     return unsupported(where + "bidirectional attention with windows or shared KV");
   const int64_t nq = sh.n_head * sh.head_k, nk = sh.n_head_kv * sh.head_k;
   const int64_t nv = sh.n_head_kv * sh.head_v;
-  HEARTH_ASSIGN_OR_RETURN(wq_,
-                          w.matrix(blk(il, "attn_q.weight"), opt.gated ? 2 * nq : nq, sh.n_embd));
   HEARTH_ASSIGN_OR_RETURN(
       wo_, w.matrix(blk(il, "attn_output.weight"), sh.n_embd, sh.n_head * sh.head_v));
   HEARTH_ASSIGN_OR_RETURN(bo_, w.optional_vector(blk(il, "attn_output.bias"), sh.n_embd));
   if (opt.kv_source >= 0) {  // queries only: K and V come from another layer's cache
+    HEARTH_ASSIGN_OR_RETURN(wq_,
+                            w.matrix(blk(il, "attn_q.weight"), opt.gated ? 2 * nq : nq, sh.n_embd));
     if (opt.qk_norm) {
       HEARTH_ASSIGN_OR_RETURN(q_norm_, w.vector(blk(il, "attn_q_norm.weight"), sh.head_k));
     }
     return Status::ok();
   }
+  if (!opt.gated && !w.has(blk(il, "attn_q.weight")) && w.has(blk(il, "attn_qkv.weight"))) {
+    // One fused projection (some encoder converters): Q rows, then K, then V.
+    HEARTH_ASSIGN_OR_RETURN(wqkv_, w.matrix(blk(il, "attn_qkv.weight"), nq + nk + nv, sh.n_embd));
+    HEARTH_ASSIGN_OR_RETURN(bqkv_, w.optional_vector(blk(il, "attn_qkv.bias"), nq + nk + nv));
+  } else {
+    HEARTH_ASSIGN_OR_RETURN(wq_,
+                            w.matrix(blk(il, "attn_q.weight"), opt.gated ? 2 * nq : nq, sh.n_embd));
+  }
+  if (opt.qk_norm) {
+    HEARTH_ASSIGN_OR_RETURN(q_norm_, w.vector(blk(il, "attn_q_norm.weight"), sh.head_k));
+    HEARTH_ASSIGN_OR_RETURN(k_norm_, w.vector(blk(il, "attn_k_norm.weight"), sh.head_k));
+  }
+  if (wqkv_) return Status::ok();
   HEARTH_ASSIGN_OR_RETURN(wk_, w.matrix(blk(il, "attn_k.weight"), nk, sh.n_embd));
   if (opt.v_from_k && !w.has(blk(il, "attn_v.weight")) && nk == nv) {
     v_is_k_ = true;
@@ -64,10 +77,6 @@ Status Attention::load(WeightLoader& w, int il, const AttentionShape& sh,
     HEARTH_ASSIGN_OR_RETURN(bk_, w.optional_vector(blk(il, "attn_k.bias"), nk));
     HEARTH_ASSIGN_OR_RETURN(bv_, w.optional_vector(blk(il, "attn_v.bias"), nv));
   }
-  if (opt.qk_norm) {
-    HEARTH_ASSIGN_OR_RETURN(q_norm_, w.vector(blk(il, "attn_q_norm.weight"), sh.head_k));
-    HEARTH_ASSIGN_OR_RETURN(k_norm_, w.vector(blk(il, "attn_k_norm.weight"), sh.head_k));
-  }
   return Status::ok();
 }
 
@@ -78,6 +87,7 @@ void Attention::reserve(AttentionScratch& s, int64_t B) const {
   s.k.need(b * size_t(shape_.n_head_kv * shape_.head_k));
   s.v.need(b * size_t(shape_.n_head_kv * shape_.head_v));
   s.out.need(b * size_t(shape_.n_head * shape_.head_v));
+  if (wqkv_) s.qkv.need(b * size_t(wqkv_->n_out()));
   if (opt_.gated) {
     s.qg.need(b * size_t(2 * nq));
     s.gate.need(b * size_t(nq));
@@ -91,8 +101,12 @@ void Attention::reserve(AttentionScratch& s, int64_t B) const {
 }
 
 void Attention::weights(std::vector<const ops::WeightMatrix*>& out) const {
-  out.push_back(&wq_);
   out.push_back(&wo_);
+  if (wqkv_) {
+    out.push_back(&*wqkv_);
+    return;
+  }
+  out.push_back(&wq_);
   if (opt_.kv_source >= 0) return;
   out.push_back(&wk_);
   if (!v_is_k_) out.push_back(&wv_);
@@ -113,7 +127,11 @@ void Attention::forward(const Step& s, int il, CacheStore& cache, DType cache_ty
   float* A = sc.out.at(size_t(T * NH * HDV));
   float* QG = opt_.gated ? sc.qg.at(size_t(T * 2 * nq)) : nullptr;
   float* G = opt_.gated ? sc.gate.at(size_t(T * nq)) : nullptr;
-  {
+  const int64_t nqkv = nq + nk + nv;
+  float* QKV = wqkv_ ? sc.qkv.at(size_t(T * nqkv)) : nullptr;
+  if (wqkv_) {
+    ops::matmul_in_run(s.pool, s.ith, s.nth, *wqkv_, xn, T, QKV, size_t(nqkv), ms);
+  } else {
     const ops::WeightMatrix* Ws[3] = {&wq_, &wk_, &wv_};
     float* Ys[3] = {opt_.gated ? QG : Q, K, V};
     const int n = !own_kv ? 1 : v_is_k_ ? 2 : 3;
@@ -136,6 +154,13 @@ void Attention::forward(const Step& s, int il, CacheStore& cache, DType cache_ty
       }
     float* k = K + t * nk;
     float* v = V + t * nv;
+    if (QKV) {  // split the fused rows
+      float* r = QKV + t * nqkv;
+      if (bqkv_) ops::add(r, bqkv_->data(), r, nqkv);
+      std::copy_n(r, nq, q);
+      std::copy_n(r + nq, nk, k);
+      std::copy_n(r + nq + nk, nv, v);
+    }
     if (v_is_k_) std::copy_n(k, nk, v);  // before K's norm and RoPE
     if (bq_) ops::add(q, bq_->data(), q, nq);
     if (own_kv) {

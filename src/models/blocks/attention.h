@@ -2,8 +2,9 @@
 //   out = Wo · attn(rope(norm_q(Wq·x + bq)), rope(norm_k(Wk·x + bk)), Wv·x + bv) [⊙ σ(gate)]
 // GQA/MQA (n_head a multiple of n_head_kv), q/k RMSNorm, NoPE layers with query temperature,
 // sliding-window (ring cache) and chunked attention, a sigmoid output gate from Wq's rows, V taken
-// from the K projection, a weightless V norm, layers that read an earlier layer's KV cache, and
-// bidirectional attention for encoders.
+// from the K projection, a weightless V norm, layers that read an earlier layer's KV cache,
+// bidirectional attention for encoders, and one fused Q|K|V projection (attn_qkv) where a file
+// has it instead of attn_q/k/v.
 #pragma once
 
 #include <optional>
@@ -43,7 +44,7 @@ struct AttentionOptions {
 
 // Buffers shared by every attention layer of a context, sized to the largest.
 struct AttentionScratch {
-  FloatScratch q, k, v, out, qg, gate;
+  FloatScratch q, k, v, out, qg, gate, qkv;
   Scratch<uint8_t> enc_k, enc_v;  // encoders: the batch's K/V rows in the cache type
   ops::AttnScratch ops;
   int64_t max_head_k = 0, max_head_v = 0;
@@ -72,6 +73,8 @@ class Attention {
   AttentionShape shape_;
   AttentionOptions opt_;
   ops::WeightMatrix wq_, wk_, wv_, wo_;
+  std::optional<ops::WeightMatrix> wqkv_;  // fused Q|K|V rows (some encoders)
+  std::optional<std::vector<float>> bqkv_;
   std::optional<std::vector<float>> bq_, bk_, bv_, bo_, q_norm_, k_norm_;
   bool v_is_k_ = false;
 };
