@@ -71,13 +71,20 @@ uint64_t run_forward(const hearth::models::Model& m, const hearth::gguf::GgufFil
   for (int i = 0; i < 3; ++i) batch.push_back({kIds[5 + i] % V, i, 1, i == 2});
   std::vector<float> logits(2 * size_t(V));
   uint64_t sink = 0;
+  // After each forward, every router margin is read too (the diagnostics buffer must be as long
+  // as it says, also for a MoE model whose layers end up without experts).
+  auto margins = [&] {
+    uint64_t n = 0;
+    for (float x : (*ctx)->router_margins()) n += uint64_t(x > 0);
+    return n;
+  };
   if (!m.forward(**ctx, batch, logits.data())) return say("batch forward refused", m), 0;
-  sink += uint64_t(logits[0] != 0) + uint64_t(logits.back() != 0);
+  sink += uint64_t(logits[0] != 0) + uint64_t(logits.back() != 0) + margins();
   const BatchToken next{kIds[7] % V, 5, 0, true};
   if (!m.forward(**ctx, std::span<const BatchToken>(&next, 1), logits.data()))
     return say("decode step refused", m), sink;
   say("batch forward and decode step ran", m);
-  return sink + uint64_t(logits[0] != 0);
+  return sink + uint64_t(logits[0] != 0) + margins();
 }
 
 }  // namespace
