@@ -78,7 +78,21 @@ uint64_t run_forward(const hearth::models::Model& m, const hearth::gguf::GgufFil
     for (float x : (*ctx)->router_margins()) n += uint64_t(x > 0);
     return n;
   };
-  if (!m.forward(**ctx, batch, logits.data())) return say("batch forward refused", m), 0;
+  if (!m.forward(**ctx, batch, logits.data())) {
+    // An embedding model has no logits: its hidden rows and pooled rows instead (one batch, no
+    // decode step: an encoder keeps no cache).
+    using hearth::models::ForwardOutput;
+    using hearth::models::OutputKind;
+    std::vector<float> rows(std::max<size_t>(2, batch.size()) *
+                            size_t(std::max<int64_t>(c.n_embd, 1)));
+    if (!m.eval(**ctx, {batch}, ForwardOutput{OutputKind::kHidden, rows.data()}))
+      return say("batch forward refused", m), 0;
+    if (!m.eval(**ctx, {batch},
+                ForwardOutput{OutputKind::kPooled, rows.data(), hearth::models::Pooling::kMean}))
+      return say("pooled forward refused", m), 0;
+    say("hidden and pooled forward ran", m);
+    return uint64_t(rows[0] != 0);
+  }
   sink += uint64_t(logits[0] != 0) + uint64_t(logits.back() != 0) + margins();
   const BatchToken next{kIds[7] % V, 5, 0, true};
   if (!m.forward(**ctx, std::span<const BatchToken>(&next, 1), logits.data()))

@@ -33,6 +33,9 @@ tiny gemma4 gemma4 "{$gemma4}"
 tiny gemma4moe gemma4 "{$gemma4,\"n_expert\":4,\"n_expert_used\":2,\"n_ff_exp\":16}"
 # E2B-shaped: per-layer embeddings, shared KV layers, V from K, per-layer FFN sizes.
 /usr/bin/python3 "$root/tests/fuzz/mk_tiny_gemma4_e2b.py" "$out/tiny-gemma4-e2b.gguf"
+# A tiny BERT encoder (no logits: the target runs its hidden and pooled outputs).
+/usr/bin/python3 "$root/tools/embed/mkbert.py" "$out/tiny-bert.gguf" --n-embd 32 --n-layer 1 \
+  --n-head 2 --n-ff 64 --n-ctx 32 --dtype F16 >/dev/null
 # Inputs that once crashed (see tests/fuzz/regressions/README.md).
 for f in "$root"/tests/fuzz/regressions/*; do
   case "$(basename "$f")" in README.md | expect.json | *.py) continue ;; esac
