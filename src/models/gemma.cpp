@@ -83,7 +83,8 @@ Result<Spec> read_spec(const gguf::GgufFile& f, bool v4) {
     HEARTH_ASSIGN_OR_RETURN(s.per_layer_width,
                             f.get_int_or(p + "embedding_length_per_layer_input", 0));
     HEARTH_ASSIGN_OR_RETURN(shared_kv, f.get_int_or(p + "attention.shared_kv_layers", 0));
-    if (s.per_layer_width < 0 || s.per_layer_width > 65536 || shared_kv < 0 || shared_kv > n - 2)
+    if (s.per_layer_width < 0 || s.per_layer_width > 65536 || shared_kv < 0 ||
+        (shared_kv > 0 && shared_kv > n - 2))  // a sharing layer needs two earlier layers
       return corrupt("[model] gemma4: embedding_length_per_layer_input " +
                      std::to_string(s.per_layer_width) + " or attention.shared_kv_layers " +
                      std::to_string(shared_kv) + " out of range for " + std::to_string(n) +
