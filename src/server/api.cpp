@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "base/json_depth.h"
 #include "base/version.h"
 #include "server/api_util.h"
 
@@ -26,7 +27,13 @@ std::optional<json> body_json(const HttpRequest& req, Responder& res) {
     res.send(json_error(400, "missing request body"));
     return std::nullopt;
   }
-  json j = json::parse(req.body, nullptr, false);
+  bool too_deep = false;
+  json j = parse_json_bounded<json>(req.body, &too_deep);
+  if (too_deep) {
+    res.send(json_error(400, "JSON in request body is nested deeper than " +
+                                 std::to_string(kMaxJsonDepth) + " levels"));
+    return std::nullopt;
+  }
   if (j.is_discarded()) {
     res.send(json_error(400, "invalid JSON in request body"));
     return std::nullopt;

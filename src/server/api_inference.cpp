@@ -8,6 +8,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "base/json_depth.h"
 #include "runtime/scheduler.h"
 #include "server/api.h"
 #include "server/api_util.h"
@@ -448,7 +449,7 @@ static bool read_messages(const json& j, Responder& res, bool oai, json& out) {
       for (auto& tc : x["tool_calls"])
         if (tc.contains("function") && tc["function"].contains("arguments") &&
             tc["function"]["arguments"].is_string()) {
-          auto a = json::parse(tc["function"]["arguments"].get<std::string>(), nullptr, false);
+          auto a = parse_json_bounded<json>(tc["function"]["arguments"].get<std::string>());
           if (a.is_discarded()) return err("invalid tool call arguments");
           tc["function"]["arguments"] = a;
         }

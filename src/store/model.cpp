@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/json_depth.h"
+
 namespace hearth::store {
 namespace {
 
@@ -61,7 +63,7 @@ Result<ModelRecord> resolve_model(const Store& s, const ModelName& n) {
       r.licenses.push_back(std::move(t));
     } else if (mt == kMediaParams || mt == kMediaMessages) {
       HEARTH_ASSIGN_OR_RETURN(std::string t, layer_text(l));
-      auto j = nlohmann::ordered_json::parse(t, nullptr, false);
+      auto j = parse_json_bounded<nlohmann::ordered_json>(t);
       const bool ok = mt == kMediaParams ? j.is_object() : j.is_array();
       if (!ok) return corrupt("model '" + n.display() + "': malformed " + mt + " layer");
       (mt == kMediaParams ? r.params : r.messages) = std::move(j);

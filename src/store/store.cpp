@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "base/json_depth.h"
+
 namespace hearth::store {
 
 namespace fs = std::filesystem;
@@ -130,7 +132,7 @@ Status write_file_atomic(const std::string& path, std::string_view bytes) {
 }
 
 Result<Manifest> Manifest::parse(std::string_view text) {
-  ojson j = ojson::parse(text, nullptr, false);
+  ojson j = parse_json_bounded<ojson>(text);
   if (j.is_discarded() || !j.is_object()) return corrupt("manifest is not JSON");
   auto layer = [](const ojson& l) -> Result<Layer> {
     if (!l.is_object() || !l.contains("digest") || !l["digest"].is_string() ||

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "base/json_depth.h"
+
 namespace hearth::templates {
 
 namespace {
@@ -18,7 +20,7 @@ ojson tool_call_data(const ojson& tc) {
   const ojson fn = tc.value("function", ojson::object());
   ojson args = fn.contains("arguments") ? fn["arguments"] : ojson::object();
   if (args.is_string()) {  // OpenAI-style JSON text
-    ojson parsed = ojson::parse(args.get<std::string>(), nullptr, false);
+    ojson parsed = parse_json_bounded<ojson>(args.get<std::string>());
     if (!parsed.is_discarded()) args = parsed;
   }
   ojson a = args.is_object() ? args : ojson::object();

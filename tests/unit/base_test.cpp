@@ -2,12 +2,38 @@
 
 #include <atomic>
 #include <cmath>
+#include <nlohmann/json.hpp>
+#include <string>
 #include <vector>
 
 #include "base/fp16.h"
+#include "base/json_depth.h"
 #include "base/thread_pool.h"
 
 namespace hearth {
+
+// JSON from outside: nesting up to the limit parses as usual; one level more is refused (and
+// flagged as too deep, not as invalid); a 40 KB body of brackets is refused without recursion.
+TEST(JsonDepth, RefusesNestingBeyondTheLimit) {
+  auto nested = [](int n) { return std::string(size_t(n), '[') + std::string(size_t(n), ']'); };
+  bool deep = true;
+  auto ok = parse_json_bounded<nlohmann::json>(nested(kMaxJsonDepth + 1), &deep);
+  EXPECT_FALSE(ok.is_discarded());  // depth 0 is the outermost value: 129 brackets = depth 128
+  EXPECT_FALSE(deep);
+  auto bad = parse_json_bounded<nlohmann::json>(nested(kMaxJsonDepth + 2), &deep);
+  EXPECT_TRUE(bad.is_discarded());
+  EXPECT_TRUE(deep);
+  std::string objs;
+  for (int i = 0; i < 20000; ++i) objs += "{\"a\":";
+  objs += "1" + std::string(20000, '}');
+  EXPECT_TRUE(parse_json_bounded<nlohmann::ordered_json>(objs, &deep).is_discarded());
+  EXPECT_TRUE(deep);
+  EXPECT_TRUE(parse_json_bounded<nlohmann::json>("{\"a\": [1, 2", &deep).is_discarded());
+  EXPECT_FALSE(deep);  // invalid, not too deep
+  auto j = parse_json_bounded<nlohmann::json>(R"({"a": {"b": [1, {"c": null}]}})", &deep);
+  ASSERT_FALSE(j.is_discarded());
+  EXPECT_EQ(j["a"]["b"][1]["c"], nullptr);
+}
 
 TEST(Fp16, RoundTripsEveryHalf) {
   for (uint32_t h = 0; h < 65536; ++h) {
