@@ -31,8 +31,9 @@ Result<Spec> read_spec(const gguf::GgufFile& f) {
   Spec s;
   HEARTH_ASSIGN_OR_RETURN(s.cfg, read_common_config(f, "bert", ops::RopeMode::kNorm));
   auto& c = s.cfg;
-  HEARTH_ASSIGN_OR_RETURN(c.causal, f.get_bool_or("bert.attention.causal", false));
-  if (c.causal) return unsupported("[model] bert: a causal BERT is not supported");
+  // Always bidirectional, whatever bert.attention.causal says: llama.cpp runs BERT through its
+  // encoder path, which ignores the key (docs/bert-llama-cpp.md).
+  c.causal = false;
   HEARTH_ASSIGN_OR_RETURN(double eps, f.get_float_or("bert.attention.layer_norm_epsilon", 1e-12));
   s.ln_eps = float(eps);
   c.norm_eps = s.ln_eps;
