@@ -374,8 +374,20 @@ HttpServer::~HttpServer() {
 
 Status HttpServer::start() {
   beast::error_code ec;
-  const auto addr = net::ip::make_address(impl_->opt.host, ec);
-  if (ec) return invalid_argument("invalid listen address '" + impl_->opt.host + "'");
+  auto addr = net::ip::make_address(impl_->opt.host, ec);
+  if (ec) {  // a host name ("localhost"): resolve it, preferring IPv4 as Ollama's listener does
+    tcp::resolver resolver(impl_->ioc);
+    const auto results = resolver.resolve(impl_->opt.host, "", ec);
+    if (ec || results.empty())
+      return invalid_argument("invalid listen address '" + impl_->opt.host +
+                              "': not an IP address or a host name that resolves");
+    addr = results.begin()->endpoint().address();
+    for (const auto& r : results)
+      if (r.endpoint().address().is_v4()) {
+        addr = r.endpoint().address();
+        break;
+      }
+  }
   const tcp::endpoint ep(addr, uint16_t(impl_->opt.port));
   impl_->acceptor.emplace(impl_->ioc);
   auto fail = [&](const char* what) {

@@ -22,9 +22,9 @@ def free_port():
 
 
 class Server:
-    def __init__(self, models=None, env=None):
+    def __init__(self, models=None, env=None, port=None):
         self.models = models or tempfile.mkdtemp(prefix="hearth-models-")
-        self.port = free_port()
+        self.port = port or free_port()
         e = dict(os.environ, HEARTH_MODELS=self.models, HEARTH_HOST=f"127.0.0.1:{self.port}")
         e.update(env or {})
         self.env = e
