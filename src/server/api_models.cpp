@@ -11,6 +11,7 @@
 #include "store/create.h"
 #include "store/model.h"
 #include "store/modelfile.h"
+#include "templates/gotmpl/gotmpl.h"
 
 namespace hearth::server {
 namespace {
@@ -185,6 +186,10 @@ void Api::create(const HttpRequest& req, ResponderP res) {
   if (te) return;
   auto sys = str_field(*j, "system", nullptr, *res, &te);
   if (te) return;
+  if (tmpl && !tmpl->empty()) {  // refused now, not at every later chat
+    if (auto t = templates::gotmpl::Template::parse(*tmpl); !t)
+      return res->send(json_error(400, "TEMPLATE does not parse: " + t.status().message()));
+  }
   spec.template_text = tmpl;
   spec.system = sys;
   if (j->contains("parameters") && !(*j)["parameters"].is_null()) {

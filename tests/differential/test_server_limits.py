@@ -1,7 +1,8 @@
-"""Request bodies that nest JSON deeply: a `hearth serve` with a real model in its store answers
+"""Hostile or broken input to a running server. Request bodies that nest JSON deeply: a `hearth serve` with a real model in its store answers
 400 naming the limit, for the body itself and for the OpenAI tool-call arguments string, and keeps
 serving. Before the depth limit, a 120 KB /api/chat body with deeply nested tool-call arguments
-killed the server (segmentation fault: stack exhaustion while the value was copied)."""
+killed the server (segmentation fault: stack exhaustion while the value was copied). A TEMPLATE
+that does not parse is refused at /api/create."""
 import json
 import os
 import sys
@@ -53,6 +54,21 @@ def main():
                                   "function": {"name": "f", "arguments": arguments}}]},
                              {"role": "tool", "tool_call_id": "c1", "content": "ok"}]})
             c.check(st == want, f"openai arguments string ({len(arguments)} bytes): {st} {body}")
+        # A TEMPLATE that does not parse is refused at create (it used to be stored, and then
+        # every chat with the model failed); a good one is kept.
+        st, body = srv.json("POST", "/api/create", {"model": "bad", "from": "t", "stream": False,
+                                                    "template": "{{ .Prompt "})
+        c.check(st == 400 and "TEMPLATE does not parse" in str(body), f"bad template: {st} {body}")
+        st, body = srv.json("GET", "/api/tags")
+        names = [m["name"] for m in body.get("models", [])] if isinstance(body, dict) else []
+        c.check(st == 200 and not any(n.startswith("bad") for n in names), f"tags: {names}")
+        st, body = srv.json("POST", "/api/create", {"model": "good", "from": "t", "stream": False,
+                                                    "template": "{{ .Prompt }}"})
+        c.check(st == 200, f"good template: {st} {body}")
+        st, body = srv.json("POST", "/api/generate", {"model": "good", "prompt": "hi",
+                                                      "stream": False,
+                                                      "options": {"num_predict": 1}})
+        c.check(st == 200, f"generate with the good template: {st} {str(body)[:200]}")
         st, body = srv.json("GET", "/api/version")
         c.check(st == 200, f"server alive after the deep bodies: {st} {body}")
         c.check(srv.proc.poll() is None, "server process still running")
