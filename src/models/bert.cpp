@@ -127,7 +127,7 @@ class BertModel final : public Transformer {
         }
         s.barrier();
       }
-      head_.forward(s, x, out, ctx.out_rows, ctx.out_seqs, row, ctx.ms);
+      output(s, ctx, x, out);
     });
     return Status::ok();
   }
@@ -157,10 +157,7 @@ class BertModel final : public Transformer {
 
 Result<std::unique_ptr<Model>> load(std::shared_ptr<gguf::GgufFile> f, ThreadPool& pool,
                                     const LoadOptions& opt) {
-  HEARTH_ASSIGN_OR_RETURN(ArchInfo info, describe(*f));
-  auto m = std::make_unique<BertModel>(std::move(f), std::move(info));
-  HEARTH_RETURN_IF_ERROR(m->load(pool, opt));
-  return std::unique_ptr<Model>(std::move(m));
+  return Transformer::build<BertModel>(describe, std::move(f), pool, opt);
 }
 
 }  // namespace

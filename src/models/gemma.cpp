@@ -169,8 +169,6 @@ class GemmaModel final : public Transformer {
     const int64_t E = c.n_embd;
     WeightLoader w(*file_, pool, opt.repack, opt.placement, c.arch);
     HEARTH_RETURN_IF_ERROR(load_io(w, pool, opt, true, s.final_softcap));
-    HEARTH_ASSIGN_OR_RETURN(rope_freqs_, w.optional_vector("rope_freqs.weight", c.rope.n_rot / 2));
-    config_.rope.freq_factors = rope_freqs_ ? rope_freqs_->data() : nullptr;
     rope_swa_ = s.rope_swa;
     if (s.per_layer_width > 0) {
       HEARTH_RETURN_IF_ERROR(
@@ -213,11 +211,8 @@ class GemmaModel final : public Transformer {
     const DType kv = ctx.params().kv_type;
     ctx.pool().run([&](int ith, int nth) {
       const Step s = step(ctx, in, ith, nth);
-      float* x = ctx.x.at(size_t(s.T * E));
+      float* x = embed(s, ctx, in);
       float* xn = ctx.xn.at(size_t(s.T * E));
-      embd_.forward(s, in, x);
-      ctx.rope_tables(s);
-      s.barrier();
       if (ple_) ple_->forward(s, x, ctx.ple, ctx.ms);
       for (size_t il = 0; il < layers_.size(); ++il) {
         const Layer& L = layers_[il];
@@ -263,7 +258,7 @@ class GemmaModel final : public Transformer {
         s.barrier();
         if (L.ple) L.ple->forward(s, int(il), config_.n_layer, x, xn, L.out_scale, ctx.ple, ctx.ms);
       }
-      head_.forward(s, x, out, ctx.out_rows, ctx.out_seqs, ctx.xg.at(size_t(s.T * E)), ctx.ms);
+      output(s, ctx, x, out);
     });
     return Status::ok();
   }
@@ -302,7 +297,6 @@ class GemmaModel final : public Transformer {
   std::vector<const ops::RopeParams*> ropes() const override { return {&config_.rope, &rope_swa_}; }
 
   ops::RopeParams rope_swa_;
-  std::optional<std::vector<float>> rope_freqs_;
   std::optional<PerLayerInputs> ple_;
   std::vector<Layer> layers_;
   bool has_moe_ = false;
@@ -311,10 +305,7 @@ class GemmaModel final : public Transformer {
 template <bool kV4>
 Result<std::unique_ptr<Model>> load(std::shared_ptr<gguf::GgufFile> f, ThreadPool& pool,
                                     const LoadOptions& opt) {
-  HEARTH_ASSIGN_OR_RETURN(ArchInfo info, describe<kV4>(*f));
-  auto m = std::make_unique<GemmaModel>(std::move(f), std::move(info));
-  HEARTH_RETURN_IF_ERROR(m->load(kV4, pool, opt));
-  return std::unique_ptr<Model>(std::move(m));
+  return Transformer::build<GemmaModel>(describe<kV4>, std::move(f), pool, opt, kV4);
 }
 
 }  // namespace

@@ -17,8 +17,7 @@
 #include "models/blocks/ffn.h"
 #include "models/blocks/moe.h"
 #include "models/config.h"
-#include "models/transformer.h"
-#include "ops/elementwise.h"
+#include "models/prenorm.h"
 
 namespace hearth::models {
 namespace {
@@ -62,109 +61,33 @@ Result<ArchInfo> describe(const gguf::GgufFile& f) {
   return ArchInfo{std::move(s.cfg), std::move(layout)};
 }
 
-class Llama4Model final : public Transformer {
+class Llama4Model final : public PreNormDecoder {
  public:
-  Llama4Model(std::shared_ptr<gguf::GgufFile> f, ArchInfo info)
-      : Transformer(std::move(f), std::move(info)) {}
+  using PreNormDecoder::PreNormDecoder;
 
   Status load(ThreadPool& pool, const LoadOptions& opt) {
     HEARTH_ASSIGN_OR_RETURN(Spec s, read_spec(*file_));
     const auto& c = config_;
     WeightLoader w(*file_, pool, opt.repack, opt.placement, c.arch);
     HEARTH_RETURN_IF_ERROR(load_io(w, pool, opt, false, 0));
-    HEARTH_ASSIGN_OR_RETURN(rope_freqs_, w.optional_vector("rope_freqs.weight", c.rope.n_rot / 2));
-    config_.rope.freq_factors = rope_freqs_ ? rope_freqs_->data() : nullptr;
     s.rope_attn.rope = &config_.rope;
     layers_.resize(size_t(c.n_layer));
     for (int il = 0; il < int(c.n_layer); ++il) {
       Layer& L = layers_[size_t(il)];
       HEARTH_ASSIGN_OR_RETURN(L.attn_norm, w.vector(blk(il, "attn_norm.weight"), c.n_embd));
       HEARTH_RETURN_IF_ERROR(
-          L.attn.load(w, il, s.attn_shape, s.nope(il) ? s.nope_attn : s.rope_attn));
+          L.attn.emplace().load(w, il, s.attn_shape, s.nope(il) ? s.nope_attn : s.rope_attn));
       HEARTH_ASSIGN_OR_RETURN(L.ffn_norm, w.vector(blk(il, "ffn_norm.weight"), c.n_embd));
-      if (s.is_moe(il)) {
-        has_moe_ = true;
-        HEARTH_RETURN_IF_ERROR(L.moe.emplace().load(w, il, c.n_embd, s.moe));
-      } else {
-        HEARTH_RETURN_IF_ERROR(L.ffn.emplace().load(w, il, c.n_embd, c.n_ff, Activation::kSwiGLU));
-      }
+      HEARTH_RETURN_IF_ERROR(
+          L.ffn.load(w, il, c.n_embd, c.n_ff, s.is_moe(il) ? std::optional(s.moe) : std::nullopt));
     }
     return Status::ok();
   }
-
-  Status eval(Context& base, const ForwardInput& in, const ForwardOutput& out) const override {
-    auto& ctx = static_cast<ModelContext&>(base);
-    HEARTH_ASSIGN_OR_RETURN(bool any, begin(ctx, in, out, has_moe_));
-    if (!any) return Status::ok();
-    const int64_t E = config_.n_embd;
-    const float eps = config_.norm_eps;
-    const DType kv = ctx.params().kv_type;
-    ctx.pool().run([&](int ith, int nth) {
-      const Step s = step(ctx, in, ith, nth);
-      float* x = ctx.x.at(size_t(s.T * E));
-      float* xn = ctx.xn.at(size_t(s.T * E));
-      embd_.forward(s, in, x);
-      ctx.rope_tables(s);
-      s.barrier();
-      for (size_t il = 0; il < layers_.size(); ++il) {
-        const Layer& L = layers_[il];
-        for (int64_t t = s.tb; t < s.te; ++t)
-          ops::rms_norm(x + t * E, L.attn_norm.data(), xn + t * E, E, eps);
-        s.barrier();
-        L.attn.forward(s, int(il), ctx.cache, kv, ctx.rope_cs(0), xn, ctx.attn, ctx.ms);
-        for (int64_t t = s.tb; t < s.te; ++t) {
-          ops::add(x + t * E, xn + t * E, x + t * E, E);
-          ops::rms_norm(x + t * E, L.ffn_norm.data(), xn + t * E, E, eps);
-        }
-        s.barrier();
-        if (L.moe) {
-          L.moe->forward(s, xn, xn, x, ctx.moe, ctx.ffn, ctx.ms);
-          continue;
-        }
-        L.ffn->forward(s, xn, xn, ctx.ffn, ctx.ms);
-        for (int64_t t = s.tb; t < s.te; ++t) ops::add(x + t * E, xn + t * E, x + t * E, E);
-        s.barrier();
-      }
-      head_.forward(s, x, out, ctx.out_rows, ctx.out_seqs, ctx.xg.at(size_t(s.T * E)), ctx.ms);
-    });
-    return Status::ok();
-  }
-
- private:
-  struct Layer {
-    std::vector<float> attn_norm, ffn_norm;
-    Attention attn;
-    std::optional<DenseFfn> ffn;
-    std::optional<Moe> moe;
-  };
-
-  void reserve(ModelContext& ctx, std::vector<const ops::WeightMatrix*>& ws) const override {
-    const int64_t B = ctx.params().n_batch;
-    for (const Layer& L : layers_) {
-      L.attn.reserve(ctx.attn, B);
-      L.attn.weights(ws);
-      if (L.moe) {
-        L.moe->reserve(ctx.moe, ctx.ffn, B);
-        L.moe->weights(ws);
-      } else {
-        L.ffn->reserve(ctx.ffn, B);
-        L.ffn->weights(ws);
-      }
-    }
-  }
-  std::vector<const ops::RopeParams*> ropes() const override { return {&config_.rope}; }
-
-  std::optional<std::vector<float>> rope_freqs_;
-  std::vector<Layer> layers_;
-  bool has_moe_ = false;
 };
 
 Result<std::unique_ptr<Model>> load(std::shared_ptr<gguf::GgufFile> f, ThreadPool& pool,
                                     const LoadOptions& opt) {
-  HEARTH_ASSIGN_OR_RETURN(ArchInfo info, describe(*f));
-  auto m = std::make_unique<Llama4Model>(std::move(f), std::move(info));
-  HEARTH_RETURN_IF_ERROR(m->load(pool, opt));
-  return std::unique_ptr<Model>(std::move(m));
+  return Transformer::build<Llama4Model>(describe, std::move(f), pool, opt);
 }
 
 }  // namespace

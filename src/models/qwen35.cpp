@@ -13,15 +13,13 @@
 // top-k experts (renormalised over the chosen ones) plus a shared SwiGLU expert scaled by
 // σ(ffn_gate_inp_shexp · x).
 #include <optional>
-#include <variant>
 
 #include "models/blocks/attention.h"
 #include "models/blocks/delta_net.h"
 #include "models/blocks/ffn.h"
 #include "models/blocks/moe.h"
 #include "models/config.h"
-#include "models/transformer.h"
-#include "ops/elementwise.h"
+#include "models/prenorm.h"
 
 namespace hearth::models {
 namespace {
@@ -101,10 +99,9 @@ Result<ArchInfo> describe(const gguf::GgufFile& f) {
   return ArchInfo{std::move(s.cfg), std::move(layout)};
 }
 
-class Qwen35Model final : public Transformer {
+class Qwen35Model final : public PreNormDecoder {
  public:
-  Qwen35Model(std::shared_ptr<gguf::GgufFile> f, ArchInfo info)
-      : Transformer(std::move(f), std::move(info)) {}
+  using PreNormDecoder::PreNormDecoder;
 
   Status load(bool moe, ThreadPool& pool, const LoadOptions& opt) {
     HEARTH_ASSIGN_OR_RETURN(Spec s, read_spec(*file_, moe));
@@ -123,98 +120,16 @@ class Qwen35Model final : public Transformer {
       }
       HEARTH_ASSIGN_OR_RETURN(L.ffn_norm,
                               w.vector(blk(il, "post_attention_norm.weight"), c.n_embd));
-      if (s.moe) {
-        HEARTH_RETURN_IF_ERROR(L.moe.emplace().load(w, il, c.n_embd, *s.moe));
-      } else {
-        HEARTH_RETURN_IF_ERROR(L.ffn.emplace().load(w, il, c.n_embd, c.n_ff, Activation::kSwiGLU));
-      }
+      HEARTH_RETURN_IF_ERROR(L.ffn.load(w, il, c.n_embd, c.n_ff, s.moe));
     }
-    has_moe_ = s.moe.has_value();
     return Status::ok();
   }
-
-  Status eval(Context& base, const ForwardInput& in, const ForwardOutput& out) const override {
-    auto& ctx = static_cast<ModelContext&>(base);
-    HEARTH_ASSIGN_OR_RETURN(bool any, begin(ctx, in, out, has_moe_));
-    if (!any) return Status::ok();
-    const int64_t E = config_.n_embd;
-    const float eps = config_.norm_eps;
-    const DType kv = ctx.params().kv_type;
-    ctx.pool().run([&](int ith, int nth) {
-      const Step s = step(ctx, in, ith, nth);
-      float* x = ctx.x.at(size_t(s.T * E));
-      float* xn = ctx.xn.at(size_t(s.T * E));
-      embd_.forward(s, in, x);
-      ctx.rope_tables(s);
-      s.barrier();
-      for (size_t il = 0; il < layers_.size(); ++il) {
-        const Layer& L = layers_[il];
-        for (int64_t t = s.tb; t < s.te; ++t)
-          ops::rms_norm(x + t * E, L.attn_norm.data(), xn + t * E, E, eps);
-        s.barrier();
-        if (L.delta)
-          L.delta->forward(s, int(il), ctx.cache, xn, ctx.delta, ctx.ms);
-        else
-          L.attn->forward(s, int(il), ctx.cache, kv, ctx.rope_cs(0), xn, ctx.attn, ctx.ms);
-        for (int64_t t = s.tb; t < s.te; ++t) {
-          ops::add(x + t * E, xn + t * E, x + t * E, E);
-          ops::rms_norm(x + t * E, L.ffn_norm.data(), xn + t * E, E, eps);
-        }
-        s.barrier();
-        if (L.moe) {
-          L.moe->forward(s, xn, xn, x, ctx.moe, ctx.ffn, ctx.ms);
-          continue;
-        }
-        L.ffn->forward(s, xn, xn, ctx.ffn, ctx.ms);
-        for (int64_t t = s.tb; t < s.te; ++t) ops::add(x + t * E, xn + t * E, x + t * E, E);
-        s.barrier();
-      }
-      head_.forward(s, x, out, ctx.out_rows, ctx.out_seqs, ctx.xg.at(size_t(s.T * E)), ctx.ms);
-    });
-    return Status::ok();
-  }
-
- private:
-  struct Layer {
-    std::vector<float> attn_norm, ffn_norm;
-    std::optional<Attention> attn;
-    std::optional<DeltaNet> delta;
-    std::optional<DenseFfn> ffn;
-    std::optional<Moe> moe;
-  };
-
-  void reserve(ModelContext& ctx, std::vector<const ops::WeightMatrix*>& ws) const override {
-    const int64_t B = ctx.params().n_batch;
-    for (const Layer& L : layers_) {
-      if (L.delta) {
-        L.delta->reserve(ctx.delta, B, ctx.pool().size());
-        L.delta->weights(ws);
-      } else {
-        L.attn->reserve(ctx.attn, B);
-        L.attn->weights(ws);
-      }
-      if (L.moe) {
-        L.moe->reserve(ctx.moe, ctx.ffn, B);
-        L.moe->weights(ws);
-      } else {
-        L.ffn->reserve(ctx.ffn, B);
-        L.ffn->weights(ws);
-      }
-    }
-  }
-  std::vector<const ops::RopeParams*> ropes() const override { return {&config_.rope}; }
-
-  std::vector<Layer> layers_;
-  bool has_moe_ = false;
 };
 
 template <bool kMoe>
 Result<std::unique_ptr<Model>> load(std::shared_ptr<gguf::GgufFile> f, ThreadPool& pool,
                                     const LoadOptions& opt) {
-  HEARTH_ASSIGN_OR_RETURN(ArchInfo info, describe<kMoe>(*f));
-  auto m = std::make_unique<Qwen35Model>(std::move(f), std::move(info));
-  HEARTH_RETURN_IF_ERROR(m->load(kMoe, pool, opt));
-  return std::unique_ptr<Model>(std::move(m));
+  return Transformer::build<Qwen35Model>(describe<kMoe>, std::move(f), pool, opt, kMoe);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "models/transformer.h"
 
+#include "ops/elementwise.h"
+
 namespace hearth::models {
 
 Result<std::unique_ptr<Context>> Transformer::new_context(const ContextParams& p,
@@ -18,6 +20,9 @@ Status Transformer::load_io(WeightLoader& w, ThreadPool& pool, const LoadOptions
   HEARTH_RETURN_IF_ERROR(embd_.load(*file_, config_, scale_embeddings));
   HEARTH_RETURN_IF_ERROR(head_.load(w, pool, opt, config_, *embd_.table(), final_softcap));
   embd_.tie(head_);
+  HEARTH_ASSIGN_OR_RETURN(rope_freqs_,
+                          w.optional_vector("rope_freqs.weight", config_.rope.n_rot / 2));
+  config_.rope.freq_factors = rope_freqs_ ? rope_freqs_->data() : nullptr;
   return Status::ok();
 }
 
@@ -36,6 +41,46 @@ Step Transformer::step(ModelContext& ctx, const ForwardInput& in, int ith, int n
   int64_t tb, te;
   ThreadPool::split(T, ith, nth, tb, te);
   return Step{ctx.pool(), ith, nth, in.tokens, T, tb, te};
+}
+
+float* Transformer::embed(const Step& s, ModelContext& ctx, const ForwardInput& in) const {
+  float* x = ctx.x.at(size_t(s.T * config_.n_embd));
+  embd_.forward(s, in, x);
+  ctx.rope_tables(s);
+  s.barrier();
+  return x;
+}
+
+void Transformer::output(const Step& s, ModelContext& ctx, const float* x,
+                         const ForwardOutput& out) const {
+  head_.forward(s, x, out, ctx.out_rows, ctx.out_seqs, ctx.xg.at(size_t(s.T * config_.n_embd)),
+                ctx.ms);
+}
+
+Status FeedForward::load(WeightLoader& w, int il, int64_t n_embd, int64_t n_ff,
+                         const std::optional<MoeOptions>& experts) {
+  n_embd_ = n_embd;
+  if (experts) return moe.emplace().load(w, il, n_embd, *experts);
+  return dense.emplace().load(w, il, n_embd, n_ff, Activation::kSwiGLU);
+}
+
+void FeedForward::reserve(ModelContext& ctx, std::vector<const ops::WeightMatrix*>& ws) const {
+  const int64_t B = ctx.params().n_batch;
+  if (moe) {
+    moe->reserve(ctx.moe, ctx.ffn, B);
+    moe->weights(ws);
+  } else {
+    dense->reserve(ctx.ffn, B);
+    dense->weights(ws);
+  }
+}
+
+void FeedForward::forward_add(const Step& s, ModelContext& ctx, float* x, float* xn) const {
+  if (moe) return moe->forward(s, xn, xn, x, ctx.moe, ctx.ffn, ctx.ms);  // adds into x
+  dense->forward(s, xn, xn, ctx.ffn, ctx.ms);
+  const int64_t E = n_embd_;
+  for (int64_t t = s.tb; t < s.te; ++t) ops::add(x + t * E, xn + t * E, x + t * E, E);
+  s.barrier();
 }
 
 }  // namespace hearth::models

@@ -112,7 +112,7 @@ void Attention::weights(std::vector<const ops::WeightMatrix*>& out) const {
   if (!v_is_k_) out.push_back(&wv_);
 }
 
-void Attention::forward(const Step& s, int il, CacheStore& cache, DType cache_type, const float* cs,
+void Attention::forward(const Step& s, int il, CacheStore& cache, DType kv_type, const float* cs,
                         float* xn, AttentionScratch& sc, ops::MatmulScratch& ms) const {
   const auto& sh = shape_;
   const int64_t T = s.T, E = sh.n_embd, HD = sh.head_k, HDV = sh.head_v;
@@ -137,9 +137,8 @@ void Attention::forward(const Step& s, int il, CacheStore& cache, DType cache_ty
     const int n = !own_kv ? 1 : v_is_k_ ? 2 : 3;
     ops::matmul_multi_in_run(s.pool, s.ith, s.nth, Ws, Ys, n, xn, T, ms);
   }
-  // An encoder's K/V rows live for this call only, in the cache type (F16 by default: llama.cpp's
-  // flash-attention path, its CPU default, casts them to F16 too).
-  const DType kv_type = cache_type;
+  // An encoder's K/V rows (EK, EV) live for this call only, in the cache type too (F16 by
+  // default: llama.cpp's flash-attention path, its CPU default, casts them to F16 as well).
   const size_t k_row = row_bytes(kv_type, nk), v_row = row_bytes(kv_type, nv);
   uint8_t* EK = !keep && own_kv ? sc.enc_k.at(size_t(T) * k_row) : nullptr;
   uint8_t* EV = !keep && own_kv ? sc.enc_v.at(size_t(T) * v_row) : nullptr;

@@ -64,7 +64,7 @@ class Attention {
   // xn: T rows of n_embd (the normed input); replaced by the attention output (T rows of n_embd)
   // after K/V of the batch were stored in `cache`. `cs`: the RoPE cos/sin rows of the batch
   // (n_rot floats per token) for opt.rope. Inside pool.run; ends with a barrier.
-  void forward(const Step& s, int layer, CacheStore& cache, DType cache_type, const float* cs,
+  void forward(const Step& s, int layer, CacheStore& cache, DType kv_type, const float* cs,
                float* xn, AttentionScratch& sc, ops::MatmulScratch& ms) const;
 
   const AttentionShape& shape() const { return shape_; }
