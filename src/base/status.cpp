@@ -22,6 +22,16 @@ const char* status_code_name(StatusCode c) {
       return "cancelled";
     case StatusCode::kInternal:
       return "internal";
+    case StatusCode::kPermissionDenied:
+      return "permission denied";
+    case StatusCode::kTooLarge:
+      return "too large";
+    case StatusCode::kTimeout:
+      return "timeout";
+    case StatusCode::kNoSpace:
+      return "no space";
+    case StatusCode::kIo:
+      return "i/o error";
   }
   return "unknown";
 }

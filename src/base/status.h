@@ -13,16 +13,22 @@
 
 namespace hearth {
 
+// Each code has one HTTP status (server/errors.h); callers branch on codes, never on messages.
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,
-  kNotFound,
-  kCorrupt,      // a file or blob is malformed
-  kUnsupported,  // valid but not handled: architecture, type, version
-  kResourceExhausted,
-  kUnavailable,
-  kCancelled,
-  kInternal,
+  kInvalidArgument,    // bad input from the caller (400)
+  kNotFound,           // unknown model, blob, file (404)
+  kCorrupt,            // a file or blob is malformed (500: the store's content is wrong)
+  kUnsupported,        // valid but not handled: architecture, type, version (400)
+  kResourceExhausted,  // not enough memory for this request (500, as Ollama answers)
+  kUnavailable,        // busy, queue full, shutting down: retry later (503)
+  kCancelled,          // the client went away (499)
+  kInternal,           // a bug (500)
+  kPermissionDenied,   // refused by policy: origin, host, path (403)
+  kTooLarge,           // a request or upload over its limit (413)
+  kTimeout,            // the client stalled (408)
+  kNoSpace,            // the disk is full (507)
+  kIo,                 // a file operation failed (500)
 };
 
 const char* status_code_name(StatusCode c);

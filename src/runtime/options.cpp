@@ -1,6 +1,7 @@
 #include "runtime/options.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 namespace hearth::runtime {
@@ -12,6 +13,18 @@ Status type_error(const std::string& key, const char* want) {
   return invalid_argument("option \"" + key + "\" must be " + want);
 }
 
+// Larger than any model's context; bounds what a request can make the server allocate.
+constexpr double kMaxContext = 1 << 24;
+
+Status out_of_range(const std::string& key, double lo, double hi) {
+  auto num = [](double x) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.10g", x);
+    return std::string(b);
+  };
+  return invalid_argument("option \"" + key + "\" must be between " + num(lo) + " and " + num(hi));
+}
+
 Status apply(GenOptions& o, const ojson& obj) {
   if (obj.is_null()) return Status::ok();
   if (!obj.is_object()) return invalid_argument("options must be a JSON object");
@@ -20,37 +33,43 @@ Status apply(GenOptions& o, const ojson& obj) {
     const std::string key = item.key();
     const ojson& v = item.value();
     if (v.is_null()) continue;
-    auto as_int = [&](int& dst) -> Status {
+    // Integers in [lo, hi]; numbers finite and in [lo, hi]. A value outside its range is a 400
+    // naming the option, never a buffer sized from it.
+    auto as_int = [&](int& dst, double lo = -2147483648.0, double hi = 2147483647.0) -> Status {
       if (!v.is_number()) return type_error(key, "an integer");
       const double d = v.get<double>();
-      if (d != std::floor(d) || std::fabs(d) > 2e9) return type_error(key, "an integer");
+      if (!std::isfinite(d) || d != std::floor(d)) return type_error(key, "an integer");
+      if (d < lo || d > hi) return out_of_range(key, lo, hi);
       dst = int(d);
       return Status::ok();
     };
-    auto as_float = [&](float& dst) -> Status {
+    auto as_float = [&](float& dst, double lo = -1e30, double hi = 1e30) -> Status {
       if (!v.is_number()) return type_error(key, "a number");
-      dst = v.get<float>();
+      const double d = v.get<double>();
+      if (!std::isfinite(d)) return type_error(key, "a finite number");
+      if (d < lo || d > hi) return out_of_range(key, lo, hi);
+      dst = float(d);
       return Status::ok();
     };
     auto& s = o.sampler;
     if (key == "num_ctx") {
-      HEARTH_RETURN_IF_ERROR(as_int(o.num_ctx));
+      HEARTH_RETURN_IF_ERROR(as_int(o.num_ctx, 0, kMaxContext));
     } else if (key == "num_predict") {
-      HEARTH_RETURN_IF_ERROR(as_int(o.num_predict));
+      HEARTH_RETURN_IF_ERROR(as_int(o.num_predict, -2));
     } else if (key == "num_keep") {
-      HEARTH_RETURN_IF_ERROR(as_int(o.num_keep));
+      HEARTH_RETURN_IF_ERROR(as_int(o.num_keep, -1));
     } else if (key == "temperature") {
-      HEARTH_RETURN_IF_ERROR(as_float(s.temperature));
+      HEARTH_RETURN_IF_ERROR(as_float(s.temperature, 0, 1e6));
     } else if (key == "top_k") {
       HEARTH_RETURN_IF_ERROR(as_int(s.top_k));
     } else if (key == "top_p") {
-      HEARTH_RETURN_IF_ERROR(as_float(s.top_p));
+      HEARTH_RETURN_IF_ERROR(as_float(s.top_p, 0, 1));
     } else if (key == "min_p") {
-      HEARTH_RETURN_IF_ERROR(as_float(s.min_p));
+      HEARTH_RETURN_IF_ERROR(as_float(s.min_p, 0, 1));
     } else if (key == "typical_p") {
-      HEARTH_RETURN_IF_ERROR(as_float(s.typical_p));
+      HEARTH_RETURN_IF_ERROR(as_float(s.typical_p, 0, 1));
     } else if (key == "repeat_last_n") {
-      HEARTH_RETURN_IF_ERROR(as_int(s.repeat_last_n));
+      HEARTH_RETURN_IF_ERROR(as_int(s.repeat_last_n, -1, kMaxContext));
     } else if (key == "repeat_penalty") {
       HEARTH_RETURN_IF_ERROR(as_float(s.repeat_penalty));
     } else if (key == "presence_penalty") {

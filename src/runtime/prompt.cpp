@@ -36,12 +36,18 @@ std::vector<int32_t> tokenize(const tokenizer::Tokenizer& tok, std::string text)
   return tok.encode(text, /*add_special=*/true, /*parse_special=*/true);
 }
 
+// A template that cannot render is the model's fault, not the request's: 500, as Ollama answers.
+template <typename T>
+Result<T> template_error(Result<T> r) {
+  if (r.is_ok()) return r;
+  return Status(StatusCode::kCorrupt, "template: " + r.status().message());
+}
+
 }  // namespace
 
 Result<BuiltPrompt> build_prompt(const PromptSpec& spec, const store::ModelRecord& model,
                                  const std::optional<templates::JinjaChatTemplate>& gguf_jinja,
-                                 const tokenizer::Tokenizer& tok, int* status_out) {
-  *status_out = 500;
+                                 const tokenizer::Tokenizer& tok) {
   BuiltPrompt out;
   std::optional<std::string> go =
       spec.template_override ? spec.template_override : model.template_text;
@@ -58,17 +64,16 @@ Result<BuiltPrompt> build_prompt(const PromptSpec& spec, const store::ModelRecor
   if (spec.kind == PromptSpec::Kind::kGenerate && !spec.suffix.empty()) {
     // Fill-in-the-middle: the TEMPLATE's own FIM form if it has one, else the model's tokens.
     if (go && go->find(".Suffix") != std::string::npos) {
-      HEARTH_ASSIGN_OR_RETURN(auto t, templates::parse_ollama_template(*go));
+      HEARTH_ASSIGN_OR_RETURN(auto t, template_error(templates::parse_ollama_template(*go)));
       templates::OllamaPromptInput in;
       in.prompt = spec.prompt;
       in.suffix = spec.suffix;
-      HEARTH_ASSIGN_OR_RETURN(out.text, templates::render_ollama(t, in));
+      HEARTH_ASSIGN_OR_RETURN(out.text, template_error(templates::render_ollama(t, in)));
       out.tokens = tokenize(tok, out.text);
       return out;
     }
     const auto& sp = tok.special();
     if (sp.fim_pre < 0 || sp.fim_suf < 0 || sp.fim_mid < 0) {
-      *status_out = 400;
       return invalid_argument("\"" + model.name.display() + "\" does not support insert");
     }
     if (tok.add_bos() && sp.bos >= 0) out.tokens.push_back(sp.bos);
@@ -101,7 +106,7 @@ Result<BuiltPrompt> build_prompt(const PromptSpec& spec, const store::ModelRecor
   }
   if (spec.think) in.vars["enable_thinking"] = *spec.think;
   in.add_generation_prompt = true;
-  HEARTH_ASSIGN_OR_RETURN(out.text, templates::render_chat_prompt(mt, in));
+  HEARTH_ASSIGN_OR_RETURN(out.text, template_error(templates::render_chat_prompt(mt, in)));
   std::string text = out.text;
   if (!spec.context.empty()) text = tok.decode(spec.context) + text;
   out.tokens = tokenize(tok, text);

@@ -20,11 +20,11 @@ struct BuiltPrompt {
   std::vector<int32_t> tokens;
 };
 
-// `gguf_jinja`: the GGUF's chat template, if any. Errors carry an HTTP status in `status_out`
-// (400 for requests the model cannot serve, 500 for template failures).
+// `gguf_jinja`: the GGUF's chat template, if any. Errors: InvalidArgument for requests the model
+// cannot serve, Corrupt for templates that fail.
 Result<BuiltPrompt> build_prompt(const PromptSpec& spec, const store::ModelRecord& model,
                                  const std::optional<templates::JinjaChatTemplate>& gguf_jinja,
-                                 const tokenizer::Tokenizer& tok, int* status_out);
+                                 const tokenizer::Tokenizer& tok);
 
 // Keeps the first `num_keep` tokens and the most recent ones so that the prompt fills at most
 // half of n_ctx after the kept head (llama.cpp's and Ollama's rule); returns how many tokens were

@@ -87,7 +87,7 @@ void Runner::loop() {
       cv_.wait(lk, [&] { return stop_ || busy() || !incoming_.empty(); });
       if (stop_) {
         for (auto& j : incoming_) {
-          j.sink->on_error(500, "the model was unloaded");
+          j.sink->on_error(Status(StatusCode::kUnavailable, "the model was unloaded"));
           owner_->job_finished(model_path_);
         }
         incoming_.clear();
@@ -102,11 +102,22 @@ void Runner::loop() {
         incoming_.pop_front();
       }
     }
-    for (auto& j : admitted) admit(std::move(j));
+    for (auto& j : admitted) {
+      // Per-request buffers (prompt, sampler, stop strings) come from the request: if one cannot
+      // be allocated, that request fails and the others go on.
+      std::shared_ptr<Sink> sink = j.sink;
+      try {
+        admit(std::move(j));
+      } catch (const std::bad_alloc&) {
+        abandon(sink, Status(StatusCode::kResourceExhausted, "out of memory for this request"));
+      } catch (const std::length_error&) {
+        abandon(sink, Status(StatusCode::kResourceExhausted, "out of memory for this request"));
+      }
+    }
     if (std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy; })) step();
   }
   for (auto& s : slots_)
-    if (s.busy) fail(s, 500, "the model was unloaded");
+    if (s.busy) fail(s, Status(StatusCode::kUnavailable, "the model was unloaded"));
 }
 
 void Runner::admit(Job j) {
@@ -123,24 +134,23 @@ void Runner::admit(Job j) {
     owner_->job_finished(model_path_);
     return;
   }
-  int status = 500;
-  auto built = build_prompt(j.prompt, j.model, jinja_, *tok_, &status);
+  auto built = build_prompt(j.prompt, j.model, jinja_, *tok_);
   if (!built) {
-    j.sink->on_error(status, built.status().message());
+    j.sink->on_error(built.status());
     owner_->job_finished(model_path_);
     return;
   }
   std::vector<int32_t> prompt = std::move(built->tokens);
   if (prompt.empty()) {
-    j.sink->on_error(400, "the prompt is empty after templating");
+    j.sink->on_error(invalid_argument("the prompt is empty after templating"));
     owner_->job_finished(model_path_);
     return;
   }
   const int n_ctx = std::min(j.opt.num_ctx > 0 ? j.opt.num_ctx : opt_.default_ctx, n_ctx_train_);
   const int dropped = shorten_prompt(prompt, n_ctx, j.opt.num_keep);
   if (int(prompt.size()) >= n_ctx) {
-    j.sink->on_error(400, "the prompt does not fit in the context window of " +
-                              std::to_string(n_ctx) + " tokens");
+    j.sink->on_error(invalid_argument("the prompt does not fit in the context window of " +
+                                      std::to_string(n_ctx) + " tokens"));
     owner_->job_finished(model_path_);
     return;
   }
@@ -160,7 +170,7 @@ void Runner::admit(Job j) {
   Slot& s = *best;
   if (ctx_->seq_capacity(s.id) < n_ctx) {
     if (auto st = ctx_->reserve_sequence(s.id, n_ctx); !st) {
-      j.sink->on_error(500, st.message());
+      j.sink->on_error(st);
       owner_->job_finished(model_path_);
       return;
     }
@@ -195,7 +205,10 @@ void Runner::admit(Job j) {
   s.stats.load_ns = s.job->load_ns;
   s.t_start = Clock::now();
   const int n_vocab = int(engine_->model().config().n_vocab);
-  s.sampler = std::make_unique<sampling::Sampler>(s.job->opt.sampler, n_vocab);
+  // The penalty window never needs more than the context (its buffer is sized from it).
+  sampling::SamplerParams sp = s.job->opt.sampler;
+  sp.repeat_last_n = std::min(sp.repeat_last_n, n_ctx);
+  s.sampler = std::make_unique<sampling::Sampler>(sp, n_vocab);
   for (int32_t t : s.prompt) s.sampler->accept(t);  // penalties see the prompt, as in llama.cpp
   s.stream = std::make_unique<tokenizer::TextStream>(*tok_, s.job->opt.stop);
   s.job->sink->on_start();
@@ -207,7 +220,8 @@ void Runner::step() {
   int rows = 0;
   // Drop sequences whose client went away.
   for (auto& s : slots_)
-    if (s.busy && s.job->sink->cancelled()) fail(s, 499, "request canceled");
+    if (s.busy && s.job->sink->cancelled())
+      fail(s, Status(StatusCode::kCancelled, "request canceled"));
   // One token for every generating sequence...
   for (auto& s : slots_) {
     s.logits_row = -1;
@@ -237,7 +251,7 @@ void Runner::step() {
     for (auto& s : slots_)
       if (s.busy) {
         s.cached.clear();
-        fail(s, 500, st.message());
+        fail(s, st);
       }
     return;
   }
@@ -259,7 +273,7 @@ void Runner::step() {
     }
     const std::string piece = s.stream->push(t);
     if (!piece.empty() && !s.job->sink->on_text(piece)) {
-      fail(s, 499, "request canceled");
+      fail(s, Status(StatusCode::kCancelled, "request canceled"));
       continue;
     }
     if (s.stream->stopped()) {
@@ -300,13 +314,21 @@ void Runner::finish(Slot& s, const std::string& reason) {
   release(s);
 }
 
-void Runner::fail(Slot& s, int status, const std::string& msg) {
-  std::fprintf(stderr, "hearth: %s: %s after %d generated tokens\n",
-               s.job->model.name.display().c_str(),
-               status == 499 ? "canceled by the client" : msg.c_str(), s.stats.eval_count);
-  s.job->sink->on_error(status, msg);
+void Runner::fail(Slot& s, const Status& error) {
+  std::fprintf(
+      stderr, "hearth: %s: %s after %d generated tokens\n", s.job->model.name.display().c_str(),
+      error.code() == StatusCode::kCancelled ? "canceled by the client" : error.message().c_str(),
+      s.stats.eval_count);
+  s.job->sink->on_error(error);
   // A half-fed prompt leaves the cache consistent up to what was evaluated.
   release(s);
+}
+
+void Runner::abandon(const std::shared_ptr<Sink>& sink, const Status& error) {
+  for (auto& s : slots_)
+    if (s.busy && s.job && s.job->sink == sink) return fail(s, error);
+  sink->on_error(error);
+  owner_->job_finished(model_path_);
 }
 
 void Runner::release(Slot& s) {

@@ -58,7 +58,9 @@ class Runner {
   void admit(Job j);
   void step();
   void finish(Slot& s, const std::string& reason);
-  void fail(Slot& s, int status, const std::string& msg);
+  void fail(Slot& s, const Status& error);
+  // A job whose admission threw: fails it, releasing its slot if it got one.
+  void abandon(const std::shared_ptr<Sink>& sink, const Status& error);
   void release(Slot& s);
 
   Scheduler* owner_ = nullptr;

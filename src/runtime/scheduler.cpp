@@ -119,7 +119,8 @@ Scheduler::~Scheduler() {
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = true;
-    for (auto& j : pending_) j.sink->on_error(503, "the server is shutting down");
+    for (auto& j : pending_)
+      j.sink->on_error(Status(StatusCode::kUnavailable, "the server is shutting down"));
     pending_.clear();
   }
   cv_.notify_all();
@@ -218,7 +219,7 @@ void Scheduler::unload_locked(const std::string& path, std::unique_lock<std::mut
   lk.lock();
 }
 
-Status Scheduler::load_locked(std::unique_lock<std::mutex>& lk, Job& j) {
+Result<bool> Scheduler::load_locked(std::unique_lock<std::mutex>& lk, Job& j) {
   const std::string path = j.model.model_path;
   const int n_ctx = j.opt.num_ctx > 0 ? j.opt.num_ctx : opt_.default_ctx;
   HEARTH_ASSIGN_OR_RETURN(int64_t need, estimate_bytes(path, n_ctx, 1, opt_.n_batch));
@@ -239,18 +240,27 @@ Status Scheduler::load_locked(std::unique_lock<std::mutex>& lk, Job& j) {
         victim = p;
       }
     if (victim.empty()) {
-      if (too_many && need <= avail) return Status(StatusCode::kUnavailable, "wait");
+      if (too_many && need <= avail) return false;
       if (loaded_.empty() || need > avail + held)
         return Status(StatusCode::kResourceExhausted, "model requires more system memory (" +
                                                           gib(need) + ") than is available (" +
                                                           gib(std::max<int64_t>(avail, 0)) + ")");
-      return Status(StatusCode::kUnavailable, "wait");  // busy models will free memory
+      return false;  // wait: busy models will free memory
     }
     unload_locked(victim, lk);
   }
   lk.unlock();
   const auto t0 = Clock::now();
-  auto r = Runner::load(this, path, opt_);
+  // A model file can ask for absurd sizes (vocabulary, context): an allocation that fails is
+  // this request's error, not the process's end.
+  Result<std::shared_ptr<Runner>> r = Status(StatusCode::kInternal, "not loaded");
+  try {
+    r = Runner::load(this, path, opt_);
+  } catch (const std::bad_alloc&) {
+    r = Status(StatusCode::kResourceExhausted, "out of memory while loading the model");
+  } catch (const std::length_error&) {
+    r = Status(StatusCode::kResourceExhausted, "out of memory while loading the model");
+  }
   lk.lock();
   if (!r) return r.status();
   Entry e;
@@ -261,7 +271,7 @@ Status Scheduler::load_locked(std::unique_lock<std::mutex>& lk, Job& j) {
   e.info.model_path = path;
   loaded_.emplace(path, std::move(e));
   j.load_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
-  return Status::ok();
+  return true;
 }
 
 void Scheduler::loop() {
@@ -302,15 +312,15 @@ void Scheduler::loop() {
       }
       Job job = std::move(j);
       pending_.pop_front();
-      Status st = load_locked(lk, job);
-      if (st.code() == StatusCode::kUnavailable && st.message() == "wait") {
-        pending_.push_front(std::move(job));  // retried when a model goes idle
-        break;
-      }
-      if (!st) {
-        job.sink->on_error(st.code() == StatusCode::kResourceExhausted ? 500 : 500, st.message());
+      auto loaded = load_locked(lk, job);
+      if (!loaded) {
+        job.sink->on_error(loaded.status());
         progressed = true;
         continue;
+      }
+      if (!*loaded) {
+        pending_.push_front(std::move(job));  // retried when a model goes idle
+        break;
       }
       auto it2 = loaded_.find(job.model.model_path);
       dispatch_locked(it2->second, std::move(job));

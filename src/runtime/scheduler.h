@@ -66,8 +66,8 @@ class Sink {
   // Text that is safe to show (complete UTF-8, stop strings held back). False: client gone.
   virtual bool on_text(const std::string& piece) = 0;
   virtual void on_done(const Stats& s) = 0;
-  // The request failed; `http_status` is what the API should answer if nothing was sent yet.
-  virtual void on_error(int http_status, const std::string& message) = 0;
+  // The request failed; the API maps the code to its HTTP status if nothing was sent yet.
+  virtual void on_error(const Status& error) = 0;
   // True once the client went away; generation stops at the next step.
   virtual bool cancelled() const = 0;
 };
@@ -138,7 +138,8 @@ class Scheduler {
   void loop();
   void job_finished(const std::string& model_path);
   void dispatch_locked(Entry& e, Job j);
-  Status load_locked(std::unique_lock<std::mutex>& lk, Job& j);
+  // True: loaded. False: must wait for a busy model to go idle. Error: cannot load at all.
+  Result<bool> load_locked(std::unique_lock<std::mutex>& lk, Job& j);
   void unload_locked(const std::string& model_path, std::unique_lock<std::mutex>& lk);
 
   SchedulerOptions opt_;

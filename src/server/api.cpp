@@ -1,5 +1,6 @@
 #include "server/api.h"
 
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -143,13 +144,12 @@ void Api::handle(const HttpRequest& req, ResponderP res) {
     if (!only({"POST"})) return;
     return v1_completions(req, res);
   }
-  if (!req.body_file.empty()) ::unlink(req.body_file.c_str());
   res->send(json_error(404, "404 page not found"));
 }
 
 void Api::tags(ResponderP res) {
   auto list = store_.list();
-  if (!list) return res->send(json_error(500, list.status().message()));
+  if (!list) return res->send(error_response(list.status()));
   std::sort(list->begin(), list->end(),
             [](const auto& a, const auto& b) { return a.modified_unix > b.modified_unix; });
   json models = json::array();
@@ -199,7 +199,7 @@ void Api::copy(const HttpRequest& req, ResponderP res) {
   auto d = store::ModelName::parse(dst.value_or(""));
   if (!d) return res->send(json_error(400, "destination \"" + dst.value_or("") + "\" is invalid"));
   if (!store_.exists(*s)) return res->send(json_error(404, "model \"" + *src + "\" not found"));
-  if (auto st = store_.copy(*s, *d); !st) return res->send(json_error(500, st.message()));
+  if (auto st = store_.copy(*s, *d); !st) return res->send(error_response(st));
   HttpResponse r;
   r.body.clear();
   res->send(r);
@@ -215,41 +215,92 @@ void Api::remove(const HttpRequest& req, ResponderP res) {
   auto n = store::ModelName::parse(*name);
   if (!n) return res->send(json_error(400, n.status().message()));
   if (!store_.exists(*n)) return res->send(json_error(404, "model '" + *name + "' not found"));
-  if (auto st = store_.remove(*n); !st) return res->send(json_error(500, st.message()));
+  if (auto st = store_.remove(*n); !st) return res->send(error_response(st));
   HttpResponse r;
   r.body.clear();
   res->send(r);
 }
 
+namespace {
+
+// An upload on its way into the store.
+class BlobUpload final : public UploadSink {
+ public:
+  explicit BlobUpload(std::unique_ptr<store::BlobWriter> w) : w_(std::move(w)) {}
+  Status write(const char* data, size_t n) override { return w_->write(data, n); }
+  store::BlobWriter& writer() { return *w_; }
+
+ private:
+  std::unique_ptr<store::BlobWriter> w_;
+};
+
+// Room left on the store's disk, keeping a margin so a full upload cannot starve the system.
+constexpr uint64_t kDiskMargin = uint64_t(256) << 20;
+uint64_t disk_room(const std::string& dir) {
+  struct statvfs v {};
+  if (::statvfs(dir.c_str(), &v) != 0) return UINT64_MAX;  // unknown: the writes will tell
+  const uint64_t avail = uint64_t(v.f_bavail) * v.f_frsize;
+  return avail > kDiskMargin ? avail - kDiskMargin : 0;
+}
+
+}  // namespace
+
+UploadDecision Api::start_upload(const HttpRequest& head) {
+  UploadDecision d;
+  const std::string prefix = "/api/blobs/";
+  if (head.method != "POST" || head.path.rfind(prefix, 0) != 0) return d;
+  auto answer = [&](int status, const std::string& msg) {
+    d.answer = status < 300 ? HttpResponse{status, "application/json; charset=utf-8", "", {}}
+                            : json_error(status, msg);
+    return d;
+  };
+  const std::string digest = head.path.substr(prefix.size());
+  if (!store::digest_hex(digest).is_ok()) return answer(400, "invalid digest format");
+  if (store_.has_blob(digest)) return answer(200, "");  // nothing to send: Ollama answers 200
+  uint64_t limit = disk_room(store_.root() + "/blobs");
+  if (max_upload_) limit = std::min(limit, max_upload_);
+  const std::string len = head.header("content-length");
+  if (!len.empty()) {
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(len.c_str(), &end, 10);
+    if (max_upload_ && n > max_upload_)
+      return answer(413, "blob is larger than the upload limit of " + std::to_string(max_upload_) +
+                             " bytes (HEARTH_MAX_UPLOAD)");
+    if (n > limit)
+      return answer(507, "not enough disk space for a blob of " + std::to_string(n) + " bytes");
+  }
+  auto w = store_.begin_blob(digest, limit);
+  if (!w) {
+    d.answer = error_response(w.status());
+    return d;
+  }
+  d.sink = std::make_shared<BlobUpload>(std::move(*w));
+  return d;
+}
+
 void Api::blob(const HttpRequest& req, ResponderP res) {
   const std::string digest = req.path.substr(std::string("/api/blobs/").size());
-  auto cleanup = [&] {
-    if (!req.body_file.empty()) ::unlink(req.body_file.c_str());
-  };
   // Exactly sha256:<64 lowercase hex> (or the sha256- spelling).
-  if (!store::digest_hex(digest).is_ok()) {
-    cleanup();
+  if (!store::digest_hex(digest).is_ok())
     return res->send(json_error(400, "invalid digest format"));
-  }
   if (req.method == "HEAD") {
     HttpResponse r;
     r.status = store_.has_blob(digest) ? 200 : 404;
     r.body.clear();
     return res->send(r);
   }
-  if (store_.has_blob(digest)) {
-    cleanup();
-    HttpResponse r;
-    r.body.clear();
-    return res->send(r);
+  Result<std::string> d = std::string();
+  if (auto* up = dynamic_cast<BlobUpload*>(req.upload.get())) {
+    d = up->writer().commit();  // verifies the digest hashed on the way in; fsync; rename
+  } else {
+    if (store_.has_blob(digest)) {
+      HttpResponse r;
+      r.body.clear();
+      return res->send(r);
+    }
+    d = store_.add_blob(req.body, digest);
   }
-  auto d = req.body_file.empty() ? store_.add_blob(req.body, digest)
-                                 : store_.add_blob_from_file(req.body_file, digest);
-  cleanup();
-  if (!d) {
-    const std::string msg = d.status().message();
-    return res->send(json_error(msg.find("mismatch") != std::string::npos ? 400 : 500, msg));
-  }
+  if (!d) return res->send(error_response(d.status()));
   HttpResponse r;
   r.status = 201;
   r.body.clear();

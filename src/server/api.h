@@ -24,6 +24,12 @@ class Api {
   Api(store::Store& store, runtime::Scheduler* sched) : store_(store), sched_(sched) {}
   // Routes one request; always answers (JSON errors shaped as Ollama's).
   void handle(const HttpRequest& req, ResponderP res);
+  // The HTTP layer's upload hook: POST /api/blobs/<digest> streams into a blob writer (hashed
+  // as it arrives); a bad digest, a blob already present or too little disk space is answered
+  // before any of the body is read.
+  UploadDecision start_upload(const HttpRequest& head);
+  // Largest accepted upload in bytes (0: only the free disk space limits it).
+  void set_max_upload(uint64_t bytes) { max_upload_ = bytes; }
 
  private:
   // api.cpp
@@ -45,6 +51,7 @@ class Api {
 
   store::Store& store_;
   runtime::Scheduler* sched_;
+  uint64_t max_upload_ = 0;
 };
 
 // RFC 3339 with nanoseconds in UTC ("2025-10-26T17:15:24.097767000Z").

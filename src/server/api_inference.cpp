@@ -34,18 +34,6 @@ int64_t unix_now() {
 }
 
 // OpenAI's error shape.
-HttpResponse oai_error(int status, const std::string& message) {
-  const char* type = status == 404  ? "not_found_error"
-                     : status < 500 ? "invalid_request_error"
-                                    : "api_error";
-  HttpResponse r;
-  r.status = status;
-  r.body =
-      json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}}}}
-          .dump(-1, ' ', false, json::error_handler_t::replace);
-  return r;
-}
-
 std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -191,17 +179,19 @@ class ApiSink final : public runtime::Sink {
     }
   }
 
-  void on_error(int status, const std::string& message) override {
-    const bool oai = shape_ == Shape::kOaiChat || shape_ == Shape::kOaiCompletion;
+  void on_error(const Status& error) override {
+    const auto flavor = shape_ == Shape::kOaiChat || shape_ == Shape::kOaiCompletion
+                            ? ApiFlavor::kOpenAI
+                            : ApiFlavor::kOllama;
     if (stream_) {  // the status line is gone: the error becomes the last line of the stream
-      if (oai)
-        stream_->write("data: " + oai_error(status, message).body + "\n\n");
+      if (flavor == ApiFlavor::kOpenAI)
+        stream_->write("data: " + error_response(error, flavor).body + "\n\n");
       else
-        write_line({{"error", message}});
+        write_line({{"error", error.message()}});
       stream_->end();
       return;
     }
-    res_->send(oai ? oai_error(status, message) : json_error(status, message));
+    res_->send(error_response(error, flavor));
   }
 
   bool cancelled() const override { return stream_ ? stream_->closed() : res_->closed(); }
@@ -255,7 +245,7 @@ struct Fields {
   Responder& res;
   bool oai = false;
   bool fail(const std::string& msg) {
-    res.send(oai ? oai_error(400, msg) : json_error(400, msg));
+    res.send(oai ? openai_error(400, msg) : json_error(400, msg));
     return false;
   }
   bool str(const char* k, std::string& out) {
@@ -290,7 +280,7 @@ struct InferenceRequest {
 static bool prepare(store::Store& st, runtime::Scheduler* sched, const json& j, Responder& res,
                     bool oai, const json& options, InferenceRequest& out) {
   auto err = [&](int code, const std::string& m) {
-    res.send(oai ? oai_error(code, m) : json_error(code, m));
+    res.send(oai ? openai_error(code, m) : json_error(code, m));
     return false;
   };
   if (!sched) return err(503, "this server has no scheduler (inference is disabled)");
@@ -305,7 +295,7 @@ static bool prepare(store::Store& st, runtime::Scheduler* sched, const json& j, 
   if (!rec) {
     if (rec.status().code() == StatusCode::kNotFound)
       return err(404, "model '" + name + "' not found");
-    return err(500, rec.status().message());
+    return err(http_status(rec.status().code()), rec.status().message());
   }
   out.model = std::move(*rec);
   auto o = runtime::merge_options(out.model.params, options);
@@ -366,7 +356,7 @@ static void load_or_unload(runtime::Scheduler& sched, InferenceRequest& r, Respo
   job.keep_alive = r.keep_alive;
   job.prompt.kind = PromptSpec::Kind::kLoadOnly;
   job.sink = std::make_shared<ApiSink>(res, shape, stream, name);
-  if (auto st = sched.submit(std::move(job)); !st) res->send(json_error(503, st.message()));
+  if (auto st = sched.submit(std::move(job)); !st) res->send(error_response(st));
 }
 
 void Api::generate(const HttpRequest& req, ResponderP res) {
@@ -411,13 +401,13 @@ void Api::generate(const HttpRequest& req, ResponderP res) {
   job.keep_alive = r.keep_alive;
   job.prompt = std::move(p);
   job.sink = sink;
-  if (auto st = sched_->submit(std::move(job)); !st) res->send(json_error(503, st.message()));
+  if (auto st = sched_->submit(std::move(job)); !st) res->send(error_response(st));
 }
 
 // Ollama messages: objects with a string role; content a string (or null with tool calls).
 static bool read_messages(const json& j, Responder& res, bool oai, json& out) {
   auto err = [&](const std::string& m) {
-    res.send(oai ? oai_error(400, m) : json_error(400, m));
+    res.send(oai ? openai_error(400, m) : json_error(400, m));
     return false;
   };
   if (!j.contains("messages") || j["messages"].is_null()) {
@@ -488,7 +478,7 @@ void Api::chat(const HttpRequest& req, ResponderP res) {
   job.keep_alive = r.keep_alive;
   job.prompt = std::move(p);
   job.sink = std::make_shared<ApiSink>(res, Shape::kChat, stream, name);
-  if (auto st = sched_->submit(std::move(job)); !st) res->send(json_error(503, st.message()));
+  if (auto st = sched_->submit(std::move(job)); !st) res->send(error_response(st));
 }
 
 void Api::ps(ResponderP res) {
@@ -523,7 +513,7 @@ void Api::embed(const HttpRequest& req, ResponderP res) {
   if (!j) return;
   std::string name = j->value("model", "");
   const std::string msg = "\"" + name + "\" does not support embeddings";
-  res->send(oai ? oai_error(400, msg) : json_error(400, msg));
+  res->send(oai ? openai_error(400, msg) : json_error(400, msg));
 }
 
 // OpenAI sampling fields -> Ollama options (temperature and top_p default to 1.0, as Ollama's
@@ -531,7 +521,7 @@ void Api::embed(const HttpRequest& req, ResponderP res) {
 static bool oai_options(const json& j, Responder& res, json& opt, bool& stream,
                         bool& include_usage) {
   auto err = [&](const std::string& m) {
-    res.send(oai_error(400, m));
+    res.send(openai_error(400, m));
     return false;
   };
   opt = json::object();
@@ -580,7 +570,7 @@ void Api::v1_chat(const HttpRequest& req, ResponderP res) {
   PromptSpec p;
   p.kind = PromptSpec::Kind::kChat;
   if (!read_messages(*j, *res, true, p.messages)) return;
-  if (p.messages.empty()) return res->send(oai_error(400, "[] is too short - 'messages'"));
+  if (p.messages.empty()) return res->send(openai_error(400, "[] is too short - 'messages'"));
   if (j->contains("tools") && (*j)["tools"].is_array() && !(*j)["tools"].empty())
     p.tools = (*j)["tools"];
   InferenceRequest r;
@@ -594,7 +584,7 @@ void Api::v1_chat(const HttpRequest& req, ResponderP res) {
   job.keep_alive = r.keep_alive;
   job.prompt = std::move(p);
   job.sink = sink;
-  if (auto st = sched_->submit(std::move(job)); !st) res->send(oai_error(503, st.message()));
+  if (auto st = sched_->submit(std::move(job)); !st) res->send(openai_error(503, st.message()));
 }
 
 void Api::v1_completions(const HttpRequest& req, ResponderP res) {
@@ -607,7 +597,7 @@ void Api::v1_completions(const HttpRequest& req, ResponderP res) {
   p.kind = PromptSpec::Kind::kGenerate;
   p.raw = true;  // OpenAI completions send the prompt as is
   if (!j->contains("prompt") || !(*j)["prompt"].is_string())
-    return res->send(oai_error(400, "field 'prompt' must be a string"));
+    return res->send(openai_error(400, "field 'prompt' must be a string"));
   p.prompt = (*j)["prompt"].get<std::string>();
   if (j->contains("suffix") && (*j)["suffix"].is_string()) {
     p.suffix = (*j)["suffix"].get<std::string>();
@@ -624,7 +614,7 @@ void Api::v1_completions(const HttpRequest& req, ResponderP res) {
   job.keep_alive = r.keep_alive;
   job.prompt = std::move(p);
   job.sink = sink;
-  if (auto st = sched_->submit(std::move(job)); !st) res->send(oai_error(503, st.message()));
+  if (auto st = sched_->submit(std::move(job)); !st) res->send(openai_error(503, st.message()));
 }
 
 }  // namespace hearth::server

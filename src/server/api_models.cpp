@@ -1,5 +1,6 @@
 // server/api_models.cpp — model management: /api/show, /api/create, /v1/models.
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -15,18 +16,6 @@
 
 namespace hearth::server {
 namespace {
-
-HttpResponse oai_error(int status, const std::string& message) {
-  HttpResponse r;
-  r.status = status;
-  r.body = json{{"error",
-                 {{"message", message},
-                  {"type", status == 404 ? "not_found_error" : "invalid_request_error"},
-                  {"param", nullptr},
-                  {"code", nullptr}}}}
-               .dump();
-  return r;
-}
 
 // The Modelfile that recreates a model (`hearth show --modelfile`).
 std::string modelfile_text(const store::ModelRecord& r) {
@@ -64,10 +53,10 @@ void Api::show(const HttpRequest& req, ResponderP res) {
   if (!rec) {
     if (rec.status().code() == StatusCode::kNotFound)
       return res->send(json_error(404, "model '" + *name + "' not found"));
-    return res->send(json_error(500, rec.status().message()));
+    return res->send(error_response(rec.status()));
   }
   auto g = gguf::GgufFile::open(rec->model_path);
-  if (!g) return res->send(json_error(500, g.status().message()));
+  if (!g) return res->send(error_response(Status(StatusCode::kCorrupt, g.status().message())));
   const bool verbose = j->value("verbose", false);
   const auto det = store::model_details(**g);
 
@@ -139,10 +128,18 @@ void Api::create(const HttpRequest& req, ResponderP res) {
   auto from = str_field(*j, "from", nullptr, *res, &te);
   if (te) return;
   if (from && !from->empty()) {
-    // A path to a GGUF on this machine, or an existing model.
-    std::error_code ec;
-    if (from->find('/') != std::string::npos && std::filesystem::is_regular_file(*from, ec)) {
-      spec.gguf_path = *from;
+    // A path to a GGUF on this machine (absolute, ./ ../ ~/, or ending in .gguf), or an
+    // existing model. Whether a path exists is not looked at here: create_model answers the
+    // same for a missing file as for a file that is not a GGUF.
+    auto is_path = [](const std::string& f) {
+      return f[0] == '/' || f.rfind("./", 0) == 0 || f.rfind("../", 0) == 0 ||
+             f.rfind("~/", 0) == 0 || (f.size() > 5 && f.substr(f.size() - 5) == ".gguf");
+    };
+    if (is_path(*from)) {
+      std::string path = *from;
+      if (path.rfind("~/", 0) == 0)
+        if (const char* home = std::getenv("HOME")) path = home + path.substr(1);
+      spec.gguf_path = path;
     } else {
       auto fn = store::ModelName::parse(*from);
       if (!fn) return res->send(json_error(400, "invalid model name in 'from': " + *from));
@@ -273,21 +270,22 @@ void Api::create(const HttpRequest& req, ResponderP res) {
         res->send(json_ok({{"status", "success"}}));
       return;
     }
-    const int code = st.code() == StatusCode::kInvalidArgument ? 400
-                     : st.code() == StatusCode::kNotFound      ? 400
-                                                               : 500;
+    // An unknown base or blob is a bad request here, not a missing endpoint resource.
+    if (st.code() == StatusCode::kNotFound) st = invalid_argument(st.message());
     if (out) {
-      out->write(json{{"error", st.message()}}.dump() + "\n");
+      out->write(
+          json{{"error", st.message()}}.dump(-1, ' ', false, json::error_handler_t::replace) +
+          "\n");
       out->end();
     } else {
-      res->send(json_error(code, st.message()));
+      res->send(error_response(st));
     }
   }).detach();
 }
 
 void Api::v1_models(const HttpRequest& req, ResponderP res) {
   auto list = store_.list();
-  if (!list) return res->send(oai_error(500, list.status().message()));
+  if (!list) return res->send(error_response(list.status(), ApiFlavor::kOpenAI));
   auto entry = [](const store::ModelEntry& e) {
     return json{{"id", e.name.display()},
                 {"object", "model"},
@@ -300,7 +298,7 @@ void Api::v1_models(const HttpRequest& req, ResponderP res) {
     auto n = store::ModelName::parse(id);
     for (const auto& e : *list)
       if (n.is_ok() && e.name.display() == n->display()) return res->send(json_ok(entry(e)));
-    return res->send(oai_error(404, "model \"" + id + "\" not found"));
+    return res->send(openai_error(404, "model \"" + id + "\" not found"));
   }
   json data = json::array();
   for (const auto& e : *list) data.push_back(entry(e));

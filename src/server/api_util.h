@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "server/errors.h"
 #include "server/http.h"
 
 namespace hearth::server {

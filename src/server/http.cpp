@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -15,6 +16,9 @@
 #include <optional>
 #include <thread>
 
+#include "server/access.h"
+#include "server/errors.h"
+
 namespace hearth::server {
 
 namespace net = boost::asio;
@@ -22,19 +26,18 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 
-HttpResponse json_error(int status, const std::string& message) {
-  HttpResponse r;
-  r.status = status;
-  r.body = nlohmann::json{{"error", message}}.dump(-1, ' ', false,
-                                                   nlohmann::json::error_handler_t::replace);
-  return r;
-}
-
 namespace {
 
-constexpr auto kIdleTimeout = std::chrono::minutes(5);  // an idle keep-alive connection is dropped
+constexpr auto kErrorWriteTimeout = std::chrono::seconds(10);
 
 class Session;
+
+// What every session shares: options, the handler, the worker pool.
+struct Shared {
+  ServerOptions opt;
+  Handler handler;
+  std::unique_ptr<net::thread_pool> workers;
+};
 
 // Per-request answer channel; every socket operation is posted to the session's strand.
 class SessionResponder final : public Responder {
@@ -55,8 +58,8 @@ class SessionResponder final : public Responder {
 
 class Session : public std::enable_shared_from_this<Session>, public Stream {
  public:
-  Session(tcp::socket&& s, const ServerOptions& o, const Handler& h)
-      : stream_(std::move(s)), opt_(o), handler_(h) {}
+  Session(tcp::socket&& s, const Shared& sh)
+      : stream_(std::move(s)), timer_(stream_.get_executor()), sh_(sh), opt_(sh.opt) {}
 
   void start() {
     net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
@@ -94,6 +97,7 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
           std::make_shared<http::response<http::string_body>>(http::status(r.status), version);
       res->set(http::field::server, "hearth");
       res->set(http::field::content_type, r.content_type);
+      for (auto& [k, v] : self->cors_) res->set(k, v);
       for (auto& [k, v] : r.headers) res->set(k, v);
       res->keep_alive(keep_alive);
       res->body() = std::move(r.body);
@@ -102,6 +106,8 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
         self->waiting_ = false;
         self->stream_.socket().cancel();  // stop watch_peer
       }
+      // An answer the client does not read must not hold the connection forever.
+      self->stream_.expires_after(self->opt_.idle_timeout);
       http::async_write(self->stream_, *res, [self, res, keep_alive](beast::error_code ec, size_t) {
         if (ec) return self->close();
         if (!keep_alive) return self->drain_and_close();
@@ -122,6 +128,7 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
       res->set(http::field::server, "hearth");
       res->set(http::field::content_type, content_type);
       res->set(http::field::cache_control, "no-cache");
+      for (auto& [k, v] : self->cors_) res->set(k, v);
       res->keep_alive(keep_alive);
       res->chunked(true);
       auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*res);
@@ -139,14 +146,17 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
  private:
   void close() {
     closed_ = true;
+    disarm();
+    upload_.reset();  // an unfinished upload's temporary file goes now
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
     stream_.socket().close(ec);
   }
 
-  // After an error answered before the body was read (413): stop sending, then read and drop
-  // what the client still sends so it gets to read the answer instead of a reset connection.
+  // After an answer sent before the body was read (403, 413, ...): stop sending, then read and
+  // drop what the client still sends so it gets to read the answer instead of a reset.
   void drain_and_close() {
+    upload_.reset();
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     stream_.expires_after(std::chrono::seconds(30));
@@ -211,59 +221,165 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
     }
   }
 
+  // Our own deadline (not tcp_stream's, which closes the socket): on expiry the pending read is
+  // cancelled and the client still gets a 408 if it had started a request.
+  void arm(std::chrono::steady_clock::duration d) {
+    timed_out_ = false;
+    const uint64_t gen = ++timer_gen_;
+    timer_.expires_after(d);
+    timer_.async_wait([self = shared_from_this(), gen](beast::error_code ec) {
+      // Cancelled, re-armed, or disarmed after it had already fired: not for this read.
+      if (ec || gen != self->timer_gen_) return;
+      self->timed_out_ = true;
+      beast::error_code e;
+      self->stream_.socket().cancel(e);
+    });
+  }
+
   void read_header() {
+    cors_.clear();
+    upload_.reset();
     header_parser_.emplace();
     header_parser_->header_limit(64 * 1024);
     // Each body parser sets its own limit. (Not boost::none: Beast 1.74 compares the length
     // against the optional and an empty optional always loses.)
     header_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-    stream_.expires_after(kIdleTimeout);
+    stream_.expires_never();
+    arm(opt_.idle_timeout);
     http::async_read_header(
         stream_, buffer_, *header_parser_,
         [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
   }
 
-  void on_header(beast::error_code ec) {
-    if (ec) return close();
-    const auto& h = header_parser_->get();
-    const std::string target(h.target());
-    bool to_file = false;
-    if (h.method() == http::verb::post)
-      for (const auto& p : opt_.file_body_prefixes) to_file |= target.rfind(p, 0) == 0;
-    if (to_file) {
-      file_parser_.emplace(std::move(*header_parser_));
-      file_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
-      char tmpl[] = "upload-XXXXXX";
-      std::string path = opt_.upload_dir + "/.tmp-" + tmpl;
-      const int fd = ::mkstemp(path.data());
-      if (fd < 0) return reply_error(500, "cannot create an upload file in " + opt_.upload_dir);
-      ::close(fd);
-      upload_path_ = path;
-      file_parser_->get().body().open(path.c_str(), beast::file_mode::write, ec);
-      if (ec) return reply_error(500, "cannot open the upload file: " + ec.message());
-      stream_.expires_never();
-      http::async_read(
-          stream_, buffer_, *file_parser_,
-          [self = shared_from_this()](beast::error_code ec2, size_t) { self->on_body(ec2, true); });
-    } else {
-      if (auto len = header_parser_->content_length(); len && *len > opt_.max_body)
-        return reply_error(
-            413, "request body too large (limit " + std::to_string(opt_.max_body >> 20) + " MiB)");
-      body_parser_.emplace(std::move(*header_parser_));
-      body_parser_->body_limit(opt_.max_body);
-      http::async_read(stream_, buffer_, *body_parser_,
-                       [self = shared_from_this()](beast::error_code ec2, size_t) {
-                         self->on_body(ec2, false);
-                       });
+  // A request the parser rejected or that stalled: a JSON answer, then the connection closes.
+  bool reply_read_error(beast::error_code ec, bool started) {
+    if (timed_out_) {
+      if (!started) return close(), true;  // an idle keep-alive connection: just close
+      reply_error(408, "request timed out: the client stopped sending");
+      return true;
     }
+    if (ec == http::error::header_limit) {
+      reply_error(431, "request header fields too large (limit 64 KiB)");
+      return true;
+    }
+    if (ec == http::error::body_limit) {
+      reply_error(413,
+                  "request body too large (limit " + std::to_string(opt_.max_body >> 20) + " MiB)");
+      return true;
+    }
+    if (ec.category() == http::make_error_code(http::error::bad_target).category() &&
+        ec != http::error::end_of_stream && ec != http::error::partial_message) {
+      reply_error(400, "malformed HTTP request: " + ec.message());
+      return true;
+    }
+    close();
+    return true;
+  }
+
+  void disarm() {
+    ++timer_gen_;
+    timer_.cancel();
+  }
+
+  void on_header(beast::error_code ec) {
+    disarm();
+    if (ec) {
+      reply_read_error(ec, buffer_.size() > 0);
+      return;
+    }
+    HttpRequest head = to_request(header_parser_->get());
+    const auto& h = header_parser_->get();
+    // Browser rules before anything else is read or done.
+    const std::string origin = head.header("origin");
+    if (opt_.access) {
+      if (auto refusal = opt_.access->check(head.header("host"), origin))
+        return reply_error(refusal->status, refusal->message);
+      cors_ = opt_.access->cors_headers(origin);
+      if (h.method() == http::verb::options) {
+        HttpResponse r;
+        r.status = 204;
+        r.content_type = "text/plain; charset=utf-8";
+        if (!head.header("access-control-request-method").empty())
+          for (auto& kv : opt_.access->preflight_headers(origin)) r.headers.push_back(kv);
+        return send_response(std::move(r), h.keep_alive() && !has_body(), h.version());
+      }
+    }
+    if (opt_.upload && h.method() != http::verb::get && h.method() != http::verb::head) {
+      UploadDecision d = opt_.upload(head);
+      if (d.answer) return send_response(std::move(*d.answer), false, h.version());
+      if (d.sink) {
+        upload_ = std::move(d.sink);
+        upload_parser_.emplace(std::move(*header_parser_));
+        upload_parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+        if (!chunk_) chunk_ = std::make_unique<std::array<char, 256 * 1024>>();
+        return read_upload();
+      }
+    }
+    if (auto len = header_parser_->content_length(); len && *len > opt_.max_body)
+      return reply_error(
+          413, "request body too large (limit " + std::to_string(opt_.max_body >> 20) + " MiB)");
+    body_parser_.emplace(std::move(*header_parser_));
+    body_parser_->body_limit(opt_.max_body);
+    arm(opt_.body_timeout);
+    http::async_read(stream_, buffer_, *body_parser_,
+                     [self = shared_from_this()](beast::error_code ec2, size_t) {
+                       self->disarm();
+                       if (ec2) {
+                         self->reply_read_error(ec2, true);
+                         return;
+                       }
+                       auto& m = self->body_parser_->get();
+                       HttpRequest req = self->to_request(m);
+                       req.body = std::move(m.body());
+                       self->dispatch(std::move(req), m.keep_alive(), m.version());
+                     });
+  }
+
+  bool has_body() const {
+    const auto& p = *header_parser_;
+    return p.chunked() || (p.content_length() && *p.content_length() > 0);
+  }
+
+  // An upload arrives piece by piece into the sink, each read with its own idle deadline.
+  void read_upload() {
+    auto& body = upload_parser_->get().body();
+    body.data = chunk_->data();
+    body.size = chunk_->size();
+    body.more = true;
+    arm(opt_.upload_idle_timeout);
+    http::async_read_some(
+        stream_, buffer_, *upload_parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->on_upload(ec); });
+  }
+
+  void on_upload(beast::error_code ec) {
+    disarm();
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) {
+      reply_read_error(ec, true);
+      return;
+    }
+    auto& body = upload_parser_->get().body();
+    const size_t got = chunk_->size() - body.size;
+    if (got > 0)
+      if (Status st = upload_->write(chunk_->data(), got); !st) {
+        upload_.reset();
+        return send_response(error_response(st), false, upload_parser_->get().version());
+      }
+    if (!upload_parser_->is_done()) return read_upload();
+    auto& m = upload_parser_->get();
+    HttpRequest req = to_request(m);
+    req.upload = std::move(upload_);
+    dispatch(std::move(req), m.keep_alive(), m.version());
   }
 
   void reply_error(int status, const std::string& msg) {
+    stream_.expires_after(kErrorWriteTimeout);
     send_response(json_error(status, msg), false, 11);
   }
 
   template <class Msg>
-  HttpRequest to_request(const Msg& m) {
+  static HttpRequest to_request(const Msg& m) {
     HttpRequest r;
     r.method = std::string(m.method_string());
     const std::string target(m.target());
@@ -278,48 +394,39 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
     return r;
   }
 
-  void on_body(beast::error_code ec, bool file) {
-    if (ec == http::error::body_limit)
-      return reply_error(
-          413, "request body too large (limit " + std::to_string(opt_.max_body >> 20) + " MiB)");
-    if (ec) {
-      if (file) ::unlink(upload_path_.c_str());
-      return close();
-    }
-    HttpRequest req;
-    bool keep_alive;
-    unsigned version;
-    if (file) {
-      auto& m = file_parser_->get();
-      req = to_request(m);
-      m.body().close();
-      req.body_file = upload_path_;
-      keep_alive = m.keep_alive();
-      version = m.version();
-    } else {
-      auto& m = body_parser_->get();
-      req = to_request(m);
-      req.body = std::move(m.body());
-      keep_alive = m.keep_alive();
-      version = m.version();
-    }
+  // Runs the handler on the worker pool; an exception is logged and answered as a plain 500
+  // (its text may name files or internals: it is not for the client).
+  void dispatch(HttpRequest req, bool keep_alive, unsigned version) {
     stream_.expires_never();  // handlers may take a while (model load); the client waits
     auto responder = std::make_shared<SessionResponder>(shared_from_this(), keep_alive, version);
-    try {
-      handler_(req, responder);
-    } catch (const std::exception& e) {
-      responder->send(json_error(500, std::string("internal error: ") + e.what()));
-    }
+    net::post(*sh_.workers, [self = shared_from_this(), req = std::move(req), responder]() {
+      try {
+        self->sh_.handler(req, responder);
+      } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "hearth: %s %s: out of memory\n", req.method.c_str(),
+                     req.path.c_str());
+        responder->send(json_error(500, "out of memory while handling the request"));
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "hearth: %s %s: internal error: %s\n", req.method.c_str(),
+                     req.path.c_str(), e.what());
+        responder->send(json_error(500, "internal error"));
+      }
+    });
   }
 
   beast::tcp_stream stream_;
+  net::steady_timer timer_;
+  const Shared& sh_;
   const ServerOptions& opt_;
-  const Handler& handler_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> header_parser_;
   std::optional<http::request_parser<http::string_body>> body_parser_;
-  std::optional<http::request_parser<http::file_body>> file_parser_;
-  std::string upload_path_;
+  std::optional<http::request_parser<http::buffer_body>> upload_parser_;
+  std::shared_ptr<UploadSink> upload_;
+  std::unique_ptr<std::array<char, 256 * 1024>> chunk_;    // only while uploading
+  std::vector<std::pair<std::string, std::string>> cors_;  // for the current request's answer
+  bool timed_out_ = false;
+  uint64_t timer_gen_ = 0;
   // Streaming state (touched only on the strand, except closed_).
   std::deque<std::string> queue_;
   bool streaming_ = false, writing_ = false, ending_ = false, keep_alive_ = true;
@@ -348,38 +455,46 @@ std::shared_ptr<Stream> SessionResponder::stream(int status, const std::string& 
 }  // namespace
 
 struct HttpServer::Impl {
-  ServerOptions opt;
-  Handler handler;
+  Shared shared;
   net::io_context ioc;
   std::optional<tcp::acceptor> acceptor;
+  std::optional<net::steady_timer> accept_pause;
   std::vector<std::thread> threads;
 
   void accept() {
     acceptor->async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
       if (ec == net::error::operation_aborted) return;
-      if (!ec) std::make_shared<Session>(std::move(s), opt, handler)->start();
-      accept();
+      if (!ec) {
+        std::make_shared<Session>(std::move(s), shared)->start();
+        return accept();
+      }
+      // Out of file descriptors (or another accept failure): retrying at once would spin; wait
+      // a little for connections to close.
+      std::fprintf(stderr, "hearth: accept failed: %s; retrying in 100 ms\n", ec.message().c_str());
+      accept_pause->expires_after(std::chrono::milliseconds(100));
+      accept_pause->async_wait([this](beast::error_code e) {
+        if (!e) accept();
+      });
     });
   }
 };
 
 HttpServer::HttpServer(ServerOptions o, Handler h) : impl_(std::make_unique<Impl>()) {
-  impl_->opt = std::move(o);
-  impl_->handler = std::move(h);
-}
-
-HttpServer::~HttpServer() {
-  stop();
+  impl_->shared.opt = std::move(o);
+  impl_->shared.handler = std::move(h);
+  impl_->shared.workers =
+      std::make_unique<net::thread_pool>(size_t(std::max(1, impl_->shared.opt.worker_threads)));
+  impl_->accept_pause.emplace(impl_->ioc);
 }
 
 Status HttpServer::start() {
   beast::error_code ec;
-  auto addr = net::ip::make_address(impl_->opt.host, ec);
+  auto addr = net::ip::make_address(impl_->shared.opt.host, ec);
   if (ec) {  // a host name ("localhost"): resolve it, preferring IPv4 as Ollama's listener does
     tcp::resolver resolver(impl_->ioc);
-    const auto results = resolver.resolve(impl_->opt.host, "", ec);
+    const auto results = resolver.resolve(impl_->shared.opt.host, "", ec);
     if (ec || results.empty())
-      return invalid_argument("invalid listen address '" + impl_->opt.host +
+      return invalid_argument("invalid listen address '" + impl_->shared.opt.host +
                               "': not an IP address or a host name that resolves");
     addr = results.begin()->endpoint().address();
     for (const auto& r : results)
@@ -388,12 +503,12 @@ Status HttpServer::start() {
         break;
       }
   }
-  const tcp::endpoint ep(addr, uint16_t(impl_->opt.port));
+  const tcp::endpoint ep(addr, uint16_t(impl_->shared.opt.port));
   impl_->acceptor.emplace(impl_->ioc);
   auto fail = [&](const char* what) {
-    return Status(StatusCode::kUnavailable, std::string("cannot ") + what + " " + impl_->opt.host +
-                                                ":" + std::to_string(impl_->opt.port) + ": " +
-                                                ec.message());
+    return Status(StatusCode::kUnavailable,
+                  std::string("cannot ") + what + " " + impl_->shared.opt.host + ":" +
+                      std::to_string(impl_->shared.opt.port) + ": " + ec.message());
   };
   impl_->acceptor->open(ep.protocol(), ec);
   if (ec) return fail("open");
@@ -412,7 +527,7 @@ int HttpServer::port() const {
 }
 
 void HttpServer::run() {
-  for (int i = 1; i < impl_->opt.io_threads; ++i)
+  for (int i = 1; i < impl_->shared.opt.io_threads; ++i)
     impl_->threads.emplace_back([this] { impl_->ioc.run(); });
   impl_->ioc.run();
   for (auto& t : impl_->threads) t.join();
@@ -421,6 +536,11 @@ void HttpServer::run() {
 
 void HttpServer::stop() {
   if (impl_) impl_->ioc.stop();
+}
+
+HttpServer::~HttpServer() {
+  stop();
+  if (impl_ && impl_->shared.workers) impl_->shared.workers->join();
 }
 
 }  // namespace hearth::server

@@ -8,9 +8,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,13 +20,22 @@
 
 namespace hearth::server {
 
+// Receives a streamed request body (an upload) as it arrives, on the network thread: keep each
+// call short (hash and write a piece). The handler gets it back in HttpRequest::upload.
+class UploadSink {
+ public:
+  virtual ~UploadSink() = default;
+  // One piece of the body; an error stops the upload and is answered (e.g. 413, 507).
+  virtual Status write(const char* data, size_t n) = 0;
+};
+
 struct HttpRequest {
   std::string method;  // "GET", "POST", ...
   std::string path;    // without the query
   std::string query;
   std::map<std::string, std::string> headers;  // lower-case names
   std::string body;
-  std::string body_file;  // streamed uploads: the body is in this temporary file instead
+  std::shared_ptr<UploadSink> upload;  // streamed uploads: the body went here instead
   std::string header(const std::string& lower_name) const {
     auto it = headers.find(lower_name);
     return it == headers.end() ? std::string() : it->second;
@@ -65,14 +76,34 @@ class Responder {
 
 using Handler = std::function<void(const HttpRequest&, std::shared_ptr<Responder>)>;
 
+// Decides, from a request's head (method, path, headers; no body yet), whether its body is an
+// upload to stream into a sink. `answer` set: reply with it at once and read no body (a bad
+// digest, a blob already present, no room on disk). Neither set: an ordinary in-memory body.
+struct UploadDecision {
+  std::shared_ptr<UploadSink> sink;
+  std::optional<HttpResponse> answer;
+};
+using UploadStart = std::function<UploadDecision(const HttpRequest& head)>;
+
+class AccessPolicy;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 11434;
-  size_t max_body = size_t(64) << 20;  // larger bodies get 413 (blob uploads stream to disk)
-  // Paths whose POST bodies are streamed to a temporary file (e.g. "/api/blobs/"), any size.
-  std::vector<std::string> file_body_prefixes;
-  std::string upload_dir;  // where those temporary files go
+  size_t max_body = size_t(64) << 20;  // larger in-memory bodies get 413
+  UploadStart upload;                  // optional: streamed uploads
+  // Browser access rules (Origin/Host, CORS); null: every request is served.
+  std::shared_ptr<const AccessPolicy> access;
   int io_threads = 1;
+  // Handlers run here, never on the network thread: parsing a large body, hashing or file I/O
+  // must not stall other clients' streams.
+  int worker_threads = 8;
+  // A connection idle (or a request head unfinished) this long is closed (408 if a request had
+  // begun); an in-memory body must arrive within `body_timeout`; an upload may pause at most
+  // `upload_idle_timeout` between pieces.
+  std::chrono::milliseconds idle_timeout{std::chrono::minutes(5)};
+  std::chrono::milliseconds body_timeout{std::chrono::minutes(5)};
+  std::chrono::milliseconds upload_idle_timeout{std::chrono::seconds(60)};
 };
 
 class HttpServer {
@@ -91,8 +122,5 @@ class HttpServer {
  private:
   std::unique_ptr<Impl> impl_;
 };
-
-// {"error": message} with a status code, as Ollama shapes errors.
-HttpResponse json_error(int status, const std::string& message);
 
 }  // namespace hearth::server

@@ -44,4 +44,10 @@ Result<ListenAddress> listen_address_from_env() {
   return ListenAddress{};
 }
 
+bool is_loopback_host(const std::string& host) {
+  std::string h = host;
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  return h == "localhost" || h == "::1" || h.rfind("127.", 0) == 0;
+}
+
 }  // namespace hearth::server

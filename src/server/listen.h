@@ -16,5 +16,7 @@ struct ListenAddress {
 Result<ListenAddress> parse_listen_address(const std::string& s);
 // HEARTH_HOST, else OLLAMA_HOST, else the default.
 Result<ListenAddress> listen_address_from_env();
+// 127.0.0.0/8, ::1, "localhost": the listener is reachable from this machine only.
+bool is_loopback_host(const std::string& host);
 
 }  // namespace hearth::server

@@ -185,8 +185,12 @@ std::string parameters_text(const ojson& params) {
   return out;
 }
 
-Status create_model(Store& s, const ModelName& name, const CreateSpec& spec,
-                    const StatusFn& status) {
+namespace {
+
+// `pin` keeps every blob this creation uses from collection until it is done; `added` lists the
+// blobs it wrote, removed again if it fails.
+Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
+                     const StatusFn& status, Pin& pin, std::vector<std::string>& added) {
   auto say = [&](const std::string& m) {
     if (status) status(m);
   };
@@ -200,6 +204,7 @@ Status create_model(Store& s, const ModelName& name, const CreateSpec& spec,
     if (!base) return base.status();
     for (const auto& l : base->manifest.layers)
       if (l.media_type == kMediaModel) model_layer = l;
+    if (model_layer) pin.add(model_layer->digest);
     tmpl = base->template_text;
     system = base->system;
     params = base->params;
@@ -210,11 +215,23 @@ Status create_model(Store& s, const ModelName& name, const CreateSpec& spec,
     if (!s.has_blob(*spec.gguf_blob))
       return not_found("blob " + *spec.gguf_blob + " not found; upload it with POST /api/blobs");
     HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(*spec.gguf_blob));
+    pin.add("sha256:" + hex);
+    if (!s.has_blob(*spec.gguf_blob))  // collected between the check and the pin
+      return not_found("blob " + *spec.gguf_blob + " not found; upload it with POST /api/blobs");
     model_layer = Layer{kMediaModel, "sha256:" + hex, 0, ""};
   } else if (spec.gguf_path) {
+    // A file on the server's machine: only a GGUF that parses, checked before anything is
+    // copied, and one answer for every way that fails (missing, unreadable, not a GGUF), so
+    // the API tells a caller nothing else about the server's files.
+    const Status refused =
+        invalid_argument("'" + *spec.gguf_path + "' is not a GGUF model file the server can read");
+    std::error_code ec;
+    if (!fs::is_regular_file(*spec.gguf_path, ec)) return refused;
+    if (!gguf::GgufFile::open(*spec.gguf_path).is_ok()) return refused;
     say("copying file");
-    auto d = s.add_blob_from_file(*spec.gguf_path);
-    if (!d) return d.status();
+    auto d = s.add_blob_from_file(*spec.gguf_path, {}, &pin, "GGUF");
+    if (!d) return d.status().code() == StatusCode::kNoSpace ? d.status() : refused;
+    added.push_back(*d);
     model_layer = Layer{kMediaModel, *d, 0, ""};
   }
   if (!model_layer) return invalid_argument("neither 'from' nor 'files' was specified");
@@ -245,9 +262,10 @@ Status create_model(Store& s, const ModelName& name, const CreateSpec& spec,
       ::unlink(tmp.c_str());
       return qs;
     }
-    auto d = s.add_blob_from_file(tmp);
+    auto d = s.add_blob_from_file(tmp, {}, &pin);
     ::unlink(tmp.c_str());
     if (!d) return d.status();
+    added.push_back(*d);
     model_layer = Layer{kMediaModel, *d, 0, ""};
     HEARTH_ASSIGN_OR_RETURN(mhex, digest_hex(*d));
     mpath = s.blob_path(mhex);
@@ -267,9 +285,7 @@ Status create_model(Store& s, const ModelName& name, const CreateSpec& spec,
   if (spec.licenses) licenses = *spec.licenses;
 
   auto add_text = [&](const char* media, const std::string& text) -> Status {
-    const bool had = false;
-    (void)had;
-    HEARTH_ASSIGN_OR_RETURN(std::string d, s.add_blob(text));
+    HEARTH_ASSIGN_OR_RETURN(std::string d, s.add_blob(text, {}, &pin));
     say("creating new layer " + d);
     layers.push_back(Layer{media, d, int64_t(text.size()), ""});
     return Status::ok();
@@ -288,7 +304,7 @@ Status create_model(Store& s, const ModelName& name, const CreateSpec& spec,
                   {"architecture", "amd64"},
                   {"os", "linux"}};
   const std::string cfg = config.dump();
-  HEARTH_ASSIGN_OR_RETURN(std::string cd, s.add_blob(cfg));
+  HEARTH_ASSIGN_OR_RETURN(std::string cd, s.add_blob(cfg, {}, &pin));
   Manifest m;
   m.config = Layer{kMediaConfig, cd, int64_t(cfg.size()), ""};
   m.layers = std::move(layers);
@@ -305,6 +321,20 @@ Status create_model(Store& s, const ModelName& name, const CreateSpec& spec,
   }
   say("success");
   return Status::ok();
+}
+
+}  // namespace
+
+Status create_model(Store& s, const ModelName& name, const CreateSpec& spec,
+                    const StatusFn& status) {
+  std::vector<std::string> added;
+  Status st;
+  {
+    Pin pin(s);
+    st = create_pinned(s, name, spec, status, pin, added);
+  }
+  if (!st.is_ok() && !added.empty()) (void)s.prune(added);  // nothing of a failed create stays
+  return st;
 }
 
 }  // namespace hearth::store

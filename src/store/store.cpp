@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -55,7 +56,7 @@ Result<std::string> digest_hex(std::string_view d) {
 namespace {
 
 Status sys_error(const std::string& what, const std::string& path) {
-  return Status(StatusCode::kUnavailable, what + " '" + path + "': " + std::strerror(errno));
+  return io_error(what, path, errno);
 }
 
 void fsync_dir(const fs::path& dir) {
@@ -72,14 +73,12 @@ class TempFile {
   static Result<TempFile> create(const fs::path& target) {
     std::error_code ec;
     fs::create_directories(target.parent_path(), ec);
-    if (ec)
-      return Status(StatusCode::kUnavailable,
-                    "cannot create '" + target.parent_path().string() + "': " + ec.message());
+    if (ec) return io_error("cannot create", target.parent_path().string(), ec.value());
     std::string tmpl = (target.parent_path() / ".tmp-XXXXXX").string();
     TempFile t;
     t.fd_ = ::mkstemp(tmpl.data());
     if (t.fd_ < 0) return sys_error("cannot create a temporary file in", target.parent_path());
-    ::fchmod(t.fd_, 0644);
+    ::fchmod(t.fd_, 0600);  // the store is private to its owner
     t.path_ = tmpl;
     return t;
   }
@@ -102,6 +101,8 @@ class TempFile {
     }
     return Status::ok();
   }
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
   Status commit(const fs::path& target) {
     if (::fsync(fd_) != 0) return sys_error("cannot fsync", path_);
     ::close(fd_);
@@ -124,6 +125,11 @@ Result<std::string> read_file(const std::string& path) {
 }
 
 }  // namespace
+
+Status io_error(const std::string& what, const std::string& path, int err) {
+  const StatusCode c = err == ENOSPC || err == EDQUOT ? StatusCode::kNoSpace : StatusCode::kIo;
+  return Status(c, what + " '" + path + "': " + std::strerror(err));
+}
 
 Status write_file_atomic(const std::string& path, std::string_view bytes) {
   HEARTH_ASSIGN_OR_RETURN(TempFile t, TempFile::create(path));
@@ -190,7 +196,7 @@ bool Store::has_blob(std::string_view digest) const {
   return h.is_ok() && fs::exists(blob_path(*h));
 }
 
-Result<std::string> Store::add_blob(std::string_view bytes, std::string_view expected) {
+Result<std::string> Store::add_blob(std::string_view bytes, std::string_view expected, Pin* pin) {
   Sha256 h;
   h.update(bytes.data(), bytes.size());
   const std::string hex = h.hex();
@@ -200,16 +206,24 @@ Result<std::string> Store::add_blob(std::string_view bytes, std::string_view exp
       return invalid_argument("digest mismatch: content is sha256:" + hex + ", expected " +
                               std::string(expected));
   }
+  if (pin) pin->add("sha256:" + hex);
   const std::string path = blob_path(hex);
   if (!fs::exists(path)) HEARTH_RETURN_IF_ERROR(write_file_atomic(path, bytes));
   return "sha256:" + hex;
 }
 
-Result<std::string> Store::add_blob_from_file(const std::string& src, std::string_view expected) {
-  const int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+Result<std::string> Store::add_blob_from_file(const std::string& src, std::string_view expected,
+                                              Pin* pin, std::string_view magic) {
+  // O_NONBLOCK: a FIFO or device must not hang the caller; only regular files are copied.
+  const int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (in < 0)
     return Status(errno == ENOENT ? StatusCode::kNotFound : StatusCode::kInvalidArgument,
                   "cannot open '" + src + "': " + std::strerror(errno));
+  struct stat sb {};
+  if (::fstat(in, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    ::close(in);
+    return invalid_argument("'" + src + "' is not a regular file");
+  }
   // Copy into a temporary blob while hashing; rename it to its digest at the end.
   auto tmp = TempFile::create(fs::path(root_) / "blobs" / "x");
   if (!tmp) {
@@ -217,6 +231,7 @@ Result<std::string> Store::add_blob_from_file(const std::string& src, std::strin
     return tmp.status();
   }
   Sha256 h;
+  uint64_t h_bytes = 0;
   std::vector<char> buf(size_t(1) << 20);
   for (;;) {
     const ssize_t r = ::read(in, buf.data(), buf.size());
@@ -226,6 +241,14 @@ Result<std::string> Store::add_blob_from_file(const std::string& src, std::strin
       return sys_error("cannot read", src);
     }
     if (r == 0) break;
+    if (h_bytes < magic.size()) {
+      const size_t n = std::min(magic.size() - h_bytes, size_t(r));
+      if (std::memcmp(buf.data(), magic.data() + h_bytes, n) != 0) {
+        ::close(in);
+        return invalid_argument("'" + src + "' is not a " + std::string(magic) + " file");
+      }
+    }
+    h_bytes += uint64_t(r);
     h.update(buf.data(), size_t(r));
     if (auto st = tmp->write(buf.data(), size_t(r)); !st) {
       ::close(in);
@@ -233,6 +256,8 @@ Result<std::string> Store::add_blob_from_file(const std::string& src, std::strin
     }
   }
   ::close(in);
+  if (h_bytes < magic.size())
+    return invalid_argument("'" + src + "' is not a " + std::string(magic) + " file");
   const std::string hex = h.hex();
   if (!expected.empty()) {
     HEARTH_ASSIGN_OR_RETURN(std::string want, digest_hex(expected));
@@ -240,9 +265,104 @@ Result<std::string> Store::add_blob_from_file(const std::string& src, std::strin
       return invalid_argument("digest mismatch: content is sha256:" + hex + ", expected " +
                               std::string(expected));
   }
+  if (pin) pin->add("sha256:" + hex);
   const std::string path = blob_path(hex);
   if (!fs::exists(path)) HEARTH_RETURN_IF_ERROR(tmp->commit(path));
   return "sha256:" + hex;
+}
+
+Pin::~Pin() {
+  std::lock_guard<std::mutex> lk(s_->pin_mu_);
+  for (const auto& d : digests_) s_->pinned_.erase(s_->pinned_.find(d));
+}
+
+void Pin::add(const std::string& digest) {
+  std::lock_guard<std::mutex> lk(s_->pin_mu_);
+  s_->pinned_.insert(digest);
+  digests_.push_back(digest);
+}
+
+BlobWriter::~BlobWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!tmp_path_.empty()) ::unlink(tmp_path_.c_str());
+}
+
+Status BlobWriter::write(const void* data, size_t n) {
+  if (!failed_.is_ok()) return failed_;
+  if (limit_ && bytes_ + n > limit_) {
+    failed_ = Status(StatusCode::kTooLarge, "blob is larger than the upload limit of " +
+                                                std::to_string(limit_) + " bytes");
+    return failed_;
+  }
+  hash_->update(data, n);
+  const auto* p = static_cast<const char*>(data);
+  while (n > 0) {
+    const ssize_t w = ::write(fd_, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      failed_ = io_error("cannot write", tmp_path_, errno);
+      return failed_;
+    }
+    p += w;
+    n -= size_t(w);
+    bytes_ += uint64_t(w);
+  }
+  return Status::ok();
+}
+
+Result<std::string> BlobWriter::commit(Pin* pin) {
+  auto r = finish(pin);
+  if (!r) discard();  // gone before the caller answers: a rejected upload leaves nothing
+  return r;
+}
+
+void BlobWriter::discard() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  if (!tmp_path_.empty()) ::unlink(tmp_path_.c_str());
+  tmp_path_.clear();
+}
+
+Result<std::string> BlobWriter::finish(Pin* pin) {
+  if (!failed_.is_ok()) return failed_;
+  if (fd_ < 0) return Status(StatusCode::kInternal, "blob writer already finished");
+  const std::string hex = hash_->hex();
+  if (hex != expected_hex_)
+    return invalid_argument("digest mismatch: content is sha256:" + hex +
+                            ", expected sha256:" + expected_hex_);
+  if (pin) pin->add("sha256:" + hex);
+  const std::string path = store_->blob_path(hex);
+  if (::fsync(fd_) != 0) return io_error("cannot fsync", tmp_path_, errno);
+  ::close(fd_);
+  fd_ = -1;
+  if (!fs::exists(path)) {
+    if (::rename(tmp_path_.c_str(), path.c_str()) != 0)
+      return io_error("cannot rename to", path, errno);
+    tmp_path_.clear();
+    fsync_dir(fs::path(path).parent_path());
+  }
+  discard();  // (the content was there already: drop this copy)
+  return "sha256:" + hex;
+}
+
+Result<std::unique_ptr<BlobWriter>> Store::begin_blob(std::string_view expected, uint64_t limit) {
+  HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(expected));
+  const fs::path dir = fs::path(root_) / "blobs";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return io_error("cannot create", dir.string(), ec.value());
+  std::string tmpl = (dir / ".tmp-upload-XXXXXX").string();
+  const int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) return io_error("cannot create a temporary file in", dir.string(), errno);
+  ::fchmod(fd, 0600);
+  std::unique_ptr<BlobWriter> w(new BlobWriter());
+  w->store_ = this;
+  w->expected_hex_ = hex;
+  w->tmp_path_ = tmpl;
+  w->fd_ = fd;
+  w->limit_ = limit;
+  w->hash_ = std::make_unique<Sha256>();
+  return w;
 }
 
 std::string Store::manifest_path(const ModelName& n) const {
@@ -332,11 +452,97 @@ Status Store::prune(const std::vector<std::string>& digests) {
     in_use.insert(om->config.digest);
     for (const auto& l : om->layers) in_use.insert(l.digest);
   }
+  {
+    std::lock_guard<std::mutex> lk(pin_mu_);
+    in_use.insert(pinned_.begin(), pinned_.end());
+  }
   std::error_code ec;
   for (const auto& d : digests)
     if (!in_use.count(d))
       if (auto h = digest_hex(d); h.is_ok()) fs::remove(blob_path(*h), ec);
   return Status::ok();
+}
+
+bool Store::try_lock_exclusive() {
+  if (lock_fd_ >= 0) return true;
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  const int fd = ::open((root_ + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return false;
+  }
+  lock_fd_ = fd;  // released by the kernel when the process ends, however it ends
+  return true;
+}
+
+Result<Store::Collected> Store::collect_garbage(std::chrono::seconds temp_age,
+                                                std::chrono::seconds blob_age, bool dry_run,
+                                                bool keep_blobs) {
+  Collected out;
+  const auto now = fs::file_time_type::clock::now();
+  auto older = [&](const fs::directory_entry& e, std::chrono::seconds age) {
+    std::error_code ec;
+    const auto t = e.last_write_time(ec);
+    return !ec && now - t >= age;
+  };
+  auto old_enough = [&](const fs::directory_entry& e) { return older(e, temp_age); };
+  auto drop = [&](const fs::directory_entry& e, int& counter) {
+    std::error_code ec;
+    const uint64_t size = e.is_regular_file(ec) ? e.file_size(ec) : 0;
+    if (!dry_run && !fs::remove(e.path(), ec)) return;
+    counter++;
+    out.bytes += size;
+  };
+  std::error_code ec;
+  // Temporaries: blobs/.tmp-*, blobs/.quantize-*, manifests/**/.tmp-*.
+  const fs::path blobs = fs::path(root_) / "blobs";
+  const fs::path manifests = fs::path(root_) / "manifests";
+  auto is_temp = [](const fs::path& p) {
+    const std::string n = p.filename().string();
+    return n.rfind(".tmp-", 0) == 0 || n.rfind(".quantize-", 0) == 0;
+  };
+  // Referenced digests: every manifest must read, else no blob is collected (a manifest we
+  // cannot read might reference anything).
+  std::set<std::string> in_use;
+  bool unreadable = false;
+  if (fs::exists(manifests, ec))
+    for (auto it = fs::recursive_directory_iterator(manifests, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      if (!it->is_regular_file()) continue;
+      if (is_temp(it->path())) {
+        if (old_enough(*it)) drop(*it, out.temporaries);
+        continue;
+      }
+      auto bytes = read_file(it->path().string());
+      auto m = bytes ? Manifest::parse(*bytes) : Result<Manifest>(bytes.status());
+      if (!m) {
+        unreadable = true;
+        continue;
+      }
+      in_use.insert(m->config.digest);
+      for (const auto& l : m->layers) in_use.insert(l.digest);
+    }
+  if (ec) unreadable = true;
+  out.unreadable_manifest = unreadable;
+  if (!fs::exists(blobs, ec)) return out;
+  {
+    std::lock_guard<std::mutex> lk(pin_mu_);
+    in_use.insert(pinned_.begin(), pinned_.end());
+  }
+  for (const auto& e : fs::directory_iterator(blobs, ec)) {
+    if (!e.is_regular_file()) continue;
+    const std::string n = e.path().filename().string();
+    if (is_temp(e.path())) {
+      if (old_enough(e)) drop(e, out.temporaries);
+      continue;
+    }
+    if (keep_blobs || unreadable || n.rfind("sha256-", 0) != 0 || !digest_hex(n).is_ok()) continue;
+    if (in_use.count("sha256:" + n.substr(7)) || !older(e, blob_age)) continue;
+    drop(e, out.blobs);
+  }
+  return out;
 }
 
 }  // namespace hearth::store

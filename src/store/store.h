@@ -7,7 +7,11 @@
 // with the last manifest that references them.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +70,49 @@ class Sha256 {
   void* ctx_;
 };
 
+class Store;
+
+// Digests a creation in progress is using: garbage collection leaves them alone until the pin
+// goes, so a blob written for a manifest that does not exist yet is never collected under it.
+class Pin {
+ public:
+  explicit Pin(Store& s) : s_(&s) {}
+  ~Pin();
+  Pin(const Pin&) = delete;
+  Pin& operator=(const Pin&) = delete;
+  void add(const std::string& digest);
+
+ private:
+  Store* s_;
+  std::vector<std::string> digests_;
+};
+
+// A blob being written piece by piece (an upload as it arrives): hashed while written, so the
+// digest check needs no second read. Nothing reaches the store unless commit() verifies the
+// digest; a writer dropped before that removes its temporary file.
+class BlobWriter {
+ public:
+  ~BlobWriter();
+  // Appends bytes; fails once the size limit or the disk is reached (the blob is then dropped).
+  Status write(const void* data, size_t n);
+  // fsync, verify the digest, rename into place. Returns the "sha256:<hex>" digest. On failure
+  // the temporary file is removed before this returns.
+  Result<std::string> commit(Pin* pin = nullptr);
+  void discard();
+  uint64_t bytes() const { return bytes_; }
+
+ private:
+  friend class Store;
+  BlobWriter() = default;
+  Result<std::string> finish(Pin* pin);
+  Store* store_ = nullptr;
+  std::string expected_hex_, tmp_path_;
+  int fd_ = -1;
+  uint64_t bytes_ = 0, limit_ = 0;
+  std::unique_ptr<Sha256> hash_;
+  Status failed_;
+};
+
 class Store {
  public:
   // $HEARTH_MODELS, else ~/.hearth/models.
@@ -77,8 +124,16 @@ class Store {
   bool has_blob(std::string_view digest) const;
   // Adds bytes / a file's contents as a blob; returns its "sha256:<hex>" digest. If `expected`
   // is given the content must hash to it (else nothing is kept and the error says so).
-  Result<std::string> add_blob(std::string_view bytes, std::string_view expected = {});
-  Result<std::string> add_blob_from_file(const std::string& path, std::string_view expected = {});
+  // The digest goes into `pin` (if given) before the blob becomes visible.
+  Result<std::string> add_blob(std::string_view bytes, std::string_view expected = {},
+                               Pin* pin = nullptr);
+  // `magic`: the file must start with these bytes (checked as it is read, so a file swapped
+  // after an earlier check still cannot bring other content into the store).
+  Result<std::string> add_blob_from_file(const std::string& path, std::string_view expected = {},
+                                         Pin* pin = nullptr, std::string_view magic = {});
+  // Starts writing a blob that must hash to `expected` and be at most `limit` bytes (0: no
+  // limit); the temporary file lives in blobs/ as .tmp-*.
+  Result<std::unique_ptr<BlobWriter>> begin_blob(std::string_view expected, uint64_t limit = 0);
 
   Result<Manifest> read_manifest(const ModelName& n) const;
   Status write_manifest(const ModelName& n, const Manifest& m);
@@ -87,13 +142,38 @@ class Store {
   Status copy(const ModelName& from, const ModelName& to);
   // Removes the manifest, then every blob no other manifest references.
   Status remove(const ModelName& n);
-  // Removes those of `digests` that no manifest references.
+  // Removes those of `digests` that no manifest references and no Pin holds.
   Status prune(const std::vector<std::string>& digests);
   std::string manifest_path(const ModelName& n) const;
 
+  // Garbage collection (at `serve` start, then hourly, and `hearth prune`): temporary files of
+  // interrupted writes untouched for `temp_age`, and blobs no manifest references that are older
+  // than `blob_age` (an uploaded blob waits that long for the create that uses it).
+  struct Collected {
+    int temporaries = 0, blobs = 0;
+    uint64_t bytes = 0;
+    bool unreadable_manifest = false;  // then no blob was collected
+  };
+  // `keep_blobs`: only temporaries go.
+  Result<Collected> collect_garbage(std::chrono::seconds temp_age, std::chrono::seconds blob_age,
+                                    bool dry_run = false, bool keep_blobs = false);
+
+  // An exclusive advisory lock on <root>/.lock for the life of the process, if no other process
+  // holds it. The holder knows every temporary file of the store left from before it started
+  // belongs to a process that died.
+  bool try_lock_exclusive();
+
  private:
+  friend class Pin;
   std::string root_;
+  std::mutex pin_mu_;
+  std::multiset<std::string> pinned_;
+  int lock_fd_ = -1;  // held until exit
 };
+
+// The Status for a failed system call on `path` (errno): NoSpace for a full disk or quota, Io
+// otherwise.
+Status io_error(const std::string& what, const std::string& path, int err);
 
 // Writes `bytes` to `path` atomically (temporary file beside it, fsync, rename, directory fsync),
 // creating parent directories.

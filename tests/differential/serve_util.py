@@ -97,7 +97,8 @@ class Server:
             rest = ""
         log = getattr(self, "log", "") + rest
         shutil.rmtree(self.models, ignore_errors=True)
-        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "WARNING: ThreadSanitizer"):
             if marker in log:
                 raise AssertionError("sanitizer report in the server log:\n" + log[-6000:])
         if self.proc.returncode not in (0, -15):

@@ -262,7 +262,7 @@ def main():
         conn = socket.create_connection(("127.0.0.1", s.port))
         req = json.dumps({"model": "tiny", "prompt": "Go on and on", "raw": True,
                           "options": dict(GREEDY, num_predict=100000, num_ctx=4096)}).encode()
-        conn.sendall(b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        conn.sendall(b"POST /api/generate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
                      b"Content-Length: " + str(len(req)).encode() + b"\r\n\r\n" + req)
         conn.recv(4096)
         conn.close()
@@ -319,7 +319,7 @@ def main():
             # Greedy, so the run is the same every time (a sampled one may end early on EOS).
             req = json.dumps({"model": "b", "prompt": "y", "raw": True,
                               "options": dict(GREEDY, num_predict=100000)}).encode()
-            conn.sendall(b"POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+            conn.sendall(b"POST /api/generate HTTP/1.1\r\nHost: localhost\r\nContent-Length: " +
                          str(len(req)).encode() + b"\r\n\r\n" + req)
             conns.append(conn)
             time.sleep(0.3)

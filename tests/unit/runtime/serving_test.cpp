@@ -35,6 +35,32 @@ TEST(Options, DefaultsModelfileThenRequest) {
   EXPECT_FALSE(merge_options(ojson::object(), ojson::array()).is_ok());
 }
 
+// Values that would size a buffer or poison sampling are refused with the option's name.
+TEST(Options, OutOfRangeValuesNameTheOption) {
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, ojson>>{{"repeat_last_n", 2000000000},
+                                                  {"repeat_last_n", -5},
+                                                  {"num_ctx", 1e12},
+                                                  {"num_ctx", -1},
+                                                  {"num_predict", -3},
+                                                  {"top_p", 1.5},
+                                                  {"min_p", -0.1},
+                                                  {"temperature", -1},
+                                                  {"num_keep", -2}}) {
+    auto r = merge_options(ojson::object(), {{key, value}});
+    ASSERT_FALSE(r.is_ok()) << key << "=" << value.dump();
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find(key), std::string::npos) << r.status().message();
+  }
+  // In range (and Ollama's special values) still pass.
+  auto ok = merge_options(ojson::object(), {{"repeat_last_n", -1},
+                                            {"num_predict", -2},
+                                            {"num_keep", -1},
+                                            {"top_p", 1.0},
+                                            {"temperature", 0}});
+  EXPECT_TRUE(ok.is_ok()) << ok.status().message();
+}
+
 TEST(Options, KeepAliveAsOllamaParsesIt) {
   EXPECT_EQ(*parse_keep_alive(ojson("5m")), nanoseconds(300'000'000'000));
   EXPECT_EQ(*parse_keep_alive(ojson("1h30m")), nanoseconds(5'400'000'000'000));
@@ -81,8 +107,7 @@ TEST_F(PromptWithVocab, FimUsesTheModelsTokens) {
   PromptSpec p;
   p.prompt = "def add(a, b):\n    ";
   p.suffix = "\n    return c";
-  int status = 0;
-  auto b = build_prompt(p, rec, std::nullopt, *tok_, &status);
+  auto b = build_prompt(p, rec, std::nullopt, *tok_);
   ASSERT_TRUE(b.is_ok()) << b.status().message();
   const auto& sp = tok_->special();
   std::vector<int32_t> want = {sp.fim_pre};
@@ -105,8 +130,7 @@ TEST_F(PromptWithVocab, ChatPrependsModelfileSystemAndMessages) {
   PromptSpec p;
   p.kind = PromptSpec::Kind::kChat;
   p.messages = ojson::array({{{"role", "USER"}, {"content", "How are you?"}}});
-  int status = 0;
-  auto b = build_prompt(p, rec, std::nullopt, *tok_, &status);
+  auto b = build_prompt(p, rec, std::nullopt, *tok_);
   ASSERT_TRUE(b.is_ok()) << b.status().message();
   EXPECT_EQ(b->text,
             "<system>Be kind.</system><user>Hi</user><assistant>Hello</assistant>"
@@ -115,7 +139,7 @@ TEST_F(PromptWithVocab, ChatPrependsModelfileSystemAndMessages) {
   // The conversation's own system message replaces the Modelfile's.
   p.messages = ojson::array(
       {{{"role", "system"}, {"content", "Be terse."}}, {{"role", "user"}, {"content", "Q"}}});
-  b = build_prompt(p, rec, std::nullopt, *tok_, &status);
+  b = build_prompt(p, rec, std::nullopt, *tok_);
   ASSERT_TRUE(b.is_ok());
   EXPECT_EQ(b->text.rfind("<user>Hi</user>", 0), 0u);
   EXPECT_NE(b->text.find("<system>Be terse.</system>"), std::string::npos);
@@ -128,13 +152,12 @@ TEST_F(PromptWithVocab, GenerateWithSystemAndRaw) {
   PromptSpec p;
   p.prompt = "2+2";
   p.system = "math";
-  int status = 0;
-  auto b = build_prompt(p, rec, std::nullopt, *tok_, &status);
+  auto b = build_prompt(p, rec, std::nullopt, *tok_);
   ASSERT_TRUE(b.is_ok()) << b.status().message();
   EXPECT_EQ(b->text, "[math]2+2=>");
   p.system.reset();
   p.raw = true;
-  b = build_prompt(p, rec, std::nullopt, *tok_, &status);
+  b = build_prompt(p, rec, std::nullopt, *tok_);
   ASSERT_TRUE(b.is_ok());
   EXPECT_EQ(b->text, "2+2");
 }
