@@ -86,11 +86,14 @@ void Runner::loop() {
       };
       cv_.wait(lk, [&] { return stop_ || busy() || !incoming_.empty(); });
       if (stop_) {
-        for (auto& j : incoming_) {
+        // Answered after mu_ is released: job_finished takes the scheduler's lock, which is
+        // held while this runner's lock is taken (submit), never the other way round.
+        admitted.swap(incoming_);
+        lk.unlock();
+        for (auto& j : admitted) {
           j.sink->on_error(Status(StatusCode::kUnavailable, "the model was unloaded"));
           owner_->job_finished(model_path_);
         }
-        incoming_.clear();
         break;
       }
       // Admit as many waiting jobs as there are free slots (load-only jobs need none).
