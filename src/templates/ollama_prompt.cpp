@@ -104,7 +104,14 @@ Result<gotmpl::Template> parse_ollama_template(const std::string& source) {
   return t;
 }
 
-Result<std::string> render_ollama(const gotmpl::Template& t, const OllamaPromptInput& in) {
+Result<std::string> render_ollama(const gotmpl::Template& t, const OllamaPromptInput& in,
+                                  Budget* budget) {
+  // Legacy mode executes the template once per turn: one budget for all of them, sized by the
+  // whole conversation (per-turn budgets would multiply by the number of turns).
+  Budget own = budget ? Budget()
+                      : Budget::for_input(json_size(in.messages) + json_size(in.tools) +
+                                          in.prompt.size() + in.suffix.size());
+  Budget& b = budget ? *budget : own;
   const bool think = in.think.value_or(false);
   const bool think_set = in.think.has_value();
   if (!in.prompt.empty() && !in.suffix.empty())
@@ -112,7 +119,8 @@ Result<std::string> render_ollama(const gotmpl::Template& t, const OllamaPromptI
                      {"Suffix", in.suffix},
                      {"Response", ""},
                      {"Think", think},
-                     {"IsThinkSet", think_set}});
+                     {"IsThinkSet", think_set}},
+                    b);
   // Collate: every system message joins .System; consecutive messages of one role merge
   // (tool results stay separate).
   std::string system;
@@ -140,7 +148,8 @@ Result<std::string> render_ollama(const gotmpl::Template& t, const OllamaPromptI
                      {"IsThinkSet", think_set},
                      {"Query", ""},
                      {"Document", ""},
-                     {"Instruction", ""}});
+                     {"Instruction", ""}},
+                    b);
   }
   // Legacy mode: one execution per (system, user, assistant) turn.
   std::string out, sys, prompt, response;
@@ -152,7 +161,7 @@ Result<std::string> render_ollama(const gotmpl::Template& t, const OllamaPromptI
                  {"IsThinkSet", think_set}};
   };
   auto execute = [&]() -> Status {
-    HEARTH_ASSIGN_OR_RETURN(std::string s, t.render(data()));
+    HEARTH_ASSIGN_OR_RETURN(std::string s, t.render(data(), b));
     out += s;
     sys.clear();
     prompt.clear();
@@ -171,7 +180,7 @@ Result<std::string> render_ollama(const gotmpl::Template& t, const OllamaPromptI
       response = str_of(m, "content");
     }
   }
-  HEARTH_ASSIGN_OR_RETURN(std::string last, t.render_cut_after_response(data()));
+  HEARTH_ASSIGN_OR_RETURN(std::string last, t.render_cut_after_response(data(), b));
   return out + last;
 }
 

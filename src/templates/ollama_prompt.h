@@ -26,6 +26,9 @@ struct OllamaPromptInput {
   std::string prompt, suffix;  // /api/generate fill-in-the-middle (both set)
 };
 
-Result<std::string> render_ollama(const gotmpl::Template& t, const OllamaPromptInput& in);
+// Every execution of the template spends from one budget (templates/budget.h): `budget` if given
+// (left holding what was spent), else Budget::for_input(the size of the messages and tools).
+Result<std::string> render_ollama(const gotmpl::Template& t, const OllamaPromptInput& in,
+                                  Budget* budget = nullptr);
 
 }  // namespace hearth::templates

@@ -18,11 +18,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   hearth::templates::OllamaPromptInput in;
   in.messages = msgs;
   in.tools = tools;
-  auto r = hearth::templates::render_ollama(*t, in);
+  // Small budgets keep every input fast (hostile seeds in corpus/gotmpl would otherwise run to
+  // the server's limits, seconds each); what is checked is that overrunning them is a clean error.
+  auto small = [] {
+    hearth::templates::Budget b;
+    b.max_steps = 200'000;
+    b.max_bytes = int64_t(4) << 20;
+    return b;
+  };
+  auto b = small();
+  auto r = hearth::templates::render_ollama(*t, in, &b);
   (void)r;
   in.prompt = "p";
   in.suffix = "s";
-  r = hearth::templates::render_ollama(*t, in);
+  b = small();
+  r = hearth::templates::render_ollama(*t, in, &b);
   (void)r;
   return 0;
 }

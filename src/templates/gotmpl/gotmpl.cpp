@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <ctime>
 #include <map>
+#include <new>
 #include <stdexcept>
 
 namespace hearth::templates::gotmpl {
@@ -34,7 +35,10 @@ struct GValue {
   int64_t i = 0;
   double f = 0;
   std::string s;
+  // kList: the elements [off, off + len) of `list`; `slice` shares its operand's elements, as a
+  // Go slice does (templates slice .Messages once per message: copying would be quadratic).
   std::shared_ptr<std::vector<GValue>> list;
+  size_t off = 0, len = 0;
   std::shared_ptr<std::vector<std::pair<std::string, GValue>>> map;
   std::shared_ptr<ojson> json;  // printed form for Ollama's JSON-printing types
 
@@ -56,6 +60,7 @@ struct GValue {
     v.i = x;
     return v;
   }
+  const GValue& at(size_t i) const { return (*list)[off + i]; }
   const GValue* field(const std::string& name) const {
     if (k != K::kMap) return nullptr;
     for (const auto& [key, v] : *map)
@@ -75,7 +80,7 @@ struct GValue {
       case K::kStr:
         return !s.empty();
       case K::kList:
-        return !list->empty();
+        return len != 0;
       case K::kMap:
         return !map->empty();
     }
@@ -102,6 +107,7 @@ GValue from_json(const ojson& j) {
       v.k = GValue::K::kList;
       v.list = std::make_shared<std::vector<GValue>>();
       for (const auto& x : j) v.list->push_back(from_json(x));
+      v.len = v.list->size();
       return v;
     case ojson::value_t::object:
       v.k = GValue::K::kMap;
@@ -266,7 +272,7 @@ ojson to_ojson(const GValue& v) {
       return v.s;
     case GValue::K::kList: {
       ojson a = ojson::array();
-      for (const auto& x : *v.list) a.push_back(to_ojson(x));
+      for (size_t i = 0; i < v.len; ++i) a.push_back(to_ojson(v.at(i)));
       return a;
     }
     case GValue::K::kMap: {
@@ -300,7 +306,7 @@ std::string go_print(const GValue& v) {
       return v.s;
     case GValue::K::kList: {
       std::string r = "[";
-      for (size_t i = 0; i < v.list->size(); ++i) r += (i ? " " : "") + go_print((*v.list)[i]);
+      for (size_t i = 0; i < v.len; ++i) r += (i ? " " : "") + go_print(v.at(i));
       return r + "]";
     }
     case GValue::K::kMap: {
@@ -358,6 +364,7 @@ class Parser {
   NodeP parse() {
     auto root = std::make_shared<Node>();
     root->k = Node::K::kList;
+    root->line = 1;  // every node has a line, for errors raised while running it
     std::string end = parse_list(*root, 0);
     if (!end.empty()) throw Error(line_, "unexpected {{" + end + "}}");
     return root;
@@ -451,18 +458,21 @@ class Parser {
     n->pipe = parse_pipeline(true, 0);
     close_action();
     n->body = std::make_shared<Node>();
+    n->body->line = l;
     if (kind == "range") ++range_depth_;
     std::string end = parse_list(*n->body, depth + 1);
     if (kind == "range") --range_depth_;
     if (end.empty()) throw Error(l, "unclosed {{" + kind + "}} (missing {{end}})");
     if (end == "else") {
       n->else_body = std::make_shared<Node>();
+      n->else_body->line = l;
       end = parse_list(*n->else_body, depth + 1);
       if (end != "end")
         throw Error(l, "unclosed {{" + kind + "}}: expected {{end}} after {{else}}");
     } else if (end == "else if" || end == "else with") {
       // {{else if x}} ... is {{else}}{{if x}} ... {{end}}{{end}} sharing one {{end}}.
       n->else_body = std::make_shared<Node>();
+      n->else_body->line = l;
       n->else_body->list.push_back(parse_branch(end.substr(5), line_, depth + 1));
     } else if (end != "end") {
       throw Error(l, "unexpected {{" + end + "}}");
@@ -474,6 +484,7 @@ class Parser {
     if (text.empty()) return;
     auto t = std::make_shared<Node>();
     t->k = Node::K::kText;
+    t->line = line_;
     t->text = text;
     into.list.push_back(t);
   }
@@ -830,26 +841,27 @@ struct ContinueSig {};
 
 class Exec {
  public:
-  Exec(const GValue& root) : root_(root) { vars_.push_back({"$", root}); }
+  Exec(const GValue& root, Budget& budget) : root_(root), budget_(budget) {
+    vars_.push_back({"$", root});
+  }
 
   void run(const Node& n, const GValue& dot, std::string& out) {
-    if (++depth_ > 200) throw Error(n.line, "recursion too deep");
+    if (++depth_ > kMaxDepth) throw Error(n.line, recursion_message(kMaxDepth));
     struct G {
       int& d;
       ~G() { --d; }
     } g{depth_};
-    if (++steps_ > 10'000'000) throw Error(n.line, "template runs too long");
-    if (out.size() > (size_t(64) << 20)) throw Error(n.line, "output larger than 64 MiB");
+    step(n.line);
     switch (n.k) {
       case Node::K::kList:
         for (const auto& c : n.list) run(*c, dot, out);
         return;
       case Node::K::kText:
-        out += n.text;
+        emit(out, n.text, n.line);
         return;
       case Node::K::kAction: {
         GValue v = pipeline(*n.pipe, dot);
-        if (n.pipe->decl.empty()) out += go_print(v);
+        if (n.pipe->decl.empty()) emit(out, go_print(v), n.line);
         return;
       }
       case Node::K::kBreak:
@@ -867,57 +879,97 @@ class Exec {
         vars_.resize(mark);
         return;
       }
-      case Node::K::kRange: {
-        const size_t mark = vars_.size();
-        // Range declarations bind per element, not to the pipeline's value.
-        Node p = *n.pipe;
-        const std::vector<std::string> decl = p.decl;
-        p.decl.clear();
-        GValue v = pipeline(p, dot);
-        std::vector<std::pair<GValue, GValue>> items;  // (key, element)
-        if (v.k == GValue::K::kList) {
-          for (size_t i = 0; i < v.list->size(); ++i)
-            items.emplace_back(GValue::integer(int64_t(i)), (*v.list)[i]);
-        } else if (v.k == GValue::K::kMap) {
-          auto sorted = *v.map;  // Go ranges over maps in key order
-          std::sort(sorted.begin(), sorted.end(),
-                    [](const auto& a, const auto& b) { return a.first < b.first; });
-          for (auto& [k, x] : sorted) items.emplace_back(GValue::str(k), x);
-        } else if (v.k == GValue::K::kInt) {
-          for (int64_t i = 0; i < v.i; ++i)
-            items.emplace_back(GValue::integer(i), GValue::integer(i));
-        } else if (v.k != GValue::K::kNil) {
-          throw Error(n.line, "range can't iterate over " + go_print(v));
-        }
-        if (items.empty()) {
-          if (n.else_body) run(*n.else_body, dot, out);
-          vars_.resize(mark);
-          return;
-        }
-        for (auto& [key, elem] : items) {
-          vars_.resize(mark);
-          if (decl.size() == 1) vars_.push_back({decl[0], elem});
-          if (decl.size() >= 2) {
-            vars_.push_back({decl[0], key});
-            vars_.push_back({decl[1], elem});
-          }
-          try {
-            run(*n.body, elem, out);
-          } catch (ContinueSig&) {
-            continue;
-          } catch (BreakSig&) {
-            break;
-          }
-        }
-        vars_.resize(mark);
+      case Node::K::kRange:
+        range(n, dot, out);
         return;
-      }
       case Node::K::kPipe:
         return;
     }
   }
 
  private:
+  // A safety net above what the parser's nesting limit (100 blocks, two levels each) produces:
+  // there is no {{template}}, so nothing else recurses.
+  static constexpr int kMaxDepth = 256;
+
+  void step(int line, uint64_t n = 1) {
+    if (!budget_.spend_steps(n)) throw Error(line, budget_.steps_message());
+  }
+  // Strings produced while executing (copies of fields and variables included: a large string
+  // looked up in a long loop costs its size every time).
+  void charge(uint64_t bytes, int line) {
+    if (!budget_.spend_bytes(bytes)) throw Error(line, budget_.bytes_message());
+  }
+  const GValue& charged(const GValue& v, int line) {
+    if (v.k == GValue::K::kStr) charge(v.s.size(), line);
+    return v;
+  }
+  void emit(std::string& out, const std::string& s, int line) {
+    charge(s.size(), line);
+    out += s;
+  }
+
+  // Iterates without first copying the elements (or, for an integer, materialising 0..n-1), so
+  // `range 1000000000` costs steps, not memory; each iteration is a step even if the body is
+  // empty.
+  void range(const Node& n, const GValue& dot, std::string& out) {
+    const size_t mark = vars_.size();
+    // Range declarations bind per element, not to the pipeline's value.
+    Node p = *n.pipe;
+    const std::vector<std::string> decl = p.decl;
+    p.decl.clear();
+    const GValue v = pipeline(p, dot);
+    size_t count = 0;
+    std::vector<size_t> order;  // maps: element indices in key order (Go ranges over maps so)
+    if (v.k == GValue::K::kList) {
+      count = v.len;
+    } else if (v.k == GValue::K::kMap) {
+      count = v.map->size();
+      step(n.line, count);
+      order.resize(count);
+      for (size_t i = 0; i < count; ++i) order[i] = i;
+      std::sort(order.begin(), order.end(),
+                [&](size_t a, size_t b) { return (*v.map)[a].first < (*v.map)[b].first; });
+    } else if (v.k == GValue::K::kInt) {
+      count = v.i > 0 ? size_t(v.i) : 0;
+    } else if (v.k != GValue::K::kNil) {
+      throw Error(n.line, "range can't iterate over " + go_print(v));
+    }
+    if (count == 0) {
+      if (n.else_body) run(*n.else_body, dot, out);
+      vars_.resize(mark);
+      return;
+    }
+    for (size_t i = 0; i < count; ++i) {
+      step(n.line);
+      GValue key, elem;
+      if (v.k == GValue::K::kList) {
+        key = GValue::integer(int64_t(i));
+        elem = charged(v.at(i), n.line);
+      } else if (v.k == GValue::K::kMap) {
+        const auto& [k, x] = (*v.map)[order[i]];
+        key = charged(GValue::str(k), n.line);
+        elem = charged(x, n.line);
+      } else {
+        key = elem = GValue::integer(int64_t(i));
+      }
+      vars_.resize(mark);
+      if (decl.size() == 1) vars_.push_back({decl[0], elem});
+      if (decl.size() >= 2) {
+        vars_.push_back({decl[0], key});
+        vars_.push_back({decl[1], elem});
+      }
+      try {
+        run(*n.body, elem, out);
+      } catch (ContinueSig&) {
+        continue;
+      } catch (BreakSig&) {
+        break;
+      }
+    }
+    vars_.resize(mark);
+  }
+
   GValue var(const std::string& name, int line) {
     for (size_t i = vars_.size(); i-- > 0;)
       if (vars_[i].first == name) return vars_[i].second;
@@ -935,13 +987,19 @@ class Exec {
     vars_.push_back({name, v});
   }
 
-  static GValue walk_fields(GValue v, const std::vector<std::string>& fields, int line) {
+  // Maps keep their keys in a list, searched linearly: a lookup in a map of n keys costs
+  // n / kKeysPerStep steps, so that repeated lookups in a huge one are bounded too.
+  static constexpr size_t kKeysPerStep = 32;
+
+  GValue walk_fields(GValue v, const std::vector<std::string>& fields, int line) {
     for (const auto& f : fields) {
       if (v.k == GValue::K::kNil) return GValue();  // missingkey=zero: nil stays nil
       if (v.k != GValue::K::kMap)
         throw Error(line, "can't evaluate field " + f + " in a non-object value");
+      step(line, v.map->size() / kKeysPerStep);
       const GValue* x = v.field(f);
-      v = x ? *x : GValue();
+      GValue next = x ? *x : GValue();  // x points into v: copy before v lets go of it
+      v = std::move(next);
     }
     return v;
   }
@@ -958,6 +1016,12 @@ class Exec {
   }
 
   GValue arg_value(const Arg& a, const GValue& dot) {
+    step(a.line);
+    GValue v = arg_value_inner(a, dot);
+    charged(v, a.line);
+    return v;
+  }
+  GValue arg_value_inner(const Arg& a, const GValue& dot) {
     switch (a.k) {
       case Arg::K::kDot:
         return dot;
@@ -981,10 +1045,13 @@ class Exec {
 
   GValue command(const Command& c, const GValue& dot, const GValue* piped) {
     const Arg& first = c.args[0];
+    step(first.line);
     if (first.k == Arg::K::kFunc) {
       std::vector<const Arg*> rest;
       for (size_t i = 1; i < c.args.size(); ++i) rest.push_back(&c.args[i]);
-      return call(first.name, rest, dot, piped, first.line);
+      GValue v = call(first.name, rest, dot, piped, first.line);
+      charged(v, first.line);
+      return v;
     }
     if (c.args.size() > 1 || piped)
       throw Error(first.line, "can't give an argument to a non-function");
@@ -1039,7 +1106,7 @@ class Exec {
         case GValue::K::kStr:
           return GValue::integer(int64_t(a[0].s.size()));
         case GValue::K::kList:
-          return GValue::integer(int64_t(a[0].list->size()));
+          return GValue::integer(int64_t(a[0].len));
         case GValue::K::kMap:
           return GValue::integer(int64_t(a[0].map->size()));
         default:
@@ -1068,12 +1135,15 @@ class Exec {
         if (v.k == GValue::K::kList) {
           if (a[i].k != GValue::K::kInt)
             throw Error(line, "cannot index a list with " + go_print(a[i]));
-          if (a[i].i < 0 || a[i].i >= int64_t(v.list->size()))
+          if (a[i].i < 0 || a[i].i >= int64_t(v.len))
             throw Error(line, "index out of range: " + std::to_string(a[i].i));
-          v = (*v.list)[size_t(a[i].i)];
+          GValue x = v.at(size_t(a[i].i));
+          v = std::move(x);
         } else if (v.k == GValue::K::kMap) {
+          step(line, v.map->size() / kKeysPerStep);
           const GValue* x = a[i].k == GValue::K::kStr ? v.field(a[i].s) : nullptr;
-          v = x ? *x : GValue();
+          GValue next = x ? *x : GValue();
+          v = std::move(next);
         } else if (v.k == GValue::K::kStr) {
           if (a[i].k != GValue::K::kInt || a[i].i < 0 || a[i].i >= int64_t(v.s.size()))
             throw Error(line, "index out of range");
@@ -1088,17 +1158,19 @@ class Exec {
       if (a.empty()) throw Error(line, "slice needs arguments");
       const GValue& x = a[0];
       const int64_t len = x.k == GValue::K::kStr    ? int64_t(x.s.size())
-                          : x.k == GValue::K::kList ? int64_t(x.list->size())
+                          : x.k == GValue::K::kList ? int64_t(x.len)
                                                     : -1;
       if (len < 0) throw Error(line, "can't slice item of type " + go_print(x));
       int64_t lo = 0, hi = len;
+      for (size_t i = 1; i < a.size(); ++i)
+        if (a[i].k != GValue::K::kInt) throw Error(line, "cannot slice with " + go_print(a[i]));
       if (a.size() > 1) lo = a[1].i;
       if (a.size() > 2) hi = a[2].i;
       if (lo < 0 || hi < lo || hi > len) throw Error(line, "slice index out of range");
       if (x.k == GValue::K::kStr) return GValue::str(x.s.substr(size_t(lo), size_t(hi - lo)));
-      GValue r;
-      r.k = GValue::K::kList;
-      r.list = std::make_shared<std::vector<GValue>>(x.list->begin() + lo, x.list->begin() + hi);
+      GValue r = x;
+      r.off = x.off + size_t(lo);
+      r.len = size_t(hi - lo);
       return r;
     }
     if (name == "json") {
@@ -1189,9 +1261,9 @@ class Exec {
   }
 
   const GValue& root_;
+  Budget& budget_;
   std::vector<std::pair<std::string, GValue>> vars_;
   int depth_ = 0;
-  int64_t steps_ = 0;
 };
 
 Status as_status(const Error& e) {
@@ -1215,20 +1287,34 @@ Result<Template> Template::parse(std::string_view source) {
     return t;
   } catch (const Error& e) {
     return as_status(e);
+  } catch (const std::bad_alloc&) {
+    return invalid_argument("[gotmpl] out of memory while parsing the template");
   } catch (const std::exception& e) {
     return invalid_argument(std::string("[gotmpl] ") + e.what());
   }
 }
 
 Result<std::string> Template::render(const nlohmann::ordered_json& data) const {
-  return render_impl(data, false);
+  Budget b = Budget::for_input(json_size(data));
+  return render_impl(data, false, b);
+}
+
+Result<std::string> Template::render(const nlohmann::ordered_json& data, Budget& budget) const {
+  return render_impl(data, false, budget);
 }
 
 Result<std::string> Template::render_cut_after_response(const nlohmann::ordered_json& data) const {
-  return render_impl(data, true);
+  Budget b = Budget::for_input(json_size(data));
+  return render_impl(data, true, b);
 }
 
-Result<std::string> Template::render_impl(const nlohmann::ordered_json& data, bool cut) const {
+Result<std::string> Template::render_cut_after_response(const nlohmann::ordered_json& data,
+                                                        Budget& budget) const {
+  return render_impl(data, true, budget);
+}
+
+Result<std::string> Template::render_impl(const nlohmann::ordered_json& data, bool cut,
+                                          Budget& budget) const {
   if (!impl_) return invalid_argument("[gotmpl] template not parsed");
   try {
     GValue root = from_json(data);
@@ -1238,7 +1324,7 @@ Result<std::string> Template::render_impl(const nlohmann::ordered_json& data, bo
       tree = cut_after_response(tree, c);
     }
     std::string out;
-    Exec ex(root);
+    Exec ex(root, budget);
     ex.run(*tree, root, out);
     return out;
   } catch (const Error& e) {
@@ -1247,6 +1333,12 @@ Result<std::string> Template::render_impl(const nlohmann::ordered_json& data, bo
     return invalid_argument("[gotmpl] {{break}} outside {{range}}");
   } catch (const ContinueSig&) {
     return invalid_argument("[gotmpl] {{continue}} outside {{range}}");
+  } catch (const std::bad_alloc&) {
+    // The budget should stop a template long before this; if memory runs out anyway (a budget
+    // larger than the machine), the render fails rather than the process.
+    return invalid_argument("[gotmpl] out of memory while rendering the template");
+  } catch (const std::length_error&) {
+    return invalid_argument("[gotmpl] a value grew past the largest possible size");
   } catch (const std::exception& e) {
     return invalid_argument(std::string("[gotmpl] ") + e.what());
   }

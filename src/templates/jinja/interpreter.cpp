@@ -6,15 +6,49 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <optional>
 
 namespace hearth::templates::jinja {
 
 namespace {
 
-// Strings built by methods and filters (replace, join, indent) are bounded like the output.
-constexpr size_t kMaxString = size_t(64) << 20;
-void check_size(const std::string& s) {
-  if (s.size() > kMaxString) throw JinjaError(0, "value larger than the output limit");
+// Objects keep their keys in a list, searched linearly: a lookup in an object of n keys costs
+// n / kKeysPerStep steps, so that repeated lookups in a huge one are bounded too.
+constexpr size_t kKeysPerStep = 32;
+// Items copied into a new list per step.
+constexpr size_t kItemsPerStep = 8;
+
+// range(stop) / range(start, stop[, step]) as the first item, the step and the number of items,
+// computed without stepping through them (range(10**12) is refused before anything is built).
+struct RangeSpec {
+  int64_t start = 0, step = 1;
+  uint64_t n = 0;
+  int64_t at(uint64_t k) const { return int64_t(uint64_t(start) + k * uint64_t(step)); }
+};
+RangeSpec range_spec(const std::vector<Value>& a) {
+  int64_t start = 0, stop = 0, step = 1;
+  auto num = [](const Value& v) -> int64_t {
+    if (!v.is_number() && v.k != Value::K::kBool) throw JinjaError(0, "range() takes numbers");
+    if (!(std::fabs(v.num()) < 9.2e18)) throw JinjaError(0, "range() argument too large");
+    return int64_t(v.num());
+  };
+  if (a.size() == 1) {
+    stop = num(a[0]);
+  } else if (a.size() >= 2) {
+    start = num(a[0]);
+    stop = num(a[1]);
+    if (a.size() >= 3) step = num(a[2]);
+  } else {
+    throw JinjaError(0, "range() needs arguments");
+  }
+  if (step == 0) throw JinjaError(0, "range() step must not be zero");
+  const long double span = step > 0 ? (long double)stop - start : (long double)start - stop;
+  const long double mag = step > 0 ? (long double)step : -(long double)step;
+  RangeSpec r;
+  r.start = start;
+  r.step = step;
+  r.n = span <= 0 ? 0 : uint64_t(std::ceil(span / mag));
+  return r;
 }
 
 struct BreakSignal {};
@@ -39,43 +73,59 @@ bool is_space_js(uint32_t c) {
          c == 0x205F || c == 0x3000 || c == 0xFEFF;
 }
 
-// UTF-8 helpers: code points of a string.
-std::vector<std::string> chars(const std::string& s) {
-  std::vector<std::string> out;
-  for (size_t i = 0; i < s.size();) {
-    const uint8_t c = uint8_t(s[i]);
-    size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
-    if (i + n > s.size()) n = s.size() - i;
-    out.push_back(s.substr(i, n));
-    i += n;
-  }
-  return out;
+// UTF-8 helpers, which walk code points in place rather than building a string for each (a
+// 10 MB message would be 10 M strings). The byte length of the code point starting at s[i].
+size_t char_len(const std::string& s, size_t i) {
+  const uint8_t c = uint8_t(s[i]);
+  const size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+  return std::min(n, s.size() - i);
 }
-uint32_t cp_of(const std::string& ch) {
+// The number of code points.
+size_t char_count(const std::string& s) {
+  size_t n = 0;
+  for (size_t i = 0; i < s.size(); i += char_len(s, i)) ++n;
+  return n;
+}
+// Byte offset of code point `k` (s.size() if there are fewer).
+size_t char_offset(const std::string& s, size_t k) {
+  size_t i = 0;
+  for (; i < s.size() && k > 0; --k) i += char_len(s, i);
+  return i;
+}
+// The code point of the `size` bytes at `ch` (one code point, char_len bytes).
+uint32_t cp_of(const char* ch, size_t size) {
   const uint8_t c = uint8_t(ch[0]);
-  if (c < 0x80 || ch.size() == 1) return c;
-  if (ch.size() == 2) return ((c & 31u) << 6) | (uint8_t(ch[1]) & 63u);
-  if (ch.size() == 3)
-    return ((c & 15u) << 12) | ((uint8_t(ch[1]) & 63u) << 6) | (uint8_t(ch[2]) & 63u);
+  if (c < 0x80 || size == 1) return c;
+  if (size == 2) return ((c & 31u) << 6) | (uint8_t(ch[1]) & 63u);
+  if (size == 3) return ((c & 15u) << 12) | ((uint8_t(ch[1]) & 63u) << 6) | (uint8_t(ch[2]) & 63u);
   return ((c & 7u) << 18) | ((uint8_t(ch[1]) & 63u) << 12) | ((uint8_t(ch[2]) & 63u) << 6) |
          (uint8_t(ch[3]) & 63u);
 }
+uint32_t cp_of(const std::string& ch) {
+  return cp_of(ch.data(), ch.size());
+}
+uint32_t cp_at(const std::string& s, size_t i) {
+  return cp_of(s.data() + i, char_len(s, i));
+}
 std::string trim_js(const std::string& s, bool left, bool right) {
-  auto cs = chars(s);
-  size_t b = 0, e = cs.size();
+  size_t b = 0;
   if (left)
-    while (b < e && is_space_js(cp_of(cs[b]))) ++b;
-  if (right)
-    while (e > b && is_space_js(cp_of(cs[e - 1]))) --e;
-  std::string r;
-  for (size_t i = b; i < e; ++i) r += cs[i];
-  return r;
+    while (b < s.size() && is_space_js(cp_at(s, b))) b += char_len(s, b);
+  size_t e = s.size();
+  if (right) {
+    e = b;  // the end of the last code point that is not a space
+    for (size_t i = b; i < s.size(); i += char_len(s, i))
+      if (!is_space_js(cp_at(s, i))) e = i + char_len(s, i);
+  }
+  return s.substr(b, e - b);
 }
 // Upper/lower case for ASCII and the Latin-1/Greek/Cyrillic ranges templates meet; other
 // characters are kept.
 std::string case_map(const std::string& s, bool upper) {
   std::string r;
-  for (const auto& ch : chars(s)) {
+  r.reserve(s.size());
+  for (size_t i = 0; i < s.size(); i += char_len(s, i)) {
+    const std::string ch = s.substr(i, char_len(s, i));
     uint32_t c = cp_of(ch);
     uint32_t m = c;
     if (upper) {
@@ -130,19 +180,39 @@ std::string title_case(const std::string& s) {
 Env::Env(Env* parent) : parent_(parent) {}
 
 Value Env::lookup(const std::string& n) const {
-  for (const Env* e = this; e; e = e->parent_) {
-    auto it = e->vars_.find(n);
-    if (it != e->vars_.end()) return it->second;
-  }
-  return Value::undefined();
+  const Value* v = find(n);
+  return v ? *v : Value::undefined();
 }
 
-Interpreter::Interpreter(const Limits& l) : limits_(l) {}
+const Value* Env::find(const std::string& n) const {
+  for (const Env* e = this; e; e = e->parent_) {
+    auto it = e->vars_.find(n);
+    if (it != e->vars_.end()) return &it->second;
+  }
+  return nullptr;
+}
 
-void Interpreter::tick(int line) {
-  if (++steps_ > limits_.max_steps)
-    throw JinjaError(
-        line, "template runs too long (more than " + std::to_string(limits_.max_steps) + " steps)");
+Interpreter::Interpreter(Budget& budget, int max_depth) : budget_(budget), max_depth_(max_depth) {}
+
+void Interpreter::tick(int line, uint64_t n) {
+  if (!budget_.spend_steps(n)) throw JinjaError(line, budget_.steps_message());
+}
+
+void Interpreter::charge(uint64_t bytes, int line) {
+  if (!budget_.spend_bytes(bytes)) throw JinjaError(line, budget_.bytes_message());
+}
+
+void Interpreter::need_room(uint64_t bytes, int line) {
+  if (!budget_.has_room(bytes)) throw JinjaError(line, budget_.bytes_message());
+}
+
+// A list built or copied: its slots and the bytes of the strings copied into them, and a step per
+// kItemsPerStep items (copying an item takes a small fraction of evaluating a node).
+void Interpreter::charge_list(const std::vector<Value>& items, int line) {
+  uint64_t bytes = items.size() * sizeof(Value);
+  for (const auto& x : items) bytes += x.s.size();
+  tick(line, items.size() / kItemsPerStep);
+  charge(bytes, line);
 }
 
 void Interpreter::setup_globals(Env& g) {
@@ -156,30 +226,17 @@ void Interpreter::setup_globals(Env& g) {
           std::string msg = a.empty() ? std::string() : to_output(a[0]);
           throw JinjaError(0, "raise_exception: " + msg);
         }));
-  g.set("range", Value::function([](std::vector<Value>& a, Env&) -> Value {
-          int64_t start = 0, stop = 0, step = 1;
-          auto num = [](const Value& v) -> int64_t {
-            if (!v.is_number() && v.k != Value::K::kBool)
-              throw JinjaError(0, "range() takes numbers");
-            return int64_t(v.num());
-          };
-          if (a.size() == 1)
-            stop = num(a[0]);
-          else if (a.size() >= 2) {
-            start = num(a[0]);
-            stop = num(a[1]);
-            if (a.size() >= 3) step = num(a[2]);
-          } else {
-            throw JinjaError(0, "range() needs arguments");
-          }
-          if (step == 0) throw JinjaError(0, "range() step must not be zero");
-          std::vector<Value> out;
-          for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-            if (out.size() >= 1'000'000) throw JinjaError(0, "range() larger than 1000000 items");
-            out.push_back(Value::integer(i));
-          }
-          return Value::array(std::move(out));
-        }));
+  Value range = Value::function([this](std::vector<Value>& a, Env&) -> Value {
+    const RangeSpec r = range_spec(a);
+    tick(0, r.n / kItemsPerStep);
+    charge(r.n > UINT64_MAX / sizeof(Value) ? UINT64_MAX : r.n * sizeof(Value), 0);
+    std::vector<Value> out;
+    out.reserve(size_t(r.n));
+    for (uint64_t k = 0; k < r.n; ++k) out.push_back(Value::integer(r.at(k)));
+    return Value::array(std::move(out));
+  });
+  range_fn_ = range.fn;
+  g.set("range", range);
   g.set("strftime_now", Value::function([](std::vector<Value>& a, Env&) -> Value {
           if (a.empty() || a[0].k != Value::K::kStr)
             throw JinjaError(0, "strftime_now() needs a format");
@@ -239,24 +296,35 @@ void Interpreter::setup_globals(Env& g) {
           }
           return Value::str(out);
         }));
-  g.set("namespace", Value::function([](std::vector<Value>& a, Env&) -> Value {
+  g.set("namespace", Value::function([this](std::vector<Value>& a, Env&) -> Value {
           Value kw = kwargs_of(a);
           if (a.size() > 1) throw JinjaError(0, "namespace() takes at most 1 positional argument");
           Value ns = Value::object(Value::K::kNamespace);
+          // Object::set searches the keys so far: building from a large dict is quadratic.
+          auto set = [&](const std::string& k, const Value& v) {
+            tick(0, ns.obj->items.size() / kKeysPerStep + 1);
+            charge(sizeof(std::pair<std::string, Value>) + k.size() + v.s.size(), 0);
+            ns.obj->set(k, v);
+          };
           if (a.size() == 1) {
             if (a[0].is_object()) {
-              for (auto& [k, v] : a[0].obj->items) ns.obj->set(k, v);
+              // An object's keys are distinct already: copied without searching.
+              for (auto& [k, v] : a[0].obj->items) {
+                tick(0);
+                charge(sizeof(std::pair<std::string, Value>) + k.size() + v.s.size(), 0);
+                ns.obj->items.emplace_back(k, v);
+              }
             } else if (a[0].is_array()) {
               for (auto& p : *a[0].arr) {
                 if (!p.is_array() || p.arr->size() != 2 || (*p.arr)[0].k != Value::K::kStr)
                   throw JinjaError(0, "namespace expected an object or [key, value] pairs");
-                ns.obj->set((*p.arr)[0].s, (*p.arr)[1]);
+                set((*p.arr)[0].s, (*p.arr)[1]);
               }
             } else {
               throw JinjaError(0, std::string("'") + a[0].type_name() + "' object is not iterable");
             }
           }
-          for (auto& [k, v] : kw.obj->items) ns.obj->set(k, v);
+          for (auto& [k, v] : kw.obj->items) set(k, v);
           return ns;
         }));
 }
@@ -277,11 +345,17 @@ Value Interpreter::block(const std::vector<NodeP>& stmts, Env& env) {
   std::string out;
   for (const auto& s : stmts) {
     Value v = eval(*s, env);
-    if (!v.none_or_undefined()) {
-      out += to_output(v);
-      if (out.size() > limits_.max_output)
-        throw JinjaError(s->line,
-                         "output larger than " + std::to_string(limits_.max_output) + " bytes");
+    if (v.k == Value::K::kStr) {
+      out += v.s;  // eval charged it
+    } else if (!v.none_or_undefined()) {
+      std::string text;
+      try {
+        text = to_output(v, &budget_);
+      } catch (const std::runtime_error& e) {  // the budget, or a cycle
+        throw JinjaError(s->line, e.what());
+      }
+      charge(text.size(), s->line);
+      out += text;
     }
   }
   return Value::str(std::move(out));
@@ -289,23 +363,28 @@ Value Interpreter::block(const std::vector<NodeP>& stmts, Env& env) {
 
 Value Interpreter::eval(const Node& n, Env& env) {
   tick(n.line);
-  if (++depth_ > limits_.max_depth) {
-    depth_ = 0;
-    throw JinjaError(
-        n.line, "recursion too deep (more than " + std::to_string(limits_.max_depth) + " levels)");
-  }
+  if (depth_ >= max_depth_) throw JinjaError(n.line, recursion_message(max_depth_));
+  ++depth_;
   struct Guard {
     int& d;
     ~Guard() { --d; }
   } guard{depth_};
   try {
-    return eval_inner(n, env);
+    Value v = eval_inner(n, env);
+    // Every string a node yields is a new allocation (values hold strings by value): a lookup
+    // of a large string costs its size each time, as a concatenation or a filter result does.
+    if (v.k == Value::K::kStr) charge(v.s.size(), n.line);
+    return v;
   } catch (JinjaError& e) {
     if (e.line == 0) e.line = n.line;
     throw;
   } catch (BreakSignal&) {
     throw;
   } catch (ContinueSignal&) {
+    throw;
+  } catch (std::bad_alloc&) {
+    throw;  // reported as such by Template::render
+  } catch (std::length_error&) {
     throw;
   } catch (std::exception& e) {
     throw JinjaError(n.line, e.what());
@@ -327,6 +406,7 @@ Value Interpreter::eval_inner(const Node& n, Env& env) {
     case K::kTuple: {
       std::vector<Value> v;
       for (const auto& c : n.a) v.push_back(eval(*c, env));
+      charge(v.size() * sizeof(Value), n.line);  // the items' strings were charged by eval
       return Value::array(std::move(v), n.k == K::kTuple ? Value::K::kTuple : Value::K::kArray);
     }
     case K::kObject: {
@@ -337,6 +417,7 @@ Value Interpreter::eval_inner(const Node& n, Env& env) {
           throw JinjaError(n.line,
                            std::string("dict keys must be strings, got ") + key.type_name());
         o.obj->set(key.s, eval(*n.a[i + 1], env));
+        charge(sizeof(std::pair<std::string, Value>), n.line);
       }
       return o;
     }
@@ -412,6 +493,7 @@ std::pair<std::vector<Value>, Value> Interpreter::eval_args(const std::vector<No
     if (a->k == Node::K::kSpread) {
       Value v = eval(*a->x, env);
       if (!v.is_array()) throw JinjaError(a->line, std::string("cannot unpack ") + v.type_name());
+      charge_list(*v.arr, a->line);
       for (auto& x : *v.arr) pos.push_back(x);
     } else if (a->k != Node::K::kKwArg && a->k != Node::K::kKwSpread) {
       pos.push_back(eval(*a, env));
@@ -425,7 +507,11 @@ std::pair<std::vector<Value>, Value> Interpreter::eval_args(const std::vector<No
     } else if (a->k == Node::K::kKwSpread) {
       Value v = eval(*a->x, env);
       if (!v.is_object()) throw JinjaError(a->line, "argument after ** must be a mapping");
-      for (auto& [k, x] : v.obj->items) kw.obj->set(k, x);
+      for (auto& [k, x] : v.obj->items) {
+        tick(a->line, kw.obj->items.size() / kKeysPerStep + 1);
+        charge(sizeof(std::pair<std::string, Value>) + k.size() + x.s.size(), a->line);
+        kw.obj->set(k, x);
+      }
     }
   }
   return {std::move(pos), std::move(kw)};
@@ -446,15 +532,14 @@ Value Interpreter::eval_binary(const Node& n, Env& env) {
   }
   if (l.k == Value::K::kNull || r.k == Value::K::kNull)
     throw JinjaError(n.line, "cannot perform '" + op + "' on none");
-  // Strings and lists built by concatenation are bounded like the output (a template doubling a
-  // string in a loop must not exhaust memory).
-  auto checked = [&](Value v) {
-    if ((v.k == Value::K::kStr && v.s.size() > limits_.max_output) ||
-        (v.is_array() && v.arr->size() > limits_.max_output / 8))
-      throw JinjaError(n.line, "value larger than the output limit");
-    return v;
+  // A concatenation is refused before it is built if the budget could not pay for it (eval
+  // charges the result); this is what stops a string doubled in a loop.
+  auto concat = [&] {
+    std::string a = js_string(l, &budget_), b = js_string(r, &budget_);
+    need_room(uint64_t(a.size()) + b.size(), n.line);
+    return Value::str(a + b);
   };
-  if (op == "~") return checked(Value::str(js_string(l) + js_string(r)));
+  if (op == "~") return concat();
   const bool ln = l.is_number() || l.k == Value::K::kBool,
              rn = r.is_number() || r.k == Value::K::kBool;
   if (op == "**" && ln && rn) {
@@ -496,25 +581,26 @@ Value Interpreter::eval_binary(const Node& n, Env& env) {
     if (op == ">=") return Value::boolean(l.num() >= r.num());
   } else if (l.is_array() && r.is_array()) {
     if (op == "+") {
-      if (l.arr->size() + r.arr->size() > limits_.max_output / 8)
-        throw JinjaError(n.line, "value larger than the output limit");
+      need_room((uint64_t(l.arr->size()) + r.arr->size()) * sizeof(Value), n.line);
       std::vector<Value> v = *l.arr;
       v.insert(v.end(), r.arr->begin(), r.arr->end());
+      charge_list(v, n.line);
       return Value::array(std::move(v));
     }
   } else if (r.is_array()) {
+    tick(n.line, r.arr->size() / kItemsPerStep);
     bool member = false;
     for (const auto& x : *r.arr) member |= strict_equals(x, l);
     if (op == "in") return Value::boolean(member);
     if (op == "not in") return Value::boolean(!member);
   }
-  if ((l.k == Value::K::kStr || r.k == Value::K::kStr) && op == "+")
-    return checked(Value::str(js_string(l) + js_string(r)));
+  if ((l.k == Value::K::kStr || r.k == Value::K::kStr) && op == "+") return concat();
   if (l.k == Value::K::kStr && r.k == Value::K::kStr) {
     if (op == "in") return Value::boolean(r.s.find(l.s) != std::string::npos);
     if (op == "not in") return Value::boolean(r.s.find(l.s) == std::string::npos);
   }
   if (l.k == Value::K::kStr && r.is_object()) {
+    tick(n.line, r.obj->items.size() / kKeysPerStep);
     if (op == "in") return Value::boolean(r.obj->find(l.s) != nullptr);
     if (op == "not in") return Value::boolean(r.obj->find(l.s) == nullptr);
   }
@@ -523,7 +609,16 @@ Value Interpreter::eval_binary(const Node& n, Env& env) {
 }
 
 Value Interpreter::eval_test(const Node& n, Env& env) {
-  Value v = eval(*n.x, env);
+  // A variable is tested where it is, not copied (`content is string` on a long message).
+  Value copy;
+  const Value* found = nullptr;
+  if (n.x->k == Node::K::kIdent) {
+    tick(n.x->line);
+    found = env.find(n.x->name);
+  } else {
+    copy = eval(*n.x, env);
+  }
+  const Value& v = found ? *found : copy;
   const std::string& t = n.name;
   bool r;
   if (t == "boolean")
@@ -578,6 +673,7 @@ Value Interpreter::eval_member(const Node& n, Env& env) {
     prop = Value::str(n.y->name);
   }
   if (obj.is_attr_container()) {
+    tick(n.line, obj.obj->items.size() / kKeysPerStep);
     if (prop.k != Value::K::kStr)
       throw JinjaError(n.line, std::string("cannot access a property with ") + prop.type_name());
     if (const Value* v = obj.obj->find(prop.s)) return *v;
@@ -587,10 +683,12 @@ Value Interpreter::eval_member(const Node& n, Env& env) {
   if (obj.is_array() || obj.k == Value::K::kStr) {
     if (prop.k == Value::K::kInt) {
       if (obj.k == Value::K::kStr) {
-        auto cs = chars(obj.s);
-        int64_t i = prop.i < 0 ? int64_t(cs.size()) + prop.i : prop.i;
-        if (i < 0 || i >= int64_t(cs.size())) return Value::undefined();
-        return Value::str(cs[size_t(i)]);
+        const int64_t len = prop.i < 0 ? int64_t(char_count(obj.s)) : INT64_MAX;
+        const int64_t i = prop.i < 0 ? len + prop.i : prop.i;
+        if (i < 0) return Value::undefined();
+        const size_t at = char_offset(obj.s, size_t(i));
+        if (at >= obj.s.size()) return Value::undefined();
+        return Value::str(obj.s.substr(at, char_len(obj.s, at)));
       }
       int64_t i = prop.i < 0 ? int64_t(obj.arr->size()) + prop.i : prop.i;
       if (i < 0 || i >= int64_t(obj.arr->size())) return Value::undefined();
@@ -624,9 +722,8 @@ Value Interpreter::eval_slice(const Value& obj, const Node& sl, Env& env) {
   int64_t start = part(sl.x, &hs), stop = part(sl.y, &he), step = part(sl.z, &hst);
   if (!hst) step = 1;
   if (step == 0) throw JinjaError(sl.line, "slice step cannot be zero");
-  std::vector<std::string> cs;
   const int64_t len =
-      obj.k == Value::K::kStr ? int64_t((cs = chars(obj.s)).size()) : int64_t(obj.arr->size());
+      obj.k == Value::K::kStr ? int64_t(char_count(obj.s)) : int64_t(obj.arr->size());
   if (step > 0) {
     start = !hs ? 0 : start < 0 ? std::max<int64_t>(len + start, 0) : std::min(start, len);
     stop = !he ? len : stop < 0 ? std::max<int64_t>(len + stop, 0) : std::min(stop, len);
@@ -636,21 +733,42 @@ Value Interpreter::eval_slice(const Value& obj, const Node& sl, Env& env) {
                         : std::min(start, len - 1);
     stop = !he ? -1 : stop < -1 ? std::max<int64_t>(len + stop, -1) : std::min(stop, len - 1);
   }
+  // How many items: counted rather than stepping past `stop`, which could overflow (step 2**63-1).
+  const uint64_t span = step > 0 ? (stop > start ? uint64_t(stop - start) : 0)
+                                 : (start > stop ? uint64_t(start - stop) : 0);
+  const uint64_t mag = step > 0 ? uint64_t(step) : uint64_t(0) - uint64_t(step);
+  const uint64_t count = span == 0 ? 0 : (span - 1) / mag + 1;
+  tick(sl.line, count / kItemsPerStep);
+  auto index = [&](uint64_t k) { return size_t(uint64_t(start) + k * uint64_t(step)); };
   if (obj.k == Value::K::kStr) {
+    const std::string& str = obj.s;
+    if (step == 1) {
+      if (count == 0) return Value::str("");
+      const size_t b = char_offset(str, size_t(start));
+      return Value::str(str.substr(b, char_offset(str, size_t(stop)) - b));
+    }
+    std::vector<size_t> at;  // byte offset of each code point
+    charge(uint64_t(len) * sizeof(size_t), sl.line);
+    at.reserve(size_t(len));
+    for (size_t i = 0; i < str.size(); i += char_len(str, i)) at.push_back(i);
     std::string r;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) r += cs[size_t(i)];
+    for (uint64_t k = 0; k < count; ++k) {
+      const size_t i = at[index(k)];
+      r.append(str, i, char_len(str, i));
+    }
     return Value::str(r);
   }
   std::vector<Value> r;
-  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step)
-    r.push_back((*obj.arr)[size_t(i)]);
+  r.reserve(size_t(count));
+  for (uint64_t k = 0; k < count; ++k) r.push_back((*obj.arr)[index(k)]);
+  charge_list(r, sl.line);
   return Value::array(std::move(r));
 }
 
 Value Interpreter::string_method(const Value& s, const std::string& name) {
   const std::string str = s.s;
   auto fn = [](auto f) { return Value::function(f); };
-  if (name == "length") return Value::integer(int64_t(chars(str).size()));
+  if (name == "length") return Value::integer(int64_t(char_count(str)));
   if (name == "upper")
     return fn([str](std::vector<Value>&, Env&) { return Value::str(case_map(str, true)); });
   if (name == "lower")
@@ -665,11 +783,9 @@ Value Interpreter::string_method(const Value& s, const std::string& name) {
     return fn([str](std::vector<Value>&, Env&) { return Value::str(title_case(str)); });
   if (name == "capitalize")
     return fn([str](std::vector<Value>&, Env&) {
-      auto cs = chars(str);
-      if (cs.empty()) return Value::str("");
-      std::string r = case_map(cs[0], true);
-      for (size_t i = 1; i < cs.size(); ++i) r += cs[i];
-      return Value::str(r);
+      if (str.empty()) return Value::str("");
+      const size_t n = char_len(str, 0);
+      return Value::str(case_map(str.substr(0, n), true) + str.substr(n));
     });
   if (name == "startswith" || name == "endswith") {
     const bool start = name == "startswith";
@@ -693,7 +809,7 @@ Value Interpreter::string_method(const Value& s, const std::string& name) {
     });
   }
   if (name == "split")
-    return fn([str](std::vector<Value>& a, Env&) {
+    return fn([this, str](std::vector<Value>& a, Env&) {
       Value sep = a.size() > 0 ? a[0] : Value::null();
       int64_t maxsplit = -1;
       if (a.size() > 1) {
@@ -738,10 +854,11 @@ Value Interpreter::string_method(const Value& s, const std::string& name) {
         }
         for (auto& p : parts) out.push_back(Value::str(p));
       }
+      charge_list(out, 0);
       return Value::array(std::move(out));
     });
   if (name == "replace")
-    return fn([str](std::vector<Value>& a, Env&) { return string_replace(str, a); });
+    return fn([this, str](std::vector<Value>& a, Env&) { return string_replace(str, a); });
   return Value::undefined();
 }
 
@@ -757,14 +874,17 @@ Value Interpreter::string_replace(const std::string& str, std::vector<Value>& a)
   const std::string &from = a[0].s, &to = a[1].s;
   if (remaining == 0) return Value::str(str);
   std::string out;
+  // The result can be far larger than the input ('x' * n with every x replaced by a long
+  // string): it is refused as soon as it outgrows what the budget could still pay for.
   if (from.empty()) {  // inserts between every character
-    auto cs = chars(str);
-    for (size_t i = 0; i <= cs.size(); ++i) {
+    for (size_t i = 0;; i += char_len(str, i)) {
       if (remaining > 0) {
         out += to;
         --remaining;
+        need_room(out.size(), 0);
       }
-      if (i < cs.size()) out += cs[i];
+      if (i >= str.size()) break;
+      out.append(str, i, char_len(str, i));
     }
     return Value::str(out);
   }
@@ -772,11 +892,12 @@ Value Interpreter::string_replace(const std::string& str, std::vector<Value>& a)
   while (true) {
     const size_t j = remaining > 0 ? str.find(from, i) : std::string::npos;
     if (j == std::string::npos) {
-      out += str.substr(i);
+      out.append(str, i);
       break;
     }
-    out += str.substr(i, j - i) + to;
-    check_size(out);
+    out.append(str, i, j - i);
+    out += to;
+    need_room(out.size(), 0);
     i = j + from.size();
     --remaining;
   }
@@ -786,33 +907,42 @@ Value Interpreter::string_replace(const std::string& str, std::vector<Value>& a)
 Value Interpreter::object_method(const Value& o, const std::string& name) {
   auto obj = o.obj;
   if (name == "get")
-    return Value::function([obj](std::vector<Value>& a, Env&) {
+    return Value::function([this, obj](std::vector<Value>& a, Env&) {
+      tick(0, obj->items.size() / kKeysPerStep);
       if (a.empty() || a[0].k != Value::K::kStr)
         throw JinjaError(0, std::string("object key must be a string: got ") +
                                 (a.empty() ? "nothing" : a[0].type_name()));
       if (const Value* v = obj->find(a[0].s)) return *v;
       return a.size() > 1 ? a[1] : Value::null();
     });
+  // Each pair of items() is a two-item list of its own.
+  const uint64_t pair_bytes = 2 * sizeof(Value) + sizeof(std::vector<Value>);
   if (name == "items")
-    return Value::function([obj](std::vector<Value>&, Env&) {
+    return Value::function([this, obj, pair_bytes](std::vector<Value>&, Env&) {
       std::vector<Value> out;
-      for (auto& [k, v] : obj->items) out.push_back(Value::array({Value::str(k), v}));
+      for (auto& [k, v] : obj->items) {
+        charge(pair_bytes + k.size() + v.s.size(), 0);
+        out.push_back(Value::array({Value::str(k), v}));
+      }
+      charge_list(out, 0);
       return Value::array(std::move(out));
     });
   if (name == "keys")
-    return Value::function([obj](std::vector<Value>&, Env&) {
+    return Value::function([this, obj](std::vector<Value>&, Env&) {
       std::vector<Value> out;
       for (auto& [k, v] : obj->items) out.push_back(Value::str(k));
+      charge_list(out, 0);
       return Value::array(std::move(out));
     });
   if (name == "values")
-    return Value::function([obj](std::vector<Value>&, Env&) {
+    return Value::function([this, obj](std::vector<Value>&, Env&) {
       std::vector<Value> out;
       for (auto& [k, v] : obj->items) out.push_back(v);
+      charge_list(out, 0);
       return Value::array(std::move(out));
     });
   if (name == "dictsort")
-    return Value::function([obj](std::vector<Value>& a, Env&) {
+    return Value::function([this, obj, pair_bytes](std::vector<Value>& a, Env&) {
       Value kw = kwargs_of(a);
       auto arg = [&](size_t i, const char* k, Value d) {
         return a.size() > i ? a[i] : kwarg(kw, k) ? *kwarg(kw, k) : d;
@@ -823,9 +953,14 @@ Value Interpreter::object_method(const Value& o, const std::string& name) {
       if (by.k != Value::K::kStr || (by.s != "key" && by.s != "value"))
         throw JinjaError(0, "by must be either 'key' or 'value'");
       std::vector<Value> items;
-      for (auto& [k, v] : obj->items) items.push_back(Value::array({Value::str(k), v}));
+      for (auto& [k, v] : obj->items) {
+        charge(pair_bytes + k.size() + v.s.size(), 0);
+        items.push_back(Value::array({Value::str(k), v}));
+      }
+      charge_list(items, 0);
       const size_t idx = by.s == "key" ? 0 : 1;
       std::stable_sort(items.begin(), items.end(), [&](const Value& x, const Value& y) {
+        tick(0);
         const int c = compare_values((*x.arr)[idx], (*y.arr)[idx], cs.truthy());
         return rev.truthy() ? c > 0 : c < 0;
       });
@@ -858,7 +993,11 @@ Value Interpreter::apply_filter(const Value& v, const Node& f, Env& env) {
   if (f.k == Node::K::kIdent) {
     const std::string& name = f.name;
     if (name == "safe") return v;
-    if (name == "tojson") return Value::str(to_json(v, JsonOptions{}));
+    if (name == "tojson") {
+      JsonOptions o;
+      o.budget = &budget_;
+      return Value::str(to_json(v, o));
+    }
     if (v.is_array()) {
       if (name == "list") return v;
       if (name == "first") return v.arr->empty() ? Value::undefined() : v.arr->front();
@@ -866,30 +1005,39 @@ Value Interpreter::apply_filter(const Value& v, const Node& f, Env& env) {
       if (name == "length") return Value::integer(int64_t(v.arr->size()));
       if (name == "reverse") {
         std::vector<Value> r(v.arr->rbegin(), v.arr->rend());
+        charge_list(r, f.line);
         return Value::array(std::move(r));
       }
       if (name == "sort") {
         std::vector<Value> r = *v.arr;
+        charge_list(r, f.line);
         std::stable_sort(r.begin(), r.end(), [&](const Value& a, const Value& b) {
+          tick(f.line);
           return compare_values(a, b, false) < 0;
         });
         return Value::array(std::move(r));
       }
       if (name == "join") return Value::str(join_values(*v.arr, ""));
-      if (name == "string") return Value::str(to_json(v, JsonOptions{}, false));
-      if (name == "unique") {
+      if (name == "string") {
+        JsonOptions o;
+        o.budget = &budget_;
+        return Value::str(to_json(v, o, false));
+      }
+      if (name == "unique") {  // quadratic: a step per kItemsPerStep comparisons
         std::vector<Value> r;
         for (const auto& x : *v.arr) {
+          tick(f.line, r.size() / kItemsPerStep + 1);
           bool seen = false;
           for (const auto& y : r) seen |= strict_equals(x, y);
           if (!seen) r.push_back(x);
         }
+        charge_list(r, f.line);
         return Value::array(std::move(r));
       }
       throw JinjaError(f.line, "unknown list filter '" + name + "'");
     }
     if (v.k == Value::K::kStr) {
-      if (name == "length") return Value::integer(int64_t(chars(v.s).size()));
+      if (name == "length") return Value::integer(int64_t(char_count(v.s)));
       if (name == "upper") return Value::str(case_map(v.s, true));
       if (name == "lower") return Value::str(case_map(v.s, false));
       if (name == "title") return Value::str(title_case(v.s));
@@ -918,7 +1066,7 @@ Value Interpreter::apply_filter(const Value& v, const Node& f, Env& env) {
                                      : Value::number(std::fabs(v.f));
       if (name == "int") return Value::integer(int64_t(std::floor(v.num())));
       if (name == "float") return Value::number(v.num());
-      if (name == "string") return Value::str(to_output(v));
+      if (name == "string") return Value::str(to_output(v, &budget_));
       throw JinjaError(f.line, "unknown number filter '" + name + "'");
     }
     if (v.is_object()) {
@@ -953,10 +1101,12 @@ Value Interpreter::apply_filter(const Value& v, const Node& f, Env& env) {
     if (const Value* x = kwarg(kw, "indent")) {
       if (x->k != Value::K::kInt && x->k != Value::K::kNull)
         throw JinjaError(f.line, "indent must be a number");
-      o.indent = x->k == Value::K::kInt ? int(x->i) : 0;
+      // Clamped: the indent is repeated at every level, so a huge one is a huge allocation.
+      o.indent = x->k == Value::K::kInt ? int(std::clamp<int64_t>(x->i, 0, 1 << 16)) : 0;
     }
     if (const Value* x = kwarg(kw, "ensure_ascii")) o.ensure_ascii = x->truthy();
     if (const Value* x = kwarg(kw, "sort_keys")) o.sort_keys = x->truthy();
+    o.budget = &budget_;
     if (const Value* x = kwarg(kw, "separators"); x && x->k != Value::K::kNull) {
       if (!x->is_array() || x->arr->size() != 2 || (*x->arr)[0].k != Value::K::kStr ||
           (*x->arr)[1].k != Value::K::kStr)
@@ -969,12 +1119,15 @@ Value Interpreter::apply_filter(const Value& v, const Node& f, Env& env) {
   }
   if (name == "join") {
     std::vector<Value> items;
-    if (v.k == Value::K::kStr)
-      for (auto& c : chars(v.s)) items.push_back(Value::str(c));
-    else if (v.is_array())
+    if (v.k == Value::K::kStr) {
+      need_room(uint64_t(char_count(v.s)) * sizeof(Value), f.line);
+      for (size_t i = 0; i < v.s.size(); i += char_len(v.s, i))
+        items.push_back(Value::str(v.s.substr(i, char_len(v.s, i))));
+    } else if (v.is_array())
       items = *v.arr;
     else
       throw JinjaError(f.line, std::string("cannot join ") + v.type_name());
+    charge_list(items, f.line);
     const Value* sep = arg(0, "separator");
     if (sep && sep->k != Value::K::kStr) throw JinjaError(f.line, "separator must be a string");
     return Value::str(join_values(items, sep ? sep->s : ""));
@@ -1011,12 +1164,21 @@ Value Interpreter::apply_filter(const Value& v, const Node& f, Env& env) {
       const Value* cs = arg(1, "case_sensitive");
       const Value* attr = arg(2, "attribute");
       std::vector<Value> r = *v.arr;
-      auto key = [&](const Value& item) {
-        if (!attr || attr->k == Value::K::kNull) return item;
-        return attribute(item, attr->k == Value::K::kInt ? std::to_string(attr->i) : attr->s);
-      };
+      charge_list(r, f.line);
+      const bool by_attr = attr && attr->k != Value::K::kNull;
+      const std::string path = !by_attr                    ? ""
+                               : attr->k == Value::K::kInt ? std::to_string(attr->i)
+                                                           : attr->s;
       std::stable_sort(r.begin(), r.end(), [&](const Value& a, const Value& b) {
-        const int c = compare_values(key(a), key(b), cs && cs->truthy());
+        tick(f.line);
+        int c;
+        if (by_attr) {
+          const Value ka = attribute(a, path), kb = attribute(b, path);
+          charge(ka.s.size() + kb.s.size(), f.line);
+          c = compare_values(ka, kb, cs && cs->truthy());
+        } else {
+          c = compare_values(a, b, cs && cs->truthy());
+        }
         return rev && rev->truthy() ? c > 0 : c < 0;
       });
       return Value::array(std::move(r));
@@ -1031,6 +1193,7 @@ Value Interpreter::apply_filter(const Value& v, const Node& f, Env& env) {
           throw JinjaError(f.line, "arguments of " + name + " must be strings");
       if (args.empty()) throw JinjaError(f.line, name + " needs an attribute name");
       std::vector<Value> out;
+      tick(f.line, v.arr->size());
       for (const auto& item : *v.arr) {
         const Value* a = item.obj->find(args[0].s);
         bool res = false;
@@ -1046,6 +1209,7 @@ Value Interpreter::apply_filter(const Value& v, const Node& f, Env& env) {
         }
         if (res == select) out.push_back(item);
       }
+      charge_list(out, f.line);
       return Value::array(std::move(out));
     }
     if (name == "map") {
@@ -1059,6 +1223,7 @@ Value Interpreter::apply_filter(const Value& v, const Node& f, Env& env) {
         Value x = attribute(item, attr->s);
         out.push_back(x.k == Value::K::kUndefined && dflt ? *dflt : x);
       }
+      charge_list(out, f.line);
       return Value::array(std::move(out));
     }
     throw JinjaError(f.line, "unknown list filter '" + name + "'");
@@ -1070,7 +1235,7 @@ Value Interpreter::apply_filter(const Value& v, const Node& f, Env& env) {
       const Value* first = arg(1, "first");
       const Value* blank = arg(2, "blank");
       return Value::str(
-          indent(v.s, w ? int(w->i) : 4, first && first->truthy(), blank && blank->truthy()));
+          indent(v.s, w ? w->i : 4, first && first->truthy(), blank && blank->truthy()));
     }
     if (name == "replace") {
       std::vector<Value> a = args;
@@ -1133,7 +1298,7 @@ Value Interpreter::attribute(const Value& item, const std::string& path) {
 std::string Interpreter::join_values(const std::vector<Value>& items, const std::string& sep) {
   std::string r;
   for (size_t i = 0; i < items.size(); ++i) {
-    check_size(r);
+    need_room(r.size(), 0);  // a long separator can make the result far larger than the items
     if (i) r += sep;
     const Value& x = items[i];
     switch (x.k) {
@@ -1155,7 +1320,7 @@ std::string Interpreter::join_values(const std::vector<Value>& items, const std:
       case Value::K::kArray:
       case Value::K::kTuple: {
         // JavaScript joins nested arrays of runtime values with ",", printing each as text.
-        r += js_string(x);
+        r += js_string(x, &budget_);
         break;
       }
       default:
@@ -1166,8 +1331,10 @@ std::string Interpreter::join_values(const std::vector<Value>& items, const std:
   return r;
 }
 
-std::string Interpreter::indent(const std::string& s, int width, bool first, bool blank) {
-  const std::string pad(size_t(std::max(0, width)), ' ');
+std::string Interpreter::indent(const std::string& s, int64_t width, bool first, bool blank) {
+  // The pad is refused before it is allocated ('x'|indent(10**12)) and the result as it grows.
+  need_room(uint64_t(std::max<int64_t>(0, width)), 0);
+  const std::string pad(size_t(std::max<int64_t>(0, width)), ' ');
   std::string out;
   size_t i = 0;
   int line = 0;
@@ -1176,7 +1343,7 @@ std::string Interpreter::indent(const std::string& s, int width, bool first, boo
     const std::string l = s.substr(i, j == std::string::npos ? std::string::npos : j - i);
     if ((first || line > 0) && (blank || !l.empty())) out += pad;
     out += l;
-    check_size(out);
+    need_room(out.size(), 0);
     if (j == std::string::npos) break;
     out += '\n';
     i = j + 1;
@@ -1185,7 +1352,78 @@ std::string Interpreter::indent(const std::string& s, int width, bool first, boo
   return out;
 }
 
+void Interpreter::before_ns_write(const Object* ns, const std::string& key) {
+  for (Watch* w : watches_)
+    if (!w->hit && w->ns == ns && *w->key == key) {
+      w->hit = true;
+      if (const Value* v = ns->find(key)) w->old = *v;
+    }
+}
+
+// `set ns.a = ns.a ~ x ~ y` (or `+`) appends to the namespace's string in place. Templates build
+// the whole prompt this way, a message at a time, and copying the growing string at every step is
+// quadratic in the conversation (the reference's JavaScript strings are ropes and copy nothing).
+// The result is the general path's: x, y are evaluated (in order) before ns.a is read, which is
+// the same unless evaluating them writes ns.a (a macro can), and then the append starts from the
+// value before that write.
+bool Interpreter::append_in_place(const Node& n, Env& env) {
+  const Node& lhs = *n.x;
+  if (!n.y || lhs.k != Node::K::kMember || lhs.flag || lhs.x->k != Node::K::kIdent ||
+      lhs.y->k != Node::K::kIdent)
+    return false;
+  // The left spine of the concatenation: ((ns.a ~ x) ~ y) gives [y-node, x-node], ns.a.
+  std::vector<const Node*> chain;
+  const Node* left = n.y.get();
+  while (left->k == Node::K::kBinary && (left->name == "~" || left->name == "+")) {
+    chain.push_back(left);
+    left = left->x.get();
+  }
+  if (chain.empty() || left->k != Node::K::kMember || left->flag || left->x->k != Node::K::kIdent ||
+      left->y->k != Node::K::kIdent || left->x->name != lhs.x->name || left->y->name != lhs.y->name)
+    return false;
+  const Value ns = env.lookup(lhs.x->name);
+  if (ns.k != Value::K::kNamespace) return false;
+  const std::string& key = lhs.y->name;
+  if (const Value* cur = ns.obj->find(key); !cur || cur->k != Value::K::kStr) return false;
+  tick(n.line, chain.size() + 2);  // the binary, member and name nodes the general path evaluates
+  Watch w{ns.obj.get(), &key, false, Value()};
+  std::string tail;
+  {
+    watches_.push_back(&w);
+    struct Pop {
+      std::vector<Watch*>& v;
+      ~Pop() { v.pop_back(); }
+    } pop{watches_};
+    for (size_t i = chain.size(); i-- > 0;) {
+      const Node& op = *chain[i];
+      const Value r = eval(*op.y, env);
+      // A string concatenated with anything else is their texts joined, but none and undefined
+      // are errors (as eval_binary).
+      if (r.none_or_undefined())
+        throw JinjaError(op.line, "cannot perform '" + op.name + "' on " +
+                                      (r.k == Value::K::kNull ? "none" : "an undefined value"));
+      const std::string piece = js_string(r, &budget_);
+      need_room(uint64_t(tail.size()) + piece.size(), op.line);
+      tail += piece;
+    }
+  }
+  charge(tail.size(), n.line);
+  tick(n.line, ns.obj->items.size() / kKeysPerStep);
+  before_ns_write(ns.obj.get(), key);
+  written_ns_.emplace(ns.obj.get(), ns.obj);
+  if (w.hit) {  // start from the value before the write
+    need_room(uint64_t(w.old.s.size()) + tail.size(), n.line);
+    Value v = Value::str(w.old.s + tail);
+    charge(v.s.size(), n.line);
+    ns.obj->set(key, std::move(v));
+  } else {
+    ns.obj->find(key)->s += tail;  // unchanged since the check above
+  }
+  return true;
+}
+
 Value Interpreter::eval_set(const Node& n, Env& env) {
+  if (append_in_place(n, env)) return Value::null();
   Value rhs = n.y ? eval(*n.y, env) : block(n.body, env);
   const Node& lhs = *n.x;
   if (lhs.k == Node::K::kIdent) {
@@ -1207,6 +1445,8 @@ Value Interpreter::eval_set(const Node& n, Env& env) {
     if (lhs.flag || lhs.y->k != Node::K::kIdent)
       throw JinjaError(n.line, "cannot assign to this member");
     written_ns_.emplace(obj.obj.get(), obj.obj);
+    tick(n.line, obj.obj->items.size() / kKeysPerStep);
+    before_ns_write(obj.obj.get(), lhs.y->name);
     obj.obj->set(lhs.y->name, rhs);
   } else {
     throw JinjaError(n.line, "invalid left side of an assignment");
@@ -1214,23 +1454,66 @@ Value Interpreter::eval_set(const Node& n, Env& env) {
   return Value::null();
 }
 
+// Whether the body or else-block of a for loop can read `loop`: it names it, or calls something
+// (a macro sees its caller's variables). Cached per node, as loops nest.
+bool Interpreter::sees_loop(const Node& n) {
+  if (auto it = sees_loop_.find(&n); it != sees_loop_.end()) return it->second;
+  std::vector<const Node*> todo;
+  for (const auto& c : n.body) todo.push_back(c.get());
+  for (const auto& c : n.alt) todo.push_back(c.get());
+  bool sees = false;
+  while (!todo.empty() && !sees) {
+    const Node* x = todo.back();
+    todo.pop_back();
+    if (!x) continue;
+    if ((x->k == Node::K::kIdent && x->name == "loop") || x->k == Node::K::kCall ||
+        x->k == Node::K::kCallBlock) {
+      sees = true;
+      break;
+    }
+    for (const auto* v : {&x->a, &x->body, &x->alt})
+      for (const auto& c : *v) todo.push_back(c.get());
+    for (const auto* c : {&x->x, &x->y, &x->z}) todo.push_back(c->get());
+  }
+  sees_loop_[&n] = sees;
+  return sees;
+}
+
 Value Interpreter::eval_for(const Node& n, Env& env) {
   Env scope(&env);
-  const Node* test = nullptr;
-  Value iterable;
-  if (n.y->k == Node::K::kSelect) {
-    iterable = eval(*n.y->x, scope);
-    test = n.y->y.get();
+  const Node* test = n.y->k == Node::K::kSelect ? n.y->y.get() : nullptr;
+  const Node& source = test ? *n.y->x : *n.y;
+  // `for i in range(...)` counts without building the list (templates scan the messages
+  // backwards this way inside their loop over the messages); other lists are iterated in place
+  // (lists are never changed in place, and `seq` keeps this one alive). Either way a loop costs
+  // steps, not a copy.
+  std::optional<RangeSpec> lazy;
+  std::shared_ptr<std::vector<Value>> seq;
+  if (source.k == Node::K::kCall && source.x->k == Node::K::kIdent && source.x->name == "range" &&
+      range_fn_ && scope.lookup("range").fn == range_fn_) {
+    tick(source.line, 2);  // the call and the name, as eval would
+    auto args_kw = eval_args(source.a, scope);
+    if (!args_kw.second.obj->items.empty()) args_kw.first.push_back(args_kw.second);
+    try {
+      lazy = range_spec(args_kw.first);
+    } catch (JinjaError& e) {
+      if (e.line == 0) e.line = source.line;
+      throw;
+    }
   } else {
-    iterable = eval(*n.y, scope);
+    Value iterable = eval(source, scope);
+    if (!iterable.is_array() && !iterable.is_object())
+      throw JinjaError(n.line, std::string("cannot loop over ") + iterable.type_name());
+    seq = iterable.arr;
+    if (iterable.is_object()) {
+      std::vector<Value> keys;
+      for (auto& [k, v] : iterable.obj->items) keys.push_back(Value::str(k));
+      charge_list(keys, n.line);
+      seq = std::make_shared<std::vector<Value>>(std::move(keys));
+    }
   }
-  if (!iterable.is_array() && !iterable.is_object())
-    throw JinjaError(n.line, std::string("cannot loop over ") + iterable.type_name());
-  std::vector<Value> seq;
-  if (iterable.is_object())
-    for (auto& [k, v] : iterable.obj->items) seq.push_back(Value::str(k));
-  else
-    seq = *iterable.arr;
+  const uint64_t count = lazy ? lazy->n : seq->size();
+  auto at = [&](uint64_t i) -> Value { return lazy ? Value::integer(lazy->at(i)) : (*seq)[i]; };
   auto bind = [&](Env& e, const Value& cur) {
     if (n.x->k == Node::K::kIdent) {
       e.set(n.x->name, cur);
@@ -1246,35 +1529,56 @@ Value Interpreter::eval_for(const Node& n, Env& env) {
       e.set(n.x->a[j]->name, (*cur.arr)[j]);
     }
   };
-  std::vector<Value> items;
-  for (const auto& cur : seq) {
-    if (test) {
+  std::vector<uint64_t> picked;  // with a test: the indices of the items that pass it
+  if (test) {
+    for (uint64_t i = 0; i < count; ++i) {
       Env loop_scope(&scope);
-      bind(loop_scope, cur);
-      if (!eval(*test, loop_scope).truthy()) continue;
+      bind(loop_scope, at(i));
+      if (eval(*test, loop_scope).truthy()) {
+        charge(sizeof(uint64_t), n.line);
+        picked.push_back(i);
+      }
     }
-    items.push_back(cur);
   }
+  auto item = [&](int64_t i) { return at(test ? picked[size_t(i)] : uint64_t(i)); };
   std::string out;
   bool none = true;
-  const int64_t len = int64_t(items.size());
+  const int64_t len = int64_t(test ? picked.size() : count);
+  static const std::string kLoop = "loop";
+  const bool with_loop = sees_loop(n);
   for (int64_t i = 0; i < len; ++i) {
-    Value loop = Value::object();
-    auto& o = *loop.obj;
-    o.set("index", Value::integer(i + 1));
-    o.set("index0", Value::integer(i));
-    o.set("revindex", Value::integer(len - i));
-    o.set("revindex0", Value::integer(len - i - 1));
-    o.set("first", Value::boolean(i == 0));
-    o.set("last", Value::boolean(i == len - 1));
-    o.set("length", Value::integer(len));
-    o.set("previtem", i > 0 ? items[size_t(i - 1)] : Value::undefined());
-    o.set("nextitem", i < len - 1 ? items[size_t(i + 1)] : Value::undefined());
-    scope.set("loop", loop);
-    bind(scope, items[size_t(i)]);
+    // An empty body evaluates no node, so its iterations are steps of their own. Copies of the
+    // items are charged; the loop object's own size is fixed (bounded by the steps).
+    if (n.body.empty()) tick(n.line);
+    const Value cur = item(i);
+    charge(cur.s.size(), n.line);
+    // The loop object is most of the cost of an iteration, so it is built only for a loop that
+    // can see it, and then directly (its keys are distinct).
+    if (!with_loop) {
+      bind(scope, cur);
+    } else {
+      Value prev = i > 0 ? item(i - 1) : Value::undefined();
+      Value next = i < len - 1 ? item(i + 1) : Value::undefined();
+      charge(prev.s.size() + next.s.size(), n.line);
+      static const std::string kKeys[] = {"index", "index0", "revindex", "revindex0", "first",
+                                          "last",  "length", "previtem", "nextitem"};
+      Value loop = Value::object();
+      auto& o = loop.obj->items;
+      o.reserve(9);
+      o.emplace_back(kKeys[0], Value::integer(i + 1));
+      o.emplace_back(kKeys[1], Value::integer(i));
+      o.emplace_back(kKeys[2], Value::integer(len - i));
+      o.emplace_back(kKeys[3], Value::integer(len - i - 1));
+      o.emplace_back(kKeys[4], Value::boolean(i == 0));
+      o.emplace_back(kKeys[5], Value::boolean(i == len - 1));
+      o.emplace_back(kKeys[6], Value::integer(len));
+      o.emplace_back(kKeys[7], std::move(prev));
+      o.emplace_back(kKeys[8], std::move(next));
+      scope.set(kLoop, std::move(loop));
+      bind(scope, cur);
+    }
     try {
-      out += block(n.body, scope).s;
-      if (out.size() > limits_.max_output) throw JinjaError(n.line, "output too large");
+      out += block(n.body, scope).s;  // its pieces were charged
     } catch (ContinueSignal&) {
       continue;
     } catch (BreakSignal&) {

@@ -1,5 +1,8 @@
 #include "templates/jinja/jinja.h"
 
+#include <new>
+#include <stdexcept>
+
 #include "templates/jinja/ast.h"
 #include "templates/jinja/interpreter.h"
 
@@ -31,24 +34,37 @@ Result<Template> Template::parse(std::string_view source, const Options& opt) {
     return t;
   } catch (const JinjaError& e) {
     return as_status(e);
+  } catch (const std::bad_alloc&) {
+    return invalid_argument("[jinja] out of memory while parsing the template");
   } catch (const std::exception& e) {
     return invalid_argument(std::string("[jinja] ") + e.what());
   }
 }
 
 Result<std::string> Template::render(const nlohmann::ordered_json& context) const {
+  Budget b = Budget::for_input(json_size(context));
+  if (impl_ && impl_->opt.max_steps > 0) b.max_steps = impl_->opt.max_steps;
+  if (impl_ && impl_->opt.max_bytes > 0) b.max_bytes = impl_->opt.max_bytes;
+  return render(context, b);
+}
+
+Result<std::string> Template::render(const nlohmann::ordered_json& context, Budget& budget) const {
   if (!impl_) return invalid_argument("[jinja] template not parsed");
   if (!context.is_object()) return invalid_argument("[jinja] the context must be a JSON object");
   try {
     Env globals(nullptr);
-    Interpreter::setup_globals(globals);
+    Interpreter in(budget, impl_->opt.max_depth);
+    in.setup_globals(globals);
     for (const auto& [k, v] : context.items()) globals.set(k, from_json(v));
-    Limits lim;
-    lim.max_output = impl_->opt.max_output;
-    Interpreter in(lim);
     return in.render(impl_->program, globals);
   } catch (const JinjaError& e) {
     return as_status(e);
+  } catch (const std::bad_alloc&) {
+    // The budget should stop a template long before this; if memory runs out anyway (a budget
+    // larger than the machine), the render fails rather than the process.
+    return invalid_argument("[jinja] out of memory while rendering the template");
+  } catch (const std::length_error&) {
+    return invalid_argument("[jinja] a value grew past the largest possible size");
   } catch (const std::exception& e) {
     return invalid_argument(std::string("[jinja] ") + e.what());
   }

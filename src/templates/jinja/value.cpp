@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
+#include <tuple>
 
 namespace hearth::templates::jinja {
 
@@ -124,13 +125,15 @@ Value from_json(const nlohmann::ordered_json& j) {
     }
     case nlohmann::ordered_json::value_t::object: {
       Value o = Value::object();
-      std::vector<std::pair<uint32_t, std::string>> numeric;
+      // The value is kept with its key: j[k] would search the object again for every key.
+      std::vector<std::tuple<uint32_t, std::string, const nlohmann::ordered_json*>> numeric;
       for (const auto& [k, x] : j.items()) {
         uint32_t idx;
-        if (array_index_key(k, &idx)) numeric.emplace_back(idx, k);
+        if (array_index_key(k, &idx)) numeric.emplace_back(idx, k, &x);
       }
-      std::sort(numeric.begin(), numeric.end());
-      for (const auto& [idx, k] : numeric) o.obj->items.emplace_back(k, from_json(j[k]));
+      std::sort(numeric.begin(), numeric.end(),
+                [](const auto& a, const auto& b) { return std::get<0>(a) < std::get<0>(b); });
+      for (const auto& [idx, k, x] : numeric) o.obj->items.emplace_back(k, from_json(*x));
       for (const auto& [k, x] : j.items()) {
         uint32_t idx;
         if (!array_index_key(k, &idx)) o.obj->items.emplace_back(k, from_json(x));
@@ -244,80 +247,117 @@ std::string json_string(const std::string& s, bool ensure_ascii) {
 
 constexpr int kMaxJsonDepth = 256;
 
+void spend(Budget* b, size_t bytes) {
+  if (!b) return;
+  if (!b->spend_steps(1)) throw std::runtime_error(b->steps_message());
+  if (!b->spend_bytes(bytes)) throw std::runtime_error(b->bytes_message());
+}
+
+}  // namespace
+
+namespace {
+
+// to_json writes into one string rather than joining its children's strings at every level: the
+// text is then built once, whatever the nesting, and spent from the budget as it grows.
+struct JsonWriter {
+  const JsonOptions& o;
+  bool undefined_as_null;
+  std::string out;
+  size_t spent = 0;  // bytes of `out` already spent from the budget
+
+  void flush() {
+    spend(o.budget, out.size() - spent);
+    spent = out.size();
+  }
+  void newline(int depth) {
+    out += '\n';
+    out.append(size_t(depth) * size_t(std::max(0, o.indent)), ' ');
+    flush();
+  }
+  void write(const Value& v, int depth) {
+    // A namespace or list can be made to contain itself (`set ns.x = [ns]`); JavaScript's
+    // JSON.stringify refuses such cycles, and so do we, before the stack runs out.
+    if (depth > kMaxJsonDepth)
+      throw std::runtime_error("Cannot convert to JSON: nesting deeper than " +
+                               std::to_string(kMaxJsonDepth) + " levels (cyclic structure?)");
+    static const std::string kCommaSpace = ", ", kComma = ",", kColonSpace = ": ";
+    switch (v.k) {
+      case Value::K::kNull:
+        out += "null";
+        break;
+      case Value::K::kUndefined:
+        out += undefined_as_null ? "null" : "undefined";
+        break;
+      case Value::K::kBool:
+        out += v.b ? "true" : "false";
+        break;
+      case Value::K::kInt:
+        out += std::to_string(v.i);
+        break;
+      case Value::K::kFloat:
+        out += std::isfinite(v.f) ? js_number(v.f) : "null";
+        break;
+      case Value::K::kStr:
+        out += json_string(v.s, o.ensure_ascii);
+        break;
+      case Value::K::kArray:
+      case Value::K::kTuple:
+      case Value::K::kObject:
+      case Value::K::kKwargs:
+      case Value::K::kNamespace: {
+        const std::string& item_sep = o.has_separators ? o.item_sep
+                                      : o.indent > 0   ? kComma
+                                                       : kCommaSpace;
+        const std::string& key_sep = o.has_separators ? o.key_sep : kColonSpace;
+        if (v.is_array()) {
+          out += '[';
+          for (size_t i = 0; i < v.arr->size(); ++i) {
+            if (i) out += item_sep;
+            if (o.indent > 0) newline(depth + 1);
+            write((*v.arr)[i], depth + 1);
+          }
+          if (o.indent > 0 && !v.arr->empty()) newline(depth);
+          out += ']';
+          break;
+        }
+        const auto& items = v.obj->items;
+        std::vector<size_t> order(items.size());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+        if (o.sort_keys)
+          std::stable_sort(order.begin(), order.end(),
+                           [&](size_t a, size_t b) { return items[a].first < items[b].first; });
+        out += '{';
+        for (size_t i = 0; i < order.size(); ++i) {
+          if (i) out += item_sep;
+          if (o.indent > 0) newline(depth + 1);
+          out += json_string(items[order[i]].first, o.ensure_ascii);
+          out += key_sep;
+          write(items[order[i]].second, depth + 1);
+        }
+        if (o.indent > 0 && !items.empty()) newline(depth);
+        out += '}';
+        break;
+      }
+      case Value::K::kFunc:
+        throw std::runtime_error(std::string("Cannot convert to JSON: ") + v.type_name());
+    }
+    flush();
+  }
+};
+
 }  // namespace
 
 std::string to_json(const Value& v, const JsonOptions& o, bool undefined_as_null, int depth) {
-  // A namespace or list can be made to contain itself (`set ns.x = [ns]`); JavaScript's
-  // JSON.stringify refuses such cycles, and so do we, before the stack runs out.
-  if (depth > kMaxJsonDepth)
-    throw std::runtime_error("Cannot convert to JSON: nesting deeper than " +
-                             std::to_string(kMaxJsonDepth) + " levels (cyclic structure?)");
-  std::string item_sep = ", ", key_sep = ": ";
-  if (o.has_separators) {
-    item_sep = o.item_sep;
-    key_sep = o.key_sep;
-  } else if (o.indent > 0) {
-    item_sep = ",";
-  }
-  switch (v.k) {
-    case Value::K::kNull:
-      return "null";
-    case Value::K::kUndefined:
-      return undefined_as_null ? "null" : "undefined";
-    case Value::K::kBool:
-      return v.b ? "true" : "false";
-    case Value::K::kInt:
-      return std::to_string(v.i);
-    case Value::K::kFloat:
-      return std::isfinite(v.f) ? js_number(v.f) : "null";
-    case Value::K::kStr:
-      return json_string(v.s, o.ensure_ascii);
-    case Value::K::kArray:
-    case Value::K::kTuple:
-    case Value::K::kObject:
-    case Value::K::kKwargs:
-    case Value::K::kNamespace: {
-      const std::string ind = o.indent > 0 ? std::string(size_t(o.indent), ' ') : "";
-      std::string base = "\n";
-      for (int d = 0; d < depth; ++d) base += ind;
-      const std::string child = base + ind;
-      std::vector<std::string> core;
-      if (v.is_array()) {
-        for (const auto& x : *v.arr) core.push_back(to_json(x, o, undefined_as_null, depth + 1));
-        std::string r = "[";
-        if (o.indent > 0 && !core.empty()) {
-          r += child;
-          for (size_t i = 0; i < core.size(); ++i) r += (i ? item_sep + child : "") + core[i];
-          return r + base + "]";
-        }
-        for (size_t i = 0; i < core.size(); ++i) r += (i ? item_sep : "") + core[i];
-        return r + "]";
-      }
-      auto items = v.obj->items;
-      if (o.sort_keys)
-        std::stable_sort(items.begin(), items.end(),
-                         [](const auto& a, const auto& b) { return a.first < b.first; });
-      for (const auto& [key, x] : items) {
-        std::string e = json_string(key, o.ensure_ascii) + key_sep +
-                        to_json(x, o, undefined_as_null, depth + 1);
-        core.push_back(o.indent > 0 ? child + e : e);
-      }
-      std::string r = "{";
-      for (size_t i = 0; i < core.size(); ++i) r += (i ? item_sep : "") + core[i];
-      if (o.indent > 0 && !core.empty()) r += base;
-      return r + "}";
-    }
-    case Value::K::kFunc:
-      break;
-  }
-  throw std::runtime_error(std::string("Cannot convert to JSON: ") + v.type_name());
+  JsonWriter w{o, undefined_as_null, {}, 0};
+  w.write(v, depth);
+  return std::move(w.out);
 }
 
-std::string to_output(const Value& v) {
-  return v.none_or_undefined() ? std::string() : rt_string(v);
+std::string to_output(const Value& v, Budget* budget) {
+  return v.none_or_undefined() ? std::string() : rt_string(v, budget);
 }
 
-std::string js_string(const Value& v) {
+std::string js_string(const Value& v, Budget* budget) {
   switch (v.k) {
     case Value::K::kStr:
       return v.s;
@@ -334,7 +374,11 @@ std::string js_string(const Value& v) {
     case Value::K::kArray:
     case Value::K::kTuple: {
       std::string r;
-      for (size_t i = 0; i < v.arr->size(); ++i) r += (i ? "," : "") + rt_string((*v.arr)[i]);
+      for (size_t i = 0; i < v.arr->size(); ++i) {
+        if (i) r += ',';
+        spend(budget, 0);
+        r += rt_string((*v.arr)[i], budget);
+      }
       return r;
     }
     case Value::K::kFunc:
@@ -344,7 +388,7 @@ std::string js_string(const Value& v) {
   }
 }
 
-std::string rt_string(const Value& v) {
+std::string rt_string(const Value& v, Budget* budget) {
   switch (v.k) {
     case Value::K::kUndefined:
       return "undefined";
@@ -366,8 +410,11 @@ std::string rt_string(const Value& v) {
       return v.s;
     case Value::K::kFunc:
       return "function";
-    default:
-      return to_json(v, JsonOptions{}, false);
+    default: {
+      JsonOptions o;
+      o.budget = budget;
+      return to_json(v, o, false);
+    }
   }
 }
 

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "templates/budget.h"
+
 namespace hearth::templates::jinja {
 
 struct Value;
@@ -116,13 +118,17 @@ struct Value {
 // From JSON input (integral floats become integers, as JavaScript numbers would).
 Value from_json(const nlohmann::ordered_json& j);
 
+// Printing a list or dict walks all of it, and lists can share sublists (`[a, a]` nested 40 deep
+// has 2**40 leaves), so the functions below spend from the render's budget when given one: a
+// step per value, the bytes of each string piece. Overrunning it throws std::runtime_error.
+
 // How a value prints in the output (none and undefined print nothing).
-std::string to_output(const Value& v);
+std::string to_output(const Value& v, Budget* budget = nullptr);
 // The reference's RuntimeValue.toString(): like to_output, but "null" / "undefined".
-std::string rt_string(const Value& v);
+std::string rt_string(const Value& v, Budget* budget = nullptr);
 // JavaScript's String() of the underlying value, as `~` and `+` concatenate: numbers as
 // JavaScript prints them, dicts "[object Map]", lists their items' rt_string joined by ",".
-std::string js_string(const Value& v);
+std::string js_string(const Value& v, Budget* budget = nullptr);
 // JavaScript's Number -> string.
 std::string js_number(double d);
 
@@ -132,6 +138,7 @@ struct JsonOptions {
   bool sort_keys = false;
   bool has_separators = false;
   std::string item_sep, key_sep;
+  Budget* budget = nullptr;
 };
 // tojson; `undefined_as_null` false prints "undefined" (as the reference's printing of lists).
 std::string to_json(const Value& v, const JsonOptions& o, bool undefined_as_null = true,
