@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "base/utf8.h"
+
 namespace hearth::store {
 
 namespace {
@@ -156,6 +158,13 @@ Result<ojson> parse_parameter(std::string_view name, std::string_view value, boo
 Result<Modelfile> Modelfile::parse(std::string_view text) {
   Modelfile mf;
   if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // UTF-8 BOM
+  // Everything in a Modelfile ends up in JSON (the create request, the layers): refuse bytes
+  // that are not UTF-8 here, with their line, rather than fail later without one.
+  if (size_t bad = 0; !utf8_well_formed(text, &bad)) {
+    const int bad_line = 1 + int(std::count(text.begin(), text.begin() + long(bad), '\n'));
+    return invalid_argument("(line " + std::to_string(bad_line) +
+                            "): invalid UTF-8 (a Modelfile must be UTF-8 text)");
+  }
   size_t i = 0;
   int line = 1;
   bool have_from = false;

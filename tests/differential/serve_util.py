@@ -22,13 +22,14 @@ def free_port():
 
 
 class Server:
-    def __init__(self, models=None, env=None, port=None):
+    def __init__(self, models=None, env=None, port=None, preexec_fn=None):
         self.models = models or tempfile.mkdtemp(prefix="hearth-models-")
         self.port = port or free_port()
         e = dict(os.environ, HEARTH_MODELS=self.models, HEARTH_HOST=f"127.0.0.1:{self.port}")
         e.update(env or {})
         self.env = e
-        self.proc = subprocess.Popen([HEARTH, "serve"], env=e, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen([HEARTH, "serve"], env=e, stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=preexec_fn)
         for _ in range(200):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()

@@ -233,6 +233,19 @@ def check_http_errors(c, s):
     c.check(s.alive(), "alive after bad HTTP")
 
 
+def check_cli_modelfile(c, s, tmp):
+    """`hearth create` with a Modelfile that is not UTF-8: an error naming the line (it used to
+    abort with an uncaught JSON exception)."""
+    mf = os.path.join(tmp, "Modelfile")
+    with open(mf, "wb") as f:
+        f.write(b"FROM " + MODEL.encode() + b'\nSYSTEM "caf\xff"\nTEMPLATE "{{ .Prompt }} \xc3"\n')
+    out = subprocess.run([HEARTH, "create", "badmf", "-f", mf], capture_output=True,
+                         env=dict(os.environ, HEARTH_HOST=f"127.0.0.1:{s.port}"))
+    err = out.stderr.decode("utf-8", "replace")
+    c.check(out.returncode == 1 and "line 2" in err and "UTF-8" in err,
+            f"CLI create with invalid UTF-8: rc {out.returncode} {err!r}")
+
+
 def check_options(c, s):
     for opts, name in (({"repeat_last_n": 2000000000}, "repeat_last_n"),
                        ({"num_ctx": 10 ** 12}, "num_ctx"), ({"top_p": 5}, "top_p"),
@@ -279,6 +292,56 @@ def check_responsive_during_upload(c, s):
           "requests")
     # Generous bound: this catches a network thread blocked for seconds, not scheduling noise.
     c.check(worst < 1.0, f"/api/version took {worst:.2f} s during an upload")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def check_fd_exhaustion(c):
+    """Out of file descriptors: the accept loop waits instead of spinning, and recovers."""
+    import resource
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+    s = Server(preexec_fn=low_limit)
+    socks = []
+    try:
+        for _ in range(100):
+            try:
+                socks.append(socket.create_connection(("127.0.0.1", s.port), timeout=2))
+            except OSError:
+                break
+        time.sleep(0.5)
+        t0 = cpu_seconds(s.proc.pid)
+        time.sleep(2.0)
+        used = cpu_seconds(s.proc.pid) - t0
+        print(f"server CPU while out of descriptors: {used:.2f} s over 2 s")
+        c.check("accept failed" in s.read_log(), "the server never ran out of descriptors")
+        c.check(used < 0.5, f"accept loop spins when out of descriptors: {used:.2f} s CPU in 2 s")
+        for k in socks:
+            k.close()
+        socks = []
+        c.check(wait_for_alive(s), "server serves again once descriptors are free")
+    finally:
+        for k in socks:
+            k.close()
+        s.stop()
+
+
+def wait_for_alive(s, seconds=10):
+    t_end = time.time() + seconds
+    while time.time() < t_end:
+        try:
+            if s.alive():
+                return True
+        except OSError:
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def check_cleanup(c, tmp):
@@ -344,6 +407,7 @@ def main():
         check_create_from_path(c, s, tmp)
         check_http_errors(c, s)
         check_options(c, s)
+        check_cli_modelfile(c, s, tmp)
         check_responsive_during_upload(c, s)
     finally:
         s.stop()
@@ -353,6 +417,7 @@ def main():
     finally:
         s.stop()
     check_cleanup(c, tmp)
+    check_fd_exhaustion(c)
     c.finish()
 
 

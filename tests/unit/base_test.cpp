@@ -9,6 +9,7 @@
 #include "base/fp16.h"
 #include "base/json_depth.h"
 #include "base/thread_pool.h"
+#include "base/utf8.h"
 
 namespace hearth {
 
@@ -93,4 +94,24 @@ TEST(ThreadPool, SplitCoversRangeAligned) {
   }
 }
 
+}  // namespace hearth
+
+namespace hearth {
+namespace {
+
+TEST(Utf8, WellFormedAsRfc3629) {
+  size_t bad = 0;
+  EXPECT_TRUE(utf8_well_formed("plain ascii"));
+  EXPECT_TRUE(utf8_well_formed("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));
+  EXPECT_FALSE(utf8_well_formed("ab\xFF", &bad));
+  EXPECT_EQ(bad, 2u);
+  EXPECT_FALSE(utf8_well_formed("x\xC3", &bad));  // truncated
+  EXPECT_EQ(bad, 1u);
+  EXPECT_FALSE(utf8_well_formed("\xC0\xAF"));          // overlong
+  EXPECT_FALSE(utf8_well_formed("\xED\xA0\x80"));      // surrogate
+  EXPECT_FALSE(utf8_well_formed("\xF4\x90\x80\x80"));  // > U+10FFFF
+  EXPECT_FALSE(utf8_well_formed("\x80"));              // lone continuation
+}
+
+}  // namespace
 }  // namespace hearth

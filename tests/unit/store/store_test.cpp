@@ -119,6 +119,9 @@ TEST(Modelfile, ErrorsNameTheLine) {
            {"FROM m\nSYSTEM \"\"\"never closed\n", "(line 2): unexpected end of file"},
            {"FROM m\nSYSTEM \"open\n", "(line 2): unexpected end of file"},
            {"PARAMETER temperature 1\n", "no FROM line"},
+           // Not UTF-8: refused with its line (the CLI used to abort serializing it to JSON).
+           {"FROM m\nSYSTEM \"caf\xff\"\n", "(line 2): invalid UTF-8"},
+           {"FROM m\n\nTEMPLATE x\xc3\n", "(line 3): invalid UTF-8"},
        }) {
     auto mf = Modelfile::parse(c.text);
     ASSERT_FALSE(mf.is_ok()) << c.text;
