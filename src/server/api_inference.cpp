@@ -424,8 +424,8 @@ static bool read_messages(const json& j, Responder& res, bool oai, json& out) {
       // OpenAI content parts: text parts are joined; images are not supported yet.
       std::string text;
       for (const auto& part : m["content"]) {
-        if (part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
-            part["text"].is_string())
+        if (part.is_object() && part.contains("type") && part["type"] == "text" &&
+            part.contains("text") && part["text"].is_string())
           text += part["text"].get<std::string>();
         else
           return err("only text content parts are supported by this model");
@@ -511,7 +511,8 @@ void Api::embed(const HttpRequest& req, ResponderP res) {
   const bool oai = req.path.rfind("/v1/", 0) == 0;
   auto j = body_json(req, *res);
   if (!j) return;
-  std::string name = j->value("model", "");
+  const std::string name =
+      j->contains("model") && (*j)["model"].is_string() ? (*j)["model"].get<std::string>() : "";
   const std::string msg = "\"" + name + "\" does not support embeddings";
   res->send(oai ? openai_error(400, msg) : json_error(400, msg));
 }
@@ -556,8 +557,13 @@ static bool oai_options(const json& j, Responder& res, json& opt, bool& stream,
     stream = j["stream"].get<bool>();
   }
   include_usage = false;
-  if (j.contains("stream_options") && j["stream_options"].is_object())
-    include_usage = j["stream_options"].value("include_usage", false);
+  if (j.contains("stream_options") && j["stream_options"].is_object() &&
+      j["stream_options"].contains("include_usage")) {
+    const json& u = j["stream_options"]["include_usage"];
+    if (!u.is_null() && !u.is_boolean())
+      return err("field 'stream_options.include_usage' must be a boolean");
+    include_usage = u.is_boolean() && u.get<bool>();
+  }
   return true;
 }
 

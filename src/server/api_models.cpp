@@ -57,7 +57,10 @@ void Api::show(const HttpRequest& req, ResponderP res) {
   }
   auto g = gguf::GgufFile::open(rec->model_path);
   if (!g) return res->send(error_response(Status(StatusCode::kCorrupt, g.status().message())));
-  const bool verbose = j->value("verbose", false);
+  if (j->contains("verbose") && !(*j)["verbose"].is_null() && !(*j)["verbose"].is_boolean())
+    return res->send(json_error(400, "field 'verbose' must be a boolean"));
+  const bool verbose =
+      j->contains("verbose") && (*j)["verbose"].is_boolean() && (*j)["verbose"].get<bool>();
   const auto det = store::model_details(**g);
 
   // Parameters: the model's, with num_ctx always shown (Continue.dev reads it).
@@ -218,7 +221,9 @@ void Api::create(const HttpRequest& req, ResponderP res) {
     const json& m = (*j)["messages"];
     if (!m.is_array()) return res->send(json_error(400, "field 'messages' must be an array"));
     for (const auto& x : m) {
-      const std::string role = x.is_object() ? x.value("role", "") : "";
+      const std::string role = x.is_object() && x.contains("role") && x["role"].is_string()
+                                   ? x["role"].get<std::string>()
+                                   : "";
       if (role != "system" && role != "user" && role != "assistant")
         return res->send(
             json_error(400, "message role must be one of \"system\", \"user\", or \"assistant\""));
