@@ -135,7 +135,7 @@ Result<std::chrono::nanoseconds> parse_keep_alive(const ojson& v) {
     const char* b = str.c_str() + i;
     char* end = nullptr;
     const double x = std::strtod(b, &end);
-    if (end == b || x < 0) return invalid_argument("invalid duration \"" + str + "\"");
+    if (end == b || !(x >= 0)) return invalid_argument("invalid duration \"" + str + "\"");
     i += size_t(end - b);
     size_t j = i;
     while (j < str.size() && !(std::isdigit(uint8_t(str[j])) || str[j] == '.')) ++j;
