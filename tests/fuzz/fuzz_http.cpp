@@ -56,7 +56,8 @@ const std::vector<std::string>& keys() {
 
 // Replacement values: every JSON type, edge numbers, strings the API gives meaning to.
 const char* const kValues = R"([
-  null, true, false, 0, 1, -1, 2, 4, 64, 4096, 2147483647, 2147483648, -2147483649,
+  null, true, false, 0, 1, -1, -2, 2, 4, 64, 4096, 1048576, 1000000000, 2000000000, 2147483647,
+  2147483648, -2147483649,
   9223372036854775807, -9223372036854775808, 18446744073709551615, 0.5, -0.0, 1e300, -1e300,
   1e-300, "", "x", "tiny", "tiny-tmpl", "json", "low", "5m", "0", "-1", "nanh", "1e9999h",
   "\u00ff", "sha256:6c7e64dfc7bcbede2b56df876bb61c3579b4ed416095f7d42be3845e9dce0727", "user",

@@ -54,7 +54,9 @@
 // that were not there are removed, manifests that changed are rewritten, blobs that were removed
 // come back (hard links to a pristine copy). So creates, copies, deletes and uploads within one
 // input see each other, but the store cannot grow from one input to the next. What the
-// scheduler holds (loaded models, slot caches) does carry over between inputs.
+// scheduler holds (loaded models, slot caches) carries over between inputs, except after an
+// input that mentions keep_alive: then every model is unloaded, so no input inherits a
+// keep_alive from an earlier one.
 #pragma once
 
 #include <signal.h>
@@ -81,6 +83,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "runtime/scheduler.h"
@@ -302,6 +305,9 @@ class Harness {
     std::string problem = run_requests(data);
     if (problem.rfind("timeout", 0) == 0) return problem;  // a handler still holds the store
     if (std::string e = reset_store(); !e.empty() && problem.empty()) problem = e;
+    // A keep_alive stays with the loaded model (and "0" or "1ns" unload it some time later):
+    // start the next input from no loaded model rather than from this input's keep_alive.
+    if (data.find("keep_alive") != std::string_view::npos) unload_all();
     return problem;
   }
 
@@ -385,6 +391,13 @@ class Harness {
     access_ = std::make_unique<server::AccessPolicy>(
         std::vector<std::string>{"https://*.example.com"}, true);
     return "";
+  }
+
+  void unload_all() {
+    for (const auto& m : sched_->loaded()) sched_->unload(m.model_path);
+    const auto t0 = Clock::now();
+    while (!sched_->loaded().empty() && Clock::now() - t0 < std::chrono::seconds(2))
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 
   std::string relative(const fs::path& p) const { return p.string().substr(root_.size() + 1); }
