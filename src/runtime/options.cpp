@@ -159,7 +159,7 @@ Result<std::chrono::nanoseconds> parse_keep_alive(const ojson& v) {
     i = j;
   }
   if (neg && total > 0) return nanoseconds(-1);
-  return nanoseconds(int64_t(std::min(total, 9e18)));
+  return nanoseconds(int64_t(std::min(total, 1e18)));  // as a number: at most 1e9 s
 }
 
 }  // namespace hearth::runtime
