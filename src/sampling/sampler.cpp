@@ -8,8 +8,9 @@ namespace hearth::sampling {
 Sampler::Sampler(const SamplerParams& p, int n_vocab) : p_(p), n_vocab_(n_vocab) {
   cand_.reserve(size_t(n_vocab));
   counts_.assign(size_t(n_vocab), 0);
-  if (p_.repeat_last_n > 0) window_.assign(size_t(p_.repeat_last_n), 0);
-  distinct_.reserve(p_.repeat_last_n > 0 ? size_t(p_.repeat_last_n) : size_t(n_vocab));
+  // repeat_last_n comes from a request: the window grows with the tokens seen (accept), and
+  // distinct_ never holds more than n_vocab tokens.
+  distinct_.reserve(size_t(p_.repeat_last_n > 0 ? std::min(p_.repeat_last_n, n_vocab) : n_vocab));
   reset();
 }
 
@@ -24,15 +25,15 @@ void Sampler::reset() {
 void Sampler::accept(int32_t token) {
   if (token < 0 || token >= n_vocab_ || p_.repeat_last_n == 0) return;
   if (p_.repeat_last_n > 0) {
-    if (window_len_ == window_.size()) {  // evict the oldest
+    if (window_len_ == size_t(p_.repeat_last_n)) {  // evict the oldest
       const int32_t old = window_[window_pos_];
       if (--counts_[size_t(old)] == 0)
         distinct_.erase(std::find(distinct_.begin(), distinct_.end(), old));
-    } else {
-      ++window_len_;
+    } else if (++window_len_ > window_.size()) {
+      window_.push_back(0);
     }
     window_[window_pos_] = token;
-    window_pos_ = (window_pos_ + 1) % window_.size();
+    window_pos_ = (window_pos_ + 1) % size_t(p_.repeat_last_n);
   }
   if (counts_[size_t(token)]++ == 0) distinct_.push_back(token);
 }
