@@ -14,10 +14,18 @@ std::string str_of(const ojson& m, const char* k) {
   return m.contains(k) && m[k].is_string() ? m[k].get<std::string>() : std::string();
 }
 
+// m[k] if m is an object that has it, else null. Tools and tool calls come from requests as
+// they are: a field of another type (or a tool that is not an object) must not throw here, on
+// the runner's thread, where an exception ends the server.
+const ojson& field(const ojson& m, const char* k) {
+  static const ojson null;
+  return m.is_object() && m.contains(k) ? m[k] : null;
+}
+
 // A tool call as the template sees it ({ID, Function: {Index, Name, Arguments}}); Arguments
 // prints as its JSON.
 ojson tool_call_data(const ojson& tc) {
-  const ojson fn = tc.value("function", ojson::object());
+  const ojson& fn = field(tc, "function");
   ojson args = fn.contains("arguments") ? fn["arguments"] : ojson::object();
   if (args.is_string()) {  // OpenAI-style JSON text
     ojson parsed = parse_json_bounded<ojson>(args.get<std::string>());
@@ -26,10 +34,11 @@ ojson tool_call_data(const ojson& tc) {
   ojson a = args.is_object() ? args : ojson::object();
   ojson arguments = a;
   arguments["__json__"] = a;
-  return {
-      {"ID", str_of(tc, "id")},
-      {"Function",
-       {{"Index", fn.value("index", 0)}, {"Name", str_of(fn, "name")}, {"Arguments", arguments}}}};
+  return {{"ID", str_of(tc, "id")},
+          {"Function",
+           {{"Index", field(fn, "index").is_number_integer() ? field(fn, "index") : ojson(0)},
+            {"Name", str_of(fn, "name")},
+            {"Arguments", arguments}}}};
 }
 
 ojson message_data(const ojson& m) {
@@ -57,7 +66,7 @@ ojson go_order_property(const ojson& p) {
 }
 ojson go_order_parameters(const ojson& p) {
   ojson r = ojson::object();
-  r["type"] = p.value("type", std::string());
+  r["type"] = str_of(p, "type");
   for (const char* k : {"$defs", "items", "required"})
     if (p.contains(k)) r[k] = p[k];
   ojson props = ojson::object();
@@ -71,17 +80,16 @@ ojson go_order_parameters(const ojson& p) {
   return r;
 }
 ojson go_order_function(const ojson& fn) {
-  ojson r = {{"name", fn.value("name", std::string())}};
-  if (fn.contains("description") && !fn["description"].get<std::string>().empty())
-    r["description"] = fn["description"];
-  r["parameters"] = go_order_parameters(fn.value("parameters", ojson::object()));
+  ojson r = {{"name", str_of(fn, "name")}};
+  if (!str_of(fn, "description").empty()) r["description"] = fn["description"];
+  r["parameters"] = go_order_parameters(field(fn, "parameters"));
   return r;
 }
 
 // A tool as the template sees it ({Type, Function: {Name, Description, Parameters: {Type,
 // Required, Properties}}}); each level prints as JSON.
 ojson tool_data(const ojson& t) {
-  const ojson fn = go_order_function(t.value("function", ojson::object()));
+  const ojson fn = go_order_function(field(t, "function"));
   const ojson params = fn["parameters"];
   ojson p = {{"Type", params.value("type", std::string())},
              {"Required", params.value("required", ojson::array())},
@@ -91,8 +99,9 @@ ojson tool_data(const ojson& t) {
              {"Description", str_of(fn, "description")},
              {"Parameters", p},
              {"__json__", fn}};
-  const ojson whole = {{"type", t.value("type", std::string("function"))}, {"function", fn}};
-  return {{"Type", t.value("type", std::string("function"))}, {"Function", f}, {"__json__", whole}};
+  const std::string type = field(t, "type").is_string() ? str_of(t, "type") : "function";
+  const ojson whole = {{"type", type}, {"function", fn}};
+  return {{"Type", type}, {"Function", f}, {"__json__", whole}};
 }
 
 }  // namespace
