@@ -93,26 +93,42 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
   void send_response(HttpResponse r, bool keep_alive, unsigned version) {
     net::post(stream_.get_executor(), [self = shared_from_this(), r = std::move(r), keep_alive,
                                        version]() mutable {
-      auto res =
-          std::make_shared<http::response<http::string_body>>(http::status(r.status), version);
-      res->set(http::field::server, "hearth");
-      res->set(http::field::content_type, r.content_type);
-      for (auto& [k, v] : self->cors_) res->set(k, v);
-      for (auto& [k, v] : r.headers) res->set(k, v);
-      res->keep_alive(keep_alive);
-      res->body() = std::move(r.body);
-      res->prepare_payload();
       if (self->waiting_) {
         self->waiting_ = false;
         self->stream_.socket().cancel();  // stop watch_peer
       }
       // An answer the client does not read must not hold the connection forever.
       self->stream_.expires_after(self->opt_.idle_timeout);
-      http::async_write(self->stream_, *res, [self, res, keep_alive](beast::error_code ec, size_t) {
+      auto done = [self, keep_alive](beast::error_code ec, size_t) {
         if (ec) return self->close();
         if (!keep_alive) return self->drain_and_close();
         self->read_header();
-      });
+      };
+      auto fill = [&](auto& res) {
+        res.set(http::field::server, "hearth");
+        res.set(http::field::content_type, r.content_type);
+        for (auto& [k, v] : self->cors_) res.set(k, v);
+        for (auto& [k, v] : r.headers) res.set(k, v);
+        res.keep_alive(keep_alive);
+      };
+      if (self->head_request_) {
+        // HEAD: the headers a GET would get, no body (a body would be read as the start of
+        // the next answer on this connection).
+        auto res =
+            std::make_shared<http::response<http::empty_body>>(http::status(r.status), version);
+        fill(*res);
+        res->content_length(r.body.size());
+        http::async_write(self->stream_, *res,
+                          [res, done](beast::error_code ec, size_t n) { done(ec, n); });
+        return;
+      }
+      auto res =
+          std::make_shared<http::response<http::string_body>>(http::status(r.status), version);
+      fill(*res);
+      res->body() = std::move(r.body);
+      res->prepare_payload();
+      http::async_write(self->stream_, *res,
+                        [res, done](beast::error_code ec, size_t n) { done(ec, n); });
     });
   }
 
@@ -238,6 +254,7 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
 
   void read_header() {
     cors_.clear();
+    head_request_ = false;
     upload_.reset();
     header_parser_.emplace();
     header_parser_->header_limit(64 * 1024);
@@ -289,6 +306,7 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
     }
     HttpRequest head = to_request(header_parser_->get());
     const auto& h = header_parser_->get();
+    head_request_ = h.method() == http::verb::head;
     // Browser rules before anything else is read or done.
     const std::string origin = head.header("origin");
     if (opt_.access) {
@@ -426,6 +444,7 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
   std::unique_ptr<std::array<char, 256 * 1024>> chunk_;    // only while uploading
   std::vector<std::pair<std::string, std::string>> cors_;  // for the current request's answer
   bool timed_out_ = false;
+  bool head_request_ = false;  // the current request is a HEAD: answers carry no body
   uint64_t timer_gen_ = 0;
   // Streaming state (touched only on the strand, except closed_).
   std::deque<std::string> queue_;
