@@ -1,7 +1,9 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <queue>
 
 #include "tokenizer/pretokenizer.h"
@@ -81,6 +83,19 @@ const char* const kEogTexts[] = {
     "<turn|>",
 };
 
+// The byte of a "<0xXX>" token (two hex digits, either case), -1 for any other text.
+int byte_token_value(std::string_view text) {
+  if (text.size() != 6 || text.substr(0, 3) != "<0x" || text[5] != '>') return -1;
+  auto hex = [](char c) {
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+  };
+  const int hi = hex(text[3]), lo = hex(text[4]);
+  return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
 struct FimSpec {
   const char* key;
   int32_t SpecialIds::*field;
@@ -110,6 +125,8 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFi
     return corrupt("[tokenizer] tokenizer.ggml.tokens has " + std::to_string(n) + " entries");
   size_t total = 0;
   for (auto s : tokens) total += s.size();
+  if (total > std::numeric_limits<uint32_t>::max())
+    return corrupt("[tokenizer] tokenizer.ggml.tokens holds more than 4 GiB of text");
   t->text_arena_.reserve(total);
   t->text_off_.reserve(n + 1);
   for (auto s : tokens) {
@@ -136,6 +153,8 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFi
       return corrupt("[tokenizer] tokenizer.ggml.scores has " + std::to_string(sc.size()) +
                      " entries for " + std::to_string(n) + " tokens");
     t->scores_.assign(sc.begin(), sc.end());
+    for (float& x : t->scores_)  // NaN would break the merge queue's ordering: merge it last
+      if (std::isnan(x)) x = -std::numeric_limits<float>::infinity();
   }
 
   if (t->kind_ == Kind::kBpe) {
@@ -178,7 +197,7 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFi
   auto id_key = [&](const char* key, int32_t& dst) -> Status {
     HEARTH_ASSIGN_OR_RETURN(int64_t v, f.get_int_or(key, -1));
     if (v >= int64_t(n)) return corrupt(std::string("[tokenizer] ") + key + " is out of range");
-    dst = int32_t(v);
+    dst = v < 0 ? -1 : int32_t(v);  // any negative id means none (never wrapped into range)
     return Status::ok();
   };
   HEARTH_RETURN_IF_ERROR(id_key("tokenizer.ggml.bos_token_id", t->sp_.bos));
@@ -518,11 +537,9 @@ std::string Tokenizer::piece(int32_t id, bool special) const {
       if (kind_ == Kind::kBpe && byte_encode_) return std::string(text);
       break;  // SentencePiece: whitespace runs such as "▁▁▁" are user-defined in Gemma
     case TokenType::kByte:
-      if ((kind_ == Kind::kSpm || !byte_encode_) && text.size() == 6 &&
-          text.substr(0, 3) == "<0x") {
-        const int v = std::stoi(std::string(text.substr(3, 2)), nullptr, 16);
-        return std::string(1, char(v));
-      }
+      // <0xXX>: the byte. A malformed one (<0xZZ>, <0x>) is only text.
+      if (int b; (kind_ == Kind::kSpm || !byte_encode_) && (b = byte_token_value(text)) >= 0)
+        return std::string(1, char(b));
       [[fallthrough]];
     default:
       break;

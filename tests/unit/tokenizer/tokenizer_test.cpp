@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "gguf/gguf.h"
@@ -111,6 +112,65 @@ TEST(Tokenizer, UnknownModelIsNamed) {
   auto t = Tokenizer::from_gguf(**f);
   ASSERT_FALSE(t.is_ok());
   EXPECT_NE(t.status().message().find("wordpiece-x"), std::string::npos);
+}
+
+// A SentencePiece vocabulary as a malformed file may carry it: byte tokens that are not <0xXX>,
+// an empty token, a token of invalid UTF-8, a NaN score, and special ids that are negative
+// 64-bit values (which used to wrap into an int32 id: an out-of-bounds write at load).
+TEST(Tokenizer, MalformedVocabularyIsToleratedNotFatal) {
+  const std::vector<std::string> toks = {"<unk>",
+                                         "<s>",
+                                         "</s>",
+                                         "<0x41>",
+                                         "<0xZZ>",
+                                         "<0x>",
+                                         "<0xG1>",
+                                         "<0x\xff\xfe>",
+                                         "<0x4a>",
+                                         "",
+                                         "\xE2\x96\x81"
+                                         "a",
+                                         "\xff\x80",
+                                         "b"};
+  gguf::GgufWriter w;
+  w.set_string("tokenizer.ggml.model", "llama");
+  w.set_array_strings("tokenizer.ggml.tokens", toks);
+  std::vector<float> scores(toks.size(), 0.0f);
+  scores[10] = std::numeric_limits<float>::quiet_NaN();
+  w.set_array_f32("tokenizer.ggml.scores", scores);
+  w.set_array_i32("tokenizer.ggml.token_type", {2, 3, 3, 6, 6, 6, 6, 6, 6, 1, 1, 1, 1});
+  w.set_i64("tokenizer.ggml.bos_token_id", -(int64_t(1) << 32) + 5);
+  w.set_i64("tokenizer.ggml.eos_token_id", -(int64_t(1) << 32) + 1000000000);
+  w.set_i64("tokenizer.ggml.padding_token_id", -7);
+  const auto bytes = w.to_bytes();
+  auto f = gguf::GgufFile::parse(bytes.data(), bytes.size());
+  ASSERT_TRUE(f.is_ok()) << f.status().message();
+  auto r = Tokenizer::from_gguf(**f);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  const Tokenizer& t = **r;
+  EXPECT_EQ(t.special().bos, -1);  // negative: none, never wrapped into range
+  EXPECT_EQ(t.special().eos, -1);
+  EXPECT_EQ(t.special().pad, -1);
+  for (int32_t id : t.eog_ids()) EXPECT_TRUE(id >= 0 && id < t.n_vocab()) << id;
+  EXPECT_EQ(t.piece(3), "A");
+  EXPECT_EQ(t.piece(8), "J");
+  EXPECT_EQ(t.piece(4), "<0xZZ>");  // malformed byte tokens are their text (std::stoi threw)
+  EXPECT_EQ(t.piece(5), "<0x>");
+  EXPECT_EQ(t.piece(6), "<0xG1>");
+  EXPECT_EQ(t.piece(7), "<0x\xff\xfe>");
+  EXPECT_EQ(t.piece(9), "");
+  EXPECT_EQ(t.piece(-3), "");
+  EXPECT_EQ(t.piece(1 << 30), "");
+  std::vector<int32_t> all;
+  for (int32_t i = -2; i < t.n_vocab() + 2; ++i) all.push_back(i);
+  EXPECT_NO_THROW((void)t.decode(all));
+  TextStream s(t);
+  std::string streamed;
+  for (int32_t id : all) streamed += s.push(id);
+  streamed += s.flush();
+  EXPECT_TRUE(is_valid_utf8(streamed));
+  for (int32_t id : t.encode("a b A \xff<0xZZ>", true, true))
+    EXPECT_TRUE(id >= 0 && id < t.n_vocab()) << id;
 }
 
 // Streams every token of `text` through a TextStream one by one; returns the emitted chunks.
