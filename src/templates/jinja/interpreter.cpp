@@ -18,6 +18,13 @@ constexpr size_t kKeysPerStep = 32;
 // Items copied into a new list per step.
 constexpr size_t kItemsPerStep = 8;
 
+// Integer results that leave int64 continue as floats, as the reference's JavaScript numbers do;
+// int64 overflow is undefined behaviour (and INT64_MIN % -1 traps: SIGFPE), never reached.
+Value int_or_float(double d) {
+  if (d >= -9223372036854775808.0 && d < 9223372036854775808.0) return Value::integer(int64_t(d));
+  return Value::number(d);
+}
+
 // range(stop) / range(start, stop[, step]) as the first item, the step and the number of items,
 // computed without stepping through them (range(10**12) is refused before anything is built).
 struct RangeSpec {
@@ -459,7 +466,9 @@ Value Interpreter::eval_inner(const Node& n, Env& env) {
       if (n.name == "not") return Value::boolean(!v.truthy());
       const int sign = n.name == "-" ? -1 : 1;
       if (v.k == Value::K::kFloat) return Value::number(sign * v.f);
-      if (v.k == Value::K::kInt) return Value::integer(sign * v.i);
+      if (v.k == Value::K::kInt)
+        return v.i == INT64_MIN && sign < 0 ? int_or_float(-double(v.i))
+                                            : Value::integer(sign * v.i);
       if (v.k == Value::K::kBool) return Value::integer(sign * int64_t(v.b));
       throw JinjaError(n.line, "unary " + n.name + " on " + v.type_name());
     }
@@ -548,14 +557,20 @@ Value Interpreter::eval_binary(const Node& n, Env& env) {
     const double res = std::pow(a, b);
     if (!std::isfinite(res)) throw JinjaError(n.line, "exponentiation overflow");
     if (l.k == Value::K::kFloat || r.k == Value::K::kFloat || b < 0) return Value::number(res);
-    return Value::integer(int64_t(res));
+    return int_or_float(res);
   }
   if (l.is_number() && r.is_number()) {
     const bool fl = l.k == Value::K::kFloat || r.k == Value::K::kFloat;
     if (op == "+" || op == "-" || op == "*") {
       if (!fl) {
         const int64_t a = l.i, b = r.i;
-        return Value::integer(op == "+" ? a + b : op == "-" ? a - b : a * b);
+        int64_t x;
+        const bool over = op == "+"   ? __builtin_add_overflow(a, b, &x)
+                          : op == "-" ? __builtin_sub_overflow(a, b, &x)
+                                      : __builtin_mul_overflow(a, b, &x);
+        if (!over) return Value::integer(x);
+        const double da = double(a), db = double(b);
+        return Value::number(op == "+" ? da + db : op == "-" ? da - db : da * db);
       }
       const double a = l.num(), b = r.num();
       return Value::number(op == "+" ? a + b : op == "-" ? a - b : a * b);
@@ -564,14 +579,14 @@ Value Interpreter::eval_binary(const Node& n, Env& env) {
     if (op == "//") {
       if (!fl) {
         if (r.i == 0) throw JinjaError(n.line, "integer division by zero");
-        return Value::integer(int64_t(std::floor(double(l.i) / double(r.i))));
+        return int_or_float(std::floor(double(l.i) / double(r.i)));
       }
       return Value::number(std::floor(l.num() / r.num()));
     }
     if (op == "%") {
       if (!fl) {
         if (r.i == 0) throw JinjaError(n.line, "integer modulo by zero");
-        return Value::integer(l.i % r.i);
+        return Value::integer(r.i == -1 ? 0 : l.i % r.i);
       }
       return Value::number(std::fmod(l.num(), r.num()));
     }
@@ -1062,9 +1077,10 @@ Value Interpreter::apply_filter(const Value& v, const Node& f, Env& env) {
     }
     if (v.is_number()) {
       if (name == "abs")
-        return v.k == Value::K::kInt ? Value::integer(std::llabs(v.i))
+        return v.k == Value::K::kInt ? (v.i == INT64_MIN ? int_or_float(-double(v.i))
+                                                         : Value::integer(std::llabs(v.i)))
                                      : Value::number(std::fabs(v.f));
-      if (name == "int") return Value::integer(int64_t(std::floor(v.num())));
+      if (name == "int") return v.k == Value::K::kInt ? v : int_or_float(std::floor(v.num()));
       if (name == "float") return Value::number(v.num());
       if (name == "string") return Value::str(to_output(v, &budget_));
       throw JinjaError(f.line, "unknown number filter '" + name + "'");

@@ -156,5 +156,21 @@ TEST(Jinja, HostileTemplatesAreBounded) {
   EXPECT_NE(render("{{ " + nots + "1 }}").find("[jinja]"), std::string::npos);
 }
 
+// Integer arithmetic at the edges of int64 (reachable from a model's chat template): no trap, no
+// undefined behaviour; results that leave int64 continue as floats, as JavaScript numbers do.
+TEST(Jinja, IntegerEdgesNeitherTrapNorOverflow) {
+  const std::string min = "(-9223372036854775807 - 1)", max = "9223372036854775807";
+  EXPECT_EQ(render("{{ " + min + " % -1 }}"), "0");  // was SIGFPE (x86 idiv INT64_MIN by -1)
+  EXPECT_EQ(render("{{ 7 % -3 }}|{{ -7 % 3 }}|{{ -7 // 2 }}|{{ 2 ** 62 }}"),
+            "1|-1|-4|4611686018427387904");
+  EXPECT_EQ(render("{{ (" + max + " + 1) > 0 }}|{{ (" + min + " - 1) < 0 }}|{{ (" + max +
+                   " * 3) > 0 }}|{{ -" + min + " > 0 }}|{{ (" + min + " // -1) > 0 }}|{{ (" + min +
+                   " | abs) > 0 }}"),
+            "true|true|true|true|true|true");
+  EXPECT_EQ(render("{{ " + max + " | int }}|{{ (2 ** 70) > 0 }}|{{ ((2.0 ** 70) | int) > 0 }}"),
+            max + "|true|true");
+  EXPECT_EQ(render("{{ 'abc'[1::" + max + "] }}|{{ [1, 2, 3][2::" + max + "] }}"), "b|[3]");
+}
+
 }  // namespace
 }  // namespace hearth::templates::jinja
