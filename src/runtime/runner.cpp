@@ -115,6 +115,8 @@ void Runner::loop() {
         abandon(sink, Status(StatusCode::kResourceExhausted, "out of memory for this request"));
       } catch (const std::length_error&) {
         abandon(sink, Status(StatusCode::kResourceExhausted, "out of memory for this request"));
+      } catch (const std::exception& e) {  // the model's tokenizer and template run here
+        abandon(sink, internal_error(std::string("preparing the request failed: ") + e.what()));
       }
     }
     if (std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.busy; })) step();
@@ -149,6 +151,18 @@ void Runner::admit(Job j) {
     owner_->job_finished(model_path_);
     return;
   }
+  // A vocabulary larger than the model's embedding: refuse this request here rather than fail
+  // the forward pass of every sequence batched with it.
+  const int64_t n_vocab_model = engine_->model().config().n_vocab;
+  for (int32_t t : prompt)
+    if (t < 0 || t >= n_vocab_model) {
+      j.sink->on_error(corrupt("token id " + std::to_string(t) +
+                               " of the prompt is outside the model's vocabulary of " +
+                               std::to_string(n_vocab_model) + " (tokenizer.ggml.tokens has " +
+                               std::to_string(tok_->n_vocab()) + ")"));
+      owner_->job_finished(model_path_);
+      return;
+    }
   const int n_ctx = std::min(j.opt.num_ctx > 0 ? j.opt.num_ctx : opt_.default_ctx, n_ctx_train_);
   const int dropped = shorten_prompt(prompt, n_ctx, j.opt.num_keep);
   if (int(prompt.size()) >= n_ctx) {

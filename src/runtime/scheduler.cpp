@@ -260,6 +260,8 @@ Result<bool> Scheduler::load_locked(std::unique_lock<std::mutex>& lk, Job& j) {
     r = Status(StatusCode::kResourceExhausted, "out of memory while loading the model");
   } catch (const std::length_error&) {
     r = Status(StatusCode::kResourceExhausted, "out of memory while loading the model");
+  } catch (const std::exception& e) {  // the file is read on this thread: nothing may escape it
+    r = internal_error(std::string("loading the model failed: ") + e.what());
   }
   lk.lock();
   if (!r) return r.status();

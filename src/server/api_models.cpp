@@ -265,9 +265,16 @@ void Api::create(const HttpRequest& req, ResponderP res) {
     auto say = [&](const std::string& status) {
       if (!stream) return;
       if (!out) out = res->stream(200, "application/x-ndjson");
-      if (out) out->write(json{{"status", status}}.dump() + "\n");
+      if (out)
+        out->write(json{{"status", status}}.dump(-1, ' ', false, json::error_handler_t::replace) +
+                   "\n");
     };
-    Status st = store::create_model(store_, n, spec, say);
+    Status st;
+    try {  // this thread's own: an exception escaping it would end the server
+      st = store::create_model(store_, n, spec, say);
+    } catch (const std::exception& e) {
+      st = internal_error(std::string("creating the model failed: ") + e.what());
+    }
     if (st.is_ok()) {
       if (out)
         out->end();

@@ -303,7 +303,8 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
                   {"file_type", det.quantization_level},
                   {"architecture", "amd64"},
                   {"os", "linux"}};
-  const std::string cfg = config.dump();
+  // The family comes from the file's general.architecture, which may be any bytes.
+  const std::string cfg = config.dump(-1, ' ', false, ojson::error_handler_t::replace);
   HEARTH_ASSIGN_OR_RETURN(std::string cd, s.add_blob(cfg, {}, &pin));
   Manifest m;
   m.config = Layer{kMediaConfig, cd, int64_t(cfg.size()), ""};
