@@ -15,6 +15,7 @@ decoded on the runner thread (std::stoi threw: std::terminate), and a special-to
 computing INT64_MIN % -1 killed it with SIGFPE."""
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -290,6 +291,7 @@ def main():
         c.check(st == 200 and '"done":true' in text, f"good model after the bad ones: {st}")
     finally:
         stop(srv)
+        shutil.rmtree(work, ignore_errors=True)
     c.finish()
 
 
