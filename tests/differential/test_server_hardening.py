@@ -360,6 +360,19 @@ def wait_for_alive(s, seconds=10):
     return False
 
 
+def check_disk_room(c, s):
+    """An upload larger than the free disk space: 507 before the body is sent (a full disk used
+    to be found only after writing, and is an error of that one request)."""
+    digest = "sha256:" + hashlib.sha256(b"big").hexdigest()
+    conn = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+    conn.sendall(f"POST /api/blobs/{digest} HTTP/1.1\r\nHost: localhost\r\n"
+                 f"Content-Length: {10 ** 15}\r\n\r\n".encode())
+    first = conn.recv(4096).decode("latin-1")
+    conn.close()
+    c.check(first.startswith("HTTP/1.1 507") and "disk space" in first,
+            f"upload larger than the disk: {first[:80]!r}")
+
+
 def check_cleanup(c, tmp):
     models = tempfile.mkdtemp(prefix="hearth-gc-", dir=tmp)
     put_model(models, "tiny:latest", MODEL)
@@ -390,6 +403,7 @@ def check_cleanup(c, tmp):
         st, r = s.json("POST", "/api/generate", {"model": "tiny", "prompt": "hi", "stream": False,
                                                  "options": {"num_predict": 2}})
         c.check(st == 200, f"model intact after cleanup: {st} {r}")
+        check_disk_room(c, s)
     finally:
         s.stop()
     # `hearth prune` (no age limit) removes the fresh orphan too, nothing referenced.
