@@ -379,11 +379,24 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
     }
     auto& body = upload_parser_->get().body();
     const size_t got = chunk_->size() - body.size;
-    if (got > 0)
-      if (Status st = upload_->write(chunk_->data(), got); !st) {
-        upload_.reset();
-        return send_response(error_response(st), false, upload_parser_->get().version());
-      }
+    if (got == 0) return after_upload_write(Status::ok());
+    // The write (and its hash) runs on a worker: a write into the page cache can block for tens
+    // of milliseconds under writeback throttling, which must not stall other clients. The next
+    // piece is read only after it, so the buffer is not reused early and a slow disk slows
+    // only this client (TCP backpressure).
+    net::post(*sh_.workers, [self = shared_from_this(), sink = upload_, got] {
+      Status st = sink->write(self->chunk_->data(), got);
+      net::post(self->stream_.get_executor(),
+                [self, st = std::move(st)] { self->after_upload_write(st); });
+    });
+  }
+
+  void after_upload_write(const Status& st) {
+    if (closed_ || !upload_) return;
+    if (!st) {
+      upload_.reset();
+      return send_response(error_response(st), false, upload_parser_->get().version());
+    }
     if (!upload_parser_->is_done()) return read_upload();
     auto& m = upload_parser_->get();
     HttpRequest req = to_request(m);
