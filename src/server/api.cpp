@@ -257,8 +257,7 @@ UploadDecision Api::start_upload(const HttpRequest& head) {
   const std::string digest = head.path.substr(prefix.size());
   if (!store::digest_hex(digest).is_ok()) return answer(400, "invalid digest format");
   if (store_.has_blob(digest)) return answer(200, "");  // nothing to send: Ollama answers 200
-  uint64_t limit = disk_room(store_.root() + "/blobs");
-  if (max_upload_) limit = std::min(limit, max_upload_);
+  const uint64_t room = disk_room(store_.root() + "/blobs");
   const std::string len = head.header("content-length");
   if (!len.empty()) {
     char* end = nullptr;
@@ -266,10 +265,16 @@ UploadDecision Api::start_upload(const HttpRequest& head) {
     if (max_upload_ && n > max_upload_)
       return answer(413, "blob is larger than the upload limit of " + std::to_string(max_upload_) +
                              " bytes (HEARTH_MAX_UPLOAD)");
-    if (n > limit)
+    if (n > room)
       return answer(507, "not enough disk space for a blob of " + std::to_string(n) + " bytes");
+  } else if (room == 0) {
+    return answer(507, "not enough disk space for an upload");
   }
-  auto w = store_.begin_blob(digest, limit);
+  // Whichever limit is smaller stops a body without a (truthful) length: the setting (413) or
+  // the disk (507).
+  auto w = max_upload_ && max_upload_ <= room
+               ? store_.begin_blob(digest, max_upload_, StatusCode::kTooLarge)
+               : store_.begin_blob(digest, room, StatusCode::kNoSpace);
   if (!w) {
     d.answer = error_response(w.status());
     return d;

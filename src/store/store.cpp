@@ -290,8 +290,11 @@ BlobWriter::~BlobWriter() {
 Status BlobWriter::write(const void* data, size_t n) {
   if (!failed_.is_ok()) return failed_;
   if (limit_ && bytes_ + n > limit_) {
-    failed_ = Status(StatusCode::kTooLarge, "blob is larger than the upload limit of " +
-                                                std::to_string(limit_) + " bytes");
+    failed_ = over_limit_ == StatusCode::kNoSpace
+                  ? Status(StatusCode::kNoSpace, "not enough disk space for this blob")
+                  : Status(StatusCode::kTooLarge, "blob is larger than the upload limit of " +
+                                                      std::to_string(limit_) + " bytes");
+    discard();  // nothing of it stays on the disk
     return failed_;
   }
   hash_->update(data, n);
@@ -301,6 +304,7 @@ Status BlobWriter::write(const void* data, size_t n) {
     if (w < 0) {
       if (errno == EINTR) continue;
       failed_ = io_error("cannot write", tmp_path_, errno);
+      discard();  // a full disk gets its space back at once
       return failed_;
     }
     p += w;
@@ -345,7 +349,8 @@ Result<std::string> BlobWriter::finish(Pin* pin) {
   return "sha256:" + hex;
 }
 
-Result<std::unique_ptr<BlobWriter>> Store::begin_blob(std::string_view expected, uint64_t limit) {
+Result<std::unique_ptr<BlobWriter>> Store::begin_blob(std::string_view expected, uint64_t limit,
+                                                      StatusCode over_limit) {
   HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(expected));
   const fs::path dir = fs::path(root_) / "blobs";
   std::error_code ec;
@@ -361,6 +366,7 @@ Result<std::unique_ptr<BlobWriter>> Store::begin_blob(std::string_view expected,
   w->tmp_path_ = tmpl;
   w->fd_ = fd;
   w->limit_ = limit;
+  w->over_limit_ = over_limit;
   w->hash_ = std::make_unique<Sha256>();
   return w;
 }

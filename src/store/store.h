@@ -109,6 +109,7 @@ class BlobWriter {
   std::string expected_hex_, tmp_path_;
   int fd_ = -1;
   uint64_t bytes_ = 0, limit_ = 0;
+  StatusCode over_limit_ = StatusCode::kTooLarge;
   std::unique_ptr<Sha256> hash_;
   Status failed_;
 };
@@ -133,7 +134,10 @@ class Store {
                                          Pin* pin = nullptr, std::string_view magic = {});
   // Starts writing a blob that must hash to `expected` and be at most `limit` bytes (0: no
   // limit); the temporary file lives in blobs/ as .tmp-*.
-  Result<std::unique_ptr<BlobWriter>> begin_blob(std::string_view expected, uint64_t limit = 0);
+  // `over_limit`: the error a write past the limit gets (TooLarge for a setting, NoSpace for the
+  // disk).
+  Result<std::unique_ptr<BlobWriter>> begin_blob(std::string_view expected, uint64_t limit = 0,
+                                                 StatusCode over_limit = StatusCode::kTooLarge);
 
   Result<Manifest> read_manifest(const ModelName& n) const;
   Status write_manifest(const ModelName& n, const Manifest& m);

@@ -373,6 +373,44 @@ def check_disk_room(c, s):
             f"upload larger than the disk: {first[:80]!r}")
 
 
+def check_disk_full(c, tmp):
+    """A store on a small filesystem (a 6 MB tmpfs; needs root, as CI is): creating a model that
+    does not fit is a 507 for that request, leaves no file behind, and the models already there
+    keep working; an upload without a length on the full disk is refused at once."""
+    mnt = os.path.join(tmp, "small-disk")
+    os.makedirs(mnt)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", mnt],
+                                           capture_output=True).returncode != 0:
+        print("disk-full check not run: mounting a tmpfs needs root")
+        return
+    try:
+        models = os.path.join(mnt, "store")
+        put_model(models, "tiny:latest", os.path.join(FIXTURES, "qwen3-Q4_K_M.gguf"))
+        s = Server(models=models)
+        try:
+            before = store_files(models)
+            st, body = s.json("POST", "/api/create", {"model": "big", "from": os.path.join(
+                FIXTURES, "llama-F16.gguf"), "stream": False})
+            c.check(st == 507 and "space" in str(body), f"create on a full disk: {st} {body}")
+            c.check(store_files(models) == before,
+                    f"a failed create left files: {store_files(models) - before}")
+            st, r = s.json("POST", "/api/generate", {"model": "tiny", "prompt": "hi",
+                                                     "stream": False, "options": {"num_predict": 2}})
+            c.check(st == 200, f"the existing model after a full disk: {st} {r}")
+            conn = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+            digest = "sha256:" + hashlib.sha256(b"z").hexdigest()
+            conn.sendall(f"POST /api/blobs/{digest} HTTP/1.1\r\nHost: localhost\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n".encode())
+            first = conn.recv(4096).decode("latin-1")
+            conn.close()
+            c.check(first.startswith("HTTP/1.1 507"), f"chunked upload on a full disk: {first[:60]!r}")
+            c.check(store_files(models) == before, "an upload on a full disk left files")
+        finally:
+            s.stop()
+    finally:
+        subprocess.run(["umount", mnt], capture_output=True)
+
+
 def check_cleanup(c, tmp):
     models = tempfile.mkdtemp(prefix="hearth-gc-", dir=tmp)
     put_model(models, "tiny:latest", MODEL)
@@ -447,6 +485,7 @@ def main():
     finally:
         s.stop()
     check_cleanup(c, tmp)
+    check_disk_full(c, tmp)
     check_fd_exhaustion(c)
     c.finish()
 
