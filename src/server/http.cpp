@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "server/access.h"
+#include "server/beast_request.h"
 #include "server/errors.h"
 
 namespace hearth::server {
@@ -347,7 +348,7 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
                          return;
                        }
                        auto& m = self->body_parser_->get();
-                       HttpRequest req = self->to_request(m);
+                       HttpRequest req = to_request(m);
                        req.body = std::move(m.body());
                        self->dispatch(std::move(req), m.keep_alive(), m.version());
                      });
@@ -407,22 +408,6 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
   void reply_error(int status, const std::string& msg) {
     stream_.expires_after(kErrorWriteTimeout);
     send_response(json_error(status, msg), false, 11);
-  }
-
-  template <class Msg>
-  static HttpRequest to_request(const Msg& m) {
-    HttpRequest r;
-    r.method = std::string(m.method_string());
-    const std::string target(m.target());
-    const size_t q = target.find('?');
-    r.path = target.substr(0, q);
-    if (q != std::string::npos) r.query = target.substr(q + 1);
-    for (const auto& f : m) {
-      std::string k(f.name_string());
-      for (auto& c : k) c = char(std::tolower(uint8_t(c)));
-      r.headers[k] = std::string(f.value());
-    }
-    return r;
   }
 
   // Runs the handler on the worker pool; an exception is logged and answered as a plain 500

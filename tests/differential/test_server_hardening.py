@@ -76,6 +76,18 @@ def req(method, path, host="127.0.0.1", origin=None, body=b"", extra=""):
     return h.encode() + body
 
 
+def upload_head(port, digest, length_header):
+    """Sends only the head of a blob upload; returns the start of the answer (the server must
+    answer these before any of the body arrives)."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        conn.sendall(f"POST /api/blobs/{digest} HTTP/1.1\r\nHost: localhost\r\n"
+                     f"{length_header}\r\n\r\n".encode())
+        return conn.recv(4096).decode("latin-1")
+    finally:
+        conn.close()
+
+
 def is_json_error(body):
     try:
         return "error" in json.loads(body)
@@ -164,18 +176,10 @@ def check_uploads(c, s):
     st, _, _ = s.request("POST", "/api/blobs/" + good, raw=data)
     c.check(st == 201, f"upload: {st}")
     # Already present: answered from the head, the body is never needed.
-    conn = socket.create_connection(("127.0.0.1", s.port), timeout=10)
-    conn.sendall(f"POST /api/blobs/{good} HTTP/1.1\r\nHost: localhost\r\n"
-                 f"Content-Length: {len(data)}\r\n\r\n".encode())
-    first = conn.recv(4096).decode("latin-1")
-    conn.close()
+    first = upload_head(s.port, good, f"Content-Length: {len(data)}")
     c.check(first.startswith("HTTP/1.1 200"), f"existing blob before the body: {first[:40]!r}")
     # Over HEARTH_MAX_UPLOAD (set to 8 MiB for this server): 413 before the body.
-    conn = socket.create_connection(("127.0.0.1", s.port), timeout=10)
-    conn.sendall(f"POST /api/blobs/{wrong} HTTP/1.1\r\nHost: localhost\r\n"
-                 f"Content-Length: {64 << 20}\r\n\r\n".encode())
-    first = conn.recv(4096).decode("latin-1")
-    conn.close()
+    first = upload_head(s.port, wrong, f"Content-Length: {64 << 20}")
     c.check(first.startswith("HTTP/1.1 413"), f"oversize upload: {first[:40]!r}")
     # Chunked past the limit: stopped with 413 once the limit is crossed.
     conn = socket.create_connection(("127.0.0.1", s.port), timeout=10)
@@ -364,11 +368,7 @@ def check_disk_room(c, s):
     """An upload larger than the free disk space: 507 before the body is sent (a full disk used
     to be found only after writing, and is an error of that one request)."""
     digest = "sha256:" + hashlib.sha256(b"big").hexdigest()
-    conn = socket.create_connection(("127.0.0.1", s.port), timeout=10)
-    conn.sendall(f"POST /api/blobs/{digest} HTTP/1.1\r\nHost: localhost\r\n"
-                 f"Content-Length: {10 ** 15}\r\n\r\n".encode())
-    first = conn.recv(4096).decode("latin-1")
-    conn.close()
+    first = upload_head(s.port, digest, f"Content-Length: {10 ** 15}")
     c.check(first.startswith("HTTP/1.1 507") and "disk space" in first,
             f"upload larger than the disk: {first[:80]!r}")
 
@@ -397,12 +397,8 @@ def check_disk_full(c, tmp):
             st, r = s.json("POST", "/api/generate", {"model": "tiny", "prompt": "hi",
                                                      "stream": False, "options": {"num_predict": 2}})
             c.check(st == 200, f"the existing model after a full disk: {st} {r}")
-            conn = socket.create_connection(("127.0.0.1", s.port), timeout=10)
             digest = "sha256:" + hashlib.sha256(b"z").hexdigest()
-            conn.sendall(f"POST /api/blobs/{digest} HTTP/1.1\r\nHost: localhost\r\n"
-                         "Transfer-Encoding: chunked\r\n\r\n".encode())
-            first = conn.recv(4096).decode("latin-1")
-            conn.close()
+            first = upload_head(s.port, digest, "Transfer-Encoding: chunked")
             c.check(first.startswith("HTTP/1.1 507"), f"chunked upload on a full disk: {first[:60]!r}")
             c.check(store_files(models) == before, "an upload on a full disk left files")
         finally:

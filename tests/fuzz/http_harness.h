@@ -13,8 +13,8 @@
 // is a 413 and the connection closes). A parse error, a truncated request or an answer before
 // the handler ends the connection (the server answers 400/408/413/431 or the early answer and
 // closes), as does an answer to a request without keep-alive. Each request becomes an
-// HttpRequest as Session::to_request builds it, and Api::handle runs on this thread (the server
-// runs it on a worker pool).
+// HttpRequest as server::to_request (server/beast_request.h) builds it, and Api::handle runs on
+// this thread (the server runs it on a worker pool).
 //
 // What it checks (Harness::run returns the first violation, or ""):
 //  * Api::handle answers every request exactly once: one send() or one stream(), never both,
@@ -89,6 +89,7 @@
 #include "runtime/scheduler.h"
 #include "server/access.h"
 #include "server/api.h"
+#include "server/beast_request.h"
 #include "server/errors.h"
 #include "server/http.h"
 #include "store/create.h"
@@ -258,23 +259,6 @@ inline std::string check_answer(Exchange& x, const std::string& method) {
     return "";
   }
   return "stream of unexpected content type " + x.content_type;
-}
-
-// Session::to_request.
-template <class Msg>
-server::HttpRequest to_request(const Msg& m) {
-  server::HttpRequest r;
-  r.method = std::string(m.method_string());
-  const std::string target(m.target());
-  const size_t q = target.find('?');
-  r.path = target.substr(0, q);
-  if (q != std::string::npos) r.query = target.substr(q + 1);
-  for (const auto& f : m) {
-    std::string k(f.name_string());
-    for (auto& c : k) c = char(std::tolower(uint8_t(c)));
-    r.headers[k] = std::string(f.value());
-  }
-  return r;
 }
 
 // The store, the scheduler and the two Apis (with and without a scheduler), made once.
@@ -463,7 +447,7 @@ class Harness {
       if (!feed(hp, data, off, [](auto& p) { return p.is_header_done(); }))
         return "";  // 400/408/413/431 from the HTTP layer, then the connection closes
       const auto& h = hp.get();
-      server::HttpRequest head = to_request(h);
+      server::HttpRequest head = server::to_request(h);
       last_request = "request " + std::to_string(index++) + ": " + head.method + " " + head.path;
       // Browser rules before anything else.
       if (auto refusal = access_->check(head.header("host"), head.header("origin")))
@@ -506,7 +490,7 @@ class Harness {
           }
           if (ec || (n == 0 && got == 0)) return "";  // truncated or malformed: dropped
         }
-        req = to_request(up.get());
+        req = server::to_request(up.get());
         req.upload = std::move(d.sink);
         keep_alive = up.get().keep_alive();
       } else {
@@ -514,7 +498,7 @@ class Harness {
         http::request_parser<http::string_body> bp(std::move(hp));
         bp.body_limit(kMaxBody);
         if (!feed(bp, data, off, [](auto& p) { return p.is_done(); })) return "";
-        req = to_request(bp.get());
+        req = server::to_request(bp.get());
         req.body = std::move(bp.get().body());
         keep_alive = bp.get().keep_alive();
       }

@@ -9,7 +9,7 @@ At the end it checks, and prints as a table:
   - no temporary files remain after the last restart, and the only unreferenced blobs are the
     uploads that were never used (which `hearth prune` then removes);
   - the server's RSS per life (sampled each 5 s) stays flat.
-usage: python3 tests/soak/soak.py [--duration S] [--kill-every S] [--hearth PATH]
+usage: /usr/bin/python3 tests/soak/soak.py [--duration S] [--kill-every S] [--hearth PATH]
 """
 import argparse
 import hashlib
@@ -27,16 +27,10 @@ import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "differential"))
+from serve_util import free_port  # noqa: E402
 FIXTURES = os.path.join(ROOT, "..", "shared", "fixtures")
 MODEL = os.path.join(FIXTURES, "qwen3-F16.gguf")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Soak:
