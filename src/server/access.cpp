@@ -153,16 +153,17 @@ bool AccessPolicy::origin_allowed(const std::string& origin, const std::string& 
   return false;
 }
 
-std::optional<AccessPolicy::Refusal> AccessPolicy::check(const std::string& host_header,
-                                                         const std::string& origin) const {
+Status AccessPolicy::check(const std::string& host_header, const std::string& origin) const {
   if (!host_allowed(host_header))
-    return Refusal{403, "host '" + host_header +
-                            "' is not allowed: the server listens on loopback only (set "
-                            "HEARTH_HOST to listen on other addresses)"};
+    return Status(StatusCode::kPermissionDenied,
+                  "host '" + host_header +
+                      "' is not allowed: the server listens on loopback only (set HEARTH_HOST to "
+                      "listen on other addresses)");
   if (!origin_allowed(origin, host_header))
-    return Refusal{403, "origin '" + origin +
-                            "' is not allowed; add it to HEARTH_ORIGINS (or OLLAMA_ORIGINS)"};
-  return std::nullopt;
+    return Status(
+        StatusCode::kPermissionDenied,
+        "origin '" + origin + "' is not allowed; add it to HEARTH_ORIGINS (or OLLAMA_ORIGINS)");
+  return Status::ok();
 }
 
 std::vector<std::pair<std::string, std::string>> AccessPolicy::cors_headers(

@@ -13,10 +13,11 @@
 // Requests without an Origin header (curl, SDKs, the CLI) are not affected by the first rule.
 #pragma once
 
-#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "base/status.h"
 
 namespace hearth::server {
 
@@ -29,12 +30,8 @@ class AccessPolicy {
   bool origin_allowed(const std::string& origin, const std::string& host_header) const;
   bool host_allowed(const std::string& host_header) const;
 
-  // The answer to a request that must be refused (403 with a JSON body), or nullopt.
-  struct Refusal {
-    int status;
-    std::string message;
-  };
-  std::optional<Refusal> check(const std::string& host_header, const std::string& origin) const;
+  // PermissionDenied (403 through server/errors.h) for a request that must be refused.
+  Status check(const std::string& host_header, const std::string& origin) const;
 
   // Headers for an answer to an allowed cross-origin request (empty without an Origin).
   std::vector<std::pair<std::string, std::string>> cors_headers(const std::string& origin) const;

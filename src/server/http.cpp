@@ -311,8 +311,8 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
     // Browser rules before anything else is read or done.
     const std::string origin = head.header("origin");
     if (opt_.access) {
-      if (auto refusal = opt_.access->check(head.header("host"), origin))
-        return reply_error(refusal->status, refusal->message);
+      if (Status st = opt_.access->check(head.header("host"), origin); !st)
+        return reply_error(http_status(st.code()), st.message());
       cors_ = opt_.access->cors_headers(origin);
       if (h.method() == http::verb::options) {
         HttpResponse r;

@@ -450,8 +450,8 @@ class Harness {
       server::HttpRequest head = server::to_request(h);
       last_request = "request " + std::to_string(index++) + ": " + head.method + " " + head.path;
       // Browser rules before anything else.
-      if (auto refusal = access_->check(head.header("host"), head.header("origin")))
-        return check_early(server::json_error(refusal->status, refusal->message), head.method);
+      if (Status st = access_->check(head.header("host"), head.header("origin")); !st)
+        return check_early(server::error_response(st), head.method);
       (void)access_->cors_headers(head.header("origin"));
       if (h.method() == http::verb::options) {
         const bool body = hp.chunked() || (hp.content_length() && *hp.content_length() > 0);
