@@ -1,21 +1,19 @@
-// Column-vectorised int8 GEMM for prefill on AVX2 (M >= 8 activation rows): the AVX2 sibling of
-// x86_avx512/gemm_vnni. Activations are repacked once per call to 16-bit pairs so one ymm holds
-// 2 consecutive K values of 8 activation rows; weight rows are unpacked per super-block
-// (kernels/unpack_rows.h) and widened to 16 bits once per call; vpmaddwd of a broadcast weight
-// pair against the activation vector gives 8 columns x 2 MACs with no horizontal sums and no
-// saturation (vpmaddubsw would overflow 16 bits on 8-bit weights).
-//   true weight = scale[g] * u - off[g]   =>   dot = sum_g dy_g * (scale[g] * sum(u*y) - off[g] *
-//   sum(y))
+// The column-vectorised int8 GEMM (kernels/x86/gemm_cols.h) on AVX2: one ymm holds 4 K bytes of
+// 8 activation rows; vpmaddubsw + vpmaddwd against a broadcast weight quad stand in for
+// vpdpbusd, so the unpacked weight bytes must be <= 127 (the 16-bit pair sums then cannot
+// saturate): every type's unpacked form except Q8_0, IQ4_NL and IQ4_XS (those run through
+// kernels/x86/row_stream.h instead).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
 #include "kernels/unpack_rows.h"
+#include "kernels/x86/act_format.h"
 
 namespace hearth::kernels::avx2 {
 
-enum class ActFormat { kQ8K, kQ8_0, kQ8_1 };
+using ActFormat = x86::ActFormat;
 
 // Y[m * ldy + r] for r < n_rows, m < M; group = 16 or 32 (elements per scale); K % 256 == 0.
 void gemm_cols(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,

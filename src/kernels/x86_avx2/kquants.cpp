@@ -1,8 +1,17 @@
-// AVX2 kernels for Q4_K and Q6_K against Q8_K activations: bytes multiplied by vpmaddubsw
-// (u8 x s8 -> s16 pairs), sub-block scales applied by vpmaddwd, per-super-block float scaling.
+// AVX2 kernels for the K-quants and IQ4_XS against Q8_K activations.
+//
+// Every type is unpacked in registers to one form — 8 vectors of 32 bytes in element order, a
+// 16-bit scale vector per 32 elements, and the per-16 offsets the activation's bsums remove — and
+// dotted by one kernel: vpmaddubsw (u8 x s8 -> s16 pairs), vpmaddwd by the scales, integer sums
+// over the super-block, one FMA per super-block. The drivers (decode, small batches, blocked
+// batches) are kernels/x86/row_stream.h; prefill of 8 or more rows goes through gemm_cols.
 #include "quant/kquants.h"
 
+#include <cstring>
+
+#include "kernels/generic/generic.h"
 #include "kernels/unpack_rows.h"
+#include "kernels/x86/row_stream.h"
 #include "kernels/x86_avx2/common.h"
 #include "kernels/x86_avx2/gemm_cols.h"
 #include "kernels/x86_avx2/x86_avx2.h"
@@ -13,116 +22,249 @@ namespace {
 
 using namespace avx2;
 
-template <int NC>
-struct MicroQ4K {
-  static void run(int64_t K, const uint8_t* w, const uint8_t* a, size_t a_stride, float* out,
-                  size_t ldy) {
-    const auto* x = reinterpret_cast<const block_q4_K*>(w);
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    __m256 acc[NC];
-    float mins_acc[NC];
-    for (int c = 0; c < NC; ++c) {
-      acc[c] = _mm256_setzero_ps();
-      mins_acc[c] = 0;
-    }
-    for (int64_t b = 0; b < K / QK_K; ++b) {
-      uint8_t sc[8], mn[8];
-      for (int j = 0; j < 8; ++j) get_scale_min_k4(j, x[b].scales, sc[j], mn[j]);
-      __m256i lo[4], hi[4];
-      for (int j = 0; j < 4; ++j) {
-        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs + 32 * j));
-        lo[j] = _mm256_and_si256(q, m4);
-        hi[j] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-      }
-      const float d = h2f(x[b].d), dmin = h2f(x[b].dmin);
-      for (int c = 0; c < NC; ++c) {
-        const auto& y = reinterpret_cast<const block_q8_K*>(a + c * a_stride)[b];
-        __m256i sumi = _mm256_setzero_si256();
-        for (int j = 0; j < 4; ++j) {
-          const __m256i ylo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs + 64 * j));
-          const __m256i yhi =
-              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs + 64 * j + 32));
-          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(lo[j], ylo),
-                                                          _mm256_set1_epi16(sc[2 * j])));
-          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(hi[j], yhi),
-                                                          _mm256_set1_epi16(sc[2 * j + 1])));
-        }
-        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d * y.d), acc[c]);
-        int32_t ms = 0;
-        for (int j = 0; j < 8; ++j) ms += mn[j] * (y.bsums[2 * j] + y.bsums[2 * j + 1]);
-        mins_acc[c] += dmin * y.d * float(ms);
-      }
-    }
-    for (int c = 0; c < NC; ++c) out[c * ldy] = hsum(acc[c]) - mins_acc[c];
-  }
+// One super-block: q[j] holds elements 32j .. 32j+31. Unsigned forms: weight = d * sc * q -
+// doff * off16 per 16 elements; the signed form (IQ4_XS) has q signed and no offset.
+struct KUnp {
+  __m256i q[8];
+  __m256i sc[8];  // 16-bit scales: lanes 0-7 for elements 32j..32j+15, lanes 8-15 for the rest
+  __m256i off16;  // per 16 elements, multiplied with the activation's bsums
+  float d, doff;
 };
 
-template <int NC>
-struct MicroQ6K {
-  static void run(int64_t K, const uint8_t* w, const uint8_t* a, size_t a_stride, float* out,
-                  size_t ldy) {
-    const auto* x = reinterpret_cast<const block_q6_K*>(w);
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
-    __m256 acc[NC];
-    float off_acc[NC];
-    for (int c = 0; c < NC; ++c) {
-      acc[c] = _mm256_setzero_ps();
-      off_acc[c] = 0;
-    }
-    for (int64_t b = 0; b < K / QK_K; ++b) {
-      // q[k] holds elements 32k .. 32k+31 as unsigned 6-bit values (stored +32).
-      __m256i q[8];
-      for (int h = 0; h < 2; ++h) {
-        const __m256i l0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].ql + 64 * h));
-        const __m256i l1 =
-            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].ql + 64 * h + 32));
-        const __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qh + 32 * h));
-        auto hb = [&](int s) {
-          return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, s), m3), 4);
-        };
-        q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), hb(0));
-        q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), hb(2));
-        q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), hb(4));
-        q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), hb(6));
-      }
-      const float d = h2f(x[b].d);
-      for (int c = 0; c < NC; ++c) {
-        const auto& y = reinterpret_cast<const block_q8_K*>(a + c * a_stride)[b];
-        __m256i sumi = _mm256_setzero_si256();
-        for (int k = 0; k < 8; ++k) {
-          const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs + 32 * k));
-          // Two sub-blocks of 16 per vector: scales for the low and high 128-bit lanes.
-          const __m256i scv = _mm256_set_m128i(_mm_set1_epi16(x[b].scales[2 * k + 1]),
-                                               _mm_set1_epi16(x[b].scales[2 * k]));
-          sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yv), scv));
-        }
-        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d * y.d), acc[c]);
-        int32_t off = 0;
-        for (int j = 0; j < 16; ++j) off += x[b].scales[j] * y.bsums[j];
-        off_acc[c] += 32.0f * d * y.d * float(off);
-      }
-    }
-    for (int c = 0; c < NC; ++c) out[c * ldy] = hsum(acc[c]) - off_acc[c];
+inline __m256i load(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// 16 int8 scales, one per 16 elements, into sc[j] (s[2j] in the low lanes, s[2j+1] high).
+inline void scales_per16(__m128i s8, KUnp& u) {
+  for (int j = 0; j < 8; ++j) {
+    const __m128i pick = _mm_set_epi8(
+        char(2 * j + 1), char(2 * j + 1), char(2 * j + 1), char(2 * j + 1), char(2 * j + 1),
+        char(2 * j + 1), char(2 * j + 1), char(2 * j + 1), char(2 * j), char(2 * j), char(2 * j),
+        char(2 * j), char(2 * j), char(2 * j), char(2 * j), char(2 * j));
+    u.sc[j] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, pick));
   }
+}
+
+// 8 unsigned 6-bit scales, one per 32 elements (Q4_K/Q5_K), into sc[j] (both halves).
+inline void scales_per32(uint64_t s8, KUnp& u) {
+  const __m256i s16 =
+      _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(s8))));
+  for (int j = 0; j < 8; ++j)
+    u.sc[j] = _mm256_shuffle_epi8(s16, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * j)));
+}
+
+// Q4_K and Q5_K: scales and mins (6 bits each, 12 bytes), by 32-bit word arithmetic: scales and
+// mins 0-3 are the low 6 bits of bytes 0-3 / 4-7; 4-7 take 4 bits from bytes 8-11 and their top
+// 2 bits from the top of bytes 0-3 / 4-7.
+inline void k4_scales(const uint8_t* scales, uint16_t d, uint16_t dmin, KUnp& u) {
+  uint32_t w[3];
+  std::memcpy(w, scales, 12);
+  const uint32_t sc_lo = w[0] & 0x3f3f3f3f, mn_lo = w[1] & 0x3f3f3f3f;
+  const uint32_t sc_hi = (w[2] & 0x0f0f0f0f) | (((w[0] >> 6) & 0x03030303) << 4);
+  const uint32_t mn_hi = ((w[2] >> 4) & 0x0f0f0f0f) | (((w[1] >> 6) & 0x03030303) << 4);
+  scales_per32(uint64_t(sc_lo) | (uint64_t(sc_hi) << 32), u);
+  const __m128i m16 = _mm_cvtepu8_epi16(
+      _mm_cvtsi64_si128(int64_t(uint64_t(mn_lo) | (uint64_t(mn_hi) << 32))));  // m0..m7
+  u.off16 = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+  u.d = h2f(d);
+  u.doff = h2f(dmin);
+}
+
+// Q4_K: chunk c of qs (32 bytes) holds sub-block 2c in its low nibbles, 2c + 1 in its high ones.
+void regs_q4_K(const uint8_t* row, int64_t sb, KUnp& u) {
+  const block_q4_K& b = reinterpret_cast<const block_q4_K*>(row)[sb];
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  for (int c = 0; c < 4; ++c) {
+    const __m256i q = load(b.qs + 32 * c);
+    u.q[2 * c] = _mm256_and_si256(q, m4);
+    u.q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+  }
+  k4_scales(b.scales, b.d, b.dmin, u);
+}
+
+// Q5_K: Q4_K plus a fifth bit, bit j of qh[l] for element 32j + l (16-bit shifts: bits
+// crossing in from the neighbouring byte are masked off).
+void regs_q5_K(const uint8_t* row, int64_t sb, KUnp& u) {
+  const block_q5_K& b = reinterpret_cast<const block_q5_K*>(row)[sb];
+  const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+  const __m256i qh = load(b.qh);
+  for (int c = 0; c < 4; ++c) {
+    const __m256i q = load(b.qs + 32 * c);
+    const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one);
+    const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one);
+    u.q[2 * c] = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_slli_epi16(h0, 4));
+    u.q[2 * c + 1] =
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_slli_epi16(h1, 4));
+  }
+  k4_scales(b.scales, b.d, b.dmin, u);
+}
+
+// Q6_K: element 128n + 32k + l = 4 bits of ql (low nibbles of ql[64n + l] for k = 0, of
+// ql[64n + 32 + l] for k = 1, their high nibbles for k = 2, 3) | bits 2k..2k+1 of qh[32n + l]
+// << 4; weight d * scale * (q - 32).
+void regs_q6_K(const uint8_t* row, int64_t sb, KUnp& u) {
+  const block_q6_K& b = reinterpret_cast<const block_q6_K*>(row)[sb];
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
+  for (int n = 0; n < 2; ++n) {
+    const __m256i l0 = load(b.ql + 64 * n), l1 = load(b.ql + 64 * n + 32);
+    const __m256i qh = load(b.qh + 32 * n);
+    auto hb = [&](int s) {
+      return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, s), m3), 4);
+    };
+    u.q[4 * n + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), hb(0));
+    u.q[4 * n + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), hb(2));
+    u.q[4 * n + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), hb(4));
+    u.q[4 * n + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), hb(6));
+  }
+  const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+  scales_per16(s8, u);
+  u.off16 = _mm256_cvtepi8_epi16(s8);
+  u.d = h2f(b.d);
+  u.doff = 32.0f * u.d;
+}
+
+// Q2_K / Q3_K low bits: element 128h + 32j + l is bits 2j..2j+1 of qs[32h + l].
+inline __m256i q2_bits(__m256i q, int j) {
+  return _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), _mm256_set1_epi8(3));
+}
+
+// Q2_K: weight d * (scale & 15) * q - dmin * (scale >> 4) per 16 elements.
+void regs_q2_K(const uint8_t* row, int64_t sb, KUnp& u) {
+  const block_q2_K& b = reinterpret_cast<const block_q2_K*>(row)[sb];
+  for (int h = 0; h < 2; ++h) {
+    const __m256i q = load(b.qs + 32 * h);
+    for (int j = 0; j < 4; ++j) u.q[4 * h + j] = q2_bits(q, j);
+  }
+  const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  scales_per16(_mm_and_si128(s, m4), u);
+  u.off16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), m4));
+  u.d = h2f(b.d);
+  u.doff = h2f(b.dmin);
+}
+
+// Q3_K: Q2_K's low bits plus 4 * bit (4h + j) of hmask[l]: q in 0..7, weight d * scale * (q - 4).
+void regs_q3_K(const uint8_t* row, int64_t sb, KUnp& u) {
+  const block_q3_K& b = reinterpret_cast<const block_q3_K*>(row)[sb];
+  const __m256i hm = load(b.hmask), one = _mm256_set1_epi8(1);
+  for (int h = 0; h < 2; ++h) {
+    const __m256i q = load(b.qs + 32 * h);
+    for (int j = 0; j < 4; ++j) {
+      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), one);
+      u.q[4 * h + j] = _mm256_or_si256(q2_bits(q, j), _mm256_slli_epi16(hi, 2));
+    }
+  }
+  alignas(16) int8_t sc[16];
+  for (int j = 0; j < 16; ++j) sc[j] = int8_t(q3k_scale(j, b.scales));
+  const __m128i s8 = _mm_load_si128(reinterpret_cast<const __m128i*>(sc));
+  scales_per16(s8, u);
+  u.off16 = _mm256_cvtepi8_epi16(s8);
+  u.d = h2f(b.d);
+  u.doff = 4.0f * u.d;
+}
+
+// IQ4_XS: each nibble through the 16-entry code book (signed) with vpshufb; sub-block j is
+// qs[16j..16j+15]'s low nibbles, then their high ones; 6-bit scales minus 32, one per 32.
+void regs_iq4_xs(const uint8_t* row, int64_t sb, KUnp& u) {
+  const block_iq4_xs& b = reinterpret_cast<const block_iq4_xs*>(row)[sb];
+  const __m256i table =
+      _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  for (int j = 0; j < 8; ++j) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs + 16 * j));
+    const __m256i n = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+    u.q[j] = _mm256_shuffle_epi8(table, n);
+  }
+  alignas(16) int8_t sc[16];
+  for (int j = 0; j < 8; ++j)
+    sc[2 * j] = sc[2 * j + 1] = int8_t(
+        (((b.scales_l[j / 2] >> (4 * (j % 2))) & 15) | (((b.scales_h >> (2 * j)) & 3) << 4)) - 32);
+  scales_per16(_mm_load_si128(reinterpret_cast<const __m128i*>(sc)), u);
+  u.d = h2f(b.d);
+  u.doff = 0;
+}
+
+// The Kind of row_stream.h for one type: U unpacks; kSigned: q is signed (sign trick, no offset).
+template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned>
+struct KKind {
+  static constexpr int kStep = QK_K;
+  static constexpr int kMaxCols = 4;  // 16 ymm registers
+  using Unp = KUnp;
+  using Acc = __m256;
+  static void unpack(const uint8_t* row, int64_t sb, Unp& u) { U(row, sb, u); }
+  static void zero(Acc& a) { a = _mm256_setzero_ps(); }
+  static void dot(const Unp& u, const uint8_t* act, int64_t sb, Acc& acc) {
+    const block_q8_K& y = reinterpret_cast<const block_q8_K*>(act)[sb];
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {
+      const __m256i yv = load(y.qs + 32 * j);
+      __m256i p;
+      if constexpr (kSigned)  // |q| <= 127 and |y| <= 127 keep each pair sum below 2^15
+        p = _mm256_maddubs_epi16(_mm256_sign_epi8(u.q[j], u.q[j]), _mm256_sign_epi8(yv, u.q[j]));
+      else  // q <= 63: no saturation
+        p = _mm256_maddubs_epi16(u.q[j], yv);
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, u.sc[j]));
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(u.d * y.d), acc);
+    if constexpr (!kSigned) {
+      const __m256i off = _mm256_madd_epi16(load(y.bsums), u.off16);
+      acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(off), _mm256_set1_ps(u.doff * y.d), acc);
+    }
+  }
+  static float finish(const Acc& a) { return hsum(a); }
 };
 
-// Prefill (8 or more activation rows) goes through the column-vectorised GEMM.
-template <template <int> class Micro, UnpackFn U, int GROUP>
-void gemm_kq(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
-             size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  if (M >= 8)
-    gemm_cols(U, GROUP, ActFormat::kQ8K, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+// The same super-block in gemm_cols' form (kernels/unpack_rows.h): unsigned bytes with a float
+// scale and offset per group (16 elements, or 32 where the type's scales are per 32).
+template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP>
+void unpack_row(const uint8_t* row, int64_t sb, RowUnpack& o) {
+  KUnp u;
+  U(row, sb, u);
+  const __m256i flip = _mm256_set1_epi8(char(0x80));  // signed q -> q + 128
+  for (int j = 0; j < 8; ++j)
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 32 * j),
+                       kSigned ? _mm256_xor_si256(u.q[j], flip) : u.q[j]);
+  alignas(32) int16_t sc[16], off[16];
+  for (int g = 0; g < 256 / GROUP; ++g) {
+    const int e = g * GROUP;  // first element of the group
+    _mm256_store_si256(reinterpret_cast<__m256i*>(sc), u.sc[e / 32]);
+    o.scale[g] = u.d * float(sc[e % 32 == 0 ? 0 : 8]);
+  }
+  _mm256_store_si256(reinterpret_cast<__m256i*>(off), u.off16);
+  for (int g = 0; g < 256 / GROUP; ++g)
+    o.off[g] = kSigned ? 128.0f * o.scale[g] : u.doff * float(off[g * GROUP / 16]);
+}
+
+// Prefill of 8 or more activation rows through the column GEMM where the unpacked bytes fit it
+// (not IQ4_XS: its code book + 128 needs the full unsigned byte); everything else streams rows.
+template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP, VecDotFn REF>
+void gemm_k(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
+            size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  if (K % QK_K != 0)  // K-quant rows are whole super-blocks; not expected
+    gemm_from_vec_dot(REF, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+  else if (!kSigned && M >= 8)
+    gemm_cols(unpack_row<U, kSigned, GROUP>, GROUP, ActFormat::kQ8K, K, W, w_stride, n_rows, A,
+              a_stride, M, Y, ldy);
   else
-    gemm_tiled<Micro>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+    x86::gemm<KKind<U, kSigned>>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+}
+
+template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP, VecDotFn REF>
+void put(KernelTable& t, DType type) {
+  t.vec_dot[uint32_t(type)] = x86::vec_dot<KKind<U, kSigned>>;
+  t.gemm[uint32_t(type)] = gemm_k<U, kSigned, GROUP, REF>;
 }
 
 }  // namespace
 
 void register_avx2_kquants(KernelTable& t) {
-  t.vec_dot[uint32_t(DType::Q4_K)] = vec_dot_via<MicroQ4K>;
-  t.gemm[uint32_t(DType::Q4_K)] = gemm_kq<MicroQ4K, unpack_q4_K, 32>;
-  t.vec_dot[uint32_t(DType::Q6_K)] = vec_dot_via<MicroQ6K>;
-  t.gemm[uint32_t(DType::Q6_K)] = gemm_kq<MicroQ6K, unpack_q6_K, 16>;
+  put<regs_q4_K, false, 32, vec_dot_q4_K_q8_K>(t, DType::Q4_K);
+  put<regs_q5_K, false, 32, vec_dot_q5_K_q8_K>(t, DType::Q5_K);
+  put<regs_q6_K, false, 16, vec_dot_q6_K_q8_K>(t, DType::Q6_K);
+  put<regs_q3_K, false, 16, vec_dot_q3_K_q8_K>(t, DType::Q3_K);
+  put<regs_q2_K, false, 16, vec_dot_q2_K_q8_K>(t, DType::Q2_K);
+  put<regs_iq4_xs, true, 32, vec_dot_iq4_xs_q8_K>(t, DType::IQ4_XS);
 }
 
 }  // namespace hearth::kernels

@@ -1,6 +1,16 @@
-// AVX2 kernels for Q8_0 weights: signed x signed bytes via the sign trick
-// (|x| * sign(y, x) with vpmaddubsw), then vpmaddwd with ones.
+// AVX2 kernels for the 32-wide types: Q8_0, Q4_0, Q5_0, IQ4_NL against Q8_0 activations and
+// Q4_1, Q5_1 against Q8_1.
+//
+// Each block is turned into 32 bytes in registers (signed values for the symmetric types,
+// unsigned for Q4_1/Q5_1) and dotted by vpmaddubsw + vpmaddwd; signed x signed uses the sign
+// trick (|x| * sign(y, x)). One FMA per block into 8 float lanes: for Q8_0, Q4_0, Q5_0, Q4_1 and
+// Q5_1 that is llama.cpp's own AVX2 order (lane i holds bytes 4i..4i+3 of every block, summed as
+// hsum does), so their dots equal its bit for bit. All batch sizes run through
+// kernels/x86/row_stream.h's drivers; any K that is a whole number of blocks.
+#include <cstring>
+
 #include "kernels/unpack_rows.h"
+#include "kernels/x86/row_stream.h"
 #include "kernels/x86_avx2/common.h"
 #include "kernels/x86_avx2/gemm_cols.h"
 #include "kernels/x86_avx2/x86_avx2.h"
@@ -11,44 +21,127 @@ namespace {
 
 using namespace avx2;
 
-template <int NC>
-struct MicroQ8_0 {
-  static void run(int64_t K, const uint8_t* w, const uint8_t* a, size_t a_stride, float* out,
-                  size_t ldy) {
-    const auto* x = reinterpret_cast<const block_q8_0*>(w);
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc[NC];
-    for (int c = 0; c < NC; ++c) acc[c] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < K / QK8_0; ++b) {
-      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-      const __m256i ax = _mm256_sign_epi8(xv, xv);
-      const float dx = h2f(x[b].d);
-      for (int c = 0; c < NC; ++c) {
-        const auto& y = reinterpret_cast<const block_q8_0*>(a + c * a_stride)[b];
-        const __m256i yv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.qs));
-        const __m256i s =
-            _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(yv, xv)), ones);
-        acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(dx * h2f(y.d)), acc[c]);
-      }
-    }
-    for (int c = 0; c < NC; ++c) out[c * ldy] = hsum(acc[c]);
-  }
+inline __m256i load(const void* p) {
+  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
+}
+
+// 16 bytes of nibbles -> 32 bytes: the low nibbles (elements 0-15), then the high ones.
+inline __m256i nibbles(const uint8_t* qs) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+}
+
+// The 32 bits of qh -> 32 bytes, 0xFF where the bit is set.
+inline __m256i bits_to_bytes(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                        2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201ULL));
+  const __m256i bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(int32_t(bits)), pick);
+  return _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
+}
+
+// 8 lanes of sums of 4 products, x unsigned (<= 127 after the sign trick, or <= 31).
+inline __m256 lane_dots(__m256i ux, __m256i sy) {
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ux, sy), _mm256_set1_epi16(1)));
+}
+
+struct BlockRegs {
+  __m256i q;
+  float d, m;
 };
 
-// Prefill (8 or more activation rows, whole super-blocks) goes through the column GEMM.
-void gemm_q8_0(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
-               size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  if (M >= 8 && K % 256 == 0)
-    gemm_cols(unpack_q8_0, 32, ActFormat::kQ8_0, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+template <DType T>
+struct LegacyKind {
+  static constexpr bool kMin = T == DType::Q4_1 || T == DType::Q5_1;  // unsigned, Q8_1 partner
+  using WB = std::conditional_t<
+      T == DType::Q8_0, block_q8_0,
+      std::conditional_t<
+          T == DType::Q4_0, block_q4_0,
+          std::conditional_t<
+              T == DType::Q5_0, block_q5_0,
+              std::conditional_t<T == DType::Q4_1, block_q4_1,
+                                 std::conditional_t<T == DType::Q5_1, block_q5_1, block_iq4_nl>>>>>;
+  using AB = std::conditional_t<kMin, block_q8_1, block_q8_0>;
+  static constexpr int kStep = 32;
+  static constexpr int kMaxCols = 4;
+  using Unp = BlockRegs;
+  struct Acc {
+    __m256 v;
+    float m;  // Q4_1/Q5_1: sum of m * s
+  };
+
+  static void unpack(const uint8_t* row, int64_t b, Unp& u) {
+    const WB& x = reinterpret_cast<const WB*>(row)[b];
+    u.d = h2f(x.d);
+    if constexpr (T == DType::Q8_0) {
+      u.q = load(x.qs);
+    } else if constexpr (T == DType::Q4_0) {
+      u.q = _mm256_sub_epi8(nibbles(x.qs), _mm256_set1_epi8(8));
+    } else if constexpr (T ==
+                         DType::Q5_0) {  // nibble | (bit ? 0 : 0xF0) = (nibble | bit << 4) - 16
+      u.q = _mm256_or_si256(nibbles(x.qs),
+                            _mm256_andnot_si256(bits_to_bytes(x.qh), _mm256_set1_epi8(char(0xF0))));
+    } else if constexpr (T == DType::IQ4_NL) {
+      const __m256i table = _mm256_broadcastsi128_si256(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
+      u.q = _mm256_shuffle_epi8(table, nibbles(x.qs));
+    } else if constexpr (T == DType::Q4_1) {
+      u.q = nibbles(x.qs);
+      u.m = h2f(x.m);
+    } else {  // Q5_1
+      u.q = _mm256_or_si256(nibbles(x.qs),
+                            _mm256_and_si256(bits_to_bytes(x.qh), _mm256_set1_epi8(0x10)));
+      u.m = h2f(x.m);
+    }
+  }
+  static void zero(Acc& a) {
+    a.v = _mm256_setzero_ps();
+    a.m = 0;
+  }
+  static void dot(const Unp& u, const uint8_t* act, int64_t b, Acc& acc) {
+    const AB& y = reinterpret_cast<const AB*>(act)[b];
+    const __m256i yv = load(y.qs);
+    const __m256 d = _mm256_set1_ps(u.d * h2f(y.d));
+    if constexpr (kMin) {
+      acc.v = _mm256_fmadd_ps(d, lane_dots(u.q, yv), acc.v);
+      acc.m += u.m * h2f(y.s);
+    } else {
+      acc.v = _mm256_fmadd_ps(d, lane_dots(_mm256_sign_epi8(u.q, u.q), _mm256_sign_epi8(yv, u.q)),
+                              acc.v);
+    }
+  }
+  static float finish(const Acc& a) { return kMin ? hsum(a.v) + a.m : hsum(a.v); }
+};
+
+// Batches of 8 or more rows go through the column GEMM where the type's unpacked bytes fit it
+// (RowU; K a whole number of super-blocks); Q8_0 stays in llama.cpp's order on every path.
+template <DType T, UnpackFn RowU>
+void gemm_legacy(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
+                 size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  if (RowU && M >= 8 && K % 256 == 0)
+    gemm_cols(RowU, 32, LegacyKind<T>::kMin ? ActFormat::kQ8_1 : ActFormat::kQ8_0, K, W, w_stride,
+              n_rows, A, a_stride, M, Y, ldy);
   else
-    gemm_tiled<MicroQ8_0>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+    x86::gemm<LegacyKind<T>>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+}
+
+template <DType T, UnpackFn RowU = nullptr>
+void put(KernelTable& t) {
+  t.vec_dot[uint32_t(T)] = x86::vec_dot<LegacyKind<T>>;
+  t.gemm[uint32_t(T)] = gemm_legacy<T, RowU>;
 }
 
 }  // namespace
 
 void register_avx2_legacy(KernelTable& t) {
-  t.vec_dot[uint32_t(DType::Q8_0)] = vec_dot_via<MicroQ8_0>;
-  t.gemm[uint32_t(DType::Q8_0)] = gemm_q8_0;
+  put<DType::Q8_0>(t);
+  put<DType::Q4_0, unpack_q4_0>(t);
+  put<DType::Q5_0, unpack_q5_0>(t);
+  put<DType::IQ4_NL>(t);  // code book values + 128 do not fit vpmaddubsw's unsigned side
+  put<DType::Q4_1, unpack_q4_1>(t);
+  put<DType::Q5_1, unpack_q5_1>(t);
 }
 
 }  // namespace hearth::kernels

@@ -8,7 +8,6 @@ void register_avx2(KernelTable& t) {
   register_avx2_legacy(t);
   register_avx2_kquants(t);
   register_avx2_attn(t);
-  register_avx2_unpacked(t);
 }
 
 }  // namespace hearth::kernels
