@@ -26,19 +26,6 @@ using UnpackFn = void (*)(const uint8_t* row, int64_t sb, RowUnpack& out);
 
 namespace {
 
-// Workaround for a GCC 12 wrong-code bug, not UB in this code: reproducer and analysis in
-// tests/compiler/gcc12_vectorize/. IVOPTs addresses RowUnpack::u through the IV of scale[k] as a
-// memory reference based at address 0; GCC 12's late pure-const pass takes that for a NULL
-// dereference, ignores the rest of the basic block and declares the AVX2 dot_sb() const, so the
-// stores into the RowUnpack it reads are deleted as dead (garbage for Q4_0/Q5_0/Q4_1/Q5_1/IQ4_NL
-// at -O2/-O3). In a file built with loop vectorisation the differing options below keep GCC from
-// inlining these unpackers, so their stores stay inside a call: that avoids the symptom, not the
-// trigger. Plain loops are cheap here (an unpack is amortised over a whole row or column tile).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("no-tree-loop-vectorize")
-#endif
-
 inline float _h2f(uint16_t h) {
   return fp16_to_fp32(h);
 }
@@ -213,10 +200,6 @@ inline void unpack_iq4_nl(const uint8_t* row, int64_t sb, RowUnpack& o) {
     o.off[k] = 128.0f * o.scale[k];
   }
 }
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
 
 // Y (+)= the dot products past the last whole super-block of a 32-wide type (a row of K = 640
 // is 2 super-blocks and 4 blocks of tail): the tail blocks of each weight and activation row
