@@ -25,6 +25,10 @@
 #include <cstddef>
 #include <cstdint>
 
+// For a Kind's functions and what they call: the drivers only pay off when unpack and dot are
+// inlined into the pass, so the unpacked registers never go through memory.
+#define HEARTH_KERNEL_INLINE [[gnu::always_inline]] inline
+
 namespace hearth::kernels::x86 {
 namespace {
 

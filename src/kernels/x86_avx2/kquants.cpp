@@ -36,7 +36,7 @@ inline __m256i load(const void* p) {
 }
 
 // 16 int8 scales, one per 16 elements, into sc[j] (s[2j] in the low lanes, s[2j+1] high).
-inline void scales_per16(__m128i s8, KUnp& u) {
+HEARTH_KERNEL_INLINE void scales_per16(__m128i s8, KUnp& u) {
   for (int j = 0; j < 8; ++j) {
     const __m128i pick = _mm_set_epi8(
         char(2 * j + 1), char(2 * j + 1), char(2 * j + 1), char(2 * j + 1), char(2 * j + 1),
@@ -47,7 +47,7 @@ inline void scales_per16(__m128i s8, KUnp& u) {
 }
 
 // 8 unsigned 6-bit scales, one per 32 elements (Q4_K/Q5_K), into sc[j] (both halves).
-inline void scales_per32(uint64_t s8, KUnp& u) {
+HEARTH_KERNEL_INLINE void scales_per32(uint64_t s8, KUnp& u) {
   const __m256i s16 =
       _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(s8))));
   for (int j = 0; j < 8; ++j)
@@ -57,7 +57,7 @@ inline void scales_per32(uint64_t s8, KUnp& u) {
 // Q4_K and Q5_K: scales and mins (6 bits each, 12 bytes), by 32-bit word arithmetic: scales and
 // mins 0-3 are the low 6 bits of bytes 0-3 / 4-7; 4-7 take 4 bits from bytes 8-11 and their top
 // 2 bits from the top of bytes 0-3 / 4-7.
-inline void k4_scales(const uint8_t* scales, uint16_t d, uint16_t dmin, KUnp& u) {
+HEARTH_KERNEL_INLINE void k4_scales(const uint8_t* scales, uint16_t d, uint16_t dmin, KUnp& u) {
   uint32_t w[3];
   std::memcpy(w, scales, 12);
   const uint32_t sc_lo = w[0] & 0x3f3f3f3f, mn_lo = w[1] & 0x3f3f3f3f;
@@ -72,7 +72,7 @@ inline void k4_scales(const uint8_t* scales, uint16_t d, uint16_t dmin, KUnp& u)
 }
 
 // Q4_K: chunk c of qs (32 bytes) holds sub-block 2c in its low nibbles, 2c + 1 in its high ones.
-void regs_q4_K(const uint8_t* row, int64_t sb, KUnp& u) {
+HEARTH_KERNEL_INLINE void regs_q4_K(const uint8_t* row, int64_t sb, KUnp& u) {
   const block_q4_K& b = reinterpret_cast<const block_q4_K*>(row)[sb];
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   for (int c = 0; c < 4; ++c) {
@@ -85,7 +85,7 @@ void regs_q4_K(const uint8_t* row, int64_t sb, KUnp& u) {
 
 // Q5_K: Q4_K plus a fifth bit, bit j of qh[l] for element 32j + l (16-bit shifts: bits
 // crossing in from the neighbouring byte are masked off).
-void regs_q5_K(const uint8_t* row, int64_t sb, KUnp& u) {
+HEARTH_KERNEL_INLINE void regs_q5_K(const uint8_t* row, int64_t sb, KUnp& u) {
   const block_q5_K& b = reinterpret_cast<const block_q5_K*>(row)[sb];
   const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
   const __m256i qh = load(b.qh);
@@ -103,7 +103,7 @@ void regs_q5_K(const uint8_t* row, int64_t sb, KUnp& u) {
 // Q6_K: element 128n + 32k + l = 4 bits of ql (low nibbles of ql[64n + l] for k = 0, of
 // ql[64n + 32 + l] for k = 1, their high nibbles for k = 2, 3) | bits 2k..2k+1 of qh[32n + l]
 // << 4; weight d * scale * (q - 32).
-void regs_q6_K(const uint8_t* row, int64_t sb, KUnp& u) {
+HEARTH_KERNEL_INLINE void regs_q6_K(const uint8_t* row, int64_t sb, KUnp& u) {
   const block_q6_K& b = reinterpret_cast<const block_q6_K*>(row)[sb];
   const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
   for (int n = 0; n < 2; ++n) {
@@ -130,7 +130,7 @@ inline __m256i q2_bits(__m256i q, int j) {
 }
 
 // Q2_K: weight d * (scale & 15) * q - dmin * (scale >> 4) per 16 elements.
-void regs_q2_K(const uint8_t* row, int64_t sb, KUnp& u) {
+HEARTH_KERNEL_INLINE void regs_q2_K(const uint8_t* row, int64_t sb, KUnp& u) {
   const block_q2_K& b = reinterpret_cast<const block_q2_K*>(row)[sb];
   for (int h = 0; h < 2; ++h) {
     const __m256i q = load(b.qs + 32 * h);
@@ -145,7 +145,7 @@ void regs_q2_K(const uint8_t* row, int64_t sb, KUnp& u) {
 }
 
 // Q3_K: Q2_K's low bits plus 4 * bit (4h + j) of hmask[l]: q in 0..7, weight d * scale * (q - 4).
-void regs_q3_K(const uint8_t* row, int64_t sb, KUnp& u) {
+HEARTH_KERNEL_INLINE void regs_q3_K(const uint8_t* row, int64_t sb, KUnp& u) {
   const block_q3_K& b = reinterpret_cast<const block_q3_K*>(row)[sb];
   const __m256i hm = load(b.hmask), one = _mm256_set1_epi8(1);
   for (int h = 0; h < 2; ++h) {
@@ -166,7 +166,7 @@ void regs_q3_K(const uint8_t* row, int64_t sb, KUnp& u) {
 
 // IQ4_XS: each nibble through the 16-entry code book (signed) with vpshufb; sub-block j is
 // qs[16j..16j+15]'s low nibbles, then their high ones; 6-bit scales minus 32, one per 32.
-void regs_iq4_xs(const uint8_t* row, int64_t sb, KUnp& u) {
+HEARTH_KERNEL_INLINE void regs_iq4_xs(const uint8_t* row, int64_t sb, KUnp& u) {
   const block_iq4_xs& b = reinterpret_cast<const block_iq4_xs*>(row)[sb];
   const __m256i table =
       _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
@@ -192,9 +192,9 @@ struct KKind {
   static constexpr int kMaxCols = 4;  // 16 ymm registers
   using Unp = KUnp;
   using Acc = __m256;
-  static void unpack(const uint8_t* row, int64_t sb, Unp& u) { U(row, sb, u); }
+  HEARTH_KERNEL_INLINE static void unpack(const uint8_t* row, int64_t sb, Unp& u) { U(row, sb, u); }
   static void zero(Acc& a) { a = _mm256_setzero_ps(); }
-  static void dot(const Unp& u, const uint8_t* act, int64_t sb, Acc& acc) {
+  HEARTH_KERNEL_INLINE static void dot(const Unp& u, const uint8_t* act, int64_t sb, Acc& acc) {
     const block_q8_K& y = reinterpret_cast<const block_q8_K*>(act)[sb];
     __m256i sumi = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {

@@ -72,7 +72,7 @@ struct LegacyKind {
     float m;  // Q4_1/Q5_1: sum of m * s
   };
 
-  static void unpack(const uint8_t* row, int64_t b, Unp& u) {
+  HEARTH_KERNEL_INLINE static void unpack(const uint8_t* row, int64_t b, Unp& u) {
     const WB& x = reinterpret_cast<const WB*>(row)[b];
     u.d = h2f(x.d);
     if constexpr (T == DType::Q8_0) {
@@ -100,7 +100,7 @@ struct LegacyKind {
     a.v = _mm256_setzero_ps();
     a.m = 0;
   }
-  static void dot(const Unp& u, const uint8_t* act, int64_t b, Acc& acc) {
+  HEARTH_KERNEL_INLINE static void dot(const Unp& u, const uint8_t* act, int64_t b, Acc& acc) {
     const AB& y = reinterpret_cast<const AB*>(act)[b];
     const __m256i yv = load(y.qs);
     const __m256 d = _mm256_set1_ps(u.d * h2f(y.d));
