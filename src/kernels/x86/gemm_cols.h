@@ -14,6 +14,7 @@
 //   struct V {
 //     using I, F;                      // integer and float vectors of kCols 32-bit lanes
 //     static constexpr int kCols, kRows;
+//     static constexpr bool kSignedW;  // weight bytes are signed values (off 0), not unsigned u
 //     static I load(const void*);  static I zero();  static I set1(int32_t);
 //     static I dot4(I acc, I w4, I a);  // acc + per lane sum of 4 (u8 w x s8 a) products
 //     static F loadf(const float*);  static void storef(float*, F);  static F set1f(float);
@@ -135,7 +136,7 @@ void tile(int64_t K, const RowUnpack* const* rows, const ActTile& t, typename V:
 // Q8_0 x Q8_0 in llama.cpp's summation order (x86_avx512/legacy.cpp says why): for each weight
 // row, 8 accumulators of kCols columns, one per 4-byte lane of a block, each fed one FMA of
 // (dx * dy) * lane_dot per block; the lanes are then summed as hsum(__m256) does. Costs ~2.5x the
-// vector ops of tile() per block. Weights unpacked as x + 128 (V::dot4 must take u8 up to 255).
+// vector ops of tile() per block.
 template <class V, int R>
 void tile_q8_0_lanes(int64_t K, const RowUnpack* const* rows, const ActTile& t,
                      typename V::F* out) {
@@ -154,7 +155,8 @@ void tile_q8_0_lanes(int64_t K, const RowUnpack* const* rows, const ActTile& t,
       for (int l = 0; l < 8; ++l) {
         const int64_t k4 = blk * 8 + l;
         const I a = V::load(t.q + k4 * kCols * 4);
-        const I c = V::load(t.lane_c + k4 * kCols);
+        // Unsigned weights (x + 128) start each lane at -128 * sum(y); signed ones at 0.
+        const I c = V::kSignedW ? V::zero() : V::load(t.lane_c + k4 * kCols);
         for (int r = 0; r < R; ++r) {
           int32_t w4;
           std::memcpy(&w4, rows[r][sb].u + g * 32 + 4 * l, 4);
@@ -215,7 +217,8 @@ void run_gemm(void (*tile_fn)(int, int64_t, const RowUnpack* const*, const ActTi
   const auto* w = static_cast<const uint8_t*>(W);
   const auto* a = static_cast<const uint8_t*>(A);
   const size_t q_bytes = size_t(K) * kCols, dy_bytes = size_t(K / 32) * kCols * 4,
-               ys_bytes = size_t(K / group) * kCols * 4, lc_bytes = lanes ? size_t(K) * kCols : 0;
+               ys_bytes = size_t(K / group) * kCols * 4,
+               lc_bytes = lanes && !V::kSignedW ? size_t(K) * kCols : 0;
   const size_t tile_bytes = q_bytes + dy_bytes + ys_bytes + lc_bytes;
   const int64_t n_tiles = (M + kCols - 1) / kCols;
   // Per-thread scratch, grown on demand (prefill only; decode never gets here).
@@ -229,7 +232,7 @@ void run_gemm(void (*tile_fn)(int, int64_t, const RowUnpack* const*, const ActTi
     uint8_t* p = base + i * tile_bytes;
     tiles[i] = {reinterpret_cast<int8_t*>(p), reinterpret_cast<float*>(p + q_bytes),
                 reinterpret_cast<float*>(p + q_bytes + dy_bytes),
-                lanes ? reinterpret_cast<int32_t*>(p + q_bytes + dy_bytes + ys_bytes) : nullptr};
+                lc_bytes ? reinterpret_cast<int32_t*>(p + q_bytes + dy_bytes + ys_bytes) : nullptr};
     repack<V>(act, group, K, a, a_stride, i * kCols, M, tiles[i]);
   }
   // Rows are unpacked once per call, in blocks (~192 KiB unpacked) that stay in L2 while all
@@ -269,8 +272,8 @@ void gemm_cols(UnpackFn unpack, int group, ActFormat act, int64_t K, const void*
               w_stride, n_rows, A, a_stride, M, Y, ldy);
 }
 
-// Q8_0 weights (unpacked by `unpack` as x + 128 with scale d) x Q8_0 activations, summed in
-// llama.cpp's order so results equal its bit for bit.
+// Q8_0 weights (unpacked by `unpack` as x + 128, or as x where V::kSignedW, with scale d) x Q8_0
+// activations, summed in llama.cpp's order so results equal its bit for bit.
 template <class V>
 void gemm_cols_q8_0_lanes(UnpackFn unpack, int64_t K, const void* W, size_t w_stride,
                           int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y,

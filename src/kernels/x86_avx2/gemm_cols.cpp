@@ -12,6 +12,7 @@ struct V256 {
   using I = __m256i;
   using F = __m256;
   static constexpr int kCols = 8, kRows = 4;  // 16 ymm registers
+  static constexpr bool kSignedW = false;
   static I load(const void* p) { return _mm256_load_si256(static_cast<const __m256i*>(p)); }
   static I zero() { return _mm256_setzero_si256(); }
   static I set1(int32_t x) { return _mm256_set1_epi32(x); }
@@ -31,7 +32,30 @@ struct V256 {
   static F fmsub(F a, F b, F c) { return _mm256_fmsub_ps(a, b, c); }
 };
 
+// Signed weight bytes through the sign trick: |w| * sign(a, w), each pair sum at most
+// 2 * 128 * 127 in magnitude.
+struct V256S : V256 {
+  static constexpr bool kSignedW = true;
+  static I dot4(I acc, I w, I a) {
+    return _mm256_add_epi32(
+        acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w)),
+                               _mm256_set1_epi16(1)));
+  }
+};
+
 }  // namespace
+
+void gemm_cols_signed(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W,
+                      size_t w_stride, int64_t n_rows, const void* A, size_t a_stride, int64_t M,
+                      float* Y, size_t ldy) {
+  x86::gemm_cols<V256S>(unpack, group, act, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+}
+
+void gemm_cols_q8_0_lanes(UnpackFn unpack, int64_t K, const void* W, size_t w_stride,
+                          int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y,
+                          size_t ldy) {
+  x86::gemm_cols_q8_0_lanes<V256S>(unpack, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+}
 
 void gemm_cols(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
                int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy) {

@@ -215,16 +215,14 @@ struct KKind {
   static float finish(const Acc& a) { return hsum(a); }
 };
 
-// The same super-block in gemm_cols' form (kernels/unpack_rows.h): unsigned bytes with a float
-// scale and offset per group (16 elements, or 32 where the type's scales are per 32).
+// The same super-block in gemm_cols' form (kernels/unpack_rows.h): bytes (unsigned, or signed
+// for IQ4_XS) with a float scale and offset per group (16 elements, or 32 where the type's scales
+// are per 32).
 template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP>
 void unpack_row(const uint8_t* row, int64_t sb, RowUnpack& o) {
   KUnp u;
   U(row, sb, u);
-  const __m256i flip = _mm256_set1_epi8(char(0x80));  // signed q -> q + 128
-  for (int j = 0; j < 8; ++j)
-    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 32 * j),
-                       kSigned ? _mm256_xor_si256(u.q[j], flip) : u.q[j]);
+  for (int j = 0; j < 8; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 32 * j), u.q[j]);
   alignas(32) int16_t sc[16], off[16];
   for (int g = 0; g < 256 / GROUP; ++g) {
     const int e = g * GROUP;  // first element of the group
@@ -233,19 +231,19 @@ void unpack_row(const uint8_t* row, int64_t sb, RowUnpack& o) {
   }
   _mm256_store_si256(reinterpret_cast<__m256i*>(off), u.off16);
   for (int g = 0; g < 256 / GROUP; ++g)
-    o.off[g] = kSigned ? 128.0f * o.scale[g] : u.doff * float(off[g * GROUP / 16]);
+    o.off[g] = kSigned ? 0.0f : u.doff * float(off[g * GROUP / 16]);
 }
 
-// Prefill of 8 or more activation rows through the column GEMM where the unpacked bytes fit it
-// (not IQ4_XS: its code book + 128 needs the full unsigned byte); everything else streams rows.
+// Prefill of 8 or more activation rows through the column GEMM (IQ4_XS's signed code book
+// values through its sign-trick variant); everything else streams rows.
 template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP, VecDotFn REF>
 void gemm_k(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
             size_t a_stride, int64_t M, float* Y, size_t ldy) {
   if (K % QK_K != 0)  // K-quant rows are whole super-blocks; not expected
     gemm_from_vec_dot(REF, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
-  else if (!kSigned && M >= 8)
-    gemm_cols(unpack_row<U, kSigned, GROUP>, GROUP, ActFormat::kQ8K, K, W, w_stride, n_rows, A,
-              a_stride, M, Y, ldy);
+  else if (M >= 8)
+    (kSigned ? gemm_cols_signed : gemm_cols)(unpack_row<U, kSigned, GROUP>, GROUP, ActFormat::kQ8K,
+                                             K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
   else
     x86::gemm<KKind<U, kSigned>>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
 }

@@ -115,16 +115,37 @@ struct LegacyKind {
   static float finish(const Acc& a) { return kMin ? hsum(a.v) + a.m : hsum(a.v); }
 };
 
-// Batches of 8 or more rows go through the column GEMM where the type's unpacked bytes fit it
-// (RowU; K a whole number of super-blocks); Q8_0 stays in llama.cpp's order on every path.
+// Eight blocks of a signed type as signed bytes with scale d (no offset), for the sign-trick
+// column GEMM.
+template <DType T>
+void unpack_row_signed(const uint8_t* row, int64_t sb, RowUnpack& o) {
+  for (int k = 0; k < 8; ++k) {
+    BlockRegs u;
+    LegacyKind<T>::unpack(row, 8 * sb + k, u);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 32 * k), u.q);
+    o.scale[k] = u.d;
+    o.off[k] = 0;
+  }
+}
+
+// Batches of 8 or more rows through the column GEMM (K a whole number of super-blocks): the
+// unsigned forms of unpack_rows.h where they fit vpmaddubsw, signed bytes otherwise; Q8_0 in
+// llama.cpp's order on every path.
 template <DType T, UnpackFn RowU>
 void gemm_legacy(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
                  size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  if (RowU && M >= 8 && K % 256 == 0)
-    gemm_cols(RowU, 32, LegacyKind<T>::kMin ? ActFormat::kQ8_1 : ActFormat::kQ8_0, K, W, w_stride,
-              n_rows, A, a_stride, M, Y, ldy);
-  else
+  if (M >= 8 && K % 256 == 0) {
+    if constexpr (T == DType::Q8_0)
+      gemm_cols_q8_0_lanes(unpack_row_signed<T>, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+    else if constexpr (RowU == nullptr)
+      gemm_cols_signed(unpack_row_signed<T>, 32, ActFormat::kQ8_0, K, W, w_stride, n_rows, A,
+                       a_stride, M, Y, ldy);
+    else
+      gemm_cols(RowU, 32, LegacyKind<T>::kMin ? ActFormat::kQ8_1 : ActFormat::kQ8_0, K, W, w_stride,
+                n_rows, A, a_stride, M, Y, ldy);
+  } else {
     x86::gemm<LegacyKind<T>>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+  }
 }
 
 template <DType T, UnpackFn RowU = nullptr>
@@ -139,7 +160,7 @@ void register_avx2_legacy(KernelTable& t) {
   put<DType::Q8_0>(t);
   put<DType::Q4_0, unpack_q4_0>(t);
   put<DType::Q5_0, unpack_q5_0>(t);
-  put<DType::IQ4_NL>(t);  // code book values + 128 do not fit vpmaddubsw's unsigned side
+  put<DType::IQ4_NL>(t);
   put<DType::Q4_1, unpack_q4_1>(t);
   put<DType::Q5_1, unpack_q5_1>(t);
 }

@@ -12,6 +12,7 @@ struct V512 {
   using I = __m512i;
   using F = __m512;
   static constexpr int kCols = 16, kRows = 8;
+  static constexpr bool kSignedW = false;
   static I load(const void* p) { return _mm512_load_si512(p); }
   static I zero() { return _mm512_setzero_si512(); }
   static I set1(int32_t x) { return _mm512_set1_epi32(x); }
