@@ -167,7 +167,7 @@ void add_bench_command(CLI::App& app) {
   c->add_option("-n", o.n_gen, "generated tokens (default 128)");
   c->add_option("-t,--threads", o.threads, "threads (default: all cores)");
   c->add_option("-r,--reps", o.reps, "counted rounds after one warm-up (default 3)");
-  c->add_option("--isa", o.isa, "cap the kernel level: generic, avx2, avx512");
+  c->add_option("--isa", o.isa, "cap the kernel level: generic, avx2, avxvnni, avx512");
   c->add_flag("--no-repack", o.no_repack, "run on the file's weight layout");
   c->add_flag("--mmap", o.mmap, "read every weight in place from the file mapping");
   c->add_flag("--no-mmap", o.no_mmap, "copy every weight into huge-page memory at load")

@@ -41,7 +41,7 @@ void add_common(CLI::App* c, CommonOpts& o, bool token_prompt = true) {
   if (token_prompt)
     c->add_option("--tokens", o.tokens, "comma-separated prompt token ids")->required();
   c->add_option("-t,--threads", o.threads, "threads (default: all cores)");
-  c->add_option("--isa", o.isa, "cap the kernel level: generic, avx2, avx512");
+  c->add_option("--isa", o.isa, "cap the kernel level: generic, avx2, avxvnni, avx512");
   c->add_option("-c,--ctx", o.n_ctx, "context size (default: prompt + generated)");
   c->add_option("--kv-type", o.kv_type, "KV cache type: f16 (default), q8_0, f32");
   c->add_flag("--no-repack", o.no_repack, "run on the file's weight layout (no load-time repack)");

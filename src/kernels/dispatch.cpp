@@ -18,6 +18,7 @@ struct Tables {
       t[i] = t[i - 1];
       t[i].isa = Isa(i);
       if (i == int(Isa::kAvx2)) register_avx2(t[i]);
+      if (i == int(Isa::kAvxVnni)) register_avxvnni(t[i]);
       if (i == int(Isa::kAvx512)) register_avx512(t[i]);
     }
   }
@@ -28,11 +29,14 @@ const Tables& tables() {
   return t;
 }
 
+// HEARTH_ISA, read once (active() must stay cheap: attention looks it up per call).
 Isa env_cap() {
-  const char* s = std::getenv("HEARTH_ISA");
-  Isa isa;
-  if (s && parse_isa(s, isa)) return isa;
-  return Isa::kAvx512;
+  static const Isa cap = [] {
+    const char* s = std::getenv("HEARTH_ISA");
+    Isa isa;
+    return s && parse_isa(s, isa) ? isa : Isa::kAvx512;
+  }();
+  return cap;
 }
 
 std::atomic<int> g_cap{-1};
@@ -45,6 +49,8 @@ const char* isa_name(Isa isa) {
       return "generic";
     case Isa::kAvx2:
       return "avx2";
+    case Isa::kAvxVnni:
+      return "avxvnni";
     case Isa::kAvx512:
       return "avx512";
   }
@@ -65,8 +71,10 @@ Isa detected_isa() {
   if (f.avx512f && f.avx512bw && f.avx512dq && f.avx512vl && f.avx512vnni && f.avx2 && f.fma &&
       f.f16c)
     return Isa::kAvx512;
-  if (f.avx2 && f.fma && f.f16c) return Isa::kAvx2;
-  return Isa::kGeneric;
+  if (!(f.avx2 && f.fma && f.f16c)) return Isa::kGeneric;
+  // The AVX-VNNI level runs on AVX-VNNI CPUs, and on AVX-512 VNNI CPUs through the EVEX encoding.
+  if (f.avx_vnni || (f.avx512vnni && f.avx512vl)) return Isa::kAvxVnni;
+  return Isa::kAvx2;
 }
 
 const KernelTable& table(Isa isa) {

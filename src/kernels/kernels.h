@@ -3,8 +3,8 @@
 // The generic table is built from the scalar references in quant/ (so it is always correct).
 // Each ISA level the CPU supports then overwrites the entries it implements, lowest level first;
 // a missing entry silently keeps the level below. The active level is picked once from CPUID and
-// can be capped with HEARTH_ISA=generic|avx2|avx512 (or set_isa_cap) so every path can be tested on
-// one machine. Kernels never fail: ops/ checks preconditions before calling them.
+// can be capped with HEARTH_ISA=generic|avx2|avxvnni|avx512 (or set_isa_cap) so every path can be
+// tested on one machine. Kernels never fail: ops/ checks preconditions before calling them.
 #pragma once
 
 #include <cstddef>
@@ -14,8 +14,9 @@
 
 namespace hearth::kernels {
 
-enum class Isa : int { kGeneric = 0, kAvx2 = 1, kAvx512 = 2 };  // kAvx512 includes VNNI
-constexpr int kNumIsa = 3;
+// kAvxVnni: AVX2 + 256-bit vpdpbusd (AVX-VNNI, or AVX-512 VL + VNNI); kAvx512 includes VNNI.
+enum class Isa : int { kGeneric = 0, kAvx2 = 1, kAvxVnni = 2, kAvx512 = 3 };
+constexpr int kNumIsa = 4;
 const char* isa_name(Isa isa);
 bool parse_isa(const char* s, Isa& out);
 
@@ -76,6 +77,7 @@ void set_isa_cap(Isa cap);          // for tests and --isa; affects later active
 
 // Per-ISA registration hooks (one per family file in kernels/<isa>/).
 void register_avx2(KernelTable& t);
+void register_avxvnni(KernelTable& t);
 void register_avx512(KernelTable& t);
 
 }  // namespace hearth::kernels

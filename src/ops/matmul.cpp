@@ -21,8 +21,8 @@ Result<WeightMatrix> WeightMatrix::make(const char* name, DType type, int64_t n_
   if (nbytes < stride * size_t(n_out))
     return corrupt(std::string("[ops] weight ") + name + ": data too short");
   const TypeTraits& act = type_traits(tt->vec_dot_type);
-  if (!kernels::active().gemm[uint32_t(type)] ||
-      !kernels::active().quantize_row[uint32_t(act.type)])
+  const kernels::KernelTable& kt = kernels::active();
+  if (!kt.gemm[uint32_t(type)] || !kt.quantize_row[uint32_t(act.type)])
     return unsupported(std::string("[ops] no kernels for weight type ") + tt->name);
   if (n_in % act.block_elems != 0)
     return invalid_argument(std::string("[ops] weight ") + name + ": row length " +
@@ -34,6 +34,8 @@ Result<WeightMatrix> WeightMatrix::make(const char* name, DType type, int64_t n_
   w.n_in_ = n_in;
   w.data_ = static_cast<const uint8_t*>(data);
   w.row_stride_ = stride;
+  w.gemm_ = kt.gemm[uint32_t(type)];
+  w.quant_ = kt.quantize_row[uint32_t(act.type)];
   return w;
 }
 
@@ -84,10 +86,10 @@ size_t activation_bytes(DType t, int64_t n_in, int64_t M) {
 namespace {
 
 // Converts X rows into the activation format; rows split across threads. Ends with a barrier.
-void convert_activations(ThreadPool& pool, int ith, int nth, DType wtype, const float* X, int64_t M,
-                         int64_t n_in, uint8_t* out) {
-  const TypeTraits& act = type_traits(type_traits(wtype).vec_dot_type);
-  const auto quant = kernels::active().quantize_row[uint32_t(act.type)];
+void convert_activations(ThreadPool& pool, int ith, int nth, const WeightMatrix& W, const float* X,
+                         int64_t M, int64_t n_in, uint8_t* out) {
+  const TypeTraits& act = type_traits(type_traits(W.type()).vec_dot_type);
+  const auto quant = W.quantize_act();
   const size_t stride = row_bytes(act, n_in);
   if (M >= nth) {
     int64_t b, e;
@@ -118,9 +120,7 @@ void gemm_rows(int ith, int nth, const WeightMatrix& W, const uint8_t* A, size_t
     return;
   }
   ThreadPool::split(W.n_out(), ith, nth, b, e, 16);
-  if (b < e)
-    kernels::active().gemm[uint32_t(W.type())](W.n_in(), W.row(b), W.row_stride(), e - b, A,
-                                               a_stride, M, Y + b, ldy);
+  if (b < e) W.gemm()(W.n_in(), W.row(b), W.row_stride(), e - b, A, a_stride, M, Y + b, ldy);
 }
 
 }  // namespace
@@ -128,7 +128,7 @@ void gemm_rows(int ith, int nth, const WeightMatrix& W, const uint8_t* A, size_t
 void matmul_in_run(ThreadPool& pool, int ith, int nth, const WeightMatrix& W, const float* X,
                    int64_t M, float* Y, size_t ldy, MatmulScratch& scratch) {
   uint8_t* A = scratch.act.data();
-  convert_activations(pool, ith, nth, W.type(), X, M, W.n_in(), A);
+  convert_activations(pool, ith, nth, W, X, M, W.n_in(), A);
   const size_t a_stride = activation_bytes(W.type(), W.n_in(), 1);
   gemm_rows(ith, nth, W, A, a_stride, M, Y, ldy);
   pool.barrier();
@@ -155,7 +155,7 @@ void matmul_multi_in_run(ThreadPool& pool, int ith, int nth, const WeightMatrix*
     return;
   }
   uint8_t* A = scratch.act.data();
-  convert_activations(pool, ith, nth, W0.type(), X, M, W0.n_in(), A);
+  convert_activations(pool, ith, nth, W0, X, M, W0.n_in(), A);
   const size_t a_stride = activation_bytes(W0.type(), W0.n_in(), 1);
   for (int i = 0; i < n; ++i) gemm_rows(ith, nth, *Ws[i], A, a_stride, M, Ys[i], Ws[i]->n_out());
   pool.barrier();

@@ -49,6 +49,10 @@ class WeightMatrix {
   const uint8_t* packed_data() const { return packed_.get(); }
   int row_group() const { return row_group_; }
   const kernels::RepackEntry* repack() const { return repack_; }
+  // The kernels of this weight, bound from the active table when the matrix is made (once per
+  // model load, not looked up per matmul).
+  kernels::GemmFn gemm() const { return gemm_; }
+  kernels::QuantizeRowFn quantize_act() const { return quant_; }
 
  private:
   DType type_ = DType::F32;
@@ -59,6 +63,8 @@ class WeightMatrix {
   std::shared_ptr<uint8_t[]> packed_;
   int row_group_ = 0;
   const kernels::RepackEntry* repack_ = nullptr;
+  kernels::GemmFn gemm_ = nullptr;
+  kernels::QuantizeRowFn quant_ = nullptr;
 };
 
 // Scratch for activation conversion; sized once (no allocation per token).

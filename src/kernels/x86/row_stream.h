@@ -7,10 +7,13 @@
 //     static constexpr int kStep;     // elements per unpack: 256 (a super-block) or 32 (a block)
 //     static constexpr int kMaxCols;  // activation rows one pass may hold in registers (<= 8)
 //     struct Unp;                     // one step of a weight row, unpacked into registers
+//     struct Act;                     // one step of an activation row, as the dot wants it
 //     struct Acc;                     // running sums of one (weight row, activation row) pair
 //     static void unpack(const uint8_t* row, int64_t step, Unp& u);
+//     static void prep(const uint8_t* act_row, int64_t step, Act& a);  // once per step and row,
+//                                                                      // shared by the R rows
 //     static void zero(Acc& acc);
-//     static void dot(const Unp& u, const uint8_t* act_row, int64_t step, Acc& acc);
+//     static void dot(const Unp& u, const Act& a, Acc& acc);
 //     static float finish(const Acc& acc);
 //   };
 //
@@ -52,10 +55,12 @@ inline void pass(int64_t K, const uint8_t* w, size_t w_stride, const uint8_t* a,
         const char* p = reinterpret_cast<const char*>(w + (i + 2 * R) * w_stride + b * step_bytes);
         for (size_t off = 0; off < step_bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T1);
       }
+    typename Kind::Act act[NC];
+    for (int c = 0; c < NC; ++c) Kind::prep(a + c * a_stride, b, act[c]);
     for (int i = 0; i < R; ++i) {
       typename Kind::Unp u;
       Kind::unpack(w + i * w_stride, b, u);
-      for (int c = 0; c < NC; ++c) Kind::dot(u, a + c * a_stride, b, acc[i][c]);
+      for (int c = 0; c < NC; ++c) Kind::dot(u, act[c], acc[i][c]);
     }
   }
   for (int i = 0; i < R; ++i)

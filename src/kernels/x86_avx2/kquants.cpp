@@ -46,12 +46,30 @@ HEARTH_KERNEL_INLINE void scales_per16(__m128i s8, KUnp& u) {
   }
 }
 
-// 8 unsigned 6-bit scales, one per 32 elements (Q4_K/Q5_K), into sc[j] (both halves).
-HEARTH_KERNEL_INLINE void scales_per32(uint64_t s8, KUnp& u) {
-  const __m256i s16 =
-      _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(s8))));
+// 8 int16 scales, one per 32 elements, into sc[j] (both halves).
+HEARTH_KERNEL_INLINE void scales_per32(__m128i s16, KUnp& u) {
+  const __m256i s = _mm256_broadcastsi128_si256(s16);
   for (int j = 0; j < 8; ++j)
-    u.sc[j] = _mm256_shuffle_epi8(s16, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * j)));
+    u.sc[j] = _mm256_shuffle_epi8(s, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * j)));
+}
+HEARTH_KERNEL_INLINE __m128i u8x8_to_s16(uint64_t s8) {
+  return _mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(s8)));
+}
+
+// Bit spreading: the 8 nibbles of x into the low nibbles of 8 bytes; the 8 bit pairs of a 16-bit
+// x into the low 2 bits of 8 bytes (pdep would do either in one instruction, but is microcoded
+// and slow on Zen 1/2, common AVX2 CPUs).
+inline uint64_t spread_nibbles(uint32_t x) {
+  uint64_t t = x;
+  t = (t | (t << 16)) & 0x0000FFFF0000FFFFull;
+  t = (t | (t << 8)) & 0x00FF00FF00FF00FFull;
+  return (t | (t << 4)) & 0x0F0F0F0F0F0F0F0Full;
+}
+inline uint64_t spread_pairs(uint16_t x) {
+  uint64_t t = x;
+  t = (t | (t << 24)) & 0x000000FF000000FFull;
+  t = (t | (t << 12)) & 0x000F000F000F000Full;
+  return (t | (t << 6)) & 0x0303030303030303ull;
 }
 
 // Q4_K and Q5_K: scales and mins (6 bits each, 12 bytes), by 32-bit word arithmetic: scales and
@@ -63,7 +81,7 @@ HEARTH_KERNEL_INLINE void k4_scales(const uint8_t* scales, uint16_t d, uint16_t 
   const uint32_t sc_lo = w[0] & 0x3f3f3f3f, mn_lo = w[1] & 0x3f3f3f3f;
   const uint32_t sc_hi = (w[2] & 0x0f0f0f0f) | (((w[0] >> 6) & 0x03030303) << 4);
   const uint32_t mn_hi = ((w[2] >> 4) & 0x0f0f0f0f) | (((w[1] >> 6) & 0x03030303) << 4);
-  scales_per32(uint64_t(sc_lo) | (uint64_t(sc_hi) << 32), u);
+  scales_per32(u8x8_to_s16(uint64_t(sc_lo) | (uint64_t(sc_hi) << 32)), u);
   const __m128i m16 = _mm_cvtepu8_epi16(
       _mm_cvtsi64_si128(int64_t(uint64_t(mn_lo) | (uint64_t(mn_hi) << 32))));  // m0..m7
   u.off16 = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
@@ -176,11 +194,11 @@ HEARTH_KERNEL_INLINE void regs_iq4_xs(const uint8_t* row, int64_t sb, KUnp& u) {
     const __m256i n = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
     u.q[j] = _mm256_shuffle_epi8(table, n);
   }
-  alignas(16) int8_t sc[16];
-  for (int j = 0; j < 8; ++j)
-    sc[2 * j] = sc[2 * j + 1] = int8_t(
-        (((b.scales_l[j / 2] >> (4 * (j % 2))) & 15) | (((b.scales_h >> (2 * j)) & 3) << 4)) - 32);
-  scales_per16(_mm_load_si128(reinterpret_cast<const __m128i*>(sc)), u);
+  // 6-bit scale j: nibble j of scales_l (low 4 bits), bit pair j of scales_h (high 2), minus 32.
+  uint32_t sl;
+  std::memcpy(&sl, b.scales_l, 4);
+  const uint64_t ls = spread_nibbles(sl) | (spread_pairs(b.scales_h) << 4);
+  scales_per32(_mm_sub_epi16(u8x8_to_s16(ls), _mm_set1_epi16(32)), u);
   u.d = h2f(b.d);
   u.doff = 0;
 }
@@ -191,11 +209,15 @@ struct KKind {
   static constexpr int kStep = QK_K;
   static constexpr int kMaxCols = 4;  // 16 ymm registers
   using Unp = KUnp;
+  using Act = const block_q8_K*;
   using Acc = __m256;
   HEARTH_KERNEL_INLINE static void unpack(const uint8_t* row, int64_t sb, Unp& u) { U(row, sb, u); }
+  static void prep(const uint8_t* act, int64_t sb, Act& a) {
+    a = reinterpret_cast<const block_q8_K*>(act) + sb;
+  }
   static void zero(Acc& a) { a = _mm256_setzero_ps(); }
-  HEARTH_KERNEL_INLINE static void dot(const Unp& u, const uint8_t* act, int64_t sb, Acc& acc) {
-    const block_q8_K& y = reinterpret_cast<const block_q8_K*>(act)[sb];
+  HEARTH_KERNEL_INLINE static void dot(const Unp& u, const Act& ya, Acc& acc) {
+    const block_q8_K& y = *ya;
     __m256i sumi = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {
       const __m256i yv = load(y.qs + 32 * j);

@@ -1,12 +1,13 @@
 // AVX2 kernels for the 32-wide types: Q8_0, Q4_0, Q5_0, IQ4_NL against Q8_0 activations and
 // Q4_1, Q5_1 against Q8_1.
 //
-// Each block is turned into 32 bytes in registers (signed values for the symmetric types,
-// unsigned for Q4_1/Q5_1) and dotted by vpmaddubsw + vpmaddwd; signed x signed uses the sign
-// trick (|x| * sign(y, x)). One FMA per block into 8 float lanes: for Q8_0, Q4_0, Q5_0, Q4_1 and
-// Q5_1 that is llama.cpp's own AVX2 order (lane i holds bytes 4i..4i+3 of every block, summed as
-// hsum does), so their dots equal its bit for bit. All batch sizes run through
-// kernels/x86/row_stream.h's drivers; any K that is a whole number of blocks.
+// Each block is turned into 32 bytes in registers — signed values for Q8_0 and IQ4_NL (dotted
+// with the sign trick, |x| * sign(y, x)), unsigned for the others (Q4_0 and Q5_0 then subtract
+// their offset times each lane's activation sum) — and dotted by vpmaddubsw + vpmaddwd into 8
+// int32 lanes of 4 products each; one FMA per block into 8 float lanes, summed as hsum does. For
+// Q8_0, Q4_0 and Q5_0 that is llama.cpp's own AVX2 order, so their dots equal its bit for bit
+// (tests/unit/kernels). All batch sizes run through kernels/x86/row_stream.h's drivers (any K
+// that is a whole number of blocks) or, for 8 or more rows, the column GEMM.
 #include <cstring>
 
 #include "kernels/unpack_rows.h"
@@ -42,7 +43,7 @@ inline __m256i bits_to_bytes(const uint8_t* qh) {
   return _mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit);
 }
 
-// 8 lanes of sums of 4 products, x unsigned (<= 127 after the sign trick, or <= 31).
+// 8 lanes of sums of 4 products, x unsigned (<= 128 after the sign trick).
 inline __m256 lane_dots(__m256i ux, __m256i sy) {
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(ux, sy), _mm256_set1_epi16(1)));
 }
@@ -52,9 +53,21 @@ struct BlockRegs {
   float d, m;
 };
 
+// An activation block: its bytes, its scale and, for the unsigned forms of Q4_0/Q5_0, the offset
+// correction per lane (8 or 16 x the lane's sum of 4 bytes).
+struct ActRegs {
+  __m256i y, corr;
+  float d, s;
+};
+
 template <DType T>
 struct LegacyKind {
   static constexpr bool kMin = T == DType::Q4_1 || T == DType::Q5_1;  // unsigned, Q8_1 partner
+  // Q4_0 / Q5_0 unpack unsigned (nibble, nibble | bit << 4) and subtract offset * sum(y) per lane:
+  // the same integer per lane as llama.cpp's (q - offset) * y with the sign trick, two fewer
+  // instructions per weight row, the lane sums shared by the rows of a pass.
+  static constexpr int kOffShift = T == DType::Q4_0 ? 3 : T == DType::Q5_0 ? 4 : 0;
+  static constexpr bool kSigned = T == DType::Q8_0 || T == DType::IQ4_NL;  // sign trick
   using WB = std::conditional_t<
       T == DType::Q8_0, block_q8_0,
       std::conditional_t<
@@ -67,49 +80,56 @@ struct LegacyKind {
   static constexpr int kStep = 32;
   static constexpr int kMaxCols = 4;
   using Unp = BlockRegs;
+  using Act = ActRegs;
   struct Acc {
     __m256 v;
     float m;  // Q4_1/Q5_1: sum of m * s
   };
 
+  // Signed bytes for Q8_0 and IQ4_NL, unsigned for the others.
   HEARTH_KERNEL_INLINE static void unpack(const uint8_t* row, int64_t b, Unp& u) {
     const WB& x = reinterpret_cast<const WB*>(row)[b];
     u.d = h2f(x.d);
     if constexpr (T == DType::Q8_0) {
       u.q = load(x.qs);
     } else if constexpr (T == DType::Q4_0) {
-      u.q = _mm256_sub_epi8(nibbles(x.qs), _mm256_set1_epi8(8));
-    } else if constexpr (T ==
-                         DType::Q5_0) {  // nibble | (bit ? 0 : 0xF0) = (nibble | bit << 4) - 16
-      u.q = _mm256_or_si256(nibbles(x.qs),
-                            _mm256_andnot_si256(bits_to_bytes(x.qh), _mm256_set1_epi8(char(0xF0))));
+      u.q = nibbles(x.qs);
     } else if constexpr (T == DType::IQ4_NL) {
       const __m256i table = _mm256_broadcastsi128_si256(
           _mm_loadu_si128(reinterpret_cast<const __m128i*>(kvalues_iq4nl)));
       u.q = _mm256_shuffle_epi8(table, nibbles(x.qs));
-    } else if constexpr (T == DType::Q4_1) {
+    } else {  // Q5_0, Q4_1, Q5_1: nibble | bit << 4
       u.q = nibbles(x.qs);
-      u.m = h2f(x.m);
-    } else {  // Q5_1
-      u.q = _mm256_or_si256(nibbles(x.qs),
-                            _mm256_and_si256(bits_to_bytes(x.qh), _mm256_set1_epi8(0x10)));
-      u.m = h2f(x.m);
+      if constexpr (T != DType::Q4_1)
+        u.q = _mm256_or_si256(u.q, _mm256_and_si256(bits_to_bytes(x.qh), _mm256_set1_epi8(0x10)));
+      if constexpr (kMin) u.m = h2f(x.m);
+    }
+  }
+  HEARTH_KERNEL_INLINE static void prep(const uint8_t* act, int64_t b, Act& a) {
+    const AB& y = reinterpret_cast<const AB*>(act)[b];
+    a.y = load(y.qs);
+    a.d = h2f(y.d);
+    if constexpr (kMin) a.s = h2f(y.s);
+    if constexpr (kOffShift > 0) {
+      const __m256i sums =
+          _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), a.y), _mm256_set1_epi16(1));
+      a.corr = _mm256_slli_epi32(sums, kOffShift);
     }
   }
   static void zero(Acc& a) {
     a.v = _mm256_setzero_ps();
     a.m = 0;
   }
-  HEARTH_KERNEL_INLINE static void dot(const Unp& u, const uint8_t* act, int64_t b, Acc& acc) {
-    const AB& y = reinterpret_cast<const AB*>(act)[b];
-    const __m256i yv = load(y.qs);
-    const __m256 d = _mm256_set1_ps(u.d * h2f(y.d));
-    if constexpr (kMin) {
-      acc.v = _mm256_fmadd_ps(d, lane_dots(u.q, yv), acc.v);
-      acc.m += u.m * h2f(y.s);
-    } else {
-      acc.v = _mm256_fmadd_ps(d, lane_dots(_mm256_sign_epi8(u.q, u.q), _mm256_sign_epi8(yv, u.q)),
+  HEARTH_KERNEL_INLINE static void dot(const Unp& u, const Act& a, Acc& acc) {
+    const __m256 d = _mm256_set1_ps(u.d * a.d);
+    if constexpr (kSigned) {
+      acc.v = _mm256_fmadd_ps(d, lane_dots(_mm256_sign_epi8(u.q, u.q), _mm256_sign_epi8(a.y, u.q)),
                               acc.v);
+    } else {
+      __m256i lanes = _mm256_madd_epi16(_mm256_maddubs_epi16(u.q, a.y), _mm256_set1_epi16(1));
+      if constexpr (kOffShift > 0) lanes = _mm256_sub_epi32(lanes, a.corr);
+      acc.v = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes), acc.v);
+      if constexpr (kMin) acc.m += u.m * a.s;
     }
   }
   static float finish(const Acc& a) { return kMin ? hsum(a.v) + a.m : hsum(a.v); }

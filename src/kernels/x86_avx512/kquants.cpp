@@ -6,6 +6,7 @@
 // up to 4 activation rows reuses each unpacked super-block (prefill).
 #include "quant/kquants.h"
 
+#include "kernels/x86/row_stream.h"
 #include "kernels/x86_avx512/common.h"
 #include "kernels/x86_avx512/gemm_vnni.h"
 #include "kernels/x86_avx512/x86_avx512.h"
@@ -15,8 +16,6 @@ namespace hearth::kernels {
 namespace {
 
 using namespace avx512;
-
-constexpr int kGemvRows = 4;
 
 // ---- Q8_K activation quantizer (bit-identical to quantize_row_q8_K_ref).
 void quantize_row_q8_K_avx512(const float* x, void* vy, int64_t n) {
@@ -62,7 +61,8 @@ struct Q4KUnpacked {
 };
 
 // Sub-block scales and mins of Q4_K and Q5_K (12 bytes, 6 bits each) into u.sc / u.mins16.
-inline void unpack_k4_scales(const uint8_t* scales, uint16_t d, uint16_t dmin, Q4KUnpacked& u) {
+HEARTH_KERNEL_INLINE void unpack_k4_scales(const uint8_t* scales, uint16_t d, uint16_t dmin,
+                                           Q4KUnpacked& u) {
   // Unpack the 12 scale bytes with 32-bit word arithmetic: scales 0-3 / mins 0-3 are the low 6
   // bits of bytes 0-3 / 4-7; scales 4-7 / mins 4-7 take 4 bits from bytes 8-11 and their top 2
   // bits from the top of bytes 0-3 / 4-7.
@@ -90,7 +90,7 @@ inline void unpack_k4_scales(const uint8_t* scales, uint16_t d, uint16_t dmin, Q
   u.dmin = h2f(dmin);
 }
 
-inline void unpack_q4_K(const block_q4_K& b, Q4KUnpacked& u) {
+HEARTH_KERNEL_INLINE void unpack_q4_K(const block_q4_K& b, Q4KUnpacked& u) {
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i qs0 = _mm512_loadu_si512(b.qs), qs1 = _mm512_loadu_si512(b.qs + 64);
   u.q[0] = _mm512_and_si512(qs0, m4);                        // sub 0 | sub 2
@@ -102,7 +102,7 @@ inline void unpack_q4_K(const block_q4_K& b, Q4KUnpacked& u) {
 
 // Q5_K is Q4_K plus a fifth bit per element: bit 2c (low nibbles of qs chunk c) or 2c + 1 (high
 // nibbles) of qh[l]. The same unpacked form and dot serve both.
-inline void unpack_q5_K(const block_q5_K& b, Q4KUnpacked& u) {
+HEARTH_KERNEL_INLINE void unpack_q5_K(const block_q5_K& b, Q4KUnpacked& u) {
   const __m512i m4 = _mm512_set1_epi8(0x0f), bit4 = _mm512_set1_epi8(0x10);
   const __m512i qs0 = _mm512_loadu_si512(b.qs), qs1 = _mm512_loadu_si512(b.qs + 64);
   const __m512i qh = bcast256(b.qh);
@@ -121,7 +121,8 @@ inline void unpack_q5_K(const block_q5_K& b, Q4KUnpacked& u) {
 }
 
 // acc += y.d * sum_k sc[k] * dot(q[k], act[k]);  macc += y.d * dmin * sum(mins * bsums)
-inline void dot_q4_K(const Q4KUnpacked& u, const block_q8_K& y, __m512& acc, __m256& macc) {
+HEARTH_KERNEL_INLINE void dot_q4_K(const Q4KUnpacked& u, const block_q8_K& y, __m512& acc,
+                                   __m256& macc) {
   const int8_t* a = y.qs;
   const __m512i z = _mm512_setzero_si512();
   const __m512i d0 = _mm512_dpbusd_epi32(z, u.q[0], load2x256(a + 0, a + 64));
@@ -148,7 +149,7 @@ struct Q6KUnpacked {
 };
 
 // Scales (int8, one per 16 elements) times d into the per-lane form of Q6KUnpacked.
-inline void offset_form_scales(__m128i s8, float d, Q6KUnpacked& u) {
+HEARTH_KERNEL_INLINE void offset_form_scales(__m128i s8, float d, Q6KUnpacked& u) {
   u.d = d;
   const __m512 sf = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(s8)), _mm512_set1_ps(d));
   for (int k = 0; k < 4; ++k) {
@@ -161,7 +162,7 @@ inline void offset_form_scales(__m128i s8, float d, Q6KUnpacked& u) {
   u.scales16 = _mm256_cvtepi8_epi16(s8);
 }
 
-inline void unpack_q6_K(const block_q6_K& b, Q6KUnpacked& u) {
+HEARTH_KERNEL_INLINE void unpack_q6_K(const block_q6_K& b, Q6KUnpacked& u) {
   const __m512i m4 = _mm512_set1_epi8(0x0f), m3 = _mm512_set1_epi8(0x30);
   // First 256 bits take qh bits 0-1 (or 4-5), second 2-3 (or 6-7).
   const __m512i sh_lo = shifts16(0, 2), sh_hi = shifts16(4, 6);
@@ -181,7 +182,8 @@ inline void unpack_q6_K(const block_q6_K& b, Q6KUnpacked& u) {
 // Weights d * scale * (q - OFF) with q unsigned (Q6_K: OFF 32; Q3_K and IQ4_XS below reuse the
 // form): sum sc * (q - OFF) * y = sum sc * q * y - OFF * d * sum scales16 * bsums.
 template <int OFF>
-inline void dot_offset_form(const Q6KUnpacked& u, const block_q8_K& y, __m512& acc, __m256& macc) {
+HEARTH_KERNEL_INLINE void dot_offset_form(const Q6KUnpacked& u, const block_q8_K& y, __m512& acc,
+                                          __m256& macc) {
   const __m512i z = _mm512_setzero_si512();
   __m512 t = _mm512_mul_ps(
       _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(z, u.q[0], _mm512_loadu_si512(y.qs))), u.sc[0]);
@@ -204,7 +206,7 @@ inline void dot_offset_form(const Q6KUnpacked& u, const block_q8_K& y, __m512& a
 
 // Q3_K: element 128h + 32j + l is bits 2j..2j+1 of qs[32h + l] plus 4 * bit (4h + j) of
 // hmask[l] (value stored + 4; 16-bit shifts, bits from the neighbouring byte masked off).
-inline void unpack_q3_K(const block_q3_K& b, Q6KUnpacked& u) {
+HEARTH_KERNEL_INLINE void unpack_q3_K(const block_q3_K& b, Q6KUnpacked& u) {
   const __m512i hm = bcast256(b.hmask), one = _mm512_set1_epi8(1);
   for (int h = 0; h < 2; ++h) {
     const __m512i q = bcast256(b.qs + 32 * h);
@@ -221,7 +223,7 @@ inline void unpack_q3_K(const block_q3_K& b, Q6KUnpacked& u) {
 
 // IQ4_XS: each nibble through the 16-entry table (+128, unsigned) with vpshufb; sub-block j (32
 // elements, one scale) is its 16 low nibbles, then its 16 high ones.
-inline void unpack_iq4_xs(const block_iq4_xs& b, Q6KUnpacked& u) {
+HEARTH_KERNEL_INLINE void unpack_iq4_xs(const block_iq4_xs& b, Q6KUnpacked& u) {
   const __m512i t = _mm512_broadcast_i32x4(iq4nl_table_u8());
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i first = _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0);
@@ -275,155 +277,51 @@ void unpack_row_offset_form(const uint8_t* row, int64_t sb, RowUnpack& o) {
   }
 }
 
-// Decode (one activation row): several weight rows per pass give the core independent
-// dependency chains to overlap while the weights stream in.
-template <int R, typename Unp, void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
-          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
-void gemv_rows(int64_t K, const uint8_t* w, size_t w_stride, const block_q8_K* y, float* Y) {
-  __m512 acc[R];
-  __m256 m[R];
-  for (int i = 0; i < R; ++i) {
-    acc[i] = _mm512_setzero_ps();
-    m[i] = _mm256_setzero_ps();
+// The Kind of kernels/x86/row_stream.h for one type: Unpack fills the registers of a super-block,
+// Dot takes them against an activation super-block (terms before y.d, mins / offsets apart).
+template <typename Block, typename U, void (*Unpack)(const Block&, U&),
+          void (*Dot)(const U&, const block_q8_K&, __m512&, __m256&)>
+struct KKind {
+  static constexpr int kStep = QK_K;
+  static constexpr int kMaxCols = 8;  // 32 zmm registers
+  using Unp = U;
+  using Act = const block_q8_K*;
+  struct Acc {
+    __m512 v;
+    __m256 m;
+  };
+  HEARTH_KERNEL_INLINE static void unpack(const uint8_t* row, int64_t sb, Unp& u) {
+    Unpack(reinterpret_cast<const Block*>(row)[sb], u);
   }
-  const int64_t nb = K / QK_K;
-  const size_t sb_bytes = w_stride / size_t(nb);
-  for (int64_t b = 0; b < nb; ++b) {
-    Unp u[R];
-    // The rows of a group are short separate streams the hardware prefetcher barely ramps up
-    // on; prefetch the same place two groups ahead so memory sees one long stream (measured:
-    // +15-25% decode). Into L2, not L1: on a Zen 4 EPYC prefetcht0 left the kernel waiting on
-    // memory at half of llama.cpp's speed per core; prefetcht1 doubled it (1B Q4_K_M, one
-    // thread: 13.1 -> 24.7 t/s; PERFORMANCE.md).
-    for (int i = 0; i < R; ++i) {
-      const char* p = reinterpret_cast<const char*>(w + (i + 2 * R) * w_stride + b * sb_bytes);
-      for (size_t off = 0; off < sb_bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T1);
-    }
-    for (int i = 0; i < R; ++i) {
-      UnpackSB(w + i * w_stride, b, u[i]);
-      Dot(u[i], y[b], acc[i], m[i]);
-    }
+  static void zero(Acc& a) {
+    a.v = _mm512_setzero_ps();
+    a.m = _mm256_setzero_ps();
   }
-  for (int i = 0; i < R; ++i) Y[i] = hsum(acc[i]) - hsum(m[i]);
-}
-
-template <typename Unp, void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
-          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
-void gemv(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows, const void* A, float* Y) {
-  const auto* y = static_cast<const block_q8_K*>(A);
-  int64_t r = 0;
-  for (; r + kGemvRows <= n_rows; r += kGemvRows)
-    gemv_rows<kGemvRows, Unp, UnpackSB, Dot>(K, w + r * w_stride, w_stride, y, Y + r);
-  for (; r < n_rows; ++r) gemv_rows<1, Unp, UnpackSB, Dot>(K, w + r * w_stride, w_stride, y, Y + r);
-}
-
-// Super-block b of a row into the registers of its decode form.
-template <typename Block, typename Unp, void (*Unpack)(const Block&, Unp&)>
-void unpack_sb(const uint8_t* row, int64_t b, Unp& u) {
-  Unpack(reinterpret_cast<const Block*>(row)[b], u);
-}
-
-// Decode of a few sequences at once (continuous batching, 2 <= M < 16): as gemv_rows, R weight
-// rows per pass with the same prefetching, each unpacked once and dotted with NC activation
-// rows. The weights stream from memory once per NC columns, at gemv's pace, instead of going
-// through the per-row micro-kernels of gemm_tiled (measured: those made M = 2 cost 1.8x M = 1).
-template <int R, int NC, typename Unp, void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
-          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
-void gemv_cols_rows(int64_t K, const uint8_t* w, size_t w_stride, const uint8_t* A, size_t a_stride,
-                    float* Y, size_t ldy) {
-  __m512 acc[R][NC];
-  __m256 m[R][NC];
-  for (int i = 0; i < R; ++i)
-    for (int c = 0; c < NC; ++c) {
-      acc[i][c] = _mm512_setzero_ps();
-      m[i][c] = _mm256_setzero_ps();
-    }
-  const int64_t nb = K / QK_K;
-  const size_t sb_bytes = w_stride / size_t(nb);
-  for (int64_t b = 0; b < nb; ++b) {
-    for (int i = 0; i < R; ++i) {
-      const char* p = reinterpret_cast<const char*>(w + (i + 2 * R) * w_stride + b * sb_bytes);
-      for (size_t off = 0; off < sb_bytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T1);
-    }
-    for (int i = 0; i < R; ++i) {
-      Unp u;
-      UnpackSB(w + i * w_stride, b, u);
-      for (int c = 0; c < NC; ++c)
-        Dot(u, reinterpret_cast<const block_q8_K*>(A + c * a_stride)[b], acc[i][c], m[i][c]);
-    }
+  static void prep(const uint8_t* act, int64_t sb, Act& a) {
+    a = reinterpret_cast<const block_q8_K*>(act) + sb;
   }
-  for (int i = 0; i < R; ++i)
-    for (int c = 0; c < NC; ++c) Y[c * ldy + i] = hsum(acc[i][c]) - hsum(m[i][c]);
-}
+  HEARTH_KERNEL_INLINE static void dot(const Unp& u, const Act& y, Acc& a) { Dot(u, *y, a.v, a.m); }
+  static float finish(const Acc& a) { return hsum(a.v) - hsum(a.m); }
+};
 
-template <int NC, typename Unp, void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
-          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
-void gemv_cols(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows, const uint8_t* A,
-               size_t a_stride, float* Y, size_t ldy) {
-  constexpr int R = NC > 4 ? 1 : 2;  // registers: R x NC accumulators
-  int64_t r = 0;
-  for (; r + R <= n_rows; r += R)
-    gemv_cols_rows<R, NC, Unp, UnpackSB, Dot>(K, w + r * w_stride, w_stride, A, a_stride, Y + r,
-                                              ldy);
-  for (; r < n_rows; ++r)
-    gemv_cols_rows<1, NC, Unp, UnpackSB, Dot>(K, w + r * w_stride, w_stride, A, a_stride, Y + r,
-                                              ldy);
-}
-
-template <typename Unp, void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
-          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
-void gemv_small_m(int64_t K, const uint8_t* w, size_t w_stride, int64_t n_rows, const void* A,
-                  size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  const auto* a = static_cast<const uint8_t*>(A);
-  for (int64_t m0 = 0; m0 < M;) {
-    const int64_t left = M - m0;
-    const uint8_t* am = a + m0 * a_stride;
-    float* ym = Y + m0 * ldy;
-    if (left >= 8) {
-      gemv_cols<8, Unp, UnpackSB, Dot>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
-      m0 += 8;
-    } else if (left >= 4) {
-      gemv_cols<4, Unp, UnpackSB, Dot>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
-      m0 += 4;
-    } else if (left == 3) {
-      gemv_cols<3, Unp, UnpackSB, Dot>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
-      m0 += 3;
-    } else if (left == 2) {
-      gemv_cols<2, Unp, UnpackSB, Dot>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
-      m0 += 2;
-    } else {
-      gemv_cols<1, Unp, UnpackSB, Dot>(K, w, w_stride, n_rows, am, a_stride, ym, ldy);
-      m0 += 1;
-    }
-  }
-}
-
-template <UnpackFn U, int G, typename Unp, void (*UnpackSB)(const uint8_t*, int64_t, Unp&),
-          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&)>
-void gemm_dispatch(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
-                   size_t a_stride, int64_t M, float* Y, size_t ldy) {
+// Prefill (16 or more activation rows) through the column GEMM; decode and small batches stream
+// the rows through the shared drivers.
+template <class Kind, UnpackFn RowU, int G>
+void gemm_k(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
+            size_t a_stride, int64_t M, float* Y, size_t ldy) {
   if (M >= 16)
-    gemm_vnni(U, G, ActFormat::kQ8K, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
-  else if (M == 1)
-    gemv<Unp, UnpackSB, Dot>(K, static_cast<const uint8_t*>(W), w_stride, n_rows, A, Y);
+    gemm_vnni(RowU, G, ActFormat::kQ8K, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
   else
-    gemv_small_m<Unp, UnpackSB, Dot>(K, static_cast<const uint8_t*>(W), w_stride, n_rows, A,
-                                     a_stride, M, Y, ldy);
+    x86::gemm<Kind>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
 }
 
-// Decode kernels of one type: Unpack fills the registers of a super-block, Dot takes them
-// against the activations; RowU unpacks rows for prefill (G elements per scale).
+// RowU unpacks rows for prefill (G elements per scale).
 template <typename Block, typename Unp, void (*Unpack)(const Block&, Unp&),
           void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&), UnpackFn RowU, int G>
 void put(KernelTable& t, DType type) {
-  constexpr auto sb = unpack_sb<Block, Unp, Unpack>;
-  t.vec_dot[uint32_t(type)] = [](int64_t n, const void* x, const void* y) {
-    float r;
-    gemv_rows<1, Unp, sb, Dot>(n, static_cast<const uint8_t*>(x), 0,
-                               static_cast<const block_q8_K*>(y), &r);
-    return r;
-  };
-  t.gemm[uint32_t(type)] = gemm_dispatch<RowU, G, Unp, sb, Dot>;
+  using Kind = KKind<Block, Unp, Unpack, Dot>;
+  t.vec_dot[uint32_t(type)] = x86::vec_dot<Kind>;
+  t.gemm[uint32_t(type)] = gemm_k<Kind, RowU, G>;
 }
 
 }  // namespace

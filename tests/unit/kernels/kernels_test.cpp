@@ -153,7 +153,7 @@ float q8_0_dot_llama_order(int64_t K, const uint8_t* wx, const uint8_t* wy) {
 
 // The Q8_0 kernels that sum in llama.cpp's order do so exactly, on every path: decode (M = 1),
 // small batches, prefill (M >= 16, K a multiple of 256, and not), odd row counts, vec_dot; on
-// the AVX-512 level (the llama-order kernel; the faster order is only close) and on AVX2.
+// the AVX-512 level (the llama-order kernel; the faster order is only close), AVX-VNNI and AVX2.
 TEST(Kernels, Q8_0SumsInLlamaCppOrder) {
   if (detected_isa() < Isa::kAvx2) GTEST_SKIP() << "no AVX2 on this CPU";
   const bool avx512 = detected_isa() >= Isa::kAvx512;
@@ -172,6 +172,12 @@ TEST(Kernels, Q8_0SumsInLlamaCppOrder) {
       table(Isa::kAvx2)
           .gemm[uint32_t(DType::Q8_0)](K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M,
                                        y2.data(), R);
+      std::vector<float> y3(size_t(M * R), NAN);  // the AVX-VNNI level (EVEX form on AVX-512)
+      const bool vnni = detected_isa() >= Isa::kAvxVnni;
+      if (vnni)
+        table(Isa::kAvxVnni)
+            .gemm[uint32_t(DType::Q8_0)](K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M,
+                                         y3.data(), R);
       for (int64_t m = 0; m < M; ++m)
         for (int64_t r = 0; r < R; ++r) {
           const uint8_t* w = q.w.data() + r * q.w_stride;
@@ -179,12 +185,73 @@ TEST(Kernels, Q8_0SumsInLlamaCppOrder) {
           const float want = q8_0_dot_llama_order(K, w, a);
           ASSERT_EQ(y2[m * R + r], want) << "avx2 K " << K << " M " << M << " row " << r;
           ASSERT_EQ(table(Isa::kAvx2).vec_dot[uint32_t(DType::Q8_0)](K, w, a), want);
+          if (vnni) ASSERT_EQ(y3[m * R + r], want) << "avxvnni K " << K << " M " << M;
           if (!avx512) continue;
           ASSERT_EQ(y[m * R + r], want) << "K " << K << " M " << M << " row " << r;
           ASSERT_EQ(table(Isa::kAvx512).vec_dot[uint32_t(DType::Q8_0)](K, w, a), want);
           EXPECT_NEAR(fast[m * R + r], want, 1e-4f * (1.0f + std::fabs(want))) << "fast order";
         }
     }
+}
+
+// Q4_0 and Q5_0 at AVX2 sum as llama.cpp's AVX2 code does: per block the signed values
+// (q - 8, q - 16) times the activation bytes in 8 lanes of 4, one FMA of dx * dy per lane, then the
+// hsum fold (decode and small batches; vec_dot).
+float q4_q5_dot_llama_order(DType t, int64_t K, const uint8_t* wx, const uint8_t* wy) {
+  const auto* y = reinterpret_cast<const block_q8_0*>(wy);
+  float acc[8] = {};
+  for (int64_t b = 0; b < K / 32; ++b) {
+    int8_t v[32];
+    float dx;
+    if (t == DType::Q4_0) {
+      const auto& x = reinterpret_cast<const block_q4_0*>(wx)[b];
+      for (int i = 0; i < 16; ++i) {
+        v[i] = int8_t((x.qs[i] & 15) - 8);
+        v[i + 16] = int8_t((x.qs[i] >> 4) - 8);
+      }
+      dx = fp16_to_fp32(x.d);
+    } else {
+      const auto& x = reinterpret_cast<const block_q5_0*>(wx)[b];
+      uint32_t qh;
+      std::memcpy(&qh, x.qh, 4);
+      for (int i = 0; i < 16; ++i) {
+        v[i] = int8_t(((x.qs[i] & 15) | (((qh >> i) & 1) << 4)) - 16);
+        v[i + 16] = int8_t(((x.qs[i] >> 4) | (((qh >> (i + 16)) & 1) << 4)) - 16);
+      }
+      dx = fp16_to_fp32(x.d);
+    }
+    const float d = dx * fp16_to_fp32(y[b].d);
+    for (int l = 0; l < 8; ++l) {
+      int32_t s = 0;
+      for (int i = 4 * l; i < 4 * l + 4; ++i) s += int32_t(v[i]) * y[b].qs[i];
+      acc[l] = std::fma(d, float(s), acc[l]);
+    }
+  }
+  float a[4], c[2];
+  for (int i = 0; i < 4; ++i) a[i] = acc[i + 4] + acc[i];
+  for (int i = 0; i < 2; ++i) c[i] = a[i] + a[i + 2];
+  return c[0] + c[1];
+}
+
+TEST(Kernels, Q4_0AndQ5_0SumInLlamaCppAvx2Order) {
+  if (detected_isa() < Isa::kAvx2) GTEST_SKIP() << "no AVX2 on this CPU";
+  const KernelTable& kt = table(Isa::kAvx2);
+  for (DType t : {DType::Q4_0, DType::Q5_0})
+    for (int64_t K : {512, 96, 640})
+      for (int64_t M : {1, 2, 3, 5}) {
+        const int64_t R = 9;
+        auto q = make(type_traits(t), K, R, M, uint32_t(5 * M + K + int(t)));
+        std::vector<float> y(size_t(M * R), NAN);
+        kt.gemm[uint32_t(t)](K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M, y.data(), R);
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t r = 0; r < R; ++r) {
+            const uint8_t* w = q.w.data() + r * q.w_stride;
+            const uint8_t* a = q.a.data() + m * q.a_stride;
+            const float want = q4_q5_dot_llama_order(t, K, w, a);
+            ASSERT_EQ(y[m * R + r], want) << int(t) << " K " << K << " M " << M << " row " << r;
+            ASSERT_EQ(kt.vec_dot[uint32_t(t)](K, w, a), want);
+          }
+      }
 }
 
 TEST(Kernels, MadF16MatchesReference) {
