@@ -17,6 +17,8 @@
 //     static constexpr bool kSignedW;  // weight bytes are signed values (off 0), not unsigned u
 //     static I load(const void*);  static I zero();  static I set1(int32_t);
 //     static I dot4(I acc, I w4, I a);  // acc + per lane sum of 4 (u8 w x s8 a) products
+//     static constexpr bool kSum16;     // has 16-bit partial sums (tile()):
+//     static I mul16(I w, I a);  static I dot16(I acc16, I w, I a);  static I widen(I acc, I p16);
 //     static F loadf(const float*);  static void storef(float*, F);  static F set1f(float);
 //     static F zerof();  static F cvt(I);  static F add(F, F);  static F mul(F, F);
 //     static F fmadd(F a, F b, F c);  static F fmsub(F a, F b, F c);  // a * b +- c
@@ -99,12 +101,17 @@ void repack(ActFormat fmt, int group, int64_t K, const uint8_t* A, size_t a_stri
 
 // rows[r] points at the K/256 unpacked super-blocks of weight row r. GROUP is a template
 // parameter so the inner loop unrolls and the R integer accumulators stay in registers.
-template <class V, int R, int GROUP>
+// SUM16 > 1 (levels without vpdpbusd: V::mul16 / dot16 / widen): the 16-bit products of SUM16
+// steps are added in 16 bits before one vpmaddwd widens them — the caller guarantees they cannot
+// overflow (SUM16 * 2 * max(u) * 127 < 2^15) — which saves most of the vpmaddwd, the
+// multiplier port being what AVX2 prefill is bound by.
+template <class V, int R, int GROUP, int SUM16>
 void tile(int64_t K, const RowUnpack* const* rows, const ActTile& t, typename V::F* acc) {
   using I = typename V::I;
   using F = typename V::F;
   constexpr int kCols = V::kCols;
   constexpr int ng = 256 / GROUP, steps = GROUP / 4;
+  static_assert(steps % SUM16 == 0);
   for (int r = 0; r < R; ++r) acc[r] = V::zerof();
   for (int64_t sb = 0; sb < K / 256; ++sb) {
     const RowUnpack* u[R];
@@ -113,13 +120,21 @@ void tile(int64_t K, const RowUnpack* const* rows, const ActTile& t, typename V:
       I isum[R];
       for (int r = 0; r < R; ++r) isum[r] = V::zero();
       const int64_t k4_0 = sb * 64 + int64_t(g) * steps;
-      for (int s = 0; s < steps; ++s) {
-        const I a = V::load(t.q + (k4_0 + s) * kCols * 4);
-        for (int r = 0; r < R; ++r) {
-          int32_t w4;
-          std::memcpy(&w4, u[r]->u + g * GROUP + 4 * s, 4);
-          isum[r] = V::dot4(isum[r], V::set1(w4), a);
+      for (int s0 = 0; s0 < steps; s0 += SUM16) {
+        I p16[R];
+        for (int s = s0; s < s0 + SUM16; ++s) {
+          const I a = V::load(t.q + (k4_0 + s) * kCols * 4);
+          for (int r = 0; r < R; ++r) {
+            int32_t w4;
+            std::memcpy(&w4, u[r]->u + g * GROUP + 4 * s, 4);
+            if constexpr (SUM16 == 1)
+              isum[r] = V::dot4(isum[r], V::set1(w4), a);
+            else
+              p16[r] = s == s0 ? V::mul16(V::set1(w4), a) : V::dot16(p16[r], V::set1(w4), a);
+          }
         }
+        if constexpr (SUM16 > 1)
+          for (int r = 0; r < R; ++r) isum[r] = V::widen(isum[r], p16[r]);
       }
       const int64_t gg = sb * ng + g;
       const F ys = V::loadf(t.ysum + gg * kCols);
@@ -173,27 +188,28 @@ void tile_q8_0_lanes(int64_t K, const RowUnpack* const* rows, const ActTile& t,
   }
 }
 
-template <class V, int GROUP>
+template <class V, int GROUP, int SUM16>
 void tile_rows(int nr, int64_t K, const RowUnpack* const* rows, const ActTile& t,
                typename V::F* acc) {
-  static_assert(V::kRows == 4 || V::kRows == 8);
+  constexpr int kR = V::kRows;
+  static_assert(kR >= 1 && kR <= 8);
   switch (nr) {
     case 1:
-      return tile<V, 1, GROUP>(K, rows, t, acc);
+      return tile<V, 1, GROUP, SUM16>(K, rows, t, acc);
     case 2:
-      return tile<V, 2, GROUP>(K, rows, t, acc);
+      return tile<V, std::min(2, kR), GROUP, SUM16>(K, rows, t, acc);
     case 3:
-      return tile<V, 3, GROUP>(K, rows, t, acc);
+      return tile<V, std::min(3, kR), GROUP, SUM16>(K, rows, t, acc);
     case 4:
-      return tile<V, 4, GROUP>(K, rows, t, acc);
+      return tile<V, std::min(4, kR), GROUP, SUM16>(K, rows, t, acc);
     case 5:
-      return tile<V, (V::kRows >= 5 ? 5 : 4), GROUP>(K, rows, t, acc);
+      return tile<V, std::min(5, kR), GROUP, SUM16>(K, rows, t, acc);
     case 6:
-      return tile<V, (V::kRows >= 6 ? 6 : 4), GROUP>(K, rows, t, acc);
+      return tile<V, std::min(6, kR), GROUP, SUM16>(K, rows, t, acc);
     case 7:
-      return tile<V, (V::kRows >= 7 ? 7 : 4), GROUP>(K, rows, t, acc);
+      return tile<V, std::min(7, kR), GROUP, SUM16>(K, rows, t, acc);
     default:
-      return tile<V, V::kRows, GROUP>(K, rows, t, acc);
+      return tile<V, kR, GROUP, SUM16>(K, rows, t, acc);
   }
 }
 
@@ -265,11 +281,19 @@ void run_gemm(void (*tile_fn)(int, int64_t, const RowUnpack* const*, const ActTi
 }
 
 // Y[m * ldy + r] for r < n_rows, m < M; group = 16 or 32 (elements per scale); K % 256 == 0.
+// sum16: steps of 16-bit products added before widening (1, 2, 4 or 8; see tile()).
 template <class V>
 void gemm_cols(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
-               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  run_gemm<V>(group == 32 ? tile_rows<V, 32> : tile_rows<V, 16>, false, unpack, group, act, K, W,
-              w_stride, n_rows, A, a_stride, M, Y, ldy);
+               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy,
+               int sum16 = 1) {
+  using TileFn = void (*)(int, int64_t, const RowUnpack* const*, const ActTile&, typename V::F*);
+  TileFn fn = group == 32 ? tile_rows<V, 32, 1> : tile_rows<V, 16, 1>;
+  if constexpr (V::kSum16) {  // a group of 16 is 4 steps, of 32 is 8
+    if (sum16 == 2) fn = group == 32 ? tile_rows<V, 32, 2> : tile_rows<V, 16, 2>;
+    if (sum16 == 4) fn = group == 32 ? tile_rows<V, 32, 4> : tile_rows<V, 16, 4>;
+    if (sum16 >= 8) fn = group == 32 ? tile_rows<V, 32, 8> : tile_rows<V, 16, 4>;
+  }
+  run_gemm<V>(fn, false, unpack, group, act, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
 }
 
 // Q8_0 weights (unpacked by `unpack` as x + 128, or as x where V::kSignedW, with scale d) x Q8_0

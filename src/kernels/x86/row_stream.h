@@ -5,6 +5,7 @@
 //
 //   struct Kind {
 //     static constexpr int kStep;     // elements per unpack: 256 (a super-block) or 32 (a block)
+//     static constexpr size_t kStepBytes;  // weight bytes per step (the block's size)
 //     static constexpr int kMaxCols;  // activation rows one pass may hold in registers (<= 8)
 //     struct Unp;                     // one step of a weight row, unpacked into registers
 //     struct Act;                     // one step of an activation row, as the dot wants it
@@ -48,8 +49,10 @@ inline void pass(int64_t K, const uint8_t* w, size_t w_stride, const uint8_t* a,
   for (int i = 0; i < R; ++i)
     for (int c = 0; c < NC; ++c) Kind::zero(acc[i][c]);
   const int64_t steps = K / Kind::kStep;
-  const size_t step_bytes = w_stride / size_t(steps);
+  constexpr size_t step_bytes = Kind::kStepBytes;
   for (int64_t b = 0; b < steps; ++b) {
+    // Every cache line of the step (a compile-time count; one line for the short blocks of the
+    // 32-wide types, some of them fetched twice).
     if constexpr (kPrefetch)
       for (int i = 0; i < R; ++i) {
         const char* p = reinterpret_cast<const char*>(w + (i + 2 * R) * w_stride + b * step_bytes);

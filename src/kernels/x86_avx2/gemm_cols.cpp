@@ -21,6 +21,13 @@ struct V256 {
     return _mm256_add_epi32(acc,
                             _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1)));
   }
+  // 16-bit partial sums (tile(): the caller bounds the steps so they cannot overflow).
+  static constexpr bool kSum16 = true;
+  static I mul16(I w, I a) { return _mm256_maddubs_epi16(w, a); }
+  static I dot16(I acc16, I w, I a) { return _mm256_add_epi16(acc16, _mm256_maddubs_epi16(w, a)); }
+  static I widen(I acc, I p16) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
+  }
   static F loadf(const float* p) { return _mm256_load_ps(p); }
   static void storef(float* p, F v) { _mm256_store_ps(p, v); }
   static F set1f(float x) { return _mm256_set1_ps(x); }
@@ -35,7 +42,9 @@ struct V256 {
 // Signed weight bytes through the sign trick: |w| * sign(a, w), each pair sum at most
 // 2 * 128 * 127 in magnitude.
 struct V256S : V256 {
+  static constexpr int kRows = 3;  // the sign trick's temporaries need the registers of a row
   static constexpr bool kSignedW = true;
+  static constexpr bool kSum16 = false;  // |w| up to 128: no headroom for 16-bit sums
   static I dot4(I acc, I w, I a) {
     return _mm256_add_epi32(
         acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w)),
@@ -58,8 +67,12 @@ void gemm_cols_q8_0_lanes(UnpackFn unpack, int64_t K, const void* W, size_t w_st
 }
 
 void gemm_cols(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
-               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  x86::gemm_cols<V256>(unpack, group, act, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy,
+               int max_u) {
+  // 16-bit sums of s steps stay below 2^15 while s * 2 * max_u * 127 does (|activation| <= 127).
+  int sum16 = 1;
+  while (sum16 < 8 && 2 * sum16 * 2 * max_u * 127 < 32768) sum16 *= 2;
+  x86::gemm_cols<V256>(unpack, group, act, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy, sum16);
 }
 
 }  // namespace hearth::kernels::avx2

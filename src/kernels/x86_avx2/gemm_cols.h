@@ -16,8 +16,10 @@ namespace hearth::kernels::avx2 {
 using ActFormat = x86::ActFormat;
 
 // Y[m * ldy + r] for r < n_rows, m < M; group = 16 or 32 (elements per scale); K % 256 == 0.
+// max_u: the largest unpacked byte (<= 127) of the type, which bounds the 16-bit partial sums.
 void gemm_cols(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
-               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy);
+               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy,
+               int max_u);
 
 // Signed weight bytes (vpsignb twice more per step).
 void gemm_cols_signed(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W,

@@ -204,9 +204,10 @@ HEARTH_KERNEL_INLINE void regs_iq4_xs(const uint8_t* row, int64_t sb, KUnp& u) {
 }
 
 // The Kind of row_stream.h for one type: U unpacks; kSigned: q is signed (sign trick, no offset).
-template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned>
+template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, size_t kBlockBytes>
 struct KKind {
   static constexpr int kStep = QK_K;
+  static constexpr size_t kStepBytes = kBlockBytes;
   static constexpr int kMaxCols = 4;  // 16 ymm registers
   using Unp = KUnp;
   using Act = const block_q8_K*;
@@ -258,33 +259,39 @@ void unpack_row(const uint8_t* row, int64_t sb, RowUnpack& o) {
 
 // Prefill of 8 or more activation rows through the column GEMM (IQ4_XS's signed code book
 // values through its sign-trick variant); everything else streams rows.
-template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP, VecDotFn REF>
+template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP, VecDotFn REF,
+          size_t kBlockBytes, int kMaxU>
 void gemm_k(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
             size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  if (K % QK_K != 0)  // K-quant rows are whole super-blocks; not expected
+  if (K % QK_K != 0) {  // K-quant rows are whole super-blocks; not expected
     gemm_from_vec_dot(REF, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
-  else if (M >= 8)
-    (kSigned ? gemm_cols_signed : gemm_cols)(unpack_row<U, kSigned, GROUP>, GROUP, ActFormat::kQ8K,
-                                             K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
-  else
-    x86::gemm<KKind<U, kSigned>>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+  } else if (M < 8) {
+    x86::gemm<KKind<U, kSigned, kBlockBytes>>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+  } else if constexpr (kSigned) {
+    gemm_cols_signed(unpack_row<U, kSigned, GROUP>, GROUP, ActFormat::kQ8K, K, W, w_stride, n_rows,
+                     A, a_stride, M, Y, ldy);
+  } else {
+    gemm_cols(unpack_row<U, kSigned, GROUP>, GROUP, ActFormat::kQ8K, K, W, w_stride, n_rows, A,
+              a_stride, M, Y, ldy, kMaxU);
+  }
 }
 
-template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP, VecDotFn REF>
+template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP, VecDotFn REF,
+          size_t kBlockBytes, int kMaxU = 0>
 void put(KernelTable& t, DType type) {
-  t.vec_dot[uint32_t(type)] = x86::vec_dot<KKind<U, kSigned>>;
-  t.gemm[uint32_t(type)] = gemm_k<U, kSigned, GROUP, REF>;
+  t.vec_dot[uint32_t(type)] = x86::vec_dot<KKind<U, kSigned, kBlockBytes>>;
+  t.gemm[uint32_t(type)] = gemm_k<U, kSigned, GROUP, REF, kBlockBytes, kMaxU>;
 }
 
 }  // namespace
 
 void register_avx2_kquants(KernelTable& t) {
-  put<regs_q4_K, false, 32, vec_dot_q4_K_q8_K>(t, DType::Q4_K);
-  put<regs_q5_K, false, 32, vec_dot_q5_K_q8_K>(t, DType::Q5_K);
-  put<regs_q6_K, false, 16, vec_dot_q6_K_q8_K>(t, DType::Q6_K);
-  put<regs_q3_K, false, 16, vec_dot_q3_K_q8_K>(t, DType::Q3_K);
-  put<regs_q2_K, false, 16, vec_dot_q2_K_q8_K>(t, DType::Q2_K);
-  put<regs_iq4_xs, true, 32, vec_dot_iq4_xs_q8_K>(t, DType::IQ4_XS);
+  put<regs_q4_K, false, 32, vec_dot_q4_K_q8_K, sizeof(block_q4_K), 15>(t, DType::Q4_K);
+  put<regs_q5_K, false, 32, vec_dot_q5_K_q8_K, sizeof(block_q5_K), 31>(t, DType::Q5_K);
+  put<regs_q6_K, false, 16, vec_dot_q6_K_q8_K, sizeof(block_q6_K), 63>(t, DType::Q6_K);
+  put<regs_q3_K, false, 16, vec_dot_q3_K_q8_K, sizeof(block_q3_K), 7>(t, DType::Q3_K);
+  put<regs_q2_K, false, 16, vec_dot_q2_K_q8_K, sizeof(block_q2_K), 3>(t, DType::Q2_K);
+  put<regs_iq4_xs, true, 32, vec_dot_iq4_xs_q8_K, sizeof(block_iq4_xs)>(t, DType::IQ4_XS);
 }
 
 }  // namespace hearth::kernels

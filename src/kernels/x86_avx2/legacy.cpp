@@ -78,6 +78,7 @@ struct LegacyKind {
                                  std::conditional_t<T == DType::Q5_1, block_q5_1, block_iq4_nl>>>>>;
   using AB = std::conditional_t<kMin, block_q8_1, block_q8_0>;
   static constexpr int kStep = 32;
+  static constexpr size_t kStepBytes = sizeof(WB);
   static constexpr int kMaxCols = 4;
   using Unp = BlockRegs;
   using Act = ActRegs;
@@ -162,7 +163,7 @@ void gemm_legacy(int64_t K, const void* W, size_t w_stride, int64_t n_rows, cons
                        a_stride, M, Y, ldy);
     else
       gemm_cols(RowU, 32, LegacyKind<T>::kMin ? ActFormat::kQ8_1 : ActFormat::kQ8_0, K, W, w_stride,
-                n_rows, A, a_stride, M, Y, ldy);
+                n_rows, A, a_stride, M, Y, ldy, T == DType::Q4_0 || T == DType::Q4_1 ? 15 : 31);
   } else {
     x86::gemm<LegacyKind<T>>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
   }
@@ -178,6 +179,8 @@ void put(KernelTable& t) {
 
 void register_avx2_legacy(KernelTable& t) {
   put<DType::Q8_0>(t);
+  // Q8_0 decode is pure bandwidth, as at AVX-512: it streams faster from huge pages.
+  t.prefer_resident[uint32_t(DType::Q8_0)] = true;
   put<DType::Q4_0, unpack_q4_0>(t);
   put<DType::Q5_0, unpack_q5_0>(t);
   put<DType::IQ4_NL>(t);

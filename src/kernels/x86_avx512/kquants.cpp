@@ -283,6 +283,7 @@ template <typename Block, typename U, void (*Unpack)(const Block&, U&),
           void (*Dot)(const U&, const block_q8_K&, __m512&, __m256&)>
 struct KKind {
   static constexpr int kStep = QK_K;
+  static constexpr size_t kStepBytes = sizeof(Block);
   static constexpr int kMaxCols = 8;  // 32 zmm registers
   using Unp = U;
   using Act = const block_q8_K*;

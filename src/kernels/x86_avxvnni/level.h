@@ -25,6 +25,10 @@ struct V256Vnni {
   using F = __m256;
   static constexpr int kCols = 8, kRows = 4;  // 16 ymm registers
   static constexpr bool kSignedW = false;
+  static constexpr bool kSum16 = false;  // vpdpbusd widens by itself
+  static I mul16(I, I) { return zero(); }
+  static I dot16(I acc, I, I) { return acc; }
+  static I widen(I acc, I) { return acc; }
   static I load(const void* p) { return _mm256_load_si256(static_cast<const __m256i*>(p)); }
   static I zero() { return _mm256_setzero_si256(); }
   static I set1(int32_t x) { return _mm256_set1_epi32(x); }
