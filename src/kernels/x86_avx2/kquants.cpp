@@ -35,14 +35,21 @@ inline __m256i load(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
-// 16 int8 scales, one per 16 elements, into sc[j] (s[2j] in the low lanes, s[2j+1] high).
+// 16 int8 scales, one per 16 elements, into sc[j] (s[2j] in the low lanes, s[2j+1] high): widened
+// once, each half of the scales put in both 128-bit lanes, then one vpshufb per j picks int16
+// 2j (low lane) and 2j + 1 (high lane).
 HEARTH_KERNEL_INLINE void scales_per16(__m128i s8, KUnp& u) {
+  const __m256i s16 = _mm256_cvtepi8_epi16(s8);
+  const __m256i lo = _mm256_permute2x128_si256(s16, s16, 0x00);  // scales 0-7 in both lanes
+  const __m256i hi = _mm256_permute2x128_si256(s16, s16, 0x11);  // scales 8-15
   for (int j = 0; j < 8; ++j) {
-    const __m128i pick = _mm_set_epi8(
-        char(2 * j + 1), char(2 * j + 1), char(2 * j + 1), char(2 * j + 1), char(2 * j + 1),
-        char(2 * j + 1), char(2 * j + 1), char(2 * j + 1), char(2 * j), char(2 * j), char(2 * j),
-        char(2 * j), char(2 * j), char(2 * j), char(2 * j), char(2 * j));
-    u.sc[j] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(s8, pick));
+    const int a = 4 * (j % 4), b = a + 2;  // byte offsets of int16 2j and 2j + 1 in their lane
+    const __m256i pick = _mm256_setr_epi8(
+        char(a), char(a + 1), char(a), char(a + 1), char(a), char(a + 1), char(a), char(a + 1),
+        char(a), char(a + 1), char(a), char(a + 1), char(a), char(a + 1), char(a), char(a + 1),
+        char(b), char(b + 1), char(b), char(b + 1), char(b), char(b + 1), char(b), char(b + 1),
+        char(b), char(b + 1), char(b), char(b + 1), char(b), char(b + 1), char(b), char(b + 1));
+    u.sc[j] = _mm256_shuffle_epi8(j < 4 ? lo : hi, pick);
   }
 }
 
@@ -123,17 +130,20 @@ HEARTH_KERNEL_INLINE void regs_q5_K(const uint8_t* row, int64_t sb, KUnp& u) {
 // << 4; weight d * scale * (q - 32).
 HEARTH_KERNEL_INLINE void regs_q6_K(const uint8_t* row, int64_t sb, KUnp& u) {
   const block_q6_K& b = reinterpret_cast<const block_q6_K*>(row)[sb];
-  const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
   for (int n = 0; n < 2; ++n) {
     const __m256i l0 = load(b.ql + 64 * n), l1 = load(b.ql + 64 * n + 32);
     const __m256i qh = load(b.qh + 32 * n);
-    auto hb = [&](int s) {
-      return _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, s), m3), 4);
-    };
-    u.q[4 * n + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), hb(0));
-    u.q[4 * n + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), hb(2));
-    u.q[4 * n + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), hb(4));
-    u.q[4 * n + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), hb(6));
+    // Bit pair 2k of qh moved to bits 4-5 (16-bit shifts; bits crossing from the neighbouring
+    // byte are masked off).
+    const __m256i h0 = _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30);
+    const __m256i h1 = _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30);
+    const __m256i h2 = _mm256_and_si256(qh, m30);
+    const __m256i h3 = _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30);
+    u.q[4 * n + 0] = _mm256_or_si256(_mm256_and_si256(l0, m4), h0);
+    u.q[4 * n + 1] = _mm256_or_si256(_mm256_and_si256(l1, m4), h1);
+    u.q[4 * n + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), h2);
+    u.q[4 * n + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), h3);
   }
   const __m128i s8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
   scales_per16(s8, u);
