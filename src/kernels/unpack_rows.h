@@ -19,6 +19,9 @@ struct RowUnpack {
   alignas(64) uint8_t u[256];
   float scale[16];
   float off[16];
+  // Signed-weight forms only (u holds signed bytes; the AVX2 sign-trick GEMM): |u|, so the
+  // inner loop does not take the absolute value once per column tile. Not touched otherwise.
+  alignas(64) uint8_t su[256];
 };
 
 // Unpacks super-block `sb` (256 elements) of one weight row.
@@ -198,39 +201,6 @@ inline void unpack_iq4_nl(const uint8_t* row, int64_t sb, RowUnpack& o) {
     }
     o.scale[k] = _h2f(b[k].d);
     o.off[k] = 128.0f * o.scale[k];
-  }
-}
-
-// Y (+)= the dot products past the last whole super-block of a 32-wide type (a row of K = 640
-// is 2 super-blocks and 4 blocks of tail): the tail blocks of each weight and activation row
-// are copied into zero-padded super-blocks (a zero block has scale 0, so it adds nothing),
-// unpacked with U and dotted by `dot(u, activation super-block)` — the ISA's own super-block
-// dot. Block is the activation block type (block_q8_0 or block_q8_1).
-template <class Block, class Dot>
-void add_padded_tail(UnpackFn U, DType wt, int64_t K, const uint8_t* w, size_t w_stride,
-                     int64_t n_rows, const uint8_t* a, size_t a_stride, int64_t M, float* Y,
-                     size_t ldy, bool assign, Dot dot) {
-  const int64_t Km = K / 256 * 256, tail_blocks = (K - Km) / 32;
-  const size_t w_off = row_bytes(wt, Km), w_tail = row_bytes(wt, K - Km);
-  const size_t a_off = size_t(Km / 32) * sizeof(Block);
-  const size_t a_tail = size_t(tail_blocks) * sizeof(Block);
-  alignas(64) Block act[8][8];
-  alignas(64) uint8_t wpad[8 * 64];  // one super-block of the widest 32-wide type
-  RowUnpack u;
-  for (int64_t m0 = 0; m0 < M; m0 += 8) {
-    const int64_t mc = std::min<int64_t>(8, M - m0);
-    std::memset(act, 0, sizeof(act));
-    for (int64_t i = 0; i < mc; ++i) std::memcpy(act[i], a + (m0 + i) * a_stride + a_off, a_tail);
-    for (int64_t r = 0; r < n_rows; ++r) {
-      std::memset(wpad, 0, sizeof(wpad));
-      std::memcpy(wpad, w + r * w_stride + w_off, w_tail);
-      U(wpad, 0, u);
-      for (int64_t i = 0; i < mc; ++i) {
-        const float d = dot(u, reinterpret_cast<const uint8_t*>(act[i]));
-        float& y = Y[(m0 + i) * ldy + r];
-        y = assign ? d : y + d;
-      }
-    }
   }
 }
 

@@ -14,7 +14,8 @@
 //   struct V {
 //     using I, F;                      // integer and float vectors of kCols 32-bit lanes
 //     static constexpr int kCols, kRows;
-//     static constexpr bool kSignedW;  // weight bytes are signed values (off 0), not unsigned u
+//     static constexpr bool kSignedW;  // weight bytes are signed values (off 0), not unsigned u;
+//                                       // then dot4s(acc, |w|, w, a) replaces dot4
 //     static I load(const void*);  static I zero();  static I set1(int32_t);
 //     static I dot4(I acc, I w4, I a);  // acc + per lane sum of 4 (u8 w x s8 a) products
 //     static constexpr bool kSum16;     // has 16-bit partial sums (tile()):
@@ -127,7 +128,11 @@ void tile(int64_t K, const RowUnpack* const* rows, const ActTile& t, typename V:
           for (int r = 0; r < R; ++r) {
             int32_t w4;
             std::memcpy(&w4, u[r]->u + g * GROUP + 4 * s, 4);
-            if constexpr (SUM16 == 1)
+            if constexpr (V::kSignedW) {
+              int32_t aw4;
+              std::memcpy(&aw4, u[r]->su + g * GROUP + 4 * s, 4);
+              isum[r] = V::dot4s(isum[r], V::set1(aw4), V::set1(w4), a);
+            } else if constexpr (SUM16 == 1)
               isum[r] = V::dot4(isum[r], V::set1(w4), a);
             else
               p16[r] = s == s0 ? V::mul16(V::set1(w4), a) : V::dot16(p16[r], V::set1(w4), a);
@@ -175,7 +180,14 @@ void tile_q8_0_lanes(int64_t K, const RowUnpack* const* rows, const ActTile& t,
         for (int r = 0; r < R; ++r) {
           int32_t w4;
           std::memcpy(&w4, rows[r][sb].u + g * 32 + 4 * l, 4);
-          const I dot = V::dot4(c, V::set1(w4), a);
+          I dot;
+          if constexpr (V::kSignedW) {
+            int32_t aw4;
+            std::memcpy(&aw4, rows[r][sb].su + g * 32 + 4 * l, 4);
+            dot = V::dot4s(c, V::set1(aw4), V::set1(w4), a);
+          } else {
+            dot = V::dot4(c, V::set1(w4), a);
+          }
           acc[r][l] = V::fmadd(d[r], V::cvt(dot), acc[r][l]);
         }
       }
@@ -216,8 +228,10 @@ void tile_rows(int nr, int64_t K, const RowUnpack* const* rows, const ActTile& t
 template <class V>
 void tile_lanes_any(int nr, int64_t K, const RowUnpack* const* rows, const ActTile& t,
                     typename V::F* acc) {
+  // 8 lane accumulators per row: two rows fill 16 of 32 zmm, one row 8 of 16 ymm.
+  constexpr int kPair = V::kCols >= 16 ? 2 : 1;
   int r = 0;
-  for (; r + 2 <= nr; r += 2) tile_q8_0_lanes<V, 2>(K, rows + r, t, acc + r);
+  for (; r + kPair <= nr; r += kPair) tile_q8_0_lanes<V, kPair>(K, rows + r, t, acc + r);
   if (r < nr) tile_q8_0_lanes<V, 1>(K, rows + r, t, acc + r);
 }
 
@@ -254,8 +268,10 @@ void run_gemm(void (*tile_fn)(int, int64_t, const RowUnpack* const*, const ActTi
   // Rows are unpacked once per call, in blocks (~192 KiB unpacked) that stay in L2 while all
   // column tiles sweep over them.
   const int64_t nsb = K / 256;
+  // Bytes of a RowUnpack the tiles touch (su only for signed weights).
+  constexpr size_t kTouched = sizeof(RowUnpack) - (V::kSignedW ? 0 : sizeof(RowUnpack::su));
   const int64_t rb =
-      std::max<int64_t>(kRows, int64_t(192 * 1024 / (nsb * sizeof(RowUnpack))) / kRows * kRows);
+      std::max<int64_t>(kRows, int64_t(192 * 1024 / (nsb * kTouched)) / kRows * kRows);
   thread_local std::vector<RowUnpack> unpacked;
   if (unpacked.size() < size_t(rb * nsb)) unpacked.resize(static_cast<size_t>(rb * nsb));
   alignas(64) float out[kRows][kCols];

@@ -42,13 +42,12 @@ struct V256 {
 // Signed weight bytes through the sign trick: |w| * sign(a, w), each pair sum at most
 // 2 * 128 * 127 in magnitude.
 struct V256S : V256 {
-  static constexpr int kRows = 3;  // the sign trick's temporaries need the registers of a row
   static constexpr bool kSignedW = true;
-  static constexpr bool kSum16 = false;  // |w| up to 128: no headroom for 16-bit sums
-  static I dot4(I acc, I w, I a) {
-    return _mm256_add_epi32(
-        acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w)),
-                               _mm256_set1_epi16(1)));
+  static constexpr bool kSum16 = false;  // |w| up to 127: no headroom for 16-bit sums
+  // |w| * sign(a, w): each pair sum at most 2 * 127 * 127 in magnitude.
+  static I dot4s(I acc, I aw, I w, I a) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(a, w)),
+                                                   _mm256_set1_epi16(1)));
   }
 };
 

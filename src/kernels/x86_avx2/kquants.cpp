@@ -183,9 +183,18 @@ HEARTH_KERNEL_INLINE void regs_q3_K(const uint8_t* row, int64_t sb, KUnp& u) {
       u.q[4 * h + j] = _mm256_or_si256(q2_bits(q, j), _mm256_slli_epi16(hi, 2));
     }
   }
-  alignas(16) int8_t sc[16];
-  for (int j = 0; j < 16; ++j) sc[j] = int8_t(q3k_scale(j, b.scales));
-  const __m128i s8 = _mm_load_si128(reinterpret_cast<const __m128i*>(sc));
+  // Scale j: 4 low bits from byte j (j < 8) or byte j - 8's high nibble, 2 high bits from bits
+  // 2 (j / 4) .. +1 of byte 8 + j % 4, minus 32 (q3k_scale, 16 at a time).
+  uint64_t lo8;
+  uint32_t hi4;
+  std::memcpy(&lo8, b.scales, 8);
+  std::memcpy(&hi4, b.scales + 8, 4);
+  const __m128i v = _mm_cvtsi64_si128(int64_t(lo8)), m4 = _mm_set1_epi8(0x0f);
+  const __m128i low =
+      _mm_unpacklo_epi64(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
+  const __m128i high = _mm_and_si128(
+      _mm_srlv_epi32(_mm_set1_epi32(int32_t(hi4)), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
+  const __m128i s8 = _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
   scales_per16(s8, u);
   u.off16 = _mm256_cvtepi8_epi16(s8);
   u.d = h2f(b.d);
@@ -255,7 +264,11 @@ template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP>
 void unpack_row(const uint8_t* row, int64_t sb, RowUnpack& o) {
   KUnp u;
   U(row, sb, u);
-  for (int j = 0; j < 8; ++j) _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 32 * j), u.q[j]);
+  for (int j = 0; j < 8; ++j) {
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 32 * j), u.q[j]);
+    if constexpr (kSigned)
+      _mm256_store_si256(reinterpret_cast<__m256i*>(o.su + 32 * j), _mm256_abs_epi8(u.q[j]));
+  }
   alignas(32) int16_t sc[16], off[16];
   for (int g = 0; g < 256 / GROUP; ++g) {
     const int e = g * GROUP;  // first element of the group

@@ -144,6 +144,7 @@ void unpack_row_signed(const uint8_t* row, int64_t sb, RowUnpack& o) {
     BlockRegs u;
     LegacyKind<T>::unpack(row, 8 * sb + k, u);
     _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 32 * k), u.q);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(o.su + 32 * k), _mm256_abs_epi8(u.q));
     o.scale[k] = u.d;
     o.off[k] = 0;
   }

@@ -194,9 +194,10 @@ TEST(Kernels, Q8_0SumsInLlamaCppOrder) {
     }
 }
 
-// Q4_0 and Q5_0 at AVX2 sum as llama.cpp's AVX2 code does: per block the signed values
-// (q - 8, q - 16) times the activation bytes in 8 lanes of 4, one FMA of dx * dy per lane, then the
-// hsum fold (decode and small batches; vec_dot).
+// Q4_0 and Q5_0 on the x86 levels sum as llama.cpp's AVX2 code (which its AVX-512 builds use for
+// these types too) does: per block the signed values (q - 8, q - 16) times the activation bytes in
+// 8 lanes of 4, one FMA of dx * dy per lane, then the hsum fold (decode and small batches;
+// vec_dot).
 float q4_q5_dot_llama_order(DType t, int64_t K, const uint8_t* wx, const uint8_t* wy) {
   const auto* y = reinterpret_cast<const block_q8_0*>(wy);
   float acc[8] = {};
@@ -235,23 +236,28 @@ float q4_q5_dot_llama_order(DType t, int64_t K, const uint8_t* wx, const uint8_t
 
 TEST(Kernels, Q4_0AndQ5_0SumInLlamaCppAvx2Order) {
   if (detected_isa() < Isa::kAvx2) GTEST_SKIP() << "no AVX2 on this CPU";
-  const KernelTable& kt = table(Isa::kAvx2);
-  for (DType t : {DType::Q4_0, DType::Q5_0})
-    for (int64_t K : {512, 96, 640})
-      for (int64_t M : {1, 2, 3, 5}) {
-        const int64_t R = 9;
-        auto q = make(type_traits(t), K, R, M, uint32_t(5 * M + K + int(t)));
-        std::vector<float> y(size_t(M * R), NAN);
-        kt.gemm[uint32_t(t)](K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M, y.data(), R);
-        for (int64_t m = 0; m < M; ++m)
-          for (int64_t r = 0; r < R; ++r) {
-            const uint8_t* w = q.w.data() + r * q.w_stride;
-            const uint8_t* a = q.a.data() + m * q.a_stride;
-            const float want = q4_q5_dot_llama_order(t, K, w, a);
-            ASSERT_EQ(y[m * R + r], want) << int(t) << " K " << K << " M " << M << " row " << r;
-            ASSERT_EQ(kt.vec_dot[uint32_t(t)](K, w, a), want);
-          }
-      }
+  for (Isa isa : levels()) {
+    if (isa == Isa::kGeneric) continue;  // the references sum per block
+    const KernelTable& kt = table(isa);
+    for (DType t : {DType::Q4_0, DType::Q5_0})
+      for (int64_t K : {512, 96, 640})
+        for (int64_t M : {1, 2, 3, 5}) {
+          const int64_t R = 9;
+          auto q = make(type_traits(t), K, R, M, uint32_t(5 * M + K + int(t)));
+          std::vector<float> y(size_t(M * R), NAN);
+          kt.gemm[uint32_t(t)](K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M, y.data(),
+                               R);
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t r = 0; r < R; ++r) {
+              const uint8_t* w = q.w.data() + r * q.w_stride;
+              const uint8_t* a = q.a.data() + m * q.a_stride;
+              const float want = q4_q5_dot_llama_order(t, K, w, a);
+              ASSERT_EQ(y[m * R + r], want)
+                  << isa_name(isa) << " " << int(t) << " K " << K << " M " << M << " row " << r;
+              ASSERT_EQ(kt.vec_dot[uint32_t(t)](K, w, a), want) << isa_name(isa);
+            }
+        }
+  }
 }
 
 TEST(Kernels, MadF16MatchesReference) {
