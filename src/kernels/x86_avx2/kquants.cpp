@@ -28,6 +28,7 @@ struct KUnp {
   __m256i q[8];
   __m256i sc[8];  // 16-bit scales: lanes 0-7 for elements 32j..32j+15, lanes 8-15 for the rest
   __m256i off16;  // per 16 elements, multiplied with the activation's bsums
+  __m128i off32;  // Q4_K/Q5_K instead: per 32 elements (the mins), against bsums summed by pairs
   float d, doff;
 };
 
@@ -89,9 +90,8 @@ HEARTH_KERNEL_INLINE void k4_scales(const uint8_t* scales, uint16_t d, uint16_t 
   const uint32_t sc_hi = (w[2] & 0x0f0f0f0f) | (((w[0] >> 6) & 0x03030303) << 4);
   const uint32_t mn_hi = ((w[2] >> 4) & 0x0f0f0f0f) | (((w[1] >> 6) & 0x03030303) << 4);
   scales_per32(u8x8_to_s16(uint64_t(sc_lo) | (uint64_t(sc_hi) << 32)), u);
-  const __m128i m16 = _mm_cvtepu8_epi16(
+  u.off32 = _mm_cvtepu8_epi16(
       _mm_cvtsi64_si128(int64_t(uint64_t(mn_lo) | (uint64_t(mn_hi) << 32))));  // m0..m7
-  u.off16 = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
   u.d = h2f(d);
   u.doff = h2f(dmin);
 }
@@ -223,21 +223,31 @@ HEARTH_KERNEL_INLINE void regs_iq4_xs(const uint8_t* row, int64_t sb, KUnp& u) {
 }
 
 // The Kind of row_stream.h for one type: U unpacks; kSigned: q is signed (sign trick, no offset).
-template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, size_t kBlockBytes>
+// kOff32: the offsets are per 32 elements (off32), taken against the activation's bsums summed by
+// pairs once per activation step (shared by the rows of a pass) instead of duplicated per row.
+template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, size_t kBlockBytes,
+          bool kOff32 = false>
 struct KKind {
   static constexpr int kStep = QK_K;
   static constexpr size_t kStepBytes = kBlockBytes;
   static constexpr int kMaxCols = 4;  // 16 ymm registers
   using Unp = KUnp;
-  using Act = const block_q8_K*;
+  struct Act {
+    const block_q8_K* y;
+    __m128i bs32;  // kOff32: sums of the activation per 32 elements
+  };
   using Acc = __m256;
   HEARTH_KERNEL_INLINE static void unpack(const uint8_t* row, int64_t sb, Unp& u) { U(row, sb, u); }
-  static void prep(const uint8_t* act, int64_t sb, Act& a) {
-    a = reinterpret_cast<const block_q8_K*>(act) + sb;
+  HEARTH_KERNEL_INLINE static void prep(const uint8_t* act, int64_t sb, Act& a) {
+    a.y = reinterpret_cast<const block_q8_K*>(act) + sb;
+    if constexpr (kOff32) {  // |sum of 32| <= 32 * 127 fits int16
+      const __m256i s = _mm256_madd_epi16(load(a.y->bsums), _mm256_set1_epi16(1));
+      a.bs32 = _mm_packs_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    }
   }
   static void zero(Acc& a) { a = _mm256_setzero_ps(); }
   HEARTH_KERNEL_INLINE static void dot(const Unp& u, const Act& ya, Acc& acc) {
-    const block_q8_K& y = *ya;
+    const block_q8_K& y = *ya.y;
     __m256i sumi = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {
       const __m256i yv = load(y.qs + 32 * j);
@@ -249,7 +259,10 @@ struct KKind {
       sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, u.sc[j]));
     }
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(u.d * y.d), acc);
-    if constexpr (!kSigned) {
+    if constexpr (kOff32) {  // 4 lanes; the upper 4 of the accumulator get 0
+      const __m128 off = _mm_cvtepi32_ps(_mm_madd_epi16(ya.bs32, u.off32));
+      acc = _mm256_fnmadd_ps(_mm256_zextps128_ps256(off), _mm256_set1_ps(u.doff * y.d), acc);
+    } else if constexpr (!kSigned) {
       const __m256i off = _mm256_madd_epi16(load(y.bsums), u.off16);
       acc = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(off), _mm256_set1_ps(u.doff * y.d), acc);
     }
@@ -260,10 +273,13 @@ struct KKind {
 // The same super-block in gemm_cols' form (kernels/unpack_rows.h): bytes (unsigned, or signed
 // for IQ4_XS) with a float scale and offset per group (16 elements, or 32 where the type's scales
 // are per 32).
-template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP>
+template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP, bool kOff32>
 void unpack_row(const uint8_t* row, int64_t sb, RowUnpack& o) {
   KUnp u;
   U(row, sb, u);
+  if constexpr (kOff32)  // per 32 -> per 16: each offset twice
+    u.off16 = _mm256_set_m128i(_mm_unpackhi_epi16(u.off32, u.off32),
+                               _mm_unpacklo_epi16(u.off32, u.off32));
   for (int j = 0; j < 8; ++j) {
     _mm256_store_si256(reinterpret_cast<__m256i*>(o.u + 32 * j), u.q[j]);
     if constexpr (kSigned)
@@ -283,34 +299,35 @@ void unpack_row(const uint8_t* row, int64_t sb, RowUnpack& o) {
 // Prefill of 8 or more activation rows through the column GEMM (IQ4_XS's signed code book
 // values through its sign-trick variant); everything else streams rows.
 template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP, VecDotFn REF,
-          size_t kBlockBytes, int kMaxU>
+          size_t kBlockBytes, int kMaxU, bool kOff32>
 void gemm_k(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
             size_t a_stride, int64_t M, float* Y, size_t ldy) {
   if (K % QK_K != 0) {  // K-quant rows are whole super-blocks; not expected
     gemm_from_vec_dot(REF, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
   } else if (M < 8) {
-    x86::gemm<KKind<U, kSigned, kBlockBytes>>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+    x86::gemm<KKind<U, kSigned, kBlockBytes, kOff32>>(K, W, w_stride, n_rows, A, a_stride, M, Y,
+                                                      ldy);
   } else if constexpr (kSigned) {
-    gemm_cols_signed(unpack_row<U, kSigned, GROUP>, GROUP, ActFormat::kQ8K, K, W, w_stride, n_rows,
-                     A, a_stride, M, Y, ldy);
+    gemm_cols_signed(unpack_row<U, kSigned, GROUP, kOff32>, GROUP, ActFormat::kQ8K, K, W, w_stride,
+                     n_rows, A, a_stride, M, Y, ldy);
   } else {
-    gemm_cols(unpack_row<U, kSigned, GROUP>, GROUP, ActFormat::kQ8K, K, W, w_stride, n_rows, A,
-              a_stride, M, Y, ldy, kMaxU);
+    gemm_cols(unpack_row<U, kSigned, GROUP, kOff32>, GROUP, ActFormat::kQ8K, K, W, w_stride, n_rows,
+              A, a_stride, M, Y, ldy, kMaxU);
   }
 }
 
 template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, int GROUP, VecDotFn REF,
-          size_t kBlockBytes, int kMaxU = 0>
+          size_t kBlockBytes, int kMaxU = 0, bool kOff32 = false>
 void put(KernelTable& t, DType type) {
-  t.vec_dot[uint32_t(type)] = x86::vec_dot<KKind<U, kSigned, kBlockBytes>>;
-  t.gemm[uint32_t(type)] = gemm_k<U, kSigned, GROUP, REF, kBlockBytes, kMaxU>;
+  t.vec_dot[uint32_t(type)] = x86::vec_dot<KKind<U, kSigned, kBlockBytes, kOff32>>;
+  t.gemm[uint32_t(type)] = gemm_k<U, kSigned, GROUP, REF, kBlockBytes, kMaxU, kOff32>;
 }
 
 }  // namespace
 
 void register_avx2_kquants(KernelTable& t) {
-  put<regs_q4_K, false, 32, vec_dot_q4_K_q8_K, sizeof(block_q4_K), 15>(t, DType::Q4_K);
-  put<regs_q5_K, false, 32, vec_dot_q5_K_q8_K, sizeof(block_q5_K), 31>(t, DType::Q5_K);
+  put<regs_q4_K, false, 32, vec_dot_q4_K_q8_K, sizeof(block_q4_K), 15, true>(t, DType::Q4_K);
+  put<regs_q5_K, false, 32, vec_dot_q5_K_q8_K, sizeof(block_q5_K), 31, true>(t, DType::Q5_K);
   put<regs_q6_K, false, 16, vec_dot_q6_K_q8_K, sizeof(block_q6_K), 63>(t, DType::Q6_K);
   put<regs_q3_K, false, 16, vec_dot_q3_K_q8_K, sizeof(block_q3_K), 7>(t, DType::Q3_K);
   put<regs_q2_K, false, 16, vec_dot_q2_K_q8_K, sizeof(block_q2_K), 3>(t, DType::Q2_K);
