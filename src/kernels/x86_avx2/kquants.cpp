@@ -22,6 +22,53 @@ namespace {
 
 using namespace avx2;
 
+// The Q8_K activation quantizer, bit-identical to quantize_row_q8_K_ref: the value of largest
+// magnitude (the first one on ties) sets the scale, cvtps rounds to nearest even like the
+// reference's nearest_int.
+void quantize_row_q8_K_avx2(const float* x, void* vy, int64_t n) {
+  auto* y = static_cast<block_q8_K*>(vy);
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  for (int64_t b = 0; b < n / QK_K; ++b, x += QK_K) {
+    __m256 vmax = _mm256_setzero_ps();
+    for (int j = 0; j < QK_K; j += 8)
+      vmax = _mm256_max_ps(vmax, _mm256_and_ps(_mm256_loadu_ps(x + j), abs_mask));
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float amax = _mm_cvtss_f32(m);
+    if (amax == 0) {
+      std::memset(&y[b], 0, sizeof(block_q8_K));
+      continue;
+    }
+    float mx = 0;
+    for (int j = 0; j < QK_K; ++j)
+      if (x[j] == amax || x[j] == -amax) {
+        mx = x[j];
+        break;
+      }
+    const float iscale = -127.0f / mx;
+    const __m256 vs = _mm256_set1_ps(iscale);
+    const __m256i v127 = _mm256_set1_epi32(127);
+    for (int j = 0; j < QK_K; j += 16) {
+      const __m256i q0 =
+          _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j), vs)), v127);
+      const __m256i q1 =
+          _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8), vs)), v127);
+      // packs works per 128-bit lane: restore element order before narrowing to bytes.
+      const __m256i p16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xD8);
+      _mm_storeu_si128(
+          reinterpret_cast<__m128i*>(y[b].qs + j),
+          _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256(p16, 1)));
+      const __m256i s = _mm256_add_epi32(q0, q1);
+      __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+      t = _mm_add_epi32(t, _mm_unpackhi_epi64(t, t));
+      t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 1));
+      y[b].bsums[j / 16] = int16_t(_mm_cvtsi128_si32(t));
+    }
+    y[b].d = 1 / iscale;
+  }
+}
+
 // One super-block: q[j] holds elements 32j .. 32j+31. Unsigned forms: weight = d * sc * q -
 // doff * off16 per 16 elements; the signed form (IQ4_XS) has q signed and no offset.
 struct KUnp {
@@ -326,6 +373,7 @@ void put(KernelTable& t, DType type) {
 }  // namespace
 
 void register_avx2_kquants(KernelTable& t) {
+  t.quantize_row[uint32_t(DType::Q8_K)] = quantize_row_q8_K_avx2;
   put<regs_q4_K, false, 32, vec_dot_q4_K_q8_K, sizeof(block_q4_K), 15, true>(t, DType::Q4_K);
   put<regs_q5_K, false, 32, vec_dot_q5_K_q8_K, sizeof(block_q5_K), 31, true>(t, DType::Q5_K);
   put<regs_q6_K, false, 16, vec_dot_q6_K_q8_K, sizeof(block_q6_K), 63>(t, DType::Q6_K);
