@@ -4,18 +4,12 @@
 #include <immintrin.h>
 
 #include "kernels/x86/gemm_cols.h"
+#include "kernels/x86/v256.h"
 
 namespace hearth::kernels::avx2 {
 namespace {
 
-struct V256 {
-  using I = __m256i;
-  using F = __m256;
-  static constexpr int kCols = 8, kRows = 4;  // 16 ymm registers
-  static constexpr bool kSignedW = false;
-  static I load(const void* p) { return _mm256_load_si256(static_cast<const __m256i*>(p)); }
-  static I zero() { return _mm256_setzero_si256(); }
-  static I set1(int32_t x) { return _mm256_set1_epi32(x); }
+struct V256 : x86::V256Base {
   // w <= 127: each 16-bit pair sum is at most 2 * 127 * 127.
   static I dot4(I acc, I w, I a) {
     return _mm256_add_epi32(acc,
@@ -28,15 +22,6 @@ struct V256 {
   static I widen(I acc, I p16) {
     return _mm256_add_epi32(acc, _mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
   }
-  static F loadf(const float* p) { return _mm256_load_ps(p); }
-  static void storef(float* p, F v) { _mm256_store_ps(p, v); }
-  static F set1f(float x) { return _mm256_set1_ps(x); }
-  static F zerof() { return _mm256_setzero_ps(); }
-  static F cvt(I v) { return _mm256_cvtepi32_ps(v); }
-  static F add(F a, F b) { return _mm256_add_ps(a, b); }
-  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
-  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
-  static F fmsub(F a, F b, F c) { return _mm256_fmsub_ps(a, b, c); }
 };
 
 // Signed weight bytes through the sign trick: |w| * sign(a, w), each pair sum at most

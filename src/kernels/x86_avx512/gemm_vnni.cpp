@@ -14,9 +14,6 @@ struct V512 {
   static constexpr int kCols = 16, kRows = 8;
   static constexpr bool kSignedW = false;
   static constexpr bool kSum16 = false;  // vpdpbusd widens by itself
-  static I mul16(I, I) { return zero(); }
-  static I dot16(I acc, I, I) { return acc; }
-  static I widen(I acc, I) { return acc; }
   static I load(const void* p) { return _mm512_load_si512(p); }
   static I zero() { return _mm512_setzero_si512(); }
   static I set1(int32_t x) { return _mm512_set1_epi32(x); }

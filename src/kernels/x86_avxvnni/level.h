@@ -15,33 +15,14 @@
 #include "kernels/kernels.h"
 #include "kernels/unpack_rows.h"
 #include "kernels/x86/gemm_cols.h"
+#include "kernels/x86/v256.h"
 #include "quant/blocks.h"
 
 namespace hearth::kernels::avxvnni {
 namespace {
 
-struct V256Vnni {
-  using I = __m256i;
-  using F = __m256;
-  static constexpr int kCols = 8, kRows = 4;  // 16 ymm registers
-  static constexpr bool kSignedW = false;
-  static constexpr bool kSum16 = false;  // vpdpbusd widens by itself
-  static I mul16(I, I) { return zero(); }
-  static I dot16(I acc, I, I) { return acc; }
-  static I widen(I acc, I) { return acc; }
-  static I load(const void* p) { return _mm256_load_si256(static_cast<const __m256i*>(p)); }
-  static I zero() { return _mm256_setzero_si256(); }
-  static I set1(int32_t x) { return _mm256_set1_epi32(x); }
-  static I dot4(I acc, I w, I a) { return dpbusd(acc, w, a); }
-  static F loadf(const float* p) { return _mm256_load_ps(p); }
-  static void storef(float* p, F v) { _mm256_store_ps(p, v); }
-  static F set1f(float x) { return _mm256_set1_ps(x); }
-  static F zerof() { return _mm256_setzero_ps(); }
-  static F cvt(I v) { return _mm256_cvtepi32_ps(v); }
-  static F add(F a, F b) { return _mm256_add_ps(a, b); }
-  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
-  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
-  static F fmsub(F a, F b, F c) { return _mm256_fmsub_ps(a, b, c); }
+struct V256Vnni : x86::V256Base {
+  static I dot4(I acc, I w, I a) { return dpbusd(acc, w, a); }  // vpdpbusd widens by itself
 };
 
 // The level below's gemm of each type, for the batches this level leaves to it.
