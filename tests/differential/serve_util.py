@@ -13,6 +13,16 @@ import time
 from harness import HEARTH
 
 
+def repeated_blob(size):
+    """A blob of `size` bytes (a multiple of 1 MiB) made of one random 1 MiB piece repeated,
+    for streaming large uploads without holding them: (piece, "sha256:<hex>" of the whole)."""
+    piece = os.urandom(1 << 20)
+    h = hashlib.sha256()
+    for _ in range(size >> 20):
+        h.update(piece)
+    return piece, "sha256:" + h.hexdigest()
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -28,7 +28,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import FIXTURES, HEARTH, Checker  # noqa: E402
-from serve_util import Server, put_model  # noqa: E402
+from serve_util import Server, put_model, repeated_blob  # noqa: E402
 
 MODEL = os.path.join(FIXTURES, "qwen3-F16.gguf")
 OTHER = os.path.join(FIXTURES, "qwen3-Q8_0.gguf")  # not yet in the store when created from a path
@@ -279,11 +279,7 @@ def check_options(c, s):
 def check_responsive_during_upload(c, s):
     """/api/version stays fast while 256 MB stream in (the hash runs as pieces arrive)."""
     size = 256 << 20
-    piece = os.urandom(1 << 20)
-    h = hashlib.sha256()
-    for _ in range(size >> 20):
-        h.update(piece)
-    digest = "sha256:" + h.hexdigest()
+    piece, digest = repeated_blob(size)
     done = {}
 
     def upload():
