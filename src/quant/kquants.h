@@ -37,6 +37,14 @@ inline void get_scale_min_k4(int j, const uint8_t* s, uint8_t& sc, uint8_t& m) {
   }
 }
 
+// Q8_K: the value of x[0..QK_K) whose magnitude is amax (the block's largest), the first one on
+// ties — the one quantize_row_q8_K_ref's scan keeps; vectorised quantizers find amax, then this.
+inline float q8k_signed_max(const float* x, float amax) {
+  for (int j = 0; j < 256; ++j)
+    if (x[j] == amax || x[j] == -amax) return x[j];
+  return 0;
+}
+
 // Q3_K: the signed 6-bit scale of sub-block j (0..15), already minus 32.
 inline int q3k_scale(int j, const uint8_t* s) {
   const int lo = j < 8 ? (s[j] & 15) : (s[j - 8] >> 4);

@@ -31,12 +31,7 @@ void quantize_row_q8_K_avx512(const float* x, void* vy, int64_t n) {
       std::memset(&y[b], 0, sizeof(block_q8_K));
       continue;
     }
-    float mx = 0;
-    for (int j = 0; j < QK_K; ++j)
-      if (x[j] == amax || x[j] == -amax) {
-        mx = x[j];
-        break;
-      }
+    const float mx = q8k_signed_max(x, amax);
     const float iscale = -127.0f / mx;
     const __m512 vs = _mm512_set1_ps(iscale);
     const __m512i v127 = _mm512_set1_epi32(127);
