@@ -100,6 +100,15 @@ void repack(ActFormat fmt, int group, int64_t K, const uint8_t* A, size_t a_stri
   }
 }
 
+// An empty asm that claims to change v: the compiler must have v in a register here, so it cannot
+// reassociate a chain of integer adds into a tree over the fully unrolled steps — which GCC 12
+// does, keeping every step's product alive and spilling them to the stack (measured: ~60 stack
+// accesses per tile call, and AVX2 IQ4_XS prefill a third slower).
+template <class T>
+[[gnu::always_inline]] inline void pin(T& v) {
+  asm("" : "+v"(v));
+}
+
 // rows[r] points at the K/256 unpacked super-blocks of weight row r. GROUP is a template
 // parameter so the inner loop unrolls and the R integer accumulators stay in registers.
 // SUM16 > 1 (levels without vpdpbusd: V::mul16 / dot16 / widen): the 16-bit products of SUM16
@@ -113,7 +122,10 @@ void tile(int64_t K, const RowUnpack* const* rows, const ActTile& t, typename V:
   constexpr int kCols = V::kCols;
   constexpr int ng = 256 / GROUP, steps = GROUP / 4;
   static_assert(steps % SUM16 == 0);
-  for (int r = 0; r < R; ++r) acc[r] = V::zerof();
+  // Local accumulators: F is a may_alias vector type, so writes through acc would be stored and
+  // reloaded around every read of the tile's floats.
+  F fsum[R];
+  for (int r = 0; r < R; ++r) fsum[r] = V::zerof();
   for (int64_t sb = 0; sb < K / 256; ++sb) {
     const RowUnpack* u[R];
     for (int r = 0; r < R; ++r) u[r] = rows[r] + sb;
@@ -132,25 +144,38 @@ void tile(int64_t K, const RowUnpack* const* rows, const ActTile& t, typename V:
               int32_t aw4;
               std::memcpy(&aw4, u[r]->su + g * GROUP + 4 * s, 4);
               isum[r] = V::dot4s(isum[r], V::set1(aw4), V::set1(w4), a);
-            } else if constexpr (SUM16 == 1)
+              pin(isum[r]);
+            } else if constexpr (SUM16 == 1) {
               isum[r] = V::dot4(isum[r], V::set1(w4), a);
-            else
+              pin(isum[r]);
+            } else {
               p16[r] = s == s0 ? V::mul16(V::set1(w4), a) : V::dot16(p16[r], V::set1(w4), a);
+              pin(p16[r]);
+            }
           }
         }
         if constexpr (SUM16 > 1)
-          for (int r = 0; r < R; ++r) isum[r] = V::widen(isum[r], p16[r]);
+          for (int r = 0; r < R; ++r) {
+            isum[r] = V::widen(isum[r], p16[r]);
+            pin(isum[r]);
+          }
       }
       const int64_t gg = sb * ng + g;
-      const F ys = V::loadf(t.ysum + gg * kCols);
       const F dy = V::loadf(t.dy + ((sb * 256 + int64_t(g) * GROUP) / 32) * kCols);
-      for (int r = 0; r < R; ++r) {
-        const F v =
-            V::fmsub(V::cvt(isum[r]), V::set1f(u[r]->scale[g]), V::mul(ys, V::set1f(u[r]->off[g])));
-        acc[r] = V::fmadd(v, dy, acc[r]);
+      if constexpr (V::kSignedW) {  // no offsets
+        for (int r = 0; r < R; ++r)
+          fsum[r] = V::fmadd(V::mul(V::cvt(isum[r]), V::set1f(u[r]->scale[g])), dy, fsum[r]);
+      } else {
+        const F ys = V::loadf(t.ysum + gg * kCols);
+        for (int r = 0; r < R; ++r) {
+          const F v = V::fmsub(V::cvt(isum[r]), V::set1f(u[r]->scale[g]),
+                               V::mul(ys, V::set1f(u[r]->off[g])));
+          fsum[r] = V::fmadd(v, dy, fsum[r]);
+        }
       }
     }
   }
+  for (int r = 0; r < R; ++r) acc[r] = fsum[r];
 }
 
 // Q8_0 x Q8_0 in llama.cpp's summation order (x86_avx512/legacy.cpp says why): for each weight

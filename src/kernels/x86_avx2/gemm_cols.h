@@ -10,6 +10,7 @@
 
 #include "kernels/unpack_rows.h"
 #include "kernels/x86/act_format.h"
+#include "quant/types.h"
 
 namespace hearth::kernels::avx2 {
 
@@ -30,5 +31,9 @@ void gemm_cols_signed(UnpackFn unpack, int group, ActFormat act, int64_t K, cons
 void gemm_cols_q8_0_lanes(UnpackFn unpack, int64_t K, const void* W, size_t w_stride,
                           int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y,
                           size_t ldy);
+
+// AVX2's register unpackers of the unsigned K-quants (Q2_K..Q6_K) in unpack_rows.h's form, for
+// the levels above that run the column GEMM on other instructions; nullptr for other types.
+UnpackFn row_unpacker(DType type);
 
 }  // namespace hearth::kernels::avx2

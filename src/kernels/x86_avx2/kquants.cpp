@@ -11,6 +11,7 @@
 
 #include "kernels/generic/generic.h"
 #include "kernels/unpack_rows.h"
+#include "kernels/x86/kscales.h"
 #include "kernels/x86/row_stream.h"
 #include "kernels/x86_avx2/common.h"
 #include "kernels/x86_avx2/gemm_cols.h"
@@ -68,7 +69,9 @@ void quantize_row_q8_K_avx2(const float* x, void* vy, int64_t n) {
 // doff * off16 per 16 elements; the signed form (IQ4_XS) has q signed and no offset.
 struct KUnp {
   __m256i q[8];
-  __m256i sc[8];  // 16-bit scales: lanes 0-7 for elements 32j..32j+15, lanes 8-15 for the rest
+  // The 16-bit scales, picked per 32 elements by scale_at (kept compact so that an unpacked
+  // super-block and the accumulators of a 4-row pass fit the 16 ymm registers).
+  __m256i sb[2];
   __m256i off16;  // per 16 elements, multiplied with the activation's bsums
   __m128i off32;  // Q4_K/Q5_K instead: per 32 elements (the mins), against bsums summed by pairs
   float d, doff;
@@ -78,48 +81,34 @@ inline __m256i load(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
-// 16 int8 scales, one per 16 elements, into sc[j] (s[2j] in the low lanes, s[2j+1] high): widened
-// once, each half of the scales put in both 128-bit lanes, then one vpshufb per j picks int16
-// 2j (low lane) and 2j + 1 (high lane).
+// 16 int8 scales, one per 16 elements: widened once, each half put in both 128-bit lanes.
 HEARTH_KERNEL_INLINE void scales_per16(__m128i s8, KUnp& u) {
   const __m256i s16 = _mm256_cvtepi8_epi16(s8);
-  const __m256i lo = _mm256_permute2x128_si256(s16, s16, 0x00);  // scales 0-7 in both lanes
-  const __m256i hi = _mm256_permute2x128_si256(s16, s16, 0x11);  // scales 8-15
-  for (int j = 0; j < 8; ++j) {
+  u.sb[0] = _mm256_permute2x128_si256(s16, s16, 0x00);  // scales 0-7 in both lanes
+  u.sb[1] = _mm256_permute2x128_si256(s16, s16, 0x11);  // scales 8-15
+}
+// 8 int16 scales, one per 32 elements, in both lanes.
+HEARTH_KERNEL_INLINE void scales_per32(__m128i s16, KUnp& u) {
+  u.sb[0] = _mm256_broadcastsi128_si256(s16);
+}
+// The scales of elements 32j..32j+31 as 16 int16 lanes (lanes 0-7 for the first 16 elements,
+// 8-15 for the rest): one vpshufb. Per 16: int16 2j in the low lane, 2j + 1 in the high one.
+template <bool kPer32>
+HEARTH_KERNEL_INLINE __m256i scale_at(const KUnp& u, int j) {
+  if constexpr (kPer32) {
+    return _mm256_shuffle_epi8(u.sb[0], _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * j)));
+  } else {
     const int a = 4 * (j % 4), b = a + 2;  // byte offsets of int16 2j and 2j + 1 in their lane
     const __m256i pick = _mm256_setr_epi8(
         char(a), char(a + 1), char(a), char(a + 1), char(a), char(a + 1), char(a), char(a + 1),
         char(a), char(a + 1), char(a), char(a + 1), char(a), char(a + 1), char(a), char(a + 1),
         char(b), char(b + 1), char(b), char(b + 1), char(b), char(b + 1), char(b), char(b + 1),
         char(b), char(b + 1), char(b), char(b + 1), char(b), char(b + 1), char(b), char(b + 1));
-    u.sc[j] = _mm256_shuffle_epi8(j < 4 ? lo : hi, pick);
+    return _mm256_shuffle_epi8(u.sb[j / 4], pick);
   }
-}
-
-// 8 int16 scales, one per 32 elements, into sc[j] (both halves).
-HEARTH_KERNEL_INLINE void scales_per32(__m128i s16, KUnp& u) {
-  const __m256i s = _mm256_broadcastsi128_si256(s16);
-  for (int j = 0; j < 8; ++j)
-    u.sc[j] = _mm256_shuffle_epi8(s, _mm256_set1_epi16(int16_t(0x0100 + 0x0202 * j)));
 }
 HEARTH_KERNEL_INLINE __m128i u8x8_to_s16(uint64_t s8) {
   return _mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(s8)));
-}
-
-// Bit spreading: the 8 nibbles of x into the low nibbles of 8 bytes; the 8 bit pairs of a 16-bit
-// x into the low 2 bits of 8 bytes (pdep would do either in one instruction, but is microcoded
-// and slow on Zen 1/2, common AVX2 CPUs).
-inline uint64_t spread_nibbles(uint32_t x) {
-  uint64_t t = x;
-  t = (t | (t << 16)) & 0x0000FFFF0000FFFFull;
-  t = (t | (t << 8)) & 0x00FF00FF00FF00FFull;
-  return (t | (t << 4)) & 0x0F0F0F0F0F0F0F0Full;
-}
-inline uint64_t spread_pairs(uint16_t x) {
-  uint64_t t = x;
-  t = (t | (t << 24)) & 0x000000FF000000FFull;
-  t = (t | (t << 12)) & 0x000F000F000F000Full;
-  return (t | (t << 6)) & 0x0303030303030303ull;
 }
 
 // Q4_K and Q5_K: scales and mins (6 bits each, 12 bytes), by 32-bit word arithmetic: scales and
@@ -225,18 +214,7 @@ HEARTH_KERNEL_INLINE void regs_q3_K(const uint8_t* row, int64_t sb, KUnp& u) {
       u.q[4 * h + j] = _mm256_or_si256(q2_bits(q, j), _mm256_slli_epi16(hi, 2));
     }
   }
-  // Scale j: 4 low bits from byte j (j < 8) or byte j - 8's high nibble, 2 high bits from bits
-  // 2 (j / 4) .. +1 of byte 8 + j % 4, minus 32 (q3k_scale, 16 at a time).
-  uint64_t lo8;
-  uint32_t hi4;
-  std::memcpy(&lo8, b.scales, 8);
-  std::memcpy(&hi4, b.scales + 8, 4);
-  const __m128i v = _mm_cvtsi64_si128(int64_t(lo8)), m4 = _mm_set1_epi8(0x0f);
-  const __m128i low =
-      _mm_unpacklo_epi64(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4));
-  const __m128i high = _mm_and_si128(
-      _mm_srlv_epi32(_mm_set1_epi32(int32_t(hi4)), _mm_setr_epi32(0, 2, 4, 6)), _mm_set1_epi8(3));
-  const __m128i s8 = _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
+  const __m128i s8 = x86::q3k_scales_s8(b.scales);
   scales_per16(s8, u);
   u.off16 = _mm256_cvtepi8_epi16(s8);
   u.d = h2f(b.d);
@@ -255,11 +233,7 @@ HEARTH_KERNEL_INLINE void regs_iq4_xs(const uint8_t* row, int64_t sb, KUnp& u) {
     const __m256i n = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
     u.q[j] = _mm256_shuffle_epi8(table, n);
   }
-  // 6-bit scale j: nibble j of scales_l (low 4 bits), bit pair j of scales_h (high 2), minus 32.
-  uint32_t sl;
-  std::memcpy(&sl, b.scales_l, 4);
-  const uint64_t ls = spread_nibbles(sl) | (spread_pairs(b.scales_h) << 4);
-  scales_per32(_mm_sub_epi16(u8x8_to_s16(ls), _mm_set1_epi16(32)), u);
+  scales_per32(x86::iq4xs_scales_s16(b), u);
   u.d = h2f(b.d);
   u.doff = 0;
 }
@@ -272,7 +246,8 @@ template <void (*U)(const uint8_t*, int64_t, KUnp&), bool kSigned, size_t kBlock
 struct KKind {
   static constexpr int kStep = QK_K;
   static constexpr size_t kStepBytes = kBlockBytes;
-  static constexpr int kMaxCols = 4;  // 16 ymm registers
+  static constexpr int kMaxCols = 4;                 // 16 ymm registers
+  static constexpr bool kPer32 = kOff32 || kSigned;  // Q4_K, Q5_K, IQ4_XS
   using Unp = KUnp;
   struct Act {
     const block_q8_K* y;
@@ -298,7 +273,7 @@ struct KKind {
         p = _mm256_maddubs_epi16(_mm256_sign_epi8(u.q[j], u.q[j]), _mm256_sign_epi8(yv, u.q[j]));
       else  // q <= 63: no saturation
         p = _mm256_maddubs_epi16(u.q[j], yv);
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, u.sc[j]));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale_at<kPer32>(u, j)));
     }
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(u.d * y.d), acc);
     if constexpr (kOff32) {  // 4 lanes; the upper 4 of the accumulator get 0
@@ -330,7 +305,7 @@ void unpack_row(const uint8_t* row, int64_t sb, RowUnpack& o) {
   alignas(32) int16_t sc[16], off[16];
   for (int g = 0; g < 256 / GROUP; ++g) {
     const int e = g * GROUP;  // first element of the group
-    _mm256_store_si256(reinterpret_cast<__m256i*>(sc), u.sc[e / 32]);
+    _mm256_store_si256(reinterpret_cast<__m256i*>(sc), scale_at<GROUP == 32>(u, e / 32));
     o.scale[g] = u.d * float(sc[e % 32 == 0 ? 0 : 8]);
   }
   _mm256_store_si256(reinterpret_cast<__m256i*>(off), u.off16);
@@ -366,6 +341,23 @@ void put(KernelTable& t, DType type) {
 }
 
 }  // namespace
+
+UnpackFn avx2::row_unpacker(DType type) {
+  switch (type) {
+    case DType::Q2_K:
+      return unpack_row<regs_q2_K, false, 16, false>;
+    case DType::Q3_K:
+      return unpack_row<regs_q3_K, false, 16, false>;
+    case DType::Q4_K:
+      return unpack_row<regs_q4_K, false, 32, true>;
+    case DType::Q5_K:
+      return unpack_row<regs_q5_K, false, 32, true>;
+    case DType::Q6_K:
+      return unpack_row<regs_q6_K, false, 16, false>;
+    default:
+      return nullptr;
+  }
+}
 
 void register_avx2_kquants(KernelTable& t) {
   t.quantize_row[uint32_t(DType::Q8_K)] = quantize_row_q8_K_avx2;

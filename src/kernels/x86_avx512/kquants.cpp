@@ -6,6 +6,7 @@
 // up to 4 activation rows reuses each unpacked super-block (prefill).
 #include "quant/kquants.h"
 
+#include "kernels/x86/kscales.h"
 #include "kernels/x86/row_stream.h"
 #include "kernels/x86_avx512/common.h"
 #include "kernels/x86_avx512/gemm_vnni.h"
@@ -136,11 +137,15 @@ HEARTH_KERNEL_INLINE void dot_q4_K(const Q4KUnpacked& u, const block_q8_K& y, __
 
 // ---- Q6_K
 
+// The offset form (Q6_K, Q3_K, IQ4_XS, Q2_K): unsigned q with weight d * scale * q - doff * off
+// per 16 elements; off is the scale itself for the types stored with a fixed zero point (Q6_K 32,
+// Q3_K 4, IQ4_XS 128 after +128) and the 4-bit min for Q2_K.
 struct Q6KUnpacked {
-  __m512i q[4];      // q6 values 0..63 as bytes, elements 64k .. 64k+63 in order
+  __m512i q[4];      // unsigned values as bytes, elements 64k .. 64k+63 in order
   __m512 sc[4];      // d * scale, lanes 4s..4s+3 = sub-block 4k+s
-  __m256i scales16;  // int16 scales for the -32 * bsums term
-  float d;
+  __m256i scales16;  // int16 scales
+  __m256i off16;     // Q2_K: int16 offsets (its mins) against the activation's bsums
+  float d, doff;
 };
 
 // Scales (int8, one per 16 elements) times d into the per-lane form of Q6KUnpacked.
@@ -172,10 +177,12 @@ HEARTH_KERNEL_INLINE void unpack_q6_K(const block_q6_K& b, Q6KUnpacked& u) {
     u.q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), hb_hi);
   }
   offset_form_scales(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)), h2f(b.d), u);
+  u.doff = 32.0f * u.d;
 }
 
-// Weights d * scale * (q - OFF) with q unsigned (Q6_K: OFF 32; Q3_K and IQ4_XS below reuse the
-// form): sum sc * (q - OFF) * y = sum sc * q * y - OFF * d * sum scales16 * bsums.
+// sum (d * sc * q - doff * off) * y = sum d * sc * q * y - doff * sum off * bsums. OFF > 0:
+// the offset is OFF * the scale (Q6_K 32, Q3_K 4, IQ4_XS 128), a constant the compiler folds
+// (measured: carrying it as data cost Q6_K decode 3%); OFF == 0: off16 and doff (Q2_K's mins).
 template <int OFF>
 HEARTH_KERNEL_INLINE void dot_offset_form(const Q6KUnpacked& u, const block_q8_K& y, __m512& acc,
                                           __m256& macc) {
@@ -193,11 +200,16 @@ HEARTH_KERNEL_INLINE void dot_offset_form(const Q6KUnpacked& u, const block_q8_K
       t);
   acc = _mm512_fmadd_ps(t, _mm512_set1_ps(y.d), acc);
   const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums));
-  const __m256 mm = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, u.scales16));
-  macc = _mm256_fmadd_ps(mm, _mm256_set1_ps(float(OFF) * y.d * u.d), macc);
+  if constexpr (OFF > 0) {
+    const __m256 mm = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, u.scales16));
+    macc = _mm256_fmadd_ps(mm, _mm256_set1_ps(float(OFF) * y.d * u.d), macc);
+  } else {
+    const __m256 mm = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, u.off16));
+    macc = _mm256_fmadd_ps(mm, _mm256_set1_ps(y.d * u.doff), macc);
+  }
 }
 
-// ---- Q3_K and IQ4_XS in Q6_K's register form (natural element order, 16 scale lanes).
+// ---- Q3_K, IQ4_XS and Q2_K in the offset form (natural element order, 16 scale lanes).
 
 // Q3_K: element 128h + 32j + l is bits 2j..2j+1 of qs[32h + l] plus 4 * bit (4h + j) of
 // hmask[l] (value stored + 4; 16-bit shifts, bits from the neighbouring byte masked off).
@@ -211,9 +223,8 @@ HEARTH_KERNEL_INLINE void unpack_q3_K(const block_q3_K& b, Q6KUnpacked& u) {
       u.q[2 * h + k] = _mm512_or_si512(q2_bits(q, k), _mm512_slli_epi16(hi, 2));
     }
   }
-  alignas(16) int8_t sc[16];
-  for (int j = 0; j < 16; ++j) sc[j] = int8_t(q3k_scale(j, b.scales));
-  offset_form_scales(_mm_load_si128(reinterpret_cast<const __m128i*>(sc)), h2f(b.d), u);
+  offset_form_scales(x86::q3k_scales_s8(b.scales), h2f(b.d), u);
+  u.doff = 4.0f * u.d;
 }
 
 // IQ4_XS: each nibble through the 16-entry table (+128, unsigned) with vpshufb; sub-block j (32
@@ -230,11 +241,24 @@ HEARTH_KERNEL_INLINE void unpack_iq4_xs(const block_iq4_xs& b, Q6KUnpacked& u) {
     u.q[2 * z] = _mm512_permutex2var_epi64(lo, first, hi);
     u.q[2 * z + 1] = _mm512_permutex2var_epi64(lo, second, hi);
   }
-  alignas(16) int8_t sc[16];  // per 16 elements: sub-block j's scale twice
-  for (int j = 0; j < 8; ++j)
-    sc[2 * j] = sc[2 * j + 1] = int8_t(
-        (((b.scales_l[j / 2] >> (4 * (j % 2))) & 15) | (((b.scales_h >> (2 * j)) & 3) << 4)) - 32);
-  offset_form_scales(_mm_load_si128(reinterpret_cast<const __m128i*>(sc)), h2f(b.d), u);
+  const __m128i s16 = x86::iq4xs_scales_s16(b);  // per 16 elements: sub-block j's scale twice
+  offset_form_scales(_mm_packs_epi16(_mm_unpacklo_epi16(s16, s16), _mm_unpackhi_epi16(s16, s16)),
+                     h2f(b.d), u);
+  u.doff = 128.0f * u.d;
+}
+
+// Q2_K: element 128h + 32j + l is bits 2j..2j+1 of qs[32h + l]; weight d * (scale & 15) * q -
+// dmin * (scale >> 4) per 16 elements.
+HEARTH_KERNEL_INLINE void unpack_q2_K(const block_q2_K& b, Q6KUnpacked& u) {
+  for (int h = 0; h < 2; ++h) {
+    const __m512i q = bcast256(b.qs + 32 * h);
+    for (int k = 0; k < 2; ++k) u.q[2 * h + k] = q2_bits(q, k);
+  }
+  const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales));
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  offset_form_scales(_mm_and_si128(s, m4), h2f(b.d), u);
+  u.off16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(s, 4), m4));
+  u.doff = h2f(b.dmin);
 }
 
 // ---- Prefill: unpack one super-block per row for the column-vectorised GEMM.
@@ -258,17 +282,18 @@ void unpack_row_k4(const uint8_t* row, int64_t sb, RowUnpack& o) {
   k4_row_scales(b.scales, b.d, b.dmin, o);
 }
 
-// Q6_K, Q3_K, IQ4_XS (Q6KUnpacked, element order): 16 scale groups, or 8 of 32 for IQ4_XS.
+// The offset form (Q6KUnpacked, element order): 16 scale groups, or 8 of 32 for IQ4_XS.
 template <typename Block, void (*Unpack)(const Block&, Q6KUnpacked&), int OFF, int GROUP>
 void unpack_row_offset_form(const uint8_t* row, int64_t sb, RowUnpack& o) {
   Q6KUnpacked u;
   Unpack(reinterpret_cast<const Block*>(row)[sb], u);
   for (int k = 0; k < 4; ++k) _mm512_store_si512(o.u + 64 * k, u.q[k]);
-  alignas(32) int16_t s16[16];
+  alignas(32) int16_t s16[16], off16[16];
   _mm256_store_si256(reinterpret_cast<__m256i*>(s16), u.scales16);
+  if constexpr (OFF == 0) _mm256_store_si256(reinterpret_cast<__m256i*>(off16), u.off16);
   for (int g = 0; g < 256 / GROUP; ++g) {
     o.scale[g] = u.d * float(s16[g * GROUP / 16]);
-    o.off[g] = float(OFF) * o.scale[g];
+    o.off[g] = OFF > 0 ? float(OFF) * o.scale[g] : u.doff * float(off16[g * GROUP / 16]);
   }
 }
 
@@ -334,6 +359,8 @@ void register_avx512_kquants(KernelTable& t) {
       unpack_row_offset_form<block_q3_K, unpack_q3_K, 4, 16>, 16>(t, DType::Q3_K);
   put<block_iq4_xs, Q6KUnpacked, unpack_iq4_xs, dot_offset_form<128>,
       unpack_row_offset_form<block_iq4_xs, unpack_iq4_xs, 128, 32>, 32>(t, DType::IQ4_XS);
+  put<block_q2_K, Q6KUnpacked, unpack_q2_K, dot_offset_form<0>,
+      unpack_row_offset_form<block_q2_K, unpack_q2_K, 0, 16>, 16>(t, DType::Q2_K);
 }
 
 }  // namespace hearth::kernels

@@ -1,5 +1,5 @@
-// AVX-512 kernels for the remaining weight types (Q2_K against Q8_K; Q4_0, Q5_0, IQ4_NL against
-// Q8_0; Q4_1, Q5_1 against Q8_1): unsigned bytes u with a scale and an offset, so that
+// AVX-512 kernels for the 32-wide weight types (Q4_0, Q5_0, IQ4_NL against Q8_0; Q4_1, Q5_1
+// against Q8_1): unsigned bytes u with a scale and an offset, so that
 //   weight = scale * u - offset,
 // dotted by vpdpbusd. Prefill (M >= 8) goes through the column GEMM (gemm_vnni); decode and small
 // batches through the shared row-stream drivers (kernels/x86/row_stream.h) with one Kind per type.
@@ -20,74 +20,6 @@ namespace hearth::kernels {
 namespace {
 
 using namespace avx512;
-
-// ---- Q2_K: unpacked in registers to RowUnpack (gemm_vnni's form, reused by decode).
-
-void unpack_q2_K_regs(const uint8_t* row, int64_t sb, RowUnpack& o) {
-  const block_q2_K& b = reinterpret_cast<const block_q2_K*>(row)[sb];
-  for (int h = 0; h < 2; ++h) {
-    const __m512i q = bcast256(b.qs + 32 * h);
-    for (int k = 0; k < 2; ++k) _mm512_store_si512(o.u + 128 * h + 64 * k, q2_bits(q, k));
-  }
-  const __m512i s =
-      _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.scales)));
-  const __m512i m4 = _mm512_set1_epi32(15);
-  _mm512_storeu_ps(o.scale, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_and_si512(s, m4)),
-                                          _mm512_set1_ps(h2f(b.d))));
-  _mm512_storeu_ps(o.off, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(s, 4)),
-                                        _mm512_set1_ps(h2f(b.dmin))));
-}
-
-// Lane -> group index vectors: group 32 has 8 int32 lanes per group, group 16 has 4.
-template <int GROUP>
-inline __m512i group_index(int k) {
-  alignas(64) int32_t idx[16];
-  for (int l = 0; l < 16; ++l) idx[l] = (64 * k + 4 * l) / GROUP;
-  return _mm512_load_si512(idx);
-}
-
-// Decode against Q8_K: one super-block's terms before the activation scale y.d, as 16 float
-// lanes accumulated over the row (one horizontal sum per row, not per super-block).
-template <int GROUP>
-HEARTH_KERNEL_INLINE __m512 terms_q8k(const RowUnpack& u, const block_q8_K& y) {
-  const __m512 sc = _mm512_loadu_ps(u.scale);
-  const __m512i z = _mm512_setzero_si512();
-  __m512 t = _mm512_setzero_ps();
-  for (int k = 0; k < 4; ++k) {
-    const __m512i dp =
-        _mm512_dpbusd_epi32(z, _mm512_load_si512(u.u + 64 * k), _mm512_loadu_si512(y.qs + 64 * k));
-    t = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dp), _mm512_permutexvar_ps(group_index<GROUP>(k), sc),
-                        t);
-  }
-  // bsums[i] sums elements 16i..16i+15: group i (GROUP 16) or i / 2 (GROUP 32).
-  const __m512 bs = _mm512_cvtepi32_ps(
-      _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums))));
-  __m512 off = _mm512_loadu_ps(u.off);
-  if constexpr (GROUP == 32)
-    off = _mm512_permutexvar_ps(_mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0),
-                                off);
-  return _mm512_fnmadd_ps(off, bs, t);
-}
-
-struct Q2KKind {
-  static constexpr int kStep = QK_K;
-  static constexpr size_t kStepBytes = sizeof(block_q2_K);
-  static constexpr int kMaxCols = 8;
-  using Unp = RowUnpack;
-  using Act = const block_q8_K*;
-  using Acc = __m512;
-  HEARTH_KERNEL_INLINE static void unpack(const uint8_t* row, int64_t sb, Unp& u) {
-    unpack_q2_K_regs(row, sb, u);
-  }
-  static void prep(const uint8_t* act, int64_t sb, Act& a) {
-    a = reinterpret_cast<const block_q8_K*>(act) + sb;
-  }
-  static void zero(Acc& a) { a = _mm512_setzero_ps(); }
-  HEARTH_KERNEL_INLINE static void dot(const Unp& u, const Act& y, Acc& acc) {
-    acc = _mm512_fmadd_ps(terms_q8k<16>(u, *y), _mm512_set1_ps(y->d), acc);
-  }
-  static float finish(const Acc& a) { return _mm512_reduce_add_ps(a); }
-};
 
 // ---- The 32-wide types, one block per step: the nibbles (Q5_x: | high bit << 4; IQ4_NL: its
 // table value + 128 by vpshufb) as unsigned bytes in registers, dotted with the activation block
@@ -190,7 +122,6 @@ void put(KernelTable& t) {
 }  // namespace
 
 void register_avx512_unpacked(KernelTable& t) {
-  put<Q2KKind, unpack_q2_K_regs, 16, ActFormat::kQ8K, DType::Q2_K>(t);
   put<LegacyKind<DType::Q4_0>, unpack_q4_0, 32, ActFormat::kQ8_0, DType::Q4_0>(t);
   put<LegacyKind<DType::Q5_0>, unpack_q5_0, 32, ActFormat::kQ8_0, DType::Q5_0>(t);
   put<LegacyKind<DType::IQ4_NL>, unpack_iq4_nl, 32, ActFormat::kQ8_0, DType::IQ4_NL>(t);

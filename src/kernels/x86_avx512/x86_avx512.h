@@ -8,9 +8,9 @@ namespace hearth::kernels {
 
 void register_avx512_float(KernelTable& t);     // float.cpp:   F32 F16 BF16
 void register_avx512_legacy(KernelTable& t);    // legacy.cpp:  Q8_0 (+ Q8_0 activations)
-void register_avx512_kquants(KernelTable& t);   // kquants.cpp: Q3_K Q4_K Q5_K Q6_K IQ4_XS (+ Q8_K)
+void register_avx512_kquants(KernelTable& t);   // kquants.cpp: Q2_K..Q6_K IQ4_XS (+ Q8_K)
 void register_avx512_attn(KernelTable& t);      // attn.cpp:    attention helpers
-void register_avx512_unpacked(KernelTable& t);  // unpacked.cpp: Q2_K Q4_0 Q5_0 IQ4_NL Q4_1 Q5_1
+void register_avx512_unpacked(KernelTable& t);  // unpacked.cpp: Q4_0 Q5_0 IQ4_NL Q4_1 Q5_1
 
 // Q8_0 weights x Q8_0 activations. Decode and small batches always sum in llama.cpp's x86 order
 // (bit-identical results); for prefill (M >= 16) `llama_order` picks that order or hearth's

@@ -16,6 +16,7 @@
 #include "kernels/unpack_rows.h"
 #include "kernels/x86/gemm_cols.h"
 #include "kernels/x86/v256.h"
+#include "kernels/x86_avx2/gemm_cols.h"
 #include "quant/blocks.h"
 
 namespace hearth::kernels::avxvnni {
@@ -29,11 +30,17 @@ struct V256Vnni : x86::V256Base {
 template <DType T>
 GemmFn below = nullptr;
 
+// The row unpacker of each type: AVX2's register unpack where it has one for the unsigned form
+// (the K-quants; the scalar ones of unpack_rows.h cost Q2_K/Q3_K prefill half its speed).
+template <DType T>
+UnpackFn unpacker = nullptr;
+
 // K % 256 == 0 is required by the column GEMM; 32-wide types may have a tail (below handles it).
-template <DType T, UnpackFn U, int GROUP, x86::ActFormat F, bool kLanes>
+template <DType T, int GROUP, x86::ActFormat F, bool kLanes>
 void gemm(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A, size_t a_stride,
           int64_t M, float* Y, size_t ldy) {
   if (M < 8 || K % 256 != 0) return below<T>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+  const UnpackFn U = unpacker<T>;
   if constexpr (kLanes)  // Q8_0 in llama.cpp's order, as on every level
     x86::gemm_cols_q8_0_lanes<V256Vnni>(U, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
   else
@@ -43,7 +50,8 @@ void gemm(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void*
 template <DType T, UnpackFn U, int GROUP, x86::ActFormat F, bool kLanes = false>
 void put(KernelTable& t) {
   below<T> = t.gemm[uint32_t(T)];
-  t.gemm[uint32_t(T)] = gemm<T, U, GROUP, F, kLanes>;
+  unpacker<T> = avx2::row_unpacker(T) ? avx2::row_unpacker(T) : U;
+  t.gemm[uint32_t(T)] = gemm<T, GROUP, F, kLanes>;
 }
 
 void fill(KernelTable& t) {

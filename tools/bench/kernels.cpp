@@ -1,0 +1,88 @@
+// hearth-kernel-bench — the cost of each weight kernel with memory out of the way (not a test).
+//
+// A weight matrix small enough to stay in L2 is dotted over and over with M activation rows on
+// one thread, at every ISA level the CPU has; the figure is nanoseconds per 256 weights per
+// activation row, so levels and types compare directly and a change to an inner loop shows up
+// without the noise of a whole-model run. M=1 is decode, M=4 a small batch, M=64 and 256 prefill.
+//   usage: hearth-kernel-bench [TYPE...]     (default: the common weight types)
+#include "kernels/kernels.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "quant/types.h"
+
+using namespace hearth;
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Best of several timed repetitions of fn (each long enough to dwarf the clock's resolution).
+template <class F>
+double best_seconds(F&& fn, int inner) {
+  double best = 1e30;
+  for (int rep = 0; rep < 7; ++rep) {
+    const double t0 = now_s();
+    for (int i = 0; i < inner; ++i) fn();
+    best = std::min(best, (now_s() - t0) / inner);
+  }
+  return best;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> names;
+  for (int i = 1; i < argc; ++i) names.push_back(argv[i]);
+  if (names.empty()) names = {"q4_K", "q5_K", "q6_K", "q8_0", "q4_0", "iq4_xs", "q3_K", "q2_K"};
+  constexpr int64_t K = 2048, kRows = 64;  // 64 x 2048 Q8_0 = 136 KiB: in L2 everywhere
+  const int64_t Ms[] = {1, 4, 64, 256};
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> wf(size_t(K * kRows)), af(size_t(K * 256));
+  for (auto& v : wf) v = nd(rng);
+  for (auto& v : af) v = nd(rng);
+  std::vector<float> y(size_t(kRows * 256));
+
+  std::printf("ns per 256 weights per activation row, 1 thread, %lld x %lld matrix in cache\n\n",
+              (long long)kRows, (long long)K);
+  std::printf("| type | level |");
+  for (int64_t m : Ms) std::printf(" M=%lld |", (long long)m);
+  std::printf("\n|---|---|");
+  for (size_t i = 0; i < std::size(Ms); ++i) std::printf("---:|");
+  std::printf("\n");
+  for (const auto& name : names) {
+    const TypeTraits* tt = find_type_by_name(name);
+    if (!tt || !tt->quantized || !tt->storable) {
+      std::fprintf(stderr, "unknown weight type %s\n", name.c_str());
+      return 2;
+    }
+    const TypeTraits& at = type_traits(tt->vec_dot_type);
+    const size_t ws = row_bytes(*tt, K), as = row_bytes(at, K);
+    std::vector<uint8_t> w(ws * kRows), a(as * 256);
+    for (int64_t r = 0; r < kRows; ++r) tt->quantize_row(&wf[size_t(r * K)], &w[size_t(r) * ws], K);
+    for (int64_t m = 0; m < 256; ++m) act_quantizer(at)(&af[size_t(m * K)], &a[size_t(m) * as], K);
+    for (int l = 1; l <= int(kernels::detected_isa()); ++l) {
+      const auto& t = kernels::table(kernels::Isa(l));
+      const auto gemm = t.gemm[uint32_t(tt->type)];
+      if (!gemm) continue;
+      std::printf("| %s | %s |", tt->name, kernels::isa_name(kernels::Isa(l)));
+      for (int64_t m : Ms) {
+        const int inner = std::max<int>(1, int(256 / m));
+        const double s = best_seconds(
+            [&] { gemm(K, w.data(), ws, kRows, a.data(), as, m, y.data(), size_t(kRows)); }, inner);
+        std::printf(" %.2f |", s * 1e9 / double(kRows * (K / 256) * m));
+      }
+      std::printf("\n");
+    }
+  }
+  return 0;
+}
