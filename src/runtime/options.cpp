@@ -56,6 +56,8 @@ Status apply(GenOptions& o, const ojson& obj) {
       HEARTH_RETURN_IF_ERROR(as_int(o.num_ctx, 0, kMaxContext));
     } else if (key == "num_predict") {
       HEARTH_RETURN_IF_ERROR(as_int(o.num_predict, -2));
+    } else if (key == "thinking_budget") {  // hearth: tokens of thinking before it is closed
+      HEARTH_RETURN_IF_ERROR(as_int(o.thinking_budget, -1));
     } else if (key == "num_keep") {
       HEARTH_RETURN_IF_ERROR(as_int(o.num_keep, -1));
     } else if (key == "temperature") {

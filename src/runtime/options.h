@@ -17,6 +17,14 @@ struct GenOptions {
   int num_predict = -1;  // -1: until the context is full; -2: fill the context
   int num_keep = 4;      // tokens kept at the start when a prompt is shortened
   std::vector<std::string> stop;
+  // Tokens a model may think before its thinking block is closed for it (with the format's own
+  // closing marker), so it still answers. -1: automatic — half of num_predict when that is set,
+  // 1024 when the answer is constrained (format, grammar, forced tool call), else unlimited.
+  int thinking_budget = -1;
+  // Per-token log probabilities of the model's distribution (log-softmax of the raw logits) for
+  // the chosen token and the top_logprobs likeliest (0-20). Request fields, not options.
+  bool logprobs = false;
+  int top_logprobs = 0;
   sampling::SamplerParams sampler;  // Ollama's defaults (repeat_penalty 1.0 since 2026-08)
 };
 

@@ -21,6 +21,28 @@ ojson normalise_messages(const ojson& in) {
       x["role"] = r;
     }
     if (!x.contains("content") || x["content"].is_null()) x["content"] = "";
+    // OpenAI's developer role is the system role to every template.
+    if (x.value("role", "") == "developer") x["role"] = "system";
+    // Tool calls in the shape templates read (Hugging Face's): type "function", an id.
+    if (x.contains("tool_calls") && x["tool_calls"].is_array())
+      for (auto& tc : x["tool_calls"])
+        if (tc.is_object() && tc.contains("function") && !tc.contains("type"))
+          tc["type"] = "function";
+    // A tool result carries its tool's name as `name` (Hugging Face) whether the client sent
+    // Ollama's tool_name or only OpenAI's tool_call_id (resolved from the earlier call).
+    if (x.value("role", "") == "tool" && !(x.contains("name") && x["name"].is_string())) {
+      if (x.contains("tool_name") && x["tool_name"].is_string()) {
+        x["name"] = x["tool_name"];
+      } else if (x.contains("tool_call_id") && x["tool_call_id"].is_string()) {
+        for (const auto& prev : out)
+          if (prev.contains("tool_calls") && prev["tool_calls"].is_array())
+            for (const auto& tc : prev["tool_calls"])
+              if (tc.is_object() && tc.value("id", "") == x["tool_call_id"] &&
+                  tc.contains("function") && tc["function"].is_object() &&
+                  tc["function"].contains("name"))
+                x["name"] = tc["function"]["name"];
+      }
+    }
     out.push_back(std::move(x));
   }
   return out;

@@ -3,8 +3,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 
+#include "grammar/json_schema.h"
+#include "grammar/tool_grammar.h"
 #include "runtime/prompt.h"
 
 namespace hearth::runtime {
@@ -146,6 +150,29 @@ void Runner::admit(Job j) {
     return;
   }
   std::vector<int32_t> prompt = std::move(built->tokens);
+  std::vector<std::pair<int32_t, std::string>> marker_ids;
+  std::unique_ptr<parsers::OutputParser> parser = make_parser(j, built->text, marker_ids);
+  if (j.prompt.think && *j.prompt.think && j.prompt.kind != PromptSpec::Kind::kLoadOnly &&
+      (!parser || !parser->format().has_thinking())) {
+    j.sink->on_error(
+        invalid_argument("\"" + j.model.name.display() + "\" does not support thinking"));
+    owner_->job_finished(model_path_);
+    return;
+  }
+  // As Ollama: tools for a model whose template cannot show them are an error, not ignored.
+  if (j.prompt.kind == PromptSpec::Kind::kChat && j.prompt.tools && j.prompt.tools->is_array() &&
+      !j.prompt.tools->empty() && (!parser || !parser->format().has_tools())) {
+    j.sink->on_error(
+        invalid_argument("\"" + j.model.name.display() + "\" does not support tools"));
+    owner_->job_finished(model_path_);
+    return;
+  }
+  auto grammar = job_grammar(j, parser.get());
+  if (!grammar) {
+    j.sink->on_error(grammar.status());
+    owner_->job_finished(model_path_);
+    return;
+  }
   if (prompt.empty()) {
     j.sink->on_error(invalid_argument("the prompt is empty after templating"));
     owner_->job_finished(model_path_);
@@ -228,7 +255,196 @@ void Runner::admit(Job j) {
   s.sampler = std::make_unique<sampling::Sampler>(sp, n_vocab);
   for (int32_t t : s.prompt) s.sampler->accept(t);  // penalties see the prompt, as in llama.cpp
   s.stream = std::make_unique<tokenizer::TextStream>(*tok_, s.job->opt.stop);
+  s.parser = std::move(parser);
+  s.marker_ids = std::move(marker_ids);
+  s.grammar = std::move(*grammar);
+  s.matcher.reset();
+  s.call_grammar = s.grammar ? nullptr : call_body_grammar(*s.job, s.parser.get());
+  s.call_matcher.reset();
+  s.call_unconstrained = false;
+  s.forced.clear();
+  s.thinking_tokens = 0;
+  s.thinking_budget = s.job->opt.thinking_budget;
+  // think: true on a template that leaves opening the block to the model: opened for it.
+  if (s.job->prompt.think && *s.job->prompt.think && s.parser &&
+      s.parser->state() == parsers::OutputParser::State::kContent) {
+    const auto& f = s.parser->format();
+    s.forced = tok_->encode(f.think_open + f.think_label + "\n", false, true);
+  }
+  if (s.thinking_budget < 0) {
+    if (s.num_predict > 0)
+      s.thinking_budget = s.num_predict / 2;
+    else if (s.grammar)
+      s.thinking_budget = 1024;
+  }
+  if (s.parser) s.stats.output_format = s.parser->format().name;
   s.job->sink->on_start();
+}
+
+std::unique_ptr<parsers::OutputParser> Runner::make_parser(
+    const Job& j, const std::string& prompt_text,
+    std::vector<std::pair<int32_t, std::string>>& ids) {
+  const PromptSpec& p = j.prompt;
+  if (p.kind == PromptSpec::Kind::kLoadOnly || (p.kind == PromptSpec::Kind::kGenerate && p.raw))
+    return nullptr;
+  const std::string& tmpl = j.model.template_text ? *j.model.template_text
+                            : jinja_              ? jinja_->source
+                                                  : std::string();
+  parsers::Format f =
+      parsers::select_format(j.model.parser.value_or(""), engine_->model().config().arch, tmpl);
+  if (!f.has_thinking() && !f.has_tools()) return nullptr;
+  parsers::ParserOptions o;
+  if (p.kind == PromptSpec::Kind::kChat && p.tools && p.tool_choice != "none") o.tools = *p.tools;
+  // The template pre-opened thinking: the prompt ends with the opening marker.
+  if (f.has_thinking()) {
+    size_t e = prompt_text.size();
+    while (e > 0 && std::isspace(static_cast<unsigned char>(prompt_text[e - 1]))) --e;
+    o.starts_in_thinking =
+        e >= f.think_open.size() &&
+        prompt_text.compare(e - f.think_open.size(), f.think_open.size(), f.think_open) == 0;
+  }
+  for (const auto& m : f.markers()) {
+    const int32_t id = tok_->find(m);
+    if (id < 0) continue;
+    o.token_markers.push_back(m);
+    ids.emplace_back(id, m);
+  }
+  return std::make_unique<parsers::OutputParser>(std::move(f), std::move(o));
+}
+
+// The tools a call may name under tool_choice: all of them, or the named one.
+static Result<nlohmann::ordered_json> chosen_tools(const PromptSpec& p) {
+  if (!p.tools || !p.tools->is_array()) return invalid_argument("tool_choice needs tools");
+  if (p.tool_choice == "auto" || p.tool_choice == "required" || p.tool_choice == "none")
+    return *p.tools;
+  nlohmann::ordered_json one = nlohmann::ordered_json::array();
+  for (const auto& t : *p.tools) {
+    const auto& f = t.is_object() && t.contains("function") ? t["function"] : t;
+    if (f.is_object() && f.value("name", "") == p.tool_choice) one.push_back(t);
+  }
+  if (one.empty())
+    return invalid_argument("tool_choice names '" + p.tool_choice + "', which is not in tools");
+  return one;
+}
+
+std::shared_ptr<const grammar::Grammar> Runner::call_body_grammar(const Job& j,
+                                                                  const parsers::OutputParser* p) {
+  if (!p || !p->calls_enabled() || j.prompt.tool_choice != "auto") return nullptr;
+  grammar::ToolGrammarOptions o;
+  o.tools = *j.prompt.tools;
+  o.whole = false;
+  o.marker_token = [&](const std::string& m) { return tok_->find(m); };
+  auto text = grammar::tool_call_grammar(p->format(), o);
+  if (!text) return nullptr;  // this format's calls are parsed, not constrained
+  auto g = grammar::Grammar::parse(*text);
+  if (!g) {
+    std::fprintf(stderr, "hearth: tool-call grammar: %s\n", g.status().message().c_str());
+    return nullptr;
+  }
+  return *g;
+}
+
+Result<std::shared_ptr<const grammar::Grammar>> Runner::job_grammar(
+    const Job& j, const parsers::OutputParser* p) {
+  std::string text;
+  const std::string& choice = j.prompt.tool_choice;
+  const bool tools = j.prompt.tools && j.prompt.tools->is_array() && !j.prompt.tools->empty();
+  if (tools && choice != "auto" && choice != "none") {
+    if (!p || !p->calls_enabled())
+      return invalid_argument("this model's output format has no tool calls to require");
+    grammar::ToolGrammarOptions o;
+    HEARTH_ASSIGN_OR_RETURN(o.tools, chosen_tools(j.prompt));
+    o.whole = true;
+    o.parallel = j.prompt.parallel_tool_calls;
+    o.marker_token = [&](const std::string& m) { return tok_->find(m); };
+    auto g = grammar::tool_call_grammar(p->format(), o);
+    if (!g) return invalid_argument("tool_choice: " + g.status().message());
+    text = std::move(*g);
+  } else if (!j.prompt.grammar.empty()) {
+    text = j.prompt.grammar;
+  } else if (j.prompt.format) {
+    auto g = grammar::json_schema_grammar(*j.prompt.format);
+    if (!g) return invalid_argument("format: " + g.status().message());
+    text = std::move(*g);
+  } else {
+    return std::shared_ptr<const grammar::Grammar>();
+  }
+  auto g = grammar::Grammar::parse(text);
+  if (!g) return invalid_argument(g.status().message());
+  return *g;
+}
+
+const std::vector<std::string>& Runner::token_bytes() {
+  if (token_bytes_.empty()) {
+    const int32_t n = tok_->n_vocab();
+    token_bytes_.resize(size_t(n));
+    token_plain_.assign(size_t(n), 0);
+    for (int32_t id = 0; id < n; ++id) {
+      const auto ty = tok_->token_type(id);
+      if (ty == tokenizer::TokenType::kControl || ty == tokenizer::TokenType::kUnused) continue;
+      token_bytes_[size_t(id)] = tok_->decode(std::span<const int32_t>(&id, 1), false);
+      token_plain_[size_t(id)] = !token_bytes_[size_t(id)].empty();
+    }
+  }
+  return token_bytes_;
+}
+
+// A format's grammar holds for the answer: armed once the output is past any thinking.
+bool Runner::grammar_armed(const Slot& s) const {
+  if (!s.grammar) return false;
+  return !s.parser || s.parser->state() != parsers::OutputParser::State::kThinking;
+}
+
+grammar::Matcher* Runner::step_matcher(Slot& s) {
+  if (grammar_armed(s)) {
+    if (!s.matcher) s.matcher = std::make_unique<grammar::Matcher>(s.grammar);
+    return s.matcher.get();
+  }
+  if (!s.call_grammar || !s.parser || s.parser->state() != parsers::OutputParser::State::kCall) {
+    s.call_matcher.reset();
+    s.call_unconstrained = false;
+    return nullptr;
+  }
+  if (s.call_unconstrained) return nullptr;
+  if (!s.call_matcher) {
+    s.call_matcher = std::make_unique<grammar::Matcher>(s.call_grammar);
+    // The token that opened the call may have carried the body's first bytes.
+    if (!s.call_matcher->accept_bytes(s.parser->call_body())) {
+      s.call_matcher.reset();
+      s.call_unconstrained = true;
+      return nullptr;
+    }
+  }
+  return s.call_matcher.get();
+}
+
+namespace {
+
+class GrammarFilter final : public sampling::TokenFilter {
+ public:
+  GrammarFilter(grammar::Matcher& m, const tokenizer::Tokenizer& tok, grammar::TokenChecker& check)
+      : m_(m), tok_(tok), check_(check) {
+    check_.begin_step(m);
+  }
+  bool allowed(int32_t t) override {
+    if (tok_.is_eog(t)) return m_.accepting();
+    return check_.allowed(t);
+  }
+
+ private:
+  grammar::Matcher& m_;
+  const tokenizer::Tokenizer& tok_;
+  grammar::TokenChecker& check_;
+};
+
+}  // namespace
+
+bool Runner::send(Slot& s, const std::string& text, const std::string* marker) {
+  if (!s.parser) return text.empty() || s.job->sink->on_text(text);
+  parsers::Parsed out;
+  if (!text.empty()) s.parser->add(text, out);
+  if (marker) s.parser->add_special(*marker, out);
+  return out.empty() || s.job->sink->on_output(out);
 }
 
 void Runner::step() {
@@ -280,20 +496,77 @@ void Runner::step() {
       s.stats.prompt_eval_ns =
           std::chrono::duration_cast<std::chrono::nanoseconds>(s.t_prompt_done - s.t_start).count();
     }
-    const int32_t t = s.sampler->sample(logits_.data() + int64_t(s.logits_row) * n_vocab);
+    const float* row = logits_.data() + int64_t(s.logits_row) * n_vocab;
+    int32_t t;
+    grammar::Matcher* m = step_matcher(s);
+    const bool armed = m == s.matcher.get() && m;
+    if (!s.forced.empty()) {
+      t = s.forced.front();
+      s.forced.erase(s.forced.begin());
+      if (m && !m->accept_token(uint32_t(t))) m->accept_bytes(token_bytes()[size_t(t)]);
+    } else if (m) {
+      if (!checker_)
+        checker_ = std::make_unique<grammar::TokenChecker>(token_bytes(), token_plain_);
+      GrammarFilter f(*m, *tok_, *checker_);
+      t = s.sampler->sample(row, &f);
+      if (t < 0) {  // nothing the grammar allows is in the vocabulary: end with what exists
+        std::fprintf(stderr, "hearth: %s: no token satisfies the grammar here; stopping\n",
+                     s.job->model.name.display().c_str());
+        finish(s, "stop");
+        continue;
+      }
+      if (!tok_->is_eog(t) && !m->accept_token(uint32_t(t)))
+        m->accept_bytes(token_bytes()[size_t(t)]);
+    } else {
+      t = s.sampler->sample(row);
+    }
     s.sampler->accept(t);
+    if (s.job->opt.logprobs || s.job->opt.top_logprobs > 0) {
+      // log-softmax of the raw logits: the model's distribution, before sampling settings.
+      const float mx = *std::max_element(row, row + n_vocab);
+      double sum = 0;
+      for (int64_t i = 0; i < n_vocab; ++i) sum += std::exp(double(row[i] - mx));
+      const float log_z = mx + float(std::log(sum));
+      auto text = [&](int32_t id) { return tok_->decode(std::span<const int32_t>(&id, 1), true); };
+      TokenLogprob lp;
+      lp.token = text(t);
+      lp.logprob = row[t] - log_z;
+      const int k = std::min<int>(s.job->opt.top_logprobs, int(n_vocab));
+      if (k > 0) {
+        std::vector<int32_t>& idx = lp_order_;  // reused: no allocation per token
+        idx.resize(static_cast<size_t>(n_vocab));
+        for (int32_t i = 0; i < int32_t(n_vocab); ++i) idx[size_t(i)] = i;
+        std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
+          return row[a] > row[b] || (row[a] == row[b] && a < b);
+        });
+        for (int i = 0; i < k; ++i)
+          lp.top.push_back({text(idx[size_t(i)]), row[idx[size_t(i)]] - log_z});
+      }
+      s.job->sink->on_logprob(lp);
+    }
     s.stats.eval_count++;
     s.stats.context.push_back(t);
     if (tok_->is_eog(t)) {
       finish(s, "stop");
       continue;
     }
-    const std::string piece = s.stream->push(t);
-    if (!piece.empty() && !s.job->sink->on_text(piece)) {
+    const std::string* marker = nullptr;
+    for (const auto& [id, m] : s.marker_ids)
+      if (id == t) marker = &m;
+    // A marker token ends the text before it (it cannot continue a character or a stop string).
+    const std::string piece = marker ? s.stream->drain() : s.stream->push(t);
+    if (!send(s, piece, marker)) {
       fail(s, Status(StatusCode::kCancelled, "request canceled"));
       continue;
     }
-    if (s.stream->stopped()) {
+    // Thinking past its budget: the format's closing marker comes next, unsampled.
+    if (s.parser && s.parser->state() == parsers::OutputParser::State::kThinking &&
+        s.thinking_budget >= 0 && ++s.thinking_tokens >= s.thinking_budget && s.forced.empty()) {
+      s.forced = tok_->encode("\n" + s.parser->format().think_close + "\n\n", false, true);
+      std::fprintf(stderr, "hearth: %s: thinking budget of %d tokens reached; closing it\n",
+                   s.job->model.name.display().c_str(), s.thinking_budget);
+    }
+    if (s.stream->stopped() || (armed && s.matcher->finished())) {
       finish(s, "stop");
       continue;
     }
@@ -307,9 +580,13 @@ void Runner::step() {
 }
 
 void Runner::finish(Slot& s, const std::string& reason) {
-  if (!s.stream->stopped()) {
-    const std::string rest = s.stream->flush();
-    if (!rest.empty()) s.job->sink->on_text(rest);
+  if (!s.stream->stopped()) send(s, s.stream->flush(), nullptr);
+  if (s.parser) {
+    parsers::Parsed out;
+    s.parser->finish(reason == "length", out);
+    for (const auto& w : s.parser->warnings)
+      std::fprintf(stderr, "hearth: %s: %s\n", s.job->model.name.display().c_str(), w.c_str());
+    if (!out.empty()) s.job->sink->on_output(out);
   }
   Stats st = std::move(s.stats);
   st.done_reason = reason;
@@ -353,6 +630,10 @@ void Runner::release(Slot& s) {
   s.job.reset();
   s.sampler.reset();
   s.stream.reset();
+  s.parser.reset();
+  s.marker_ids.clear();
+  s.grammar.reset();
+  s.matcher.reset();
   s.next = -1;
   s.last_used = Clock::now();
   owner_->job_finished(model_path_);

@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "grammar/grammar.h"
+#include "grammar/matcher.h"
 #include "runtime/scheduler.h"
 #include "runtime/session.h"
 #include "sampling/sampler.h"
@@ -47,6 +49,21 @@ class Runner {
     int num_predict = -1;
     std::unique_ptr<sampling::Sampler> sampler;
     std::unique_ptr<tokenizer::TextStream> stream;
+    // Chat and generate: the output split into content, thinking and tool calls. Its markers
+    // that are single tokens, by id (they bypass the text stream, which may not print them).
+    std::unique_ptr<parsers::OutputParser> parser;
+    std::vector<std::pair<int32_t, std::string>> marker_ids;
+    // The grammar the answer must follow, armed once the parser leaves thinking (so a model
+    // thinks freely, then answers in the format), and the matcher walking it.
+    std::shared_ptr<const grammar::Grammar> grammar;
+    std::unique_ptr<grammar::Matcher> matcher;
+    // tool_choice "auto": the body of each call the model opens is held to the tools' schemas.
+    std::shared_ptr<const grammar::Grammar> call_grammar;
+    std::unique_ptr<grammar::Matcher> call_matcher;
+    bool call_unconstrained = false;  // this call started in a way the grammar cannot follow
+    // Tokens appended without sampling (a thinking block closed at its budget), and the budget.
+    std::vector<int32_t> forced;
+    int thinking_budget = -1, thinking_tokens = 0;
     int32_t next = -1;  // sampled, not yet fed
     int logits_row = -1;
     Stats stats;
@@ -62,6 +79,23 @@ class Runner {
   // A job whose admission threw: fails it, releasing its slot if it got one.
   void abandon(const std::shared_ptr<Sink>& sink, const Status& error);
   void release(Slot& s);
+  // The grammar a job asks for (nullptr if none); InvalidArgument for a schema or grammar that
+  // cannot be enforced.
+  Result<std::shared_ptr<const grammar::Grammar>> job_grammar(const Job& j,
+                                                              const parsers::OutputParser* p);
+  std::shared_ptr<const grammar::Grammar> call_body_grammar(const Job& j,
+                                                            const parsers::OutputParser* p);
+  // The matcher that constrains this step (nullptr: none).
+  grammar::Matcher* step_matcher(Slot& s);
+  // Bytes of every token for grammar checks; built on first use.
+  const std::vector<std::string>& token_bytes();
+  bool grammar_armed(const Slot& s) const;
+  // Sends parsed output (or plain text) to the sink; false if the client went away.
+  bool send(Slot& s, const std::string& text, const std::string* marker);
+  // The output parser for a job whose prompt rendered to `prompt_text`.
+  std::unique_ptr<parsers::OutputParser> make_parser(
+      const Job& j, const std::string& prompt_text,
+      std::vector<std::pair<int32_t, std::string>>& ids);
 
   Scheduler* owner_ = nullptr;
   std::string model_path_;
@@ -75,6 +109,11 @@ class Runner {
   std::atomic<int64_t> cache_bytes_{0};
 
   std::vector<Slot> slots_;
+  std::vector<std::string> token_bytes_;
+  std::vector<uint8_t> token_plain_;  // 1: an ordinary token whose bytes a grammar may check
+  std::unique_ptr<grammar::TokenChecker> checker_;
+  std::vector<int32_t>
+      lp_order_;  // top_logprobs scratch  // over token_bytes_ (one step at a time)
   std::vector<models::BatchToken> batch_;
   std::vector<float> logits_;
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "parsers/output_parser.h"
 #include "runtime/options.h"
 #include "store/model.h"
 
@@ -39,6 +40,13 @@ struct PromptSpec {
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   std::optional<nlohmann::ordered_json> tools;
   std::optional<bool> think;
+  // Constraints on the answer: Ollama's `format` ("json" or a JSON schema; OpenAI's
+  // response_format becomes the same), a raw GBNF grammar (llama-server's `grammar`), and
+  // OpenAI's tool_choice ("auto", "none", "required" or a function's name).
+  std::optional<nlohmann::ordered_json> format;
+  std::string grammar;
+  std::string tool_choice = "auto";
+  bool parallel_tool_calls = true;  // several calls in one answer (OpenAI's parallel_tool_calls)
   // generate
   std::string prompt, suffix;
   std::optional<std::string> system, template_override;
@@ -48,12 +56,24 @@ struct PromptSpec {
 
 struct Stats {
   std::string done_reason;    // "stop", "length", "load"
+  std::string output_format;  // the output parser's format ("qwen3", "gemma4", ...; "" if none)
   int prompt_eval_count = 0;  // prompt tokens (cached ones included, as Ollama counts)
   int prompt_cached = 0;      // of which reused from the slot's cache
   int prompt_truncated = 0;   // tokens dropped from the middle of an over-long prompt
   int eval_count = 0;         // generated tokens
   int64_t total_ns = 0, load_ns = 0, prompt_eval_ns = 0, eval_ns = 0;
   std::vector<int32_t> context;  // prompt + generated tokens (/api/generate's `context`)
+};
+
+// One generated token's log probability and the likeliest alternatives (logprobs requests).
+struct TokenLogprob {
+  struct Alt {
+    std::string token;
+    float logprob;
+  };
+  std::string token;  // the token's text (special tokens spelled out)
+  float logprob = 0;
+  std::vector<Alt> top;
 };
 
 // Where a request's output goes; implemented by the API layer (NDJSON, SSE, one JSON body).
@@ -65,6 +85,13 @@ class Sink {
   virtual void on_start() {}
   // Text that is safe to show (complete UTF-8, stop strings held back). False: client gone.
   virtual bool on_text(const std::string& piece) = 0;
+  // Chat and generate output split by the model's output format (content, thinking, whole tool
+  // calls). Sinks that know only text get the content.
+  // Before the text a token produces, when the request asked for logprobs.
+  virtual void on_logprob(const TokenLogprob&) {}
+  virtual bool on_output(const parsers::Parsed& p) {
+    return p.content.empty() || on_text(p.content);
+  }
   virtual void on_done(const Stats& s) = 0;
   // The request failed; the API maps the code to its HTTP status if nothing was sent yet.
   virtual void on_error(const Status& error) = 0;

@@ -63,10 +63,57 @@ void Sampler::softmax_sorted(std::vector<Candidate>& c) const {
   for (auto& x : c) x.p = float(x.p / sum);
 }
 
-int32_t Sampler::sample(const float* logits) {
+bool Sampler::filter_top(TokenFilter& f, size_t k) {
+  const auto by_logit = [](const Candidate& a, const Candidate& b) {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  };
+  // The likeliest candidates first, in logit order, in chunks 8x larger each time: where the
+  // grammar admits a fair share of the vocabulary, k allowed ones come early and this is all.
+  const size_t n = cand_.size();
+  size_t done = 0, n_ok = 0, chunk = std::max<size_t>(64, 2 * k);
+  for (int round = 0; round < 3 && done < n && n_ok < k; ++round, chunk *= 8) {
+    const size_t end = std::min(n, done + chunk);
+    if (end < n)
+      std::nth_element(cand_.begin() + long(done), cand_.begin() + long(end), cand_.end(),
+                       by_logit);
+    std::sort(cand_.begin() + long(done), cand_.begin() + long(end), by_logit);
+    for (size_t i = done; i < end && n_ok < k; ++i)
+      if (f.allowed(cand_[i].id)) std::swap(cand_[n_ok++], cand_[i]);
+    done = end;
+  }
+  if (n_ok < k && done < n) {
+    // A narrow point: one pass over the rest collects every allowed token, then the top k of
+    // those (exact: top-k of the allowed set), instead of sorting the whole vocabulary.
+    for (size_t i = done; i < n; ++i)
+      if (f.allowed(cand_[i].id)) std::swap(cand_[n_ok++], cand_[i]);
+    if (n_ok > k) {
+      std::nth_element(cand_.begin(), cand_.begin() + long(k), cand_.begin() + long(n_ok),
+                       by_logit);
+      n_ok = k;
+    }
+    std::sort(cand_.begin(), cand_.begin() + long(n_ok), by_logit);
+  }
+  cand_.resize(n_ok);
+  return n_ok > 0;
+}
+
+int32_t Sampler::sample(const float* logits, TokenFilter* filter) {
   cand_.clear();
   for (int32_t i = 0; i < n_vocab_; ++i) cand_.push_back({i, logits[i], 0.0f, 0.0f});
   apply_penalties(cand_);
+
+  if (filter) {
+    // The allowed candidates in logit order: one when greedy, else top-k of them (all if off).
+    const size_t k = p_.temperature <= 0 ? 1
+                     : p_.top_k > 0      ? size_t(std::max(p_.top_k, p_.min_keep))
+                                         : cand_.size();
+    if (!filter_top(*filter, k)) return -1;
+    if (p_.temperature <= 0) {
+      cand_.front().p = 1.0f;
+      cand_.resize(1);
+      return cand_.front().id;
+    }
+  }
 
   if (p_.temperature <= 0) {  // greedy: lowest id wins ties
     int32_t best = 0;
@@ -82,8 +129,9 @@ int32_t Sampler::sample(const float* logits) {
   };
   const size_t keep_min = size_t(std::max(1, p_.min_keep));
 
-  // top-k: partial selection, then sort the survivors.
+  // top-k: partial selection, then sort the survivors (a filter has done both).
   size_t k = p_.top_k > 0 ? std::min(size_t(p_.top_k), cand_.size()) : cand_.size();
+  if (filter) k = cand_.size();
   k = std::max(k, std::min(keep_min, cand_.size()));
   if (k < cand_.size()) {
     std::nth_element(cand_.begin(), cand_.begin() + long(k), cand_.end(), by_logit);

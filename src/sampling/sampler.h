@@ -26,12 +26,22 @@ struct SamplerParams {
   int min_keep = 1;   // truncating samplers keep at least this many candidates
 };
 
+// A constraint on the next token (a grammar). The sampler asks only about candidates in logit
+// order, after the penalties, until it has top_k allowed ones (or one, when greedy): exact for the
+// chain, because top-k comes first, and cheap, because the likeliest tokens are asked first.
+class TokenFilter {
+ public:
+  virtual ~TokenFilter() = default;
+  virtual bool allowed(int32_t token) = 0;
+};
+
 class Sampler {
  public:
   Sampler(const SamplerParams& p, int n_vocab);
 
-  // Picks the next token from raw logits (n_vocab floats; not modified).
-  int32_t sample(const float* logits);
+  // Picks the next token from raw logits (n_vocab floats; not modified). With a filter, only
+  // tokens it allows; -1 if it allows none.
+  int32_t sample(const float* logits, TokenFilter* filter = nullptr);
   // Records a token as part of the sequence (for penalties).
   void accept(int32_t token);
   // Forgets the accepted history and reseeds.
@@ -52,6 +62,8 @@ class Sampler {
  private:
   void apply_penalties(std::vector<Candidate>& c) const;
   void softmax_sorted(std::vector<Candidate>& c) const;  // c sorted by logit desc
+  // Keeps, in logit order, the first `k` candidates the filter allows; false if none.
+  bool filter_top(TokenFilter& f, size_t k);
   double uniform();
 
   SamplerParams p_;

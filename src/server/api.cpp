@@ -144,6 +144,10 @@ void Api::handle(const HttpRequest& req, ResponderP res) {
     if (!only({"POST"})) return;
     return v1_completions(req, res);
   }
+  if (p == "/v1/responses") {
+    if (!only({"POST"})) return;
+    return v1_responses(req, res);
+  }
   res->send(json_error(404, "404 page not found"));
 }
 

@@ -48,6 +48,7 @@ class Api {
   void embed(const HttpRequest& req, ResponderP res);
   void v1_chat(const HttpRequest& req, ResponderP res);
   void v1_completions(const HttpRequest& req, ResponderP res);
+  void v1_responses(const HttpRequest& req, ResponderP res);
 
   store::Store& store_;
   runtime::Scheduler* sched_;

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "gguf/gguf.h"
+#include "parsers/format.h"
 #include "quant/types.h"
 #include "server/api.h"
 #include "server/api_util.h"
@@ -23,6 +24,8 @@ std::string modelfile_text(const store::ModelRecord& r) {
   mf.from = r.model_path;
   mf.template_text = r.template_text;
   mf.system = r.system;
+  mf.parser = r.parser;
+  mf.renderer = r.renderer;
   mf.params = r.params;
   mf.messages = r.messages;
   mf.licenses = r.licenses;
@@ -81,7 +84,7 @@ void Api::show(const HttpRequest& req, ResponderP res) {
         "model's FIM tokens */ -}}\n" +
         tmpl;
   json caps = json::array({"completion"});
-  if (mentions(tmpl, {".Tools", "tools"})) caps.push_back("tools");
+  if (parsers::template_supports_tools(tmpl)) caps.push_back("tools");
   if (fim_tokens || mentions(tmpl, {".Suffix"})) caps.push_back("insert");
   if (mentions(tmpl, {".Thinking", "enable_thinking", "reasoning_content", "<think>"}))
     caps.push_back("thinking");
@@ -192,6 +195,19 @@ void Api::create(const HttpRequest& req, ResponderP res) {
   }
   spec.template_text = tmpl;
   spec.system = sys;
+  for (const char* k : {"parser", "renderer"}) {
+    auto v = str_field(*j, k, nullptr, *res, &te);
+    if (te) return;
+    if (!v || v->empty()) continue;
+    // Output formats hearth parses; a renderer names the same families (prompts are rendered
+    // with the model's own template either way).
+    if (!parsers::format_by_name(*v))
+      return res->send(json_error(400, std::string("unknown ") + k + " '" + *v +
+                                           "'; known: qwen3, qwen3-thinking, qwen3.5, "
+                                           "qwen3-coder, gemma4, llama3, llama4, pythonic, "
+                                           "deepseek, mistral, hermes, none"));
+    (k[0] == 'p' ? spec.parser : spec.renderer) = *v;
+  }
   if (j->contains("parameters") && !(*j)["parameters"].is_null()) {
     const json& p = (*j)["parameters"];
     if (!p.is_object()) return res->send(json_error(400, "field 'parameters' must be an object"));

@@ -196,7 +196,7 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
   };
   std::vector<Layer> layers;
   std::optional<Layer> model_layer;
-  std::optional<std::string> tmpl, system;
+  std::optional<std::string> tmpl, system, parser, renderer;
   ojson params = ojson::object(), messages = ojson::array();
   std::vector<std::string> licenses;
   if (spec.from_model) {
@@ -207,6 +207,8 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
     if (model_layer) pin.add(model_layer->digest);
     tmpl = base->template_text;
     system = base->system;
+    parser = base->parser;
+    renderer = base->renderer;
     params = base->params;
     messages = base->messages;
     licenses = base->licenses;
@@ -279,6 +281,8 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
 
   if (spec.template_text) tmpl = spec.template_text;
   if (spec.system) system = spec.system;
+  if (spec.parser) parser = spec.parser;
+  if (spec.renderer) renderer = spec.renderer;
   if (spec.params)
     for (const auto& [k, v] : spec.params->items()) params[k] = v;
   if (spec.messages) messages = *spec.messages;
@@ -303,6 +307,8 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
                   {"file_type", det.quantization_level},
                   {"architecture", "amd64"},
                   {"os", "linux"}};
+  if (renderer) config["renderer"] = *renderer;
+  if (parser) config["parser"] = *parser;
   // The family comes from the file's general.architecture, which may be any bytes.
   const std::string cfg = config.dump(-1, ' ', false, ojson::error_handler_t::replace);
   HEARTH_ASSIGN_OR_RETURN(std::string cd, s.add_blob(cfg, {}, &pin));

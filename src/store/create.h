@@ -21,6 +21,7 @@ struct CreateSpec {
   std::optional<std::string> gguf_path;  // a GGUF on this machine (copied into the store)
   std::optional<std::string> gguf_blob;  // "sha256:..." of an uploaded blob
   std::optional<std::string> template_text, system;
+  std::optional<std::string> parser, renderer;     // kept in the config, as Ollama does
   std::optional<nlohmann::ordered_json> params;    // merged over the base's
   std::optional<nlohmann::ordered_json> messages;  // replace the base's
   std::optional<std::vector<std::string>> licenses;

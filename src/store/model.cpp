@@ -46,6 +46,16 @@ Result<ModelRecord> resolve_model(const Store& s, const ModelName& n) {
                      ") is missing");
     return t;
   };
+  // The config carries PARSER / RENDERER (Ollama's fields); older configs have neither.
+  if (auto c = layer_text(m->config); c.is_ok()) {
+    auto j = parse_json_bounded<nlohmann::ordered_json>(*c);
+    if (j.is_object()) {
+      if (j.contains("parser") && j["parser"].is_string())
+        r.parser = j["parser"].get<std::string>();
+      if (j.contains("renderer") && j["renderer"].is_string())
+        r.renderer = j["renderer"].get<std::string>();
+    }
+  }
   for (const Layer& l : m->layers) {
     r.size += l.size;
     const std::string& mt = l.media_type;

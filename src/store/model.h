@@ -19,6 +19,7 @@ struct ModelRecord {
   std::string digest;      // sha256 hex of the manifest bytes (/api/tags, /api/ps)
   std::string model_path;  // the GGUF blob
   std::optional<std::string> template_text, system;
+  std::optional<std::string> parser, renderer;  // Modelfile PARSER / RENDERER (Ollama's config)
   nlohmann::ordered_json params = nlohmann::ordered_json::object();
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   std::vector<std::string> licenses;

@@ -234,8 +234,12 @@ Result<Modelfile> Modelfile::parse(std::string_view text) {
       mf.requires_version = arg;
     } else if (cmd == "adapter") {
       return line_error(start, "ADAPTER (LoRA adapters) is not supported yet");
-    } else if (cmd == "draft" || cmd == "renderer" || cmd == "parser") {
-      return line_error(start, lower(cmd) + " is not supported yet");
+    } else if (cmd == "parser") {
+      mf.parser = arg;
+    } else if (cmd == "renderer") {
+      mf.renderer = arg;
+    } else if (cmd == "draft") {
+      return line_error(start, "DRAFT (speculative decoding) is not supported yet");
     } else {
       return line_error(start,
                         "command must be one of \"from\", \"license\", \"template\", \"system\", "
@@ -254,6 +258,8 @@ std::string Modelfile::to_text() const {
   std::string r = "FROM " + (bare ? from : quote(from)) + "\n";
   if (template_text) r += "TEMPLATE " + quote(*template_text) + "\n";
   if (system) r += "SYSTEM " + quote(*system) + "\n";
+  if (renderer) r += "RENDERER " + quote(*renderer) + "\n";
+  if (parser) r += "PARSER " + quote(*parser) + "\n";
   for (const auto& [k, v] : params.items()) {
     if (v.is_array()) {
       for (const auto& s : v) r += "PARAMETER " + k + " " + quote(s.get<std::string>()) + "\n";
@@ -273,7 +279,7 @@ std::string Modelfile::to_text() const {
     r += "MESSAGE " + m["role"].get<std::string>() + " " + quote(m["content"].get<std::string>()) +
          "\n";
   for (const auto& l : licenses) r += "LICENSE " + quote(l) + "\n";
-  if (!requires_version.empty()) r += "REQUIRES " + requires_version + "\n";
+  if (!requires_version.empty()) r += "REQUIRES " + quote(requires_version) + "\n";
   return r;
 }
 

@@ -18,6 +18,8 @@ struct Modelfile {
   std::string from;  // model name or GGUF path (required)
   nlohmann::ordered_json params = nlohmann::ordered_json::object();  // typed, Ollama's names
   std::optional<std::string> template_text, system;
+  // PARSER / RENDERER: Ollama's names for a model's output format and prompt renderer.
+  std::optional<std::string> parser, renderer;
   std::vector<std::string> licenses;
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // [{role, content}]
   std::string requires_version;

@@ -22,6 +22,9 @@ class TextStream {
   std::string push(int32_t id);
   // End of generation: everything still held (a dangling partial character becomes U+FFFD).
   std::string flush();
+  // The same mid-stream, before a token that is not text (a marker the output parser takes): a
+  // held stop-string prefix cannot continue across it, so it is released.
+  std::string drain() { return flush(); }
 
   bool stopped() const { return stopped_; }
   const std::string& stop_matched() const { return matched_; }

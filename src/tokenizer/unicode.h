@@ -41,7 +41,4 @@ struct ByteMap {
   static const ByteMap& get();
 };
 
-// Encodes one code point as UTF-8.
-void append_utf8(std::string& out, uint32_t cp);
-
 }  // namespace hearth::tokenizer

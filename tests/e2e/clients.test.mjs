@@ -4,68 +4,26 @@
 // endpoints give the same text as the native ones.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
+import { HEARTH, SHARED, startServer } from './harness.mjs';
 
-const HEARTH = resolve(process.env.HEARTH_BIN ?? 'build/hearth');
-const SHARED = resolve(process.env.HEARTH_SHARED ?? '../shared');
 const GGUF = join(SHARED, 'fixtures', 'llama-Q8_0.gguf');
 const GREEDY = { temperature: 0, top_k: 1 };
 
-let server, host, ollama, openai, models;
-
-function freePort() {
-  return new Promise((res) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-async function waitUp(url) {
-  for (let i = 0; i < 200; i++) {
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch {}
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error('hearth serve did not start');
-}
+let srv, host, ollama, openai;
 
 before(async () => {
-  models = mkdtempSync(join(tmpdir(), 'hearth-e2e-'));
-  const port = await freePort();
-  host = `http://127.0.0.1:${port}`;
-  server = spawn(HEARTH, ['serve'], {
-    env: { ...process.env, HEARTH_MODELS: models, HEARTH_HOST: `127.0.0.1:${port}`,
-           HEARTH_NUM_PARALLEL: '4' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  await waitUp(host);
+  srv = await startServer();
+  host = srv.host;
   ollama = new Ollama({ host });
   openai = new OpenAI({ baseURL: `${host}/v1`, apiKey: 'hearth' });
-  // Upload the GGUF as a blob (what `ollama create` and Open WebUI do), then create from it.
-  const bytes = readFileSync(GGUF);
-  const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
-  const up = await fetch(`${host}/api/blobs/${digest}`, { method: 'POST', body: bytes });
-  assert.equal(up.status, 201);
-  const r = await ollama.create({ model: 'tiny', files: { 'tiny.gguf': digest }, stream: false });
-  assert.equal(r.status, 'success');
+  await srv.create('tiny', GGUF);
 });
 
-after(() => {
-  server?.kill('SIGTERM');
-  rmSync(models, { recursive: true, force: true });
-});
+after(() => srv?.stop());
 
 test('version, list, show', async () => {
   const v = await ollama.version();
@@ -188,4 +146,61 @@ test('openai: chat completions (plain and streamed), completions, models', async
   assert.equal(m.id, 'tiny:latest');
   await assert.rejects(openai.chat.completions.create({ model: 'missing', messages }),
                        (e) => e.status === 404);
+});
+
+test('logprobs: the chosen token and the top alternatives, on both APIs', async () => {
+  const r = await openai.chat.completions.create({
+    model: 'tiny', messages: [{ role: 'user', content: 'hi' }], max_tokens: 6, temperature: 0,
+    logprobs: true, top_logprobs: 3,
+  });
+  const lp = r.choices[0].logprobs.content;
+  assert.equal(lp.length, r.usage.completion_tokens);
+  for (const e of lp) {
+    assert.ok(e.logprob <= 0);
+    assert.equal(e.top_logprobs.length, 3);
+    // Greedy: the chosen token is the likeliest one.
+    assert.equal(e.top_logprobs[0].token, e.token);
+    assert.ok(Math.abs(e.top_logprobs[0].logprob - e.logprob) < 1e-6);
+    assert.ok(e.top_logprobs[1].logprob <= e.top_logprobs[0].logprob);
+    // bytes are exact; the token text shows a character split across tokens as U+FFFD.
+    if (!e.token.includes('\ufffd')) assert.deepEqual(e.bytes, [...Buffer.from(e.token)]);
+  }
+  const g = await ollama.generate({ model: 'tiny', prompt: 'hi', stream: false, logprobs: true,
+                                    options: { ...GREEDY, num_predict: 4 } });
+  assert.equal(g.logprobs.length, g.eval_count);
+  const chunks = [];
+  for await (const c of await ollama.generate({ model: 'tiny', prompt: 'hi', stream: true,
+                                                logprobs: true, top_logprobs: 2,
+                                                options: { ...GREEDY, num_predict: 4 } }))
+    chunks.push(...(c.logprobs ?? []));
+  assert.equal(chunks.length, 4);
+  assert.equal(chunks[0].top_logprobs.length, 2);
+  await assert.rejects(ollama.generate({ model: 'tiny', prompt: 'x', top_logprobs: 50, stream: false }),
+                       (e) => e.status_code === 400);
+});
+
+test('openai: n > 1 choices, plain and streamed', async () => {
+  const r = await openai.chat.completions.create({
+    model: 'tiny', messages: [{ role: 'user', content: 'hi' }], n: 3, max_tokens: 5, seed: 1,
+    temperature: 1,
+  });
+  assert.deepEqual(r.choices.map((c) => c.index), [0, 1, 2]);
+  for (const c of r.choices) assert.ok(['stop', 'length'].includes(c.finish_reason));
+  assert.ok(r.usage.completion_tokens >= 3);  // summed over the choices
+  // Streamed: each choice's text and finish arrive under its own index; [DONE] once at the end.
+  const stream = await openai.chat.completions.create({
+    model: 'tiny', messages: [{ role: 'user', content: 'hi' }], n: 2, max_tokens: 5, seed: 1,
+    temperature: 1, stream: true,
+  });
+  const text = ['', ''], finish = [null, null];
+  for await (const chunk of stream)
+    for (const c of chunk.choices) {
+      text[c.index] += c.delta?.content ?? '';
+      if (c.finish_reason) finish[c.index] = c.finish_reason;
+    }
+  assert.ok(finish.every((f) => f === 'stop' || f === 'length'), JSON.stringify(finish));
+  assert.ok(text[0].length > 0 || finish[0] === 'stop');
+  await assert.rejects(openai.chat.completions.create({ model: 'tiny', n: 9,
+                                                       messages: [{ role: 'user', content: 'x' }] }),
+                       (e) => e.status === 400);
 });

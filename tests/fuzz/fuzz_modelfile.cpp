@@ -19,7 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto back = hearth::store::Modelfile::parse(mf->to_text());
   if (!back.is_ok() || back->from != mf->from || back->params != mf->params ||
       back->system != mf->system || back->template_text != mf->template_text ||
-      back->messages != mf->messages || back->licenses != mf->licenses)
+      back->messages != mf->messages || back->licenses != mf->licenses ||
+      back->parser != mf->parser || back->renderer != mf->renderer ||
+      back->requires_version != mf->requires_version)
     std::abort();
   return 0;
 }

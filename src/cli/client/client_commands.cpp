@@ -1,5 +1,6 @@
 // cli/client/client_commands.cpp — the verbs that talk to `hearth serve`, as Ollama's CLI does:
 // list, ps, show, cp, rm, stop, create, run (one-shot or the interactive chat).
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -256,6 +257,8 @@ json create_request(const Client& c, const std::string& model, const store::Mode
   }
   if (mf.template_text) req["template"] = *mf.template_text;
   if (mf.system) req["system"] = *mf.system;
+  if (mf.parser) req["parser"] = *mf.parser;
+  if (mf.renderer) req["renderer"] = *mf.renderer;
   if (!mf.params.empty()) req["parameters"] = mf.params;
   if (!mf.messages.empty()) req["messages"] = mf.messages;
   if (!mf.licenses.empty()) req["license"] = mf.licenses;
@@ -307,8 +310,23 @@ extern "C" void on_sigint(int) {
 
 struct RunOptions {
   std::string format, keepalive;
-  bool verbose = false, nowordwrap = false;
+  std::string think;  // "" (the model's default), "true", "false", or a level
+  bool verbose = false, nowordwrap = false, hidethinking = false;
 };
+
+// Columns of the terminal on stdout; 0 when it is not one (then nothing is wrapped).
+int terminal_width() {
+  if (!isatty(1)) return 0;
+  struct winsize ws {};
+  if (ioctl(1, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0) return 80;
+  return ws.ws_col;
+}
+
+json think_value(const std::string& t) {
+  if (t == "true") return true;
+  if (t == "false") return false;
+  return t;
+}
 
 void print_stats(const json& last) {
   auto dur = [](int64_t ns) {
@@ -346,9 +364,24 @@ std::optional<std::string> chat_turn(const Client& c, ReplSession& s, const RunO
   if (!s.params.empty()) req["options"] = s.params;
   if (!s.format.empty()) req["format"] = s.format;
   if (!o.keepalive.empty()) req["keep_alive"] = o.keepalive;
+  if (s.think) req["think"] = think_value(*s.think);
   std::string text, error;
   json last;
   g_interrupt = false;
+  // Thinking is shown dimmed between "Thinking..." and "...done thinking." (Ollama's CLI), on a
+  // terminal; --hidethinking leaves it out. The answer is wrapped at the terminal's width.
+  const bool tty = isatty(1);
+  WordWrapper wrap(o.nowordwrap ? 0 : terminal_width());
+  bool in_thought = false;
+  auto out = [](const std::string& x) {
+    std::fputs(x.c_str(), stdout);
+    std::fflush(stdout);
+  };
+  auto end_thought = [&] {
+    if (!in_thought) return;
+    out(wrap.flush() + (tty ? "\x1b[0m" : "") + "\n...done thinking.\n\n");
+    in_thought = false;
+  };
   auto code = c.stream(
       "/api/chat", req.dump(),
       [&](const json& j) {
@@ -357,15 +390,35 @@ std::optional<std::string> chat_turn(const Client& c, ReplSession& s, const RunO
           return false;
         }
         if (j.contains("message")) {
-          const std::string piece = j["message"].value("content", "");
-          text += piece;
-          std::fputs(piece.c_str(), stdout);
-          std::fflush(stdout);
+          const json& m = j["message"];
+          const std::string thought = m.value("thinking", "");
+          if (!thought.empty() && !o.hidethinking) {
+            if (!in_thought) {
+              out(std::string("Thinking...\n") + (tty ? "\x1b[2m" : ""));
+              in_thought = true;
+            }
+            out(wrap.feed(thought));
+          }
+          const std::string piece = m.value("content", "");
+          if (!piece.empty()) {
+            end_thought();
+            text += piece;
+            out(wrap.feed(piece));
+          }
+          if (m.contains("tool_calls") && m["tool_calls"].is_array())
+            for (const auto& tc : m["tool_calls"]) {
+              end_thought();
+              const json& f = tc.value("function", json::object());
+              out(wrap.flush() + "\nTool call: " + f.value("name", "?") + "(" +
+                  f.value("arguments", json::object()).dump() + ")\n");
+            }
         }
         if (j.value("done", false)) last = j;
         return true;
       },
       &g_interrupt);
+  end_thought();
+  out(wrap.flush());
   if (!code) fail(code.status().message());
   if (!error.empty()) {
     std::printf("\n");
@@ -456,6 +509,13 @@ void repl(const Client& c, ReplSession& s, const RunOptions& o) {
         s.format = a.text;
         std::printf(a.text.empty() ? "Disabled format.\n" : "Set format to 'json' mode.\n");
         break;
+      case ReplAction::Kind::kSetThink:
+        s.think = a.text;
+        std::printf(a.text == "false"  ? "Set 'nothink' mode.\n"
+                    : a.text == "true" ? "Set 'think' mode.\n"
+                                       : "Set 'think' mode to '%s'.\n",
+                    a.text.c_str());
+        break;
       case ReplAction::Kind::kSetVerbose:
         s.verbose = a.flag;
         std::printf(a.flag ? "Set 'verbose' mode.\n" : "Set 'quiet' mode.\n");
@@ -506,6 +566,7 @@ void cmd_run(const std::string& model, const std::vector<std::string>& prompt_ar
   ReplSession s;
   s.model = model;
   s.format = o.format;
+  if (!o.think.empty()) s.think = o.think;
   std::string prompt;
   for (const auto& a : prompt_args) prompt += (prompt.empty() ? "" : " ") + a;
   if (!isatty(0)) {  // piped input is the prompt (before any arguments)
@@ -609,7 +670,11 @@ void add_client_commands(CLI::App& app) {
     c->add_option("--format", o.format, "response format (json)");
     c->add_option("--keepalive", o.keepalive, "how long the model stays loaded (e.g. 5m)");
     c->add_flag("--verbose", o.verbose, "show timings for the response");
-    c->add_flag("--nowordwrap", o.nowordwrap, "do not wrap words (output is never wrapped)");
+    c->add_flag("--nowordwrap", o.nowordwrap, "do not wrap words to the terminal's width");
+    c->add_flag("--think{true}", o.think,
+                "let a thinking model think (--think=false turns it off; levels: low, medium, "
+                "high)");
+    c->add_flag("--hidethinking", o.hidethinking, "do not show the model's thinking");
     c->callback([] { cmd_run(model, prompt, o); });
   }
 }

@@ -106,4 +106,44 @@ std::string progress_bar(const std::string& label, int64_t done, int64_t total, 
          human_bytes(total);
 }
 
+std::string WordWrapper::feed(const std::string& text) {
+  if (width_ <= 0) return text;
+  std::string out;
+  for (char c : text) {
+    if (c == '\n') {
+      out += word_ + "\n";
+      word_.clear();
+      word_cols_ = 0;
+      col_ = 0;
+    } else if (c == ' ') {
+      if (col_ > 0 && col_ + word_cols_ > width_) {  // the word goes on the next line
+        out += "\n";
+        col_ = 0;
+      }
+      out += word_;
+      col_ += word_cols_;
+      word_.clear();
+      word_cols_ = 0;
+      if (col_ < width_) {
+        out += ' ';
+        ++col_;
+      }
+    } else {
+      word_ += c;
+      if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++word_cols_;  // a character starts
+    }
+  }
+  return out;
+}
+
+std::string WordWrapper::flush() {
+  std::string out;
+  if (width_ > 0 && col_ > 0 && col_ + word_cols_ > width_) out += "\n";
+  out += word_;
+  word_.clear();
+  word_cols_ = 0;
+  col_ = 0;
+  return out;
+}
+
 }  // namespace hearth::cli

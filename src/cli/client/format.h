@@ -19,4 +19,20 @@ std::string table(const std::vector<std::vector<std::string>>& rows);
 // "label  NN% ▕████    ▏ cur/total" on one line (for \r updates).
 std::string progress_bar(const std::string& label, int64_t done, int64_t total, int width = 25);
 
+// Streamed text wrapped at word boundaries to `width` columns (characters, not bytes); width <= 0
+// passes text through. A word longer than the line is not broken.
+class WordWrapper {
+ public:
+  explicit WordWrapper(int width) : width_(width) {}
+  std::string feed(const std::string& text);  // what can be printed now
+  std::string flush();                        // the word still held
+  void reset_column() { col_ = 0; }           // something else was printed on its own line
+
+ private:
+  int width_;
+  int col_ = 0;
+  std::string word_;
+  int word_cols_ = 0;
+};
+
 }  // namespace hearth::cli

@@ -109,7 +109,8 @@ ReplAction ReplInput::command(const std::string& line) {
     if (w.size() < 2)
       return err(
           "Available Commands:\n  /set parameter <name> <value>\n  /set system <string>\n"
-          "  /set format json\n  /set noformat\n  /set verbose\n  /set quiet");
+          "  /set format json\n  /set noformat\n  /set verbose\n  /set quiet\n"
+          "  /set think [low|medium|high]\n  /set nothink");
     const std::string& what = w[1];
     if (what == "parameter") {
       if (w.size() < 4) return err("Usage:\n  /set parameter <name> <value>");
@@ -139,6 +140,14 @@ ReplAction ReplInput::command(const std::string& line) {
       a.text = "json";
     } else if (what == "noformat") {
       a.kind = ReplAction::Kind::kSetFormat;
+    } else if (what == "think") {
+      if (w.size() > 3 || (w.size() == 3 && w[2] != "low" && w[2] != "medium" && w[2] != "high"))
+        return err("Usage:\n  /set think [low|medium|high]");
+      a.kind = ReplAction::Kind::kSetThink;
+      a.text = w.size() == 3 ? w[2] : "true";
+    } else if (what == "nothink") {
+      a.kind = ReplAction::Kind::kSetThink;
+      a.text = "false";
     } else if (what == "verbose" || what == "quiet") {
       a.kind = ReplAction::Kind::kSetVerbose;
       a.flag = what == "verbose";

@@ -18,6 +18,7 @@ struct ReplAction {
     kSetSystem,
     kSetFormat,   // text: "json" or "" (noformat)
     kSetVerbose,  // flag
+    kSetThink,    // text: "" (thinking off), "true", or a level (low, medium, high)
     kShow,        // text: info, modelfile, parameters, template, system, license
     kClear,
     kLoad,  // text: model
@@ -53,6 +54,7 @@ struct ReplSession {
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   std::string format;
   bool verbose = false;
+  std::optional<std::string> think;  // unset: the model's default; "false", "true" or a level
   // Applies a /set parameter; returns the message to print.
   std::string set_parameter(const std::string& name, const std::string& value);
 };

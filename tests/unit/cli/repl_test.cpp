@@ -62,6 +62,27 @@ TEST(Repl, SlashCommands) {
   EXPECT_EQ(in.feed("/frobnicate").kind, K::kError);
   EXPECT_EQ(in.feed("/set parameter temperature").kind, K::kError);
   EXPECT_EQ(in.feed("/load").kind, K::kError);
+  a = in.feed("/set think");
+  EXPECT_EQ(a.kind, K::kSetThink);
+  EXPECT_EQ(a.text, "true");
+  EXPECT_EQ(in.feed("/set think high").text, "high");
+  EXPECT_EQ(in.feed("/set nothink").text, "false");
+  EXPECT_EQ(in.feed("/set think hard").kind, K::kError);
+}
+
+TEST(Format, WordWrapAtWordBoundaries) {
+  // Fed in pieces that split words and characters: lines break between words only.
+  WordWrapper w(12);
+  std::string out;
+  for (const char* piece : {"The quick br", "own fox jum", "ps over the ", "lazy d\xc3",
+                            "\xb6g and ", "an extraordinarily long word\nnew line"})
+    out += w.feed(piece);
+  out += w.flush();
+  EXPECT_EQ(out,
+            "The quick \nbrown fox \njumps over \nthe lazy d\xc3\xb6g\nand an \n"
+            "extraordinarily\nlong word\nnew line");
+  WordWrapper off(0);
+  EXPECT_EQ(off.feed("no wrapping at all here"), "no wrapping at all here");
 }
 
 TEST(Repl, SessionParametersAreTyped) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <random>
+#include <set>
 #include <vector>
 
 namespace hearth::sampling {
@@ -151,6 +152,35 @@ TEST(Sampler, MinKeepSurvivesAggressiveTruncation) {
   p.min_keep = 3;
   Sampler s(p, 5);
   EXPECT_EQ(survivors(s, {5.0f, 1.0f, 0.5f, 0.2f, 0.1f}).size(), 3u);
+}
+
+// A filter (a grammar) keeps the chain exact: greedy picks the likeliest allowed token; sampling
+// draws only from the top_k allowed ones, whether they sit near the top or deep in the order.
+TEST(Sampler, FilterKeepsTopKOfTheAllowedTokens) {
+  struct Only : TokenFilter {
+    std::vector<int32_t> ok;
+    bool allowed(int32_t t) override { return std::find(ok.begin(), ok.end(), t) != ok.end(); }
+  };
+  const int nv = 1000;
+  std::vector<float> l(nv);
+  for (int i = 0; i < nv; ++i) l[size_t(i)] = float(nv - i) * 0.0005f;  // id 0 likeliest
+  Only f;
+  f.ok = {999, 500, 7, 400, 300};  // 7 is the likeliest allowed one
+  SamplerParams g;
+  g.temperature = 0;
+  Sampler greedy(g, nv);
+  EXPECT_EQ(greedy.sample(l.data(), &f), 7);
+  SamplerParams p;
+  p.seed = 3;
+  p.top_k = 3;
+  p.top_p = 1.0f;
+  p.repeat_penalty = 1.0f;
+  Sampler s(p, nv);
+  std::set<int32_t> seen;
+  for (int i = 0; i < 300; ++i) seen.insert(s.sample(l.data(), &f));
+  EXPECT_EQ(seen, (std::set<int32_t>{7, 300, 400}));  // the 3 likeliest allowed, deep ones too
+  Only none;
+  EXPECT_EQ(s.sample(l.data(), &none), -1);
 }
 
 TEST(Sampler, SpeedOn150kVocab) {

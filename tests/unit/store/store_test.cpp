@@ -104,6 +104,17 @@ TEST(Modelfile, FloatParametersPrintBackExactly) {
   EXPECT_NE(z->to_text().find("PARAMETER temperature 0\n"), std::string::npos) << z->to_text();
 }
 
+TEST(Modelfile, ParserAndRendererRoundTrip) {
+  auto a = Modelfile::parse("FROM m\nRENDERER qwen3.5\nPARSER qwen3.5\n");
+  ASSERT_TRUE(a.is_ok()) << a.status().message();
+  EXPECT_EQ(a->parser, "qwen3.5");
+  EXPECT_EQ(a->renderer, "qwen3.5");
+  auto b = Modelfile::parse(a->to_text());
+  ASSERT_TRUE(b.is_ok());
+  EXPECT_EQ(b->parser, a->parser);
+  EXPECT_EQ(b->renderer, a->renderer);
+}
+
 TEST(Modelfile, ErrorsNameTheLine) {
   struct Case {
     const char* text;

@@ -1,0 +1,193 @@
+// GBNF parsing, the matcher on bytes and tokens, and JSON Schema compilation.
+#include "grammar/grammar.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "grammar/json_schema.h"
+#include "grammar/matcher.h"
+
+using namespace hearth::grammar;
+using ojson = nlohmann::ordered_json;
+
+namespace {
+
+std::shared_ptr<const Grammar> G(const std::string& text) {
+  auto g = Grammar::parse(text);
+  EXPECT_TRUE(g.is_ok()) << g.status().message() << "\n" << text;
+  return g.is_ok() ? *g : nullptr;
+}
+
+// Whole string accepted (byte by byte) and complete at the end.
+bool full(const std::shared_ptr<const Grammar>& g, const std::string& s) {
+  Matcher m(g);
+  for (char c : s)
+    if (!m.accept_bytes(std::string_view(&c, 1))) return false;
+  return m.accepting();
+}
+
+std::shared_ptr<const Grammar> schema(const ojson& s) {
+  auto text = json_schema_grammar(s);
+  EXPECT_TRUE(text.is_ok()) << text.status().message() << " for " << s.dump();
+  return text.is_ok() ? G(*text) : nullptr;
+}
+
+// A random sentence of the grammar: random allowed bytes until the matcher may stop (and then
+// stops with probability 1/2, or surely once it must).
+std::string walk(const std::shared_ptr<const Grammar>& g, std::mt19937& rng, size_t cap = 4000) {
+  Matcher m(g);
+  std::string out;
+  while (out.size() < cap) {
+    if (m.finished() || (m.accepting() && rng() % 2 == 0)) break;
+    std::vector<unsigned char> ok;
+    for (int b = 0; b < 256; ++b) {
+      const char c = char(b);
+      if (m.allows_bytes(std::string_view(&c, 1))) ok.push_back(static_cast<unsigned char>(b));
+    }
+    if (ok.empty()) break;
+    // Prefer closing characters so nested structures end.
+    unsigned char pick = ok[rng() % ok.size()];
+    for (unsigned char c : ok)
+      if ((c == '}' || c == ']' || c == '"') && rng() % 3 == 0) pick = c;
+    const char c = char(pick);
+    EXPECT_TRUE(m.accept_bytes(std::string_view(&c, 1)));
+    out += c;
+  }
+  EXPECT_TRUE(m.accepting()) << out;
+  return out;
+}
+
+}  // namespace
+
+TEST(Grammar, ParsesGbnfAndMatchesBytes) {
+  auto g = G(R"(# a comment
+root ::= greeting (" " name)? "!"{1,3}
+greeting ::= "hi" | "hello"
+name ::= [A-Z] [a-z]*
+)");
+  EXPECT_TRUE(full(g, "hi!"));
+  EXPECT_TRUE(full(g, "hello Bob!!!"));
+  EXPECT_FALSE(full(g, "hello bob!"));
+  EXPECT_FALSE(full(g, "hi!!!!"));
+  EXPECT_FALSE(full(g, "hi"));
+}
+
+TEST(Grammar, ClassesAreUtf8AndNegationWorks) {
+  auto g = G("root ::= [^a-z]+\n");
+  EXPECT_TRUE(full(g, "\xc3\xa9\xe6\x9d\xb1\xf0\x9f\x98\x80 ABC"));  // é 東 😀
+  EXPECT_FALSE(full(g, "abc"));
+  EXPECT_FALSE(full(g, "\xc3"));  // half a character is not complete
+  auto h = G("root ::= [\xc3\xa0-\xc3\xbf\xe4\xb8\x80-\xe9\xbe\xa5]\n");  // à-ÿ, CJK
+  EXPECT_TRUE(full(h, "\xc3\xa9"));
+  EXPECT_TRUE(full(h, "\xe6\x9d\xb1"));
+  EXPECT_FALSE(full(h, "a"));
+  // A token ending inside a character is checked as the bytes it has.
+  Matcher m(h);
+  EXPECT_TRUE(m.allows_bytes("\xe6"));
+  EXPECT_FALSE(m.allows_bytes("\xf0"));
+}
+
+TEST(Grammar, SpecialTokensMatchOnlyAsTokens) {
+  auto g = G("root ::= <[42]> \"x\"\n");
+  Matcher m(g);
+  EXPECT_FALSE(m.allows_bytes("<[42]>"));
+  EXPECT_FALSE(m.allows_token(41));
+  EXPECT_TRUE(m.accept_token(42));
+  EXPECT_TRUE(m.accept_bytes("x"));
+  EXPECT_TRUE(m.finished());
+}
+
+TEST(Grammar, ErrorsNameTheProblem) {
+  for (const char* bad : {"root ::= (\"a\"\n", "root ::= \"a\n", "root ::= x\n", "a ::= \"b\"\n",
+                          "root ::= [z-a]\n", "root ::= \"a\"{3,2}\n"}) {
+    auto g = Grammar::parse(bad);
+    EXPECT_FALSE(g.is_ok()) << bad;
+  }
+}
+
+TEST(JsonSchema, ObjectsWithRequiredOptionalAndTypes) {
+  auto g = schema(ojson::parse(R"({"type":"object","properties":{
+      "name":{"type":"string","maxLength":5},"age":{"type":"integer","minimum":0,"maximum":120},
+      "tags":{"type":"array","items":{"enum":["a","b"]},"minItems":1,"maxItems":2},
+      "ok":{"type":["boolean","null"]},"ratio":{"type":"number","minimum":0,"maximum":1}},
+      "required":["age","name"]})"));
+  EXPECT_TRUE(full(g, R"({"age": 30, "name": "Bob"})"));
+  EXPECT_TRUE(full(g, R"({"age":120,"name":"", "tags": ["a","b"], "ok": null, "ratio": 0.25})"));
+  EXPECT_TRUE(full(g, R"({"age": 0, "name": "x", "ratio": 1.0})"));
+  EXPECT_FALSE(full(g, R"({"name": "Bob", "age": 30})"));  // required ones first, in order
+  EXPECT_FALSE(full(g, R"({"age": 121, "name": "Bob"})"));
+  EXPECT_FALSE(full(g, R"({"age": 3, "name": "Robert"})"));
+  EXPECT_FALSE(full(g, R"({"age": 3, "name": "a", "tags": []})"));
+  EXPECT_FALSE(full(g, R"({"age": 3, "name": "a", "ratio": 1.5})"));
+  EXPECT_FALSE(full(g, R"({"age": 3, "name": "a", "other": 1})"));
+}
+
+TEST(JsonSchema, RefsAnyOfConstPatternAndFormats) {
+  auto g =
+      schema(ojson::parse(R"({"$defs":{"pt":{"type":"object","properties":{"x":{"type":"integer"}},
+      "required":["x"]}},"type":"object","properties":{"p":{"$ref":"#/$defs/pt"},
+      "v":{"anyOf":[{"type":"string","pattern":"^[A-Z]{2}-\\d{3}$"},{"const":7}]},
+      "d":{"type":"string","format":"date"}},"required":["p","v","d"]})"));
+  EXPECT_TRUE(full(g, R"({"p": {"x": -5}, "v": "AB-123", "d": "2026-12-06"})"));
+  EXPECT_TRUE(full(g, R"({"p": {"x": 1}, "v": 7, "d": "2026-01-31"})"));
+  EXPECT_FALSE(full(g, R"({"p": {"x": 1}, "v": "ab-123", "d": "2026-01-31"})"));
+  EXPECT_FALSE(full(g, R"({"p": {"x": 1}, "v": 8, "d": "2026-01-31"})"));
+  EXPECT_FALSE(full(g, R"({"p": {"x": 1}, "v": 7, "d": "2026-13-01"})"));
+}
+
+TEST(JsonSchema, FormatJsonIsAnyObject) {
+  auto g = schema("json");
+  EXPECT_TRUE(full(g, R"({"a": [1, 2.5e3, {"b": null}], "c": "\u00e9\n"})"));
+  EXPECT_FALSE(full(g, "[1]"));
+  EXPECT_FALSE(full(g, R"({"a": })"));
+}
+
+TEST(JsonSchema, UnsupportedKeywordsAreNamed) {
+  for (const char* s :
+       {R"({"type":"string","contentEncoding":"base64"})", R"({"type":"array","uniqueItems":true})",
+        R"({"type":"number","multipleOf":3})", R"({"not":{"type":"string"}})",
+        R"({"type":"integer","minimum":0.5})"}) {
+    auto r = json_schema_grammar(ojson::parse(s));
+    ASSERT_FALSE(r.is_ok()) << s;
+    EXPECT_FALSE(r.status().message().empty());
+  }
+  auto r = json_schema_grammar(ojson::parse(R"({"type":"array","uniqueItems":true})"));
+  EXPECT_NE(r.status().message().find("uniqueItems"), std::string::npos) << r.status().message();
+}
+
+// Random sentences of random schemas are valid JSON of the right shape.
+TEST(JsonSchema, RandomWalksProduceValidJson) {
+  std::mt19937 rng(7);
+  const std::vector<ojson> leaves = {
+      ojson::parse(R"({"type":"string","maxLength":8})"),
+      ojson::parse(R"({"type":"integer","minimum":-50,"maximum":50})"),
+      ojson::parse(R"({"type":"number"})"),
+      ojson::parse(R"({"type":"boolean"})"),
+      ojson::parse(R"({"enum":["red","green",3,null]})"),
+      ojson::parse(R"({"type":"string","pattern":"^[a-c]+x?$"})"),
+  };
+  std::function<ojson(int)> random_schema = [&](int depth) -> ojson {
+    const int k = depth > 2 ? 0 : int(rng() % 3);
+    if (k == 0) return leaves[rng() % leaves.size()];
+    if (k == 1) return {{"type", "array"}, {"items", random_schema(depth + 1)}, {"maxItems", 3}};
+    ojson props = ojson::object(), req = ojson::array();
+    const int n = 1 + int(rng() % 3);
+    for (int i = 0; i < n; ++i) {
+      const std::string key = "k" + std::to_string(i);
+      props[key] = random_schema(depth + 1);
+      if (rng() % 2) req.push_back(key);
+    }
+    return {{"type", "object"}, {"properties", props}, {"required", req}};
+  };
+  for (int t = 0; t < 60; ++t) {
+    const ojson s = random_schema(0);
+    auto g = schema(s);
+    ASSERT_NE(g, nullptr);
+    const std::string text = walk(g, rng);
+    const auto j = ojson::parse(text, nullptr, false);
+    EXPECT_FALSE(j.is_discarded()) << s.dump() << "\n" << text;
+  }
+}
