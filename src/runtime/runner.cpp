@@ -162,8 +162,7 @@ void Runner::admit(Job j) {
   // As Ollama: tools for a model whose template cannot show them are an error, not ignored.
   if (j.prompt.kind == PromptSpec::Kind::kChat && j.prompt.tools && j.prompt.tools->is_array() &&
       !j.prompt.tools->empty() && (!parser || !parser->format().has_tools())) {
-    j.sink->on_error(
-        invalid_argument("\"" + j.model.name.display() + "\" does not support tools"));
+    j.sink->on_error(invalid_argument("\"" + j.model.name.display() + "\" does not support tools"));
     owner_->job_finished(model_path_);
     return;
   }
