@@ -7,6 +7,8 @@ namespace hearth::sampling {
 
 Sampler::Sampler(const SamplerParams& p, int n_vocab) : p_(p), n_vocab_(n_vocab) {
   cand_.reserve(size_t(n_vocab));
+  ok_.reserve(size_t(n_vocab));
+  scratch_.resize(size_t(n_vocab));
   counts_.assign(size_t(n_vocab), 0);
   // repeat_last_n comes from a request: the window grows with the tokens seen (accept), and
   // distinct_ never holds more than n_vocab tokens.
@@ -43,11 +45,10 @@ double Sampler::uniform() {
   return double(rng_() >> 11) * (1.0 / 9007199254740992.0);
 }
 
-void Sampler::apply_penalties(std::vector<Candidate>& c) const {
-  // c is still indexed by token id here.
+void Sampler::apply_penalties(float* logits) const {
   for (int32_t t : distinct_) {
     const int32_t n = counts_[size_t(t)];
-    float& l = c[size_t(t)].logit;
+    float& l = logits[t];
     if (p_.repeat_penalty != 1.0f) l = l > 0 ? l / p_.repeat_penalty : l * p_.repeat_penalty;
     l -= float(n) * p_.frequency_penalty + (n > 0 ? p_.presence_penalty : 0.0f);
   }
@@ -63,81 +64,107 @@ void Sampler::softmax_sorted(std::vector<Candidate>& c) const {
   for (auto& x : c) x.p = float(x.p / sum);
 }
 
-bool Sampler::filter_top(TokenFilter& f, size_t k) {
-  const auto by_logit = [](const Candidate& a, const Candidate& b) {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-  };
-  // The likeliest candidates first, in logit order, in chunks 8x larger each time: where the
-  // grammar admits a fair share of the vocabulary, k allowed ones come early and this is all.
-  const size_t n = cand_.size();
-  size_t done = 0, n_ok = 0, chunk = std::max<size_t>(64, 2 * k);
-  for (int round = 0; round < 3 && done < n && n_ok < k; ++round, chunk *= 8) {
-    const size_t end = std::min(n, done + chunk);
-    if (end < n)
-      std::nth_element(cand_.begin() + long(done), cand_.begin() + long(end), cand_.end(),
-                       by_logit);
-    std::sort(cand_.begin() + long(done), cand_.begin() + long(end), by_logit);
-    for (size_t i = done; i < end && n_ok < k; ++i)
-      if (f.allowed(cand_[i].id)) std::swap(cand_[n_ok++], cand_[i]);
-    done = end;
+namespace {
+
+// The candidate order of the whole chain: higher logit first, lower id on ties.
+bool by_logit(const Sampler::Candidate& a, const Sampler::Candidate& b) {
+  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+}
+
+}  // namespace
+
+// The k best tokens of `l`, sorted, in one pass: a heap of k whose worst member is the bar a
+// token must clear. Scanning ids upwards, a tie with the bar ranks below it (higher id), so only
+// a strictly larger logit gets in. With a 150k vocabulary this is ~10x faster than selecting
+// from a full candidate list, which costs more than the grammar it serves.
+void Sampler::select_top(const float* l, size_t k) {
+  cand_.clear();
+  k = std::min(k, size_t(n_vocab_));
+  if (k == 0) return;
+  int32_t i = 0;
+  for (; i < n_vocab_ && cand_.size() < k; ++i) cand_.push_back({i, l[i], 0.0f, 0.0f});
+  std::make_heap(cand_.begin(), cand_.end(), by_logit);
+  float bar = cand_.front().logit;
+  for (; i < n_vocab_; ++i) {
+    if (!(l[i] > bar)) continue;
+    std::pop_heap(cand_.begin(), cand_.end(), by_logit);
+    cand_.back() = {i, l[i], 0.0f, 0.0f};
+    std::push_heap(cand_.begin(), cand_.end(), by_logit);
+    bar = cand_.front().logit;
   }
-  if (n_ok < k && done < n) {
-    // A narrow point: one pass over the rest collects every allowed token, then the top k of
-    // those (exact: top-k of the allowed set), instead of sorting the whole vocabulary.
+  std::sort(cand_.begin(), cand_.end(), by_logit);
+}
+
+// The first `want` tokens the filter allows, in chain order, into cand_; false if none. The
+// likeliest are asked first, in rounds 8x larger each time: where the grammar admits a fair
+// share of the vocabulary, `want` allowed ones come in the first round and this is all.
+bool Sampler::filter_top(const float* l, TokenFilter& f, size_t want) {
+  ok_.clear();
+  const size_t n = size_t(n_vocab_);
+  size_t done = 0;
+  size_t k = std::max<size_t>(64, 2 * want);
+  for (int round = 0; round < 3 && done < n && ok_.size() < want; ++round, k *= 8) {
+    select_top(l, k);
+    for (size_t i = done; i < cand_.size() && ok_.size() < want; ++i)
+      if (f.allowed(cand_[i].id)) ok_.push_back(cand_[i]);
+    done = cand_.size();
+  }
+  if (ok_.size() < want && done < n) {
+    // A narrow point: one pass over the rest collects every allowed token, then the best of
+    // them (exact: they all rank below the `done` already asked about).
+    cand_.clear();
+    for (int32_t i = 0; i < n_vocab_; ++i) cand_.push_back({i, l[i], 0.0f, 0.0f});
+    std::nth_element(cand_.begin(), cand_.begin() + long(done), cand_.end(), by_logit);
+    const size_t first = ok_.size();
     for (size_t i = done; i < n; ++i)
-      if (f.allowed(cand_[i].id)) std::swap(cand_[n_ok++], cand_[i]);
-    if (n_ok > k) {
-      std::nth_element(cand_.begin(), cand_.begin() + long(k), cand_.begin() + long(n_ok),
+      if (f.allowed(cand_[i].id)) ok_.push_back(cand_[i]);
+    const size_t need = want - first;
+    if (ok_.size() - first > need) {
+      std::nth_element(ok_.begin() + long(first), ok_.begin() + long(first + need), ok_.end(),
                        by_logit);
-      n_ok = k;
+      ok_.resize(first + need);
     }
-    std::sort(cand_.begin(), cand_.begin() + long(n_ok), by_logit);
+    std::sort(ok_.begin() + long(first), ok_.end(), by_logit);
   }
-  cand_.resize(n_ok);
-  return n_ok > 0;
+  cand_.swap(ok_);
+  return !cand_.empty();
 }
 
 int32_t Sampler::sample(const float* logits, TokenFilter* filter) {
-  cand_.clear();
-  for (int32_t i = 0; i < n_vocab_; ++i) cand_.push_back({i, logits[i], 0.0f, 0.0f});
-  apply_penalties(cand_);
-
-  if (filter) {
-    // The allowed candidates in logit order: one when greedy, else top-k of them (all if off).
-    const size_t k = p_.temperature <= 0 ? 1
-                     : p_.top_k > 0      ? size_t(std::max(p_.top_k, p_.min_keep))
-                                         : cand_.size();
-    if (!filter_top(*filter, k)) return -1;
-    if (p_.temperature <= 0) {
-      cand_.front().p = 1.0f;
-      cand_.resize(1);
-      return cand_.front().id;
-    }
+  // The penalised logits: the raw ones, or a copy with the penalties applied.
+  const float* l = logits;
+  if (!distinct_.empty() &&
+      (p_.repeat_penalty != 1.0f || p_.frequency_penalty != 0.0f || p_.presence_penalty != 0.0f)) {
+    std::copy(logits, logits + n_vocab_, scratch_.begin());
+    apply_penalties(scratch_.data());
+    l = scratch_.data();
   }
-
-  if (p_.temperature <= 0) {  // greedy: lowest id wins ties
+  const bool greedy = p_.temperature <= 0;
+  const size_t n = size_t(n_vocab_);
+  const size_t keep_min = size_t(std::max(1, p_.min_keep));
+  // top-k (with a filter: of the allowed tokens); a filter has sorted them too.
+  size_t k = p_.top_k > 0 ? std::min(size_t(p_.top_k), n) : n;
+  k = std::max(k, std::min(keep_min, n));
+  if (filter) {
+    if (!filter_top(l, *filter, greedy ? 1 : k)) return -1;
+  } else if (greedy) {  // argmax, lowest id on ties
     int32_t best = 0;
     for (int32_t i = 1; i < n_vocab_; ++i)
-      if (cand_[size_t(i)].logit > cand_[size_t(best)].logit) best = i;
-    const Candidate b = cand_[size_t(best)];
-    cand_.assign(1, {b.id, b.logit, 1.0f, 0.0f});
+      if (l[i] > l[best]) best = i;
+    cand_.assign(1, {best, l[best], 1.0f, 0.0f});
     return best;
+  } else if (k < n) {
+    select_top(l, k);
+  } else {
+    cand_.clear();
+    for (int32_t i = 0; i < n_vocab_; ++i) cand_.push_back({i, l[i], 0.0f, 0.0f});
+    std::sort(cand_.begin(), cand_.end(), by_logit);
   }
-
-  const auto by_logit = [](const Candidate& a, const Candidate& b) {
-    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-  };
-  const size_t keep_min = size_t(std::max(1, p_.min_keep));
-
-  // top-k: partial selection, then sort the survivors (a filter has done both).
-  size_t k = p_.top_k > 0 ? std::min(size_t(p_.top_k), cand_.size()) : cand_.size();
-  if (filter) k = cand_.size();
-  k = std::max(k, std::min(keep_min, cand_.size()));
-  if (k < cand_.size()) {
-    std::nth_element(cand_.begin(), cand_.begin() + long(k), cand_.end(), by_logit);
-    cand_.resize(k);
+  if (greedy) {
+    cand_.front().p = 1.0f;
+    cand_.resize(1);
+    return cand_.front().id;
   }
-  std::sort(cand_.begin(), cand_.end(), by_logit);
 
   // typical-p: keep the tokens whose surprise is closest to the entropy.
   if (p_.typical_p < 1.0f && cand_.size() > keep_min) {

@@ -60,17 +60,20 @@ class Sampler {
   const std::vector<Candidate>& last_candidates() const { return cand_; }
 
  private:
-  void apply_penalties(std::vector<Candidate>& c) const;
+  void apply_penalties(float* logits) const;
   void softmax_sorted(std::vector<Candidate>& c) const;  // c sorted by logit desc
-  // Keeps, in logit order, the first `k` candidates the filter allows; false if none.
-  bool filter_top(TokenFilter& f, size_t k);
+  // cand_ = the k best of `logits` in chain order.
+  void select_top(const float* logits, size_t k);
+  // cand_ = the first `want` tokens the filter allows, in chain order; false if none.
+  bool filter_top(const float* logits, TokenFilter& f, size_t want);
   double uniform();
 
   SamplerParams p_;
   int n_vocab_;
   uint64_t seed_ = 0;
   std::mt19937_64 rng_;
-  std::vector<Candidate> cand_;
+  std::vector<Candidate> cand_, ok_;
+  std::vector<float> scratch_;   // penalised logits
   std::vector<int32_t> counts_;  // occurrences of each token in the window
   std::vector<int32_t> window_;  // ring buffer of the last repeat_last_n tokens
   size_t window_pos_ = 0, window_len_ = 0;
