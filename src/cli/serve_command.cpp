@@ -169,6 +169,9 @@ void add_serve_command(CLI::App& app) {
       GarbageCollector gc(st);
       auto sched = std::make_unique<runtime::Scheduler>(runtime::SchedulerOptions::from_env());
       server::Api api(st, sched.get());
+      if (const char* up = std::getenv("HEARTH_REGISTRY_UPLOADS");
+          up && *up && std::string(up) != "0" && std::string(up) != "false")
+        api.set_registry_uploads(true);
       if (const char* mu = std::getenv("HEARTH_MAX_UPLOAD"); mu && *mu) {
         auto n = parse_size(mu);
         if (!n) {

@@ -108,6 +108,15 @@ void Api::handle(const HttpRequest& req, ResponderP res) {
     if (!only({"HEAD", "POST"})) return;
     return blob(req, res);
   }
+  if (p == "/api/pull") {
+    if (!only({"POST"})) return;
+    return pull(req, res);
+  }
+  if (p == "/api/push") {
+    if (!only({"POST"})) return;
+    return push(req, res);
+  }
+  if (p == "/v2" || p.rfind("/v2/", 0) == 0) return registry(req, res);
   if (p == "/api/show") {
     if (!only({"POST"})) return;
     return show(req, res);
@@ -250,6 +259,7 @@ uint64_t disk_room(const std::string& dir) {
 }  // namespace
 
 UploadDecision Api::start_upload(const HttpRequest& head) {
+  if (head.path.rfind("/v2/", 0) == 0) return start_registry_upload(head);
   UploadDecision d;
   const std::string prefix = "/api/blobs/";
   if (head.method != "POST" || head.path.rfind(prefix, 0) != 0) return d;

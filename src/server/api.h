@@ -30,6 +30,10 @@ class Api {
   UploadDecision start_upload(const HttpRequest& head);
   // Largest accepted upload in bytes (0: only the free disk space limits it).
   void set_max_upload(uint64_t bytes) { max_upload_ = bytes; }
+  // Whether other machines may push into this store through the registry API (off by default:
+  // HEARTH_REGISTRY_UPLOADS=1).
+  void set_registry_uploads(bool on);
+  struct RegistryUploads;  // upload sessions (api_registry.cpp)
 
  private:
   // api.cpp
@@ -49,10 +53,22 @@ class Api {
   void v1_chat(const HttpRequest& req, ResponderP res);
   void v1_completions(const HttpRequest& req, ResponderP res);
   void v1_responses(const HttpRequest& req, ResponderP res);
+  // api_registry.cpp
+  void pull(const HttpRequest& req, ResponderP res);
+  void push(const HttpRequest& req, ResponderP res);
+  void transfer(const HttpRequest& req, ResponderP res, bool is_push);
+  void registry(const HttpRequest& req, ResponderP res);  // GET/HEAD /v2/...
+  Result<std::string> find_manifest(const std::string& ns, const std::string& model,
+                                    const std::string& tag);
+  // The registry's upload hook (PATCH/PUT of /v2/.../blobs/uploads/<id>).
+  UploadDecision start_registry_upload(const HttpRequest& head);
+  void registry_write(const HttpRequest& req, ResponderP res);  // POST/PATCH/PUT /v2/...
 
   store::Store& store_;
   runtime::Scheduler* sched_;
   uint64_t max_upload_ = 0;
+  bool registry_uploads_ = false;
+  std::shared_ptr<RegistryUploads> uploads_;
 };
 
 // RFC 3339 with nanoseconds in UTC ("2025-10-26T17:15:24.097767000Z").

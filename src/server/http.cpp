@@ -112,13 +112,22 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
         for (auto& [k, v] : r.headers) res.set(k, v);
         res.keep_alive(keep_alive);
       };
-      if (self->head_request_) {
+      if (self->head_request_ || r.file) {
         // HEAD: the headers a GET would get, no body (a body would be read as the start of
-        // the next answer on this connection).
+        // the next answer on this connection). A file body follows its header piece by piece.
         auto res =
             std::make_shared<http::response<http::empty_body>>(http::status(r.status), version);
         fill(*res);
-        res->content_length(r.body.size());
+        res->content_length(r.file ? r.file->length : r.body.size());
+        if (r.file && !self->head_request_) {
+          auto file = r.file;
+          http::async_write(self->stream_, *res,
+                            [self, res, file, done](beast::error_code ec, size_t n) {
+                              if (ec) return done(ec, n);
+                              self->send_file(file, 0, done);
+                            });
+          return;
+        }
         http::async_write(self->stream_, *res,
                           [res, done](beast::error_code ec, size_t n) { done(ec, n); });
         return;
@@ -131,6 +140,26 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
       http::async_write(self->stream_, *res,
                         [res, done](beast::error_code ec, size_t n) { done(ec, n); });
     });
+  }
+
+  // Sends file->length bytes of the file from file->offset, 256 KiB at a time; each piece is
+  // read when the previous one is on its way, so a slow client holds one buffer, not the file.
+  template <class Done>
+  void send_file(std::shared_ptr<FileBody> file, uint64_t sent, Done done) {
+    if (sent >= file->length) return done(beast::error_code{}, 0);
+    if (!file_buf_) file_buf_ = std::make_unique<std::array<char, 256 * 1024>>();
+    const size_t want = size_t(std::min<uint64_t>(file_buf_->size(), file->length - sent));
+    const ssize_t n = ::pread(file->fd, file_buf_->data(), want, off_t(file->offset + sent));
+    if (n <= 0) {  // the file shrank or failed under us: the length promised cannot be kept
+      std::fprintf(stderr, "hearth: reading a blob to send failed; closing the connection\n");
+      return close();
+    }
+    stream_.expires_after(opt_.idle_timeout);
+    net::async_write(stream_, net::buffer(file_buf_->data(), size_t(n)),
+                     [self = shared_from_this(), file, sent, done](beast::error_code ec, size_t m) {
+                       if (ec) return self->close();
+                       self->send_file(file, sent + m, done);
+                     });
   }
 
   void begin_stream(int status, const std::string& content_type, bool keep_alive,
@@ -439,8 +468,9 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
   std::optional<http::request_parser<http::string_body>> body_parser_;
   std::optional<http::request_parser<http::buffer_body>> upload_parser_;
   std::shared_ptr<UploadSink> upload_;
-  std::unique_ptr<std::array<char, 256 * 1024>> chunk_;    // only while uploading
-  std::vector<std::pair<std::string, std::string>> cors_;  // for the current request's answer
+  std::unique_ptr<std::array<char, 256 * 1024>> chunk_;     // only while uploading
+  std::unique_ptr<std::array<char, 256 * 1024>> file_buf_;  // only while sending a file
+  std::vector<std::pair<std::string, std::string>> cors_;   // for the current request's answer
   bool timed_out_ = false;
   bool head_request_ = false;  // the current request is a HEAD: answers carry no body
   uint64_t timer_gen_ = 0;
@@ -450,6 +480,14 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
   bool waiting_ = false;  // a handler is working on a non-streamed answer
   std::atomic<bool> closed_{false};
 };
+
+}  // namespace
+
+FileBody::~FileBody() {
+  if (fd >= 0) ::close(fd);
+}
+
+namespace {
 
 void SessionResponder::send(HttpResponse r) {
   if (used_.exchange(true)) return;

@@ -42,11 +42,23 @@ struct HttpRequest {
   }
 };
 
+// A body sent from a file: `length` bytes from `offset` (a blob, or a range of one). The file is
+// opened by the handler, so a name that changed meanwhile cannot swap the content.
+struct FileBody {
+  int fd = -1;  // owned: closed once sent
+  uint64_t offset = 0, length = 0;
+  FileBody() = default;
+  FileBody(const FileBody&) = delete;
+  FileBody& operator=(const FileBody&) = delete;
+  ~FileBody();
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json; charset=utf-8";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  std::shared_ptr<FileBody> file;  // set: the body comes from here instead
 };
 
 // A chunked response body written piece by piece, from any thread.

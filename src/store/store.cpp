@@ -183,8 +183,16 @@ const Layer* Manifest::find(std::string_view media_type) const {
 
 std::string Store::default_root() {
   if (const char* e = std::getenv("HEARTH_MODELS"); e && *e) return e;
+  // Someone switching from Ollama keeps their models: its variable, then its store in place
+  // (the layout is the same; nothing in it is rewritten).
+  if (const char* e = std::getenv("OLLAMA_MODELS"); e && *e) return e;
   const char* home = std::getenv("HOME");
-  return std::string(home && *home ? home : ".") + "/.hearth/models";
+  const std::string h = home && *home ? home : ".";
+  std::error_code ec;
+  if (!fs::exists(h + "/.hearth/models", ec) &&
+      fs::is_directory(h + "/.ollama/models/manifests", ec))
+    return h + "/.ollama/models";
+  return h + "/.hearth/models";
 }
 
 std::string Store::blob_path(std::string_view hex) const {
@@ -393,6 +401,33 @@ Status Store::write_manifest(const ModelName& n, const Manifest& m) {
   for (const auto& l : m.layers)
     if (!has_blob(l.digest)) return corrupt("layer blob " + l.digest + " is missing");
   return write_file_atomic(manifest_path(n), m.to_json());
+}
+
+Status Store::write_manifest_bytes(const ModelName& n, std::string_view bytes) {
+  HEARTH_ASSIGN_OR_RETURN(Manifest m, Manifest::parse(bytes));
+  if (!has_blob(m.config.digest)) return corrupt("config blob " + m.config.digest + " is missing");
+  for (const auto& l : m.layers)
+    if (!has_blob(l.digest)) return corrupt("layer blob " + l.digest + " is missing");
+  return write_file_atomic(manifest_path(n), bytes);
+}
+
+Status Store::install_blob(const std::string& path, std::string_view hex, Pin* pin) {
+  if (pin) pin->add("sha256:" + std::string(hex));
+  const std::string target = blob_path(hex);
+  std::error_code ec;
+  fs::create_directories(fs::path(target).parent_path(), ec);
+  if (ec) return io_error("cannot create", fs::path(target).parent_path().string(), ec.value());
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return io_error("cannot open", path, errno);
+  const bool synced = ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!synced) return io_error("cannot fsync", path, err);
+  ::chmod(path.c_str(), 0644);
+  if (::rename(path.c_str(), target.c_str()) != 0)
+    return io_error("cannot rename to", target, errno);
+  fsync_dir(fs::path(target).parent_path());
+  return Status::ok();
 }
 
 Result<std::vector<ModelEntry>> Store::list() const {

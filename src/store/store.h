@@ -116,7 +116,8 @@ class BlobWriter {
 
 class Store {
  public:
-  // $HEARTH_MODELS, else ~/.hearth/models.
+  // $HEARTH_MODELS, else $OLLAMA_MODELS, else ~/.hearth/models — or, where that does not exist
+  // and Ollama's store does, ~/.ollama/models, used in place.
   static std::string default_root();
   explicit Store(std::string root) : root_(std::move(root)) {}
   const std::string& root() const { return root_; }
@@ -139,8 +140,15 @@ class Store {
   Result<std::unique_ptr<BlobWriter>> begin_blob(std::string_view expected, uint64_t limit = 0,
                                                  StatusCode over_limit = StatusCode::kTooLarge);
 
+  // Moves a file whose content was hashed to `hex` as it was written (a finished download, on
+  // the store's file system) into blobs/; fsyncs it and the directory first.
+  Status install_blob(const std::string& path, std::string_view hex, Pin* pin = nullptr);
+
   Result<Manifest> read_manifest(const ModelName& n) const;
   Status write_manifest(const ModelName& n, const Manifest& m);
+  // A manifest as its registry sent it, byte for byte (its digest is the registry's), once it
+  // parses and every blob it names is present.
+  Status write_manifest_bytes(const ModelName& n, std::string_view bytes);
   bool exists(const ModelName& n) const;
   Result<std::vector<ModelEntry>> list() const;
   Status copy(const ModelName& from, const ModelName& to);
@@ -149,6 +157,8 @@ class Store {
   // Removes those of `digests` that no manifest references and no Pin holds.
   Status prune(const std::vector<std::string>& digests);
   std::string manifest_path(const ModelName& n) const;
+  // Partial downloads (registry/pull.h): <root>/downloads.
+  std::string downloads_dir() const { return root_ + "/downloads"; }
 
   // Garbage collection (at `serve` start, then hourly, and `hearth prune`): temporary files of
   // interrupted writes untouched for `temp_age`, and blobs no manifest references that are older

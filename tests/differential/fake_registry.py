@@ -27,6 +27,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import traceback
 import urllib.parse
 import uuid
@@ -140,6 +141,8 @@ class FakeRegistry:
       case_insensitive_tags match tags ignoring case, as Hugging Face does for quant tags
       require_token         a token every /v2/ request must carry as `Bearer <token>`
       verbose               print each request to stderr
+      rate                  blob bytes per second per request (None: as fast as possible), so a
+                            test can stop a client mid-pull
 
     Log entries (`log`, `entries()`): method, path (unquoted, without the query), query (raw
     string), range (the Range header or None), status, bytes_sent (blob body bytes handed to
@@ -155,6 +158,7 @@ class FakeRegistry:
         self.case_insensitive_tags = False
         self.require_token = None
         self.verbose = False
+        self.rate = None
 
         self.blobs = {}  # "sha256:<hex>" -> bytes-like
         self.manifests = {}  # (ns, model, tag) -> bytes, exactly as added or pushed
@@ -353,6 +357,9 @@ class _Server(ThreadingHTTPServer):
         super().shutdown_request(request)
 
     def handle_error(self, request, client_address):
+        # A client that goes away (killed mid-pull, a connection it reset) is not a bug here.
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
         self.registry.errors.append(traceback.format_exc())
         super().handle_error(request, client_address)
 
@@ -587,6 +594,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.entry["bytes_sent"] += len(chunk)  # before the write: see FakeRegistry.log
             self.wfile.write(chunk)
             pos += len(chunk)
+            rate = self.server.registry.rate
+            if rate:
+                time.sleep(len(chunk) / rate)
 
     def _abort(self, rst):
         # FIN (the default) guarantees the client receives every byte sent before the cut; an

@@ -4,12 +4,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "cli/client/format.h"
@@ -301,6 +303,161 @@ void cmd_create(const std::string& model, const std::string& file, const std::st
   run_create(c, create_request(c, model, *mf, fs::path(file).parent_path(), quantize));
 }
 
+// ---- pull
+
+// Progress of a pull as Ollama's CLI draws it: one line per status, one bar per blob with its
+// size, speed and time left; on a terminal the bars are redrawn in place.
+class PullView {
+ public:
+  explicit PullView(bool tty) : tty_(tty) {}
+  void update(const json& j) {
+    const std::string st = j.value("status", "");
+    const std::string digest = j.value("digest", "");
+    const auto now = std::chrono::steady_clock::now();
+    if (!digest.empty()) {
+      Line* l = find(digest);
+      if (!l) {
+        lines_.push_back({st, digest, 0, 0, 0.0, now, 0, true});
+        l = &lines_.back();
+      }
+      l->status = st;
+      l->total = j.value("total", int64_t(0));
+      const int64_t done = j.value("completed", int64_t(0));
+      const double dt = std::chrono::duration<double>(now - l->t_last).count();
+      if (dt >= 0.5) {  // speed over the last half second or more, smoothed
+        const double inst = double(done - l->done_last) / dt;
+        l->rate = l->rate == 0 ? inst : 0.7 * l->rate + 0.3 * inst;
+        l->t_last = now;
+        l->done_last = done;
+      }
+      l->completed = done;
+    } else {
+      lines_.push_back({st, "", 0, 0, 0.0, now, 0, false});
+    }
+    draw(false);
+  }
+  void finish() { draw(true); }
+
+ private:
+  struct Line {
+    std::string status, digest;
+    int64_t total, completed;
+    double rate;
+    std::chrono::steady_clock::time_point t_last;
+    int64_t done_last;
+    bool bar;
+  };
+  Line* find(const std::string& d) {
+    for (auto& l : lines_)
+      if (l.digest == d) return &l;
+    return nullptr;
+  }
+  static std::string duration(double s) {
+    char b[32];
+    if (s >= 3600)
+      std::snprintf(b, sizeof b, "%dh%02dm", int(s / 3600), int(s / 60) % 60);
+    else if (s >= 60)
+      std::snprintf(b, sizeof b, "%dm%02ds", int(s / 60), int(s) % 60);
+    else
+      std::snprintf(b, sizeof b, "%ds", int(s));
+    return b;
+  }
+  std::string render(const Line& l) const {
+    if (!l.bar) return l.status;
+    const double frac = l.total > 0 ? double(l.completed) / double(l.total) : 1.0;
+    std::string s = l.status + " " + std::to_string(int(frac * 100)) + "% ";
+    const int width = 24;
+    const int fill = int(frac * width);
+    s += "▕";
+    for (int i = 0; i < width; ++i) s += i < fill ? "█" : " ";
+    s += "▏ " + human_bytes(l.completed) + "/" + human_bytes(l.total);
+    if (l.completed < l.total && l.rate > 0) {
+      s += "  " + human_bytes(int64_t(l.rate)) + "/s  " +
+           duration(double(l.total - l.completed) / l.rate);
+    }
+    return s;
+  }
+  void draw(bool final) {
+    const auto now = std::chrono::steady_clock::now();
+    if (tty_) {
+      if (!final && now - drawn_at_ < std::chrono::milliseconds(100) && lines_.size() == shown_)
+        return;
+      drawn_at_ = now;
+      if (shown_ > 0) std::fprintf(stderr, "\033[%zuA", shown_);
+      for (const auto& l : lines_) std::fprintf(stderr, "\r\033[K%s\n", render(l).c_str());
+      shown_ = lines_.size();
+      std::fflush(stderr);
+      return;
+    }
+    // Not a terminal: each status once, and a blob's line when it completes.
+    for (; printed_ < lines_.size(); ++printed_)
+      if (!lines_[printed_].bar) std::fprintf(stderr, "%s\n", lines_[printed_].status.c_str());
+    for (auto& l : lines_)
+      if (l.bar && l.completed >= l.total && !done_.count(l.digest)) {
+        done_.insert(l.digest);
+        std::fprintf(stderr, "%s %s\n", l.status.c_str(), human_bytes(l.total).c_str());
+      }
+  }
+  bool tty_;
+  std::vector<Line> lines_;
+  size_t shown_ = 0, printed_ = 0;
+  std::set<std::string> done_;
+  std::chrono::steady_clock::time_point drawn_at_{};
+};
+
+std::atomic<bool> g_pull_interrupt{false};
+extern "C" void on_pull_sigint(int) {
+  g_pull_interrupt = true;
+}
+
+// Pulls through the server (as Ollama's CLI does); Ctrl-C stops it and keeps what arrived.
+void run_transfer(const Client& c, const std::string& path, const std::string& model,
+                  bool insecure) {
+  struct sigaction sa {
+  }, old{};
+  sa.sa_handler = on_pull_sigint;
+  sigaction(SIGINT, &sa, &old);
+  g_pull_interrupt = false;
+  PullView view(isatty(2));
+  bool ok = false;
+  std::string error;
+  json req = {{"model", model}, {"stream", true}};
+  if (insecure) req["insecure"] = true;
+  auto code = c.stream(
+      path, req.dump(),
+      [&](const json& j) {
+        if (j.contains("error")) {
+          error = j["error"].is_string() ? j["error"].get<std::string>() : j.dump();
+          return false;
+        }
+        view.update(j);
+        ok = j.value("status", "") == "success";
+        return true;
+      },
+      &g_pull_interrupt);
+  view.finish();
+  sigaction(SIGINT, &old, nullptr);
+  const std::string what = path == "/api/push" ? "push" : "pull";
+  if (g_pull_interrupt) fail(what + " interrupted; run it again to resume");
+  if (!error.empty()) fail(error);
+  if (!code) fail(code.status().message());
+  if (!ok) fail(what + " did not finish (" + std::to_string(*code) + ")");
+}
+
+void run_pull(const Client& c, const std::string& model, bool insecure) {
+  run_transfer(c, "/api/pull", model, insecure);
+}
+
+void cmd_push(const std::string& model, bool insecure) {
+  Client c = connect_or_exit();
+  run_transfer(c, "/api/push", model, insecure);
+}
+
+void cmd_pull(const std::string& model, bool insecure) {
+  Client c = connect_or_exit();
+  run_pull(c, model, insecure);
+}
+
 // ---- run
 
 std::atomic<bool> g_interrupt{false};
@@ -312,6 +469,7 @@ struct RunOptions {
   std::string format, keepalive;
   std::string think;  // "" (the model's default), "true", "false", or a level
   bool verbose = false, nowordwrap = false, hidethinking = false;
+  bool insecure = false;  // pulling a missing model over plain HTTP
 };
 
 // Columns of the terminal on stdout; 0 when it is not one (then nothing is wrapped).
@@ -561,7 +719,11 @@ void cmd_run(const std::string& model, const std::vector<std::string>& prompt_ar
   Client c = connect_or_exit();
   auto r = c.request("POST", "/api/show", json{{"model", model}}.dump());
   if (!r) fail(r.status().message());
-  if (r->status == 404) fail("model '" + model + "' not found");
+  if (r->status == 404) {  // as `ollama run`: pull it first
+    run_pull(c, model, o.insecure);
+    r = c.request("POST", "/api/show", json{{"model", model}}.dump());
+    if (!r) fail(r.status().message());
+  }
   if (r->status >= 400) fail(error_message(*r));
   ReplSession s;
   s.model = model;
@@ -593,6 +755,22 @@ void cmd_run(const std::string& model, const std::vector<std::string>& prompt_ar
 }  // namespace
 
 void add_client_commands(CLI::App& app) {
+  {
+    static std::string model;
+    static bool insecure = false;
+    auto* c = app.add_subcommand("pull", std::string("pull a model from a registry") + kEnvHelp);
+    c->add_option("model", model, "[host[:port]/][namespace/]model[:tag]")->required();
+    c->add_flag("--insecure", insecure, "use an insecure registry (plain HTTP)");
+    c->callback([] { cmd_pull(model, insecure); });
+  }
+  {
+    static std::string model;
+    static bool insecure = false;
+    auto* c = app.add_subcommand("push", std::string("push a model to a registry") + kEnvHelp);
+    c->add_option("model", model, "[host[:port]/][namespace/]model[:tag]")->required();
+    c->add_flag("--insecure", insecure, "use an insecure registry (plain HTTP)");
+    c->callback([] { cmd_push(model, insecure); });
+  }
   {
     static std::string prefix;
     auto* c = app.add_subcommand("list", std::string("list models") + kEnvHelp);
@@ -675,6 +853,7 @@ void add_client_commands(CLI::App& app) {
                 "let a thinking model think (--think=false turns it off; levels: low, medium, "
                 "high)");
     c->add_flag("--hidethinking", o.hidethinking, "do not show the model's thinking");
+    c->add_flag("--insecure", o.insecure, "pull a missing model from a plain-HTTP registry");
     c->callback([] { cmd_run(model, prompt, o); });
   }
 }

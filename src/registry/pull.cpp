@@ -1,0 +1,586 @@
+#include "registry/pull.h"
+
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <filesystem>
+#include <list>
+#include <map>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "registry/client.h"
+
+namespace hearth::registry {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+struct Blob;
+class Puller;
+
+// One ranged GET: bytes [start, end) of a blob.
+struct Part {
+  Puller* owner = nullptr;
+  Blob* blob = nullptr;
+  int64_t start = 0, end = 0;
+  int64_t flushed = 0;  // bytes of this part hashed and written (a prefix)
+  std::string buf;      // received, not yet flushed (the part is not at the blob's front yet)
+  int attempt = 0;
+  Clock::time_point not_before{};  // backoff
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
+  bool ignored_range = false;  // the server answered 200 to a ranged request
+  char error[CURL_ERROR_SIZE] = {};
+};
+
+struct Blob {
+  store::Layer layer;
+  std::string hex, path, url;
+  bool url_is_registry = true;  // send the registry's token with ranged GETs
+  int64_t size = 0;
+  int fd = -1;
+  std::unique_ptr<store::Sha256> hash;
+  int64_t written = 0;                   // hashed and on disk: [0, written)
+  int64_t next = 0;                      // first byte no part has asked for yet
+  std::map<int64_t, std::string> ready;  // finished parts ahead of the front
+  std::list<Part*> active;
+  int64_t received = 0;  // for progress: written + buffered + in flight
+  bool whole = false;    // the server ignores Range: one stream from 0
+  bool done = false;
+  int restarts = 0;  // digest mismatches answered by fetching again
+  Clock::time_point reported{};
+};
+
+std::string short_hex(std::string_view hex) {
+  return std::string(hex.substr(0, 12));
+}
+
+std::string human(int64_t b) {
+  char s[32];
+  if (b >= (int64_t(1) << 30))
+    std::snprintf(s, sizeof s, "%.1f GiB", double(b) / double(int64_t(1) << 30));
+  else
+    std::snprintf(s, sizeof s, "%.1f MiB", double(b) / double(1 << 20));
+  return s;
+}
+
+class Puller {
+ public:
+  Puller(store::Store& st, Client& client, const ProgressFn& progress)
+      : st_(st), client_(client), t_(client.tuning()), progress_(progress) {}
+  ~Puller() {
+    for (auto& p : parts_) drop_transfer(*p);
+    if (multi_) curl_multi_cleanup(multi_);
+    for (auto& b : blobs_)
+      if (b->fd >= 0) {
+        ::flock(b->fd, LOCK_UN);
+        ::close(b->fd);
+      }
+  }
+
+  Status run(const store::Manifest& m, store::Pin& pin);
+
+ private:
+  Status prepare(Blob& b);
+  Status resolve(Blob& b);
+  bool report(Blob& b, bool force);
+  void schedule();
+  Status start(std::unique_ptr<Part> p);
+  void drop_transfer(Part& p);
+  static size_t on_data(char* data, size_t sz, size_t n, void* ud);
+  size_t receive(Part& p, const char* data, size_t n);
+  Status flush(Blob& b, const char* data, size_t n);
+  void advance(Blob& b);
+  Status finished(Part& p, CURLcode rc);
+  Status complete(Blob& b);
+  Status restart_blob(Blob& b);
+
+  store::Store& st_;
+  Client& client_;
+  const Tuning& t_;
+  const ProgressFn& progress_;
+  CURLM* multi_ = nullptr;
+  std::vector<std::unique_ptr<Blob>> blobs_;
+  std::list<std::unique_ptr<Part>> parts_;   // running
+  std::deque<std::unique_ptr<Part>> retry_;  // waiting to run again
+  std::vector<std::pair<Part*, CURLcode>> done_;
+  Status fatal_;
+  bool cancelled_ = false;
+  size_t rr_ = 0;  // round robin over blobs
+};
+
+// Opens (or creates) the partial file, locks it against another pull of the same blob, and
+// hashes what an earlier try left there: the one read-back a pull ever does, after a stop.
+Status Puller::prepare(Blob& b) {
+  std::error_code ec;
+  fs::create_directories(st_.downloads_dir(), ec);
+  if (ec) return store::io_error("cannot create", st_.downloads_dir(), ec.value());
+  b.fd = ::open(b.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (b.fd < 0) return store::io_error("cannot open", b.path, errno);
+  // Another pull of this blob (a second client, another process on this store): wait for it.
+  while (::flock(b.fd, LOCK_EX | LOCK_NB) != 0) {
+    if (!progress_({"pulling " + short_hex(b.hex), b.layer.digest, b.size, 0})) {
+      cancelled_ = true;
+      return Status(StatusCode::kCancelled, "pull cancelled");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  if (st_.has_blob(b.layer.digest)) {  // the other pull finished it
+    b.done = true;
+    b.written = b.received = b.size;
+    return Status::ok();
+  }
+  struct stat s {};
+  if (::fstat(b.fd, &s) != 0) return store::io_error("cannot stat", b.path, errno);
+  int64_t have = s.st_size;
+  if (have > b.size) {
+    if (::ftruncate(b.fd, 0) != 0) return store::io_error("cannot truncate", b.path, errno);
+    have = 0;
+  }
+  b.hash = std::make_unique<store::Sha256>();
+  std::vector<char> buf(size_t(1) << 20);
+  int64_t off = 0;
+  while (off < have) {
+    const ssize_t n =
+        ::pread(b.fd, buf.data(), size_t(std::min<int64_t>(have - off, 1 << 20)), off);
+    if (n <= 0) break;
+    b.hash->update(buf.data(), size_t(n));
+    off += n;
+  }
+  b.written = b.next = b.received = off;
+  return Status::ok();
+}
+
+// Finds the URL the bytes come from. Registries answer a blob GET with a redirect to storage
+// elsewhere (Ollama's to a CDN); asking for one byte without following shows it.
+Status Puller::resolve(Blob& b) {
+  const std::string url = client_.endpoint().blob_url(b.layer.digest);
+  HEARTH_ASSIGN_OR_RETURN(Reply r, client_.request("GET", url, {"Range: bytes=0-0"}, "", false));
+  if (r.status >= 300 && r.status < 400 && r.headers.count("location")) {
+    b.url = resolve_url(url, r.headers["location"]);
+  } else if (r.status == 200 || r.status == 206) {
+    // Served in place (hearth's own registry, many LAN ones). A Location on a 200 is the direct
+    // URL too (as Ollama reads it).
+    b.url = r.headers.count("location") ? resolve_url(url, r.headers["location"]) : url;
+    if (r.status == 200 && !r.headers.count("location") && b.size > 1) b.whole = true;
+  } else if (r.status == 404) {
+    return Status(StatusCode::kNotFound, "blob " + b.layer.digest + " not found in the registry");
+  } else {
+    return Status(StatusCode::kUnavailable,
+                  "blob " + b.layer.digest + ": registry answered " + std::to_string(r.status));
+  }
+  b.url_is_registry = url_host(b.url) == url_host(url);
+  return Status::ok();
+}
+
+bool Puller::report(Blob& b, bool force) {
+  const auto now = Clock::now();
+  if (!force && now - b.reported < std::chrono::milliseconds(100)) return true;
+  b.reported = now;
+  return progress_(
+      {"pulling " + short_hex(b.hex), b.layer.digest, b.size, std::min(b.received, b.size)});
+}
+
+void Puller::drop_transfer(Part& p) {
+  if (p.easy) {
+    curl_multi_remove_handle(multi_, p.easy);
+    curl_easy_cleanup(p.easy);
+    p.easy = nullptr;
+  }
+  if (p.headers) {
+    curl_slist_free_all(p.headers);
+    p.headers = nullptr;
+  }
+}
+
+size_t Puller::on_data(char* data, size_t sz, size_t n, void* ud) {
+  auto* p = static_cast<Part*>(ud);
+  return p->owner->receive(*p, data, sz * n);
+}
+
+// Bytes for part p. At the blob's front they are hashed and written at once; ahead of it they
+// wait in the part's buffer. Returning less than n aborts the transfer (curl reports a write
+// error), which is how a bad answer or a failed write stops a part.
+size_t Puller::receive(Part& p, const char* data, size_t n) {
+  Blob& b = *p.blob;
+  long code = 0;
+  curl_easy_getinfo(p.easy, CURLINFO_RESPONSE_CODE, &code);
+  if (code != 206 && code != 200) return 0;  // an error page: finished() decides what next
+  if (code == 200 && !b.whole && !(p.start == 0 && p.end == b.size)) {
+    p.ignored_range = true;  // a full body to a ranged request
+    return 0;
+  }
+  if (p.start + p.flushed + int64_t(p.buf.size()) + int64_t(n) > p.end) return 0;  // too long
+  b.received += int64_t(n);
+  if (p.buf.empty() && b.written == p.start + p.flushed) {
+    if (!flush(b, data, n).is_ok()) return 0;
+    p.flushed += int64_t(n);
+  } else {
+    p.buf.append(data, n);
+  }
+  report(b, false);
+  return n;
+}
+
+Status Puller::flush(Blob& b, const char* data, size_t n) {
+  size_t off = 0;
+  while (off < n) {
+    const ssize_t w = ::pwrite(b.fd, data + off, n - off, b.written + int64_t(off));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fatal_ = store::io_error("cannot write", b.path, errno);
+      return fatal_;
+    }
+    off += size_t(w);
+  }
+  b.hash->update(data, n);
+  b.written += int64_t(n);
+  return Status::ok();
+}
+
+// After the front moved: buffered parts that now start at it are flushed, in order.
+void Puller::advance(Blob& b) {
+  bool moved = true;
+  while (moved && fatal_.is_ok()) {
+    moved = false;
+    auto it = b.ready.find(b.written);
+    if (it != b.ready.end()) {
+      std::string data = std::move(it->second);
+      b.ready.erase(it);
+      if (!flush(b, data.data(), data.size()).is_ok()) return;
+      moved = true;
+      continue;
+    }
+    for (Part* p : b.active)
+      if (!p->buf.empty() && p->start + p->flushed == b.written) {
+        std::string data = std::move(p->buf);
+        p->buf.clear();
+        if (!flush(b, data.data(), data.size()).is_ok()) return;
+        p->flushed += int64_t(data.size());
+        moved = true;
+        break;
+      }
+  }
+}
+
+Status Puller::start(std::unique_ptr<Part> p) {
+  Blob& b = *p->blob;
+  p->owner = this;
+  p->easy = curl_easy_init();
+  if (!p->easy) return Status(StatusCode::kInternal, "curl_easy_init failed");
+  const int64_t from = p->start + p->flushed;
+  if (!b.whole) {
+    const std::string range =
+        "Range: bytes=" + std::to_string(from) + "-" + std::to_string(p->end - 1);
+    p->headers = curl_slist_append(p->headers, range.c_str());
+  }
+  if (b.url_is_registry)
+    for (const auto& h : client_.auth_headers(b.url))
+      p->headers = curl_slist_append(p->headers, h.c_str());
+  const std::string ua = "User-Agent: " + user_agent();
+  p->headers = curl_slist_append(p->headers, ua.c_str());
+  CURL* e = p->easy;
+  curl_easy_setopt(e, CURLOPT_URL, b.url.c_str());
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, p->headers);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Puller::on_data);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, p.get());
+  curl_easy_setopt(e, CURLOPT_PRIVATE, p.get());
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->error);
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, long(t_.connect_seconds));
+  // A part that receives nothing for stall_seconds is restarted (not counted as a retry).
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, long(t_.stall_seconds));
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024);
+  b.active.push_back(p.get());
+  curl_multi_add_handle(multi_, e);
+  parts_.push_back(std::move(p));
+  return Status::ok();
+}
+
+// Starts parts while there is room: retries whose wait is over first, then new parts, round
+// robin over the blobs so every layer moves at once. A blob gets no part further than a window
+// ahead of its front, which bounds the memory parts waiting to be flushed can hold.
+void Puller::schedule() {
+  const auto now = Clock::now();
+  for (auto it = retry_.begin(); it != retry_.end() && int(parts_.size()) < t_.max_streams;) {
+    if ((*it)->not_before <= now) {
+      auto p = std::move(*it);
+      it = retry_.erase(it);
+      if (Status s = start(std::move(p)); !s.is_ok()) fatal_ = s;
+    } else {
+      ++it;
+    }
+  }
+  const int64_t window = 8 * t_.part_bytes;
+  for (size_t tries = 0; tries < blobs_.size() && int(parts_.size()) < t_.max_streams;) {
+    Blob& b = *blobs_[rr_ % blobs_.size()];
+    ++rr_;
+    const bool room =
+        !b.done && b.next < b.size && !(b.whole && b.next > 0) && b.next - b.written < window;
+    if (!room) {
+      ++tries;
+      continue;
+    }
+    tries = 0;
+    auto p = std::make_unique<Part>();
+    p->blob = &b;
+    p->start = b.next;
+    p->end = b.whole ? b.size : std::min(b.size, b.next + t_.part_bytes);
+    b.next = p->end;
+    if (Status s = start(std::move(p)); !s.is_ok()) {
+      fatal_ = s;
+      return;
+    }
+  }
+}
+
+// A transfer ended: done, or to be tried again from where it got to.
+Status Puller::finished(Part& p, CURLcode rc) {
+  Blob& b = *p.blob;
+  long code = 0;
+  curl_easy_getinfo(p.easy, CURLINFO_RESPONSE_CODE, &code);
+  b.active.remove(&p);
+  std::unique_ptr<Part> own;
+  for (auto it = parts_.begin(); it != parts_.end(); ++it)
+    if (it->get() == &p) {
+      own = std::move(*it);
+      parts_.erase(it);
+      break;
+    }
+  drop_transfer(p);
+  if (!fatal_.is_ok()) return fatal_;
+  // Its bytes may all have been flushed (and the blob completed) by an earlier part's finish,
+  // before curl reported this one done.
+  if (b.done) return Status::ok();
+  const int64_t have = p.flushed + int64_t(p.buf.size());
+  if (rc == CURLE_OK && (code == 206 || code == 200) && p.start + have == p.end) {
+    if (!p.buf.empty()) b.ready[p.start + p.flushed] = std::move(p.buf);
+    advance(b);
+    if (!fatal_.is_ok()) return fatal_;
+    if (b.written == b.size) return complete(b);
+    return Status::ok();
+  }
+  if (p.ignored_range) {
+    // The server ignores Range: this blob comes in one stream from the start.
+    std::fprintf(stderr, "hearth: pull: %s ignores Range; fetching %s in one stream\n",
+                 url_host(b.url).c_str(), short_hex(b.hex).c_str());
+    b.whole = true;
+    return restart_blob(b);
+  }
+  // What arrived unflushed is dropped; the part resumes after its flushed prefix.
+  b.received -= int64_t(p.buf.size());
+  p.buf.clear();
+  const bool stalled = rc == CURLE_OPERATION_TIMEDOUT;
+  const bool client_error = code >= 400 && code < 500 && code != 429 && code != 408;
+  std::string why = code >= 300      ? "HTTP " + std::to_string(code)
+                    : rc != CURLE_OK ? std::string(p.error[0] ? p.error : curl_easy_strerror(rc))
+                                     : "connection closed early";
+  if (!stalled) ++own->attempt;
+  if (own->attempt > t_.retries)
+    return Status(StatusCode::kUnavailable, "pulling " + short_hex(b.hex) + ": " + why +
+                                                " (gave up after " + std::to_string(t_.retries) +
+                                                " retries)");
+  if (client_error) {
+    // A direct URL that expired (signed storage URLs do) or a token that did: ask again.
+    if (Status s = resolve(b); !s.is_ok()) return s;
+  }
+  std::fprintf(stderr, "hearth: pull: part %lld-%lld of %s: %s; %s\n",
+               static_cast<long long>(p.start + p.flushed), static_cast<long long>(p.end - 1),
+               short_hex(b.hex).c_str(), why.c_str(), stalled ? "restarting" : "retrying");
+  const int64_t wait_ms = stalled ? 0 : int64_t(t_.backoff_ms) << std::min(own->attempt - 1, 5);
+  own->not_before = Clock::now() + std::chrono::milliseconds(wait_ms);
+  if (b.whole) return restart_blob(b);
+  retry_.push_back(std::move(own));
+  return Status::ok();
+}
+
+// Starts a blob over from byte 0 (its server ignores Range, or its digest did not match).
+Status Puller::restart_blob(Blob& b) {
+  for (Part* q : std::vector<Part*>(b.active.begin(), b.active.end())) {
+    drop_transfer(*q);
+    for (auto it = parts_.begin(); it != parts_.end(); ++it)
+      if (it->get() == q) {
+        parts_.erase(it);
+        break;
+      }
+  }
+  b.active.clear();
+  std::erase_if(retry_, [&](const std::unique_ptr<Part>& q) { return q->blob == &b; });
+  b.ready.clear();
+  if (::ftruncate(b.fd, 0) != 0) return store::io_error("cannot truncate", b.path, errno);
+  b.hash = std::make_unique<store::Sha256>();
+  b.written = b.next = b.received = 0;
+  return Status::ok();
+}
+
+// The last byte is in: the digest was computed on the way, so this only compares and renames.
+Status Puller::complete(Blob& b) {
+  if (b.done) return Status::ok();
+  const std::string got = b.hash->hex();
+  if (got != b.hex) {
+    // Corrupted in transit (or a partial file damaged on disk): fetch it once more from scratch.
+    std::fprintf(stderr, "hearth: pull: %s: digest mismatch (got sha256:%s)%s\n",
+                 b.layer.digest.c_str(), got.c_str(), b.restarts == 0 ? "; fetching again" : "");
+    if (b.restarts++ == 0) return restart_blob(b);
+    ::ftruncate(b.fd, 0);
+    return Status(StatusCode::kCorrupt, "digest mismatch, file must be downloaded again: want " +
+                                            b.layer.digest + ", got sha256:" + got);
+  }
+  HEARTH_RETURN_IF_ERROR(st_.install_blob(b.path, b.hex));
+  ::flock(b.fd, LOCK_UN);
+  ::close(b.fd);
+  b.fd = -1;
+  b.done = true;
+  b.received = b.size;
+  if (!report(b, true)) cancelled_ = true;
+  return Status::ok();
+}
+
+Status Puller::run(const store::Manifest& m, store::Pin& pin) {
+  std::vector<const store::Layer*> layers;
+  for (const auto& l : m.layers) layers.push_back(&l);
+  layers.push_back(&m.config);
+  int64_t need = 0;
+  for (const store::Layer* l : layers) {
+    pin.add(l->digest);
+    auto b = std::make_unique<Blob>();
+    b->layer = *l;
+    HEARTH_ASSIGN_OR_RETURN(b->hex, store::digest_hex(l->digest));
+    b->size = std::max<int64_t>(0, l->size);
+    b->path = partial_path(st_, b->hex);
+    if (std::any_of(blobs_.begin(), blobs_.end(), [&](const auto& x) { return x->hex == b->hex; }))
+      continue;  // the same blob twice in one manifest
+    if (st_.has_blob(l->digest)) {
+      b->done = true;
+      b->received = b->written = b->size;
+      if (!report(*b, true)) return Status(StatusCode::kCancelled, "pull cancelled");
+      continue;
+    }
+    HEARTH_RETURN_IF_ERROR(prepare(*b));
+    if (!b->done) need += b->size - b->written;
+    blobs_.push_back(std::move(b));
+  }
+  // Room for what is still to come, checked before the first byte (a full disk later is still
+  // caught by the write that hits it).
+  struct statvfs fsinfo {};
+  if (need > 0 && ::statvfs(st_.downloads_dir().c_str(), &fsinfo) == 0) {
+    const int64_t free_bytes = int64_t(fsinfo.f_bavail) * int64_t(fsinfo.f_frsize);
+    if (free_bytes < need)
+      return Status(StatusCode::kNoSpace, "not enough disk space to pull: " + human(need) +
+                                              " needed, " + human(free_bytes) + " free in " +
+                                              st_.root());
+  }
+  for (auto& b : blobs_) {
+    if (b->done) continue;
+    if (b->size == 0) {  // nothing to fetch: the empty blob's digest is checked all the same
+      HEARTH_RETURN_IF_ERROR(complete(*b));
+      continue;
+    }
+    HEARTH_RETURN_IF_ERROR(resolve(*b));
+    if (b->whole && b->written > 0) HEARTH_RETURN_IF_ERROR(restart_blob(*b));
+    if (b->written == b->size)
+      HEARTH_RETURN_IF_ERROR(complete(*b));
+    else if (!report(*b, true))
+      return Status(StatusCode::kCancelled, "pull cancelled");
+  }
+  multi_ = curl_multi_init();
+  if (!multi_) return Status(StatusCode::kInternal, "curl_multi_init failed");
+  while (fatal_.is_ok() && !cancelled_) {
+    if (std::all_of(blobs_.begin(), blobs_.end(), [](const auto& b) { return b->done; })) break;
+    schedule();
+    if (!fatal_.is_ok()) break;
+    int running = 0;
+    curl_multi_perform(multi_, &running);
+    // Every finished transfer first: handling one may remove others' handles (a blob started
+    // over), which invalidates their queued messages.
+    int left = 0;
+    done_.clear();
+    while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      Part* p = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &p);
+      done_.push_back({p, msg->data.result});
+    }
+    for (auto [p, rc] : done_) {
+      if (!std::any_of(parts_.begin(), parts_.end(), [&](const auto& q) { return q.get() == p; }))
+        continue;  // dropped meanwhile
+      if (Status s = finished(*p, rc); !s.is_ok()) {
+        fatal_ = s;
+        break;
+      }
+    }
+    if (!fatal_.is_ok()) break;
+    for (auto& b : blobs_)
+      if (!b->done && !report(*b, false)) cancelled_ = true;
+    curl_multi_poll(multi_, nullptr, 0, parts_.empty() ? 20 : 100, nullptr);
+  }
+  if (cancelled_) return Status(StatusCode::kCancelled, "pull cancelled");
+  return fatal_;
+}
+
+}  // namespace
+
+std::string partial_path(const store::Store& st, std::string_view hex) {
+  return st.downloads_dir() + "/sha256-" + std::string(hex) + ".partial";
+}
+
+Status pull(store::Store& st, std::string_view name, const PullOptions& opts,
+            const ProgressFn& progress) {
+  HEARTH_ASSIGN_OR_RETURN(Endpoint ep, Endpoint::parse(name, opts.insecure));
+  Client client(ep);
+  if (!progress({"pulling manifest", "", 0, 0}))
+    return Status(StatusCode::kCancelled, "pull cancelled");
+  HEARTH_ASSIGN_OR_RETURN(
+      Reply r,
+      client.request("GET", ep.manifest_url(), {std::string("Accept: ") + store::kMediaManifest}));
+  if (r.status == 404)
+    return Status(StatusCode::kNotFound,
+                  "pull model manifest: model \"" + ep.name.display() + "\" not found");
+  if (r.status != 200)
+    return Status(
+        r.status == 401 || r.status == 403 ? StatusCode::kPermissionDenied
+                                           : StatusCode::kUnavailable,
+        "pull model manifest: " + std::to_string(r.status) + ": " + r.body.substr(0, 512));
+  auto m = store::Manifest::parse(r.body);
+  if (!m) return Status(StatusCode::kCorrupt, "pull model manifest: " + m.status().message());
+  // The tag's previous version: blobs only it used go once the new manifest is in place.
+  std::vector<std::string> old;
+  if (auto prev = st.read_manifest(ep.name)) {
+    old.push_back(prev->config.digest);
+    for (const auto& l : prev->layers) old.push_back(l.digest);
+  }
+  store::Pin pin(st);
+  {
+    Puller puller(st, client, progress);
+    HEARTH_RETURN_IF_ERROR(puller.run(*m, pin));
+  }
+  if (!progress({"verifying sha256 digest", "", 0, 0}))
+    return Status(StatusCode::kCancelled, "pull cancelled");
+  if (!progress({"writing manifest", "", 0, 0}))
+    return Status(StatusCode::kCancelled, "pull cancelled");
+  HEARTH_RETURN_IF_ERROR(st.write_manifest_bytes(ep.name, r.body));
+  if (!old.empty()) {
+    progress({"removing unused layers", "", 0, 0});
+    (void)st.prune(old);
+  }
+  progress({"success", "", 0, 0});
+  return Status::ok();
+}
+
+}  // namespace hearth::registry

@@ -1,0 +1,45 @@
+// registry/pull.h — `hearth pull`: a model from an Ollama-protocol registry into the store.
+//
+// Every blob the store lacks is fetched in ranged parts over parallel connections, all layers at
+// once. Parts are hashed in order as they arrive — the part at the front of a blob is hashed and
+// written straight from the network buffer, parts ahead of it wait in memory (a bounded window)
+// until the front reaches them — so the SHA-256 is done when the last byte lands, with no second
+// pass over the file, and the partial file on disk is always a hashed prefix: a pull killed at any
+// point resumes from its length. Nothing unverified enters the store (a blob is renamed into
+// blobs/ only once its digest matches) and the manifest is written last, atomically.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+#include "store/store.h"
+
+namespace hearth::registry {
+
+// One progress report, shaped as Ollama streams them from /api/pull: a status line
+// ("pulling manifest", "pulling <12 hex>", "verifying sha256 digest", "writing manifest",
+// "success") and, for a blob, its digest and byte counts.
+struct Progress {
+  std::string status, digest;
+  int64_t total = 0, completed = 0;
+};
+// Returns false to cancel the pull (partial downloads are kept for the next try).
+using ProgressFn = std::function<bool(const Progress&)>;
+
+struct PullOptions {
+  bool insecure = false;  // plain HTTP
+};
+
+// Pulls `name` ([http://][host[:port]/][ns/]model[:tag]) into `store`.
+Status pull(store::Store& store, std::string_view name, const PullOptions& opts,
+            const ProgressFn& progress);
+
+// Where partial downloads live: <store>/downloads/sha256-<hex>.partial, beside but outside the
+// store's blobs (so nothing there is ever taken for a blob, and an Ollama sharing the store
+// leaves them alone).
+std::string partial_path(const store::Store& store, std::string_view hex);
+
+}  // namespace hearth::registry
