@@ -116,6 +116,7 @@ Result<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path) {
   g->file_ = mf;
   g->base_ = mf->data();
   g->size_ = mf->size();
+  g->full_size_ = mf->size();
   g->name_ = path;
   HEARTH_RETURN_IF_ERROR(g->parse_impl());
   return g;
@@ -126,6 +127,19 @@ Result<std::shared_ptr<GgufFile>> GgufFile::parse(const uint8_t* data, size_t si
   auto g = std::shared_ptr<GgufFile>(new GgufFile());
   g->base_ = data;
   g->size_ = size;
+  g->full_size_ = size;
+  g->name_ = std::move(name);
+  HEARTH_RETURN_IF_ERROR(g->parse_impl());
+  return g;
+}
+
+Result<std::shared_ptr<GgufFile>> GgufFile::parse_header(const uint8_t* data, size_t size,
+                                                         uint64_t file_size, std::string name) {
+  auto g = std::shared_ptr<GgufFile>(new GgufFile());
+  g->base_ = data;
+  g->size_ = size_t(std::min<uint64_t>(size, file_size));
+  g->full_size_ = file_size;
+  g->header_only_ = true;
   g->name_ = std::move(name);
   HEARTH_RETURN_IF_ERROR(g->parse_impl());
   return g;
@@ -333,7 +347,7 @@ Status GgufFile::parse_impl() {
     if (blocks > std::numeric_limits<uint64_t>::max() / uint64_t(tt->block_bytes))
       return bad("byte size of tensor " + q(ti.name) + " overflows");
     const uint64_t nbytes = blocks * uint64_t(tt->block_bytes);
-    if (nbytes > size_)
+    if (nbytes > full_size_)
       return bad("tensor " + q(ti.name) + " needs " + std::to_string(nbytes) +
                  " bytes, more than the whole file");
     ti.nbytes = size_t(nbytes);
@@ -347,17 +361,18 @@ Status GgufFile::parse_impl() {
 
   const uint64_t pos = r.pos();
   data_offset_ = (pos + alignment_ - 1) / alignment_ * alignment_;
-  if (n_tensors > 0 && data_offset_ > size_)
+  if (n_tensors > 0 && data_offset_ > full_size_)
     return bad("data section starts past the end of the file");
+  const uint64_t fs = full_size_;
   for (auto& t : tensors_) {
     if (t.offset % alignment_ != 0)
       return bad("tensor " + q(t.name) + " offset " + std::to_string(t.offset) +
                  " is not a multiple of the alignment " + std::to_string(alignment_));
-    if (t.offset > size_ - data_offset_ || t.nbytes > size_ - data_offset_ - t.offset)
+    if (t.offset > fs - data_offset_ || t.nbytes > fs - data_offset_ - t.offset)
       return bad("tensor " + q(t.name) + " data [" + std::to_string(t.offset) + ", +" +
                  std::to_string(t.nbytes) + ") ends past the end of the file (data section is " +
-                 std::to_string(size_ - data_offset_) + " bytes)");
-    t.data = base_ + data_offset_ + t.offset;
+                 std::to_string(fs - data_offset_) + " bytes)");
+    t.data = header_only_ ? nullptr : base_ + data_offset_ + t.offset;
   }
   return Status::ok();
 }

@@ -86,12 +86,20 @@ class GgufFile {
   // Parses a buffer the caller keeps alive (tests, fuzzing). Never copies tensor data.
   static Result<std::shared_ptr<GgufFile>> parse(const uint8_t* data, size_t size,
                                                  std::string name = "<memory>");
+  // The header alone: the first bytes of a file of `file_size` bytes (a ranged read of a blob
+  // in a registry). Metadata and tensor infos as open() gives them, every tensor checked against
+  // file_size; tensor data pointers are null. Fails (Corrupt, "runs past the end") when the
+  // header does not fit in `data`: read more and try again.
+  static Result<std::shared_ptr<GgufFile>> parse_header(const uint8_t* data, size_t size,
+                                                        uint64_t file_size,
+                                                        std::string name = "<header>");
+  bool header_only() const { return header_only_; }
 
   uint32_t version() const { return version_; }
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }
   const std::string& name() const { return name_; }
-  size_t file_size() const { return size_; }
+  size_t file_size() const { return size_t(full_size_); }
 
   const std::vector<MetaEntry>& metadata() const { return meta_; }
   const MetaValue* find(std::string_view key) const;
@@ -119,7 +127,9 @@ class GgufFile {
 
   std::shared_ptr<MappedFile> file_;  // keeps the mapping alive (null for parse())
   const uint8_t* base_ = nullptr;
-  size_t size_ = 0;
+  size_t size_ = 0;         // bytes at base_
+  uint64_t full_size_ = 0;  // the whole file's (== size_ unless header-only)
+  bool header_only_ = false;
   std::string name_;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;

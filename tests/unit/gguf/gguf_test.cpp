@@ -7,7 +7,9 @@
 
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -244,6 +246,43 @@ TEST(GgufHostile, DuplicatesAndNestedArraysAndAlignment) {
     const std::string err = parse_error(b);
     EXPECT_NE(err.find("general.alignment"), std::string::npos) << err;
   }
+}
+
+}  // namespace
+}  // namespace hearth::gguf
+
+namespace hearth::gguf {
+namespace {
+
+// A registry blob's first bytes are enough to know the model: the header alone parses to the
+// same metadata and tensor table as the whole file; too short a prefix is an error, not a guess.
+TEST(GgufHeader, PrefixParsesLikeTheWholeFile) {
+  const std::string path = std::string(HEARTH_SHARED_DIR) + "/fixtures/qwen3-Q4_K_M.gguf";
+  auto whole = GgufFile::open(path);
+  ASSERT_TRUE(whole.is_ok()) << whole.status().message();
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> buf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const uint64_t n = (*whole)->data_offset();
+  auto head = GgufFile::parse_header(buf.data(), size_t(n), buf.size());
+  ASSERT_TRUE(head.is_ok()) << head.status().message();
+  EXPECT_TRUE((*head)->header_only());
+  EXPECT_EQ((*head)->file_size(), buf.size());
+  EXPECT_EQ((*head)->metadata().size(), (*whole)->metadata().size());
+  ASSERT_EQ((*head)->tensors().size(), (*whole)->tensors().size());
+  for (size_t i = 0; i < (*head)->tensors().size(); ++i) {
+    const auto &a = (*head)->tensors()[i], &b = (*whole)->tensors()[i];
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.nbytes, b.nbytes);
+    EXPECT_EQ(a.offset, b.offset);
+    EXPECT_EQ(a.data, nullptr);
+  }
+  EXPECT_EQ(*(*head)->get_string("general.architecture"), "qwen3");
+  auto cut = GgufFile::parse_header(buf.data(), size_t(n / 2), buf.size());
+  ASSERT_FALSE(cut.is_ok());
+  EXPECT_NE(cut.status().message().find("past the end"), std::string::npos)
+      << cut.status().message();
+  // A tensor that would end past the declared size is refused as for a whole file.
+  EXPECT_FALSE(GgufFile::parse_header(buf.data(), size_t(n), n + 16).is_ok());
 }
 
 }  // namespace
