@@ -169,6 +169,34 @@ TokenChecker::TokenChecker(const std::vector<std::string>& bytes, const std::vec
   }
   depth_.resize(longest + 1);
   depth_mark_.resize(longest + 1);
+  size_t i = 0;
+  for (unsigned b = 0; b < 256; ++b) {
+    bucket_[b] = i;
+    while (i < order_.size() && b0_[size_t(order_[i])] == b) ++i;
+  }
+  bucket_[256] = order_.size();
+}
+
+bool TokenChecker::is_candidate(int32_t t) const {
+  if (size_t(t) < b0_.size() && b0_[size_t(t)] != 256 && has(first_, b0_[size_t(t)])) return true;
+  for (uint32_t x : token_tops_)
+    if (x == uint32_t(t)) return true;
+  return false;
+}
+
+void TokenChecker::candidates(std::vector<int32_t>& out) const {
+  out.clear();
+  for (unsigned b = 0; b < 256; ++b)
+    if (has(first_, b))
+      out.insert(out.end(), order_.begin() + long(bucket_[b]),
+                 order_.begin() + long(bucket_[b + 1]));
+  const size_t tops = out.size();
+  for (uint32_t x : token_tops_) {
+    const size_t t = x;
+    const bool listed = t < b0_.size() && b0_[t] != 256 && has(first_, b0_[t]);
+    if (!listed && std::find(out.begin() + long(tops), out.end(), int32_t(x)) == out.end())
+      out.push_back(int32_t(x));
+  }
 }
 
 // Every checkable token's verdict, walking the vocabulary in byte order.
@@ -206,6 +234,7 @@ void TokenChecker::build_mask() {
   }
   m.release(base);
   mask_ready_ = true;
+  ++masks_built_;
 }
 
 void TokenChecker::begin_step(Matcher& m) {
@@ -215,15 +244,13 @@ void TokenChecker::begin_step(Matcher& m) {
   std::fill(std::begin(second_ready_), std::end(second_ready_), false);
   std::fill(std::begin(seen_), std::end(seen_), 0);
   mask_ready_ = false;
-  asked_ = 0;
+  walked_ = 0;
 }
 
 bool TokenChecker::allowed(int32_t t) {
   for (uint32_t x : token_tops_)
     if (x == uint32_t(t)) return true;
   if (size_t(t) >= b0_.size()) return false;
-  // A step that asks about this many tokens is at a narrow point: one walk answers them all.
-  if (!mask_ready_ && ++asked_ > 8192) build_mask();
   if (mask_ready_) return mask_[size_t(t)] != 0;
   const unsigned c0 = b0_[size_t(t)];
   if (c0 == 256 || !has(first_, c0)) return false;
@@ -237,6 +264,13 @@ bool TokenChecker::allowed(int32_t t) {
   if (second_ready_[c0]) {
     if (!has(second_[c0], c1)) return false;
     if (b.size() == 2) return true;
+  }
+  // Most tokens are settled by the tables above, even at a narrow point where the sampler asks
+  // about the whole vocabulary. A step where many need a walk of their own is one where the
+  // walk in byte order, sharing every prefix, answers them all for less.
+  if (++walked_ > 4096) {
+    build_mask();
+    return mask_[size_t(t)] != 0;
   }
   return m_->allows_bytes(b);
 }

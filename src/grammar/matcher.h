@@ -93,6 +93,11 @@ class TokenChecker {
   TokenChecker(const std::vector<std::string>& bytes, const std::vector<uint8_t>& plain);
   void begin_step(Matcher& m);  // once per step, before allowed()
   bool allowed(int32_t token);
+  int masks_built() const { return masks_built_; }  // whole-vocabulary walks so far
+  // Every token allowed() may accept at this step, each once: the tokens whose first byte may
+  // come next, and those a token element allows. At a narrow point a small part of the vocabulary.
+  void candidates(std::vector<int32_t>& out) const;
+  bool is_candidate(int32_t t) const;
 
  private:
   static bool has(const uint64_t* set, unsigned b) { return set[b >> 6] >> (b & 63) & 1; }
@@ -104,9 +109,11 @@ class TokenChecker {
   // in this order shares every prefix's matcher steps and skips all tokens under a rejected one.
   std::vector<int32_t> order_;
   std::vector<uint16_t> lcp_;
+  size_t bucket_[257] = {};  // order_[bucket_[b], bucket_[b + 1]): the tokens starting with byte b
   std::vector<uint8_t> mask_;  // the whole vocabulary's verdicts, once a step asks about many
   bool mask_ready_ = false;
-  size_t asked_ = 0;
+  int masks_built_ = 0;
+  size_t walked_ = 0;                         // tokens this step checked by a walk of their own
   std::vector<std::vector<uint32_t>> depth_;  // walk scratch: the state after each prefix length
   std::vector<size_t> depth_mark_;
   void build_mask();

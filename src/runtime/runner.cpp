@@ -263,6 +263,8 @@ void Runner::admit(Job j) {
   s.call_unconstrained = false;
   s.forced.clear();
   s.thinking_tokens = 0;
+  s.grammar_ns = 0;
+  s.grammar_steps = s.grammar_masks = 0;
   s.thinking_budget = s.job->opt.thinking_budget;
   // think: true on a template that leaves opening the block to the model: opened for it.
   if (s.job->prompt.think && *s.job->prompt.think && s.parser &&
@@ -429,6 +431,13 @@ class GrammarFilter final : public sampling::TokenFilter {
     if (tok_.is_eog(t)) return m_.accepting();
     return check_.allowed(t);
   }
+  bool candidates(std::vector<int32_t>& out) override {
+    check_.candidates(out);
+    if (m_.accepting())
+      for (int32_t e : tok_.eog_ids())
+        if (!check_.is_candidate(e)) out.push_back(e);
+    return true;
+  }
 
  private:
   grammar::Matcher& m_;
@@ -506,8 +515,11 @@ void Runner::step() {
     } else if (m) {
       if (!checker_)
         checker_ = std::make_unique<grammar::TokenChecker>(token_bytes(), token_plain_);
+      const auto g0 = Clock::now();
+      const int masks0 = checker_->masks_built();
       GrammarFilter f(*m, *tok_, *checker_);
       t = s.sampler->sample(row, &f);
+      s.grammar_masks += checker_->masks_built() - masks0;
       if (t < 0) {  // nothing the grammar allows is in the vocabulary: end with what exists
         std::fprintf(stderr, "hearth: %s: no token satisfies the grammar here; stopping\n",
                      s.job->model.name.display().c_str());
@@ -516,6 +528,8 @@ void Runner::step() {
       }
       if (!tok_->is_eog(t) && !m->accept_token(uint32_t(t)))
         m->accept_bytes(token_bytes()[size_t(t)]);
+      s.grammar_ns += ns_since(g0);
+      ++s.grammar_steps;
     } else {
       t = s.sampler->sample(row);
     }
@@ -603,6 +617,11 @@ void Runner::finish(Slot& s, const std::string& reason) {
       s.job->model.name.display().c_str(), st.prompt_eval_count, st.prompt_cached,
       st.prompt_truncated ? (", " + std::to_string(st.prompt_truncated) + " cut").c_str() : "",
       st.eval_count, reason.c_str(), double(st.total_ns) / 1e6);
+  if (s.grammar_steps > 0)
+    std::fprintf(stderr,
+                 "hearth: %s: grammar: %d constrained steps, %.3f ms per step, %d full masks\n",
+                 s.job->model.name.display().c_str(), s.grammar_steps,
+                 double(s.grammar_ns) / 1e6 / s.grammar_steps, s.grammar_masks);
   s.job->sink->on_done(st);
   release(s);
 }

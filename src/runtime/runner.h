@@ -64,6 +64,9 @@ class Runner {
     // Tokens appended without sampling (a thinking block closed at its budget), and the budget.
     std::vector<int32_t> forced;
     int thinking_budget = -1, thinking_tokens = 0;
+    // Time spent choosing constrained tokens (sampler filter and matcher), for the log line.
+    int64_t grammar_ns = 0;
+    int grammar_steps = 0, grammar_masks = 0;
     int32_t next = -1;  // sampled, not yet fed
     int logits_row = -1;
     Stats stats;

@@ -8,6 +8,7 @@ namespace hearth::sampling {
 Sampler::Sampler(const SamplerParams& p, int n_vocab) : p_(p), n_vocab_(n_vocab) {
   cand_.reserve(size_t(n_vocab));
   ok_.reserve(size_t(n_vocab));
+  superset_.reserve(size_t(n_vocab));
   scratch_.resize(size_t(n_vocab));
   counts_.assign(size_t(n_vocab), 0);
   // repeat_last_n comes from a request: the window grows with the tokens seen (accept), and
@@ -67,9 +68,13 @@ void Sampler::softmax_sorted(std::vector<Candidate>& c) const {
 namespace {
 
 // The candidate order of the whole chain: higher logit first, lower id on ties.
-bool by_logit(const Sampler::Candidate& a, const Sampler::Candidate& b) {
-  return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
-}
+// (A function object, so the heap and sort calls inline it.)
+struct ByLogit {
+  bool operator()(const Sampler::Candidate& a, const Sampler::Candidate& b) const {
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+  }
+};
+constexpr ByLogit by_logit;
 
 }  // namespace
 
@@ -103,21 +108,35 @@ bool Sampler::filter_top(const float* l, TokenFilter& f, size_t want) {
   const size_t n = size_t(n_vocab_);
   size_t done = 0;
   size_t k = std::max<size_t>(64, 2 * want);
+  int have_superset = -1;  // unknown yet
   for (int round = 0; round < 3 && done < n && ok_.size() < want; ++round, k *= 8) {
     select_top(l, k);
     for (size_t i = done; i < cand_.size() && ok_.size() < want; ++i)
       if (f.allowed(cand_[i].id)) ok_.push_back(cand_[i]);
     done = cand_.size();
+    if (ok_.size() >= want) break;
+    // Few allowed among the likeliest: if the filter can name a small set that holds them all
+    // (a narrow point of a grammar), asking about that set beats selecting ever more candidates.
+    if (have_superset < 0) have_superset = f.candidates(superset_) ? 1 : 0;
+    if (have_superset == 1 && superset_.size() <= n / 8) break;
   }
   if (ok_.size() < want && done < n) {
     // A narrow point: one pass over the rest collects every allowed token, then the best of
-    // them (exact: they all rank below the `done` already asked about).
-    cand_.clear();
-    for (int32_t i = 0; i < n_vocab_; ++i) cand_.push_back({i, l[i], 0.0f, 0.0f});
-    std::nth_element(cand_.begin(), cand_.begin() + long(done), cand_.end(), by_logit);
+    // them (exact: they all rank below the `done` already asked about). The filter may name a
+    // superset of what it allows (the tokens whose first byte fits), which is all that is asked.
+    const Candidate bar = cand_.back();  // the last one asked about
     const size_t first = ok_.size();
-    for (size_t i = done; i < n; ++i)
-      if (f.allowed(cand_[i].id)) ok_.push_back(cand_[i]);
+    auto consider = [&](int32_t i) {
+      const Candidate c{i, l[i], 0.0f, 0.0f};
+      if (!by_logit(bar, c)) return;  // ranked at or above the bar: asked already
+      if (f.allowed(i)) ok_.push_back(c);
+    };
+    if (have_superset < 0) have_superset = f.candidates(superset_) ? 1 : 0;
+    if (have_superset == 1) {
+      for (int32_t i : superset_) consider(i);
+    } else {
+      for (int32_t i = 0; i < n_vocab_; ++i) consider(i);
+    }
     const size_t need = want - first;
     if (ok_.size() - first > need) {
       std::nth_element(ok_.begin() + long(first), ok_.begin() + long(first + need), ok_.end(),

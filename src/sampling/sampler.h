@@ -33,6 +33,12 @@ class TokenFilter {
  public:
   virtual ~TokenFilter() = default;
   virtual bool allowed(int32_t token) = 0;
+  // Optionally, every token allowed() might accept (a superset, each id once), so a pass over
+  // "all the rest" need not ask about the whole vocabulary; false if not known.
+  virtual bool candidates(std::vector<int32_t>& out) {
+    (void)out;
+    return false;
+  }
 };
 
 class Sampler {
@@ -73,9 +79,10 @@ class Sampler {
   uint64_t seed_ = 0;
   std::mt19937_64 rng_;
   std::vector<Candidate> cand_, ok_;
-  std::vector<float> scratch_;   // penalised logits
-  std::vector<int32_t> counts_;  // occurrences of each token in the window
-  std::vector<int32_t> window_;  // ring buffer of the last repeat_last_n tokens
+  std::vector<float> scratch_;     // penalised logits
+  std::vector<int32_t> superset_;  // a filter's candidate tokens
+  std::vector<int32_t> counts_;    // occurrences of each token in the window
+  std::vector<int32_t> window_;    // ring buffer of the last repeat_last_n tokens
   size_t window_pos_ = 0, window_len_ = 0;
   std::vector<int32_t> distinct_;  // tokens with counts_ > 0 (penalty loop)
 };
