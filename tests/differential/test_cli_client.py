@@ -96,8 +96,12 @@ def main():
         c.check(rc == 0 and out == ref["message"]["content"] + "\n", f"run piped {out!r}")
         rc, out, err = run(["run", "tiny", "hi", "--verbose"], env)
         c.check("eval rate:" in err and "prompt eval count:" in err, f"--verbose stats {err!r}")
-        rc, out, err = run(["run", "missing", "hi"], env)
-        c.check(rc == 1 and "not found" in err, f"run unknown model: {err!r}")
+        # A model not in the store is pulled first, as `ollama run` does: from a registry that
+        # does not have it (this server's own registry API), a clear "not found".
+        rc, out, err = run(["run", "--insecure", f"127.0.0.1:{s.port}/library/missing:latest", "hi"],
+                           env)
+        c.check(rc == 1 and "pulling manifest" in err and "not found" in err,
+                f"run unknown model: {err!r}")
 
         # The REPL in a pseudo-terminal.
         transcript = repl_session(env, [
