@@ -517,7 +517,10 @@ Status Puller::run(const store::Manifest& m, store::Pin& pin) {
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &p);
       done_.push_back({p, msg->data.result});
     }
-    for (auto [p, rc] : done_) {
+    // (Plain variables, not structured bindings: clang 14 cannot capture those in a lambda.)
+    for (const auto& d : done_) {
+      Part* p = d.first;
+      const CURLcode rc = d.second;
       if (!std::any_of(parts_.begin(), parts_.end(), [&](const auto& q) { return q.get() == p; }))
         continue;  // dropped meanwhile
       if (Status s = finished(*p, rc); !s.is_ok()) {
