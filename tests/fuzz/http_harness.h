@@ -205,10 +205,15 @@ class FakeResponder final : public server::Responder {
 };
 
 // Ollama error shape: {"error": "..."} or OpenAI's {"error": {"message": ...}}.
+// Ollama's {"error": ...} (or OpenAI's object), or — from the registry API under /v2/ — the
+// Docker registry's {"errors": [{"code", "message"}]}.
 inline bool is_error_json(const std::string& s) {
   auto j = nlohmann::json::parse(s, nullptr, false);
-  return !j.is_discarded() && j.is_object() && j.contains("error") &&
-         (j["error"].is_string() || j["error"].is_object());
+  if (j.is_discarded() || !j.is_object()) return false;
+  if (j.contains("errors") && j["errors"].is_array() && !j["errors"].empty() &&
+      j["errors"][0].is_object() && j["errors"][0].contains("message"))
+    return true;
+  return j.contains("error") && (j["error"].is_string() || j["error"].is_object());
 }
 
 // Checks one finished exchange; returns the problem or "".
