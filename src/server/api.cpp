@@ -16,6 +16,15 @@
 
 namespace hearth::server {
 
+// Keeps a margin so a full upload or pull cannot starve the system.
+uint64_t disk_room(const std::string& dir) {
+  constexpr uint64_t kDiskMargin = uint64_t(256) << 20;
+  struct statvfs v {};
+  if (::statvfs(dir.c_str(), &v) != 0) return UINT64_MAX;  // unknown: the writes will tell
+  const uint64_t avail = uint64_t(v.f_bavail) * v.f_frsize;
+  return avail > kDiskMargin ? avail - kDiskMargin : 0;
+}
+
 HttpResponse json_ok(const json& j) {
   HttpResponse r;
   r.body = j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -246,15 +255,6 @@ class BlobUpload final : public UploadSink {
  private:
   std::unique_ptr<store::BlobWriter> w_;
 };
-
-// Room left on the store's disk, keeping a margin so a full upload cannot starve the system.
-constexpr uint64_t kDiskMargin = uint64_t(256) << 20;
-uint64_t disk_room(const std::string& dir) {
-  struct statvfs v {};
-  if (::statvfs(dir.c_str(), &v) != 0) return UINT64_MAX;  // unknown: the writes will tell
-  const uint64_t avail = uint64_t(v.f_bavail) * v.f_frsize;
-  return avail > kDiskMargin ? avail - kDiskMargin : 0;
-}
 
 }  // namespace
 

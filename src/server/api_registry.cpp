@@ -5,7 +5,6 @@
 // pulls with `hearth pull --insecure thishost:11434/library/model:tag`.
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -244,13 +243,6 @@ std::string random_id() {
   return b;
 }
 
-uint64_t free_room(const std::string& dir) {
-  struct statvfs v {};
-  if (::statvfs(dir.c_str(), &v) != 0) return UINT64_MAX;
-  const uint64_t avail = uint64_t(v.f_bavail) * v.f_frsize, margin = uint64_t(256) << 20;
-  return avail > margin ? avail - margin : 0;
-}
-
 }  // namespace
 
 void Api::set_registry_uploads(bool on) {
@@ -290,7 +282,7 @@ UploadDecision Api::start_registry_upload(const HttpRequest& head) {
     return d;
   }
   s->writing = true;
-  d.sink = std::make_shared<SessionSink>(s, free_room(store_.downloads_dir()));
+  d.sink = std::make_shared<SessionSink>(s, disk_room(store_.downloads_dir()));
   return d;
 }
 

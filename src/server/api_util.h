@@ -1,6 +1,7 @@
 // server/api_util.h — request parsing and response helpers shared by the API files.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -12,6 +13,8 @@ namespace hearth::server {
 
 using json = nlohmann::ordered_json;
 
+// Bytes a write into `dir` may use: the free space less a safety margin (UINT64_MAX if unknown).
+uint64_t disk_room(const std::string& dir);
 // 200 with a compact JSON body (invalid UTF-8 replaced, never thrown).
 HttpResponse json_ok(const json& j);
 // Parses the JSON object body; answers 400 the way Ollama does and returns nullopt on failure.

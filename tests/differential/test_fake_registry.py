@@ -19,14 +19,7 @@ import urllib.request
 
 from fake_registry import MANIFEST_MEDIA, MODEL_MEDIA, FakeRegistry, digest_of
 from harness import Checker
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+from serve_util import free_port
 
 
 def request(port, method, path, headers=None, body=None, conn=None, timeout=10):
