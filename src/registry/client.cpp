@@ -94,6 +94,18 @@ std::string escape(const std::string& s) {
 
 }  // namespace
 
+void set_transfer_options(void* curl_easy, const Tuning& t, bool follow) {
+  CURL* c = static_cast<CURL*>(curl_easy);
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, long(t.connect_seconds));
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, long(t.stall_seconds));
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+}
+
 std::string user_agent() {
   return std::string("hearth/") + kVersion + " (amd64 linux)";
 }
@@ -220,14 +232,7 @@ Result<Reply> Client::perform(const std::string& method, const std::string& url,
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, 10L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, long(t_.connect_seconds));
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, long(t_.stall_seconds));
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    set_transfer_options(c, t_, follow);
     if (body.fd >= 0) {
       body.pos = 0;
       curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);

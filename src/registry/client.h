@@ -95,6 +95,10 @@ std::string url_host(std::string_view url);
 // Resolves a Location header against the URL it answered.
 std::string resolve_url(const std::string& base, const std::string& location);
 
+// What every registry transfer sets: redirects (`follow`, at most 10, HTTP(S) only), the
+// connect timeout, a stall (no byte for stall_seconds) ending the transfer, no signals.
+void set_transfer_options(void* curl_easy, const Tuning& t, bool follow);
+
 // A user agent like Ollama's ("hearth/<version> (amd64 linux)").
 std::string user_agent();
 

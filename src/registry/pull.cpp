@@ -297,15 +297,8 @@ Status Puller::start(std::unique_ptr<Part> p) {
   curl_easy_setopt(e, CURLOPT_WRITEDATA, p.get());
   curl_easy_setopt(e, CURLOPT_PRIVATE, p.get());
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, p->error);
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, long(t_.connect_seconds));
   // A part that receives nothing for stall_seconds is restarted (not counted as a retry).
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, long(t_.stall_seconds));
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  set_transfer_options(e, t_, true);
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024);
   b.active.push_back(p.get());
   curl_multi_add_handle(multi_, e);
