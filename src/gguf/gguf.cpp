@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <unordered_set>
 
 namespace hearth::gguf {
@@ -110,7 +112,121 @@ bool MetaValue::is_float() const {
   return type == ValueType::F32 || type == ValueType::F64;
 }
 
+namespace {
+
+std::mutex split_mu;
+std::map<std::string, std::vector<std::string>>& split_registry() {
+  static auto* m = new std::map<std::string, std::vector<std::string>>();
+  return *m;
+}
+
+// The integer value of a split.* key, -1 if absent or not an integer.
+int64_t split_key(const GgufFile& g, std::string_view key) {
+  const MetaValue* v = g.find(key);
+  return v && v->is_integer() ? v->i : -1;
+}
+
+}  // namespace
+
+void GgufFile::set_split_parts(const std::string& first, std::vector<std::string> parts) {
+  std::lock_guard<std::mutex> l(split_mu);
+  if (parts.empty())
+    split_registry().erase(first);
+  else
+    split_registry()[first] = std::move(parts);
+}
+
+std::vector<std::string> GgufFile::split_paths_by_name(const std::string& first) {
+  // <prefix>-00001-of-00003.gguf (llama.cpp's llama_split_path: "%s-%05d-of-%05d.gguf").
+  constexpr std::string_view kExt = ".gguf";
+  if (first.size() < 5 + 1 + 5 + 4 + 5 + kExt.size() ||
+      first.compare(first.size() - kExt.size(), kExt.size(), kExt) != 0)
+    return {};
+  const std::string stem = first.substr(0, first.size() - kExt.size());
+  // stem ends with -NNNNN-of-MMMMM
+  const size_t of = stem.rfind("-of-");
+  if (of == std::string::npos || of < 6) return {};
+  const std::string no = stem.substr(of - 5, 5), count = stem.substr(of + 4);
+  const auto digits = [](const std::string& d) {
+    return !d.empty() && d.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (stem[of - 6] != '-' || !digits(no) || !digits(count) || count.size() != 5) return {};
+  if (std::stoi(no) != 1) return {};
+  const int n = std::stoi(count);
+  if (n < 1) return {};
+  const std::string prefix = stem.substr(0, of - 6);
+  std::vector<std::string> out;
+  for (int i = 1; i <= n; ++i) {
+    char b[32];
+    std::snprintf(b, sizeof b, "-%05d-of-%05d.gguf", i, n);
+    out.push_back(prefix + b);
+  }
+  return out;
+}
+
 Result<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path) {
+  HEARTH_ASSIGN_OR_RETURN(auto g, open_one(path));
+  const int64_t count = split_key(*g, "split.count");
+  if (count > 1) HEARTH_RETURN_IF_ERROR(g->add_splits(path));
+  return g;
+}
+
+// Maps the later parts of the split model whose first part this is, and serves their tensors.
+Status GgufFile::add_splits(const std::string& path) {
+  const int64_t count = split_key(*this, "split.count"), no = split_key(*this, "split.no");
+  if (count > 9999) return corrupt("[gguf] split.count " + std::to_string(count) + " in " + path);
+  if (no != 0)
+    return invalid_argument(
+        "[gguf] " + path + " is part " + std::to_string(no + 1) + " of " + std::to_string(count) +
+        " of a split model: open its first part (-00001-of-" + std::to_string(count) + ")");
+  std::vector<std::string> paths;
+  {
+    std::lock_guard<std::mutex> l(split_mu);
+    auto it = split_registry().find(path);
+    if (it != split_registry().end()) paths = it->second;
+  }
+  if (paths.empty()) paths = split_paths_by_name(path);
+  if (paths.empty()) {
+    char like[40];
+    std::snprintf(like, sizeof like, "<prefix>-00001-of-%05d.gguf", int(count));
+    return not_found("[gguf] " + path + " is the first of " + std::to_string(count) +
+                     " parts of a split model, and the others cannot be found (name the parts " +
+                     like + ", ...)");
+  }
+  if (int64_t(paths.size()) != count)
+    return corrupt("[gguf] " + path + " says the model has " + std::to_string(count) +
+                   " parts, but " + std::to_string(paths.size()) + " are known");
+  for (int64_t i = 1; i < count; ++i) {
+    const std::string& p = paths[size_t(i)];
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0)
+      return not_found("[gguf] split model " + path + ": part " + std::to_string(i + 1) + " of " +
+                       std::to_string(count) + " is missing (" + p + ")");
+    HEARTH_ASSIGN_OR_RETURN(auto part, open_one(p));
+    if (split_key(*part, "split.no") != i || split_key(*part, "split.count") != count)
+      return corrupt("[gguf] split model " + path + ": " + p + " is not part " +
+                     std::to_string(i + 1) + " of " + std::to_string(count) + " (it says part " +
+                     std::to_string(split_key(*part, "split.no") + 1) + " of " +
+                     std::to_string(split_key(*part, "split.count")) + ")");
+    for (const TensorInfo& t : part->tensors_) {
+      if (tensor_index_.count(t.name))
+        return corrupt("[gguf] split model " + path + ": tensor '" + std::string(t.name) +
+                       "' is in more than one part");
+      tensor_index_.emplace(t.name, tensors_.size());
+      tensors_.push_back(t);
+    }
+    parts_size_ += part->full_size_;
+    parts_.push_back(std::move(part));
+  }
+  const int64_t want = split_key(*this, "split.tensors.count");
+  if (want >= 0 && want != int64_t(tensors_.size()))
+    return corrupt("[gguf] split model " + path + ": the parts hold " +
+                   std::to_string(tensors_.size()) + " tensors, split.tensors.count says " +
+                   std::to_string(want));
+  return Status::ok();
+}
+
+Result<std::shared_ptr<GgufFile>> GgufFile::open_one(const std::string& path) {
   HEARTH_ASSIGN_OR_RETURN(auto mf, MappedFile::open(path));
   auto g = std::shared_ptr<GgufFile>(new GgufFile());
   g->file_ = mf;

@@ -13,6 +13,13 @@
 // mapping before use, and a bad file is refused with a message naming the problem. Tensor data is
 // not copied: TensorInfo::data points into the mapping. Shapes are exposed outermost-first (a
 // weight of torch shape [out, in] has shape {out, in}); this is the one place the ggml order flips.
+//
+// Split models (llama.cpp's gguf-split: keys split.no, split.count, split.tensors.count in every
+// part; the metadata in the first, the tensors spread over all): open() of the first part maps
+// every part and serves their tensors as one file's. The other parts are found by name
+// (<prefix>-00001-of-00003.gguf beside <prefix>-00002-of-00003.gguf, ...) or, for files whose
+// names say nothing (store blobs), from set_split_parts(). A missing or mismatched part is an
+// error naming it; opening a later part alone is refused.
 #pragma once
 
 #include <cstdint>
@@ -83,6 +90,12 @@ struct TensorInfo {
 class GgufFile {
  public:
   static Result<std::shared_ptr<GgufFile>> open(const std::string& path);
+  // Registers where the parts of the split model whose first part is `first` live (in order,
+  // `first` included), for open(first). An empty list forgets it.
+  static void set_split_parts(const std::string& first, std::vector<std::string> parts);
+  // The paths of a split model's parts, found by name from its first part's path (empty if the
+  // name does not look like <prefix>-00001-of-<N>.gguf).
+  static std::vector<std::string> split_paths_by_name(const std::string& first);
   // Parses a buffer the caller keeps alive (tests, fuzzing). Never copies tensor data.
   static Result<std::shared_ptr<GgufFile>> parse(const uint8_t* data, size_t size,
                                                  std::string name = "<memory>");
@@ -99,7 +112,10 @@ class GgufFile {
   uint64_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }
   const std::string& name() const { return name_; }
-  size_t file_size() const { return size_t(full_size_); }
+  // Bytes of the file (of all parts for a split model).
+  size_t file_size() const { return size_t(full_size_ + parts_size_); }
+  // 1 for a single file; the number of parts for a split model opened whole.
+  int split_count() const { return int(parts_.size()) + 1; }
 
   const std::vector<MetaEntry>& metadata() const { return meta_; }
   const MetaValue* find(std::string_view key) const;
@@ -124,6 +140,8 @@ class GgufFile {
  private:
   GgufFile() = default;
   Status parse_impl();
+  static Result<std::shared_ptr<GgufFile>> open_one(const std::string& path);
+  Status add_splits(const std::string& path);
 
   std::shared_ptr<MappedFile> file_;  // keeps the mapping alive (null for parse())
   const uint8_t* base_ = nullptr;
@@ -138,6 +156,8 @@ class GgufFile {
   std::unordered_map<std::string_view, size_t> meta_index_;
   std::vector<TensorInfo> tensors_;
   std::unordered_map<std::string_view, size_t> tensor_index_;
+  std::vector<std::shared_ptr<GgufFile>> parts_;  // a split model's later parts (kept mapped)
+  uint64_t parts_size_ = 0;
 };
 
 // Writes GGUF v3. Values and tensors are kept in insertion order. write() goes to a temporary

@@ -49,8 +49,7 @@ Result<std::shared_ptr<Runner>> Runner::load(Scheduler* owner, const std::string
   for (int i = 0; i < cp.n_seq; ++i) r->slots_[size_t(i)].id = i;
   r->batch_.reserve(size_t(cp.n_batch));
   r->logits_.resize(size_t(cp.n_seq) * size_t(cfg.n_vocab));
-  struct stat st {};
-  if (::stat(model_path.c_str(), &st) == 0) r->file_bytes_ = st.st_size;
+  r->file_bytes_ = int64_t(r->engine_->file().file_size());  // every part of a split model
   r->load_ns_ = ns_since(t0);
   r->thread_ = std::thread([p = r.get()] { p->loop(); });
   return r;

@@ -98,8 +98,7 @@ SchedulerOptions SchedulerOptions::from_env() {
 Result<int64_t> Scheduler::estimate_bytes(const std::string& path, int n_ctx, int n_parallel,
                                           int n_batch) {
   HEARTH_ASSIGN_OR_RETURN(auto f, gguf::GgufFile::open(path));
-  struct stat st {};
-  const int64_t file = ::stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : 0;
+  const int64_t file = int64_t(f->file_size());  // every part of a split model
   // The architecture's own sizing: sliding-window layers keep a bounded ring, DeltaNet layers a
   // fixed-size state instead of a KV cache.
   models::ContextParams cp;

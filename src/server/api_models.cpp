@@ -1,4 +1,5 @@
 // server/api_models.cpp — model management: /api/show, /api/create, /v1/models.
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -153,6 +154,7 @@ void Api::create(const HttpRequest& req, ResponderP res) {
       spec.from_model = *fn;
     }
   }
+  std::vector<std::pair<std::string, std::string>> ggufs;  // file name, digest
   if (j->contains("files") && !(*j)["files"].is_null()) {
     const json& f = (*j)["files"];
     if (!f.is_object()) return res->send(json_error(400, "field 'files' must be an object"));
@@ -168,18 +170,22 @@ void Api::create(const HttpRequest& req, ResponderP res) {
           gguf = in.read(magic, 4) && std::string(magic, 4) == "GGUF";
         }
       if (gguf) {
-        if (spec.gguf_blob)
-          return res->send(json_error(400,
-                                      "more than one GGUF file (split models) is not "
-                                      "supported yet"));
-        spec.gguf_blob = digest.get<std::string>();
-        if (!store::digest_hex(*spec.gguf_blob).is_ok())
-          return res->send(json_error(400, "invalid digest format: " + *spec.gguf_blob));
+        // Several: a split model's parts, ordered by their names (-00001-of-0000N, ...).
+        if (!store::digest_hex(digest.get<std::string>()).is_ok())
+          return res->send(json_error(400, "invalid digest format: " + digest.get<std::string>()));
+        ggufs.emplace_back(fname, digest.get<std::string>());
       } else {
         return res->send(json_error(
             400, "unsupported file '" + fname + "': only GGUF models can be created so far"));
       }
     }
+  }
+  std::sort(ggufs.begin(), ggufs.end());
+  for (const auto& g : ggufs) {
+    if (spec.gguf_blob)
+      spec.gguf_more_blobs.push_back(g.second);
+    else
+      spec.gguf_blob = g.second;
   }
   if (j->contains("adapters") && (*j)["adapters"].is_object() && !(*j)["adapters"].empty())
     return res->send(json_error(400, "adapters (ADAPTER) are not supported yet"));

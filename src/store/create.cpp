@@ -196,6 +196,7 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
   };
   std::vector<Layer> layers;
   std::optional<Layer> model_layer;
+  std::vector<Layer> more_parts;  // a split model's parts after the first
   std::optional<std::string> tmpl, system, parser, renderer;
   ojson params = ojson::object(), messages = ojson::array();
   std::vector<std::string> licenses;
@@ -203,8 +204,13 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
     auto base = resolve_model(s, *spec.from_model);
     if (!base) return base.status();
     for (const auto& l : base->manifest.layers)
-      if (l.media_type == kMediaModel) model_layer = l;
-    if (model_layer) pin.add(model_layer->digest);
+      if (l.media_type == kMediaModel) {
+        if (model_layer)
+          more_parts.push_back(l);
+        else
+          model_layer = l;
+        pin.add(l.digest);
+      }
     tmpl = base->template_text;
     system = base->system;
     parser = base->parser;
@@ -221,6 +227,16 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
     if (!s.has_blob(*spec.gguf_blob))  // collected between the check and the pin
       return not_found("blob " + *spec.gguf_blob + " not found; upload it with POST /api/blobs");
     model_layer = Layer{kMediaModel, "sha256:" + hex, 0, ""};
+    std::vector<std::string> blob_paths{s.blob_path(hex)};
+    for (const std::string& more : spec.gguf_more_blobs) {
+      HEARTH_ASSIGN_OR_RETURN(std::string mh, digest_hex(more));
+      pin.add("sha256:" + mh);
+      if (!s.has_blob("sha256:" + mh))
+        return not_found("blob " + more + " not found; upload it with POST /api/blobs");
+      more_parts.push_back(Layer{kMediaModel, "sha256:" + mh, 0, ""});
+      blob_paths.push_back(s.blob_path(mh));
+    }
+    if (blob_paths.size() > 1) gguf::GgufFile::set_split_parts(blob_paths[0], blob_paths);
   } else if (spec.gguf_path) {
     // A file on the server's machine: only a GGUF that parses, checked before anything is
     // copied, and one answer for every way that fails (missing, unreadable, not a GGUF), so
@@ -230,11 +246,26 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
     std::error_code ec;
     if (!fs::is_regular_file(*spec.gguf_path, ec)) return refused;
     if (!gguf::GgufFile::open(*spec.gguf_path).is_ok()) return refused;
+    // A split model's first part (opened whole just now): every part, in order, each a layer.
+    std::vector<std::string> files = gguf::GgufFile::split_paths_by_name(*spec.gguf_path);
+    auto whole = gguf::GgufFile::open(*spec.gguf_path);
+    if (!whole || (*whole)->split_count() == 1) files = {*spec.gguf_path};
+    whole = Status::ok();
     say("copying file");
-    auto d = s.add_blob_from_file(*spec.gguf_path, {}, &pin, "GGUF");
-    if (!d) return d.status().code() == StatusCode::kNoSpace ? d.status() : refused;
-    added.push_back(*d);
-    model_layer = Layer{kMediaModel, *d, 0, ""};
+    std::vector<std::string> blob_paths;
+    for (const std::string& f : files) {
+      auto d = s.add_blob_from_file(f, {}, &pin, "GGUF");
+      if (!d) return d.status().code() == StatusCode::kNoSpace ? d.status() : refused;
+      added.push_back(*d);
+      const Layer part{kMediaModel, *d, 0, ""};
+      if (model_layer)
+        more_parts.push_back(part);
+      else
+        model_layer = part;
+      HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(*d));
+      blob_paths.push_back(s.blob_path(hex));
+    }
+    if (blob_paths.size() > 1) gguf::GgufFile::set_split_parts(blob_paths[0], blob_paths);
   }
   if (!model_layer) return invalid_argument("neither 'from' nor 'files' was specified");
   HEARTH_ASSIGN_OR_RETURN(std::string mhex, digest_hex(model_layer->digest));
@@ -269,6 +300,7 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
     if (!d) return d.status();
     added.push_back(*d);
     model_layer = Layer{kMediaModel, *d, 0, ""};
+    more_parts.clear();  // a split model quantizes into one file
     HEARTH_ASSIGN_OR_RETURN(mhex, digest_hex(*d));
     mpath = s.blob_path(mhex);
     g = gguf::GgufFile::open(mpath);
@@ -278,6 +310,12 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
   const ModelDetails det = model_details(**g);
   say("using existing layer " + model_layer->digest);
   layers.push_back(*model_layer);
+  for (Layer& l : more_parts) {
+    HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(l.digest));
+    l.size = int64_t(fs::file_size(s.blob_path(hex)));
+    say("using existing layer " + l.digest);
+    layers.push_back(l);
+  }
 
   if (spec.template_text) tmpl = spec.template_text;
   if (spec.system) system = spec.system;

@@ -17,9 +17,10 @@
 namespace hearth::store {
 
 struct CreateSpec {
-  std::optional<ModelName> from_model;   // inherit this model's layers
-  std::optional<std::string> gguf_path;  // a GGUF on this machine (copied into the store)
-  std::optional<std::string> gguf_blob;  // "sha256:..." of an uploaded blob
+  std::optional<ModelName> from_model;       // inherit this model's layers
+  std::optional<std::string> gguf_path;      // a GGUF on this machine (copied into the store)
+  std::optional<std::string> gguf_blob;      // "sha256:..." of an uploaded blob
+  std::vector<std::string> gguf_more_blobs;  // a split model's later parts, in order
   std::optional<std::string> template_text, system;
   std::optional<std::string> parser, renderer;     // kept in the config, as Ollama does
   std::optional<nlohmann::ordered_json> params;    // merged over the base's

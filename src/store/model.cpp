@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "base/json_depth.h"
+#include "gguf/gguf.h"
 
 namespace hearth::store {
 namespace {
@@ -61,7 +62,7 @@ Result<ModelRecord> resolve_model(const Store& s, const ModelName& n) {
     const std::string& mt = l.media_type;
     if (mt == kMediaModel) {
       HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(l.digest));
-      r.model_path = s.blob_path(hex);
+      r.model_parts.push_back(s.blob_path(hex));
       if (!s.has_blob(l.digest))
         return corrupt("model '" + n.display() + "': model blob " + l.digest + " is missing");
     } else if (mt == kMediaTemplate) {
@@ -79,6 +80,9 @@ Result<ModelRecord> resolve_model(const Store& s, const ModelName& n) {
       (mt == kMediaParams ? r.params : r.messages) = std::move(j);
     }
   }
+  if (!r.model_parts.empty()) r.model_path = r.model_parts.front();
+  // A split model (several model layers, in order): opening the first part maps them all.
+  if (r.model_parts.size() > 1) gguf::GgufFile::set_split_parts(r.model_path, r.model_parts);
   if (r.model_path.empty())
     return corrupt("model '" + n.display() + "' has no model layer (" + kMediaModel + ")");
   return r;

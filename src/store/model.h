@@ -17,7 +17,10 @@ struct ModelRecord {
   ModelName name;
   Manifest manifest;
   std::string digest;      // sha256 hex of the manifest bytes (/api/tags, /api/ps)
-  std::string model_path;  // the GGUF blob
+  std::string model_path;  // the GGUF blob (a split model's first part)
+  // Every model layer's blob in order: one, or a split model's parts (registered with
+  // gguf::GgufFile::set_split_parts, so opening model_path maps them all).
+  std::vector<std::string> model_parts;
   std::optional<std::string> template_text, system;
   std::optional<std::string> parser, renderer;  // Modelfile PARSER / RENDERER (Ollama's config)
   nlohmann::ordered_json params = nlohmann::ordered_json::object();

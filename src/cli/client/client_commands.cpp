@@ -18,6 +18,7 @@
 #include "cli/client/http_client.h"
 #include "cli/client/repl.h"
 #include "cli/commands.h"
+#include "gguf/gguf.h"
 #include "store/modelfile.h"
 #include "store/store.h"
 
@@ -239,21 +240,28 @@ json create_request(const Client& c, const std::string& model, const store::Mode
   const std::string path = expand_path(mf.from, dir);
   std::error_code ec;
   if (fs::is_regular_file(path, ec)) {
-    const std::string digest = sha256_file(path);
-    auto head = c.request("HEAD", "/api/blobs/" + digest);
-    if (!head) fail(head.status().message());
-    if (head->status != 200) {
-      const std::string label = "copying file " + digest.substr(0, 19);
-      const bool tty = isatty(2);
-      auto up = c.upload("/api/blobs/" + digest, path, [&](int64_t done, int64_t total) {
-        if (tty && total > 0)
-          std::fprintf(stderr, "\r%s", progress_bar(label, done, total).c_str());
-      });
-      if (tty) std::fprintf(stderr, "\n");
-      if (!up) fail(up.status().message());
-      if (up->status >= 400) fail(error_message(*up));
+    // A split model's first part (<prefix>-00001-of-0000N.gguf): every part goes up.
+    std::vector<std::string> files = gguf::GgufFile::split_paths_by_name(path);
+    if (files.empty()) files = {path};
+    req["files"] = json::object();
+    for (const std::string& file : files) {
+      if (!fs::is_regular_file(file, ec)) fail("split model part " + file + " is missing");
+      const std::string digest = sha256_file(file);
+      auto head = c.request("HEAD", "/api/blobs/" + digest);
+      if (!head) fail(head.status().message());
+      if (head->status != 200) {
+        const std::string label = "copying file " + digest.substr(0, 19);
+        const bool tty = isatty(2);
+        auto up = c.upload("/api/blobs/" + digest, file, [&](int64_t done, int64_t total) {
+          if (tty && total > 0)
+            std::fprintf(stderr, "\r%s", progress_bar(label, done, total).c_str());
+        });
+        if (tty) std::fprintf(stderr, "\n");
+        if (!up) fail(up.status().message());
+        if (up->status >= 400) fail(error_message(*up));
+      }
+      req["files"][fs::path(file).filename().string()] = digest;
     }
-    req["files"] = {{fs::path(path).filename().string(), digest}};
   } else {
     req["from"] = mf.from;
   }

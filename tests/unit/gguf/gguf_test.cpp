@@ -120,6 +120,71 @@ TEST(Gguf, AtomicWriteLeavesNoTemporary) {
   std::filesystem::remove_all(dir);
 }
 
+// A split model (llama.cpp's gguf-split layout): metadata in the first part, tensors spread over
+// all; opened from the first part by name or by registered paths, missing parts refused.
+TEST(Gguf, SplitModelOpensAsOneFile) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("hearth-gguf-split-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  static std::vector<float> a(64, 1.0f), b(32, 2.0f), c(32, 3.0f);
+  const auto part = [&](int no, const std::string& path) {
+    GgufWriter w;
+    if (no == 0) w.set_string("general.architecture", "llama");
+    w.set_u16("split.no", uint16_t(no));
+    w.set_u16("split.count", 3);
+    w.set_i32("split.tensors.count", 3);
+    if (no == 0) EXPECT_TRUE(w.add_tensor("a", DType::F32, {2, 32}, a.data(), 256).is_ok());
+    if (no == 1) EXPECT_TRUE(w.add_tensor("b", DType::F32, {32}, b.data(), 128).is_ok());
+    if (no == 2) EXPECT_TRUE(w.add_tensor("c", DType::F32, {32}, c.data(), 128).is_ok());
+    ASSERT_TRUE(w.write(path).is_ok());
+  };
+  const std::string first = (dir / "m-00001-of-00003.gguf").string();
+  part(0, first);
+  part(1, (dir / "m-00002-of-00003.gguf").string());
+  part(2, (dir / "m-00003-of-00003.gguf").string());
+  auto g = GgufFile::open(first);
+  ASSERT_TRUE(g.is_ok()) << g.status().message();
+  EXPECT_EQ((*g)->split_count(), 3);
+  ASSERT_EQ((*g)->tensors().size(), 3u);
+  const TensorInfo* tc = (*g)->find_tensor("c");
+  ASSERT_NE(tc, nullptr);
+  EXPECT_EQ(reinterpret_cast<const float*>(tc->data)[5], 3.0f);
+  EXPECT_EQ(reinterpret_cast<const float*>((*g)->find_tensor("b")->data)[0], 2.0f);
+  EXPECT_EQ(*(*g)->get_string("general.architecture"), "llama");
+  size_t total = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) total += e.file_size();
+  EXPECT_EQ((*g)->file_size(), total);
+  // A later part alone is refused, naming what to open.
+  auto later = GgufFile::open((dir / "m-00002-of-00003.gguf").string());
+  ASSERT_FALSE(later.is_ok());
+  EXPECT_NE(later.status().message().find("part 2 of 3"), std::string::npos);
+  // Names that say nothing (store blobs): the registered paths.
+  std::filesystem::copy(first, dir / "blob-a");
+  std::filesystem::copy(dir / "m-00002-of-00003.gguf", dir / "blob-b");
+  std::filesystem::copy(dir / "m-00003-of-00003.gguf", dir / "blob-c");
+  const std::string ba = (dir / "blob-a").string();
+  EXPECT_FALSE(GgufFile::open(ba).is_ok());  // the other parts cannot be found
+  GgufFile::set_split_parts(ba, {ba, (dir / "blob-b").string(), (dir / "blob-c").string()});
+  auto viab = GgufFile::open(ba);
+  ASSERT_TRUE(viab.is_ok()) << viab.status().message();
+  EXPECT_EQ((*viab)->tensors().size(), 3u);
+  // Parts out of order are refused.
+  GgufFile::set_split_parts(ba, {ba, (dir / "blob-c").string(), (dir / "blob-b").string()});
+  EXPECT_FALSE(GgufFile::open(ba).is_ok());
+  GgufFile::set_split_parts(ba, {});
+  // A missing part is named.
+  std::filesystem::remove(dir / "m-00003-of-00003.gguf");
+  auto missing = GgufFile::open(first);
+  ASSERT_FALSE(missing.is_ok());
+  EXPECT_NE(missing.status().message().find("part 3 of 3 is missing"), std::string::npos)
+      << missing.status().message();
+  EXPECT_EQ(GgufFile::split_paths_by_name("/x/y-00001-of-00002.gguf"),
+            (std::vector<std::string>{"/x/y-00001-of-00002.gguf", "/x/y-00002-of-00002.gguf"}));
+  EXPECT_TRUE(GgufFile::split_paths_by_name("/x/y-00002-of-00002.gguf").empty());
+  EXPECT_TRUE(GgufFile::split_paths_by_name("/x/y.gguf").empty());
+  std::filesystem::remove_all(dir);
+}
+
 // A small valid file to mutate: one key, one F32 tensor of 2 x 32.
 std::vector<uint8_t> base_file() {
   GgufWriter w;
