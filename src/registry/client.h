@@ -71,6 +71,12 @@ class Client {
   // Authorization header lines for a request to `url` (empty for another host than the
   // registry's own).
   std::vector<std::string> auth_headers(const std::string& url) const;
+  // A bearer token sent from the first request on (HF_TOKEN) rather than one a 401 challenge
+  // earns; like that one, only to the endpoint's own host.
+  void set_token(std::string token) {
+    std::lock_guard<std::mutex> l(mu_);
+    token_ = std::move(token);
+  }
 
   // A request body: text, or a region of a file (read as curl sends it).
   struct Body {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "registry/client.h"
+#include "registry/hf.h"
 
 namespace hearth::registry {
 namespace {
@@ -46,6 +47,7 @@ struct Part {
 
 struct Blob {
   store::Layer layer;
+  std::string source;  // the URL asked for the bytes (answered in place or by a redirect)
   std::string hex, path, url;
   bool url_is_registry = true;  // send the registry's token with ranged GETs
   int64_t size = 0;
@@ -89,7 +91,7 @@ class Puller {
       }
   }
 
-  Status run(const store::Manifest& m, store::Pin& pin);
+  Status run(const std::vector<BlobSource>& sources, store::Pin& pin);
 
  private:
   Status prepare(Blob& b);
@@ -165,7 +167,7 @@ Status Puller::prepare(Blob& b) {
 // Finds the URL the bytes come from. Registries answer a blob GET with a redirect to storage
 // elsewhere (Ollama's to a CDN); asking for one byte without following shows it.
 Status Puller::resolve(Blob& b) {
-  const std::string url = client_.endpoint().blob_url(b.layer.digest);
+  const std::string& url = b.source;
   HEARTH_ASSIGN_OR_RETURN(Reply r, client_.request("GET", url, {"Range: bytes=0-0"}, "", false));
   if (r.status >= 300 && r.status < 400 && r.headers.count("location")) {
     b.url = resolve_url(url, r.headers["location"]);
@@ -175,7 +177,8 @@ Status Puller::resolve(Blob& b) {
     b.url = r.headers.count("location") ? resolve_url(url, r.headers["location"]) : url;
     if (r.status == 200 && !r.headers.count("location") && b.size > 1) b.whole = true;
   } else if (r.status == 404) {
-    return Status(StatusCode::kNotFound, "blob " + b.layer.digest + " not found in the registry");
+    return Status(StatusCode::kNotFound,
+                  "blob " + b.layer.digest + " not found in the registry (" + url + ")");
   } else {
     return Status(StatusCode::kUnavailable,
                   "blob " + b.layer.digest + ": registry answered " + std::to_string(r.status));
@@ -445,15 +448,14 @@ Status Puller::complete(Blob& b) {
   return Status::ok();
 }
 
-Status Puller::run(const store::Manifest& m, store::Pin& pin) {
-  std::vector<const store::Layer*> layers;
-  for (const auto& l : m.layers) layers.push_back(&l);
-  layers.push_back(&m.config);
+Status Puller::run(const std::vector<BlobSource>& sources, store::Pin& pin) {
   int64_t need = 0;
-  for (const store::Layer* l : layers) {
+  for (const BlobSource& src : sources) {
+    const store::Layer* l = &src.layer;
     pin.add(l->digest);
     auto b = std::make_unique<Blob>();
     b->layer = *l;
+    b->source = src.url;
     HEARTH_ASSIGN_OR_RETURN(b->hex, store::digest_hex(l->digest));
     b->size = std::max<int64_t>(0, l->size);
     b->path = partial_path(st_, b->hex);
@@ -532,6 +534,12 @@ Status Puller::run(const store::Manifest& m, store::Pin& pin) {
 
 }  // namespace
 
+Status fetch_blobs(store::Store& st, Client& client, const std::vector<BlobSource>& blobs,
+                   store::Pin& pin, const ProgressFn& progress) {
+  Puller puller(st, client, progress);
+  return puller.run(blobs, pin);
+}
+
 std::string partial_path(const store::Store& st, std::string_view hex) {
   return st.downloads_dir() + "/sha256-" + std::string(hex) + ".partial";
 }
@@ -539,6 +547,8 @@ std::string partial_path(const store::Store& st, std::string_view hex) {
 Status pull(store::Store& st, std::string_view name, const PullOptions& opts,
             const ProgressFn& progress) {
   HEARTH_ASSIGN_OR_RETURN(Endpoint ep, Endpoint::parse(name, opts.insecure));
+  // Hugging Face names resolve through its API (registry/hf.h), not a registry's manifests.
+  if (is_hf_host(ep.name.host)) return pull_hf(st, ep.name, progress);
   Client client(ep);
   if (!progress({"pulling manifest", "", 0, 0}))
     return Status(StatusCode::kCancelled, "pull cancelled");
@@ -562,10 +572,10 @@ Status pull(store::Store& st, std::string_view name, const PullOptions& opts,
     for (const auto& l : prev->layers) old.push_back(l.digest);
   }
   store::Pin pin(st);
-  {
-    Puller puller(st, client, progress);
-    HEARTH_RETURN_IF_ERROR(puller.run(*m, pin));
-  }
+  std::vector<BlobSource> sources;
+  for (const auto& l : m->layers) sources.push_back({l, ep.blob_url(l.digest)});
+  sources.push_back({m->config, ep.blob_url(m->config.digest)});
+  HEARTH_RETURN_IF_ERROR(fetch_blobs(st, client, sources, pin, progress));
   if (!progress({"verifying sha256 digest", "", 0, 0}))
     return Status(StatusCode::kCancelled, "pull cancelled");
   if (!progress({"writing manifest", "", 0, 0}))

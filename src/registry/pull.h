@@ -13,6 +13,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "store/store.h"
@@ -33,9 +34,26 @@ struct PullOptions {
   bool insecure = false;  // plain HTTP
 };
 
-// Pulls `name` ([http://][host[:port]/][ns/]model[:tag]) into `store`.
+// Pulls `name` ([http://][host[:port]/][ns/]model[:tag]) into `store`. Names on hf.co or
+// huggingface.co are Hugging Face GGUF repositories (registry/hf.h).
 Status pull(store::Store& store, std::string_view name, const PullOptions& opts,
             const ProgressFn& progress);
+
+class Client;
+
+// One blob to fetch: its layer (digest, size) and the URL asked for its bytes, which answers them
+// in place or redirects to storage elsewhere (a registry's /v2/.../blobs/<digest>, a Hugging Face
+// resolve/<rev>/<file>).
+struct BlobSource {
+  store::Layer layer;
+  std::string url;
+};
+
+// Fetches every one of `blobs` the store lacks, as pull() does (parallel ranged parts hashed on
+// the way, resumable, verified, installed into blobs/), each pinned in `pin`. `client`'s token
+// goes only to its own host. Writes no manifest.
+Status fetch_blobs(store::Store& st, Client& client, const std::vector<BlobSource>& blobs,
+                   store::Pin& pin, const ProgressFn& progress);
 
 // Where partial downloads live: <store>/downloads/sha256-<hex>.partial, beside but outside the
 // store's blobs (so nothing there is ever taken for a blob, and an Ollama sharing the store
