@@ -139,7 +139,8 @@ void GgufFile::set_split_parts(const std::string& first, std::vector<std::string
 std::vector<std::string> GgufFile::split_paths_by_name(const std::string& first) {
   // <prefix>-00001-of-00003.gguf (llama.cpp's llama_split_path: "%s-%05d-of-%05d.gguf").
   constexpr std::string_view kExt = ".gguf";
-  if (first.size() < 5 + 1 + 5 + 4 + 5 + kExt.size() ||
+  // (the shortest: a one-character prefix, then -NNNNN-of-MMMMM.gguf)
+  if (first.size() < 1 + 15 + kExt.size() ||
       first.compare(first.size() - kExt.size(), kExt.size(), kExt) != 0)
     return {};
   const std::string stem = first.substr(0, first.size() - kExt.size());

@@ -248,8 +248,8 @@ Status pull_hf(store::Store& st, const store::ModelName& name, const ProgressFn&
     HEARTH_ASSIGN_OR_RETURN(std::vector<HfFile> more, parse_hf_tree(r.body));
     files.insert(files.end(), more.begin(), more.end());
     const auto link = r.headers.find("link");
-    url = link == r.headers.end() ? "" : resolve_url(url, next_link(link->second));
-    if (link != r.headers.end() && next_link(link->second).empty()) url.clear();
+    const std::string next = link == r.headers.end() ? "" : next_link(link->second);
+    url = next.empty() ? "" : resolve_url(url, next);
   }
   HEARTH_ASSIGN_OR_RETURN(std::vector<HfFile> parts, choose_hf_gguf(files, name.tag, repo));
   std::vector<BlobSource> sources;
