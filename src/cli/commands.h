@@ -13,6 +13,8 @@ void add_quantize_command(CLI::App& app);
 void add_text_commands(CLI::App& app);
 // A conversation through a chat template.
 void add_render_command(CLI::App& app);
+// The hardware-fit advisor (asks the server, or works in-process when none runs).
+void add_fit_command(CLI::App& app);
 // The Ollama-compatible HTTP server.
 void add_serve_command(CLI::App& app);
 // Clients of the server: list, ps, show, cp, rm, stop, create, run.

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   hearth::cli::add_render_command(app);
   hearth::cli::add_serve_command(app);
   hearth::cli::add_client_commands(app);
+  hearth::cli::add_fit_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

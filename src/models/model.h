@@ -149,6 +149,9 @@ Result<std::unique_ptr<Model>> load_model(std::shared_ptr<gguf::GgufFile> file, 
 // metadata alone (per architecture: sliding-window rings, fixed-size DeltaNet state); what the
 // scheduler's memory check uses before loading a model.
 Result<size_t> estimate_state_bytes(const gguf::GgufFile& file, const ContextParams& p);
+struct ArchInfo;
+// The config and cache layout `file`'s architecture reads from its metadata (no weights touched).
+Result<ArchInfo> describe_file(const gguf::GgufFile& file);
 // Names of the architectures hearth can run (from the registry).
 std::vector<std::string> supported_architectures();
 

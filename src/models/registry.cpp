@@ -63,6 +63,11 @@ Result<std::unique_ptr<Model>> load_model(std::shared_ptr<gguf::GgufFile> file, 
   return a->load(std::move(file), pool, opt);
 }
 
+Result<ArchInfo> describe_file(const gguf::GgufFile& file) {
+  HEARTH_ASSIGN_OR_RETURN(const Architecture* a, find(file));
+  return a->describe(file);
+}
+
 Result<size_t> estimate_state_bytes(const gguf::GgufFile& file, const ContextParams& p) {
   HEARTH_ASSIGN_OR_RETURN(const Architecture* a, find(file));
   HEARTH_ASSIGN_OR_RETURN(ArchInfo info, a->describe(file));

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "registry/client.h"
+#include "registry/header.h"
 #include "registry/hf.h"
 
 namespace hearth::registry {
@@ -91,7 +92,8 @@ class Puller {
       }
   }
 
-  Status run(const std::vector<BlobSource>& sources, store::Pin& pin);
+  Status run(const std::vector<BlobSource>& sources, store::Pin& pin,
+             const std::function<Status()>& before_first_byte);
 
  private:
   Status prepare(Blob& b);
@@ -448,7 +450,8 @@ Status Puller::complete(Blob& b) {
   return Status::ok();
 }
 
-Status Puller::run(const std::vector<BlobSource>& sources, store::Pin& pin) {
+Status Puller::run(const std::vector<BlobSource>& sources, store::Pin& pin,
+                   const std::function<Status()>& before_first_byte) {
   int64_t need = 0;
   for (const BlobSource& src : sources) {
     const store::Layer* l = &src.layer;
@@ -481,6 +484,12 @@ Status Puller::run(const std::vector<BlobSource>& sources, store::Pin& pin) {
                                               " needed, " + human(free_bytes) + " free in " +
                                               st_.root());
   }
+  if (before_first_byte)
+    if (Status refused = before_first_byte(); !refused.is_ok()) {
+      for (auto& b : blobs_)  // no junk left: empty partial files this pull opened
+        if (!b->done && b->written == 0) ::unlink(b->path.c_str());
+      return refused;
+    }
   for (auto& b : blobs_) {
     if (b->done) continue;
     if (b->size == 0) {  // nothing to fetch: the empty blob's digest is checked all the same
@@ -535,9 +544,10 @@ Status Puller::run(const std::vector<BlobSource>& sources, store::Pin& pin) {
 }  // namespace
 
 Status fetch_blobs(store::Store& st, Client& client, const std::vector<BlobSource>& blobs,
-                   store::Pin& pin, const ProgressFn& progress) {
+                   store::Pin& pin, const ProgressFn& progress,
+                   const std::function<Status()>& before_first_byte) {
   Puller puller(st, client, progress);
-  return puller.run(blobs, pin);
+  return puller.run(blobs, pin, before_first_byte);
 }
 
 std::string partial_path(const store::Store& st, std::string_view hex) {
@@ -575,7 +585,20 @@ Status pull(store::Store& st, std::string_view name, const PullOptions& opts,
   std::vector<BlobSource> sources;
   for (const auto& l : m->layers) sources.push_back({l, ep.blob_url(l.digest)});
   sources.push_back({m->config, ep.blob_url(m->config.digest)});
-  HEARTH_RETURN_IF_ERROR(fetch_blobs(st, client, sources, pin, progress));
+  // The fit check runs once the disk is known to have room, before the first byte.
+  auto check = [&]() -> Status {
+    if (!opts.check) return Status::ok();
+    const store::Layer* model = m->find(store::kMediaModel);
+    if (!model || st.has_blob(model->digest)) return Status::ok();
+    std::shared_ptr<const std::vector<uint8_t>> keep;  // what the header points into
+    auto header = [&]() -> Result<std::shared_ptr<gguf::GgufFile>> {
+      HEARTH_ASSIGN_OR_RETURN(RemoteHeader h, fetch_header(client, ep, *m));
+      keep = h.bytes;
+      return h.header;
+    };
+    return opts.check(model->size, header);
+  };
+  HEARTH_RETURN_IF_ERROR(fetch_blobs(st, client, sources, pin, progress, check));
   if (!progress({"verifying sha256 digest", "", 0, 0}))
     return Status(StatusCode::kCancelled, "pull cancelled");
   if (!progress({"writing manifest", "", 0, 0}))

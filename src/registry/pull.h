@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "gguf/gguf.h"
 #include "store/store.h"
 
 namespace hearth::registry {
@@ -32,6 +33,12 @@ using ProgressFn = std::function<bool(const Progress&)>;
 
 struct PullOptions {
   bool insecure = false;  // plain HTTP
+  // Called before any blob is downloaded with the model layer's size and a way to read its GGUF
+  // header (ranged requests, only when called); an error ends the pull with that error (the fit
+  // advisor refusing a model this machine cannot hold). Skipped when the model layer is already
+  // in the store.
+  using HeaderFn = std::function<Result<std::shared_ptr<gguf::GgufFile>>()>;
+  std::function<Status(int64_t model_size, const HeaderFn& header)> check;
 };
 
 // Pulls `name` ([http://][host[:port]/][ns/]model[:tag]) into `store`. Names on hf.co or
@@ -51,9 +58,11 @@ struct BlobSource {
 
 // Fetches every one of `blobs` the store lacks, as pull() does (parallel ranged parts hashed on
 // the way, resumable, verified, installed into blobs/), each pinned in `pin`. `client`'s token
-// goes only to its own host. Writes no manifest.
+// goes only to its own host. Writes no manifest. `before_first_byte`, when set, runs once the
+// disk is known to have room and before any transfer starts; its error ends the pull.
 Status fetch_blobs(store::Store& st, Client& client, const std::vector<BlobSource>& blobs,
-                   store::Pin& pin, const ProgressFn& progress);
+                   store::Pin& pin, const ProgressFn& progress,
+                   const std::function<Status()>& before_first_byte = {});
 
 // Where partial downloads live: <store>/downloads/sha256-<hex>.partial, beside but outside the
 // store's blobs (so nothing there is ever taken for a blob, and an Ollama sharing the store

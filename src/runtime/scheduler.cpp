@@ -9,6 +9,7 @@
 
 #include "gguf/gguf.h"
 #include "models/model.h"
+#include "runtime/fit.h"
 #include "runtime/runner.h"
 
 namespace hearth::runtime {
@@ -59,17 +60,6 @@ int64_t env_bytes(const char* k) {
   return int64_t(x * mul);
 }
 
-// MemAvailable from /proc/meminfo, in bytes (0 if unknown).
-int64_t mem_available() {
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  int64_t kb = 0;
-  std::string unit;
-  while (f >> key >> kb >> unit)
-    if (key == "MemAvailable:") return kb * 1024;
-  return 0;
-}
-
 std::string gib(int64_t b) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f GiB", double(b) / (1024.0 * 1024 * 1024));
@@ -98,15 +88,13 @@ SchedulerOptions SchedulerOptions::from_env() {
 Result<int64_t> Scheduler::estimate_bytes(const std::string& path, int n_ctx, int n_parallel,
                                           int n_batch) {
   HEARTH_ASSIGN_OR_RETURN(auto f, gguf::GgufFile::open(path));
-  const int64_t file = int64_t(f->file_size());  // every part of a split model
-  // The architecture's own sizing: sliding-window layers keep a bounded ring, DeltaNet layers a
-  // fixed-size state instead of a KV cache.
-  models::ContextParams cp;
-  cp.n_ctx = n_ctx;
-  cp.n_batch = n_batch;
-  HEARTH_ASSIGN_OR_RETURN(size_t per_seq, models::estimate_state_bytes(*f, cp));
-  const int64_t kv = int64_t(per_seq) * int64_t(std::max(1, n_parallel));
-  return file + kv + (int64_t(256) << 20);  // scratch, logits, tokenizer tables
+  // The fit advisor's estimate (runtime/fit.h): what `hearth fit` says is what loading checks.
+  FitParams p;
+  p.n_ctx = n_ctx;
+  p.n_seq = std::max(1, n_parallel);
+  p.n_batch = n_batch;
+  HEARTH_ASSIGN_OR_RETURN(MemoryEstimate e, estimate_memory(*f, p));
+  return e.total();
 }
 
 Scheduler::Scheduler(SchedulerOptions o) : opt_(std::move(o)) {
@@ -227,7 +215,7 @@ Result<bool> Scheduler::load_locked(std::unique_lock<std::mutex>& lk, Job& j) {
   for (;;) {
     int64_t held = 0;
     for (const auto& [p, e] : loaded_) held += e.runner->memory_bytes();
-    const int64_t avail = opt_.memory_limit > 0 ? opt_.memory_limit - held : mem_available();
+    const int64_t avail = opt_.memory_limit > 0 ? opt_.memory_limit - held : memory_available();
     const bool too_many = int(loaded_.size()) >= opt_.max_loaded;
     if (need <= avail && !too_many) break;
     // Evict the least recently used idle model.

@@ -146,6 +146,10 @@ void Api::handle(const HttpRequest& req, ResponderP res) {
     if (!only({"POST"})) return;
     return chat(req, res);
   }
+  if (p == "/api/fit") {
+    if (!only({"GET"})) return;
+    return fit(req, res);
+  }
   if (p == "/api/ps") {
     if (!only({"GET"})) return;
     return ps(res);

@@ -49,6 +49,7 @@ class Api {
   void generate(const HttpRequest& req, ResponderP res);
   void chat(const HttpRequest& req, ResponderP res);
   void ps(ResponderP res);
+  void fit(const HttpRequest& req, ResponderP res);  // GET /api/fit (api_fit.cpp)
   void embed(const HttpRequest& req, ResponderP res);
   void v1_chat(const HttpRequest& req, ResponderP res);
   void v1_completions(const HttpRequest& req, ResponderP res);

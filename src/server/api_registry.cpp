@@ -20,6 +20,8 @@
 #include "registry/client.h"
 #include "registry/pull.h"
 #include "registry/push.h"
+#include "runtime/fit.h"
+#include "runtime/scheduler.h"
 #include "server/api.h"
 #include "server/api_util.h"
 
@@ -218,23 +220,6 @@ class SessionSink final : public UploadSink {
   std::shared_ptr<Api::RegistryUploads::Session> s_;
   uint64_t room_;
 };
-
-std::string query_value(const std::string& q, const std::string& key) {
-  for (const auto& kv : split(q, '&')) {
-    if (kv.rfind(key + "=", 0) != 0) continue;
-    std::string v = kv.substr(key.size() + 1), out;
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (v[i] == '%' && i + 2 < v.size()) {
-        out += char(std::strtol(v.substr(i + 1, 2).c_str(), nullptr, 16));
-        i += 2;
-      } else {
-        out += v[i] == '+' ? ' ' : v[i];
-      }
-    }
-    return out;
-  }
-  return "";
-}
 
 std::string random_id() {
   std::random_device rd;
@@ -448,6 +433,26 @@ void Api::transfer(const HttpRequest& req, ResponderP res, bool is_push) {
       } else {
         hearth::registry::PullOptions o;
         o.insecure = insecure;
+        // Refused before any byte is downloaded when this machine can never hold the model.
+        o.check = [this](int64_t size, const hearth::registry::PullOptions::HeaderFn& header) {
+          runtime::FitParams p;
+          if (sched_) {
+            p.n_ctx = sched_->options().default_ctx;
+            p.n_batch = sched_->options().n_batch;
+          }
+          const auto m = runtime::machine_info(sched_ ? sched_->options().memory_limit : 0);
+          // Far below what the machine holds: no need to read the header (KV cache, scratch and
+          // vocabulary at the default context are well under half the weights plus 1 GiB).
+          if (size + size / 2 + (int64_t(1) << 30) < m.mem_total - runtime::kSystemReserve)
+            return Status::ok();
+          auto h = header();
+          if (!h) return Status::ok();  // not a GGUF we can size: the pull decides
+          auto r = runtime::fit(**h, p, m, 0, false);
+          if (r && r->verdict == runtime::Verdict::kTooLarge)
+            return Status(StatusCode::kResourceExhausted,
+                          "this model " + r->reason + " (`hearth fit` shows what fits)");
+          return Status::ok();
+        };
         st = hearth::registry::pull(store_, name, o, progress);
       }
     } catch (const std::exception& e) {

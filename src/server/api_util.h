@@ -24,4 +24,7 @@ std::optional<json> body_json(const HttpRequest& req, Responder& res);
 std::optional<std::string> str_field(const json& j, const char* key, const char* alias,
                                      Responder& res, bool* type_error);
 
+// The decoded value of `key` in a URL query string ("" if absent).
+std::string query_value(const std::string& query, const std::string& key);
+
 }  // namespace hearth::server

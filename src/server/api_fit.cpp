@@ -1,0 +1,100 @@
+// GET /api/fit: the hardware-fit advisor (runtime/fit.h) over HTTP. Without `model`: this
+// machine and every local model's verdict; with `model` (a local name, a registry name read by
+// its header alone, or a GGUF path on the server): the full report.
+#include <thread>
+
+#include "registry/header.h"
+#include "runtime/fit.h"
+#include "runtime/scheduler.h"
+#include "server/api.h"
+#include "server/api_util.h"
+#include "server/errors.h"
+
+namespace hearth::server {
+
+std::string query_value(const std::string& q, const std::string& key) {
+  size_t i = 0;
+  while (i <= q.size()) {
+    size_t e = q.find('&', i);
+    if (e == std::string::npos) e = q.size();
+    const std::string kv = q.substr(i, e - i);
+    i = e + 1;
+    if (kv.rfind(key + "=", 0) != 0) continue;
+    std::string v = kv.substr(key.size() + 1), out;
+    for (size_t k = 0; k < v.size(); ++k) {
+      if (v[k] == '%' && k + 2 < v.size()) {
+        out += char(std::strtol(v.substr(k + 1, 2).c_str(), nullptr, 16));
+        k += 2;
+      } else {
+        out += v[k] == '+' ? ' ' : v[k];
+      }
+    }
+    return out;
+  }
+  return "";
+}
+
+void Api::fit(const HttpRequest& req, ResponderP res) {
+  const std::string model = query_value(req.query, "model");
+  const std::string ctx_s = query_value(req.query, "ctx");
+  const std::string par_s = query_value(req.query, "parallel");
+  const bool insecure = query_value(req.query, "insecure") == "true";
+  runtime::FitParams p;
+  if (sched_) {
+    p.n_ctx = sched_->options().default_ctx;
+    p.n_batch = sched_->options().n_batch;
+  }
+  for (auto [text, dst] : {std::pair{&ctx_s, &p.n_ctx}, std::pair{&par_s, &p.n_seq}}) {
+    if (text->empty()) continue;
+    char* end = nullptr;
+    const long v = std::strtol(text->c_str(), &end, 10);
+    if (*end != '\0' || v < 1 || v > (1 << 24))
+      return res->send(json_error(400, "ctx and parallel must be positive integers"));
+    *dst = int(v);
+  }
+  // The bandwidth probe (first call only) and registry reads take a while: not on the I/O thread.
+  std::thread([this, res, model, p, insecure] {
+    try {
+      const auto m = runtime::machine_info(sched_ ? sched_->options().memory_limit : 0);
+      const double bw = runtime::memory_bandwidth();
+      json out = {{"machine", runtime::machine_json(m, bw)}};
+      if (model.empty()) {
+        json list = json::array();
+        auto models = store_.list();
+        if (!models) return res->send(error_response(models.status()));
+        for (const auto& e : *models) {
+          auto h = hearth::registry::open_model_header(store_, e.name.display(), false);
+          json x = {{"name", e.name.display()}};
+          auto r =
+              h ? runtime::fit(*h->file, p, m, bw, false) : Result<runtime::FitReport>(h.status());
+          if (!r) {
+            x["error"] = r.status().message();
+          } else {
+            const json full = runtime::report_json(*r);
+            for (const char* k :
+                 {"architecture", "parameters", "quantization", "context", "memory", "verdict",
+                  "fits", "reason", "max_context", "decode_tokens_per_second"})
+              if (full.contains(k)) x[k] = full[k];
+          }
+          list.push_back(x);
+        }
+        out["models"] = list;
+        return res->send(json_ok(out));
+      }
+      auto h = hearth::registry::open_model_header(store_, model, insecure);
+      if (!h) return res->send(error_response(h.status()));
+      auto r = runtime::fit(*h->file, p, m, bw, true);
+      if (!r) return res->send(error_response(r.status()));
+      out["model"] = h->name;
+      out["source"] = h->source;
+      out["size"] = h->size;
+      const json full = runtime::report_json(*r);
+      for (auto& [k, v] : full.items()) out[k] = v;
+      res->send(json_ok(out));
+    } catch (const std::exception& e) {
+      res->send(json_error(500, std::string("fit: ") + e.what()));
+    }
+  }).detach();
+}
+
+}  // namespace hearth::server
