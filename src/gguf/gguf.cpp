@@ -9,6 +9,8 @@
 #include <limits>
 #include <unordered_set>
 
+#include "gguf/ollama_compat.h"
+
 namespace hearth::gguf {
 namespace {
 
@@ -110,7 +112,7 @@ bool MetaValue::is_float() const {
   return type == ValueType::F32 || type == ValueType::F64;
 }
 
-Result<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path) {
+Result<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path, Layout layout) {
   HEARTH_ASSIGN_OR_RETURN(auto mf, MappedFile::open(path));
   auto g = std::shared_ptr<GgufFile>(new GgufFile());
   g->file_ = mf;
@@ -119,17 +121,19 @@ Result<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path) {
   g->full_size_ = mf->size();
   g->name_ = path;
   HEARTH_RETURN_IF_ERROR(g->parse_impl());
+  HEARTH_RETURN_IF_ERROR(g->finish(layout));
   return g;
 }
 
 Result<std::shared_ptr<GgufFile>> GgufFile::parse(const uint8_t* data, size_t size,
-                                                  std::string name) {
+                                                  std::string name, Layout layout) {
   auto g = std::shared_ptr<GgufFile>(new GgufFile());
   g->base_ = data;
   g->size_ = size;
   g->full_size_ = size;
   g->name_ = std::move(name);
   HEARTH_RETURN_IF_ERROR(g->parse_impl());
+  HEARTH_RETURN_IF_ERROR(g->finish(layout));
   return g;
 }
 
@@ -142,6 +146,7 @@ Result<std::shared_ptr<GgufFile>> GgufFile::parse_header(const uint8_t* data, si
   g->header_only_ = true;
   g->name_ = std::move(name);
   HEARTH_RETURN_IF_ERROR(g->parse_impl());
+  HEARTH_RETURN_IF_ERROR(g->finish(Layout::kNormalized));
   return g;
 }
 
@@ -375,6 +380,10 @@ Status GgufFile::parse_impl() {
     t.data = header_only_ ? nullptr : base_ + data_offset_ + t.offset;
   }
   return Status::ok();
+}
+
+Status GgufFile::finish(Layout layout) {
+  return layout == Layout::kNormalized ? normalize_ollama_layout(*this) : Status::ok();
 }
 
 const MetaValue* GgufFile::find(std::string_view key) const {

@@ -99,7 +99,11 @@ Result<int64_t> Scheduler::estimate_bytes(const std::string& path, int n_ctx, in
                                           int n_batch) {
   HEARTH_ASSIGN_OR_RETURN(auto f, gguf::GgufFile::open(path));
   struct stat st {};
-  const int64_t file = ::stat(path.c_str(), &st) == 0 ? int64_t(st.st_size) : 0;
+  // Tensors no text model reads (an Ollama-layout file's vision tower, gguf/ollama_compat.h)
+  // are never paged in.
+  const int64_t file = ::stat(path.c_str(), &st) == 0
+                           ? int64_t(st.st_size) - int64_t(f->layout_fixes().ignored_bytes)
+                           : 0;
   // The architecture's own sizing: sliding-window layers keep a bounded ring, DeltaNet layers a
   // fixed-size state instead of a KV cache.
   models::ContextParams cp;
