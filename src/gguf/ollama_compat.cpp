@@ -107,17 +107,17 @@ class LayoutEditor {
   }
   // Removes the tensors `drop` selects from tensors(); returns how many.
   size_t hide_tensors(const std::function<bool(std::string_view)>& drop) {
-    size_t n = 0;
     std::vector<TensorInfo> keep;
     keep.reserve(f_.tensors_.size());
-    for (auto& t : f_.tensors_) {
-      if (drop(t.name)) {
-        ++n;
-        f_.fixes_.ignored_tensors++;
-        f_.fixes_.ignored_bytes += t.nbytes;
-      } else {
-        keep.push_back(std::move(t));
+    size_t n = 0;
+    for (const auto& t : f_.tensors_) {
+      if (!drop(t.name)) {
+        keep.push_back(t);
+        continue;
       }
+      ++n;
+      f_.fixes_.ignored_tensors++;
+      f_.fixes_.ignored_bytes += t.nbytes;
     }
     if (n == 0) return 0;
     f_.tensors_ = std::move(keep);
@@ -135,9 +135,6 @@ namespace {
 
 bool starts_with(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p;
-}
-bool ends_with(std::string_view s, std::string_view p) {
-  return s.size() >= p.size() && s.substr(s.size() - p.size()) == p;
 }
 
 bool has(const GgufFile& f, const std::string& key) {
@@ -214,7 +211,8 @@ std::vector<std::string> gemma3_markers(const GgufFile& f) {
   marker_if(m, has(f, p + "rope.local.freq_base"), p + "rope.local.freq_base");
   marker_if(m, has(f, "tokenizer.ggml.add_padding_token"), "tokenizer.ggml.add_padding_token");
   marker_if(m, has(f, "tokenizer.ggml.add_unknown_token"), "tokenizer.ggml.add_unknown_token");
-  marker_if(m, !has(f, p + "attention.layer_norm_rms_epsilon"),
+  // (in a file with hyperparameters: a vocabulary-only file has none at all)
+  marker_if(m, has(f, p + "block_count") && !has(f, p + "attention.layer_norm_rms_epsilon"),
             "no " + p + "attention.layer_norm_rms_epsilon");
   return m;
 }
@@ -435,7 +433,7 @@ void fix_qwen35(LayoutEditor& e, const std::string& arch) {
     }
   }
   // Rope sections: three entries, possibly only under Ollama's names; llama.cpp has four.
-  for (const std::string from :
+  for (const std::string& from :
        {p + "rope.dimension_sections", p + "rope.mrope_section", p + "mrope_sections"}) {
     if (!is_array(f, from)) continue;
     auto sec = f.get_int_array(from);
