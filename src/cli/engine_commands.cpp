@@ -166,6 +166,11 @@ int run_logits(const CommonOpts& o, bool all, const std::string& out_path, int t
     j["dtype"] = "float32-le";
   }
   j["finite"] = finite;
+  // What was changed to read an Ollama-layout file (gguf/ollama_compat.h); absent otherwise.
+  if (const auto& lf = (*eng)->file().layout_fixes(); lf.applied()) {
+    j["layout_fixes"] = lf.fixes;
+    j["ignored_tensors"] = lf.ignored_tensors;
+  }
   if (out_path.empty()) {
     json rows_j = json::array();
     for (int64_t r = 0; r < rows; ++r)

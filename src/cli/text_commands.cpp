@@ -86,7 +86,7 @@ void add_text_commands(CLI::App& app) {
         const std::string text = s.get<std::string>();
         results.push_back({{"text", text}, {"tokens", t.encode(text, add, special)}});
       }
-      print({{"results", results}, {"bos_added", bos_added}});
+      print({{"results", results}, {"bos_added", bos_added}, {"eog", t.eog_ids()}});
       std::exit(0);
     }
     std::string text = to->text;

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "gguf/ollama_compat.h"
+
 namespace hearth::gguf {
 namespace {
 
@@ -165,10 +167,12 @@ std::vector<std::string> GgufFile::split_paths_by_name(const std::string& first)
   return out;
 }
 
-Result<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path) {
+Result<std::shared_ptr<GgufFile>> GgufFile::open(const std::string& path, Layout layout) {
   HEARTH_ASSIGN_OR_RETURN(auto g, open_one(path));
   const int64_t count = split_key(*g, "split.count");
   if (count > 1) HEARTH_RETURN_IF_ERROR(g->add_splits(path));
+  // The layout is normalised once every part's tensors are in (ollama_compat.h).
+  HEARTH_RETURN_IF_ERROR(g->finish(layout));
   return g;
 }
 
@@ -240,13 +244,14 @@ Result<std::shared_ptr<GgufFile>> GgufFile::open_one(const std::string& path) {
 }
 
 Result<std::shared_ptr<GgufFile>> GgufFile::parse(const uint8_t* data, size_t size,
-                                                  std::string name) {
+                                                  std::string name, Layout layout) {
   auto g = std::shared_ptr<GgufFile>(new GgufFile());
   g->base_ = data;
   g->size_ = size;
   g->full_size_ = size;
   g->name_ = std::move(name);
   HEARTH_RETURN_IF_ERROR(g->parse_impl());
+  HEARTH_RETURN_IF_ERROR(g->finish(layout));
   return g;
 }
 
@@ -259,6 +264,7 @@ Result<std::shared_ptr<GgufFile>> GgufFile::parse_header(const uint8_t* data, si
   g->header_only_ = true;
   g->name_ = std::move(name);
   HEARTH_RETURN_IF_ERROR(g->parse_impl());
+  HEARTH_RETURN_IF_ERROR(g->finish(Layout::kNormalized));
   return g;
 }
 
@@ -492,6 +498,10 @@ Status GgufFile::parse_impl() {
     t.data = header_only_ ? nullptr : base_ + data_offset_ + t.offset;
   }
   return Status::ok();
+}
+
+Status GgufFile::finish(Layout layout) {
+  return layout == Layout::kNormalized ? normalize_ollama_layout(*this) : Status::ok();
 }
 
 const MetaValue* GgufFile::find(std::string_view key) const {

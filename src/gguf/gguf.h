@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -87,9 +88,24 @@ struct TensorInfo {
   int64_t n_rows() const { return row_len() ? n_elements / row_len() : 0; }
 };
 
+// What gguf/ollama_compat.cpp changed to present a file written in Ollama's library layout as the
+// llama.cpp layout the models read. Empty for every other file.
+struct LayoutFixes {
+  std::string family;              // the architecture whose fixes applied ("" = untouched)
+  std::vector<std::string> fixes;  // one line per change, for logs and tests
+  size_t ignored_tensors = 0;      // tensors hidden from tensors() (vision/audio/projector, MTP)
+  uint64_t ignored_bytes = 0;      // their data size (not part of the text model's memory)
+  bool applied() const { return !fixes.empty(); }
+};
+
+// kNormalized (the default): a file in Ollama's library layout is presented as the llama.cpp
+// layout (gguf/ollama_compat.h); any other file is left exactly as read. kRaw: as written.
+enum class Layout { kNormalized, kRaw };
+
 class GgufFile {
  public:
-  static Result<std::shared_ptr<GgufFile>> open(const std::string& path);
+  static Result<std::shared_ptr<GgufFile>> open(const std::string& path,
+                                                Layout layout = Layout::kNormalized);
   // Registers where the parts of the split model whose first part is `first` live (in order,
   // `first` included), for open(first). An empty list forgets it.
   static void set_split_parts(const std::string& first, std::vector<std::string> parts);
@@ -98,7 +114,8 @@ class GgufFile {
   static std::vector<std::string> split_paths_by_name(const std::string& first);
   // Parses a buffer the caller keeps alive (tests, fuzzing). Never copies tensor data.
   static Result<std::shared_ptr<GgufFile>> parse(const uint8_t* data, size_t size,
-                                                 std::string name = "<memory>");
+                                                 std::string name = "<memory>",
+                                                 Layout layout = Layout::kNormalized);
   // The header alone: the first bytes of a file of `file_size` bytes (a ranged read of a blob
   // in a registry). Metadata and tensor infos as open() gives them, every tensor checked against
   // file_size; tensor data pointers are null. Fails (Corrupt, "runs past the end") when the
@@ -137,11 +154,16 @@ class GgufFile {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;
 
+  // What the layout normalisation changed (empty: the file is read as written).
+  const LayoutFixes& layout_fixes() const { return fixes_; }
+
  private:
+  friend class LayoutEditor;  // gguf/ollama_compat.cpp
   GgufFile() = default;
   Status parse_impl();
   static Result<std::shared_ptr<GgufFile>> open_one(const std::string& path);
   Status add_splits(const std::string& path);
+  Status finish(Layout layout);
 
   std::shared_ptr<MappedFile> file_;  // keeps the mapping alive (null for parse())
   const uint8_t* base_ = nullptr;
@@ -158,6 +180,9 @@ class GgufFile {
   std::unordered_map<std::string_view, size_t> tensor_index_;
   std::vector<std::shared_ptr<GgufFile>> parts_;  // a split model's later parts (kept mapped)
   uint64_t parts_size_ = 0;
+  // Keys, names and values the layout normalisation made (stable addresses: views point here).
+  std::deque<std::string> owned_;
+  LayoutFixes fixes_;
 };
 
 // Writes GGUF v3. Values and tensors are kept in insertion order. write() goes to a temporary

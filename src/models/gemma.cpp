@@ -9,14 +9,15 @@
 //   logits = softcap(output · (rms(x) · output_norm))
 //
 // Sliding-window layers (a ring KV cache) alternate with global ones: Gemma 3 slides in layer il
-// iff il % P < P - 1 (P = attention.sliding_window_pattern, default 6), Gemma 4 per a per-layer
-// array. Sliding layers use RoPE base rope.freq_base_swa without scaling; Gemma 4's also have
-// their own head size (attention.key_length_swa) and rotated dims, its global layers use
-// rope_freqs (proportional RoPE). q and k are RMS-normed per head; Gemma 4 also norms V without
-// a weight, uses attention scale 1, lets a layer without attn_v take V from its K projection,
-// and lets its last attention.shared_kv_layers layers read the cache of the last earlier layer
-// of their kind. The 26B-A4B adds a GeGLU expert mixture beside every dense FFN, routed from
-// rms(x) / √n_embd ⊙ ffn_gate_inp.scale.
+// iff il % P < P - 1 (P = attention.sliding_window_pattern, default 6; Ollama's converter writes
+// a per-layer array instead), Gemma 4 per a per-layer array. Sliding layers use RoPE base
+// rope.freq_base_swa without scaling; Gemma 4's also have their own head size
+// (attention.key_length_swa) and rotated dims, its global layers use rope_freqs (proportional
+// RoPE). q and k are RMS-normed per head; Gemma 4 also norms V without a weight, uses attention
+// scale 1, lets a layer without attn_v take V from its K projection, and lets its last
+// attention.shared_kv_layers layers read the cache of the last earlier layer of their kind. The
+// 26B-A4B adds a GeGLU expert mixture beside every dense FFN, routed from rms(x) / √n_embd ⊙
+// ffn_gate_inp.scale.
 #include <cmath>
 #include <optional>
 
@@ -62,7 +63,10 @@ Result<Spec> read_spec(const gguf::GgufFile& f, bool v4) {
   int64_t shared_kv = 0;
   float scale = 0;
   if (!v4) {
-    if (window > 0) {
+    if (const auto* pat = f.find(p + "attention.sliding_window_pattern");
+        window > 0 && pat && pat->type == gguf::ValueType::ARRAY) {  // per layer (Ollama)
+      HEARTH_ASSIGN_OR_RETURN(swa, read_layer_flags(f, p + "attention.sliding_window_pattern", n));
+    } else if (window > 0) {
       HEARTH_ASSIGN_OR_RETURN(int64_t period,
                               f.get_int_or(p + "attention.sliding_window_pattern", 6));
       if (period <= 0 || period > 4096)

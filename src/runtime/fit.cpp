@@ -81,6 +81,8 @@ Result<MemoryEstimate> estimate_memory(const gguf::GgufFile& f, const FitParams&
   const int64_t used = key_int(f, arch + ".expert_used_count");
   const bool tied = f.find_tensor("output.weight") == nullptr;
   e.weights = int64_t(f.data_offset());
+  // Towers the layout normalisation already hid (gguf/ollama_compat.h) count as never read too.
+  e.ignored = int64_t(f.layout_fixes().ignored_bytes);
   for (const auto& t : f.tensors()) {
     if (ignored_tensor(t.name)) {
       e.ignored += int64_t(t.nbytes);

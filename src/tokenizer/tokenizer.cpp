@@ -263,6 +263,12 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFi
     add_eog(id);
   for (const char* s : kEogTexts)
     if (int32_t id = t->find(s); id >= 0 && t->token_type(id) == TokenType::kControl) add_eog(id);
+  // Ollama's key: generation_config.json's list of end ids (ids outside the vocabulary ignored).
+  if (f.find("tokenizer.ggml.eos_token_ids")) {
+    HEARTH_ASSIGN_OR_RETURN(auto ids, f.get_int_array("tokenizer.ggml.eos_token_ids"));
+    for (int64_t id : ids)
+      if (id >= 0 && id < int64_t(n)) add_eog(int32_t(id));
+  }
 
   t->all_special_ = std::make_unique<Trie>();
   t->user_defined_ = std::make_unique<Trie>();
