@@ -55,44 +55,58 @@ def filling_prompt(gguf, want):
     return text, n_tokens(gguf, text)
 
 
+def measure(gguf, ctx=CTX, timeout=600):
+    """Loads `gguf` into a fresh server and answers one request that fills a `ctx` context.
+    Returns (the /api/fit report for it, VmRSS growth over the load and request, prompt tokens,
+    the same report read from the server's own registry endpoints)."""
+    s = Server(env={"HEARTH_NUM_PARALLEL": "1", "HEARTH_KEEP_ALIVE": "10m"})
+    try:
+        put_model(s.models, "m:latest", gguf)
+        st, fit = s.json("GET", f"/api/fit?model=m&ctx={ctx}&parallel=1", timeout=timeout)
+        if st != 200:
+            raise RuntimeError(f"/api/fit: {st} {fit}")
+        prompt, n = filling_prompt(gguf, ctx)
+        before = rss(s.proc.pid)
+        st, out = s.json("POST", "/api/generate",
+                         {"model": "m", "prompt": prompt, "raw": True, "stream": False,
+                          "options": {"num_ctx": ctx, "num_predict": 8, "temperature": 0}},
+                         timeout=timeout)
+        after = rss(s.proc.pid)
+        if st != 200:
+            raise RuntimeError(f"/api/generate: {st} {out}")
+        st, remote = s.json("GET", f"/api/fit?model=127.0.0.1:{s.port}/library/m:latest"
+                                   f"&insecure=true&ctx={ctx}&parallel=1", timeout=timeout)
+        return fit, after - before, out.get("prompt_eval_count", 0), (st, remote)
+    finally:
+        s.stop()
+
+
+def report_line(name, fit, grown, n):
+    m = fit["memory"]
+    return (f"{name:18s} estimate {m['total'] / MIB:8.1f} MiB  measured {grown / MIB:8.1f} MiB  "
+            f"(weights {m['weights'] / MIB:.1f}, kv {m['kv_cache'] / MIB:.1f}, "
+            f"compute {m['compute'] / MIB:.1f}, tokenizer {m['tokenizer'] / MIB:.1f}; "
+            f"prompt {n} tokens)")
+
+
 def main():
     for name in ARCHS:
         gguf = os.path.join(FIXTURES, name + ".gguf")
-        s = Server(env={"HEARTH_NUM_PARALLEL": "1", "HEARTH_KEEP_ALIVE": "10m"})
-        try:
-            put_model(s.models, "m:latest", gguf)
-            st, fit = s.json("GET", f"/api/fit?model=m&ctx={CTX}&parallel=1")
-            check(st == 200 and fit.get("source") == "local", f"{name}: /api/fit {st} {fit}")
-            prompt, n = filling_prompt(gguf, CTX)
-            before = rss(s.proc.pid)
-            st, out = s.json("POST", "/api/generate",
-                             {"model": "m", "prompt": prompt, "raw": True, "stream": False,
-                              "options": {"num_ctx": CTX, "num_predict": 8, "temperature": 0}},
-                             timeout=600)
-            after = rss(s.proc.pid)
-            check(st == 200 and out.get("prompt_eval_count", 0) >= CTX - 512,
-                  f"{name}: the request did not fill the context: {st} "
-                  f"{out if st != 200 else out.get('prompt_eval_count')}")
-            grown = after - before
-            est = fit["memory"]["total"]
-            tol = max(0.05 * est, 64 * MIB)
-            print(f"{name:18s} estimate {est / MIB:8.1f} MiB  measured {grown / MIB:8.1f} MiB  "
-                  f"(weights {fit['memory']['weights'] / MIB:.1f}, kv {fit['memory']['kv_cache'] / MIB:.1f}, "
-                  f"compute {fit['memory']['compute'] / MIB:.1f}, tokenizer "
-                  f"{fit['memory']['tokenizer'] / MIB:.1f}; prompt {n} tokens)")
-            check(abs(est - grown) <= tol,
-                  f"{name}: estimate {est} vs RSS growth {grown} (tolerance {tol:.0f})")
-            # The same model sized from a registry's header: this server's own /v2 endpoints.
-            st, remote = s.json("GET", f"/api/fit?model=127.0.0.1:{s.port}/library/m:latest"
-                                       f"&insecure=true&ctx={CTX}&parallel=1")
-            check(st == 200 and remote.get("source") == "registry",
-                  f"{name}: remote fit {st} {remote}")
-            if st == 200:
-                check(remote["memory"] == fit["memory"] and
-                      remote["quantizations"] == fit["quantizations"],
-                      f"{name}: header-only estimate differs: {remote['memory']} vs {fit['memory']}")
-        finally:
-            s.stop()
+        fit, grown, n, (st, remote) = measure(gguf)
+        check(fit.get("source") == "local", f"{name}: /api/fit {fit}")
+        check(n >= CTX - 512, f"{name}: the request did not fill the context: {n} tokens")
+        est = fit["memory"]["total"]
+        tol = max(0.05 * est, 64 * MIB)
+        print(report_line(name, fit, grown, n))
+        check(abs(est - grown) <= tol,
+              f"{name}: estimate {est} vs RSS growth {grown} (tolerance {tol:.0f})")
+        # The same model sized from a registry's header: the server's own /v2 endpoints.
+        check(st == 200 and remote.get("source") == "registry",
+              f"{name}: remote fit {st} {remote}")
+        if st == 200:
+            check(remote["memory"] == fit["memory"] and
+                  remote["quantizations"] == fit["quantizations"],
+                  f"{name}: header-only estimate differs: {remote['memory']} vs {fit['memory']}")
 
     # Every local model at once; a machine section that names what was measured.
     s = Server()
