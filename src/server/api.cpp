@@ -13,6 +13,7 @@
 #include "base/json_depth.h"
 #include "base/version.h"
 #include "server/api_util.h"
+#include "store/create.h"
 
 namespace hearth::server {
 
@@ -173,6 +174,15 @@ void Api::handle(const HttpRequest& req, ResponderP res) {
   res->send(json_error(404, "404 page not found"));
 }
 
+json details_json(const store::StoredDetails& d) {
+  return {{"parent_model", ""},
+          {"format", d.format},
+          {"family", d.family},
+          {"families", d.families},
+          {"parameter_size", d.parameter_size},
+          {"quantization_level", d.quantization_level}};
+}
+
 void Api::tags(ResponderP res) {
   auto list = store_.list();
   if (!list) return res->send(error_response(list.status()));
@@ -180,34 +190,16 @@ void Api::tags(ResponderP res) {
             [](const auto& a, const auto& b) { return a.modified_unix > b.modified_unix; });
   json models = json::array();
   for (const auto& e : *list) {
-    // Details come from the config blob that create wrote.
-    json cfg = json::object();
+    // A manifest that no longer reads (removed meanwhile, corrupt) lists with empty details.
+    store::StoredDetails det;
     if (auto m = store_.read_manifest(e.name); m.is_ok())
-      if (auto hex = store::digest_hex(m->config.digest); hex.is_ok()) {
-        std::ifstream f(store_.blob_path(*hex));
-        std::stringstream ss;
-        ss << f.rdbuf();
-        cfg = json::parse(ss.str(), nullptr, false);
-        if (!cfg.is_object()) cfg = json::object();
-      }
-    auto str = [&](const char* k) {
-      return cfg.contains(k) && cfg[k].is_string() ? cfg[k].get<std::string>() : std::string();
-    };
-    json families = cfg.contains("model_families") && cfg["model_families"].is_array()
-                        ? cfg["model_families"]
-                        : json::array();
+      det = store::stored_model_details(store_, *m);
     models.push_back({{"name", e.name.display()},
                       {"model", e.name.display()},
                       {"modified_at", rfc3339(e.modified_unix)},
                       {"size", e.size},
                       {"digest", e.digest},
-                      {"details",
-                       {{"parent_model", ""},
-                        {"format", "gguf"},
-                        {"family", str("model_family")},
-                        {"families", families},
-                        {"parameter_size", str("model_type")},
-                        {"quantization_level", str("file_type")}}}});
+                      {"details", details_json(det)}});
   }
   res->send(json_ok({{"models", models}}));
 }

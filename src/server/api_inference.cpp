@@ -16,6 +16,7 @@
 #include "runtime/scheduler.h"
 #include "server/api.h"
 #include "server/api_util.h"
+#include "store/create.h"
 #include "store/model.h"
 
 namespace hearth::server {
@@ -835,20 +836,15 @@ void Api::ps(ResponderP res) {
       const auto exp =
           std::chrono::duration_cast<std::chrono::nanoseconds>(m.expires_at.time_since_epoch())
               .count();
-      models.push_back({{"name", m.name},
-                        {"model", m.name},
-                        {"size", m.size},
-                        {"digest", m.digest},
-                        {"details",
-                         {{"parent_model", ""},
-                          {"format", "gguf"},
-                          {"family", ""},
-                          {"families", json::array()},
-                          {"parameter_size", ""},
-                          {"quantization_level", ""}}},
-                        {"expires_at", rfc3339(exp / 1000000000, exp % 1000000000)},
-                        {"size_vram", 0},
-                        {"context_length", m.context_length}});
+      models.push_back(
+          {{"name", m.name},
+           {"model", m.name},
+           {"size", m.size},
+           {"digest", m.digest},
+           {"details", details_json(store::stored_model_details(store_, m.record.manifest))},
+           {"expires_at", rfc3339(exp / 1000000000, exp % 1000000000)},
+           {"size_vram", 0},
+           {"context_length", m.context_length}});
     }
   }
   res->send(json_ok({{"models", models}}));

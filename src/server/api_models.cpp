@@ -99,12 +99,8 @@ void Api::show(const HttpRequest& req, ResponderP res) {
     for (const auto& l : rec->licenses) lic += (lic.empty() ? "" : "\n") + l;
     out["license"] = lic;
   }
-  out["details"] = {{"parent_model", ""},
-                    {"format", "gguf"},
-                    {"family", det.family},
-                    {"families", det.families},
-                    {"parameter_size", det.parameter_size},
-                    {"quantization_level", det.quantization_level}};
+  // As /api/tags and /api/ps give them (the config's, else this header's).
+  out["details"] = details_json(store::stored_model_details(store_, rec->manifest));
   out["model_info"] = store::model_info(**g, verbose);
   if (verbose) {
     json tensors = json::array();
@@ -330,8 +326,10 @@ void Api::v1_models(const HttpRequest& req, ResponderP res) {
   if (req.path.size() > prefix.size()) {
     const std::string id = req.path.substr(prefix.size());
     auto n = store::ModelName::parse(id);
+    // Any case of the name finds the model (the spelling the store has, an exact one first).
+    const auto want = n.is_ok() ? std::optional(store_.canonical(*n)) : std::nullopt;
     for (const auto& e : *list)
-      if (n.is_ok() && e.name.display() == n->display()) return res->send(json_ok(entry(e)));
+      if (want && e.name == *want) return res->send(json_ok(entry(e)));
     return res->send(openai_error(404, "model \"" + id + "\" not found"));
   }
   json data = json::array();

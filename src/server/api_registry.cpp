@@ -403,8 +403,15 @@ void Api::transfer(const HttpRequest& req, ResponderP res, bool is_push) {
       return res->send(json_error(400, std::string("field '") + key + "' must be a boolean"));
     *dst = (*j)[key].get<bool>();
   }
-  if (auto ep = hearth::registry::Endpoint::parse(*name, insecure); !ep)
-    return res->send(json_error(400, ep.status().message()));
+  auto ep = hearth::registry::Endpoint::parse(*name, insecure);
+  if (!ep) return res->send(json_error(400, ep.status().message()));
+  // A name differing only in case from a stored model is that model (Ollama's canonical
+  // spelling): pushed under, and pulled into, the name as stored.
+  if (const store::ModelName c = store_.canonical(ep->name); !(c == ep->name)) {
+    const size_t scheme = name->find("://");
+    *name = (scheme == std::string::npos ? "" : name->substr(0, scheme + 3)) + c.host + "/" + c.ns +
+            "/" + c.model + ":" + c.tag;
+  }
   if (!stream) res->watch_disconnect();
   if (is_push)
     if (auto ep = hearth::registry::Endpoint::parse(*name, insecure); !store_.exists(ep->name))

@@ -9,9 +9,16 @@
 #include "server/errors.h"
 #include "server/http.h"
 
+namespace hearth::store {
+struct StoredDetails;
+}
+
 namespace hearth::server {
 
 using json = nlohmann::ordered_json;
+
+// A model's `details` object as /api/tags, /api/ps and /api/show give it.
+json details_json(const store::StoredDetails& d);
 
 // Bytes a write into `dir` may use: the free space less a safety margin (UINT64_MAX if unknown).
 uint64_t disk_room(const std::string& dir);

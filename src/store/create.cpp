@@ -5,10 +5,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
+#include <unordered_map>
 
+#include "base/json_depth.h"
 #include "base/thread_pool.h"
 #include "quant/types.h"
 #include "quantize/quantize.h"
@@ -183,6 +188,81 @@ std::string parameters_text(const ojson& params) {
   }
   if (!out.empty()) out.pop_back();
   return out;
+}
+
+StoredDetails stored_model_details(const Store& s, const Manifest& m) {
+  StoredDetails d;
+  // The config: a small blob, read on every call (create and a pull write these fields).
+  if (auto hex = digest_hex(m.config.digest); hex.is_ok()) {
+    std::ifstream f(s.blob_path(*hex), std::ios::binary);
+    std::string text;
+    if (f) {
+      text.resize(size_t(64) << 10);  // a config is a few hundred bytes
+      f.read(text.data(), std::streamsize(text.size()));
+      text.resize(size_t(f.gcount()));
+    }
+    auto c = parse_json_bounded<ojson>(text);
+    if (c.is_object()) {
+      auto str = [&](const char* k, std::string& out) {
+        if (c.contains(k) && c[k].is_string() && !c[k].get<std::string>().empty())
+          out = c[k].get<std::string>();
+      };
+      str("model_format", d.format);
+      str("model_family", d.family);
+      str("model_type", d.parameter_size);
+      str("file_type", d.quantization_level);
+      if (c.contains("model_families") && c["model_families"].is_array())
+        for (const auto& x : c["model_families"])
+          if (x.is_string()) d.families.push_back(x.get<std::string>());
+    }
+  }
+  const bool complete =
+      !d.family.empty() && !d.parameter_size.empty() && !d.quantization_level.empty();
+  std::vector<std::string> parts;  // the model blob (a split model's parts, in order)
+  for (const auto& l : m.layers)
+    if (l.media_type == kMediaModel)
+      if (auto hex = digest_hex(l.digest); hex.is_ok()) parts.push_back(*hex);
+  if (!complete && !parts.empty()) {
+    // The header's details, cached by the blobs' digests: content-addressed, so they never
+    // change under a digest. Failures are not cached (a blob may arrive later).
+    static std::mutex mu;
+    static std::unordered_map<std::string, ModelDetails> cache;
+    std::string key;
+    for (const auto& p : parts) key += p;
+    std::optional<ModelDetails> det;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      if (auto it = cache.find(key); it != cache.end()) det = it->second;
+    }
+    std::error_code ec;
+    if (!fs::is_regular_file(s.blob_path(parts[0]), ec)) {
+      det.reset();  // gone since: nothing to show
+    } else if (!det) {
+      try {
+        const std::string first = s.blob_path(parts[0]);
+        if (parts.size() > 1) {
+          std::vector<std::string> paths;
+          for (const auto& p : parts) paths.push_back(s.blob_path(p));
+          gguf::GgufFile::set_split_parts(first, paths);
+        }
+        if (auto g = gguf::GgufFile::open(first); g.is_ok()) {
+          det = model_details(**g);
+          std::lock_guard<std::mutex> lk(mu);
+          if (cache.size() >= 4096) cache.clear();  // stale digests of deleted models
+          cache.emplace(key, *det);
+        }
+      } catch (const std::exception&) {
+        // an unreadable blob: the config's details only
+      }
+    }
+    if (det) {
+      if (d.family.empty()) d.family = det->family;
+      if (d.parameter_size.empty()) d.parameter_size = det->parameter_size;
+      if (d.quantization_level.empty()) d.quantization_level = det->quantization_level;
+    }
+  }
+  if (d.families.empty() && !d.family.empty()) d.families = {d.family};
+  return d;
 }
 
 namespace {

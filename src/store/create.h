@@ -48,6 +48,17 @@ struct ModelDetails {
   int64_t context_length = 0, embedding_length = 0;
 };
 ModelDetails model_details(const gguf::GgufFile& f);
+// The details /api/tags, /api/ps and /api/show give a stored model: the config's fields
+// (model_format, model_family, model_families, model_type, file_type) where it has them, as
+// create and Ollama write them; the rest from the GGUF header of its model blob (a store laid
+// out by hand, an older config). The header is read once per blob digest and cached (safe
+// under concurrent callers). A missing or unreadable blob gives what the config has, possibly
+// nothing; this never fails.
+struct StoredDetails {
+  std::string format = "gguf", family, parameter_size, quantization_level;
+  std::vector<std::string> families;
+};
+StoredDetails stored_model_details(const Store& s, const Manifest& m);
 // "1.2B", "494M", "26M", "7K".
 std::string human_parameter_count(int64_t n);
 // llama.cpp's file type name for general.file_type ("Q4_K_M", "F16", ...), "" if unknown.

@@ -31,7 +31,7 @@ Result<ModelRecord> resolve_model(const Store& s, const ModelName& n) {
   auto m = Manifest::parse(*bytes);
   if (!m) return corrupt("model '" + n.display() + "': " + m.status().message());
   ModelRecord r;
-  r.name = n;
+  r.name = s.canonical(n);  // as stored: what /api/ps and responses show
   r.manifest = *m;
   Sha256 h;
   h.update(bytes->data(), bytes->size());

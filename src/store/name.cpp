@@ -73,6 +73,22 @@ std::string ModelName::display() const {
   return r + model + ":" + tag;
 }
 
+bool equal_fold(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i], y = b[i];
+    if (x >= 'A' && x <= 'Z') x = char(x - 'A' + 'a');
+    if (y >= 'A' && y <= 'Z') y = char(y - 'A' + 'a');
+    if (x != y) return false;
+  }
+  return true;
+}
+
+bool ModelName::equal_fold(const ModelName& o) const {
+  return store::equal_fold(host, o.host) && store::equal_fold(ns, o.ns) &&
+         store::equal_fold(model, o.model) && store::equal_fold(tag, o.tag);
+}
+
 std::string ModelName::path() const {
   return host + "/" + ns + "/" + model + "/" + tag;
 }

@@ -2,6 +2,8 @@
 //
 // Defaults: host registry.ollama.ai, namespace library, tag latest. Each part has Ollama's
 // character rules and length limits; anything else is an invalid name (HTTP 400 upstream).
+// Names compare case-insensitively (ASCII letters only, as Ollama's do); the store keeps the
+// spelling a model was first written with (Store::canonical).
 #pragma once
 
 #include <string>
@@ -28,6 +30,11 @@ struct ModelName {
   // host/namespace/model/tag: the manifest's path below manifests/.
   std::string path() const;
   bool operator==(const ModelName&) const = default;
+  // Equal ignoring the case of ASCII letters ("Llama3" and "llama3:LATEST" name one model).
+  bool equal_fold(const ModelName& o) const;
 };
+
+// a == b ignoring the case of ASCII letters.
+bool equal_fold(std::string_view a, std::string_view b);
 
 }  // namespace hearth::store

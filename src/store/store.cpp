@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -379,8 +380,59 @@ Result<std::unique_ptr<BlobWriter>> Store::begin_blob(std::string_view expected,
   return w;
 }
 
+namespace {
+
+// The entries of `dir` spelled like `part` ignoring case (directories, or manifest files for the
+// tag): the exact spelling first, then the others in order.
+std::vector<std::string> fold_matches(const fs::path& dir, const std::string& part, bool file) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::end(it); it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(".tmp-", 0) == 0 || !equal_fold(name, part)) continue;
+    std::error_code e2;
+    if (file ? !it->is_regular_file(e2) : !it->is_directory(e2)) continue;
+    out.push_back(name);
+  }
+  std::sort(out.begin(), out.end(), [&](const std::string& a, const std::string& b) {
+    return (a == part) != (b == part) ? a == part : a < b;
+  });
+  return out;
+}
+
+// Fills parts[i..3] with a stored manifest's spelling below `dir`; false if there is none.
+bool find_stored(const fs::path& dir, std::string* parts[4], int i) {
+  for (const std::string& e : fold_matches(dir, *parts[i], i == 3)) {
+    const std::string given = *parts[i];
+    *parts[i] = e;
+    if (i == 3 || find_stored(dir / e, parts, i + 1)) return true;
+    *parts[i] = given;
+  }
+  return false;
+}
+
+}  // namespace
+
+ModelName Store::canonical(const ModelName& n) const {
+  const fs::path base = fs::path(root_) / "manifests";
+  std::error_code ec;
+  if (fs::is_regular_file(base / n.path(), ec)) return n;  // the usual case: spelled as stored
+  ModelName out = n;
+  std::string* parts[4] = {&out.host, &out.ns, &out.model, &out.tag};
+  if (find_stored(base, parts, 0)) return out;  // a stored model with this name
+  // A new model: it goes into the directories that exist already, however they are spelled.
+  fs::path dir = base;
+  for (int i = 0; i < 3; ++i) {
+    auto m = fold_matches(dir, *parts[i], false);
+    if (m.empty()) break;
+    *parts[i] = m.front();
+    dir /= m.front();
+  }
+  return out;
+}
+
 std::string Store::manifest_path(const ModelName& n) const {
-  return root_ + "/manifests/" + n.path();
+  return root_ + "/manifests/" + canonical(n).path();
 }
 
 bool Store::exists(const ModelName& n) const {

@@ -156,7 +156,15 @@ class Store {
   Status remove(const ModelName& n);
   // Removes those of `digests` that no manifest references and no Pin holds.
   Status prune(const std::vector<std::string>& digests);
+  // Where the manifest of `n` lives: the path of canonical(n), so every lookup and every write
+  // (create, pull, copy, delete, push) finds a model whatever the case of the name given, and a
+  // name differing only in case from a stored model replaces that model.
   std::string manifest_path(const ModelName& n) const;
+  // `n` spelled as the store spells it: from the host down, each part that matches an existing
+  // manifest directory (the tag: manifest file) ignoring case takes that entry's spelling; an
+  // exact match is preferred, then the smallest such spelling; below the first part with no
+  // match the rest stays as given (a new model goes into its existing host/namespace).
+  ModelName canonical(const ModelName& n) const;
   // Partial downloads (registry/pull.h): <root>/downloads.
   std::string downloads_dir() const { return root_ + "/downloads"; }
 

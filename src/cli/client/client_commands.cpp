@@ -203,9 +203,11 @@ void cmd_stop(const std::string& model) {
   if (!r) fail(r.status().message());
   json ps = parse_or_fail(*r);
   auto n = store::ModelName::parse(model);
-  const std::string want = n.is_ok() ? n->display() : model;
-  bool found = false;
-  for (const auto& m : ps["models"]) found |= m.value("name", "") == want;
+  bool found = false;  // names compare case-insensitively, as the server's do
+  for (const auto& m : ps["models"]) {
+    auto have = store::ModelName::parse(m.value("name", ""));
+    found |= n.is_ok() && have.is_ok() ? n->equal_fold(*have) : m.value("name", "") == model;
+  }
   if (!found) fail("couldn't find model \"" + model + "\" to stop");
   if (!stop_model(c, model)) fail("couldn't stop model \"" + model + "\"");
 }

@@ -7,6 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "gguf/gguf.h"
+#include "store/create.h"
+#include "store/model.h"
 #include "store/modelfile.h"
 #include "store/name.h"
 
@@ -223,6 +226,149 @@ TEST_F(StoreTest, ManifestNeedsItsBlobs) {
   ASSERT_FALSE(st.is_ok());
   EXPECT_NE(st.message().find("missing"), std::string::npos);
   EXPECT_FALSE(s.exists(*ModelName::parse("x")));
+}
+
+TEST(ModelName, ComparesIgnoringCase) {
+  EXPECT_TRUE(ModelName::parse("Llama3")->equal_fold(*ModelName::parse("llama3:LATEST")));
+  EXPECT_TRUE(ModelName::parse("HF.co/Org/Repo:Q4_K_M")
+                  ->equal_fold(*ModelName::parse("hf.co/org/repo:q4_k_m")));
+  EXPECT_FALSE(ModelName::parse("llama3")->equal_fold(*ModelName::parse("llama3:8b")));
+  EXPECT_FALSE(ModelName::parse("me/llama3")->equal_fold(*ModelName::parse("llama3")));
+  EXPECT_FALSE(equal_fold("ab", "abc"));
+  EXPECT_TRUE(equal_fold("a-B_1.x", "A-b_1.X"));
+}
+
+TEST_F(StoreTest, NamesFindModelsWhateverTheirCase) {
+  Store s(root_);
+  const auto stored = *ModelName::parse("Me/Llama3:Q4");
+  ASSERT_TRUE(s.write_manifest(stored, make(s, "M1", "sys")).is_ok());
+  for (const char* other : {"me/llama3:q4", "ME/LLAMA3:Q4", "Me/Llama3:Q4", "mE/lLaMa3:q4"}) {
+    const auto n = *ModelName::parse(other);
+    EXPECT_TRUE(s.exists(n)) << other;
+    EXPECT_TRUE(s.read_manifest(n).is_ok()) << other;
+    EXPECT_EQ(s.canonical(n), stored) << other;
+    EXPECT_EQ(s.manifest_path(n), s.manifest_path(stored)) << other;
+    auto rec = resolve_model(s, n);
+    ASSERT_TRUE(rec.is_ok()) << other;
+    EXPECT_EQ(rec->name.display(), "Me/Llama3:Q4");  // the stored spelling, for /api/ps
+  }
+  EXPECT_FALSE(s.exists(*ModelName::parse("me/llama3:q5")));
+  EXPECT_FALSE(s.exists(*ModelName::parse("llama3:q4")));  // another namespace
+  // A new tag of that model goes into its directory, spelled as stored.
+  EXPECT_EQ(s.canonical(*ModelName::parse("me/llama3:new")).display(), "Me/Llama3:new");
+  EXPECT_EQ(s.canonical(*ModelName::parse("me/other")).display(), "Me/other:latest");
+  EXPECT_EQ(s.canonical(*ModelName::parse("fresh")).display(), "fresh:latest");
+}
+
+TEST_F(StoreTest, DifferentlyCasedWritesReplaceTheModel) {
+  Store s(root_);
+  const auto stored = *ModelName::parse("Llama3");
+  ASSERT_TRUE(s.write_manifest(stored, make(s, "OLD", "old")).is_ok());
+  const auto old_model = s.read_manifest(stored)->find(kMediaModel)->digest;
+  // Writing (create, pull) under another case replaces the manifest instead of adding one.
+  ASSERT_TRUE(s.write_manifest(*ModelName::parse("LLAMA3:Latest"), make(s, "NEW", "new")).is_ok());
+  auto list = s.list();
+  ASSERT_TRUE(list.is_ok());
+  ASSERT_EQ(list->size(), 1u);
+  EXPECT_EQ((*list)[0].name.display(), "Llama3:latest");  // the listing keeps the stored name
+  EXPECT_NE(s.read_manifest(stored)->find(kMediaModel)->digest, old_model);
+  // A copy onto a differently cased existing name replaces it too.
+  ASSERT_TRUE(s.write_manifest(*ModelName::parse("other"), make(s, "OTHER", "o")).is_ok());
+  ASSERT_TRUE(s.copy(*ModelName::parse("OTHER"), *ModelName::parse("llama3")).is_ok());
+  list = s.list();
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].digest, (*list)[1].digest);
+  for (const auto& e : *list)
+    EXPECT_TRUE(e.name.display() == "Llama3:latest" || e.name.display() == "other:latest");
+  // Deleting under any case removes the stored model.
+  ASSERT_TRUE(s.remove(*ModelName::parse("LLAMA3")).is_ok());
+  EXPECT_FALSE(s.exists(stored));
+  EXPECT_FALSE(fs::exists(root_ + "/manifests/registry.ollama.ai/library/Llama3"));
+  EXPECT_TRUE(s.exists(*ModelName::parse("Other")));
+}
+
+TEST_F(StoreTest, TwoSpellingsOnDiskPreferTheExactOneThenAFullMatch) {
+  Store s(root_);
+  // Left by hand (or by an older hearth): one model under two spellings of its directory.
+  ASSERT_TRUE(s.write_manifest(*ModelName::parse("llama3:v1"), make(s, "A", "a")).is_ok());
+  const std::string dir = root_ + "/manifests/registry.ollama.ai/library/";
+  fs::create_directories(dir + "Llama3");
+  fs::copy_file(dir + "llama3/v1", dir + "Llama3/latest");
+  fs::copy_file(dir + "llama3/v1", dir + "Llama3/v1");
+  // The exact spelling wins; a tag only the other directory has is found there.
+  EXPECT_EQ(s.canonical(*ModelName::parse("llama3:v1")).display(), "llama3:v1");
+  EXPECT_EQ(s.canonical(*ModelName::parse("Llama3:v1")).display(), "Llama3:v1");
+  EXPECT_EQ(s.canonical(*ModelName::parse("LLAMA3:V1")).display(), "Llama3:v1");  // "L" < "l"
+  EXPECT_EQ(s.canonical(*ModelName::parse("llama3:LATEST")).display(), "Llama3:latest");
+  EXPECT_TRUE(s.exists(*ModelName::parse("llama3")));
+}
+
+class DetailsTest : public StoreTest {
+ protected:
+  // A model whose config has none of the details (a store laid out by hand).
+  Manifest bare(Store& s, const std::string& gguf, const std::string& config) {
+    Manifest m;
+    auto cfg = s.add_blob(config);
+    EXPECT_TRUE(cfg.is_ok());
+    m.config = {kMediaConfig, *cfg, int64_t(config.size()), ""};
+    auto mb = s.add_blob_from_file(gguf);
+    EXPECT_TRUE(mb.is_ok()) << mb.status().message();
+    m.layers.push_back({kMediaModel, *mb, int64_t(fs::file_size(gguf)), ""});
+    return m;
+  }
+  const std::string fixture_ = std::string(HEARTH_SHARED_DIR) + "/fixtures/llama-Q4_K_M.gguf";
+};
+
+TEST_F(DetailsTest, ComeFromTheHeaderWhenTheConfigLacksThem) {
+  Store s(root_);
+  const Manifest m = bare(s, fixture_, R"({"model_format":"gguf"})");
+  const StoredDetails d = stored_model_details(s, m);
+  EXPECT_EQ(d.format, "gguf");
+  EXPECT_EQ(d.family, "llama");
+  EXPECT_EQ(d.families, std::vector<std::string>{"llama"});
+  EXPECT_EQ(d.quantization_level, "Q4_K_M");
+  auto g = gguf::GgufFile::open(fixture_);
+  ASSERT_TRUE(g.is_ok());
+  int64_t params = 0;
+  for (const auto& t : (*g)->tensors()) params += t.n_elements;
+  ASSERT_GT(params, 0);
+  EXPECT_EQ(d.parameter_size, human_parameter_count(params));
+}
+
+TEST_F(DetailsTest, TheConfigsFieldsWin) {
+  Store s(root_);
+  const Manifest m = bare(s, fixture_,
+                          R"({"model_format":"gguf","model_family":"fam","model_type":"8.0B",)"
+                          R"("model_families":["fam","clip"]})");
+  const StoredDetails d = stored_model_details(s, m);
+  EXPECT_EQ(d.family, "fam");
+  EXPECT_EQ(d.families, (std::vector<std::string>{"fam", "clip"}));
+  EXPECT_EQ(d.parameter_size, "8.0B");
+  EXPECT_EQ(d.quantization_level, "Q4_K_M");  // the one field the config lacks
+}
+
+TEST_F(DetailsTest, AreCachedPerBlobAndEmptyWhenTheBlobIsGone) {
+  Store s(root_);
+  const Manifest m = bare(s, fixture_, R"({"model_format":"gguf"})");
+  ASSERT_EQ(stored_model_details(s, m).family, "llama");
+  // The blob's bytes no longer parse: the cached header details are what is shown (the header
+  // is not read again).
+  const std::string blob = s.blob_path(*digest_hex(m.layers[0].digest));
+  fs::permissions(blob, fs::perms::owner_write, fs::perm_options::add);
+  std::ofstream(blob, std::ios::trunc) << "not a gguf";
+  ASSERT_FALSE(gguf::GgufFile::open(blob).is_ok());
+  EXPECT_EQ(stored_model_details(s, m).quantization_level, "Q4_K_M");
+  // Missing: nothing but the config's (here: the format).
+  fs::remove(blob);
+  const StoredDetails d = stored_model_details(s, m);
+  EXPECT_EQ(d.format, "gguf");
+  EXPECT_EQ(d.family, "");
+  EXPECT_EQ(d.parameter_size, "");
+  EXPECT_EQ(d.quantization_level, "");
+  EXPECT_TRUE(d.families.empty());
+  // A blob that never parsed gives empty details too.
+  Manifest junk = make(s, "JUNK-MODEL", "s");
+  EXPECT_EQ(stored_model_details(s, junk).family, "");
 }
 
 }  // namespace
