@@ -15,6 +15,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -581,10 +582,13 @@ Status pull(store::Store& st, std::string_view name, const PullOptions& opts,
     old.push_back(prev->config.digest);
     for (const auto& l : prev->layers) old.push_back(l.digest);
   }
-  store::Pin pin(st);
+  std::optional<store::Pin> pin(std::in_place, st);
   std::vector<BlobSource> sources;
   for (const auto& l : m->layers) sources.push_back({l, ep.blob_url(l.digest)});
   sources.push_back({m->config, ep.blob_url(m->config.digest)});
+  std::vector<std::string> fresh;  // blobs this pull adds to the store
+  for (const auto& s : sources)
+    if (!st.has_blob(s.layer.digest)) fresh.push_back(s.layer.digest);
   // The fit check runs once the disk is known to have room, before the first byte.
   auto check = [&]() -> Status {
     if (!opts.check) return Status::ok();
@@ -598,12 +602,25 @@ Status pull(store::Store& st, std::string_view name, const PullOptions& opts,
     };
     return opts.check(model->size, header);
   };
-  HEARTH_RETURN_IF_ERROR(fetch_blobs(st, client, sources, pin, progress, check));
+  // A full disk: the blobs this pull completed go (nothing references them, and the space is
+  // wanted); a partial file stays under downloads/ so that pulling again resumes from it.
+  auto no_space = [&](const Status& s) {
+    pin.reset();
+    (void)st.prune(fresh);
+    if (s.message().rfind("not enough disk space", 0) == 0) return s;  // refused before a byte
+    return Status(StatusCode::kNoSpace,
+                  "not enough disk space to finish the pull (" + s.message() +
+                      "); what was downloaded is kept in " + st.downloads_dir() +
+                      " and pulling again once there is room resumes from it");
+  };
+  if (Status s = fetch_blobs(st, client, sources, *pin, progress, check); !s.is_ok())
+    return s.code() == StatusCode::kNoSpace ? no_space(s) : s;  // other failures keep blobs
   if (!progress({"verifying sha256 digest", "", 0, 0}))
     return Status(StatusCode::kCancelled, "pull cancelled");
   if (!progress({"writing manifest", "", 0, 0}))
     return Status(StatusCode::kCancelled, "pull cancelled");
-  HEARTH_RETURN_IF_ERROR(st.write_manifest_bytes(ep.name, r.body));
+  if (Status s = st.write_manifest_bytes(ep.name, r.body); !s.is_ok())
+    return s.code() == StatusCode::kNoSpace ? no_space(s) : s;
   if (!old.empty()) {
     progress({"removing unused layers", "", 0, 0});
     (void)st.prune(old);
