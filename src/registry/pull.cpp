@@ -110,6 +110,8 @@ class Puller {
   Status finished(Part& p, CURLcode rc);
   Status complete(Blob& b);
   Status restart_blob(Blob& b);
+  std::string spare(int64_t bytes);
+  void recycle(std::string buf);
 
   store::Store& st_;
   Client& client_;
@@ -123,6 +125,9 @@ class Puller {
   Status fatal_;
   bool cancelled_ = false;
   size_t rr_ = 0;  // round robin over blobs
+  // Buffers of flushed parts, kept for the next parts: a fresh one costs a page fault per 4 KiB
+  // touched, growing one copies it again at every doubling.
+  std::vector<std::string> spare_;
 };
 
 // Opens (or creates) the partial file, locks it against another pull of the same blob, and
@@ -233,6 +238,8 @@ size_t Puller::receive(Part& p, const char* data, size_t n) {
     if (!flush(b, data, n).is_ok()) return 0;
     p.flushed += int64_t(n);
   } else {
+    const int64_t rest = p.end - p.start - p.flushed;
+    if (p.buf.empty() && int64_t(p.buf.capacity()) < rest) p.buf = spare(rest);
     p.buf.append(data, n);
   }
   report(b, false);
@@ -255,6 +262,22 @@ Status Puller::flush(Blob& b, const char* data, size_t n) {
   return Status::ok();
 }
 
+// An empty buffer with room for `bytes` (a part's rest): a used one when there is one.
+std::string Puller::spare(int64_t bytes) {
+  std::string buf;
+  if (!spare_.empty()) {
+    buf = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  buf.reserve(size_t(bytes));
+  return buf;
+}
+
+void Puller::recycle(std::string buf) {
+  buf.clear();
+  if (int(spare_.size()) < t_.max_streams) spare_.push_back(std::move(buf));
+}
+
 // After the front moved: buffered parts that now start at it are flushed, in order.
 void Puller::advance(Blob& b) {
   bool moved = true;
@@ -265,6 +288,7 @@ void Puller::advance(Blob& b) {
       std::string data = std::move(it->second);
       b.ready.erase(it);
       if (!flush(b, data.data(), data.size()).is_ok()) return;
+      recycle(std::move(data));
       moved = true;
       continue;
     }
@@ -274,6 +298,7 @@ void Puller::advance(Blob& b) {
         p->buf.clear();
         if (!flush(b, data.data(), data.size()).is_ok()) return;
         p->flushed += int64_t(data.size());
+        recycle(std::move(data));
         moved = true;
         break;
       }
