@@ -15,6 +15,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -109,6 +110,8 @@ class Puller {
   Status finished(Part& p, CURLcode rc);
   Status complete(Blob& b);
   Status restart_blob(Blob& b);
+  std::string spare(int64_t bytes);
+  void recycle(std::string buf);
 
   store::Store& st_;
   Client& client_;
@@ -122,6 +125,9 @@ class Puller {
   Status fatal_;
   bool cancelled_ = false;
   size_t rr_ = 0;  // round robin over blobs
+  // Buffers of flushed parts, kept for the next parts: a fresh one costs a page fault per 4 KiB
+  // touched, growing one copies it again at every doubling.
+  std::vector<std::string> spare_;
 };
 
 // Opens (or creates) the partial file, locks it against another pull of the same blob, and
@@ -232,6 +238,8 @@ size_t Puller::receive(Part& p, const char* data, size_t n) {
     if (!flush(b, data, n).is_ok()) return 0;
     p.flushed += int64_t(n);
   } else {
+    const int64_t rest = p.end - p.start - p.flushed;
+    if (p.buf.empty() && int64_t(p.buf.capacity()) < rest) p.buf = spare(rest);
     p.buf.append(data, n);
   }
   report(b, false);
@@ -254,6 +262,22 @@ Status Puller::flush(Blob& b, const char* data, size_t n) {
   return Status::ok();
 }
 
+// An empty buffer with room for `bytes` (a part's rest): a used one when there is one.
+std::string Puller::spare(int64_t bytes) {
+  std::string buf;
+  if (!spare_.empty()) {
+    buf = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  buf.reserve(size_t(bytes));
+  return buf;
+}
+
+void Puller::recycle(std::string buf) {
+  buf.clear();
+  if (int(spare_.size()) < t_.max_streams) spare_.push_back(std::move(buf));
+}
+
 // After the front moved: buffered parts that now start at it are flushed, in order.
 void Puller::advance(Blob& b) {
   bool moved = true;
@@ -264,6 +288,7 @@ void Puller::advance(Blob& b) {
       std::string data = std::move(it->second);
       b.ready.erase(it);
       if (!flush(b, data.data(), data.size()).is_ok()) return;
+      recycle(std::move(data));
       moved = true;
       continue;
     }
@@ -273,6 +298,7 @@ void Puller::advance(Blob& b) {
         p->buf.clear();
         if (!flush(b, data.data(), data.size()).is_ok()) return;
         p->flushed += int64_t(data.size());
+        recycle(std::move(data));
         moved = true;
         break;
       }
@@ -581,10 +607,13 @@ Status pull(store::Store& st, std::string_view name, const PullOptions& opts,
     old.push_back(prev->config.digest);
     for (const auto& l : prev->layers) old.push_back(l.digest);
   }
-  store::Pin pin(st);
+  std::optional<store::Pin> pin(std::in_place, st);
   std::vector<BlobSource> sources;
   for (const auto& l : m->layers) sources.push_back({l, ep.blob_url(l.digest)});
   sources.push_back({m->config, ep.blob_url(m->config.digest)});
+  std::vector<std::string> fresh;  // blobs this pull adds to the store
+  for (const auto& s : sources)
+    if (!st.has_blob(s.layer.digest)) fresh.push_back(s.layer.digest);
   // The fit check runs once the disk is known to have room, before the first byte.
   auto check = [&]() -> Status {
     if (!opts.check) return Status::ok();
@@ -598,12 +627,25 @@ Status pull(store::Store& st, std::string_view name, const PullOptions& opts,
     };
     return opts.check(model->size, header);
   };
-  HEARTH_RETURN_IF_ERROR(fetch_blobs(st, client, sources, pin, progress, check));
+  // A full disk: the blobs this pull completed go (nothing references them, and the space is
+  // wanted); a partial file stays under downloads/ so that pulling again resumes from it.
+  auto no_space = [&](const Status& s) {
+    pin.reset();
+    (void)st.prune(fresh);
+    if (s.message().rfind("not enough disk space", 0) == 0) return s;  // refused before a byte
+    return Status(StatusCode::kNoSpace,
+                  "not enough disk space to finish the pull (" + s.message() +
+                      "); what was downloaded is kept in " + st.downloads_dir() +
+                      " and pulling again once there is room resumes from it");
+  };
+  if (Status s = fetch_blobs(st, client, sources, *pin, progress, check); !s.is_ok())
+    return s.code() == StatusCode::kNoSpace ? no_space(s) : s;  // other failures keep blobs
   if (!progress({"verifying sha256 digest", "", 0, 0}))
     return Status(StatusCode::kCancelled, "pull cancelled");
   if (!progress({"writing manifest", "", 0, 0}))
     return Status(StatusCode::kCancelled, "pull cancelled");
-  HEARTH_RETURN_IF_ERROR(st.write_manifest_bytes(ep.name, r.body));
+  if (Status s = st.write_manifest_bytes(ep.name, r.body); !s.is_ok())
+    return s.code() == StatusCode::kNoSpace ? no_space(s) : s;
   if (!old.empty()) {
     progress({"removing unused layers", "", 0, 0});
     (void)st.prune(old);

@@ -50,6 +50,7 @@ FAULT_KINDS = {
     "corrupt": {"at": 0},
     "stall": {"after": 0, "seconds": 60.0},
     "status": {"code": 500},
+    "call": {"after": 0, "fn": None},
 }
 
 
@@ -109,7 +110,7 @@ class Fault:
             return False
         if self.kind == "corrupt":
             return start <= self.at <= end
-        if self.kind in ("drop", "stall"):
+        if self.kind in ("drop", "stall", "call"):
             return self.after < end - start + 1
         return True
 
@@ -284,6 +285,10 @@ class FakeRegistry:
           stall    after=0, seconds=60 send `after` bytes, send nothing for `seconds`, then the
                                        rest if the client is still there
           status   code=500            answer `code` with a small JSON error body
+          call     after=0, fn=None     send `after` bytes, call fn() in the handler thread (the
+                                       bytes are sent, not necessarily written by the client
+                                       yet; the rest waits for fn), then the rest: e.g. to fill
+                                       the client's disk in the middle of a blob
         Every kind also takes range_start=N. Returns the Fault (see .fired)."""
         f = Fault(kind, times, **params)
         with self._lock:
@@ -579,6 +584,11 @@ class _Handler(BaseHTTPRequestHandler):
             reg._stopping.wait(f.seconds)
             if reg._stopping.is_set():
                 return self._abort(False)
+            self._send_span(data, start + f.after, start + length, f)
+        elif f is not None and f.kind == "call":
+            self._send_span(data, start, start + f.after, f)
+            self.wfile.flush()
+            f.fn()
             self._send_span(data, start + f.after, start + length, f)
         else:
             self._send_span(data, start, start + length, f)
