@@ -205,6 +205,7 @@ class FakeRegistry:
                             or the bare base64 blobs) whose signature GET /token requires, as
                             Ollama's registry requires (see verify_token_request)
       token_max_skew        seconds a signed token request's `ts` may be off (default 60)
+      token_realm           the realm the 401 challenge names (None: this registry's /token)
       verbose               print each request to stderr
       rate                  blob bytes per second per request (None: as fast as possible), so a
                             test can stop a client mid-pull
@@ -224,6 +225,7 @@ class FakeRegistry:
         self.require_token = None
         self.authorized_keys = None
         self.token_max_skew = 60
+        self.token_realm = None
         self.verbose = False
         self.rate = None
 
@@ -551,7 +553,7 @@ class _Handler(BaseHTTPRequestHandler):
         token = reg.require_token
         if token is None or self.headers.get("Authorization") == f"Bearer {token}":
             return True
-        challenge = f'Bearer realm="{reg.url}/token",service="fake-registry"'
+        challenge = f'Bearer realm="{reg.token_realm or reg.url + "/token"}",service="fake-registry"'
         if name is not None:
             action = "pull" if self.command in ("GET", "HEAD") else "pull,push"
             challenge += f',scope="repository:{name}:{action}"'
