@@ -17,6 +17,8 @@ void add_render_command(CLI::App& app);
 void add_fit_command(CLI::App& app);
 // The Ollama-compatible HTTP server.
 void add_serve_command(CLI::App& app);
+// The registry signing key: hearth key.
+void add_key_command(CLI::App& app);
 // Clients of the server: list, ps, show, cp, rm, stop, create, run.
 void add_client_commands(CLI::App& app);
 

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   hearth::cli::add_text_commands(app);
   hearth::cli::add_render_command(app);
   hearth::cli::add_serve_command(app);
+  hearth::cli::add_key_command(app);
   hearth::cli::add_client_commands(app);
   hearth::cli::add_fit_command(app);
   try {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "registry/key.h"
 #include "runtime/scheduler.h"
 #include "server/access.h"
 #include "server/api.h"
@@ -158,6 +159,16 @@ void add_serve_command(CLI::App& app) {
     if (!addr) {
       std::fprintf(stderr, "hearth: %s\n", addr.status().message().c_str());
       std::exit(1);
+    }
+    // The key that signs registry token requests, generated (and shown) when there is none,
+    // as `ollama serve` does; a key that cannot be read only matters for a push or private pull.
+    if (auto key = registry::load_or_create_key(); !key) {
+      std::fprintf(stderr, "hearth: warning: registry key: %s\n", key.status().message().c_str());
+    } else if (key->generated) {
+      std::fprintf(stderr,
+                   "hearth: couldn't find '%s'. Generated a new private key.\n"
+                   "Your new public key is:\n\n%s\n\n",
+                   key->path.c_str(), key->key.authorized_key().c_str());
     }
     int rc = 0;
     {

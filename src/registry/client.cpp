@@ -1,6 +1,8 @@
 #include "registry/client.h"
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -8,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/version.h"
+#include "registry/key.h"
 
 namespace hearth::registry {
 namespace {
@@ -78,11 +81,14 @@ std::map<std::string, std::string> challenge_params(std::string_view v) {
   return out;
 }
 
-std::string escape(const std::string& s) {
+// Go's url.QueryEscape: unreserved bytes stay, a space is '+', everything else %XX.
+std::string query_escape(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {
     if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
       out += char(c);
+    } else if (c == ' ') {
+      out += '+';
     } else {
       char b[4];
       std::snprintf(b, sizeof b, "%%%02X", c);
@@ -90,6 +96,29 @@ std::string escape(const std::string& s) {
     }
   }
   return out;
+}
+
+// Go's url.QueryUnescape ('+' is a space); a malformed escape is kept as it is.
+std::string query_unescape(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(uint8_t(s[i + 1])) &&
+               std::isxdigit(uint8_t(s[i + 2]))) {
+      out += char(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string random_nonce() {
+  unsigned char b[16];
+  RAND_bytes(b, sizeof b);
+  return base64url_raw(std::string_view(reinterpret_cast<const char*>(b), sizeof b));
 }
 
 }  // namespace
@@ -164,6 +193,61 @@ std::string resolve_url(const std::string& base, const std::string& location) {
   std::string dir = path == std::string::npos ? origin + "/" : base.substr(0, base.rfind('/') + 1);
   if (const size_t q = dir.find('?'); q != std::string::npos) dir = dir.substr(0, q);
   return dir + location;
+}
+
+Result<std::string> token_request_url(const std::string& realm, const std::string& service,
+                                      const std::string& scope, int64_t ts,
+                                      const std::string& nonce) {
+  const size_t scheme_end = realm.find("://");
+  if (scheme_end == std::string::npos) return invalid_argument("token realm is not a URL");
+  const size_t hash = realm.find('#');
+  const std::string no_frag = realm.substr(0, hash);
+  const size_t q = no_frag.find('?');
+  const std::string base = no_frag.substr(0, q);
+  // The realm's own query parameters, then the ones Ollama adds; url.Values.Encode sorts the
+  // keys (byte order, as std::map) and keeps each key's values in the order they were added.
+  std::map<std::string, std::vector<std::string>> values;
+  if (q != std::string::npos) {
+    std::string_view rest = std::string_view(no_frag).substr(q + 1);
+    while (!rest.empty()) {
+      const std::string_view pair = rest.substr(0, rest.find('&'));
+      rest.remove_prefix(std::min(rest.size(), pair.size() + 1));
+      if (pair.empty()) continue;
+      const size_t eq = pair.find('=');
+      values[query_unescape(pair.substr(0, eq))].push_back(
+          eq == std::string_view::npos ? "" : query_unescape(pair.substr(eq + 1)));
+    }
+  }
+  values["service"].push_back(service);
+  // Each space-separated scope is its own parameter (an empty scope is one empty value).
+  for (size_t i = 0;;) {
+    const size_t sp = scope.find(' ', i);
+    values["scope"].push_back(scope.substr(i, sp == std::string::npos ? sp : sp - i));
+    if (sp == std::string::npos) break;
+    i = sp + 1;
+  }
+  values["ts"].push_back(std::to_string(ts));
+  values["nonce"].push_back(nonce);
+  std::string query;
+  for (const auto& [k, vs] : values)
+    for (const auto& v : vs) {
+      if (!query.empty()) query += '&';
+      query += query_escape(k) + "=" + query_escape(v);
+    }
+  return base + "?" + query;
+}
+
+std::string token_request_signed_string(const std::string& url) {
+  unsigned char d[32];
+  unsigned int n = 0;
+  EVP_Digest("", 0, d, &n, EVP_sha256(), nullptr);
+  static const char* hexd = "0123456789abcdef";
+  std::string hex;
+  for (unsigned i = 0; i < n; ++i) {
+    hex += hexd[d[i] >> 4];
+    hex += hexd[d[i] & 15];
+  }
+  return "GET," + url + "," + base64_encode(hex);
 }
 
 Client::Client(Endpoint ep, Tuning t) : ep_(std::move(ep)), t_(t) {
@@ -267,9 +351,10 @@ Result<Reply> Client::perform(const std::string& method, const std::string& url,
   }
 }
 
-// The Docker token flow: GET <realm>?service=..&scope=.. answers {"token": ...} (or
-// "access_token"), then every request carries it. A realm on another host than the registry is
-// refused, as Ollama refuses it: the token request would tell that host what we pull.
+// Ollama's token flow (ollama: server/auth.go): GET <realm>?<query> signed with the user's
+// ed25519 key answers {"token": ...} (or "access_token"), then every request carries it as a
+// bearer token. A realm on another host than the registry is refused, as Ollama refuses it: the
+// token request would tell that host what we pull, and carries our signature.
 Status Client::answer_challenge(const std::string& www_authenticate) {
   auto p = challenge_params(www_authenticate);
   const std::string realm = p["realm"];
@@ -281,15 +366,22 @@ Status Client::answer_challenge(const std::string& www_authenticate) {
   if (bare(realm_host) != bare(mine))
     return Status(StatusCode::kPermissionDenied,
                   "unauthorized: token realm " + realm_host + " is not the registry " + mine);
-  std::string url = realm + (realm.find('?') == std::string::npos ? "?" : "&");
-  url += "service=" + escape(p["service"]);
-  if (!p["scope"].empty()) url += "&scope=" + escape(p["scope"]);
-  url += "&ts=" + std::to_string(std::time(nullptr));
+  HEARTH_ASSIGN_OR_RETURN(
+      const std::string url,
+      token_request_url(realm, p["service"], p["scope"], std::time(nullptr), random_nonce()));
+  auto key = load_or_create_key();
+  if (!key)
+    return Status(StatusCode::kPermissionDenied,
+                  "unauthorized: no key to sign the token request: " + key.status().message());
+  HEARTH_ASSIGN_OR_RETURN(const std::string signature,
+                          key->key.authorization(token_request_signed_string(url)));
   CURL* c = curl_easy_init();
   if (!c) return Status(StatusCode::kInternal, "curl_easy_init failed");
   std::string body;
   const std::string ua = "User-Agent: " + user_agent();
+  const std::string auth = "Authorization: " + signature;
   curl_slist* hl = curl_slist_append(nullptr, ua.c_str());
+  hl = curl_slist_append(hl, auth.c_str());
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -306,9 +398,15 @@ Status Client::answer_challenge(const std::string& www_authenticate) {
   if (rc != CURLE_OK)
     return Status(StatusCode::kUnavailable,
                   "token request: " + std::string(curl_easy_strerror(rc)));
-  if (status != 200)
-    return Status(StatusCode::kPermissionDenied,
-                  "unauthorized: token request answered " + std::to_string(status));
+  if (status != 200) {
+    std::string msg = "unauthorized: token request answered " + std::to_string(status);
+    if (!body.empty()) msg += ": " + body.substr(0, 512);
+    if (status == 401 || status == 403)
+      msg += " (signed with " + key->path + "; its public key \"" + key->key.authorized_key() +
+             "\" must be known to the registry, e.g. added to your ollama.com account; " +
+             "`hearth key` shows it)";
+    return Status(StatusCode::kPermissionDenied, msg);
+  }
   auto j = nlohmann::json::parse(body, nullptr, false);
   std::string tok;
   if (j.is_object()) {

@@ -101,6 +101,15 @@ std::string url_host(std::string_view url);
 // Resolves a Location header against the URL it answered.
 std::string resolve_url(const std::string& base, const std::string& location);
 
+// The token request of a Bearer challenge as Ollama builds it (ollama: server/auth.go): the
+// realm with its own query parameters plus service, each space-separated scope, ts (unix seconds)
+// and nonce, all encoded as Go's url.Values.Encode (keys sorted, QueryEscape'd values).
+Result<std::string> token_request_url(const std::string& realm, const std::string& service,
+                                      const std::string& scope, int64_t ts,
+                                      const std::string& nonce);
+// What the user's key signs for it: `GET,<url>,<base64 of the hex sha256 of the empty body>`.
+std::string token_request_signed_string(const std::string& url);
+
 // What every registry transfer sets: redirects (`follow`, at most 10, HTTP(S) only), the
 // connect timeout, a stall (no byte for stall_seconds) ending the transfer, no signals.
 void set_transfer_options(void* curl_easy, const Tuning& t, bool follow);

@@ -80,6 +80,67 @@ def parse_range(header, total):
     return start, min(end, total - 1)
 
 
+def key_blob(key):
+    """The base64 public key blob of an authorized_keys line (or the blob itself)."""
+    parts = key.split()
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def verify_token_request(reg, url, authorization):
+    """Checks a token request as Ollama's registry does (ollama: server/auth.go signs it): the
+    Authorization header is `<base64 SSH public key blob>:<base64 ed25519 signature>`, the key is
+    one of reg.authorized_keys, the signature verifies over
+    `GET,<url>,<base64 of the hex sha256 of the empty body>`, and the query carries service,
+    scope, a `ts` within reg.token_max_skew seconds and a fresh 16-byte base64url `nonce`.
+    Returns None when it is valid, else why not."""
+    import base64
+    import binascii
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if not authorization or ":" not in authorization:
+        return "token request not signed"
+    pub_b64, _, sig_b64 = authorization.partition(":")
+    if pub_b64 not in {key_blob(k) for k in reg.authorized_keys}:
+        return "unknown public key"
+    try:
+        blob = base64.b64decode(pub_b64, validate=True)
+        sig = base64.b64decode(sig_b64, validate=True)
+    except binascii.Error:
+        return "malformed signature header"
+    # string "ssh-ed25519", string <32 bytes>
+    if len(blob) != 4 + 11 + 4 + 32 or blob[:15] != b"\0\0\0\x0bssh-ed25519" or \
+            blob[15:19] != b"\0\0\0\x20":
+        return "not an ssh-ed25519 public key blob"
+    empty = base64.b64encode(hashlib.sha256(b"").hexdigest().encode()).decode()
+    signed = f"GET,{url},{empty}".encode()
+    try:
+        Ed25519PublicKey.from_public_bytes(blob[19:]).verify(sig, signed)
+    except InvalidSignature:
+        return "signature does not verify"
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query, keep_blank_values=True)
+    if "service" not in q or "scope" not in q:
+        return "token request lacks service or scope"
+    try:
+        ts = int(q.get("ts", [""])[0])
+    except ValueError:
+        return "token request lacks ts"
+    if abs(time.time() - ts) > reg.token_max_skew:
+        return "stale ts"
+    nonce = q.get("nonce", [""])[0]
+    try:
+        raw = base64.urlsafe_b64decode(nonce + "=" * (-len(nonce) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 16 or "=" in nonce:
+        return "token request lacks a 16-byte nonce"
+    with reg._lock:
+        if nonce in reg._nonces:
+            return "replayed nonce"
+        reg._nonces.add(nonce)
+    return None
+
+
 class Fault:
     """One injected failure. `fired` counts the requests it changed; once it reaches `times`
     the fault is spent and requests succeed again. `range_start`, when set, limits it to data
@@ -141,6 +202,11 @@ class FakeRegistry:
       redirect_uploads      PATCH with `X-Redirect-Uploads: 1` answers 307 to a PUT target
       case_insensitive_tags match tags ignoring case, as Hugging Face does for quant tags
       require_token         a token every /v2/ request must carry as `Bearer <token>`
+      authorized_keys       None, or the public keys (authorized_keys lines `ssh-ed25519 <b64>`
+                            or the bare base64 blobs) whose signature GET /token requires, as
+                            Ollama's registry requires (see verify_token_request)
+      token_max_skew        seconds a signed token request's `ts` may be off (default 60)
+      token_realm           the realm the 401 challenge names (None: this registry's /token)
       verbose               print each request to stderr
       rate                  blob bytes per second per request (None: as fast as possible), so a
                             test can stop a client mid-pull
@@ -158,6 +224,9 @@ class FakeRegistry:
         self.redirect_uploads = False
         self.case_insensitive_tags = False
         self.require_token = None
+        self.authorized_keys = None
+        self.token_max_skew = 60
+        self.token_realm = None
         self.verbose = False
         self.rate = None
 
@@ -167,7 +236,8 @@ class FakeRegistry:
         # filled in before each part of the answer is written, so that a client that has read
         # an answer always finds it complete in the log.
         self.log = []
-        self.token_requests = []  # {"query", "params", "auth"} per GET /token
+        self.token_requests = []  # {"query", "params", "auth", "refused"} per GET /token
+        self._nonces = set()  # nonces of accepted signed token requests (a replay is refused)
         # Tracebacks of exceptions in request handlers: the client only sees a closed
         # connection, which a test of drops would take for an injected one. Assert it is empty.
         self.errors = []
@@ -488,7 +558,7 @@ class _Handler(BaseHTTPRequestHandler):
         token = reg.require_token
         if token is None or self.headers.get("Authorization") == f"Bearer {token}":
             return True
-        challenge = f'Bearer realm="{reg.url}/token",service="fake-registry"'
+        challenge = f'Bearer realm="{reg.token_realm or reg.url + "/token"}",service="fake-registry"'
         if name is not None:
             action = "pull" if self.command in ("GET", "HEAD") else "pull,push"
             challenge += f',scope="repository:{name}:{action}"'
@@ -498,12 +568,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _token(self, reg):
         url = urllib.parse.urlsplit(self.path)
+        refused = None
+        if reg.authorized_keys is not None:
+            # What the client signed: the URL it requested, as it spelled it.
+            full = f"http://{self.headers.get('Host', '')}{self.path}"
+            refused = verify_token_request(reg, full, self.headers.get("Authorization"))
         with reg._lock:
             reg.token_requests.append({
                 "query": url.query,
                 "params": dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True)),
                 "auth": self.headers.get("Authorization"),
+                "refused": refused,
             })
+        if refused is not None:
+            return self._error(401, "UNAUTHORIZED", refused)
         token = reg.require_token or "anonymous"
         self._reply(200, json.dumps({"token": token}).encode(), "application/json")
 

@@ -36,6 +36,12 @@ class Server:
         self.models = models or tempfile.mkdtemp(prefix="hearth-models-")
         self.port = port or free_port()
         e = dict(os.environ, HEARTH_MODELS=self.models, HEARTH_HOST=f"127.0.0.1:{self.port}")
+        # The registry signing key `hearth serve` creates when missing: a throwaway one, not the
+        # user's ~/.ollama or ~/.hearth key (a test that cares passes its own HEARTH_KEY).
+        self._keydir = None
+        if "HEARTH_KEY" not in (env or {}) and "HEARTH_KEY" not in os.environ:
+            self._keydir = tempfile.mkdtemp(prefix="hearth-key-")
+            e["HEARTH_KEY"] = os.path.join(self._keydir, "id_ed25519")
         e.update(env or {})
         self.env = e
         self.proc = subprocess.Popen([HEARTH, "serve"], env=e, stderr=subprocess.PIPE, text=True,
@@ -108,6 +114,8 @@ class Server:
             rest = ""
         log = getattr(self, "log", "") + rest
         shutil.rmtree(self.models, ignore_errors=True)
+        if self._keydir:
+            shutil.rmtree(self._keydir, ignore_errors=True)
         for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                        "WARNING: ThreadSanitizer"):
             if marker in log:

@@ -1,6 +1,7 @@
 """Self-test of fake_registry.py, the in-memory Ollama-protocol registry that pull/push tests run
 against: manifests (tags, case, `latest` alias), blob HEAD, the 307 to a direct URL on another
-hostname and exact 206 answers to ranges there, bearer-token auth, chunked push with digest
+hostname and exact 206 answers to ranges there, bearer-token auth (and Ollama's signed token
+requests), chunked push with digest
 checks, each injected fault (drop, corrupt, stall, status, manifest failures) firing exactly as
 configured, the request log, and the script mode. Needs no hearth binary."""
 import hashlib
@@ -254,6 +255,60 @@ def check_auth(c, reg, digest):
     print(f"auth: challenge, token endpoint, bearer ({c.checks} checks)")
 
 
+def check_signed_token(c, reg):
+    """The token endpoint with authorized_keys: only a request signed as Ollama signs it, by a
+    known key, with a fresh ts and an unused nonce gets a token."""
+    import base64
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    def keypair():
+        k = Ed25519PrivateKey.generate()
+        raw = k.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + raw
+        return k, base64.b64encode(blob).decode()
+
+    port = reg.port
+    good, good_pub = keypair()
+    other, other_pub = keypair()
+    reg.require_token = "signed-token"
+    reg.authorized_keys = [f"ssh-ed25519 {good_pub} me@host"]
+    empty = base64.b64encode(hashlib.sha256(b"").hexdigest().encode()).decode()
+
+    def ask(key, pub, ts=None, nonce=None, tamper=False):
+        nonce = nonce or base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+        q = (f"nonce={nonce}&scope=repository%3Alibrary%2Ftiny%3Apull&service=fake-registry"
+             f"&ts={int(time.time()) if ts is None else ts}")
+        path = f"/token?{q}"
+        sig = key.sign(f"GET,http://127.0.0.1:{port}{path},{empty}".encode())
+        if tamper:
+            path = path.replace("pull", "push")
+        auth = f"{pub}:{base64.b64encode(sig).decode()}"
+        st, _, body = request(port, "GET", path, {"Authorization": auth})
+        return st, body, nonce
+
+    st, body, nonce = ask(good, good_pub)
+    c.check(st == 200 and json.loads(body)["token"] == "signed-token"
+            and reg.token_requests[-1]["refused"] is None, f"signed token request -> {st} {body}")
+    st, body, _ = ask(good, good_pub, nonce=nonce)
+    c.check(st == 401 and b"replayed nonce" in body, f"replayed nonce -> {st} {body}")
+    st, body, _ = ask(other, other_pub)
+    c.check(st == 401 and b"unknown public key" in body, f"unknown key -> {st} {body}")
+    st, body, _ = ask(other, good_pub)
+    c.check(st == 401 and b"does not verify" in body, f"signed by another key -> {st} {body}")
+    st, body, _ = ask(good, good_pub, tamper=True)
+    c.check(st == 401 and b"does not verify" in body, f"URL changed after signing -> {st} {body}")
+    st, body, _ = ask(good, good_pub, ts=int(time.time()) - 3600)
+    c.check(st == 401 and b"stale ts" in body, f"old ts -> {st} {body}")
+    st, body, _ = ask(good, good_pub, nonce="short")
+    c.check(st == 401 and b"nonce" in body, f"short nonce -> {st} {body}")
+    st, _, body = request(port, "GET", "/token?service=fake-registry&scope=x&ts=1&nonce=a")
+    c.check(st == 401 and b"not signed" in body, f"unsigned -> {st} {body}")
+    reg.authorized_keys = None
+    reg.require_token = None
+    print(f"auth: signed token requests ({c.checks} checks)")
+
+
 def check_push(c, reg):
     port = reg.port
     data = os.urandom(100_000)
@@ -427,6 +482,7 @@ def main():
         check_pull_side(c, reg, blob, digest, manifest)
         check_faults(c, reg, blob, digest)
         check_auth(c, reg, digest)
+        check_signed_token(c, reg)
         check_push(c, reg)
         st = request(reg.port, "DELETE", "/v2/library/tiny/manifests/Q4_K_M")[0]
         c.check(st == 405, f"unsupported method -> {st}")
