@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,9 +79,17 @@ Result<std::array<uint8_t, 32>> public_of(const std::array<uint8_t, 32>& seed) {
   return pub;
 }
 
+// $HOME, else the account's home directory (a process started with an empty environment must
+// not put its key in whatever directory it was started from).
 std::string home_dir() {
-  const char* h = std::getenv("HOME");
-  return h && *h ? h : ".";
+  if (const char* h = std::getenv("HOME"); h && *h) return h;
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  char buf[4096];
+  if (getpwuid_r(getuid(), &pw, buf, sizeof buf, &found) == 0 && found && found->pw_dir &&
+      *found->pw_dir)
+    return found->pw_dir;
+  return "/tmp";
 }
 
 // Writes `bytes` to a new file `path` (0600) unless one exists: the temporary file is linked
