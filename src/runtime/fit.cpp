@@ -64,6 +64,18 @@ int64_t tokenizer_bytes(const gguf::GgufFile& f) {
 
 }  // namespace
 
+double decode_efficiency(DType t) {
+  switch (t) {
+    case DType::F32:
+    case DType::F16:
+    case DType::BF16:
+    case DType::Q8_0:
+      return 0.65;
+    default:
+      return 0.52;
+  }
+}
+
 std::string human_bytes(int64_t b) {
   char buf[32];
   const double v = double(b);
@@ -90,10 +102,11 @@ Result<MemoryEstimate> estimate_memory(const gguf::GgufFile& f, const FitParams&
     }
     e.weights += int64_t(t.nbytes);
     if (lookup_tensor(t.name, tied)) continue;
-    if (experts > 1 && used > 0 && t.name.find("_exps") != std::string_view::npos)
-      e.decode_bytes += int64_t(t.nbytes) * used / experts;
-    else
-      e.decode_bytes += int64_t(t.nbytes);
+    const int64_t b = experts > 1 && used > 0 && t.name.find("_exps") != std::string_view::npos
+                          ? int64_t(t.nbytes) * used / experts
+                          : int64_t(t.nbytes);
+    e.decode_bytes += b;
+    e.decode_cost += double(b) / decode_efficiency(t.type);
   }
 
   models::ContextParams cp;
@@ -217,10 +230,11 @@ Result<FitReport> fit(const gguf::GgufFile& f, const FitParams& p, const Machine
   r.bandwidth = bandwidth;
   if (bandwidth > 0 && r.memory.decode_bytes > 0) {
     r.decode_tps_bound = bandwidth / double(r.memory.decode_bytes);
-    r.decode_tps_expected = r.decode_tps_bound * kDecodeEfficiency;
+    r.decode_tps_expected = bandwidth / r.memory.decode_cost;
+    // With the context full, every step also reads the sequence's whole cache (F16 rows).
     const double per_seq = double(r.memory.kv_cache) / std::max(1, p.n_seq);
     r.decode_tps_full_ctx =
-        bandwidth * kDecodeEfficiency / (double(r.memory.decode_bytes) + per_seq);
+        bandwidth / (r.memory.decode_cost + per_seq / decode_efficiency(DType::F16));
   }
   for (int ctx = 2048; ctx <= cap; ctx *= 2) {
     FitParams q = p;
@@ -252,7 +266,8 @@ Result<FitReport> fit(const gguf::GgufFile& f, const FitParams& p, const Machine
     const auto* fi = quantize::find_ftype(name);
     if (!fi) continue;
     const auto types = quantize::plan_types(qf, descs, fi->ftype);
-    int64_t w = int64_t(f.data_offset()), dec = 0;
+    int64_t w = int64_t(f.data_offset());
+    double dec = 0;
     const bool tied = f.find_tensor("output.weight") == nullptr;
     for (size_t i = 0; i < infos.size(); ++i) {
       const auto* t = infos[i];
@@ -264,10 +279,11 @@ Result<FitReport> fit(const gguf::GgufFile& f, const FitParams& p, const Machine
       const int64_t b = int64_t(row_bytes(*tt, t->row_len())) * t->n_rows();
       w += b;
       if (lookup_tensor(t->name, tied)) continue;
-      dec += (qf.n_expert > 1 && r.facts.experts_used > 0 &&
-              t->name.find("_exps") != std::string_view::npos)
-                 ? b * r.facts.experts_used / qf.n_expert
-                 : b;
+      dec += double((qf.n_expert > 1 && r.facts.experts_used > 0 &&
+                     t->name.find("_exps") != std::string_view::npos)
+                        ? b * r.facts.experts_used / qf.n_expert
+                        : b) /
+             decode_efficiency(types[i]);
     }
     if (w < 0) continue;
     QuantFit q;
@@ -277,7 +293,7 @@ Result<FitReport> fit(const gguf::GgufFile& f, const FitParams& p, const Machine
     q.total = need + delta;
     q.verdict = verdict(q.total, m);
     q.max_context = max_context(f, p, m.mem_available - delta, cap);
-    if (bandwidth > 0 && dec > 0) q.decode_tps = bandwidth * kDecodeEfficiency / double(dec);
+    if (bandwidth > 0 && dec > 0) q.decode_tps = bandwidth / dec;
     r.quantizations.push_back(q);
   }
   return r;

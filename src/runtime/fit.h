@@ -37,6 +37,7 @@ struct MemoryEstimate {
   int64_t weights = 0, kv_cache = 0, compute = 0, tokenizer = 0;
   int64_t ignored = 0;       // tensor bytes in the file the engine never reads
   int64_t decode_bytes = 0;  // bytes read per decoded token at an empty context (MoE: routed share)
+  double decode_cost = 0;    // the same, each tensor's bytes divided by its type's efficiency
   int64_t total() const { return weights + kv_cache + compute + tokenizer; }
 };
 
@@ -89,8 +90,10 @@ struct FitReport {
   std::vector<QuantFit> quantizations;  // the same model at other quantization levels
 };
 
-// Share of the bandwidth bound hearth's decode reaches (measured; docs/PERFORMANCE.md).
-inline constexpr double kDecodeEfficiency = 0.75;
+// Share of the measured bandwidth hearth's decode streams a weight type at (measured on a Zen 5
+// EPYC, docs/PERFORMANCE.md "Hardware fit"): types that unpack 2-6-bit blocks stay further
+// from the bound than 8- and 16-bit ones.
+double decode_efficiency(DType t);
 
 // The full report. `bandwidth` in bytes/s (memory_bandwidth(); 0 leaves speeds out).
 Result<FitReport> fit(const gguf::GgufFile& f, const FitParams& p, const MachineInfo& m,

@@ -135,7 +135,7 @@ uint64_t sum_generic(const uint8_t* p, size_t n) {
 
 double probe_bandwidth() {
   // Far beyond any cache, small next to what a model needs.
-  size_t bytes = size_t(512) << 20;
+  size_t bytes = size_t(1) << 30;
   if (const int64_t avail = memory_available(); avail > 0)
     bytes = std::min(bytes, size_t(avail / 8) & ~size_t((2 << 20) - 1));
   if (bytes < (size_t(32) << 20)) return 0;
@@ -156,7 +156,7 @@ double probe_bandwidth() {
   auto sum = f.avx512f ? sum_avx512 : f.avx2 ? sum_avx2 : sum_generic;
   double best = 0;
   std::vector<uint64_t> sink(static_cast<size_t>(nt), 0);
-  for (int pass = 0; pass < 4; ++pass) {
+  for (int pass = 0; pass < 8; ++pass) {
     const auto t0 = std::chrono::steady_clock::now();
     pool.run([&](int ith, int nth) {
       int64_t b, e;
