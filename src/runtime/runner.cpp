@@ -99,15 +99,29 @@ void Runner::loop() {
         }
         break;
       }
-      // Admit as many waiting jobs as there are free slots (load-only jobs need none).
+      // Admit as many waiting jobs as there are free slots (load-only and embedding jobs need
+      // none: they are answered before the next decode step).
       auto n_free = free_slots();
-      while (!incoming_.empty() &&
-             (n_free > 0 || incoming_.front().prompt.kind == PromptSpec::Kind::kLoadOnly)) {
-        if (incoming_.front().prompt.kind != PromptSpec::Kind::kLoadOnly) --n_free;
+      auto slotless = [](const Job& j) {
+        return j.prompt.kind == PromptSpec::Kind::kLoadOnly ||
+               j.prompt.kind == PromptSpec::Kind::kEmbed;
+      };
+      while (!incoming_.empty() && (n_free > 0 || slotless(incoming_.front()))) {
+        if (!slotless(incoming_.front())) --n_free;
         admitted.push_back(std::move(incoming_.front()));
         incoming_.pop_front();
       }
     }
+    // Embedding requests that arrived together run together: their inputs share forward passes.
+    std::vector<Job> embeds;
+    for (auto it = admitted.begin(); it != admitted.end();)
+      if (it->prompt.kind == PromptSpec::Kind::kEmbed) {
+        embeds.push_back(std::move(*it));
+        it = admitted.erase(it);
+      } else {
+        ++it;
+      }
+    if (!embeds.empty()) embed(embeds);  // answers every one of them, whatever happens
     for (auto& j : admitted) {
       // Per-request buffers (prompt, sampler, stop strings) come from the request: if one cannot
       // be allocated, that request fails and the others go on.
@@ -139,6 +153,14 @@ void Runner::admit(Job j) {
     return;
   }
   if (j.sink->cancelled()) {
+    owner_->job_finished(model_path_);
+    return;
+  }
+  // An encoder (BERT and the like) has no vocabulary head: it embeds, it does not generate.
+  if (!engine_->model().config().causal) {
+    j.sink->on_error(
+        invalid_argument("\"" + j.model.name.display() + "\" does not support " +
+                         (j.prompt.kind == PromptSpec::Kind::kChat ? "chat" : "generate")));
     owner_->job_finished(model_path_);
     return;
   }

@@ -76,6 +76,9 @@ class Runner {
   Runner() = default;
   void loop();
   void admit(Job j);
+  // Embedding jobs (runner_embed.cpp): every input of all of them tokenized, packed whole into
+  // forward batches of many sequences, pooled by the model; answered in one go each.
+  void embed(std::vector<Job>& jobs);
   void step();
   void finish(Slot& s, const std::string& reason);
   void fail(Slot& s, const Status& error);
@@ -107,6 +110,7 @@ class Runner {
   std::shared_ptr<const tokenizer::Tokenizer> tok_;
   std::optional<templates::JinjaChatTemplate> jinja_;
   std::unique_ptr<models::Context> ctx_;
+  std::unique_ptr<models::Context> embed_ctx_;  // embedding batches (created on first use)
   int n_ctx_train_ = 0;
   int64_t file_bytes_ = 0, load_ns_ = 0;
   std::atomic<int64_t> cache_bytes_{0};

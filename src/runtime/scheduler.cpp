@@ -75,6 +75,7 @@ SchedulerOptions SchedulerOptions::from_env() {
   o.max_queue = size_t(env_int("HEARTH_MAX_QUEUE", "OLLAMA_MAX_QUEUE", int(o.max_queue)));
   o.default_ctx = env_int("HEARTH_CONTEXT_LENGTH", "OLLAMA_CONTEXT_LENGTH", o.default_ctx);
   o.n_threads = env_int("HEARTH_NUM_THREADS", nullptr, 0);
+  o.n_batch = std::clamp(env_int("HEARTH_NUM_BATCH", nullptr, o.n_batch), 16, 8192);
   o.memory_limit = env_bytes("HEARTH_MAX_MEMORY");
   for (const char* k : {"HEARTH_KEEP_ALIVE", "OLLAMA_KEEP_ALIVE"}) {
     const char* v = std::getenv(k);

@@ -34,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 
 // What to turn into a prompt.
 struct PromptSpec {
-  enum class Kind { kChat, kGenerate, kLoadOnly };
+  enum class Kind { kChat, kGenerate, kLoadOnly, kEmbed };
   Kind kind = Kind::kGenerate;
   // chat: Ollama messages and tools.
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
@@ -52,6 +52,10 @@ struct PromptSpec {
   std::optional<std::string> system, template_override;
   bool raw = false;
   std::vector<int32_t> context;  // deprecated /api/generate conversation tokens
+  // embed: texts, or token ids (OpenAI's token-array input); each becomes one pooled vector.
+  std::vector<std::string> inputs;
+  std::vector<std::vector<int32_t>> input_tokens;
+  bool truncate = true;  // an input longer than the context is cut (false: the request fails)
 };
 
 struct Stats {
@@ -59,7 +63,8 @@ struct Stats {
   std::string output_format;  // the output parser's format ("qwen3", "gemma4", ...; "" if none)
   int prompt_eval_count = 0;  // prompt tokens (cached ones included, as Ollama counts)
   int prompt_cached = 0;      // of which reused from the slot's cache
-  int prompt_truncated = 0;   // tokens dropped from the middle of an over-long prompt
+  int prompt_truncated = 0;   // tokens dropped from the middle of an over-long prompt (embed: from
+                              // the ends of over-long inputs, all inputs together)
   int eval_count = 0;         // generated tokens
   int64_t total_ns = 0, load_ns = 0, prompt_eval_ns = 0, eval_ns = 0;
   std::vector<int32_t> context;  // prompt + generated tokens (/api/generate's `context`)
@@ -93,6 +98,12 @@ class Sink {
     return p.content.empty() || on_text(p.content);
   }
   virtual void on_done(const Stats& s) = 0;
+  // An embedding request's vectors, one per input in order (the model's pooled output, not
+  // normalized), then the request is done.
+  virtual void on_embeddings(std::vector<std::vector<float>> vectors, const Stats& s) {
+    (void)vectors;
+    on_done(s);
+  }
   // The request failed; the API maps the code to its HTTP status if nothing was sent yet.
   virtual void on_error(const Status& error) = 0;
   // True once the client went away; generation stops at the next step.
@@ -117,7 +128,7 @@ struct SchedulerOptions {
   int default_ctx = 4096;    // HEARTH_CONTEXT_LENGTH / OLLAMA_CONTEXT_LENGTH
   int64_t memory_limit = 0;  // HEARTH_MAX_MEMORY bytes for loaded models; 0: what is available
   int n_threads = 0;         // 0: all cores
-  int n_batch = 512;
+  int n_batch = 512;         // HEARTH_NUM_BATCH: tokens per forward pass (16-8192)
   static SchedulerOptions from_env();
 };
 

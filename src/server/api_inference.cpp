@@ -15,6 +15,7 @@
 #include "grammar/json_schema.h"
 #include "runtime/scheduler.h"
 #include "server/api.h"
+#include "server/api_request.h"
 #include "server/api_util.h"
 #include "store/create.h"
 #include "store/model.h"
@@ -532,14 +533,9 @@ struct Fields {
 }  // namespace
 
 // Shared front half of every inference endpoint: the model by name, its options, keep_alive.
-struct InferenceRequest {
-  store::ModelRecord model;
-  runtime::GenOptions opt;
-  std::optional<std::chrono::nanoseconds> keep_alive;
-};
 
 // The scheduler's job for a prepared request.
-static Job make_job(InferenceRequest r, PromptSpec p, std::shared_ptr<runtime::Sink> sink) {
+Job make_job(InferenceRequest r, PromptSpec p, std::shared_ptr<runtime::Sink> sink) {
   Job job;
   job.model = std::move(r.model);
   job.opt = std::move(r.opt);
@@ -549,8 +545,8 @@ static Job make_job(InferenceRequest r, PromptSpec p, std::shared_ptr<runtime::S
   return job;
 }
 
-static bool prepare(store::Store& st, runtime::Scheduler* sched, const json& j, Responder& res,
-                    bool oai, const json& options, InferenceRequest& out) {
+bool prepare(store::Store& st, runtime::Scheduler* sched, const json& j, Responder& res, bool oai,
+             const json& options, InferenceRequest& out) {
   auto err = [&](int code, const std::string& m) {
     res.send(oai ? openai_error(code, m) : json_error(code, m));
     return false;
@@ -848,16 +844,6 @@ void Api::ps(ResponderP res) {
     }
   }
   res->send(json_ok({{"models", models}}));
-}
-
-void Api::embed(const HttpRequest& req, ResponderP res) {
-  const bool oai = req.path.rfind("/v1/", 0) == 0;
-  auto j = body_json(req, *res);
-  if (!j) return;
-  const std::string name =
-      j->contains("model") && (*j)["model"].is_string() ? (*j)["model"].get<std::string>() : "";
-  const std::string msg = "\"" + name + "\" does not support embeddings";
-  res->send(oai ? openai_error(400, msg) : json_error(400, msg));
 }
 
 // OpenAI sampling fields -> Ollama options (temperature and top_p default to 1.0, as Ollama's

@@ -84,11 +84,23 @@ void Api::show(const HttpRequest& req, ResponderP res) {
         "{{- /* hearth: fill-in-the-middle with {{ .Prompt }} and {{ .Suffix }} through the "
         "model's FIM tokens */ -}}\n" +
         tmpl;
-  json caps = json::array({"completion"});
-  if (parsers::template_supports_tools(tmpl)) caps.push_back("tools");
-  if (fim_tokens || mentions(tmpl, {".Suffix"})) caps.push_back("insert");
-  if (mentions(tmpl, {".Thinking", "enable_thinking", "reasoning_content", "<think>"}))
-    caps.push_back("thinking");
+  // Embedding: the file declares a pooling type (Ollama's test). An encoder generates nothing.
+  auto arch_r = (*g)->get_string("general.architecture");
+  const std::string arch = arch_r ? *arch_r : "";
+  const bool embedding = (*g)->find(arch + ".pooling_type") != nullptr;
+  auto causal = (*g)->get_bool_or(arch + ".attention.causal", true);
+  const bool encoder = (causal && !*causal) || arch == "bert" || arch == "nomic-bert" ||
+                       arch == "nomic-bert-moe" || arch == "gemma-embedding" ||
+                       arch == "jina-bert-v2" || arch == "t5encoder";
+  json caps = json::array();
+  if (!encoder) {
+    caps.push_back("completion");
+    if (parsers::template_supports_tools(tmpl)) caps.push_back("tools");
+    if (fim_tokens || mentions(tmpl, {".Suffix"})) caps.push_back("insert");
+    if (mentions(tmpl, {".Thinking", "enable_thinking", "reasoning_content", "<think>"}))
+      caps.push_back("thinking");
+  }
+  if (embedding) caps.push_back("embedding");
 
   json out = {{"modelfile", modelfile_text(*rec)},
               {"parameters", store::parameters_text(params)},
