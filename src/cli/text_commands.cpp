@@ -116,17 +116,41 @@ void add_text_commands(CLI::App& app) {
   });
 
   struct DetokOpts {
-    std::string model, tokens;
+    std::string model, tokens, tokens_file;
     bool no_special = false;
   };
   auto dopt = std::make_shared<DetokOpts>();
   auto* dc = app.add_subcommand("detokenize", "token ids -> text (JSON)");
   dc->add_option("-m,--model", dopt->model, "GGUF model (or vocab-only) file")->required();
-  dc->add_option("--tokens", dopt->tokens, "comma-separated token ids")->required();
+  dc->add_option("--tokens", dopt->tokens, "comma-separated token ids");
+  dc->add_option("--tokens-file", dopt->tokens_file,
+                 "JSON array of id arrays: detokenize them all ({results:[{text}]})");
   dc->add_flag("--no-special", dopt->no_special, "leave control tokens out of the text");
   dc->callback([dopt]() {
     auto tk = load_tokenizer(dopt->model);
     if (!tk) std::exit(fail(tk.status().message()));
+    if (!dopt->tokens_file.empty()) {
+      std::ifstream in(dopt->tokens_file);
+      if (!in) std::exit(fail("cannot read " + dopt->tokens_file));
+      json lists = json::parse(in, nullptr, false);
+      const std::string bad = dopt->tokens_file + " is not a JSON array of token id arrays";
+      if (!lists.is_array()) std::exit(fail(bad));
+      json results = json::array();
+      for (const auto& l : lists) {
+        if (!l.is_array()) std::exit(fail(bad));
+        std::vector<int32_t> ids;
+        for (const auto& v : l) {
+          if (!v.is_number_integer() || v.get<int64_t>() < 0 ||
+              v.get<int64_t>() >= (*tk)->n_vocab())
+            std::exit(fail(bad + " in range"));
+          ids.push_back(v.get<int32_t>());
+        }
+        results.push_back({{"text", (*tk)->decode(ids, !dopt->no_special)}});
+      }
+      print({{"results", results}});
+      std::exit(0);
+    }
+    if (dopt->tokens.empty()) std::exit(fail("detokenize: --tokens or --tokens-file is required"));
     auto ids = parse_ids(dopt->tokens, (*tk)->n_vocab());
     if (!ids) std::exit(fail(ids.status().message()));
     print({{"text", (*tk)->decode(*ids, !dopt->no_special)}});

@@ -8,6 +8,7 @@
 
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/unicode.h"
+#include "tokenizer/wordpiece.h"
 
 namespace hearth::tokenizer {
 
@@ -115,9 +116,12 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFi
     t->escape_spaces_ = true;
   } else if (t->model_ == "llama") {
     t->kind_ = Kind::kSpm;
+  } else if (t->model_ == "bert") {
+    t->kind_ = Kind::kWordPiece;
   } else {
-    return unsupported("[tokenizer] tokenizer model '" + t->model_ +
-                       "' is not supported (tokenizer.ggml.model; supported: gpt2, gemma4, llama)");
+    return unsupported(
+        "[tokenizer] tokenizer model '" + t->model_ +
+        "' is not supported (tokenizer.ggml.model; supported: gpt2, gemma4, llama, bert)");
   }
   HEARTH_ASSIGN_OR_RETURN(auto tokens, f.get_string_array("tokenizer.ggml.tokens"));
   const size_t n = tokens.size();
@@ -180,12 +184,28 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFi
     t->nfc_ = cfg.nfc;
     t->ignore_merges_ = cfg.ignore_merges;
     HEARTH_ASSIGN_OR_RETURN(t->pre_tok_, PreTokenizer::compile(cfg));
-  } else {
+  } else if (t->kind_ == Kind::kSpm) {
     if (t->scores_.empty())
       return corrupt(
           "[tokenizer] a 'llama' (SentencePiece) vocabulary needs tokenizer.ggml.scores");
     HEARTH_ASSIGN_OR_RETURN(t->add_space_prefix_,
                             f.get_bool_or("tokenizer.ggml.add_space_prefix", true));
+  } else {
+    // WordPiece. Neither llama.cpp's converter nor Ollama's records whether the vocabulary is
+    // cased (llama.cpp and Ollama always lowercase). Hugging Face lowercases and strips accents
+    // only for uncased tokenizers, whose vocabularies hold no capital letters: a normal token
+    // with an ASCII capital marks a cased vocabulary (bert-base-cased has "\u2581The").
+    if (f.find("tokenizer.ggml.pre")) {
+      HEARTH_ASSIGN_OR_RETURN(t->pre_, f.get_string("tokenizer.ggml.pre"));
+    }
+    for (size_t i = 0; i < n && t->wp_lowercase_; ++i) {
+      if (t->types_[i] != TokenType::kNormal) continue;
+      for (char c : t->token_text(int32_t(i)))
+        if (c >= 'A' && c <= 'Z') {
+          t->wp_lowercase_ = false;
+          break;
+        }
+    }
   }
   for (int b = 0; b < 256; ++b) {
     char name[8];
@@ -243,11 +263,26 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFi
         break;
       }
   if (t->sp_.unk < 0 && t->kind_ == Kind::kSpm) t->sp_.unk = t->find("<unk>");
+  if (t->kind_ == Kind::kWordPiece) {
+    // [CLS] is the BOS of a BERT vocabulary: cls_token_id (llama.cpp's converter), else
+    // bos_token_id, else the token text; likewise [SEP], [UNK], [PAD].
+    int32_t cls = -1;
+    HEARTH_RETURN_IF_ERROR(id_key("tokenizer.ggml.cls_token_id", cls));
+    if (cls >= 0) t->sp_.bos = cls;
+    auto by_text = [&](int32_t& dst, const char* text) {
+      if (dst < 0) dst = t->find(text);
+    };
+    by_text(t->sp_.bos, "[CLS]");
+    by_text(t->sp_.sep, "[SEP]");
+    by_text(t->sp_.unk, "[UNK]");
+    by_text(t->sp_.pad, "[PAD]");
+    HEARTH_ASSIGN_OR_RETURN(t->add_sep_, f.get_bool_or("tokenizer.ggml.add_sep_token", true));
+  }
 
-  HEARTH_ASSIGN_OR_RETURN(
-      t->add_bos_,
-      f.get_bool_or("tokenizer.ggml.add_bos_token",
-                    t->kind_ == Kind::kSpm || t->pre_ == "llama3" || t->pre_ == "llama-bpe"));
+  HEARTH_ASSIGN_OR_RETURN(t->add_bos_,
+                          f.get_bool_or("tokenizer.ggml.add_bos_token",
+                                        t->kind_ == Kind::kSpm || t->kind_ == Kind::kWordPiece ||
+                                            t->pre_ == "llama3" || t->pre_ == "llama-bpe"));
   HEARTH_ASSIGN_OR_RETURN(t->add_eos_, f.get_bool_or("tokenizer.ggml.add_eos_token", false));
 
   // End of generation: EOS/EOT/EOM, FIM pad/rep/sep and the known end-of-turn texts.
@@ -329,6 +364,7 @@ std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_special,
   }
   if (seg < text.size())
     encode_fragment(std::string_view(text).substr(seg), prev_special, out, cache);
+  if (add_special && add_sep_ && sp_.sep >= 0) out.push_back(sp_.sep);
   if (add_special && add_eos_ && sp_.eos >= 0) out.push_back(sp_.eos);
   return out;
 }
@@ -336,6 +372,10 @@ std::vector<int32_t> Tokenizer::encode(std::string_view raw, bool add_special,
 void Tokenizer::encode_fragment(
     std::string_view frag, bool after_special, std::vector<int32_t>& out,
     std::unordered_map<std::string, std::vector<int32_t>>& cache) const {
+  if (kind_ == Kind::kWordPiece) {
+    wordpiece_text(frag, out);
+    return;
+  }
   if (kind_ == Kind::kSpm) {
     std::string s;
     s.reserve(frag.size() + 8);
@@ -565,6 +605,7 @@ std::string Tokenizer::piece(int32_t id, bool special) const {
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool special) const {
+  if (kind_ == Kind::kWordPiece) return wordpiece_decode(ids, special);
   std::string r;
   bool strip = kind_ == Kind::kSpm && add_space_prefix_;
   for (int32_t id : ids) {
@@ -576,6 +617,55 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool special) const 
     r += p;
   }
   return r;
+}
+
+// WordPiece over one fragment between special tokens: BertNormalizer, BertPreTokenizer, then
+// each word by greedy longest match, [UNK] for a word that does not split into pieces. A
+// word-initial piece "x" is stored as "\u2581x", a continuation "##x" as "x" (llama.cpp's
+// converter); only normal tokens are pieces.
+void Tokenizer::wordpiece_text(std::string_view text, std::vector<int32_t>& out) const {
+  wordpiece::NormalizerOptions o;
+  o.lowercase = o.strip_accents = wp_lowercase_;
+  const std::string norm = wordpiece::normalize(text, o);
+  std::vector<std::pair<size_t, size_t>> words;
+  wordpiece::pre_tokenize(norm, words);
+  std::string key;
+  auto find_piece = [&](std::string_view piece, bool word_start) -> int32_t {
+    key.assign(word_start ? "\xE2\x96\x81" : "");
+    key.append(piece);
+    const int32_t id = find(key);
+    if (id < 0) return -1;
+    const TokenType ty = types_[size_t(id)];
+    return ty == TokenType::kNormal || ty == TokenType::kUndefined ? id : -1;
+  };
+  constexpr size_t kMaxCharsPerWord = 100;  // Hugging Face's max_input_chars_per_word
+  for (auto [b, len] : words) {
+    if (!wordpiece::tokenize_word(std::string_view(norm).substr(b, len), kMaxCharsPerWord,
+                                  find_piece, out) &&
+        sp_.unk >= 0)
+      out.push_back(sp_.unk);
+  }
+}
+
+std::string Tokenizer::wordpiece_decode(std::span<const int32_t> ids, bool special) const {
+  std::vector<std::string> toks;  // in Hugging Face's form
+  toks.reserve(ids.size());
+  for (int32_t id : ids) {
+    const TokenType ty = token_type(id);
+    const std::string_view text = token_text(id);
+    if (ty == TokenType::kUndefined && text.empty()) continue;  // out of range
+    if (ty == TokenType::kControl || ty == TokenType::kUnknown) {
+      if (special) toks.emplace_back(text);
+    } else if (ty == TokenType::kNormal || ty == TokenType::kUndefined) {
+      if (text.compare(0, 3, "\xE2\x96\x81") == 0)
+        toks.emplace_back(text.substr(3));
+      else
+        toks.push_back("##" + std::string(text));
+    } else if (ty != TokenType::kUnused) {
+      toks.emplace_back(text);  // user-defined tokens are stored as they are
+    }
+  }
+  return wordpiece::decode(toks);
 }
 
 }  // namespace hearth::tokenizer

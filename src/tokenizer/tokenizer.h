@@ -3,7 +3,8 @@
 // Two algorithms cover the seed families: BPE by merge rank — byte-level (`tokenizer.ggml.model =
 // gpt2`: Llama 3, Qwen, Llama 4, with the pre-tokenizer `tokenizer.ggml.pre` names) or on raw
 // characters with byte fallback (`gemma4`) — and SentencePiece-style BPE (`llama`: Gemma 1-3,
-// Llama 2, Mistral) merging by score with byte fallback. Special tokens are
+// Llama 2, Mistral) merging by score with byte fallback. BERT's WordPiece (`bert`: all-minilm,
+// mxbai-embed-large, nomic-embed-text) is a third, in tokenizer/wordpiece.h. Special tokens are
 // matched in the text (leftmost, longest) before either runs: control tokens only when asked
 // (parse_special), user-defined tokens always — as Hugging Face and llama.cpp do.
 //
@@ -44,19 +45,22 @@ class PreTokenizer;  // tokenizer/pretokenizer.h
 
 class Tokenizer {
  public:
-  enum class Kind { kBpe, kSpm };
+  enum class Kind { kBpe, kSpm, kWordPiece };
 
   // Reads tokenizer.ggml.* from the file. Errors name the key or the unsupported model/pre.
   static Result<std::shared_ptr<const Tokenizer>> from_gguf(const gguf::GgufFile& f);
   ~Tokenizer();
 
-  // add_special: BOS/EOS as the metadata says. parse_special: control-token text becomes the
-  // token (otherwise it is tokenized as text). Ill-formed UTF-8 is read as U+FFFD.
+  // add_special: BOS/EOS as the metadata says (WordPiece: [CLS] ... [SEP]). parse_special:
+  // control-token text becomes the token (otherwise it is tokenized as text). Ill-formed UTF-8 is
+  // read as U+FFFD.
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
 
   // Bytes of one token. Control tokens give their text only if `special`.
   std::string piece(int32_t id, bool special = true) const;
-  // Concatenated pieces (SPM: the space the tokenizer prefixed is removed again).
+  // Concatenated pieces (SPM: the space the tokenizer prefixed is removed again). WordPiece
+  // decodes as Hugging Face does: words joined by spaces, "##" pieces glued on, " ." -> ".";
+  // without `special` the control and unknown tokens are left out.
   std::string decode(std::span<const int32_t> ids, bool special = true) const;
 
   int32_t n_vocab() const { return int32_t(types_.size()); }
@@ -66,6 +70,10 @@ class Tokenizer {
   const SpecialIds& special() const { return sp_; }
   bool add_bos() const { return add_bos_; }
   bool add_eos() const { return add_eos_; }
+  // WordPiece: [SEP] is appended (tokenizer.ggml.add_sep_token) and the text is lowercased
+  // with accents stripped (an uncased vocabulary).
+  bool add_sep() const { return add_sep_; }
+  bool lowercase() const { return wp_lowercase_; }
   bool is_eog(int32_t id) const;
   const std::vector<int32_t>& eog_ids() const { return eog_; }
   std::string_view token_text(int32_t id) const;
@@ -81,6 +89,8 @@ class Tokenizer {
   void bpe_word(std::string_view mapped, std::vector<int32_t>& out) const;
   void spm_text(std::string_view text, std::vector<int32_t>& out) const;
   void byte_fallback(std::string_view bytes, std::vector<int32_t>& out) const;
+  void wordpiece_text(std::string_view text, std::vector<int32_t>& out) const;
+  std::string wordpiece_decode(std::span<const int32_t> ids, bool special) const;
 
   Kind kind_ = Kind::kBpe;
   std::string model_, pre_;
@@ -97,6 +107,8 @@ class Tokenizer {
   // U+2581 first, unknown characters as <0xXX> byte tokens.
   bool byte_encode_ = true, escape_spaces_ = false;
   bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
+  // WordPiece: append [SEP]; BertNormalizer lowercase + strip_accents (uncased vocabulary).
+  bool add_sep_ = false, wp_lowercase_ = true;
   SpecialIds sp_;
   std::vector<int32_t> eog_;
   std::vector<uint8_t> eog_mask_;
