@@ -1,6 +1,7 @@
 """Embeddings through the server: /api/embed, /api/embeddings and /v1/embeddings.
 
-Models: the qwen3 and gemma3 fixtures with a pooling type added (`<arch>.pooling_type`: last for
+Models: random BERT encoders (tools/embed/mkbert.py; WordPiece vocabulary; mean and cls pooling),
+the qwen3 and gemma3 fixtures with a pooling type added (`<arch>.pooling_type`: last for
 qwen3, as Qwen3-Embedding ships, mean for gemma3), and the plain qwen3 chat fixture (no pooling
 type: embedded by its last token, as Ollama's runner does).
 
@@ -30,6 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import gguf_io  # noqa: E402
 
 ORACLE = os.path.join(SHARED, "oracle", "llama-oracle.mjs")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 checks = {"passed": 0, "failed": 0}
 
 
@@ -70,8 +72,18 @@ def main():
     ge = os.path.join(tmp, "gemma3-mean.gguf")
     with_pooling(os.path.join(FIXTURES, "qwen3-Q8_0.gguf"), qe, "qwen3", 3)
     with_pooling(os.path.join(FIXTURES, "gemma3-Q8_0.gguf"), ge, "gemma3", 1)
+    # BERT encoders (tools/embed/mkbert.py: random weights, a WordPiece vocabulary), mean and cls.
+    berts = {}
+    for pooling in ("mean", "cls"):
+        path = os.path.join(tmp, f"bert-{pooling}.gguf")
+        subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tools", "embed", "mkbert.py"), path,
+                        "--pooling", pooling, "--dtype", "F16"], check=True,
+                       stdout=subprocess.DEVNULL)
+        berts[f"bert-{pooling}"] = path
     s = Server(env={"HEARTH_NUM_PARALLEL": "1"})
     try:
+        for name, path in berts.items():
+            put_model(s.models, f"{name}:latest", path)
         put_model(s.models, "qe:latest", qe)
         put_model(s.models, "ge:latest", ge)
         put_model(s.models, "chat:latest", os.path.join(FIXTURES, "qwen3-Q8_0.gguf"))
@@ -80,7 +92,7 @@ def main():
             return s.json("POST", "/api/embed", dict(model=model, input=inp, **kw))
 
         # Against llama.cpp, every pooling the fixtures carry.
-        for model, path in (("qe", qe), ("ge", ge)):
+        for model, path in [("qe", qe), ("ge", ge)] + list(berts.items()):
             st, r = embed(model, TEXTS)
             check(st == 200 and len(r["embeddings"]) == len(TEXTS), f"{model}: {st} {r}")
             if st != 200:
@@ -217,6 +229,15 @@ def main():
         check(st == 400, f"/v1 empty: {st} {r}")
         st, r = s.json("POST", "/v1/embeddings", {"model": "qe", "input": "x", "encoding_format": "hex"})
         check(st == 400, f"/v1 bad encoding: {st} {r}")
+
+        # An encoder embeds and does nothing else.
+        st, r = s.json("POST", "/api/generate", {"model": "bert-mean", "prompt": "hi", "stream": False})
+        check(st == 400 and "does not support generate" in r.get("error", ""), f"bert generate: {st} {r}")
+        st, r = s.json("POST", "/api/chat", {"model": "bert-mean", "stream": False,
+                                             "messages": [{"role": "user", "content": "hi"}]})
+        check(st == 400 and "does not support chat" in r.get("error", ""), f"bert chat: {st} {r}")
+        st, r = s.json("POST", "/api/show", {"model": "bert-mean"})
+        check(st == 200 and r["capabilities"] == ["embedding"], f"show bert: {r.get('capabilities')}")
 
         # /api/show: the capability.
         st, r = s.json("POST", "/api/show", {"model": "qe"})
