@@ -328,9 +328,10 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
     if (!gguf::GgufFile::open(*spec.gguf_path).is_ok()) return refused;
     // A split model's first part (opened whole just now): every part, in order, each a layer.
     std::vector<std::string> files = gguf::GgufFile::split_paths_by_name(*spec.gguf_path);
-    auto whole = gguf::GgufFile::open(*spec.gguf_path);
-    if (!whole || (*whole)->split_count() == 1) files = {*spec.gguf_path};
-    whole = Status::ok();
+    {  // (the mapping is released before the copy)
+      auto whole = gguf::GgufFile::open(*spec.gguf_path);
+      if (!whole || (*whole)->split_count() == 1) files = {*spec.gguf_path};
+    }
     say("copying file");
     std::vector<std::string> blob_paths;
     for (const std::string& f : files) {
@@ -369,7 +370,7 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
     ThreadPool pool(int(std::max(1u, std::thread::hardware_concurrency())));
     quantize::QuantizeOptions qo;
     qo.ftype = ft->ftype;
-    g = Status::ok();  // drop the mapping before writing
+    g->reset();  // drop the mapping before writing
     Status qs = quantize::quantize_file(mpath, tmp, qo, pool);
     if (!qs) {
       ::unlink(tmp.c_str());
