@@ -6,9 +6,9 @@
 #include "cli/client/format.h"
 #include "cli/client/http_client.h"
 #include "cli/commands.h"
-#include "registry/header.h"
 #include "runtime/fit.h"
 #include "runtime/scheduler.h"
+#include "server/api_util.h"
 #include "store/store.h"
 
 namespace hearth::cli {
@@ -27,45 +27,6 @@ std::string tps(const json& j) {
   char b[32];
   std::snprintf(b, sizeof b, "%.1f", d.is_object() ? d.value("expected", 0.0) : d.get<double>());
   return b;
-}
-
-json local_answer(const std::string& model, int ctx, int parallel, bool insecure) {
-  runtime::FitParams p;
-  if (ctx > 0) p.n_ctx = ctx;
-  if (parallel > 0) p.n_seq = parallel;
-  const auto m = runtime::machine_info(runtime::SchedulerOptions::from_env().memory_limit);
-  const double bw = runtime::memory_bandwidth();
-  json out = {{"machine", runtime::machine_json(m, bw)}};
-  store::Store st(store::Store::default_root());
-  if (model.empty()) {
-    json list = json::array();
-    auto models = st.list();
-    if (!models) fail(models.status().message());
-    for (const auto& e : *models) {
-      json x = {{"name", e.name.display()}};
-      auto h = registry::open_model_header(st, e.name.display(), false);
-      auto r = h ? runtime::fit(*h->file, p, m, bw, false) : Result<runtime::FitReport>(h.status());
-      if (!r)
-        x["error"] = r.status().message();
-      else {
-        const json full = runtime::report_json(*r);
-        for (auto& [k, v] : full.items()) x[k] = v;
-      }
-      list.push_back(x);
-    }
-    out["models"] = list;
-    return out;
-  }
-  auto h = registry::open_model_header(st, model, insecure);
-  if (!h) fail(h.status().message());
-  auto r = runtime::fit(*h->file, p, m, bw, true);
-  if (!r) fail(r.status().message());
-  out["model"] = h->name;
-  out["source"] = h->source;
-  out["size"] = h->size;
-  const json full = runtime::report_json(*r);
-  for (auto& [k, v] : full.items()) out[k] = v;
-  return out;
 }
 
 void print_machine(const json& m) {
@@ -157,7 +118,14 @@ void add_fit_command(CLI::App& app) {
       j = json::parse(r->body, nullptr, false);
       if (j.is_discarded()) fail("the server's answer is not JSON");
     } else {
-      j = local_answer(model, ctx, parallel, insecure);
+      runtime::FitParams p;
+      if (ctx > 0) p.n_ctx = ctx;
+      if (parallel > 0) p.n_seq = parallel;
+      store::Store st(store::Store::default_root());
+      auto a = server::fit_answer(st, model, p, runtime::SchedulerOptions::from_env().memory_limit,
+                                  insecure);
+      if (!a) fail(a.status().message());
+      j = std::move(*a);
     }
     if (as_json) {
       std::cout << j.dump(2) << "\n";

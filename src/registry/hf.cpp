@@ -287,13 +287,7 @@ Status pull_hf(store::Store& st, const store::ModelName& name, const ProgressFn&
                     repo + ": " + parts[0].path +
                         " is not a GGUF model hearth can read: " + g.status().message());
     const store::ModelDetails det = store::model_details(**g);
-    nlohmann::ordered_json config = {{"model_format", "gguf"},
-                                     {"model_family", det.family},
-                                     {"model_families", det.families},
-                                     {"model_type", det.parameter_size},
-                                     {"file_type", det.quantization_level},
-                                     {"architecture", "amd64"},
-                                     {"os", "linux"}};
+    nlohmann::ordered_json config = store::model_config(det);
     config["rootfs"] = {{"type", "layers"}, {"diff_ids", nlohmann::ordered_json::array()}};
     for (const auto& s : sources) config["rootfs"]["diff_ids"].push_back(s.layer.digest);
     const std::string cfg =

@@ -36,6 +36,13 @@ bool lookup_tensor(std::string_view n, bool tied_output) {
          n == "position_embd.weight";
 }
 
+// Bytes of a tensor of `bytes` a decode step reads: all of it, or for a mixture-of-experts
+// tensor the routed share (`used` of `experts`).
+int64_t read_per_token(std::string_view name, int64_t bytes, int64_t experts, int64_t used) {
+  const bool routed = experts > 1 && used > 0 && name.find("_exps") != std::string_view::npos;
+  return routed ? bytes * used / experts : bytes;
+}
+
 std::string arch_of(const gguf::GgufFile& f) {
   auto a = f.get_string("general.architecture");
   return a ? *a : "";
@@ -102,9 +109,7 @@ Result<MemoryEstimate> estimate_memory(const gguf::GgufFile& f, const FitParams&
     }
     e.weights += int64_t(t.nbytes);
     if (lookup_tensor(t.name, tied)) continue;
-    const int64_t b = experts > 1 && used > 0 && t.name.find("_exps") != std::string_view::npos
-                          ? int64_t(t.nbytes) * used / experts
-                          : int64_t(t.nbytes);
+    const int64_t b = read_per_token(t.name, int64_t(t.nbytes), experts, used);
     e.decode_bytes += b;
     e.decode_cost += double(b) / decode_efficiency(t.type);
   }
@@ -279,10 +284,7 @@ Result<FitReport> fit(const gguf::GgufFile& f, const FitParams& p, const Machine
       const int64_t b = int64_t(row_bytes(*tt, t->row_len())) * t->n_rows();
       w += b;
       if (lookup_tensor(t->name, tied)) continue;
-      dec += double((qf.n_expert > 1 && r.facts.experts_used > 0 &&
-                     t->name.find("_exps") != std::string_view::npos)
-                        ? b * r.facts.experts_used / qf.n_expert
-                        : b) /
+      dec += double(read_per_token(t->name, b, qf.n_expert, r.facts.experts_used)) /
              decode_efficiency(types[i]);
     }
     if (w < 0) continue;

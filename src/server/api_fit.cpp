@@ -34,6 +34,42 @@ std::string query_value(const std::string& q, const std::string& key) {
   return "";
 }
 
+Result<json> fit_answer(const store::Store& st, const std::string& model,
+                        const runtime::FitParams& p, int64_t memory_limit, bool insecure) {
+  const auto m = runtime::machine_info(memory_limit);
+  const double bw = runtime::memory_bandwidth();
+  json out = {{"machine", runtime::machine_json(m, bw)}};
+  if (model.empty()) {
+    json list = json::array();
+    HEARTH_ASSIGN_OR_RETURN(auto models, st.list());
+    for (const auto& e : models) {
+      auto h = hearth::registry::open_model_header(st, e.name.display(), false);
+      json x = {{"name", e.name.display()}};
+      auto r = h ? runtime::fit(*h->file, p, m, bw, false) : Result<runtime::FitReport>(h.status());
+      if (!r) {
+        x["error"] = r.status().message();
+      } else {
+        const json full = runtime::report_json(*r);
+        for (const char* k :
+             {"architecture", "parameters", "quantization", "context", "memory", "verdict", "fits",
+              "reason", "max_context", "decode_tokens_per_second"})
+          if (full.contains(k)) x[k] = full[k];
+      }
+      list.push_back(x);
+    }
+    out["models"] = list;
+    return out;
+  }
+  HEARTH_ASSIGN_OR_RETURN(auto h, hearth::registry::open_model_header(st, model, insecure));
+  HEARTH_ASSIGN_OR_RETURN(auto r, runtime::fit(*h.file, p, m, bw, true));
+  out["model"] = h.name;
+  out["source"] = h.source;
+  out["size"] = h.size;
+  const json full = runtime::report_json(r);
+  for (auto& [k, v] : full.items()) out[k] = v;
+  return out;
+}
+
 void Api::fit(const HttpRequest& req, ResponderP res) {
   const std::string model = query_value(req.query, "model");
   const std::string ctx_s = query_value(req.query, "ctx");
@@ -55,42 +91,9 @@ void Api::fit(const HttpRequest& req, ResponderP res) {
   // The bandwidth probe (first call only) and registry reads take a while: not on the I/O thread.
   std::thread([this, res, model, p, insecure] {
     try {
-      const auto m = runtime::machine_info(sched_ ? sched_->options().memory_limit : 0);
-      const double bw = runtime::memory_bandwidth();
-      json out = {{"machine", runtime::machine_json(m, bw)}};
-      if (model.empty()) {
-        json list = json::array();
-        auto models = store_.list();
-        if (!models) return res->send(error_response(models.status()));
-        for (const auto& e : *models) {
-          auto h = hearth::registry::open_model_header(store_, e.name.display(), false);
-          json x = {{"name", e.name.display()}};
-          auto r =
-              h ? runtime::fit(*h->file, p, m, bw, false) : Result<runtime::FitReport>(h.status());
-          if (!r) {
-            x["error"] = r.status().message();
-          } else {
-            const json full = runtime::report_json(*r);
-            for (const char* k :
-                 {"architecture", "parameters", "quantization", "context", "memory", "verdict",
-                  "fits", "reason", "max_context", "decode_tokens_per_second"})
-              if (full.contains(k)) x[k] = full[k];
-          }
-          list.push_back(x);
-        }
-        out["models"] = list;
-        return res->send(json_ok(out));
-      }
-      auto h = hearth::registry::open_model_header(store_, model, insecure);
-      if (!h) return res->send(error_response(h.status()));
-      auto r = runtime::fit(*h->file, p, m, bw, true);
-      if (!r) return res->send(error_response(r.status()));
-      out["model"] = h->name;
-      out["source"] = h->source;
-      out["size"] = h->size;
-      const json full = runtime::report_json(*r);
-      for (auto& [k, v] : full.items()) out[k] = v;
-      res->send(json_ok(out));
+      auto out =
+          fit_answer(store_, model, p, sched_ ? sched_->options().memory_limit : 0, insecure);
+      res->send(out ? json_ok(*out) : error_response(out.status()));
     } catch (const std::exception& e) {
       res->send(json_error(500, std::string("fit: ") + e.what()));
     }

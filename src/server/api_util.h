@@ -6,8 +6,11 @@
 #include <optional>
 #include <string>
 
+#include "base/status.h"
+#include "runtime/fit.h"
 #include "server/errors.h"
 #include "server/http.h"
+#include "store/store.h"
 
 namespace hearth::store {
 struct StoredDetails;
@@ -30,6 +33,12 @@ std::optional<json> body_json(const HttpRequest& req, Responder& res);
 // *type_error set).
 std::optional<std::string> str_field(const json& j, const char* key, const char* alias,
                                      Responder& res, bool* type_error);
+
+// What GET /api/fit answers (and `hearth fit` prints when no server runs): this machine (memory
+// capped at `memory_limit` when > 0), then `model`'s report, or every local model's summary when
+// `model` is empty.
+Result<json> fit_answer(const store::Store& st, const std::string& model,
+                        const runtime::FitParams& p, int64_t memory_limit, bool insecure);
 
 // The decoded value of `key` in a URL query string ("" if absent).
 std::string query_value(const std::string& query, const std::string& key);

@@ -79,6 +79,16 @@ std::string file_type_name(int64_t ft) {
   return "";
 }
 
+ojson model_config(const ModelDetails& det) {
+  return {{"model_format", "gguf"},
+          {"model_family", det.family},
+          {"model_families", det.families},
+          {"model_type", det.parameter_size},
+          {"file_type", det.quantization_level},
+          {"architecture", "amd64"},
+          {"os", "linux"}};
+}
+
 ModelDetails model_details(const gguf::GgufFile& f) {
   ModelDetails d;
   auto arch = f.get_string("general.architecture");
@@ -419,13 +429,7 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
   if (!messages.empty()) HEARTH_RETURN_IF_ERROR(add_text(kMediaMessages, messages.dump()));
   for (const auto& l : licenses) HEARTH_RETURN_IF_ERROR(add_text(kMediaLicense, l));
 
-  ojson config = {{"model_format", "gguf"},
-                  {"model_family", det.family},
-                  {"model_families", det.families},
-                  {"model_type", det.parameter_size},
-                  {"file_type", det.quantization_level},
-                  {"architecture", "amd64"},
-                  {"os", "linux"}};
+  ojson config = model_config(det);
   if (renderer) config["renderer"] = *renderer;
   if (parser) config["parser"] = *parser;
   // The family comes from the file's general.architecture, which may be any bytes.

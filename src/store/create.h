@@ -48,6 +48,9 @@ struct ModelDetails {
   int64_t context_length = 0, embedding_length = 0;
 };
 ModelDetails model_details(const gguf::GgufFile& f);
+// The config layer Ollama writes for a GGUF model with these details (model_format, family,
+// type, file type, platform); callers add what else they record.
+nlohmann::ordered_json model_config(const ModelDetails& det);
 // The details /api/tags, /api/ps and /api/show give a stored model: the config's fields
 // (model_format, model_family, model_families, model_type, file_type) where it has them, as
 // create and Ollama write them; the rest from the GGUF header of its model blob (a store laid
