@@ -8,13 +8,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <deque>
 #include <filesystem>
 #include <list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -32,13 +35,13 @@ using Clock = std::chrono::steady_clock;
 struct Blob;
 class Puller;
 
-// One ranged GET: bytes [start, end) of a blob.
+// One ranged GET: bytes [start, end) of a blob, written into the partial file at their own
+// offsets as they arrive.
 struct Part {
   Puller* owner = nullptr;
   Blob* blob = nullptr;
   int64_t start = 0, end = 0;
-  int64_t flushed = 0;  // bytes of this part hashed and written (a prefix)
-  std::string buf;      // received, not yet flushed (the part is not at the blob's front yet)
+  int64_t flushed = 0;  // bytes of this part on disk (a prefix)
   int attempt = 0;
   Clock::time_point not_before{};  // backoff
   CURL* easy = nullptr;
@@ -53,17 +56,25 @@ struct Blob {
   std::string hex, path, url;
   bool url_is_registry = true;  // send the registry's token with ranged GETs
   int64_t size = 0;
-  int fd = -1;
-  std::unique_ptr<store::Sha256> hash;
-  int64_t written = 0;                   // hashed and on disk: [0, written)
-  int64_t next = 0;                      // first byte no part has asked for yet
-  std::map<int64_t, std::string> ready;  // finished parts ahead of the front
+  int fd = -1;                      // the partial file
+  int log_fd = -1;                  // its ranges log (pull.h)
+  std::map<int64_t, int64_t> have;  // byte ranges on disk and logged, merged: start -> end
+  int64_t next = 0;                 // no part has asked for [next, size) minus `have` yet
   std::list<Part*> active;
-  int64_t received = 0;  // for progress: written + buffered + in flight
+  int64_t received = 0;  // for progress: on disk
+  int64_t notified = 0;  // the front the hasher was last told about
   bool whole = false;    // the server ignores Range: one stream from 0
   bool done = false;
   int restarts = 0;  // digest mismatches answered by fetching again
   Clock::time_point reported{};
+  // Shared with the hasher thread: [0, front) is on disk, so it may be hashed.
+  std::atomic<int64_t> front{0};
+  std::mutex mu;  // guards the fields below (the hasher holds it while hashing a piece)
+  std::unique_ptr<store::Sha256> hash;
+  int64_t hashed = 0;  // [0, hashed) went through `hash`
+  std::string got;     // the digest, once hashed == size
+  Status hash_error;
+  std::atomic<bool> hashed_all{false};
 };
 
 std::string short_hex(std::string_view hex) {
@@ -79,18 +90,50 @@ std::string human(int64_t b) {
   return s;
 }
 
+std::string ranges_path(const std::string& partial) {
+  return partial + ".ranges";
+}
+
+// Adds [s, e) to a set of merged ranges (touching ones joined).
+void merge_range(std::map<int64_t, int64_t>& m, int64_t s, int64_t e) {
+  if (s >= e) return;
+  auto it = m.upper_bound(s);
+  if (it != m.begin() && std::prev(it)->second >= s) {
+    --it;
+    s = it->first;
+    e = std::max(e, it->second);
+    it = m.erase(it);
+  }
+  while (it != m.end() && it->first <= e) {
+    e = std::max(e, it->second);
+    it = m.erase(it);
+  }
+  m[s] = e;
+}
+
+int64_t covered(const std::map<int64_t, int64_t>& m) {
+  int64_t n = 0;
+  for (const auto& [s, e] : m) n += e - s;
+  return n;
+}
+
 class Puller {
  public:
   Puller(store::Store& st, Client& client, const ProgressFn& progress)
       : st_(st), client_(client), t_(client.tuning()), progress_(progress) {}
   ~Puller() {
+    // What in-flight parts got onto disk is logged, so the next try does not fetch it again.
+    for (auto& p : parts_)
+      if (p->flushed > 0 && !p->blob->done) log_range(*p->blob, p->start, p->start + p->flushed);
     for (auto& p : parts_) drop_transfer(*p);
     if (multi_) curl_multi_cleanup(multi_);
-    for (auto& b : blobs_)
+    for (auto& b : blobs_) {
+      if (b->log_fd >= 0) ::close(b->log_fd);
       if (b->fd >= 0) {
         ::flock(b->fd, LOCK_UN);
         ::close(b->fd);
       }
+    }
   }
 
   Status run(const std::vector<BlobSource>& sources, store::Pin& pin,
@@ -103,15 +146,15 @@ class Puller {
   void schedule();
   Status start(std::unique_ptr<Part> p);
   void drop_transfer(Part& p);
+  void drop_parts(Blob& b);
   static size_t on_data(char* data, size_t sz, size_t n, void* ud);
   size_t receive(Part& p, const char* data, size_t n);
-  Status flush(Blob& b, const char* data, size_t n);
-  void advance(Blob& b);
+  void log_range(Blob& b, int64_t s, int64_t e);
+  void advance_front(Blob& b, int64_t upto);
   Status finished(Part& p, CURLcode rc);
   Status complete(Blob& b);
   Status restart_blob(Blob& b);
-  std::string spare(int64_t bytes);
-  void recycle(std::string buf);
+  void hasher();
 
   store::Store& st_;
   Client& client_;
@@ -125,13 +168,16 @@ class Puller {
   Status fatal_;
   bool cancelled_ = false;
   size_t rr_ = 0;  // round robin over blobs
-  // Buffers of flushed parts, kept for the next parts: a fresh one costs a page fault per 4 KiB
-  // touched, growing one copies it again at every doubling.
-  std::vector<std::string> spare_;
+  // The hasher thread's wake-ups: `seq_` moves whenever a front moved.
+  std::mutex hmu_;
+  std::condition_variable hcv_;
+  uint64_t seq_ = 0;
+  bool stop_ = false;
 };
 
-// Opens (or creates) the partial file, locks it against another pull of the same blob, and
-// hashes what an earlier try left there: the one read-back a pull ever does, after a stop.
+// Opens (or creates) the partial file, locks it against another pull of the same blob, reads
+// which ranges an earlier try left on disk, and hashes the prefix of them that starts at byte 0:
+// the one read-back of a file a pull does outside the hasher, after a stop.
 Status Puller::prepare(Blob& b) {
   std::error_code ec;
   fs::create_directories(st_.downloads_dir(), ec);
@@ -148,27 +194,53 @@ Status Puller::prepare(Blob& b) {
   }
   if (st_.has_blob(b.layer.digest)) {  // the other pull finished it
     b.done = true;
-    b.written = b.received = b.size;
+    b.received = b.size;
     return Status::ok();
   }
-  struct stat s {};
+  const std::string log = ranges_path(b.path);
+  b.log_fd = ::open(log.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (b.log_fd < 0) return store::io_error("cannot open", log, errno);
+  struct stat s {
+  }, ls{};
   if (::fstat(b.fd, &s) != 0) return store::io_error("cannot stat", b.path, errno);
-  int64_t have = s.st_size;
-  if (have > b.size) {
+  if (::fstat(b.log_fd, &ls) != 0) return store::io_error("cannot stat", log, errno);
+  const int64_t on_disk = s.st_size;
+  if (on_disk > b.size) {  // not this blob's: start over
     if (::ftruncate(b.fd, 0) != 0) return store::io_error("cannot truncate", b.path, errno);
-    have = 0;
+  } else if (ls.st_size == 0 && on_disk > 0) {
+    // No log: a partial file from a hearth that wrote only in order, a hashed prefix.
+    merge_range(b.have, 0, on_disk);
+  } else {
+    std::vector<int64_t> rec(size_t(ls.st_size) / 16 * 2);  // a torn last record is ignored
+    if (!rec.empty() && ::pread(b.log_fd, rec.data(), rec.size() * 8, 0) == ssize_t(rec.size() * 8))
+      for (size_t i = 0; i + 1 < rec.size(); i += 2)
+        if (rec[i] >= 0 && rec[i] < rec[i + 1] && rec[i + 1] <= on_disk)
+          merge_range(b.have, rec[i], rec[i + 1]);
   }
+  // The log rewritten as the merged set (it only grows by one record per part otherwise).
+  if (::ftruncate(b.log_fd, 0) != 0) return store::io_error("cannot truncate", log, errno);
+  // Room for a few thousand records kept aside, so a disk that fills up mid-pull still lets the
+  // last ones in (what got onto disk before the failed write is then not fetched again).
+  (void)::fallocate(b.log_fd, FALLOC_FL_KEEP_SIZE, 0, 64 << 10);
+  for (const auto& [from, to] : b.have) log_range(b, from, to);
   b.hash = std::make_unique<store::Sha256>();
+  const int64_t front = !b.have.empty() && b.have.begin()->first == 0 ? b.have.begin()->second : 0;
   std::vector<char> buf(size_t(1) << 20);
   int64_t off = 0;
-  while (off < have) {
+  while (off < front) {
     const ssize_t n =
-        ::pread(b.fd, buf.data(), size_t(std::min<int64_t>(have - off, 1 << 20)), off);
+        ::pread(b.fd, buf.data(), size_t(std::min<int64_t>(front - off, 1 << 20)), off);
     if (n <= 0) break;
     b.hash->update(buf.data(), size_t(n));
     off += n;
   }
-  b.written = b.next = b.received = off;
+  if (off < front) return store::io_error("cannot read", b.path, errno ? errno : EIO);
+  b.front = b.hashed = b.notified = front;
+  b.received = covered(b.have);
+  if (front == b.size) {
+    b.got = b.hash->hex();
+    b.hashed_all = true;
+  }
   return Status::ok();
 }
 
@@ -215,14 +287,28 @@ void Puller::drop_transfer(Part& p) {
   }
 }
 
+// Ends every transfer of blob b, running or waiting to run again.
+void Puller::drop_parts(Blob& b) {
+  for (Part* q : std::vector<Part*>(b.active.begin(), b.active.end())) {
+    drop_transfer(*q);
+    for (auto it = parts_.begin(); it != parts_.end(); ++it)
+      if (it->get() == q) {
+        parts_.erase(it);
+        break;
+      }
+  }
+  b.active.clear();
+  std::erase_if(retry_, [&](const std::unique_ptr<Part>& q) { return q->blob == &b; });
+}
+
 size_t Puller::on_data(char* data, size_t sz, size_t n, void* ud) {
   auto* p = static_cast<Part*>(ud);
   return p->owner->receive(*p, data, sz * n);
 }
 
-// Bytes for part p. At the blob's front they are hashed and written at once; ahead of it they
-// wait in the part's buffer. Returning less than n aborts the transfer (curl reports a write
-// error), which is how a bad answer or a failed write stops a part.
+// Bytes for part p, written at their place in the partial file straight from curl's buffer (no
+// copy in between); hashing is the hasher thread's. Returning less than n aborts the transfer
+// (curl reports a write error), which is how a bad answer or a failed write stops a part.
 size_t Puller::receive(Part& p, const char* data, size_t n) {
   Blob& b = *p.blob;
   long code = 0;
@@ -232,76 +318,90 @@ size_t Puller::receive(Part& p, const char* data, size_t n) {
     p.ignored_range = true;  // a full body to a ranged request
     return 0;
   }
-  if (p.start + p.flushed + int64_t(p.buf.size()) + int64_t(n) > p.end) return 0;  // too long
-  b.received += int64_t(n);
-  if (p.buf.empty() && b.written == p.start + p.flushed) {
-    if (!flush(b, data, n).is_ok()) return 0;
-    p.flushed += int64_t(n);
-  } else {
-    const int64_t rest = p.end - p.start - p.flushed;
-    if (p.buf.empty() && int64_t(p.buf.capacity()) < rest) p.buf = spare(rest);
-    p.buf.append(data, n);
+  if (p.start + p.flushed + int64_t(n) > p.end) return 0;  // too long
+  size_t off = 0;
+  while (off < n) {
+    const ssize_t w = ::pwrite(b.fd, data + off, n - off, p.start + p.flushed + int64_t(off));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fatal_ = store::io_error("cannot write", b.path, errno);
+      return 0;
+    }
+    off += size_t(w);
   }
+  const int64_t f = b.front.load(std::memory_order_relaxed);
+  p.flushed += int64_t(n);
+  b.received += int64_t(n);
+  if (p.start <= f && p.start + p.flushed > f) advance_front(b, p.start + p.flushed);
   report(b, false);
   return n;
 }
 
-Status Puller::flush(Blob& b, const char* data, size_t n) {
-  size_t off = 0;
-  while (off < n) {
-    const ssize_t w = ::pwrite(b.fd, data + off, n - off, b.written + int64_t(off));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      fatal_ = store::io_error("cannot write", b.path, errno);
-      return fatal_;
-    }
-    off += size_t(w);
+void Puller::log_range(Blob& b, int64_t s, int64_t e) {
+  const int64_t rec[2] = {s, e};
+  // Best effort: a lost record only means those bytes are fetched again after a stop.
+  if (b.log_fd >= 0 && ::write(b.log_fd, rec, sizeof rec) != ssize_t(sizeof rec)) {
   }
-  b.hash->update(data, n);
-  b.written += int64_t(n);
-  return Status::ok();
 }
 
-// An empty buffer with room for `bytes` (a part's rest): a used one when there is one.
-std::string Puller::spare(int64_t bytes) {
-  std::string buf;
-  if (!spare_.empty()) {
-    buf = std::move(spare_.back());
-    spare_.pop_back();
-  }
-  buf.reserve(size_t(bytes));
-  return buf;
-}
-
-void Puller::recycle(std::string buf) {
-  buf.clear();
-  if (int(spare_.size()) < t_.max_streams) spare_.push_back(std::move(buf));
-}
-
-// After the front moved: buffered parts that now start at it are flushed, in order.
-void Puller::advance(Blob& b) {
-  bool moved = true;
-  while (moved && fatal_.is_ok()) {
-    moved = false;
-    auto it = b.ready.find(b.written);
-    if (it != b.ready.end()) {
-      std::string data = std::move(it->second);
-      b.ready.erase(it);
-      if (!flush(b, data.data(), data.size()).is_ok()) return;
-      recycle(std::move(data));
-      moved = true;
-      continue;
+// Bytes up to `upto` are on disk from byte 0: the front moves there, and past logged ranges it
+// now touches; the hasher is told once a MiB or more is waiting for it (and at the end).
+void Puller::advance_front(Blob& b, int64_t upto) {
+  auto it = b.have.upper_bound(upto);
+  if (it != b.have.begin() && std::prev(it)->second > upto) upto = std::prev(it)->second;
+  b.front.store(upto, std::memory_order_release);
+  if (upto - b.notified >= (1 << 20) || upto == b.size) {
+    b.notified = upto;
+    {
+      std::lock_guard<std::mutex> g(hmu_);
+      ++seq_;
     }
-    for (Part* p : b.active)
-      if (!p->buf.empty() && p->start + p->flushed == b.written) {
-        std::string data = std::move(p->buf);
-        p->buf.clear();
-        if (!flush(b, data.data(), data.size()).is_ok()) return;
-        p->flushed += int64_t(data.size());
-        recycle(std::move(data));
-        moved = true;
-        break;
+    hcv_.notify_one();
+  }
+}
+
+// The hasher thread: feeds each blob's SHA-256 with the bytes behind its front, read back from
+// the page cache right after they were written (the disk is not read: the pages are still in
+// memory), so the digest is ready a moment after the last byte lands and the network thread
+// never waits for it.
+void Puller::hasher() {
+  std::vector<char> buf(size_t(4) << 20);
+  for (;;) {
+    uint64_t seen = 0;
+    {
+      std::lock_guard<std::mutex> g(hmu_);
+      if (stop_) return;
+      seen = seq_;
+    }
+    bool worked = false;
+    for (auto& bp : blobs_) {
+      Blob& b = *bp;
+      std::lock_guard<std::mutex> g(b.mu);
+      if (!b.hash || b.hashed_all.load() || !b.hash_error.is_ok()) continue;
+      const int64_t f = b.front.load(std::memory_order_acquire);
+      if (b.hashed < f) {
+        const size_t want = size_t(std::min<int64_t>(f - b.hashed, int64_t(buf.size())));
+        const ssize_t n = ::pread(b.fd, buf.data(), want, b.hashed);
+        if (n <= 0) {
+          if (n < 0 && errno == EINTR) continue;
+          b.hash_error = store::io_error("cannot read", b.path, n < 0 ? errno : EIO);
+          curl_multi_wakeup(multi_);
+          continue;
+        }
+        b.hash->update(buf.data(), size_t(n));
+        b.hashed += n;
+        worked = true;
       }
+      if (b.hashed == b.size) {
+        b.got = b.hash->hex();
+        b.hashed_all.store(true);
+        curl_multi_wakeup(multi_);
+      }
+    }
+    if (!worked) {
+      std::unique_lock<std::mutex> lk(hmu_);
+      hcv_.wait_for(lk, std::chrono::milliseconds(50), [&] { return stop_ || seq_ != seen; });
+    }
   }
 }
 
@@ -338,8 +438,9 @@ Status Puller::start(std::unique_ptr<Part> p) {
 }
 
 // Starts parts while there is room: retries whose wait is over first, then new parts, round
-// robin over the blobs so every layer moves at once. A blob gets no part further than a window
-// ahead of its front, which bounds the memory parts waiting to be flushed can hold.
+// robin over the blobs so every layer moves at once. Ranges an earlier try left on disk are
+// skipped. Parts ahead of a blob's front cost no memory (they go to the file), so there is no
+// window: the hasher catches up once the front part lands.
 void Puller::schedule() {
   const auto now = Clock::now();
   for (auto it = retry_.begin(); it != retry_.end() && int(parts_.size()) < t_.max_streams;) {
@@ -351,12 +452,13 @@ void Puller::schedule() {
       ++it;
     }
   }
-  const int64_t window = 8 * t_.part_bytes;
   for (size_t tries = 0; tries < blobs_.size() && int(parts_.size()) < t_.max_streams;) {
     Blob& b = *blobs_[rr_ % blobs_.size()];
     ++rr_;
-    const bool room =
-        !b.done && b.next < b.size && !(b.whole && b.next > 0) && b.next - b.written < window;
+    // Past what is on disk already.
+    auto in = b.have.upper_bound(b.next);
+    if (in != b.have.begin() && std::prev(in)->second > b.next) b.next = std::prev(in)->second;
+    const bool room = !b.done && b.next < b.size && !(b.whole && b.next > 0);
     if (!room) {
       ++tries;
       continue;
@@ -366,6 +468,8 @@ void Puller::schedule() {
     p->blob = &b;
     p->start = b.next;
     p->end = b.whole ? b.size : std::min(b.size, b.next + t_.part_bytes);
+    if (auto after = b.have.upper_bound(b.next); after != b.have.end() && !b.whole)
+      p->end = std::min(p->end, after->first);
     b.next = p->end;
     if (Status s = start(std::move(p)); !s.is_ok()) {
       fatal_ = s;
@@ -389,17 +493,17 @@ Status Puller::finished(Part& p, CURLcode rc) {
     }
   drop_transfer(p);
   if (!fatal_.is_ok()) return fatal_;
-  // Its bytes may all have been flushed (and the blob completed) by an earlier part's finish,
-  // before curl reported this one done.
   if (b.done) return Status::ok();
-  const int64_t have = p.flushed + int64_t(p.buf.size());
-  if (rc == CURLE_OK && (code == 206 || code == 200) && p.start + have == p.end) {
-    if (!p.buf.empty()) b.ready[p.start + p.flushed] = std::move(p.buf);
-    advance(b);
-    if (!fatal_.is_ok()) return fatal_;
-    if (b.written == b.size) return complete(b);
-    return Status::ok();
+  // What arrived is on disk: logged, so a stop from here on does not lose it.
+  if (p.flushed > 0) {
+    merge_range(b.have, p.start, p.start + p.flushed);
+    log_range(b, p.start, p.start + p.flushed);
+    // A part ahead that got all its bytes before the front reached it moves the front now.
+    const int64_t f = b.front.load(std::memory_order_relaxed);
+    if (p.start <= f) advance_front(b, std::max(f, p.start + p.flushed));
   }
+  if (rc == CURLE_OK && (code == 206 || code == 200) && p.start + p.flushed == p.end)
+    return Status::ok();  // the hasher finishes the blob once its front reaches the end
   if (p.ignored_range) {
     // The server ignores Range: this blob comes in one stream from the start.
     std::fprintf(stderr, "hearth: pull: %s ignores Range; fetching %s in one stream\n",
@@ -407,9 +511,6 @@ Status Puller::finished(Part& p, CURLcode rc) {
     b.whole = true;
     return restart_blob(b);
   }
-  // What arrived unflushed is dropped; the part resumes after its flushed prefix.
-  b.received -= int64_t(p.buf.size());
-  p.buf.clear();
   const bool stalled = rc == CURLE_OPERATION_TIMEDOUT;
   const bool client_error = code >= 400 && code < 500 && code != 429 && code != 408;
   std::string why = code >= 300      ? "HTTP " + std::to_string(code)
@@ -430,43 +531,54 @@ Status Puller::finished(Part& p, CURLcode rc) {
   const int64_t wait_ms = stalled ? 0 : int64_t(t_.backoff_ms) << std::min(own->attempt - 1, 5);
   own->not_before = Clock::now() + std::chrono::milliseconds(wait_ms);
   if (b.whole) return restart_blob(b);
+  own->start += own->flushed;  // the rest of the part
+  own->flushed = 0;
+  own->ignored_range = false;
+  own->error[0] = 0;
   retry_.push_back(std::move(own));
   return Status::ok();
 }
 
 // Starts a blob over from byte 0 (its server ignores Range, or its digest did not match).
 Status Puller::restart_blob(Blob& b) {
-  for (Part* q : std::vector<Part*>(b.active.begin(), b.active.end())) {
-    drop_transfer(*q);
-    for (auto it = parts_.begin(); it != parts_.end(); ++it)
-      if (it->get() == q) {
-        parts_.erase(it);
-        break;
-      }
-  }
-  b.active.clear();
-  std::erase_if(retry_, [&](const std::unique_ptr<Part>& q) { return q->blob == &b; });
-  b.ready.clear();
+  drop_parts(b);
+  std::lock_guard<std::mutex> g(b.mu);  // the hasher is not inside this blob meanwhile
   if (::ftruncate(b.fd, 0) != 0) return store::io_error("cannot truncate", b.path, errno);
+  if (::ftruncate(b.log_fd, 0) != 0)
+    return store::io_error("cannot truncate", ranges_path(b.path), errno);
+  b.have.clear();
   b.hash = std::make_unique<store::Sha256>();
-  b.written = b.next = b.received = 0;
+  b.hashed = 0;
+  b.got.clear();
+  b.hash_error = Status::ok();
+  b.hashed_all = false;
+  b.front = 0;
+  b.next = b.received = b.notified = 0;
   return Status::ok();
 }
 
-// The last byte is in: the digest was computed on the way, so this only compares and renames.
+// Every byte is in and hashed (the hasher computed the digest on the way): compare, rename.
 Status Puller::complete(Blob& b) {
   if (b.done) return Status::ok();
-  const std::string got = b.hash->hex();
+  std::string got;
+  {
+    std::lock_guard<std::mutex> g(b.mu);
+    got = b.got;
+  }
   if (got != b.hex) {
     // Corrupted in transit (or a partial file damaged on disk): fetch it once more from scratch.
     std::fprintf(stderr, "hearth: pull: %s: digest mismatch (got sha256:%s)%s\n",
                  b.layer.digest.c_str(), got.c_str(), b.restarts == 0 ? "; fetching again" : "");
     if (b.restarts++ == 0) return restart_blob(b);
-    ::ftruncate(b.fd, 0);
+    HEARTH_RETURN_IF_ERROR(restart_blob(b));  // nothing of it is kept
     return Status(StatusCode::kCorrupt, "digest mismatch, file must be downloaded again: want " +
                                             b.layer.digest + ", got sha256:" + got);
   }
+  drop_parts(b);  // transfers curl has not reported finished yet: their bytes are all in
   HEARTH_RETURN_IF_ERROR(st_.install_blob(b.path, b.hex));
+  ::unlink(ranges_path(b.path).c_str());
+  ::close(b.log_fd);
+  b.log_fd = -1;
   ::flock(b.fd, LOCK_UN);
   ::close(b.fd);
   b.fd = -1;
@@ -492,12 +604,12 @@ Status Puller::run(const std::vector<BlobSource>& sources, store::Pin& pin,
       continue;  // the same blob twice in one manifest
     if (st_.has_blob(l->digest)) {
       b->done = true;
-      b->received = b->written = b->size;
+      b->received = b->size;
       if (!report(*b, true)) return Status(StatusCode::kCancelled, "pull cancelled");
       continue;
     }
     HEARTH_RETURN_IF_ERROR(prepare(*b));
-    if (!b->done) need += b->size - b->written;
+    if (!b->done) need += b->size - covered(b->have);
     blobs_.push_back(std::move(b));
   }
   // Room for what is still to come, checked before the first byte (a full disk later is still
@@ -513,7 +625,10 @@ Status Puller::run(const std::vector<BlobSource>& sources, store::Pin& pin,
   if (before_first_byte)
     if (Status refused = before_first_byte(); !refused.is_ok()) {
       for (auto& b : blobs_)  // no junk left: empty partial files this pull opened
-        if (!b->done && b->written == 0) ::unlink(b->path.c_str());
+        if (!b->done && b->have.empty()) {
+          ::unlink(b->path.c_str());
+          ::unlink(ranges_path(b->path).c_str());
+        }
       return refused;
     }
   for (auto& b : blobs_) {
@@ -523,14 +638,27 @@ Status Puller::run(const std::vector<BlobSource>& sources, store::Pin& pin,
       continue;
     }
     HEARTH_RETURN_IF_ERROR(resolve(*b));
-    if (b->whole && b->written > 0) HEARTH_RETURN_IF_ERROR(restart_blob(*b));
-    if (b->written == b->size)
+    if (b->whole && !b->have.empty()) HEARTH_RETURN_IF_ERROR(restart_blob(*b));
+    if (b->hashed_all)
       HEARTH_RETURN_IF_ERROR(complete(*b));
     else if (!report(*b, true))
       return Status(StatusCode::kCancelled, "pull cancelled");
   }
   multi_ = curl_multi_init();
   if (!multi_) return Status(StatusCode::kInternal, "curl_multi_init failed");
+  std::thread hashing([this] { hasher(); });
+  struct Join {
+    Puller* self;
+    std::thread& t;
+    ~Join() {
+      {
+        std::lock_guard<std::mutex> g(self->hmu_);
+        self->stop_ = true;
+      }
+      self->hcv_.notify_one();
+      t.join();
+    }
+  } join{this, hashing};
   while (fatal_.is_ok() && !cancelled_) {
     if (std::all_of(blobs_.begin(), blobs_.end(), [](const auto& b) { return b->done; })) break;
     schedule();
@@ -559,8 +687,25 @@ Status Puller::run(const std::vector<BlobSource>& sources, store::Pin& pin,
       }
     }
     if (!fatal_.is_ok()) break;
-    for (auto& b : blobs_)
-      if (!b->done && !report(*b, false)) cancelled_ = true;
+    for (auto& b : blobs_) {
+      if (b->done) continue;
+      if (b->hashed_all.load()) {
+        if (Status s = complete(*b); !s.is_ok()) {
+          fatal_ = s;
+          break;
+        }
+        continue;
+      }
+      {
+        std::lock_guard<std::mutex> g(b->mu);
+        if (!b->hash_error.is_ok()) {
+          fatal_ = b->hash_error;
+          break;
+        }
+      }
+      if (!report(*b, false)) cancelled_ = true;
+    }
+    if (!fatal_.is_ok()) break;
     curl_multi_poll(multi_, nullptr, 0, parts_.empty() ? 20 : 100, nullptr);
   }
   if (cancelled_) return Status(StatusCode::kCancelled, "pull cancelled");

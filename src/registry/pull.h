@@ -1,12 +1,16 @@
 // registry/pull.h — `hearth pull`: a model from an Ollama-protocol registry into the store.
 //
 // Every blob the store lacks is fetched in ranged parts over parallel connections, all layers at
-// once. Parts are hashed in order as they arrive — the part at the front of a blob is hashed and
-// written straight from the network buffer, parts ahead of it wait in memory (a bounded window)
-// until the front reaches them — so the SHA-256 is done when the last byte lands, with no second
-// pass over the file, and the partial file on disk is always a hashed prefix: a pull killed at any
-// point resumes from its length. Nothing unverified enters the store (a blob is renamed into
-// blobs/ only once its digest matches) and the manifest is written last, atomically.
+// once. Each part's bytes go from curl's buffer straight to their offset in the blob's partial
+// file (no copy in between, no memory held for parts ahead of the front); a hasher thread feeds
+// the SHA-256 with the bytes behind the front (everything from byte 0 on disk), read back from
+// the page cache right behind the writes, so the digest is ready as the last byte lands, with no
+// pass over the file afterwards, and the network thread never waits for hashing. Beside the
+// partial file, `<partial>.ranges` logs the ranges on disk (little-endian int64 start/end pairs,
+// one per finished part, and what in-flight parts got at a stop): a pull killed at any point
+// resumes without fetching any logged byte again (a partial file without a log is taken as a
+// prefix). Nothing unverified enters the store (a blob is renamed into blobs/ only once its
+// digest matches) and the manifest is written last, atomically.
 #pragma once
 
 #include <cstdint>

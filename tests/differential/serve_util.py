@@ -169,3 +169,37 @@ def put_model(models, name, gguf, template=None, system=None, params=None, messa
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, tag or "latest"), "w") as f:
         json.dump(manifest, f)
+
+
+def held_ranges(partial):
+    """What a stopped pull left on disk for one blob: merged (start, end) byte ranges, read from
+    the partial file's ranges log (`<partial>.ranges`: little-endian int64 pairs, a torn last
+    record ignored), as the puller trusts them on resume. A partial file without a log is a
+    prefix (what an older hearth wrote)."""
+    if not os.path.exists(partial):
+        return []
+    size = os.path.getsize(partial)
+    log = partial + ".ranges"
+    raw = open(log, "rb").read() if os.path.exists(log) else b""
+    if not raw:
+        return [(0, size)] if size else []
+    vals = [int.from_bytes(raw[i:i + 8], "little", signed=True)
+            for i in range(0, len(raw) // 16 * 16, 8)]
+    spans = sorted((a, b) for a, b in zip(vals[::2], vals[1::2]) if 0 <= a < b <= size)
+    merged = []
+    for a, b in spans:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def held_bytes(ranges):
+    return sum(b - a for a, b in ranges)
+
+
+def inside(ranges, offset):
+    """Whether byte `offset` lies in one of `ranges`."""
+    return any(a <= offset < b for a, b in ranges)
+
