@@ -265,11 +265,7 @@ Status pull_hf(store::Store& st, const store::ModelName& name, const ProgressFn&
     sources.push_back(std::move(s));
   }
 
-  std::vector<std::string> old;
-  if (auto prev = st.read_manifest(name)) {
-    old.push_back(prev->config.digest);
-    for (const auto& l : prev->layers) old.push_back(l.digest);
-  }
+  const std::vector<std::string> old = previous_blobs(st, name);
   std::vector<std::string> fetched;
   Status result = [&]() -> Status {
     store::Pin pin(st);
@@ -305,11 +301,7 @@ Status pull_hf(store::Store& st, const store::ModelName& name, const ProgressFn&
     if (result.code() != StatusCode::kCancelled && !fetched.empty()) (void)st.prune(fetched);
     return result;
   }
-  if (!old.empty()) {
-    progress({"removing unused layers", "", 0, 0});
-    (void)st.prune(old);
-  }
-  progress({"success", "", 0, 0});
+  finish_pull(st, old, progress);
   return Status::ok();
 }
 

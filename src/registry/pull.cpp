@@ -747,11 +747,7 @@ Status pull(store::Store& st, std::string_view name, const PullOptions& opts,
   auto m = store::Manifest::parse(r.body);
   if (!m) return Status(StatusCode::kCorrupt, "pull model manifest: " + m.status().message());
   // The tag's previous version: blobs only it used go once the new manifest is in place.
-  std::vector<std::string> old;
-  if (auto prev = st.read_manifest(ep.name)) {
-    old.push_back(prev->config.digest);
-    for (const auto& l : prev->layers) old.push_back(l.digest);
-  }
+  const std::vector<std::string> old = previous_blobs(st, ep.name);
   std::optional<store::Pin> pin(std::in_place, st);
   std::vector<BlobSource> sources;
   for (const auto& l : m->layers) sources.push_back({l, ep.blob_url(l.digest)});
@@ -791,12 +787,26 @@ Status pull(store::Store& st, std::string_view name, const PullOptions& opts,
     return Status(StatusCode::kCancelled, "pull cancelled");
   if (Status s = st.write_manifest_bytes(ep.name, r.body); !s.is_ok())
     return s.code() == StatusCode::kNoSpace ? no_space(s) : s;
-  if (!old.empty()) {
+  finish_pull(st, old, progress);
+  return Status::ok();
+}
+
+std::vector<std::string> previous_blobs(const store::Store& st, const store::ModelName& name) {
+  std::vector<std::string> old;
+  if (auto prev = st.read_manifest(name)) {
+    old.push_back(prev->config.digest);
+    for (const auto& l : prev->layers) old.push_back(l.digest);
+  }
+  return old;
+}
+
+void finish_pull(store::Store& st, const std::vector<std::string>& previous,
+                 const ProgressFn& progress) {
+  if (!previous.empty()) {
     progress({"removing unused layers", "", 0, 0});
-    (void)st.prune(old);
+    (void)st.prune(previous);
   }
   progress({"success", "", 0, 0});
-  return Status::ok();
 }
 
 }  // namespace hearth::registry

@@ -73,4 +73,10 @@ Status fetch_blobs(store::Store& st, Client& client, const std::vector<BlobSourc
 // leaves them alone).
 std::string partial_path(const store::Store& store, std::string_view hex);
 
+// The end of every pull, shared by pull() and the Hugging Face pull: the blobs the tag's previous
+// manifest used (read before the new one replaces it), pruned once it has, then "success".
+std::vector<std::string> previous_blobs(const store::Store& st, const store::ModelName& name);
+void finish_pull(store::Store& st, const std::vector<std::string>& previous,
+                 const ProgressFn& progress);
+
 }  // namespace hearth::registry

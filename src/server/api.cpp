@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -54,6 +55,28 @@ std::optional<json> body_json(const HttpRequest& req, Responder& res) {
     return std::nullopt;
   }
   return j;
+}
+
+std::string query_value(const std::string& q, const std::string& key) {
+  size_t i = 0;
+  while (i <= q.size()) {
+    size_t e = q.find('&', i);
+    if (e == std::string::npos) e = q.size();
+    const std::string kv = q.substr(i, e - i);
+    i = e + 1;
+    if (kv.rfind(key + "=", 0) != 0) continue;
+    std::string v = kv.substr(key.size() + 1), out;
+    for (size_t k = 0; k < v.size(); ++k) {
+      if (v[k] == '%' && k + 2 < v.size()) {
+        out += char(std::strtol(v.substr(k + 1, 2).c_str(), nullptr, 16));
+        k += 2;
+      } else {
+        out += v[k] == '+' ? ' ' : v[k];
+      }
+    }
+    return out;
+  }
+  return "";
 }
 
 // A string field (or its deprecated alias); a present non-string is a type error.

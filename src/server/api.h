@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "runtime/fit.h"
 #include "server/http.h"
 #include "store/store.h"
 
@@ -50,6 +51,8 @@ class Api {
   void chat(const HttpRequest& req, ResponderP res);
   void ps(ResponderP res);
   void fit(const HttpRequest& req, ResponderP res);  // GET /api/fit (api_fit.cpp)
+  // What the fit advisor assumes: this server's default context and batch.
+  runtime::FitParams fit_params() const;
   void embed(const HttpRequest& req, ResponderP res);
   void v1_chat(const HttpRequest& req, ResponderP res);
   void v1_completions(const HttpRequest& req, ResponderP res);

@@ -12,28 +12,6 @@
 
 namespace hearth::server {
 
-std::string query_value(const std::string& q, const std::string& key) {
-  size_t i = 0;
-  while (i <= q.size()) {
-    size_t e = q.find('&', i);
-    if (e == std::string::npos) e = q.size();
-    const std::string kv = q.substr(i, e - i);
-    i = e + 1;
-    if (kv.rfind(key + "=", 0) != 0) continue;
-    std::string v = kv.substr(key.size() + 1), out;
-    for (size_t k = 0; k < v.size(); ++k) {
-      if (v[k] == '%' && k + 2 < v.size()) {
-        out += char(std::strtol(v.substr(k + 1, 2).c_str(), nullptr, 16));
-        k += 2;
-      } else {
-        out += v[k] == '+' ? ' ' : v[k];
-      }
-    }
-    return out;
-  }
-  return "";
-}
-
 Result<json> fit_answer(const store::Store& st, const std::string& model,
                         const runtime::FitParams& p, int64_t memory_limit, bool insecure) {
   const auto m = runtime::machine_info(memory_limit);
@@ -70,16 +48,21 @@ Result<json> fit_answer(const store::Store& st, const std::string& model,
   return out;
 }
 
-void Api::fit(const HttpRequest& req, ResponderP res) {
-  const std::string model = query_value(req.query, "model");
-  const std::string ctx_s = query_value(req.query, "ctx");
-  const std::string par_s = query_value(req.query, "parallel");
-  const bool insecure = query_value(req.query, "insecure") == "true";
+runtime::FitParams Api::fit_params() const {
   runtime::FitParams p;
   if (sched_) {
     p.n_ctx = sched_->options().default_ctx;
     p.n_batch = sched_->options().n_batch;
   }
+  return p;
+}
+
+void Api::fit(const HttpRequest& req, ResponderP res) {
+  const std::string model = query_value(req.query, "model");
+  const std::string ctx_s = query_value(req.query, "ctx");
+  const std::string par_s = query_value(req.query, "parallel");
+  const bool insecure = query_value(req.query, "insecure") == "true";
+  runtime::FitParams p = fit_params();
   for (auto [text, dst] : {std::pair{&ctx_s, &p.n_ctx}, std::pair{&par_s, &p.n_seq}}) {
     if (text->empty()) continue;
     char* end = nullptr;

@@ -442,11 +442,7 @@ void Api::transfer(const HttpRequest& req, ResponderP res, bool is_push) {
         o.insecure = insecure;
         // Refused before any byte is downloaded when this machine can never hold the model.
         o.check = [this](int64_t size, const hearth::registry::PullOptions::HeaderFn& header) {
-          runtime::FitParams p;
-          if (sched_) {
-            p.n_ctx = sched_->options().default_ctx;
-            p.n_batch = sched_->options().n_batch;
-          }
+          const runtime::FitParams p = fit_params();
           const auto m = runtime::machine_info(sched_ ? sched_->options().memory_limit : 0);
           // Far below what the machine holds: no need to read the header (KV cache, scratch and
           // vocabulary at the default context are well under half the weights plus 1 GiB).
