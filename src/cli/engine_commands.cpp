@@ -212,11 +212,12 @@ int run_embed(const CommonOpts& o, const std::string& pooling) {
   if (!pooling.empty()) {
     const std::pair<const char*, models::Pooling> names[] = {{"mean", models::Pooling::kMean},
                                                              {"cls", models::Pooling::kCls},
-                                                             {"last", models::Pooling::kLast}};
+                                                             {"last", models::Pooling::kLast},
+                                                             {"rank", models::Pooling::kRank}};
     bool found = false;
     for (const auto& [n, v] : names)
       if (pooling == n) p = v, found = true;
-    if (!found) return fail("--pooling must be mean, cls or last");
+    if (!found) return fail("--pooling must be mean, cls, last or rank");
   }
   if (p == models::Pooling::kNone)
     return fail("the model declares no pooling type; choose one with --pooling mean|cls|last");
@@ -227,7 +228,8 @@ int run_embed(const CommonOpts& o, const std::string& pooling) {
   if (!ctx) return fail(ctx.status().message());
   std::vector<models::BatchToken> batch;
   for (size_t i = 0; i < toks->size(); ++i) batch.push_back({(*toks)[i], int32_t(i), 0, false});
-  std::vector<float> e(size_t(m.config().n_embd));
+  // rank: the classifier's n_cls_out outputs (a reranker's score first), not a vector.
+  std::vector<float> e(size_t(m.config().pooled_width(p)));
   if (auto st = m.eval(**ctx, models::ForwardInput{batch},
                        models::ForwardOutput{models::OutputKind::kPooled, e.data(), p});
       !st)
@@ -416,7 +418,8 @@ void add_engine_commands(CLI::App& app) {
   static std::string pooling;
   auto* ec = app.add_subcommand("embed", "the pooled embedding of a sequence of token ids");
   add_common(ec, eo);
-  ec->add_option("--pooling", pooling, "mean, cls or last (default: the model's pooling_type)");
+  ec->add_option("--pooling", pooling,
+                 "mean, cls, last or rank (default: the model's pooling_type)");
   ec->callback([] { std::exit(run_embed(eo, pooling)); });
 
   auto* gc = app.add_subcommand("greedy", "greedy continuation of a prompt of token ids");

@@ -3,11 +3,13 @@
 //   x = LayerNorm(token_embd[tokens] + token_types[0] + position_embd[positions])
 //   every layer:  x = LayerNorm(x + Attention(x))        (bidirectional, biases, no RoPE)
 //                 x = LayerNorm(x + Wdown · gelu(Wup · x + b) + b)
-//   output = x per token, or pooled per sequence (`bert.pooling_type`)
+//   output = x per token, or pooled per sequence (`bert.pooling_type`); rerankers (rank pooling)
+//            put the [CLS] row through their classifier head: cls (+ tanh) and/or cls.output
 //
 // Biases are optional (real BERTs have them). Fused attn_qkv files (some converters) are not
 // read yet. Post-norm, unlike the decoders. Positions are absolute: a sequence holds at most
-// `bert.context_length` tokens. No vocabulary head: the model gives embeddings only.
+// `bert.context_length` tokens. No vocabulary head: the model gives embeddings (or rank scores)
+// only.
 #include <algorithm>
 #include <optional>
 
@@ -62,6 +64,11 @@ class BertModel final : public Transformer {
     WeightLoader w(*file_, pool, opt.repack, opt.placement, c.arch);
     HEARTH_RETURN_IF_ERROR(embd_.load(*file_, config_, false));
     head_.load_encoder(config_);
+    HEARTH_RETURN_IF_ERROR(load_classifier(w));
+    // A classifier head without a pooling type: a converted *ForSequenceClassification model,
+    // which llama-server runs with --reranking (rank pooling) and node-llama-cpp ranks.
+    if (config_.n_cls_out > 0 && config_.pooling == Pooling::kNone)
+      config_.pooling = Pooling::kRank;
     HEARTH_ASSIGN_OR_RETURN(pos_, w.tensor("position_embd.weight", {c.n_ctx_train, E}));
     if (const auto* tt = file_->find_tensor("token_types.weight")) {
       if (tt->shape.size() != 2 || tt->shape[1] != E || tt->shape[0] <= 0)

@@ -50,9 +50,9 @@ Result<ModelConfig> read_common_config(const gguf::GgufFile& f, const std::strin
   c.norm_eps = float(eps);
   HEARTH_ASSIGN_OR_RETURN(c.causal, f.get_bool_or(p + "attention.causal", true));
   HEARTH_ASSIGN_OR_RETURN(int64_t pooling, f.get_int_or(p + "pooling_type", 0));
-  if (pooling < 0 || pooling > 3)
+  if (pooling < 0 || pooling > 4)
     return unsupported("[model] " + p + "pooling_type " + std::to_string(pooling) +
-                       " is not supported (0 none, 1 mean, 2 cls, 3 last)");
+                       " is not supported (0 none, 1 mean, 2 cls, 3 last, 4 rank)");
   c.pooling = Pooling(pooling);
 
   auto& r = c.rope;

@@ -28,8 +28,10 @@
 namespace hearth::models {
 
 // How an embedding model turns a sequence's hidden states into one vector (`<arch>.pooling_type`,
-// llama.cpp's numbering: 0 none, 1 mean, 2 cls, 3 last).
-enum class Pooling { kNone = 0, kMean = 1, kCls = 2, kLast = 3 };
+// llama.cpp's numbering: 0 none, 1 mean, 2 cls, 3 last, 4 rank). Rank is a reranker's: the
+// sequence's first row (BERT; the last for a decoder) through the classifier head, giving
+// n_cls_out scores instead of a vector.
+enum class Pooling { kNone = 0, kMean = 1, kCls = 2, kLast = 3, kRank = 4 };
 const char* pooling_name(Pooling p);
 
 // Hyperparameters common to decoder-only transformers; each architecture file fills it from
@@ -51,6 +53,12 @@ struct ModelConfig {
   ops::RopeParams rope;              // mode, n_rot, base, scaling
   bool causal = true;                // %s.attention.causal (false: encoders)
   Pooling pooling = Pooling::kNone;  // %s.pooling_type (embedding models)
+  // Outputs of the classifier head (%s.classifier.output_labels, default 1); 0 when the model
+  // has no head. A model with a head can rank (Pooling::kRank), whatever its pooling_type says.
+  int64_t n_cls_out = 0;
+  bool rank_last = false;  // kRank reads the sequence's last row (Qwen3 rerankers), else its first
+  // Floats per sequence of a kPooled output with pooling p.
+  int64_t pooled_width(Pooling p) const { return p == Pooling::kRank ? n_cls_out : n_embd; }
 };
 
 struct ContextParams {
@@ -77,9 +85,10 @@ struct ForwardInput {
 };
 
 // What a forward call writes. kLogits: one n_vocab row per token with `logits` set, in batch
-// order. kHidden: one n_embd row (after the final norm) per such token. kPooled: one n_embd row
-// per sequence in the batch, in order of first appearance, pooled over that sequence's tokens in
-// this batch with `pooling` (kNone is refused).
+// order. kHidden: one n_embd row (after the final norm) per such token. kPooled: one row per
+// sequence in the batch, in order of first appearance, pooled over that sequence's tokens in
+// this batch with `pooling` (kNone is refused): n_embd floats, or for kRank the n_cls_out
+// outputs of the classifier head (ModelConfig::pooled_width; a model without a head refuses it).
 enum class OutputKind { kLogits, kHidden, kPooled };
 struct ForwardOutput {
   OutputKind kind = OutputKind::kLogits;

@@ -46,6 +46,8 @@ const char* pooling_name(Pooling p) {
       return "cls";
     case Pooling::kLast:
       return "last";
+    case Pooling::kRank:
+      return "rank";
     default:
       return "none";
   }

@@ -20,9 +20,19 @@ Status Transformer::load_io(WeightLoader& w, ThreadPool& pool, const LoadOptions
   HEARTH_RETURN_IF_ERROR(embd_.load(*file_, config_, scale_embeddings));
   HEARTH_RETURN_IF_ERROR(head_.load(w, pool, opt, config_, *embd_.table(), final_softcap));
   embd_.tie(head_);
+  HEARTH_RETURN_IF_ERROR(load_classifier(w));
   HEARTH_ASSIGN_OR_RETURN(rope_freqs_,
                           w.optional_vector("rope_freqs.weight", config_.rope.n_rot / 2));
   config_.rope.freq_factors = rope_freqs_ ? rope_freqs_->data() : nullptr;
+  return Status::ok();
+}
+
+Status Transformer::load_classifier(WeightLoader& w) {
+  HEARTH_RETURN_IF_ERROR(head_.load_classifier(w, config_));
+  if (config_.pooling == Pooling::kRank && config_.n_cls_out == 0)
+    return corrupt("[model] " + config_.arch +
+                   ".pooling_type is 4 (rank) but the file has no classifier head: neither "
+                   "'cls.weight' nor 'cls.output.weight'");
   return Status::ok();
 }
 
@@ -31,6 +41,10 @@ Result<bool> Transformer::begin(ModelContext& ctx, const ForwardInput& in, const
   if (out.kind == OutputKind::kLogits && !head_.has_logits())
     return invalid_argument("[model] " + config_.arch +
                             " is an embedding model: it gives embeddings, not logits");
+  if (out.kind == OutputKind::kPooled && out.pooling == Pooling::kRank && config_.n_cls_out <= 0)
+    return invalid_argument("[model] this " + config_.arch +
+                            " model has no classifier head (cls.weight / cls.output.weight): it "
+                            "cannot rank");
   if (in.tokens.empty()) return false;
   HEARTH_RETURN_IF_ERROR(ctx.begin(in, out, config_.n_vocab, has_moe));
   return true;
@@ -53,8 +67,8 @@ float* Transformer::embed(const Step& s, ModelContext& ctx, const ForwardInput& 
 
 void Transformer::output(const Step& s, ModelContext& ctx, const float* x,
                          const ForwardOutput& out) const {
-  head_.forward(s, x, out, ctx.out_rows, ctx.out_seqs, ctx.xg.at(size_t(s.T * config_.n_embd)),
-                ctx.ms);
+  const size_t n = size_t(s.T * config_.n_embd);
+  head_.forward(s, x, out, ctx.out_rows, ctx.out_seqs, ctx.xg.at(n), ctx.xn.at(n), ctx.ms);
 }
 
 Status FeedForward::load(WeightLoader& w, int il, int64_t n_embd, int64_t n_ff,

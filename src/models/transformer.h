@@ -62,6 +62,9 @@ class Transformer : public Model {
   // rope_freqs (Llama 3 frequency scaling, Gemma 4's proportional RoPE) of config().rope.
   Status load_io(WeightLoader& w, ThreadPool& pool, const LoadOptions& opt, bool scale_embeddings,
                  float final_softcap);
+  // The reranker head (cls.*), when the file has one; a rank pooling_type without one is an
+  // error. load_io calls it; encoders, which have no load_io, call it themselves.
+  Status load_classifier(WeightLoader& w);
   // Checks the batch and prepares ctx for it (see ModelContext::begin); false: nothing to do.
   Result<bool> begin(ModelContext& ctx, const ForwardInput& in, const ForwardOutput& out,
                      bool has_moe) const;

@@ -39,6 +39,7 @@ class WeightLoader {
   Result<const gguf::TensorInfo*> tensor(const std::string& name, std::vector<int64_t> shape);
 
   HugeArena& arena() { return arena_; }
+  const gguf::GgufFile& file() const { return f_; }
   bool has(const std::string& name) const { return f_.find_tensor(name) != nullptr; }
 
  private:

@@ -104,7 +104,8 @@ void Runner::loop() {
       auto n_free = free_slots();
       auto slotless = [](const Job& j) {
         return j.prompt.kind == PromptSpec::Kind::kLoadOnly ||
-               j.prompt.kind == PromptSpec::Kind::kEmbed;
+               j.prompt.kind == PromptSpec::Kind::kEmbed ||
+               j.prompt.kind == PromptSpec::Kind::kRerank;
       };
       while (!incoming_.empty() && (n_free > 0 || slotless(incoming_.front()))) {
         if (!slotless(incoming_.front())) --n_free;
@@ -112,16 +113,20 @@ void Runner::loop() {
         incoming_.pop_front();
       }
     }
-    // Embedding requests that arrived together run together: their inputs share forward passes.
-    std::vector<Job> embeds;
+    // Embedding requests that arrived together run together: their inputs share forward passes;
+    // so do rerank requests (their documents pooled by the classifier head instead).
+    std::vector<Job> embeds, reranks;
     for (auto it = admitted.begin(); it != admitted.end();)
-      if (it->prompt.kind == PromptSpec::Kind::kEmbed) {
-        embeds.push_back(std::move(*it));
+      if (it->prompt.kind == PromptSpec::Kind::kEmbed ||
+          it->prompt.kind == PromptSpec::Kind::kRerank) {
+        (it->prompt.kind == PromptSpec::Kind::kEmbed ? embeds : reranks).push_back(std::move(*it));
         it = admitted.erase(it);
       } else {
         ++it;
       }
-    if (!embeds.empty()) embed(embeds);  // answers every one of them, whatever happens
+    // Each answers every one of its jobs, whatever happens.
+    if (!embeds.empty()) embed(embeds);
+    if (!reranks.empty()) embed(reranks);
     for (auto& j : admitted) {
       // Per-request buffers (prompt, sampler, stop strings) come from the request: if one cannot
       // be allocated, that request fails and the others go on.

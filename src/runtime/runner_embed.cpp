@@ -9,6 +9,9 @@
 // Causal models with a pooling type run through the KV cache: a group of sequences whose
 // caches fit a token budget, each fed in chunks, the pooled rows of the chunks combined (last:
 // the final chunk's; cls: the first; mean: weighted by chunk length).
+//
+// Rerank jobs take the same path: each document, paired with the query as llama-server pairs
+// them, is one sequence, pooled by the model's classifier head (rank pooling) into its scores.
 #include <algorithm>
 #include <chrono>
 #include <string>
@@ -32,16 +35,86 @@ struct Input {
   std::vector<int32_t> tokens;
 };
 
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size()))
+    s.replace(at, from.size(), to);
+}
+
+// A query-document pair as llama-server's format_prompt_rerank builds it, cut to `limit`
+// tokens by shortening the document when `truncate` (else an error past the limit).
+// With the model's rerank template (`tokenizer.chat_template.rerank`): {query} and {document}
+// replaced in the text, tokenized without added specials, special-token text parsed. Without:
+// [BOS] query [EOS] [SEP] document [EOS], each marker as the vocabulary adds it (the EOS falls
+// back to SEP when there is none), query and document tokenized plain.
+Result<std::vector<int32_t>> rerank_pair(const tokenizer::Tokenizer& tok, const std::string* tmpl,
+                                         bool add_sep, const std::string& query,
+                                         const std::string& doc, size_t limit, bool truncate,
+                                         size_t index, int& truncated) {
+  std::vector<int32_t> pre, d, post;
+  if (tmpl) {
+    std::string text = *tmpl;
+    replace_all(text, "{query}", query);
+    std::string whole = text;
+    replace_all(whole, "{document}", doc);
+    auto all = tok.encode(whole, /*add_special=*/false, /*parse_special=*/true);
+    if (all.size() <= limit || !truncate) {
+      if (all.size() > limit)
+        d = std::move(all);  // reported below
+      else
+        return all;
+    } else {
+      // Cut the document: the text before its (first) place, the document, the rest.
+      const size_t at = text.find("{document}");
+      if (at == std::string::npos) {
+        d = std::move(all);  // no document in the template: nothing to shorten
+      } else {
+        std::string rest = text.substr(at + 10);
+        replace_all(rest, "{document}", doc);
+        pre = tok.encode(text.substr(0, at), false, true);
+        d = tok.encode(doc, false, true);
+        post = tok.encode(rest, false, true);
+      }
+    }
+  } else {
+    const auto& sp = tok.special();
+    const int32_t eos = sp.eos >= 0 ? sp.eos : sp.sep;
+    if (tok.add_bos() && sp.bos >= 0) pre.push_back(sp.bos);
+    auto q = tok.encode(query, false, false);
+    pre.insert(pre.end(), q.begin(), q.end());
+    if (tok.add_eos() && eos >= 0) pre.push_back(eos);
+    if (add_sep && sp.sep >= 0) pre.push_back(sp.sep);
+    d = tok.encode(doc, false, false);
+    if (tok.add_eos() && eos >= 0) post.push_back(eos);
+  }
+  const size_t total = pre.size() + d.size() + post.size();
+  if (total > limit) {
+    const size_t fixed = pre.size() + post.size();
+    if (!truncate || fixed >= limit)
+      return invalid_argument("request (" + std::to_string(total) +
+                              " tokens) exceeds the available context size (" +
+                              std::to_string(limit) + " tokens), try increasing it (document " +
+                              std::to_string(index) + ")");
+    truncated += int(total - limit);
+    d.resize(limit - fixed);
+  }
+  pre.insert(pre.end(), d.begin(), d.end());
+  pre.insert(pre.end(), post.begin(), post.end());
+  return pre;
+}
+
 }  // namespace
 
 void Runner::embed(std::vector<Job>& jobs) {
   const auto t0 = Clock::now();
   const auto& model = engine_->model();
   const auto& cfg = model.config();
+  // All jobs here are of one kind (the loop hands embeddings and reranks over separately).
+  const bool rank = !jobs.empty() && jobs[0].prompt.kind == PromptSpec::Kind::kRerank;
   // A model without a pooling type (a chat model) embeds as Ollama's runner did: the final
   // hidden state of the last token.
-  const models::Pooling pooling =
-      cfg.pooling == models::Pooling::kNone ? models::Pooling::kLast : cfg.pooling;
+  const models::Pooling pooling = rank                                    ? models::Pooling::kRank
+                                  : cfg.pooling == models::Pooling::kNone ? models::Pooling::kLast
+                                                                          : cfg.pooling;
   std::vector<bool> answered(jobs.size(), false);
   std::vector<Stats> stats(jobs.size());
   std::vector<std::vector<std::vector<float>>> out(jobs.size());
@@ -52,6 +125,30 @@ void Runner::embed(std::vector<Job>& jobs) {
     owner_->job_finished(model_path_);
   };
   try {
+    // A reranker gives scores, not vectors; a model without a classifier head cannot rank.
+    std::string refusal;
+    if (rank && cfg.n_cls_out <= 0)
+      refusal =
+          " does not support reranking: it has no classifier head (cls.weight or "
+          "cls.output.weight, as bge-reranker models have)";
+    else if (!rank && pooling == models::Pooling::kRank)
+      refusal =
+          " is a reranking model: it scores query-document pairs (/api/rerank, /v1/rerank) and "
+          "gives no embeddings";
+    if (!refusal.empty()) {
+      for (size_t i = 0; i < jobs.size(); ++i)
+        fail_job(i, invalid_argument("\"" + jobs[i].model.name.display() + "\"" + refusal));
+      return;
+    }
+    std::optional<std::string> rerank_tmpl;
+    bool pair_sep = tok_->add_sep();
+    if (rank) {
+      const auto& f = model.file();
+      if (auto t = f.get_string("tokenizer.chat_template.rerank"); t.is_ok()) rerank_tmpl = *t;
+      // llama.cpp's add_sep: the key, else on for WordPiece vocabularies only.
+      if (auto a = f.get_bool_or("tokenizer.ggml.add_sep_token", pair_sep); a.is_ok())
+        pair_sep = *a;
+    }
     // Tokenize and truncate.
     std::vector<Input> inputs;
     const bool causal = cfg.causal;
@@ -66,11 +163,21 @@ void Runner::embed(std::vector<Job>& jobs) {
       Status bad;
       for (size_t k = 0; k < n_in && bad.is_ok(); ++k) {
         Input in{i, k, {}};
-        if (j.prompt.input_tokens.empty())
+        if (rank) {
+          auto pair = rerank_pair(*tok_, rerank_tmpl ? &*rerank_tmpl : nullptr, pair_sep,
+                                  j.prompt.query, j.prompt.inputs[k], size_t(limit),
+                                  j.prompt.truncate, k, stats[i].prompt_truncated);
+          if (!pair) {
+            bad = pair.status();
+            break;
+          }
+          in.tokens = std::move(*pair);
+        } else if (j.prompt.input_tokens.empty()) {
           in.tokens = tok_->encode(j.prompt.inputs[k], /*add_special=*/true,
                                    /*parse_special=*/true);
-        else
+        } else {
           in.tokens = j.prompt.input_tokens[k];
+        }
         for (int32_t t : in.tokens)
           if (t < 0 || t >= cfg.n_vocab) {
             bad = invalid_argument("input " + std::to_string(k) + ": token " + std::to_string(t) +
@@ -133,7 +240,7 @@ void Runner::embed(std::vector<Job>& jobs) {
       embed_ctx_ = std::move(*c);
     }
     models::Context& ctx = *embed_ctx_;
-    const int64_t E = cfg.n_embd;
+    const int64_t W = cfg.pooled_width(pooling);  // floats per pooled row
     std::vector<float> pooled;
     std::vector<models::BatchToken> batch;
     batch.reserve(size_t(B));
@@ -177,14 +284,14 @@ void Runner::embed(std::vector<Job>& jobs) {
           seqs.push_back(s);
         }
         if (batch.empty()) break;
-        pooled.resize(seqs.size() * size_t(E));
+        pooled.resize(seqs.size() * size_t(W));
         const models::ForwardOutput fo{models::OutputKind::kPooled, pooled.data(), pooling};
         if (auto st = model.eval(ctx, models::ForwardInput{batch}, fo); !st.is_ok())
           return fails(st);
         // Rows come in order of first appearance: the order `seqs` was filled in.
         for (size_t r = 0; r < seqs.size(); ++r) {
           const int s = seqs[r];
-          const float* row = pooled.data() + r * size_t(E);
+          const float* row = pooled.data() + r * size_t(W);
           auto& a = acc[size_t(s)];
           const auto& toks = inputs[g0 + size_t(s)].tokens;
           size_t in_batch = 0;
@@ -193,16 +300,19 @@ void Runner::embed(std::vector<Job>& jobs) {
           const bool last = fed[size_t(s)] == toks.size();
           switch (pooling) {
             case models::Pooling::kMean:
-              if (a.empty()) a.assign(size_t(E), 0.0f);
-              for (int64_t d = 0; d < E; ++d) a[size_t(d)] += row[d] * float(in_batch);
+              if (a.empty()) a.assign(size_t(W), 0.0f);
+              for (int64_t d = 0; d < W; ++d) a[size_t(d)] += row[d] * float(in_batch);
               if (last)
                 for (auto& v : a) v /= float(toks.size());
               break;
             case models::Pooling::kCls:
-              if (first) a.assign(row, row + E);
+              if (first) a.assign(row, row + W);
               break;
-            default:  // last (and rank heads, which read the final token)
-              if (last) a.assign(row, row + E);
+            case models::Pooling::kRank:  // the head reads the first row, or Qwen3's last
+              if (cfg.rank_last ? last : first) a.assign(row, row + W);
+              break;
+            default:  // last
+              if (last) a.assign(row, row + W);
           }
         }
       }

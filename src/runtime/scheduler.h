@@ -34,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 
 // What to turn into a prompt.
 struct PromptSpec {
-  enum class Kind { kChat, kGenerate, kLoadOnly, kEmbed };
+  enum class Kind { kChat, kGenerate, kLoadOnly, kEmbed, kRerank };
   Kind kind = Kind::kGenerate;
   // chat: Ollama messages and tools.
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
@@ -53,9 +53,14 @@ struct PromptSpec {
   bool raw = false;
   std::vector<int32_t> context;  // deprecated /api/generate conversation tokens
   // embed: texts, or token ids (OpenAI's token-array input); each becomes one pooled vector.
+  // rerank: the documents, each paired with `query` as llama-server pairs them (the model's
+  // `tokenizer.chat_template.rerank`, else [BOS] query [EOS] [SEP] document [EOS] as the
+  // vocabulary adds them); each becomes the classifier's scores.
   std::vector<std::string> inputs;
   std::vector<std::vector<int32_t>> input_tokens;
-  bool truncate = true;  // an input longer than the context is cut (false: the request fails)
+  std::string query;
+  bool truncate = true;  // an input longer than the context is cut (false: the request fails;
+                         // rerank: the document is cut, keeping the query and the markers)
 };
 
 struct Stats {
@@ -99,7 +104,7 @@ class Sink {
   }
   virtual void on_done(const Stats& s) = 0;
   // An embedding request's vectors, one per input in order (the model's pooled output, not
-  // normalized), then the request is done.
+  // normalized; rerank: the classifier's raw scores per document), then the request is done.
   virtual void on_embeddings(std::vector<std::vector<float>> vectors, const Stats& s) {
     (void)vectors;
     on_done(s);

@@ -182,6 +182,12 @@ void Api::handle(const HttpRequest& req, ResponderP res) {
     if (!only({"POST"})) return;
     return embed(req, res);
   }
+  // Reranking: Ollama-style and OpenAI-style paths, and llama-server's aliases.
+  if (p == "/api/rerank" || p == "/v1/rerank" || p == "/rerank" || p == "/reranking" ||
+      p == "/v1/reranking") {
+    if (!only({"POST"})) return;
+    return rerank(req, res);
+  }
   if (p == "/v1/chat/completions") {
     if (!only({"POST"})) return;
     return v1_chat(req, res);

@@ -1,7 +1,7 @@
 // server/api.h — the Ollama and OpenAI HTTP APIs on top of the store and the scheduler.
 // Routing and the store endpoints live in api.cpp; model management (create, show, /v1/models)
-// in api_models.cpp; inference (generate, chat, ps, embed, /v1 completions) in
-// api_inference.cpp.
+// in api_models.cpp; inference (generate, chat, ps, /v1 completions) in api_inference.cpp,
+// embeddings in api_embed.cpp, reranking in api_rerank.cpp.
 #pragma once
 
 #include <memory>
@@ -54,6 +54,7 @@ class Api {
   // What the fit advisor assumes: this server's default context and batch.
   runtime::FitParams fit_params() const;
   void embed(const HttpRequest& req, ResponderP res);
+  void rerank(const HttpRequest& req, ResponderP res);  // api_rerank.cpp
   void v1_chat(const HttpRequest& req, ResponderP res);
   void v1_completions(const HttpRequest& req, ResponderP res);
   void v1_responses(const HttpRequest& req, ResponderP res);

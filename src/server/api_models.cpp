@@ -85,9 +85,17 @@ void Api::show(const HttpRequest& req, ResponderP res) {
         "model's FIM tokens */ -}}\n" +
         tmpl;
   // Embedding: the file declares a pooling type (Ollama's test). An encoder generates nothing.
+  // Rerank (hearth's word; neither Ollama nor llama-server lists one): a classifier head, which
+  // /api/rerank runs. A rank pooling type (4), or a BERT head without a pooling type, makes the
+  // model a reranker only: it gives scores, not embeddings.
   auto arch_r = (*g)->get_string("general.architecture");
   const std::string arch = arch_r ? *arch_r : "";
-  const bool embedding = (*g)->find(arch + ".pooling_type") != nullptr;
+  const auto* pooling_key = (*g)->find(arch + ".pooling_type");
+  const bool rerank =
+      (*g)->find_tensor("cls.weight") != nullptr || (*g)->find_tensor("cls.output.weight");
+  const bool rank_pooling =
+      pooling_key ? pooling_key->is_integer() && pooling_key->i == 4 : rerank && arch == "bert";
+  const bool embedding = pooling_key != nullptr && !rank_pooling;
   auto causal = (*g)->get_bool_or(arch + ".attention.causal", true);
   const bool encoder = (causal && !*causal) || arch == "bert" || arch == "nomic-bert" ||
                        arch == "nomic-bert-moe" || arch == "gemma-embedding" ||
@@ -101,6 +109,7 @@ void Api::show(const HttpRequest& req, ResponderP res) {
       caps.push_back("thinking");
   }
   if (embedding) caps.push_back("embedding");
+  if (rerank) caps.push_back("rerank");
 
   json out = {{"modelfile", modelfile_text(*rec)},
               {"parameters", store::parameters_text(params)},

@@ -3,9 +3,15 @@
 plus an independent numpy reference of llama.cpp's BERT forward pass and pooling.
 
 Write a model:
-  /usr/bin/python3 tools/embed/mkbert.py OUT.gguf [--pooling mean|cls|last|none] [--dtype F32|F16]
-        [--seed N] [--n-embd 64] [--n-layer 2] [--n-head 4] [--n-ff 128] [--n-ctx 512]
-        [--fused-qkv] [--no-token-types]
+  /usr/bin/python3 tools/embed/mkbert.py OUT.gguf [--pooling mean|cls|last|rank|none]
+        [--dtype F32|F16] [--seed N] [--n-embd 64] [--n-layer 2] [--n-head 4] [--n-ff 128]
+        [--n-ctx 512] [--fused-qkv] [--no-token-types] [--head roberta|bert|none] [--labels N]
+A reranker (bge-reranker class): --pooling rank writes `bert.pooling_type = 4`, the classifier
+head and `bert.classifier.output_labels` (N labels, default 1) as llama.cpp's converter writes
+them: --head roberta (the default with rank; XLMRobertaForSequenceClassification: classifier.dense
+-> cls.weight/bias, classifier.out_proj -> cls.output.weight/bias) or --head bert
+(BertForSequenceClassification: the pooler is dropped, classifier -> cls.output.weight/bias
+only). --pooling none --head ... writes a head without a pooling type.
 As a stand-in for `hearth embed` (same output format; validates tests/differential/test_bert.py):
   HEARTH_BIN=tools/embed/mkbert.py /usr/bin/python3 tests/differential/test_bert.py
   (tools/embed/mkbert.py embed -m MODEL --tokens IDS [--emulate])
@@ -26,6 +32,8 @@ The forward pass (see docs/bert-llama-cpp.md, from llama.cpp src/models/bert.cpp
              h = LN(a + x) (attn_output_norm);  f = Wdown·gelu_tanh(Wup h + bup) + bdown
              x = LN(f + h) (layer_output_norm)
   pooling over the sequence: mean of all rows / row 0 (cls) / last row; no normalization.
+  rank: row 0 -> [tanh(cls.weight x + cls.bias)] -> [cls.output.weight h + cls.output.bias]
+  (each step when its tensor exists, llama.cpp's build_pooling): N raw scores, no sigmoid.
 
 Only python3 + numpy. The GGUF writer is ../shared/oracle/mkmodel.py's (imported, not copied).
 The same arguments always give a byte-identical file.
@@ -47,7 +55,7 @@ for _cand in (os.path.join(_SHARED, "oracle"), "/work/shared/oracle"):
 # the GGUF writer and KV helpers of ../shared/oracle/mkmodel.py
 from mkmodel import T_I32, T_STR, arr, boolean, f32, string, u32, write_gguf  # noqa: E402
 
-POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
+POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3, "rank": 4}
 POOLING_NAME = {v: k for k, v in POOLING.items()}
 
 # ----------------------------------------------------------------------------- vocabulary
@@ -118,6 +126,10 @@ def build_model(args):
     ]
     if args.pooling != "none":
         kvs.append((A + ".pooling_type", u32(POOLING[args.pooling])))
+    head = args.head or ("roberta" if args.pooling == "rank" else "none")
+    if head != "none":
+        kvs.append((A + ".classifier.output_labels",
+                    arr(T_STR, ["LABEL_%d" % i for i in range(args.labels)])))
     kvs += [
         ("tokenizer.ggml.model", string("bert")),
         ("tokenizer.ggml.pre", string("default")),
@@ -171,6 +183,12 @@ def build_model(args):
               (p + "ffn_down.weight", mat(E, F), W), (p + "ffn_down.bias", vec(E), "F32"),
               (p + "layer_output_norm.weight", vec(E, 1.0), "F32"),
               (p + "layer_output_norm.bias", vec(E), "F32")]
+    if head == "roberta":
+        t += [("cls.weight", mat(E, E), W), ("cls.bias", vec(E), "F32")]
+    if head != "none":
+        # larger than the other weights so the scores spread (random rows of 0.1 give |score| ~0.1)
+        t += [("cls.output.weight", (mat(args.labels, E) * 5).astype(np.float32), W),
+              ("cls.output.bias", vec(args.labels), "F32")]
     return kvs, t
 
 
@@ -383,7 +401,8 @@ def reference_forward(meta, tensors, ids, emulate=False, pooling=None):
     H = meta[A + ".attention.head_count"]
     eps = meta[A + ".attention.layer_norm_epsilon"]
     if pooling is None:
-        pooling = meta.get(A + ".pooling_type", 0)
+        pooling = meta.get(A + ".pooling_type", 4 if "cls.output.weight" in tensors or
+                           "cls.weight" in tensors else 0)
     # bert.attention.causal is ignored: llama.cpp runs BERT through llama_encode, which always uses
     # a non-causal mask (llama-context.cpp encode(): cparams.causal_attn = false)
     causal = False
@@ -455,6 +474,19 @@ def reference_forward(meta, tensors, ids, emulate=False, pooling=None):
         return x.mean(0)
     if pooling == 2:
         return x[0]
+    if pooling == 4:  # the classifier head on the [CLS] row: raw scores
+        h = x[:1]
+        if has("cls.weight"):
+            h = mm("cls.weight", h)
+            if has("cls.bias"):
+                h = h + T("cls.bias")
+            h = np.tanh(h)
+        if has("cls.output.weight"):
+            h = mm("cls.output.weight", h)
+            if has("cls.output.bias"):
+                h = h + T("cls.output.bias")
+        n_out = len(meta.get(A + ".classifier.output_labels", [0]))
+        return h[0][:n_out]
     return x[-1]  # last (3), and none (0): node-llama-cpp returns the last token's hidden state
 
 
@@ -492,6 +524,9 @@ def main(argv):
     ap.add_argument("--eps", type=float, default=1e-12)
     ap.add_argument("--fused-qkv", action="store_true", help="write blk.N.attn_qkv instead of q/k/v")
     ap.add_argument("--no-token-types", action="store_true", help="omit token_types.weight")
+    ap.add_argument("--head", choices=["roberta", "bert", "none"], default=None,
+                    help="classifier head (default: roberta with --pooling rank, else none)")
+    ap.add_argument("--labels", type=int, default=1, help="classifier outputs (default 1)")
     ap.add_argument("--reference", metavar="TEXT", help="print the reference pooled embedding of TEXT")
     ap.add_argument("--reference-tokens", metavar="IDS", help="... of exactly these token ids")
     ap.add_argument("--emulate", nargs="?", const="gelu,fa,f16act", default="",
@@ -512,7 +547,8 @@ def main(argv):
         if bad:
             raise SystemExit("--emulate: unknown %s" % ",".join(sorted(bad)))
         e = reference_forward(meta, tensors, ids, emulate=em)
-        pooling = meta.get("bert.pooling_type", 0)
+        pooling = meta.get("bert.pooling_type", 4 if "cls.output.weight" in tensors or
+                           "cls.weight" in tensors else 0)
         print(json.dumps({"embedding": [float(v) for v in e], "n_embd": len(e),
                           "pooling": POOLING_NAME.get(pooling, str(pooling)), "tokens": ids}))
         return

@@ -4,9 +4,16 @@
 // projected by a vision encoder), optionally × √n_embd (Gemma).
 // OutputHead: the final RMSNorm, then per ForwardOutput: logits through `output` (or the tied
 // embedding table) with an optional final softcap, the normed hidden rows, or one pooled row per
-// sequence (mean / first (cls) / last token of the sequence in the batch).
+// sequence (mean / first (cls) / last token of the sequence in the batch; rank: the first (last
+// for Qwen3) row through the classifier head).
+// ClassifierHead: a reranker's head, as llama.cpp's rank pooling computes it: the optional dense
+// `cls` (+ bias) and tanh (RoBERTa's classification head), then the optional projection
+// `cls.output` (+ bias) to n_cls_out scores (BertForSequenceClassification's classifier has only
+// the projection; Qwen3 rerankers too, the "yes"/"no" rows of the vocabulary projection, whose
+// softmax is the score).
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "models/blocks/step.h"
@@ -36,6 +43,25 @@ class Embeddings {
   bool scale_ = false;
 };
 
+class ClassifierHead {
+ public:
+  // Reads cls.{weight,bias} and cls.output.{weight,bias}, each optional; sets cfg.n_cls_out
+  // (`<arch>.classifier.output_labels`' length, default 1) when there is a head, else 0.
+  Status load(WeightLoader& w, ModelConfig& cfg, bool softmax);
+  bool present() const { return dense_ || out_; }
+  void weights(std::vector<const ops::WeightMatrix*>& out) const;
+  // S pooled rows of n_embd in `in` (overwritten) -> S rows of n_cls_out in `out`; tmp: S rows
+  // of n_embd. Inside pool.run; ends with a barrier.
+  void forward(const Step& s, float* in, int64_t S, float* tmp, float* out,
+               ops::MatmulScratch& ms) const;
+
+ private:
+  int64_t n_embd_ = 0, n_out_ = 0;
+  bool softmax_ = false;
+  std::optional<ops::WeightMatrix> dense_, out_;
+  std::vector<float> dense_b_, out_b_;
+};
+
 class OutputHead {
  public:
   // output_norm.weight and output.weight, or the embedding table when there is none (tied).
@@ -44,25 +70,29 @@ class OutputHead {
   // An encoder's head: its last layer already ends in a norm, and it has no vocabulary
   // projection (hidden and pooled rows only).
   void load_encoder(const ModelConfig& cfg);
+  // The reranker head, when the file has one (rank pooling).
+  Status load_classifier(WeightLoader& w, ModelConfig& cfg);
   bool has_logits() const { return has_logits_; }
   bool tied() const { return tied_; }
   const ops::WeightMatrix& output() const { return output_; }
   void weights(std::vector<const ops::WeightMatrix*>& out) const {
     if (has_logits_) out.push_back(&output_);
+    cls_.weights(out);
   }
   // From the residual rows x of the batch to what `out` asks for; `rows`: the tokens whose rows
-  // are written (logits / hidden), `seqs`: the sequences pooled. xg: n_batch rows of scratch.
-  // Inside pool.run; ends with a barrier.
+  // are written (logits / hidden), `seqs`: the sequences pooled. xg, xt: n_batch rows of n_embd
+  // scratch each. Inside pool.run; ends with a barrier.
   void forward(const Step& s, const float* x, const ForwardOutput& out,
                const std::vector<int64_t>& rows, const std::vector<int32_t>& seqs, float* xg,
-               ops::MatmulScratch& ms) const;
+               float* xt, ops::MatmulScratch& ms) const;
 
  private:
   int64_t n_embd_ = 0, n_vocab_ = 0;
   float eps_ = 1e-6f, softcap_ = 0;
-  bool tied_ = false, has_logits_ = false;
+  bool tied_ = false, has_logits_ = false, rank_last_ = false;
   std::vector<float> norm_;  // empty: no final norm
   ops::WeightMatrix output_;
+  ClassifierHead cls_;
 };
 
 }  // namespace hearth::models
