@@ -41,9 +41,9 @@ class OutputHead {
   // output_norm.weight and output.weight, or the embedding table when there is none (tied).
   Status load(WeightLoader& w, ThreadPool& pool, const LoadOptions& opt, const ModelConfig& cfg,
               const gguf::TensorInfo& tok_embd, float final_softcap);
-  // An encoder's head: its last layer already ends in a norm, and it has no vocabulary
-  // projection (hidden and pooled rows only).
-  void load_encoder(const ModelConfig& cfg);
+  // An embedding model's head: no vocabulary projection (hidden and pooled rows only). `norm`:
+  // the final RMSNorm's weight, or empty when the last layer already ends in a norm (BERT).
+  void load_encoder(const ModelConfig& cfg, std::vector<float> norm = {});
   bool has_logits() const { return has_logits_; }
   bool tied() const { return tied_; }
   const ops::WeightMatrix& output() const { return output_; }
