@@ -32,6 +32,7 @@ Fails (not skips) while `hearth embed` or the architecture is missing."""
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,14 @@ def main():
                        "HEARTH_BIN)")
         c.finish()
     tmp = tempfile.mkdtemp(prefix="hearth-gemb-")
+    try:
+        run(c, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # ~370 MB of models and store
+    c.finish()
+
+
+def run(c, tmp):
     texts_file = os.path.join(tmp, "texts.json")
     with open(texts_file, "w") as f:
         json.dump(TEXTS, f)
@@ -126,7 +135,7 @@ def main():
     # Through the server: normalized, in llama.cpp's directions, batched = one at a time; an
     # embedding model embeds and does nothing else.
     if hearth_ok:
-        s = Server(env={"HEARTH_NUM_PARALLEL": "1"})
+        s = Server(models=os.path.join(tmp, "store"), env={"HEARTH_NUM_PARALLEL": "1"})
         try:
             put_model(s.models, "gemb:latest", models["F16"])
             st, r = s.json("POST", "/api/embed", {"model": "gemb", "input": TEXTS})
@@ -155,7 +164,6 @@ def main():
             c.check(st == 400 and "does not support chat" in r.get("error", ""), f"chat: {st} {r}")
         finally:
             s.stop()
-    c.finish()
 
 
 if __name__ == "__main__":
