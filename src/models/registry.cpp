@@ -10,6 +10,7 @@ namespace hearth::models {
 // Defined at the end of each family file.
 extern const Architecture kLlama, kQwen2, kQwen3, kQwen3Moe;  // llama.cpp
 extern const Architecture kGemma3, kGemma4;                   // gemma.cpp
+extern const Architecture kGemmaEmbedding;                    // gemma_embedding.cpp
 extern const Architecture kLlama4;                            // llama4.cpp
 extern const Architecture kQwen35, kQwen35Moe;                // qwen35.cpp
 extern const Architecture kBert;                              // bert.cpp
@@ -19,7 +20,7 @@ namespace {
 // clang-format off
 const Architecture* const kArchitectures[] = {
     &kLlama, &kQwen2, &kQwen3, &kQwen3Moe,
-    &kGemma3, &kGemma4,
+    &kGemma3, &kGemma4, &kGemmaEmbedding,
     &kLlama4,
     &kQwen35, &kQwen35Moe,
     &kBert,

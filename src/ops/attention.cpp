@@ -35,6 +35,27 @@ void kv_store(DType t, const float* src, uint8_t* dst, int64_t n) {
   kernels::active().quantize_row[uint32_t(t)](src, dst, n);
 }
 
+namespace {
+
+// The positions [first, last] a query at `pos` attends to.
+void key_range(const AttnParams& p, int64_t pos0, int64_t n_tokens, int64_t pos, int64_t& first,
+               int64_t& last) {
+  if (!p.causal) {  // every row up to the call's last
+    first = 0;
+    last = pos0 + n_tokens - 1;
+    if (p.window > 0) {  // symmetric: |j - pos| <= window / 2
+      first = std::max<int64_t>(first, pos - p.window / 2);
+      last = std::min<int64_t>(last, pos + p.window / 2);
+    }
+    return;
+  }
+  first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
+  if (p.chunk > 0) first = std::max<int64_t>(first, pos / p.chunk * p.chunk);
+  last = pos;
+}
+
+}  // namespace
+
 void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int64_t q_stride,
                       int64_t n_tokens, int64_t pos0, const uint8_t* k_cache,
                       const uint8_t* v_cache, float* out, int64_t out_stride,
@@ -66,11 +87,9 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
     for (int64_t item = ith; item < n_items; item += nth) {
       const int64_t t = item / p.n_head_kv;
       const int hk = int(item % p.n_head_kv);
-      const int64_t pos = pos0 + t;
-      int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
-      if (p.chunk > 0) first = std::max<int64_t>(first, pos / p.chunk * p.chunk);
+      int64_t first, last;
+      key_range(p, pos0, n_tokens, pos0 + t, first, last);
       const int64_t row0 = p.ring > 0 ? first % p.ring : first;
-      const int64_t last = p.causal ? pos : pos0 + n_tokens - 1;
       for (int i = 0; i < group; ++i)
         q_convert(q + t * q_stride + int64_t(hk * group + i) * hd, q16 + i * hd, hd);
       kt.attn_f16(hd, group, q16, k_cache + size_t(row0) * k_row + hk * k_head, k_row,
@@ -88,13 +107,11 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
     const int64_t t = item / p.n_head;
     const int h = int(item % p.n_head);
     const int hk = h / group;
-    const int64_t pos = pos0 + t;
-    int64_t first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
-    if (p.chunk > 0) first = std::max<int64_t>(first, pos / p.chunk * p.chunk);
-    // Rows first..pos sit at row (j - first) + row0 (ring: see AttnParams::ring); `scores` is
+    int64_t first, last;
+    key_range(p, pos0, n_tokens, pos0 + t, first, last);
+    // Rows first..last sit at row (j - first) + row0 (ring: see AttnParams::ring); `scores` is
     // indexed by position.
     const int64_t shift = (p.ring > 0 ? first % p.ring : first) - first;
-    const int64_t last = p.causal ? pos : pos0 + n_tokens - 1;
     q_convert(q + t * q_stride + int64_t(h) * p.head_dim_k, qc, p.head_dim_k);
 
     float mx = -std::numeric_limits<float>::infinity();

@@ -20,14 +20,16 @@ struct AttnParams {
   int head_dim_k = 0, head_dim_v = 0;
   float scale = 1;    // applied to Q·K
   float softcap = 0;  // 0: off; else s = softcap * tanh(s / softcap)
-  int window = 0;     // 0: full causal; else attend to positions > pos - window
-  int chunk = 0;      // 0: off; else attend only within pos's chunk (Llama 4: pos / chunk * chunk)
+  // 0: no window. Causal: attend to positions > pos - window. Bidirectional: to positions
+  // within window / 2 on either side of pos (llama.cpp's symmetric window, EmbeddingGemma).
+  int window = 0;
+  int chunk = 0;  // 0: off; else attend only within pos's chunk (Llama 4: pos / chunk * chunk)
   // 0: the cache holds position j at row j. Else a sliding layer's ring of `ring` rows, each
   // written twice (rows j % ring and j % ring + ring), so any window of at most `ring`
   // positions is contiguous from row first % ring.
   int64_t ring = 0;
-  // false: bidirectional (encoders): every token of the call attends to all n_tokens rows from
-  // pos0 on, not only to those up to its own position.
+  // false: bidirectional (encoders): every token of the call attends to every row up to
+  // pos0 + n_tokens - 1 (within the window, if any), not only to those up to its own position.
   bool causal = true;
   DType kv_type = DType::F16;
 };

@@ -34,8 +34,8 @@ Status Attention::load(WeightLoader& w, int il, const AttentionShape& sh,
   if (opt.rope && (opt.rope->n_rot <= 0 || opt.rope->n_rot > sh.head_k || opt.rope->n_rot % 2))
     return corrupt(where + "RoPE over " + std::to_string(opt.rope->n_rot) +
                    " dims does not fit heads of " + std::to_string(sh.head_k));
-  if (!opt.causal && (opt.window > 0 || opt.chunk > 0 || opt.kv_source >= 0))
-    return unsupported(where + "bidirectional attention with windows or shared KV");
+  if (!opt.causal && (opt.chunk > 0 || opt.kv_source >= 0))
+    return unsupported(where + "bidirectional attention with chunks or shared KV");
   const int64_t nq = sh.n_head * sh.head_k, nk = sh.n_head_kv * sh.head_k;
   const int64_t nv = sh.n_head_kv * sh.head_v;
   HEARTH_ASSIGN_OR_RETURN(

@@ -36,7 +36,7 @@ struct AttentionOptions {
   const ops::RopeParams* rope = nullptr;
   float temp_scale = 0, temp_floor = 8192;  // NoPE query temperature (Llama 4)
   float scale = 0;                          // 0: 1/sqrt(head_k)
-  int window = 0;                           // sliding window (needs a ring or full cache)
+  int window = 0;                           // sliding window; bidirectional: ±window / 2
   int chunk = 0;                            // chunked attention: only within pos / chunk
   int kv_source = -1;                       // read layer kv_source's cache (queries only)
   bool causal = true;                       // false: every token sees the whole run

@@ -59,10 +59,12 @@ Status OutputHead::load(WeightLoader& w, ThreadPool& pool, const LoadOptions& op
   return Status::ok();
 }
 
-void OutputHead::load_encoder(const ModelConfig& c) {
+void OutputHead::load_encoder(const ModelConfig& c, std::vector<float> norm) {
   n_embd_ = c.n_embd;
   n_vocab_ = c.n_vocab;
+  eps_ = c.norm_eps;
   has_logits_ = false;
+  norm_ = std::move(norm);
 }
 
 Status OutputHead::load_classifier(WeightLoader& w, ModelConfig& c) {

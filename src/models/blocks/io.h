@@ -67,9 +67,9 @@ class OutputHead {
   // output_norm.weight and output.weight, or the embedding table when there is none (tied).
   Status load(WeightLoader& w, ThreadPool& pool, const LoadOptions& opt, const ModelConfig& cfg,
               const gguf::TensorInfo& tok_embd, float final_softcap);
-  // An encoder's head: its last layer already ends in a norm, and it has no vocabulary
-  // projection (hidden and pooled rows only).
-  void load_encoder(const ModelConfig& cfg);
+  // An embedding model's head: no vocabulary projection (hidden and pooled rows only). `norm`:
+  // the final RMSNorm's weight, or empty when the last layer already ends in a norm (BERT).
+  void load_encoder(const ModelConfig& cfg, std::vector<float> norm = {});
   // The reranker head, when the file has one (rank pooling).
   Status load_classifier(WeightLoader& w, ModelConfig& cfg);
   bool has_logits() const { return has_logits_; }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -173,6 +174,97 @@ TEST(ModelContract, BidirectionalAttentionFromMetadata) {
   ASSERT_TRUE(enc.model->eval(**ctx, ForwardInput{batch},
                               ForwardOutput{OutputKind::kHidden, again.data()}));
   EXPECT_EQ(he, again);
+}
+
+// gemma-embedding (EmbeddingGemma) from the gemma3 fixture's weights: bidirectional, no cache
+// and no logits; per-token rows are the normed final states, untouched by the Dense heads;
+// pooled rows are dense_3 · dense_2 · mean(rows) per sequence, each sequence attending only to
+// itself in a shared batch. A dense_2 that leaves the wrong width is refused at load.
+TEST(ModelContract, GemmaEmbeddingPoolsThenAppliesDenseHeads) {
+  ThreadPool pool(2);
+  auto base = load("gemma3-F16.gguf", pool);
+  ASSERT_TRUE(base.model);
+  const int64_t E = base.model->config().n_embd, F = 2 * E;
+  const int32_t nv = int32_t(base.model->config().n_vocab);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 0.05f);
+  std::vector<float> d2(size_t(F * E)), d3(size_t(E * F));
+  for (float& v : d2) v = nd(rng);
+  for (float& v : d3) v = nd(rng);
+  auto make = [&](bool with_d3) {
+    gguf::GgufWriter w;
+    for (const auto& e : base.file->metadata()) {
+      std::string key(e.key);
+      if (key.rfind("gemma3.", 0) == 0) key = "gemma-embedding." + key.substr(7);
+      w.copy_value(key, e.value);
+    }
+    w.set_string("general.architecture", "gemma-embedding");
+    w.set_u32("gemma-embedding.pooling_type", 1);
+    w.set_u32("gemma-embedding.dense_2_feat_in", uint32_t(E));
+    w.set_u32("gemma-embedding.dense_2_feat_out", uint32_t(F));
+    w.set_u32("gemma-embedding.dense_3_feat_in", uint32_t(F));
+    w.set_u32("gemma-embedding.dense_3_feat_out", uint32_t(E));
+    for (const auto& t : base.file->tensors())
+      EXPECT_TRUE(w.add_tensor(std::string(t.name), t.type, t.shape, t.data, t.nbytes).is_ok());
+    EXPECT_TRUE(
+        w.add_tensor("dense_2.weight", DType::F32, {F, E}, d2.data(), d2.size() * 4).is_ok());
+    if (with_d3)
+      EXPECT_TRUE(
+          w.add_tensor("dense_3.weight", DType::F32, {E, F}, d3.data(), d3.size() * 4).is_ok());
+    return w.to_bytes();
+  };
+  auto bytes = make(true);
+  auto f = gguf::GgufFile::parse(bytes.data(), bytes.size());
+  ASSERT_TRUE(f.is_ok()) << f.status().message();
+  auto emb = load_file(*f, pool);
+  ASSERT_TRUE(emb.model);
+  const auto& c = emb.model->config();
+  EXPECT_FALSE(c.causal);
+  EXPECT_EQ(c.pooling, Pooling::kMean);
+  ContextParams cp;
+  cp.n_ctx = 32;
+  cp.n_seq = 2;
+  cp.n_batch = 32;
+  EXPECT_EQ(emb.model->state_bytes(cp), 0u);
+  // Two sequences longer than the window (16: 8 positions either side) in one batch.
+  auto seq = [&](int n, int s, int32_t salt) {
+    std::vector<BatchToken> b;
+    for (int i = 0; i < n; ++i) b.push_back({(salt + 37 * i) % nv, i, s, true});
+    return b;
+  };
+  const auto a = seq(20, 0, 11), b = seq(12, 1, 500);
+  auto both = a;
+  both.insert(both.end(), b.begin(), b.end());
+  const auto Ha = eval(*emb.model, cp, pool, ForwardInput{a}, OutputKind::kHidden, 20);
+  const auto Hb = eval(*emb.model, cp, pool, ForwardInput{b}, OutputKind::kHidden, 12);
+  const auto Hab = eval(*emb.model, cp, pool, ForwardInput{both}, OutputKind::kHidden, 32);
+  for (size_t i = 0; i < Hb.size(); ++i) ASSERT_NEAR(Hab[20 * size_t(E) + i], Hb[i], 1e-4);
+  const auto P =
+      eval(*emb.model, cp, pool, ForwardInput{both}, OutputKind::kPooled, 2, Pooling::kMean);
+  for (int r = 0; r < 2; ++r) {
+    const auto& h = r == 0 ? Ha : Hb;
+    const size_t n = r == 0 ? 20 : 12;
+    std::vector<double> m(size_t(E), 0.0), mid(size_t(F), 0.0);
+    for (size_t t = 0; t < n; ++t)
+      for (int64_t d = 0; d < E; ++d) m[size_t(d)] += h[t * size_t(E) + size_t(d)] / double(n);
+    for (int64_t o = 0; o < F; ++o)
+      for (int64_t d = 0; d < E; ++d) mid[size_t(o)] += d2[size_t(o * E + d)] * m[size_t(d)];
+    for (int64_t o = 0; o < E; ++o) {
+      double want = 0;
+      for (int64_t d = 0; d < F; ++d) want += d3[size_t(o * F + d)] * mid[size_t(d)];
+      ASSERT_NEAR(P[size_t(r * E + o)], want, 2e-3 + 1e-3 * std::fabs(want)) << "row " << r;
+    }
+  }
+  // Embeddings only.
+  auto ctx = emb.model->new_context(cp, pool);
+  ASSERT_TRUE(ctx.is_ok());
+  std::vector<float> sink(size_t(nv) * 32);
+  EXPECT_FALSE(emb.model->forward(**ctx, a, sink.data()));
+  // dense_2 alone would leave 2 x n_embd features.
+  auto bad = make(false);
+  auto fb = gguf::GgufFile::parse(bad.data(), bad.size());
+  ASSERT_TRUE(fb.is_ok());
+  EXPECT_FALSE(load_model(*fb, pool).is_ok());
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 // ops/ against direct double-precision formulas.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "base/fp16.h"
@@ -113,16 +115,16 @@ TEST(Ops, LinearRopeScalingDividesPositions) {
 }
 
 // GQA attention with an F32 cache against a double-precision reference: causal (with and
-// without a window) and bidirectional (encoders: every token sees all T rows from pos0 on).
+// without a window) and bidirectional (encoders: every token sees all rows up to the call's
+// last; with a window, those within window / 2 on either side, as llama.cpp's symmetric SWA).
 TEST(Ops, AttentionMatchesNaiveReference) {
   const int n_head = 4, n_head_kv = 2, hd = 32, T = 7, pos0 = 3, n_ctx = 16;
   const int n_pos = pos0 + T;
   auto q = randn(size_t(T) * n_head * hd, 11);
   auto k = randn(size_t(n_pos) * n_head_kv * hd, 12);
   auto v = randn(size_t(n_pos) * n_head_kv * hd, 13);
-  for (int window : {0, 4, -1}) {  // -1: bidirectional
-    const bool causal = window >= 0;
-    window = std::max(window, 0);
+  const std::pair<bool, int> cases[] = {{true, 0}, {true, 4}, {false, 0}, {false, 4}, {false, 5}};
+  for (auto [causal, window] : cases) {
     AttnParams p;
     p.causal = causal;
     p.n_head = n_head;
@@ -141,8 +143,12 @@ TEST(Ops, AttentionMatchesNaiveReference) {
       for (int h = 0; h < n_head; ++h) {
         const int hk = h / (n_head / n_head_kv);
         const int pos = pos0 + t;
-        const int first = window ? std::max(0, pos - window + 1) : 0;
-        const int last = causal ? pos : pos0 + T - 1;
+        int first = window ? std::max(0, pos - window + 1) : 0;
+        int last = causal ? pos : pos0 + T - 1;
+        if (!causal && window) {
+          first = std::max(0, pos - window / 2);
+          last = std::min(pos0 + T - 1, pos + window / 2);
+        }
         std::vector<double> s;
         double mx = -1e300;
         for (int j = first; j <= last; ++j) {
@@ -208,6 +214,25 @@ TEST(Ops, BidirectionalAttentionF16MatchesF32) {
   }
   EXPECT_GT(d0, 1e-2f);
   EXPECT_EQ(dlast, 0.0f);  // the last token sees the same rows either way
+
+  // A symmetric window (EmbeddingGemma's sliding layers) through both paths.
+  p.causal = false;
+  p.window = 4;
+  p.kv_type = DType::F32;
+  attention_in_run(0, 1, p, q.data(), n_head * hd, T, 0, reinterpret_cast<const uint8_t*>(k.data()),
+                   reinterpret_cast<const uint8_t*>(v.data()), o32.data(), n_head * hd, sc);
+  p.kv_type = DType::F16;
+  attention_in_run(0, 1, p, q.data(), n_head * hd, T, 0,
+                   reinterpret_cast<const uint8_t*>(k16.data()),
+                   reinterpret_cast<const uint8_t*>(v16.data()), oc.data(), n_head * hd, sc);
+  worst = 0;
+  for (size_t i = 0; i < o32.size(); ++i) worst = std::max(worst, std::fabs(o32[i] - oc[i]));
+  EXPECT_LT(worst, 2e-2f);
+  float dwin = 0;  // the window changes what the middle token sees
+  for (int i = 0; i < n_head * hd; ++i)
+    dwin = std::max(dwin,
+                    std::fabs(oc[size_t(4 * n_head * hd + i)] - o16[size_t(4 * n_head * hd + i)]));
+  EXPECT_GT(dwin, 1e-2f);
 }
 
 }  // namespace
