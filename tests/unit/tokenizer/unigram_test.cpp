@@ -13,6 +13,7 @@
 #include <set>
 
 #include "gguf/gguf.h"
+#include "tokenizer/stream.h"
 #include "tokenizer/tokenizer.h"
 
 namespace hearth::tokenizer {
@@ -401,7 +402,14 @@ TEST(UnigramTokenizer, DecodesAsHuggingFace) {
   EXPECT_EQ(t->decode(ids, false), "hello world ");
   const std::vector<int32_t> odd = {6, -1, 999, 5};  // out-of-range ids are skipped
   EXPECT_EQ(t->decode(odd, true), "world hello");
-  EXPECT_EQ(t->piece(5), " hello");  // the stream keeps the space
+  EXPECT_EQ(t->piece(5), " hello");
+  // The streaming detokenizer: pieces as they come, the leading space kept (generated text
+  // continues a prompt), control tokens left out, the unknown token shown as its text.
+  TextStream stream(*t);
+  std::string streamed;
+  for (int32_t id : ids) streamed += stream.push(id);
+  streamed += stream.flush();
+  EXPECT_EQ(streamed, " hello world <unk>");
 }
 
 TEST(UnigramTokenizer, WithoutCharsMap) {
