@@ -8,6 +8,7 @@
 
 #include "tokenizer/pretokenizer.h"
 #include "tokenizer/unicode.h"
+#include "tokenizer/unigram.h"
 #include "tokenizer/wordpiece.h"
 
 namespace hearth::tokenizer {
@@ -118,10 +119,12 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFi
     t->kind_ = Kind::kSpm;
   } else if (t->model_ == "bert") {
     t->kind_ = Kind::kWordPiece;
+  } else if (t->model_ == "t5") {
+    t->kind_ = Kind::kUnigram;
   } else {
     return unsupported(
         "[tokenizer] tokenizer model '" + t->model_ +
-        "' is not supported (tokenizer.ggml.model; supported: gpt2, gemma4, llama, bert)");
+        "' is not supported (tokenizer.ggml.model; supported: gpt2, gemma4, llama, bert, t5)");
   }
   HEARTH_ASSIGN_OR_RETURN(auto tokens, f.get_string_array("tokenizer.ggml.tokens"));
   const size_t n = tokens.size();
@@ -190,6 +193,30 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFi
           "[tokenizer] a 'llama' (SentencePiece) vocabulary needs tokenizer.ggml.scores");
     HEARTH_ASSIGN_OR_RETURN(t->add_space_prefix_,
                             f.get_bool_or("tokenizer.ggml.add_space_prefix", true));
+  } else if (t->kind_ == Kind::kUnigram) {
+    if (t->scores_.empty())
+      return corrupt("[tokenizer] a 't5' (Unigram) vocabulary needs tokenizer.ggml.scores");
+    // llama.cpp's defaults when the keys are missing: neither (its converters write both).
+    HEARTH_ASSIGN_OR_RETURN(t->add_space_prefix_,
+                            f.get_bool_or("tokenizer.ggml.add_space_prefix", false));
+    HEARTH_ASSIGN_OR_RETURN(t->remove_extra_ws_,
+                            f.get_bool_or("tokenizer.ggml.remove_extra_whitespaces", false));
+    std::span<const uint8_t> blob;
+    if (const gguf::MetaValue* v = f.find("tokenizer.ggml.precompiled_charsmap")) {
+      if (v->type != gguf::ValueType::ARRAY ||
+          (v->elem_type != gguf::ValueType::U8 && v->elem_type != gguf::ValueType::I8))
+        return corrupt(
+            "[tokenizer] tokenizer.ggml.precompiled_charsmap must be an array of bytes (u8 or "
+            "i8), not " +
+            std::string(
+                gguf::value_type_name(v->type == gguf::ValueType::ARRAY ? v->elem_type : v->type)) +
+            (v->type == gguf::ValueType::ARRAY ? " elements" : ""));
+      if (v->count > 0) blob = {v->raw, size_t(v->count)};
+    }
+    auto cm = unigram::CharsMap::parse(blob);
+    if (!cm.is_ok())
+      return corrupt("[tokenizer] tokenizer.ggml.precompiled_charsmap: " + cm.status().message());
+    t->charsmap_ = std::make_unique<unigram::CharsMap>(std::move(*cm));
   } else {
     // WordPiece. Neither llama.cpp's converter nor Ollama's records whether the vocabulary is
     // cased (llama.cpp and Ollama always lowercase). Hugging Face lowercases and strips accents
@@ -263,6 +290,32 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFi
         break;
       }
   if (t->sp_.unk < 0 && t->kind_ == Kind::kSpm) t->sp_.unk = t->find("<unk>");
+  if (t->kind_ == Kind::kUnigram) {
+    // Without the keys: the unknown-type token (else "<unk>"), "</s>", "<pad>" — the texts of
+    // llama.cpp's T5 defaults (ids 2, 1, 0), found by name so a short vocabulary stays in range.
+    for (size_t i = 0; i < n && t->sp_.unk < 0; ++i)
+      if (t->types_[i] == TokenType::kUnknown) t->sp_.unk = int32_t(i);
+    if (t->sp_.unk < 0) t->sp_.unk = t->find("<unk>");
+    if (t->sp_.eos < 0) t->sp_.eos = t->find("</s>");
+    if (t->sp_.pad < 0) t->sp_.pad = t->find("<pad>");
+    // The lattice: normal, user-defined (score 0) and unused tokens, as llama.cpp's UGM
+    // tokenizer builds it. An unknown character scores 10 below the lowest normal piece.
+    std::vector<std::string_view> texts(n);
+    std::vector<double> scores(n, 0.0);
+    double min_score = std::numeric_limits<double>::infinity();
+    for (size_t i = 0; i < n; ++i) {
+      const TokenType ty = t->types_[i];
+      if (ty != TokenType::kNormal && ty != TokenType::kUserDefined && ty != TokenType::kUnused)
+        continue;
+      texts[i] = t->token_text(int32_t(i));
+      scores[i] = ty == TokenType::kUserDefined ? 0.0 : double(t->scores_[i]);
+      if (ty == TokenType::kNormal && std::isfinite(scores[i]))
+        min_score = std::min(min_score, scores[i]);
+    }
+    const double unk_score = (std::isfinite(min_score) ? min_score : 0.0) - 10.0;
+    t->unigram_ = std::make_unique<unigram::Model>(std::move(texts), std::move(scores), t->sp_.unk,
+                                                   unk_score);
+  }
   if (t->kind_ == Kind::kWordPiece) {
     // [CLS] is the BOS of a BERT vocabulary: cls_token_id (llama.cpp's converter), else
     // bos_token_id, else the token text; likewise [SEP], [UNK], [PAD].
@@ -283,7 +336,8 @@ Result<std::shared_ptr<const Tokenizer>> Tokenizer::from_gguf(const gguf::GgufFi
                           f.get_bool_or("tokenizer.ggml.add_bos_token",
                                         t->kind_ == Kind::kSpm || t->kind_ == Kind::kWordPiece ||
                                             t->pre_ == "llama3" || t->pre_ == "llama-bpe"));
-  HEARTH_ASSIGN_OR_RETURN(t->add_eos_, f.get_bool_or("tokenizer.ggml.add_eos_token", false));
+  HEARTH_ASSIGN_OR_RETURN(
+      t->add_eos_, f.get_bool_or("tokenizer.ggml.add_eos_token", t->kind_ == Kind::kUnigram));
 
   // End of generation: EOS/EOT/EOM, FIM pad/rep/sep and the known end-of-turn texts.
   t->eog_mask_.assign(n, 0);
@@ -374,6 +428,15 @@ void Tokenizer::encode_fragment(
     std::unordered_map<std::string, std::vector<int32_t>>& cache) const {
   if (kind_ == Kind::kWordPiece) {
     wordpiece_text(frag, out);
+    return;
+  }
+  if (kind_ == Kind::kUnigram) {
+    // Each fragment between special tokens on its own, with its own dummy prefix (llama.cpp;
+    // Hugging Face's Metaspace prepends to every section: prepend_scheme "always").
+    unigram::NormalizerOptions o;
+    o.add_space_prefix = add_space_prefix_;
+    o.remove_extra_whitespaces = remove_extra_ws_;
+    unigram_->encode(unigram::normalize(frag, *charsmap_, o), out);
     return;
   }
   if (kind_ == Kind::kSpm) {
@@ -584,7 +647,8 @@ std::string Tokenizer::piece(int32_t id, bool special) const {
       break;  // SentencePiece: whitespace runs such as "▁▁▁" are user-defined in Gemma
     case TokenType::kByte:
       // <0xXX>: the byte. A malformed one (<0xZZ>, <0x>) is only text.
-      if (int b; (kind_ == Kind::kSpm || !byte_encode_) && (b = byte_token_value(text)) >= 0)
+      if (int b; (kind_ == Kind::kSpm || kind_ == Kind::kUnigram || !byte_encode_) &&
+                 (b = byte_token_value(text)) >= 0)
         return std::string(1, char(b));
       [[fallthrough]];
     default:
@@ -606,6 +670,7 @@ std::string Tokenizer::piece(int32_t id, bool special) const {
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool special) const {
   if (kind_ == Kind::kWordPiece) return wordpiece_decode(ids, special);
+  if (kind_ == Kind::kUnigram) return unigram_decode(ids, special);
   std::string r;
   bool strip = kind_ == Kind::kSpm && add_space_prefix_;
   for (int32_t id : ids) {
@@ -666,6 +731,30 @@ std::string Tokenizer::wordpiece_decode(std::span<const int32_t> ids, bool speci
     }
   }
   return wordpiece::decode(toks);
+}
+
+// Hugging Face's Metaspace decoder over the tokens (without `special`, the special ones — control
+// and unknown — are left out first): U+2581 is a space, and the first token loses a leading one
+// when the tokenizer adds the dummy prefix.
+std::string Tokenizer::unigram_decode(std::span<const int32_t> ids, bool special) const {
+  std::string r;
+  bool first = true;
+  for (int32_t id : ids) {
+    const TokenType ty = token_type(id);
+    if (ty == TokenType::kUndefined && token_text(id).empty()) continue;  // out of range
+    std::string p;
+    if (ty == TokenType::kControl || ty == TokenType::kUnknown) {
+      if (!special) continue;
+      p = std::string(token_text(id));
+    } else {
+      p = piece(id, special);
+      if (p.empty()) continue;
+    }
+    if (first && add_space_prefix_ && !p.empty() && p[0] == ' ') p.erase(0, 1);
+    first = false;
+    r += p;
+  }
+  return r;
 }
 
 }  // namespace hearth::tokenizer

@@ -4,7 +4,9 @@
 // gpt2`: Llama 3, Qwen, Llama 4, with the pre-tokenizer `tokenizer.ggml.pre` names) or on raw
 // characters with byte fallback (`gemma4`) — and SentencePiece-style BPE (`llama`: Gemma 1-3,
 // Llama 2, Mistral) merging by score with byte fallback. BERT's WordPiece (`bert`: all-minilm,
-// mxbai-embed-large, nomic-embed-text) is a third, in tokenizer/wordpiece.h. Special tokens are
+// mxbai-embed-large, nomic-embed-text) is a third, in tokenizer/wordpiece.h, and SentencePiece's
+// Unigram (`t5`: T5, the XLM-RoBERTa vocabulary of bge-m3 and snowflake-arctic-embed2) a fourth,
+// in tokenizer/unigram.h. Special tokens are
 // matched in the text (leftmost, longest) before either runs: control tokens only when asked
 // (parse_special), user-defined tokens always — as Hugging Face and llama.cpp do.
 //
@@ -42,16 +44,21 @@ struct SpecialIds {
 };
 
 class PreTokenizer;  // tokenizer/pretokenizer.h
+namespace unigram {
+class CharsMap;
+class Model;
+}  // namespace unigram
 
 class Tokenizer {
  public:
-  enum class Kind { kBpe, kSpm, kWordPiece };
+  enum class Kind { kBpe, kSpm, kWordPiece, kUnigram };
 
   // Reads tokenizer.ggml.* from the file. Errors name the key or the unsupported model/pre.
   static Result<std::shared_ptr<const Tokenizer>> from_gguf(const gguf::GgufFile& f);
   ~Tokenizer();
 
-  // add_special: BOS/EOS as the metadata says (WordPiece: [CLS] ... [SEP]). parse_special:
+  // add_special: BOS/EOS as the metadata says (WordPiece: [CLS] ... [SEP]; XLM-R's Unigram:
+  // <s> ... </s>). parse_special:
   // control-token text becomes the token (otherwise it is tokenized as text). Ill-formed UTF-8 is
   // read as U+FFFD.
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
@@ -60,7 +67,9 @@ class Tokenizer {
   std::string piece(int32_t id, bool special = true) const;
   // Concatenated pieces (SPM: the space the tokenizer prefixed is removed again). WordPiece
   // decodes as Hugging Face does: words joined by spaces, "##" pieces glued on, " ." -> ".";
-  // without `special` the control and unknown tokens are left out.
+  // without `special` the control and unknown tokens are left out. Unigram decodes as Hugging
+  // Face's Metaspace decoder: U+2581 is a space, the first token (after special tokens are left
+  // out, without `special`) loses its leading one.
   std::string decode(std::span<const int32_t> ids, bool special = true) const;
 
   int32_t n_vocab() const { return int32_t(types_.size()); }
@@ -91,6 +100,7 @@ class Tokenizer {
   void byte_fallback(std::string_view bytes, std::vector<int32_t>& out) const;
   void wordpiece_text(std::string_view text, std::vector<int32_t>& out) const;
   std::string wordpiece_decode(std::span<const int32_t> ids, bool special) const;
+  std::string unigram_decode(std::span<const int32_t> ids, bool special) const;
 
   Kind kind_ = Kind::kBpe;
   std::string model_, pre_;
@@ -109,6 +119,10 @@ class Tokenizer {
   bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
   // WordPiece: append [SEP]; BertNormalizer lowercase + strip_accents (uncased vocabulary).
   bool add_sep_ = false, wp_lowercase_ = true;
+  // Unigram: tokenizer.ggml.precompiled_charsmap, remove_extra_whitespaces, the model.
+  bool remove_extra_ws_ = false;
+  std::unique_ptr<unigram::CharsMap> charsmap_;
+  std::unique_ptr<unigram::Model> unigram_;
   SpecialIds sp_;
   std::vector<int32_t> eog_;
   std::vector<uint8_t> eog_mask_;

@@ -36,6 +36,13 @@ tiny gemma4moe gemma4 "{$gemma4,\"n_expert\":4,\"n_expert_used\":2,\"n_ff_exp\":
 # A tiny BERT encoder (no logits: the target runs its hidden and pooled outputs).
 /usr/bin/python3 "$root/tools/embed/mkbert.py" "$out/tiny-bert.gguf" --n-embd 32 --n-layer 1 \
   --n-head 2 --n-ff 64 --n-ctx 32 --dtype F16 >/dev/null
+# The same with an XLM-R Unigram vocabulary (tokenizer.ggml.model t5) and a small precompiled
+# charsmap, so mutations reach the charsmap parser and lookups.
+ugm="$(mktemp -d)"
+/usr/bin/python3 "$root/tests/tools/mkunigram.py" "$ugm" --charsmap small --pieces 40 >/dev/null
+/usr/bin/python3 "$root/tools/embed/mkbert.py" "$out/tiny-bert-ugm.gguf" --n-embd 32 --n-layer 1 \
+  --n-head 2 --n-ff 64 --n-ctx 32 --dtype F16 --vocab-from "$ugm/vocab.gguf" >/dev/null
+rm -rf "$ugm"
 # Inputs that once crashed (see tests/fuzz/regressions/README.md).
 for f in "$root"/tests/fuzz/regressions/*; do
   [ -f "$f" ] || continue  # http/: fuzz_http's inputs

@@ -6,6 +6,10 @@ Write a model:
   /usr/bin/python3 tools/embed/mkbert.py OUT.gguf [--pooling mean|cls|last|rank|none]
         [--dtype F32|F16] [--seed N] [--n-embd 64] [--n-layer 2] [--n-head 4] [--n-ff 128]
         [--n-ctx 512] [--fused-qkv] [--no-token-types] [--head roberta|bert|none] [--labels N]
+        [--vocab-from VOCAB.gguf]
+--vocab-from takes the vocabulary (every tokenizer.* key, e.g. of the Unigram/XLM-R vocab-only
+GGUF tests/tools/mkunigram.py writes) from another file instead of the built-in WordPiece one;
+n_vocab and the rows of token_types.weight (tokenizer.ggml.token_type_count) follow it.
 A reranker (bge-reranker class): --pooling rank writes `bert.pooling_type = 4`, the classifier
 head and `bert.classifier.output_labels` (N labels, default 1) as llama.cpp's converter writes
 them: --head roberta (the default with rank; XLMRobertaForSequenceClassification: classifier.dense
@@ -53,7 +57,7 @@ for _cand in (os.path.join(_SHARED, "oracle"), "/work/shared/oracle"):
         sys.path.insert(0, os.path.abspath(_cand))
         break
 # the GGUF writer and KV helpers of ../shared/oracle/mkmodel.py
-from mkmodel import T_I32, T_STR, arr, boolean, f32, string, u32, write_gguf  # noqa: E402
+from mkmodel import KV, T_ARR, T_I32, T_STR, arr, boolean, f32, string, u32, write_gguf  # noqa: E402
 
 POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3, "rank": 4}
 POOLING_NAME = {v: k for k, v in POOLING.items()}
@@ -104,14 +108,76 @@ def build_vocab():
 # ----------------------------------------------------------------------------- model
 
 
+def wordpiece_kvs(tokens, types):
+    sp = {t: i for i, t in enumerate(tokens)}
+    return [
+        ("tokenizer.ggml.model", string("bert")),
+        ("tokenizer.ggml.pre", string("default")),
+        ("tokenizer.ggml.tokens", arr(T_STR, tokens)),
+        ("tokenizer.ggml.token_type", arr(T_I32, types)),
+        ("tokenizer.ggml.token_type_count", u32(2)),
+        ("tokenizer.ggml.bos_token_id", u32(sp["[CLS]"])),
+        ("tokenizer.ggml.cls_token_id", u32(sp["[CLS]"])),
+        ("tokenizer.ggml.seperator_token_id", u32(sp["[SEP]"])),
+        ("tokenizer.ggml.unknown_token_id", u32(sp["[UNK]"])),
+        ("tokenizer.ggml.padding_token_id", u32(sp["[PAD]"])),
+        ("tokenizer.ggml.mask_token_id", u32(sp["[MASK]"])),
+        ("tokenizer.ggml.add_bos_token", boolean(True)),
+        ("tokenizer.ggml.add_sep_token", boolean(True)),
+        ("tokenizer.ggml.add_eos_token", boolean(False)),
+    ]
+
+
+def read_typed_kvs(path, prefix):
+    """The metadata of a GGUF whose keys start with `prefix`, as (key, mkmodel KV) with their
+    types, to be written again."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from(fmt, buf, pos)
+        pos += struct.calcsize(fmt)
+        return v[0]
+
+    def rstr():
+        nonlocal pos
+        n = take("<Q")
+        s = buf[pos:pos + n].decode("utf-8")
+        pos += n
+        return s
+
+    assert buf[:4] == b"GGUF", "not a GGUF file"
+    pos = 8
+    take("<Q")
+    n_kv = take("<Q")
+    out = []
+    for _ in range(n_kv):
+        key, typ = rstr(), take("<I")
+        if typ == T_ARR:
+            et, n = take("<I"), take("<Q")
+            val = [rstr() if et == T_STR else take(_SCALAR[et]) for _ in range(n)]
+            kv = KV(T_ARR, val, et)
+        else:
+            kv = KV(typ, rstr() if typ == T_STR else take(_SCALAR[typ]))
+        if key.startswith(prefix):
+            out.append((key, kv))
+    return out
+
+
 def build_model(args):
     rng = np.random.default_rng(args.seed)
     tokens, types = build_vocab()
+    vocab_kvs = read_typed_kvs(args.vocab_from, "tokenizer.") if args.vocab_from else None
+    n_types = 2
+    if vocab_kvs:
+        tokens = dict(vocab_kvs)["tokenizer.ggml.tokens"].val
+        n_types = dict(vocab_kvs).get("tokenizer.ggml.token_type_count", KV(0, 2)).val
     n_vocab = len(tokens)
     E, L, H, F, C = args.n_embd, args.n_layer, args.n_head, args.n_ff, args.n_ctx
     assert E % H == 0
     A = "bert"
-    sp = {t: i for i, t in enumerate(tokens)}
     kvs = [
         ("general.architecture", string(A)),
         ("general.name", string("bert-tiny-random")),
@@ -130,22 +196,10 @@ def build_model(args):
     if head != "none":
         kvs.append((A + ".classifier.output_labels",
                     arr(T_STR, ["LABEL_%d" % i for i in range(args.labels)])))
-    kvs += [
-        ("tokenizer.ggml.model", string("bert")),
-        ("tokenizer.ggml.pre", string("default")),
-        ("tokenizer.ggml.tokens", arr(T_STR, tokens)),
-        ("tokenizer.ggml.token_type", arr(T_I32, types)),
-        ("tokenizer.ggml.token_type_count", u32(2)),
-        ("tokenizer.ggml.bos_token_id", u32(sp["[CLS]"])),
-        ("tokenizer.ggml.cls_token_id", u32(sp["[CLS]"])),
-        ("tokenizer.ggml.seperator_token_id", u32(sp["[SEP]"])),
-        ("tokenizer.ggml.unknown_token_id", u32(sp["[UNK]"])),
-        ("tokenizer.ggml.padding_token_id", u32(sp["[PAD]"])),
-        ("tokenizer.ggml.mask_token_id", u32(sp["[MASK]"])),
-        ("tokenizer.ggml.add_bos_token", boolean(True)),
-        ("tokenizer.ggml.add_sep_token", boolean(True)),
-        ("tokenizer.ggml.add_eos_token", boolean(False)),
-    ]
+    if vocab_kvs:
+        kvs += vocab_kvs
+    else:
+        kvs += wordpiece_kvs(tokens, types)
 
     W = args.dtype  # matrices and embedding tables
     std = 0.1
@@ -161,7 +215,7 @@ def build_model(args):
     # (conversion/base.py: POS_EMBD, TOKEN_TYPES always F32); llama.cpp's CPU ggml_add cannot add an
     # F16 token_types row to the F32 embeddings (binary_op: unsupported types).
     if not args.no_token_types:
-        t.append(("token_types.weight", mat(2, E), "F32"))
+        t.append(("token_types.weight", mat(n_types, E), "F32"))
     t += [("position_embd.weight", mat(C, E), "F32"),
           ("token_embd_norm.weight", vec(E, 1.0), "F32"),
           ("token_embd_norm.bias", vec(E), "F32")]
@@ -524,6 +578,8 @@ def main(argv):
     ap.add_argument("--eps", type=float, default=1e-12)
     ap.add_argument("--fused-qkv", action="store_true", help="write blk.N.attn_qkv instead of q/k/v")
     ap.add_argument("--no-token-types", action="store_true", help="omit token_types.weight")
+    ap.add_argument("--vocab-from", metavar="GGUF",
+                    help="take the vocabulary (tokenizer.* keys) from this file")
     ap.add_argument("--head", choices=["roberta", "bert", "none"], default=None,
                     help="classifier head (default: roberta with --pooling rank, else none)")
     ap.add_argument("--labels", type=int, default=1, help="classifier outputs (default 1)")
@@ -541,6 +597,9 @@ def main(argv):
         else:
             cls = meta.get("tokenizer.ggml.bos_token_id", 101)
             sep = meta.get("tokenizer.ggml.seperator_token_id", 102)
+            if meta.get("tokenizer.ggml.model") != "bert":
+                raise SystemExit("--reference TEXT tokenizes WordPiece vocabularies only; "
+                                 "give the ids with --reference-tokens")
             ids = [cls] + wpm_tokenize(meta, args.reference) + [sep]
         em = {x for x in args.emulate.split(",") if x}
         bad = em - {"gelu", "fa", "f16act"}
@@ -554,7 +613,8 @@ def main(argv):
         return
     kvs, tensors = build_model(args)
     write_gguf(args.path, kvs, tensors)
-    print(json.dumps({"path": args.path, "n_vocab": len(build_vocab()[0]), "pooling": args.pooling,
+    print(json.dumps({"path": args.path, "n_vocab": len(dict(kvs)["tokenizer.ggml.tokens"].val),
+                      "pooling": args.pooling,
                       "dtype": args.dtype, "seed": args.seed}))
 
 
