@@ -198,31 +198,50 @@ Status Puller::prepare(Blob& b) {
     return Status::ok();
   }
   const std::string log = ranges_path(b.path);
-  b.log_fd = ::open(log.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (b.log_fd < 0) return store::io_error("cannot open", log, errno);
-  struct stat s {
-  }, ls{};
+  struct stat s {};
+  struct stat ls {};
   if (::fstat(b.fd, &s) != 0) return store::io_error("cannot stat", b.path, errno);
-  if (::fstat(b.log_fd, &ls) != 0) return store::io_error("cannot stat", log, errno);
   const int64_t on_disk = s.st_size;
+  const bool have_log = ::stat(log.c_str(), &ls) == 0;
   if (on_disk > b.size) {  // not this blob's: start over
     if (::ftruncate(b.fd, 0) != 0) return store::io_error("cannot truncate", b.path, errno);
-  } else if (ls.st_size == 0 && on_disk > 0) {
-    // No log: a partial file from a hearth that wrote only in order, a hashed prefix.
-    merge_range(b.have, 0, on_disk);
+  } else if (!have_log) {
+    // No log at all: a partial file from a hearth that wrote only in order, a hashed prefix.
+    // (This one creates the log before the first byte, so an empty log means nothing held.)
+    if (on_disk > 0) merge_range(b.have, 0, on_disk);
   } else {
+    const int lfd = ::open(log.c_str(), O_RDONLY | O_CLOEXEC);
+    if (lfd < 0) return store::io_error("cannot open", log, errno);
     std::vector<int64_t> rec(size_t(ls.st_size) / 16 * 2);  // a torn last record is ignored
-    if (!rec.empty() && ::pread(b.log_fd, rec.data(), rec.size() * 8, 0) == ssize_t(rec.size() * 8))
+    const bool ok =
+        rec.empty() || ::pread(lfd, rec.data(), rec.size() * 8, 0) == ssize_t(rec.size() * 8);
+    ::close(lfd);
+    if (ok)
       for (size_t i = 0; i + 1 < rec.size(); i += 2)
         if (rec[i] >= 0 && rec[i] < rec[i + 1] && rec[i + 1] <= on_disk)
           merge_range(b.have, rec[i], rec[i + 1]);
   }
-  // The log rewritten as the merged set (it only grows by one record per part otherwise).
-  if (::ftruncate(b.log_fd, 0) != 0) return store::io_error("cannot truncate", log, errno);
+  // The log rewritten as the merged set (it grows by a record per part otherwise), replaced
+  // whole by a rename so a stop at any point leaves the old or the new one.
+  {
+    std::vector<int64_t> rec;
+    for (const auto& [from, to] : b.have) rec.insert(rec.end(), {from, to});
+    const std::string tmp = log + ".tmp";
+    const int tfd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (tfd < 0) return store::io_error("cannot open", tmp, errno);
+    const ssize_t want = ssize_t(rec.size() * 8);
+    const bool wrote = want == 0 || ::write(tfd, rec.data(), size_t(want)) == want;
+    const int err = errno;
+    ::close(tfd);
+    if (!wrote) return store::io_error("cannot write", tmp, err ? err : ENOSPC);
+    if (::rename(tmp.c_str(), log.c_str()) != 0)
+      return store::io_error("cannot rename", tmp, errno);
+  }
+  b.log_fd = ::open(log.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (b.log_fd < 0) return store::io_error("cannot open", log, errno);
   // Room for a few thousand records kept aside, so a disk that fills up mid-pull still lets the
   // last ones in (what got onto disk before the failed write is then not fetched again).
   (void)::fallocate(b.log_fd, FALLOC_FL_KEEP_SIZE, 0, 64 << 10);
-  for (const auto& [from, to] : b.have) log_range(b, from, to);
   b.hash = std::make_unique<store::Sha256>();
   const int64_t front = !b.have.empty() && b.have.begin()->first == 0 ? b.have.begin()->second : 0;
   std::vector<char> buf(size_t(1) << 20);

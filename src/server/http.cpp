@@ -1,5 +1,6 @@
 #include "server/http.h"
 
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -142,24 +143,50 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
     });
   }
 
-  // Sends file->length bytes of the file from file->offset, 256 KiB at a time; each piece is
-  // read when the previous one is on its way, so a slow client holds one buffer, not the file.
+  // Sends file->length bytes of the file from file->offset with sendfile(2): the kernel moves
+  // page-cache pages to the socket, no copy through this process (a registry serving blobs to a
+  // LAN). When the socket is full, waits until it is writable again, so a slow client holds no
+  // buffer and no thread.
   template <class Done>
   void send_file(std::shared_ptr<FileBody> file, uint64_t sent, Done done) {
-    if (sent >= file->length) return done(beast::error_code{}, 0);
-    if (!file_buf_) file_buf_ = std::make_unique<std::array<char, 256 * 1024>>();
-    const size_t want = size_t(std::min<uint64_t>(file_buf_->size(), file->length - sent));
-    const ssize_t n = ::pread(file->fd, file_buf_->data(), want, off_t(file->offset + sent));
-    if (n <= 0) {  // the file shrank or failed under us: the length promised cannot be kept
-      std::fprintf(stderr, "hearth: reading a blob to send failed; closing the connection\n");
+    auto& sock = stream_.socket();
+    beast::error_code ec;
+    sock.native_non_blocking(true, ec);
+    uint64_t this_turn = 0;
+    while (!ec && sent < file->length) {
+      if (this_turn >= (uint64_t(64) << 20)) {  // a fast reader: let this thread's others run
+        net::post(stream_.get_executor(), [self = shared_from_this(), file, sent, done] {
+          self->send_file(file, sent, done);
+        });
+        return;
+      }
+      off_t off = off_t(file->offset + sent);
+      const size_t want = size_t(std::min<uint64_t>(file->length - sent, uint64_t(1) << 30));
+      const ssize_t n = ::sendfile(sock.native_handle(), file->fd, &off, want);
+      if (n > 0) {
+        sent += uint64_t(n);
+        this_turn += uint64_t(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        arm(opt_.idle_timeout);  // a client that stops reading is dropped
+        sock.async_wait(tcp::socket::wait_write,
+                        [self = shared_from_this(), file, sent, done](beast::error_code wec) {
+                          self->disarm();
+                          if (wec) return self->close();
+                          self->send_file(file, sent, done);
+                        });
+        return;
+      }
+      // n == 0: the file shrank under us; n < 0: the peer left or the file failed. The length
+      // promised cannot be kept either way.
+      if (n == 0)
+        std::fprintf(stderr, "hearth: reading a blob to send failed; closing the connection\n");
       return close();
     }
-    stream_.expires_after(opt_.idle_timeout);
-    net::async_write(stream_, net::buffer(file_buf_->data(), size_t(n)),
-                     [self = shared_from_this(), file, sent, done](beast::error_code ec, size_t m) {
-                       if (ec) return self->close();
-                       self->send_file(file, sent + m, done);
-                     });
+    if (ec) return close();
+    done(beast::error_code{}, 0);
   }
 
   void begin_stream(int status, const std::string& content_type, bool keep_alive,
@@ -468,9 +495,8 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
   std::optional<http::request_parser<http::string_body>> body_parser_;
   std::optional<http::request_parser<http::buffer_body>> upload_parser_;
   std::shared_ptr<UploadSink> upload_;
-  std::unique_ptr<std::array<char, 256 * 1024>> chunk_;     // only while uploading
-  std::unique_ptr<std::array<char, 256 * 1024>> file_buf_;  // only while sending a file
-  std::vector<std::pair<std::string, std::string>> cors_;   // for the current request's answer
+  std::unique_ptr<std::array<char, 256 * 1024>> chunk_;    // only while uploading
+  std::vector<std::pair<std::string, std::string>> cors_;  // for the current request's answer
   bool timed_out_ = false;
   bool head_request_ = false;  // the current request is a HEAD: answers carry no body
   uint64_t timer_gen_ = 0;

@@ -174,15 +174,15 @@ def put_model(models, name, gguf, template=None, system=None, params=None, messa
 def held_ranges(partial):
     """What a stopped pull left on disk for one blob: merged (start, end) byte ranges, read from
     the partial file's ranges log (`<partial>.ranges`: little-endian int64 pairs, a torn last
-    record ignored), as the puller trusts them on resume. A partial file without a log is a
-    prefix (what an older hearth wrote)."""
+    record ignored), as the puller trusts them on resume. A partial file without a log file is a
+    prefix (what an older hearth wrote); an empty log holds nothing."""
     if not os.path.exists(partial):
         return []
     size = os.path.getsize(partial)
     log = partial + ".ranges"
-    raw = open(log, "rb").read() if os.path.exists(log) else b""
-    if not raw:
+    if not os.path.exists(log):
         return [(0, size)] if size else []
+    raw = open(log, "rb").read()
     vals = [int.from_bytes(raw[i:i + 8], "little", signed=True)
             for i in range(0, len(raw) // 16 * 16, 8)]
     spans = sorted((a, b) for a, b in zip(vals[::2], vals[1::2]) if 0 <= a < b <= size)
