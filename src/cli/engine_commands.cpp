@@ -239,6 +239,10 @@ int run_embed(const CommonOpts& o, const std::string& pooling) {
   j["n_embd"] = m.config().n_embd;
   j["n_tokens"] = toks->size();
   j["pooling"] = models::pooling_name(p);
+  if (const auto margins = (*ctx)->router_margins(); !margins.empty()) {  // MoE: nearest tie
+    const float v = *std::min_element(margins.begin(), margins.end());
+    j["router_margin"] = std::isfinite(v) ? json(v) : json(1e30);
+  }
   std::cout << j.dump() << "\n";
   return 0;
 }

@@ -14,6 +14,7 @@ extern const Architecture kGemmaEmbedding;                    // gemma_embedding
 extern const Architecture kLlama4;                            // llama4.cpp
 extern const Architecture kQwen35, kQwen35Moe;                // qwen35.cpp
 extern const Architecture kBert;                              // bert.cpp
+extern const Architecture kNomicBert, kNomicBertMoe;          // nomic_bert.cpp
 
 namespace {
 
@@ -24,6 +25,7 @@ const Architecture* const kArchitectures[] = {
     &kLlama4,
     &kQwen35, &kQwen35Moe,
     &kBert,
+    &kNomicBert, &kNomicBertMoe,
 };
 // clang-format on
 

@@ -1,6 +1,7 @@
 """Embeddings through the server: /api/embed, /api/embeddings and /v1/embeddings.
 
-Models: random BERT encoders (tools/embed/mkbert.py; WordPiece vocabulary; mean and cls pooling),
+Models: random BERT encoders (tools/embed/mkbert.py; WordPiece vocabulary; mean and cls pooling;
+nomic-bert and nomic-bert-moe),
 the qwen3 and gemma3 fixtures with a pooling type added (`<arch>.pooling_type`: last for
 qwen3, as Qwen3-Embedding ships, mean for gemma3), and the plain qwen3 chat fixture (no pooling
 type: embedded by its last token, as Ollama's runner does).
@@ -72,14 +73,18 @@ def main():
     ge = os.path.join(tmp, "gemma3-mean.gguf")
     with_pooling(os.path.join(FIXTURES, "qwen3-Q8_0.gguf"), qe, "qwen3", 3)
     with_pooling(os.path.join(FIXTURES, "gemma3-Q8_0.gguf"), ge, "gemma3", 1)
-    # BERT encoders (tools/embed/mkbert.py: random weights, a WordPiece vocabulary), mean and cls.
+    # Encoders (tools/embed/mkbert.py: random weights, a WordPiece vocabulary): BERT with mean
+    # and cls pooling, nomic-bert (F16) and nomic-bert-moe (Q8_0) with mean pooling.
     berts = {}
-    for pooling in ("mean", "cls"):
-        path = os.path.join(tmp, f"bert-{pooling}.gguf")
+    for name, args in (("bert-mean", ["--pooling", "mean", "--dtype", "F16"]),
+                       ("bert-cls", ["--pooling", "cls", "--dtype", "F16"]),
+                       ("nomic", ["--arch", "nomic-bert", "--dtype", "F16"]),
+                       ("nomic-moe", ["--arch", "nomic-bert-moe", "--dtype", "Q8_0",
+                                      "--n-layer", "4"])):
+        path = os.path.join(tmp, f"{name}.gguf")
         subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tools", "embed", "mkbert.py"), path,
-                        "--pooling", pooling, "--dtype", "F16"], check=True,
-                       stdout=subprocess.DEVNULL)
-        berts[f"bert-{pooling}"] = path
+                        *args], check=True, stdout=subprocess.DEVNULL)
+        berts[name] = path
     s = Server(env={"HEARTH_NUM_PARALLEL": "1"})
     try:
         for name, path in berts.items():
@@ -236,8 +241,10 @@ def main():
         st, r = s.json("POST", "/api/chat", {"model": "bert-mean", "stream": False,
                                              "messages": [{"role": "user", "content": "hi"}]})
         check(st == 400 and "does not support chat" in r.get("error", ""), f"bert chat: {st} {r}")
-        st, r = s.json("POST", "/api/show", {"model": "bert-mean"})
-        check(st == 200 and r["capabilities"] == ["embedding"], f"show bert: {r.get('capabilities')}")
+        for model in ("bert-mean", "nomic", "nomic-moe"):
+            st, r = s.json("POST", "/api/show", {"model": model})
+            check(st == 200 and r["capabilities"] == ["embedding"],
+                  f"show {model}: {r.get('capabilities')}")
 
         # /api/show: the capability.
         st, r = s.json("POST", "/api/show", {"model": "qe"})

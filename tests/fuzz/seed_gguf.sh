@@ -43,6 +43,12 @@ ugm="$(mktemp -d)"
 /usr/bin/python3 "$root/tools/embed/mkbert.py" "$out/tiny-bert-ugm.gguf" --n-embd 32 --n-layer 1 \
   --n-head 2 --n-ff 64 --n-ctx 32 --dtype F16 --vocab-from "$ugm/vocab.gguf" >/dev/null
 rm -rf "$ugm"
+# nomic-bert (RoPE, SwiGLU) and nomic-bert-moe (layer 1 of 2: GELU experts), Q8_0.
+/usr/bin/python3 "$root/tools/embed/mkbert.py" "$out/tiny-nomic-bert.gguf" --arch nomic-bert \
+  --n-embd 32 --n-layer 1 --n-head 2 --n-ff 64 --n-ctx 32 --dtype Q8_0 >/dev/null
+/usr/bin/python3 "$root/tools/embed/mkbert.py" "$out/tiny-nomic-bert-moe.gguf" \
+  --arch nomic-bert-moe --n-embd 32 --n-layer 2 --n-head 2 --n-ff 32 --n-ctx 32 --n-expert 4 \
+  --dtype Q8_0 >/dev/null
 # Inputs that once crashed (see tests/fuzz/regressions/README.md).
 for f in "$root"/tests/fuzz/regressions/*; do
   [ -f "$f" ] || continue  # http/: fuzz_http's inputs

@@ -1,12 +1,17 @@
 #!/usr/bin/python3
-"""mkbert.py - a tiny random-weight BERT embedding model as GGUF (arch "bert", WordPiece vocab),
-plus an independent numpy reference of llama.cpp's BERT forward pass and pooling.
+"""mkbert.py - a tiny random-weight BERT-family embedding model as GGUF (arch "bert", "nomic-bert"
+or "nomic-bert-moe"; WordPiece vocab), plus an independent numpy reference of llama.cpp's forward
+pass and pooling for them.
 
-Write a model:
-  /usr/bin/python3 tools/embed/mkbert.py OUT.gguf [--pooling mean|cls|last|rank|none]
-        [--dtype F32|F16] [--seed N] [--n-embd 64] [--n-layer 2] [--n-head 4] [--n-ff 128]
-        [--n-ctx 512] [--fused-qkv] [--no-token-types] [--head roberta|bert|none] [--labels N]
-        [--vocab-from VOCAB.gguf]
+Write a model (keys, tensor names, shapes and types as llama.cpp's converter writes them):
+  /usr/bin/python3 tools/embed/mkbert.py OUT.gguf [--arch bert|nomic-bert|nomic-bert-moe]
+        [--pooling mean|cls|last|rank|none] [--dtype F32|F16|Q8_0] [--seed N] [--n-embd 64]
+        [--n-layer 2] [--n-head 4] [--n-ff 128] [--n-ctx N] [--eps E] [--fused-qkv]
+        [--no-token-types] [--head roberta|bert|none] [--labels N] [--rope-base B]
+        [--n-expert 8] [--n-expert-used 2] [--moe-every 2] [--vocab-from VOCAB.gguf]
+  nomic-embed-text v1.5's shape: --arch nomic-bert --n-embd 768 --n-layer 12 --n-head 12
+        --n-ff 3072 (--n-ctx defaults to its 2048); v2-moe's: --arch nomic-bert-moe, the same
+        sizes, --n-expert 8 --n-expert-used 2 --moe-every 2 (512 positions).
 --vocab-from takes the vocabulary (every tokenizer.* key, e.g. of the Unigram/XLM-R vocab-only
 GGUF tests/tools/mkunigram.py writes) from another file instead of the built-in WordPiece one;
 n_vocab and the rows of token_types.weight (tokenizer.ggml.token_type_count) follow it.
@@ -30,7 +35,9 @@ Reference embedding of an existing file made by this script (or any F32/F16 "ber
       F16 for flash attention, activations rounded to F16 before F16 matmuls); without it the
       reference is plain float64 math with tanh-GELU.
 
-The forward pass (see docs/bert-llama-cpp.md, from llama.cpp src/models/bert.cpp):
+The bert forward pass (see docs/bert-llama-cpp.md, from llama.cpp src/models/bert.cpp; nomic-bert:
+no position_embd, NEOX RoPE on q and k, SwiGLU FFN; nomic-bert-moe: softmax-routed GELU experts
+on layers i % moe_every == 1; Q8_0 weights are dequantized, activations not quantized):
   x = tok_embd[t] + token_types[0] + position_embd[pos];  x = LN(x) (token_embd_norm)
   per layer: a = Wo·MHA(Wq x+bq, Wk x+bk, Wv x+bv; scale 1/sqrt(d), no mask) + bo
              h = LN(a + x) (attn_output_norm);  f = Wdown·gelu_tanh(Wup h + bup) + bdown
@@ -57,7 +64,51 @@ for _cand in (os.path.join(_SHARED, "oracle"), "/work/shared/oracle"):
         sys.path.insert(0, os.path.abspath(_cand))
         break
 # the GGUF writer and KV helpers of ../shared/oracle/mkmodel.py
+import mkmodel  # noqa: E402
 from mkmodel import KV, T_ARR, T_I32, T_STR, arr, boolean, f32, string, u32, write_gguf  # noqa: E402
+
+ARCHS = ("bert", "nomic-bert", "nomic-bert-moe")
+# general.file_type as llama.cpp's converter writes it (LlamaFileType: ALL_F32, MOSTLY_F16,
+# MOSTLY_Q8_0)
+FILE_TYPE = {"F32": 0, "F16": 1, "Q8_0": 7}
+GGML_Q8_0 = 8
+QK8_0 = 32
+
+
+def quantize_q8_0(a):
+    """float32 array (rows of a multiple of 32) -> Q8_0 bytes, bit for bit what llama.cpp's
+    converter writes (gguf-py quants.py Q8_0.quantize_blocks: d = amax/127 in float32, q =
+    round-half-away(x * (1/d)), d stored as F16)."""
+    blocks = np.ascontiguousarray(a, dtype=np.float32).reshape(-1, QK8_0)
+    d = np.abs(blocks).max(axis=1, keepdims=True) / np.float32(127)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d == 0, np.float32(0), np.float32(1) / d).astype(np.float32)
+    v = blocks * inv
+    av = np.abs(v)
+    fl = np.floor(av)
+    q = np.sign(v) * (fl + np.floor(2 * (av - fl)))
+    out = np.concatenate([d.astype("<f2").view(np.uint8), q.astype(np.int8).view(np.uint8)], axis=1)
+    return out.tobytes()
+
+
+def dequantize_q8_0(raw, n):
+    b = np.frombuffer(raw, np.uint8, (n // QK8_0) * 34).reshape(-1, 34)
+    d = b[:, :2].copy().view("<f2").astype(np.float32)
+    return (b[:, 2:].copy().view(np.int8).astype(np.float32) * d).reshape(-1)
+
+
+_encode_tensor = mkmodel.encode_tensor
+
+
+def _encode_tensor_q8(a, dtype):
+    if dtype == "Q8_0":
+        return GGML_Q8_0, quantize_q8_0(a)
+    return _encode_tensor(a, dtype)
+
+
+# mkmodel's writer takes the tensor shape from the float array and its bytes from encode_tensor:
+# Q8_0 added here (the converter's own quantizer, above), everything else left to mkmodel.
+mkmodel.encode_tensor = _encode_tensor_q8
 
 POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3, "rank": 4}
 POOLING_NAME = {v: k for k, v in POOLING.items()}
@@ -108,14 +159,14 @@ def build_vocab():
 # ----------------------------------------------------------------------------- model
 
 
-def wordpiece_kvs(tokens, types):
+def wordpiece_kvs(tokens, types, n_types):
     sp = {t: i for i, t in enumerate(tokens)}
     return [
         ("tokenizer.ggml.model", string("bert")),
         ("tokenizer.ggml.pre", string("default")),
         ("tokenizer.ggml.tokens", arr(T_STR, tokens)),
         ("tokenizer.ggml.token_type", arr(T_I32, types)),
-        ("tokenizer.ggml.token_type_count", u32(2)),
+        ("tokenizer.ggml.token_type_count", u32(n_types)),  # llama.cpp requires > 0
         ("tokenizer.ggml.bos_token_id", u32(sp["[CLS]"])),
         ("tokenizer.ggml.cls_token_id", u32(sp["[CLS]"])),
         ("tokenizer.ggml.seperator_token_id", u32(sp["[SEP]"])),
@@ -166,42 +217,75 @@ def read_typed_kvs(path, prefix):
     return out
 
 
+def arch_defaults(arch):
+    """What the real models of each architecture have where the options leave it open:
+    (context length, LayerNorm eps, token types, RoPE base).  bert: BERT/MiniLM/bge;
+    nomic-bert: nomic-embed-text v1.5 (the converter writes 2048 positions, eps 1e-12, 2 token
+    types, rotary_emb_base 1000); nomic-bert-moe: nomic-embed-text-v2-moe (512 positions, eps 1e-5,
+    1 token type, base 10000)."""
+    return {"bert": (512, 1e-12, 2, None),
+            "nomic-bert": (2048, 1e-12, 2, 1000.0),
+            "nomic-bert-moe": (512, 1e-5, 1, 10000.0)}[arch]
+
+
+def weight_type(dtype, name, a):
+    """The converter's type for one tensor (conversion/base.py prepare_tensors): 1-D tensors,
+    norms, token_types, position_embd and the MoE router (ffn_gate_inp) stay F32; the rest take
+    the file type; Q8_0 needs rows of a multiple of 32 and falls back to F16 otherwise."""
+    keep_f32 = ("token_types.weight", "position_embd.weight", "ffn_gate_inp.weight")
+    if a.ndim <= 1 or name.endswith("_norm.weight") or name.endswith(keep_f32) \
+            or not name.endswith(".weight"):
+        return "F32"
+    if dtype == "Q8_0" and a.shape[-1] % QK8_0:
+        return "F16"
+    return dtype
+
+
 def build_model(args):
     rng = np.random.default_rng(args.seed)
     tokens, types = build_vocab()
+    A = args.arch
+    E, L, H, F = args.n_embd, args.n_layer, args.n_head, args.n_ff
+    d_ctx, d_eps, d_types, d_base = arch_defaults(A)
     vocab_kvs = read_typed_kvs(args.vocab_from, "tokenizer.") if args.vocab_from else None
-    n_types = 2
     if vocab_kvs:
         tokens = dict(vocab_kvs)["tokenizer.ggml.tokens"].val
-        n_types = dict(vocab_kvs).get("tokenizer.ggml.token_type_count", KV(0, 2)).val
+        d_types = dict(vocab_kvs).get("tokenizer.ggml.token_type_count", KV(0, d_types)).val
     n_vocab = len(tokens)
-    E, L, H, F, C = args.n_embd, args.n_layer, args.n_head, args.n_ff, args.n_ctx
+    C = args.n_ctx or d_ctx
+    eps = args.eps if args.eps is not None else d_eps
+    n_types = 0 if args.no_token_types else d_types
+    base = args.rope_base if args.rope_base is not None else d_base
+    moe = A == "nomic-bert-moe"
     assert E % H == 0
-    A = "bert"
+    # metadata as llama.cpp's converter writes it (BertModel / NomicBertModel.set_gguf_parameters)
     kvs = [
         ("general.architecture", string(A)),
-        ("general.name", string("bert-tiny-random")),
-        ("general.file_type", u32({"F32": 0, "F16": 1}[args.dtype])),
+        ("general.name", string(A + "-tiny-random")),
+        ("general.file_type", u32(FILE_TYPE[args.dtype])),
+        (A + ".block_count", u32(L)),
         (A + ".context_length", u32(C)),
         (A + ".embedding_length", u32(E)),
-        (A + ".block_count", u32(L)),
         (A + ".feed_forward_length", u32(F)),
         (A + ".attention.head_count", u32(H)),
-        (A + ".attention.layer_norm_epsilon", f32(args.eps)),
-        (A + ".attention.causal", boolean(False)),
     ]
+    if base is not None:
+        kvs.append((A + ".rope.freq_base", f32(base)))
+    kvs.append((A + ".attention.layer_norm_epsilon", f32(eps)))
+    if moe:
+        kvs.append((A + ".expert_count", u32(args.n_expert)))
+    kvs.append((A + ".attention.causal", boolean(False)))
     if args.pooling != "none":
         kvs.append((A + ".pooling_type", u32(POOLING[args.pooling])))
     head = args.head or ("roberta" if args.pooling == "rank" else "none")
     if head != "none":
         kvs.append((A + ".classifier.output_labels",
                     arr(T_STR, ["LABEL_%d" % i for i in range(args.labels)])))
-    if vocab_kvs:
-        kvs += vocab_kvs
-    else:
-        kvs += wordpiece_kvs(tokens, types)
+    if moe:
+        kvs += [(A + ".moe_every_n_layers", u32(args.moe_every)),
+                (A + ".expert_used_count", u32(args.n_expert_used))]
+    kvs += vocab_kvs if vocab_kvs else wordpiece_kvs(tokens, types, d_types)
 
-    W = args.dtype  # matrices and embedding tables
     std = 0.1
 
     def mat(*shape):
@@ -210,40 +294,56 @@ def build_model(args):
     def vec(n, center=0.0, s=0.05):
         return (center + rng.normal(0.0, s, size=(n,))).astype(np.float32)
 
-    t = [("token_embd.weight", mat(n_vocab, E), W)]
+    t = [("token_embd.weight", mat(n_vocab, E))]
     # token_types and position_embd stay F32 in every dtype, as llama.cpp's converter keeps them
     # (conversion/base.py: POS_EMBD, TOKEN_TYPES always F32); llama.cpp's CPU ggml_add cannot add an
     # F16 token_types row to the F32 embeddings (binary_op: unsupported types).
-    if not args.no_token_types:
-        t.append(("token_types.weight", mat(n_types, E), "F32"))
-    t += [("position_embd.weight", mat(C, E), "F32"),
-          ("token_embd_norm.weight", vec(E, 1.0), "F32"),
-          ("token_embd_norm.bias", vec(E), "F32")]
+    if n_types:
+        t.append(("token_types.weight", mat(n_types, E)))
+    if A == "bert":  # the nomic encoders rotate q and k instead
+        t.append(("position_embd.weight", mat(C, E)))
+    t += [("token_embd_norm.weight", vec(E, 1.0)),
+          ("token_embd_norm.bias", vec(E))]
+    # bert: biases everywhere; nomic-bert (v1.5): none; nomic-bert-moe: attention and dense FFN
+    # biases (the converter drops the experts' bias, llama.cpp has no place for it)
+    biases = A != "nomic-bert"
     for i in range(L):
         p = "blk.%d." % i
         wq, wk, wv = mat(E, E), mat(E, E), mat(E, E)
         bq, bk, bv = vec(E), vec(E), vec(E)
-        if args.fused_qkv:
-            t += [(p + "attn_qkv.weight", np.concatenate([wq, wk, wv], 0), W),
-                  (p + "attn_qkv.bias", np.concatenate([bq, bk, bv]), "F32")]
+        if args.fused_qkv or A != "bert":
+            t.append((p + "attn_qkv.weight", np.concatenate([wq, wk, wv], 0)))
+            if biases:
+                t.append((p + "attn_qkv.bias", np.concatenate([bq, bk, bv])))
         else:
-            t += [(p + "attn_q.weight", wq, W), (p + "attn_q.bias", bq, "F32"),
-                  (p + "attn_k.weight", wk, W), (p + "attn_k.bias", bk, "F32"),
-                  (p + "attn_v.weight", wv, W), (p + "attn_v.bias", bv, "F32")]
-        t += [(p + "attn_output.weight", mat(E, E), W), (p + "attn_output.bias", vec(E), "F32"),
-              (p + "attn_output_norm.weight", vec(E, 1.0), "F32"),
-              (p + "attn_output_norm.bias", vec(E), "F32"),
-              (p + "ffn_up.weight", mat(F, E), W), (p + "ffn_up.bias", vec(F), "F32"),
-              (p + "ffn_down.weight", mat(E, F), W), (p + "ffn_down.bias", vec(E), "F32"),
-              (p + "layer_output_norm.weight", vec(E, 1.0), "F32"),
-              (p + "layer_output_norm.bias", vec(E), "F32")]
+            t += [(p + "attn_q.weight", wq), (p + "attn_q.bias", bq),
+                  (p + "attn_k.weight", wk), (p + "attn_k.bias", bk),
+                  (p + "attn_v.weight", wv), (p + "attn_v.bias", bv)]
+        t.append((p + "attn_output.weight", mat(E, E)))
+        if biases:
+            t.append((p + "attn_output.bias", vec(E)))
+        t += [(p + "attn_output_norm.weight", vec(E, 1.0)),
+              (p + "attn_output_norm.bias", vec(E))]
+        if A == "nomic-bert":
+            t += [(p + "ffn_up.weight", mat(F, E)), (p + "ffn_gate.weight", mat(F, E)),
+                  (p + "ffn_down.weight", mat(E, F))]
+        elif moe and args.moe_every > 0 and i % args.moe_every == 1:
+            X = args.n_expert
+            t += [(p + "ffn_gate_inp.weight", mat(X, E)),
+                  (p + "ffn_up_exps.weight", mat(X, F, E)),
+                  (p + "ffn_down_exps.weight", mat(X, E, F))]
+        else:
+            t += [(p + "ffn_up.weight", mat(F, E)), (p + "ffn_up.bias", vec(F)),
+                  (p + "ffn_down.weight", mat(E, F)), (p + "ffn_down.bias", vec(E))]
+        t += [(p + "layer_output_norm.weight", vec(E, 1.0)),
+              (p + "layer_output_norm.bias", vec(E))]
     if head == "roberta":
-        t += [("cls.weight", mat(E, E), W), ("cls.bias", vec(E), "F32")]
+        t += [("cls.weight", mat(E, E)), ("cls.bias", vec(E))]
     if head != "none":
         # larger than the other weights so the scores spread (random rows of 0.1 give |score| ~0.1)
-        t += [("cls.output.weight", (mat(args.labels, E) * 5).astype(np.float32), W),
-              ("cls.output.bias", vec(args.labels), "F32")]
-    return kvs, t
+        t += [("cls.output.weight", (mat(args.labels, E) * 5).astype(np.float32)),
+              ("cls.output.bias", vec(args.labels))]
+    return kvs, [(n, a, weight_type(args.dtype, n, a)) for n, a in t]
 
 
 # ----------------------------------------------------------------------------- GGUF reader
@@ -304,8 +404,11 @@ def read_gguf(path):
             a = np.frombuffer(buf, "<f4", n, base + off)
         elif typ == 1:
             a = np.frombuffer(buf, "<f2", n, base + off).astype(np.float32)
+        elif typ == GGML_Q8_0:
+            a = dequantize_q8_0(buf[base + off:], n)
         else:
-            raise SystemExit(f"{name}: ggml type {typ} not supported by the reference (F32/F16 only)")
+            raise SystemExit(f"{name}: ggml type {typ} not supported by the reference "
+                             "(F32/F16/Q8_0 only)")
         tensors[name] = (a.reshape(shape), typ)
     return meta, tensors
 
@@ -448,8 +551,8 @@ def reference_forward(meta, tensors, ids, emulate=False, pooling=None):
         emulate = {"gelu", "fa", "f16act"}
     emulate = set(emulate or ())
     A = meta["general.architecture"]
-    if A != "bert":
-        raise SystemExit(f"reference supports arch bert only (got {A})")
+    if A not in ARCHS:
+        raise SystemExit(f"reference supports {', '.join(ARCHS)} only (got {A})")
     E = meta[A + ".embedding_length"]
     L = meta[A + ".block_count"]
     H = meta[A + ".attention.head_count"]
@@ -478,7 +581,8 @@ def reference_forward(meta, tensors, ids, emulate=False, pooling=None):
     x = T("token_embd.weight")[ids]
     if has("token_types.weight"):
         x = x + T("token_types.weight")[0]
-    x = x + T("position_embd.weight")[np.arange(n)]
+    if A == "bert":
+        x = x + T("position_embd.weight")[np.arange(n)]
     x = _layernorm(x, T("token_embd_norm.weight"), T("token_embd_norm.bias"), eps)
     mask = np.zeros((n, n))
     if causal:
@@ -498,6 +602,15 @@ def reference_forward(meta, tensors, ids, emulate=False, pooling=None):
                 k = k + T(p + "attn_k.bias")
             if has(p + "attn_v.bias"):
                 v = v + T(p + "attn_v.bias")
+        if A != "bert":  # NEOX RoPE over the whole head: dims i and i + d/2 rotate together
+            base = meta.get(A + ".rope.freq_base", 10000.0)
+            ang = np.arange(n)[:, None] * base ** (-np.arange(d // 2) * 2.0 / d)[None, :]
+            cs, sn = np.cos(ang), np.sin(ang)
+            for m in (q, k):
+                for h in range(H):
+                    a0, a1 = m[:, h * d:h * d + d // 2].copy(), m[:, h * d + d // 2:(h + 1) * d].copy()
+                    m[:, h * d:h * d + d // 2] = a0 * cs - a1 * sn
+                    m[:, h * d + d // 2:(h + 1) * d] = a0 * sn + a1 * cs
         o = np.zeros((n, E))
         for h in range(H):
             s = slice(h * d, (h + 1) * d)
@@ -516,13 +629,31 @@ def reference_forward(meta, tensors, ids, emulate=False, pooling=None):
         if has(p + "attn_output.bias"):
             a = a + T(p + "attn_output.bias")
         h1 = _layernorm(a + x, T(p + "attn_output_norm.weight"), T(p + "attn_output_norm.bias"), eps)
-        u = mm(p + "ffn_up.weight", h1)
-        if has(p + "ffn_up.bias"):
-            u = u + T(p + "ffn_up.bias")
-        u = _gelu_ggml_cpu(u) if "gelu" in emulate else _gelu_tanh(u)
-        f = mm(p + "ffn_down.weight", u)
-        if has(p + "ffn_down.bias"):
-            f = f + T(p + "ffn_down.bias")
+        gelu = _gelu_ggml_cpu if "gelu" in emulate else _gelu_tanh
+        if has(p + "ffn_up_exps.weight"):  # nomic-bert-moe: softmax router, top k, GELU experts
+            k_used = meta[A + ".expert_used_count"]
+            lg = h1 @ T(p + "ffn_gate_inp.weight").T
+            pr = np.exp(lg - lg.max(-1, keepdims=True))
+            pr /= pr.sum(-1, keepdims=True)
+            up, down = tensors[p + "ffn_up_exps.weight"], tensors[p + "ffn_down_exps.weight"]
+            f = np.zeros_like(h1)
+            for ti in range(n):
+                for e in np.argsort(-pr[ti], kind="stable")[:k_used]:  # not renormalized
+                    xe = _f16(h1[ti]) if "f16act" in emulate and up[1] == 1 else h1[ti]
+                    u = gelu(up[0][e].astype(np.float64) @ xe)
+                    u = _f16(u) if "f16act" in emulate and down[1] == 1 else u
+                    f[ti] += pr[ti, e] * (down[0][e].astype(np.float64) @ u)
+        elif A == "nomic-bert":  # SwiGLU, no biases (llama.cpp ignores any)
+            g = mm(p + "ffn_gate.weight", h1)
+            f = mm(p + "ffn_down.weight", g / (1.0 + np.exp(-g)) * mm(p + "ffn_up.weight", h1))
+        else:
+            u = mm(p + "ffn_up.weight", h1)
+            if has(p + "ffn_up.bias"):
+                u = u + T(p + "ffn_up.bias")
+            u = gelu(u)
+            f = mm(p + "ffn_down.weight", u)
+            if has(p + "ffn_down.bias"):
+                f = f + T(p + "ffn_down.bias")
         x = _layernorm(f + h1, T(p + "layer_output_norm.weight"), T(p + "layer_output_norm.bias"), eps)
     if pooling == 1:
         return x.mean(0)
@@ -567,16 +698,26 @@ def main(argv):
         return hearth_compatible_embed(argv[1:])
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("path", help="output GGUF (generate) or model (with --reference*)")
+    ap.add_argument("--arch", choices=ARCHS, default="bert")
     ap.add_argument("--pooling", choices=list(POOLING), default="mean")
-    ap.add_argument("--dtype", choices=["F32", "F16"], default="F32")
+    ap.add_argument("--dtype", choices=list(FILE_TYPE), default="F32")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--n-embd", type=int, default=64)
     ap.add_argument("--n-layer", type=int, default=2)
     ap.add_argument("--n-head", type=int, default=4)
     ap.add_argument("--n-ff", type=int, default=128)
-    ap.add_argument("--n-ctx", type=int, default=512)
-    ap.add_argument("--eps", type=float, default=1e-12)
-    ap.add_argument("--fused-qkv", action="store_true", help="write blk.N.attn_qkv instead of q/k/v")
+    ap.add_argument("--n-ctx", type=int, default=0,
+                    help="positions (default: bert 512, nomic-bert 2048, nomic-bert-moe 512)")
+    ap.add_argument("--eps", type=float, default=None,
+                    help="LayerNorm eps (default: 1e-12, nomic-bert-moe 1e-5)")
+    ap.add_argument("--rope-base", type=float, default=None,
+                    help="nomic-*: rope.freq_base (default: nomic-bert 1000, nomic-bert-moe 10000)")
+    ap.add_argument("--n-expert", type=int, default=8, help="nomic-bert-moe: experts per MoE layer")
+    ap.add_argument("--n-expert-used", type=int, default=2, help="nomic-bert-moe: chosen per token")
+    ap.add_argument("--moe-every", type=int, default=2,
+                    help="nomic-bert-moe: moe_every_n_layers (layers i %% N == 1 are MoE)")
+    ap.add_argument("--fused-qkv", action="store_true",
+                    help="bert: write blk.N.attn_qkv instead of q/k/v (the nomic archs always do)")
     ap.add_argument("--no-token-types", action="store_true", help="omit token_types.weight")
     ap.add_argument("--vocab-from", metavar="GGUF",
                     help="take the vocabulary (tokenizer.* keys) from this file")
@@ -606,16 +747,16 @@ def main(argv):
         if bad:
             raise SystemExit("--emulate: unknown %s" % ",".join(sorted(bad)))
         e = reference_forward(meta, tensors, ids, emulate=em)
-        pooling = meta.get("bert.pooling_type", 4 if "cls.output.weight" in tensors or
-                           "cls.weight" in tensors else 0)
+        pooling = meta.get(meta["general.architecture"] + ".pooling_type",
+                           4 if "cls.output.weight" in tensors or "cls.weight" in tensors else 0)
         print(json.dumps({"embedding": [float(v) for v in e], "n_embd": len(e),
                           "pooling": POOLING_NAME.get(pooling, str(pooling)), "tokens": ids}))
         return
     kvs, tensors = build_model(args)
     write_gguf(args.path, kvs, tensors)
-    print(json.dumps({"path": args.path, "n_vocab": len(dict(kvs)["tokenizer.ggml.tokens"].val),
-                      "pooling": args.pooling,
-                      "dtype": args.dtype, "seed": args.seed}))
+    print(json.dumps({"path": args.path, "arch": args.arch,
+                      "n_vocab": len(dict(kvs)["tokenizer.ggml.tokens"].val),
+                      "pooling": args.pooling, "dtype": args.dtype, "seed": args.seed}))
 
 
 if __name__ == "__main__":

@@ -23,13 +23,15 @@ Status Moe::load(WeightLoader& w, int il, int64_t E, const MoeOptions& opt) {
     return corrupt("[model] layer " + std::to_string(il) + ": " + std::to_string(opt.n_used) +
                    " of " + std::to_string(ne) + " experts of width " + std::to_string(nf));
   HEARTH_ASSIGN_OR_RETURN(router_, w.matrix(blk(il, "ffn_gate_inp.weight"), ne, E));
-  if (w.has(blk(il, "ffn_gate_up_exps.weight"))) {  // fused: gate rows, then up rows
+  if (opt.gated && w.has(blk(il, "ffn_gate_up_exps.weight"))) {  // fused: gate, then up rows
     HEARTH_ASSIGN_OR_RETURN(auto gu,
                             w.experts_split(blk(il, "ffn_gate_up_exps.weight"), ne, 2, nf, E));
     gate_ = std::move(gu[0]);
     up_ = std::move(gu[1]);
   } else {
-    HEARTH_ASSIGN_OR_RETURN(gate_, w.experts(blk(il, "ffn_gate_exps.weight"), ne, nf, E));
+    if (opt.gated) {
+      HEARTH_ASSIGN_OR_RETURN(gate_, w.experts(blk(il, "ffn_gate_exps.weight"), ne, nf, E));
+    }
     HEARTH_ASSIGN_OR_RETURN(up_, w.experts(blk(il, "ffn_up_exps.weight"), ne, nf, E));
   }
   HEARTH_ASSIGN_OR_RETURN(down_, w.experts(blk(il, "ffn_down_exps.weight"), ne, E, nf));
@@ -63,8 +65,11 @@ void Moe::reserve(MoeScratch& s, FfnScratch& fs, int64_t B) const {
 
 void Moe::weights(std::vector<const ops::WeightMatrix*>& out) const {
   out.push_back(&router_);
-  for (size_t e = 0; e < gate_.size(); ++e)
-    for (const auto* W : {&gate_[e], &up_[e], &down_[e]}) out.push_back(W);
+  for (size_t e = 0; e < up_.size(); ++e) {
+    if (!gate_.empty()) out.push_back(&gate_[e]);
+    out.push_back(&up_[e]);
+    out.push_back(&down_[e]);
+  }
   if (shared_) shared_->weights(out);
 }
 
@@ -148,17 +153,26 @@ void Moe::forward(const Step& s, const float* xin, const float* rin, float* add_
       if (scale_input) ops::scale(XG + i * E, wts[i], E);
     }
     pool.barrier();
-    {
+    if (gate_.empty()) {  // plain experts: act(Wup · x), in G
+      ops::matmul_in_run(pool, ith, nth, up_[size_t(e)], XG, n, G, size_t(NF), ms);
+      for (int64_t i = b; i < en; ++i) {
+        float* g = G + i * NF;
+        if (opt_.act == Activation::kGeGLU)
+          for (int64_t j = 0; j < NF; ++j) g[j] = ops::gelu(g[j]);
+        else
+          for (int64_t j = 0; j < NF; ++j) g[j] = ops::silu(g[j]);
+      }
+    } else {
       const ops::WeightMatrix* Ws[2] = {&gate_[size_t(e)], &up_[size_t(e)]};
       float* Ys[2] = {G, U};
       ops::matmul_multi_in_run(pool, ith, nth, Ws, Ys, 2, XG, n, ms);
-    }
-    for (int64_t i = b; i < en; ++i) {
-      float* g = G + i * NF;
-      if (opt_.act == Activation::kGeGLU)
-        ops::geglu(g, U + i * NF, g, NF);
-      else
-        ops::swiglu(g, U + i * NF, g, NF);
+      for (int64_t i = b; i < en; ++i) {
+        float* g = G + i * NF;
+        if (opt_.act == Activation::kGeGLU)
+          ops::geglu(g, U + i * NF, g, NF);
+        else
+          ops::swiglu(g, U + i * NF, g, NF);
+      }
     }
     pool.barrier();
     ops::matmul_in_run(pool, ith, nth, down_[size_t(e)], G, n, EO, size_t(E), ms);

@@ -1,5 +1,7 @@
 // models/blocks/moe.h — a mixture of experts in place of (or beside) the dense FFN:
 //   out = Σ_{e ∈ topk(router · r)} w_e · expert_e(x)  [+ shared(x) (× σ(g · x))]
+// Experts are gated (Wdown · (act(Wgate · x) ⊙ Wup · x)) or, without ffn_gate_exps, plain
+// (Wdown · act(Wup · x): nomic-bert-moe's GELU experts).
 // Routing variants: softmax probabilities (optionally renormalised over the chosen experts), or
 // a sigmoid of the logit that scales the expert's input (Llama 4). Tokens are grouped by expert,
 // so each chosen expert's weights are read once per batch and unchosen experts not at all.
@@ -18,6 +20,7 @@ struct MoeOptions {
   int n_expert = 0, n_used = 0;
   int64_t n_ff_exp = 0;
   Activation act = Activation::kSwiGLU;  // the experts' (the shared expert is SwiGLU)
+  bool gated = true;                     // false: no gate, act (SiLU or GELU) on Wup · x
   bool norm_topk = true;                 // softmax router: renormalise over the chosen ones
   bool sigmoid_router = false;           // weight = σ(logit), applied to the expert's input
   int64_t n_ff_shared = 0;               // shared expert width (0: none)
