@@ -41,6 +41,7 @@ like hearth — llama.cpp took the other expert. Near-ties within the bounds are
 Fails (not skips) while the architectures are missing."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -168,6 +169,7 @@ def main():
         print(f"worst {arch} {dtype}: max|diff| {d:.2e}, cosine {cos:.8f}")
     print(f"inputs excused for a router near-tie: {ties}")
     c.check(ties <= MAX_TIES, f"{ties} inputs excused for router near-ties (at most {MAX_TIES})")
+    shutil.rmtree(tmp, ignore_errors=True)
     c.finish()
 
 
