@@ -15,6 +15,7 @@
 
 #include "models/blocks/attention.h"
 #include "models/blocks/ffn.h"
+#include "models/blocks/postnorm.h"
 #include "models/config.h"
 #include "models/transformer.h"
 #include "ops/elementwise.h"
@@ -122,16 +123,10 @@ class BertModel final : public Transformer {
         for (int64_t t = s.tb; t < s.te; ++t) std::copy_n(x + t * E, E, xn + t * E);
         s.barrier();
         L.attn.forward(s, int(il), ctx.cache, kv, nullptr, xn, ctx.attn, ctx.ms);
-        for (int64_t t = s.tb; t < s.te; ++t) {
-          ops::add(x + t * E, xn + t * E, x + t * E, E);
-          ops::layer_norm(x + t * E, L.attn_norm_w.data(), L.attn_norm_b.data(), x + t * E, E, eps);
-        }
+        add_layer_norm(s, x, xn, L.attn_norm_w, L.attn_norm_b, E, eps);
         s.barrier();
         L.ffn.forward(s, x, xn, ctx.ffn, ctx.ms);
-        for (int64_t t = s.tb; t < s.te; ++t) {
-          ops::add(x + t * E, xn + t * E, x + t * E, E);
-          ops::layer_norm(x + t * E, L.out_norm_w.data(), L.out_norm_b.data(), x + t * E, E, eps);
-        }
+        add_layer_norm(s, x, xn, L.out_norm_w, L.out_norm_b, E, eps);
         s.barrier();
       }
       output(s, ctx, x, out);

@@ -22,6 +22,7 @@
 #include "models/blocks/attention.h"
 #include "models/blocks/ffn.h"
 #include "models/blocks/moe.h"
+#include "models/blocks/postnorm.h"
 #include "models/config.h"
 #include "models/transformer.h"
 #include "ops/elementwise.h"
@@ -155,10 +156,7 @@ class NomicBertModel final : public Transformer {
         for (int64_t t = s.tb; t < s.te; ++t) std::copy_n(x + t * E, E, xn + t * E);
         s.barrier();
         L.attn.forward(s, int(il), ctx.cache, kv, ctx.rope_cs(0), xn, ctx.attn, ctx.ms);
-        for (int64_t t = s.tb; t < s.te; ++t) {
-          ops::add(x + t * E, xn + t * E, x + t * E, E);
-          ops::layer_norm(x + t * E, L.attn_norm_w.data(), L.attn_norm_b.data(), x + t * E, E, eps);
-        }
+        add_layer_norm(s, x, xn, L.attn_norm_w, L.attn_norm_b, E, eps);
         s.barrier();
         if (L.moe) {
           L.moe->forward(s, x, x, x, ctx.moe, ctx.ffn, ctx.ms);  // x += experts(x)
