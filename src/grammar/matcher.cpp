@@ -138,6 +138,33 @@ void Matcher::bytes_after(unsigned char b, uint64_t out[4]) {
   nodes_.resize(mark);
 }
 
+void Matcher::forced_bytes(std::string& out, size_t max) {
+  out.clear();
+  if (accept_) return;
+  const size_t mark = nodes_.size();
+  const std::vector<uint32_t>* cur = &stacks_;
+  while (out.size() < max && !cur->empty()) {
+    uint64_t set[4];
+    top_bytes(*cur, set);
+    int n = 0, b = 0;
+    for (int i = 0; i < 4; ++i) {
+      n += __builtin_popcountll(set[i]);
+      if (set[i]) b = 64 * i + __builtin_ctzll(set[i]);
+    }
+    if (n != 1) break;
+    bool tokens = false;  // a <[id]> element at a top: a special token may come instead
+    for (uint32_t st : *cur) tokens |= g_->elems[nodes_[st].pos].kind == Elem::kToken;
+    if (tokens) break;
+    std::vector<uint32_t>& next = (out.size() % 2 == 0) ? a_ : b_;
+    bool accept = false;
+    if (!step_byte(*cur, static_cast<unsigned char>(b), next, accept)) break;
+    out.push_back(char(b));
+    if (accept) break;  // the sentence may end here: what follows is a choice
+    cur = &next;
+  }
+  nodes_.resize(mark);
+}
+
 void Matcher::top_tokens(std::vector<uint32_t>& out) const {
   out.clear();
   for (uint32_t s : stacks_) {

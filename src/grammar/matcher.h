@@ -36,6 +36,10 @@ class Matcher {
   void bytes_after(unsigned char b, uint64_t out[4]);
   // The tokens <[id]> elements at the stack tops allow.
   void top_tokens(std::vector<uint32_t>& out) const;
+  // The bytes the grammar forces from here (one possible byte at each step, no way to end before
+  // them, no token element), at most `max`; state unchanged. A JSON schema forces its keys and
+  // punctuation: `{"name": "` is one such run.
+  void forced_bytes(std::string& out, size_t max);
 
   // Trials from an explicit state, for walking many tokens that share prefixes: stacks() is the
   // current state; step() advances `in` by one byte into `out` (nodes made after mark() are

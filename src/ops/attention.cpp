@@ -14,7 +14,9 @@ void AttnScratch::reserve(int nth, int n_ctx, int head_dim_k, int head_dim_v) {
   qconv.resize(nth);
   vrow.resize(nth);
   lanes.resize(nth);
+  obuf.resize(nth);
   for (int i = 0; i < nth; ++i) {
+    if (obuf[i].size() < size_t(16) * head_dim_v) obuf[i].resize(size_t(16) * head_dim_v);
     // A group of up to 16 heads x 16 lanes of the largest head.
     const size_t nl = size_t(16) * 16 * size_t(std::max(head_dim_k, head_dim_v));
     if (lanes[i].size() < nl) lanes[i].resize(nl);
@@ -79,23 +81,47 @@ void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int
   float* vtmp = scratch.vrow[ith].data();
 
   // F16 cache: one kernel call per (token, KV head) serves the group of query heads sharing it.
+  // Where consecutive tokens attend to the same keys (bidirectional attention, as encoders use),
+  // up to 16 / group of them go into one call as one larger group, so each key and value row is
+  // converted once for all of them instead of once per token: prefill of an encoder is then
+  // bound by FMAs, not conversions. Heads are independent in the kernel, so each token's result
+  // is bit-identical either way.
   if (f16 && kt.attn_f16 && p.head_dim_k == p.head_dim_v && p.head_dim_k % 16 == 0 &&
       p.head_dim_k <= 256 && group <= 16) {
     const int hd = p.head_dim_k;
     auto* q16 = reinterpret_cast<uint16_t*>(qc);
-    const int64_t n_items = n_tokens * p.n_head_kv;
+    const int64_t per_call = p.causal ? 1 : std::max(1, 16 / group);
+    const int64_t n_blocks = (n_tokens + per_call - 1) / per_call;
+    const int64_t n_items = n_blocks * p.n_head_kv;
+    float* obuf = scratch.obuf[ith].data();
     for (int64_t item = ith; item < n_items; item += nth) {
-      const int64_t t = item / p.n_head_kv;
+      const int64_t blk = item / p.n_head_kv;
       const int hk = int(item % p.n_head_kv);
-      int64_t first, last;
-      key_range(p, pos0, n_tokens, pos0 + t, first, last);
-      const int64_t row0 = p.ring > 0 ? first % p.ring : first;
-      for (int i = 0; i < group; ++i)
-        q_convert(q + t * q_stride + int64_t(hk * group + i) * hd, q16 + i * hd, hd);
-      kt.attn_f16(hd, group, q16, k_cache + size_t(row0) * k_row + hk * k_head, k_row,
-                  v_cache + size_t(row0) * v_row + hk * v_head, v_row, last - first + 1, first,
-                  p.scale, p.softcap, scores, scratch.lanes[ith].data(),
-                  out + t * out_stride + int64_t(hk * group) * hd);
+      const int64_t t_end = std::min(n_tokens, (blk + 1) * per_call);
+      for (int64_t t0 = blk * per_call; t0 < t_end;) {
+        int64_t first, last;
+        key_range(p, pos0, n_tokens, pos0 + t0, first, last);
+        int64_t t1 = t0 + 1;  // the run of tokens with the same keys (a window moves them)
+        for (int64_t f, l; t1 < t_end; ++t1) {
+          key_range(p, pos0, n_tokens, pos0 + t1, f, l);
+          if (f != first || l != last) break;
+        }
+        const int64_t row0 = p.ring > 0 ? first % p.ring : first;
+        for (int64_t t = t0; t < t1; ++t)
+          for (int i = 0; i < group; ++i)
+            q_convert(q + t * q_stride + int64_t(hk * group + i) * hd,
+                      q16 + ((t - t0) * group + i) * hd, hd);
+        const bool direct = t1 - t0 == 1;
+        float* dst = direct ? out + t0 * out_stride + int64_t(hk * group) * hd : obuf;
+        kt.attn_f16(hd, int((t1 - t0) * group), q16, k_cache + size_t(row0) * k_row + hk * k_head,
+                    k_row, v_cache + size_t(row0) * v_row + hk * v_head, v_row, last - first + 1,
+                    first, p.scale, p.softcap, scores, scratch.lanes[ith].data(), dst);
+        if (!direct)
+          for (int64_t t = t0; t < t1; ++t)
+            std::copy_n(obuf + (t - t0) * group * hd, group * hd,
+                        out + t * out_stride + int64_t(hk * group) * hd);
+        t0 = t1;
+      }
     }
     return;
   }

@@ -40,6 +40,7 @@ struct AttnScratch {
   std::vector<std::vector<uint8_t>> qconv;  // [nth][converted q head]
   std::vector<std::vector<float>> vrow;     // [nth][head_dim_v]
   std::vector<std::vector<float>> lanes;    // [nth][16 heads x 16 lanes x head_dim]
+  std::vector<std::vector<float>> obuf;     // [nth][16 heads x head_dim_v] (tokens sharing keys)
   void reserve(int nth, int n_ctx, int head_dim_k, int head_dim_v);
 };
 

@@ -290,7 +290,8 @@ void Runner::admit(Job j) {
   s.forced.clear();
   s.thinking_tokens = 0;
   s.grammar_ns = 0;
-  s.grammar_steps = s.grammar_masks = 0;
+  s.grammar_steps = s.grammar_masks = s.grammar_forced = 0;
+  s.ff.clear();
   s.thinking_budget = s.job->opt.thinking_budget;
   // think: true on a template that leaves opening the block to the model: opened for it.
   if (s.job->prompt.think && *s.job->prompt.think && s.parser &&
@@ -493,8 +494,12 @@ void Runner::step() {
   for (auto& s : slots_) {
     s.logits_row = -1;
     if (!s.busy || s.n_fed < s.prompt.size()) continue;
-    const int32_t pos = int32_t(s.cached.size());
-    batch_.push_back({s.next, pos, int32_t(s.id), true});
+    for (int32_t x : s.ff) {  // tokens the grammar forced (fast_forward): no logits
+      batch_.push_back({x, int32_t(s.cached.size()), int32_t(s.id), false});
+      s.cached.push_back(x);
+    }
+    s.ff.clear();
+    batch_.push_back({s.next, int32_t(s.cached.size()), int32_t(s.id), true});
     s.cached.push_back(s.next);
     s.logits_row = rows++;
   }
@@ -559,62 +564,99 @@ void Runner::step() {
     } else {
       t = s.sampler->sample(row);
     }
-    s.sampler->accept(t);
-    if (s.job->opt.logprobs || s.job->opt.top_logprobs > 0) {
-      // log-softmax of the raw logits: the model's distribution, before sampling settings.
-      const float mx = *std::max_element(row, row + n_vocab);
-      double sum = 0;
-      for (int64_t i = 0; i < n_vocab; ++i) sum += std::exp(double(row[i] - mx));
-      const float log_z = mx + float(std::log(sum));
-      auto text = [&](int32_t id) { return tok_->decode(std::span<const int32_t>(&id, 1), true); };
-      TokenLogprob lp;
-      lp.token = text(t);
-      lp.logprob = row[t] - log_z;
-      const int k = std::min<int>(s.job->opt.top_logprobs, int(n_vocab));
-      if (k > 0) {
-        std::vector<int32_t>& idx = lp_order_;  // reused: no allocation per token
-        idx.resize(static_cast<size_t>(n_vocab));
-        for (int32_t i = 0; i < int32_t(n_vocab); ++i) idx[size_t(i)] = i;
-        std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
-          return row[a] > row[b] || (row[a] == row[b] && a < b);
-        });
-        for (int i = 0; i < k; ++i)
-          lp.top.push_back({text(idx[size_t(i)]), row[idx[size_t(i)]] - log_z});
-      }
-      s.job->sink->on_logprob(lp);
+    if (!take(s, t, row, armed)) continue;
+    fast_forward(s);
+  }
+}
+
+// Everything a chosen token does: the sampler's history, log-probabilities, the output stream and
+// parser, stop strings and limits. false: the sequence ended (finished or failed).
+bool Runner::take(Slot& s, int32_t t, const float* row, bool armed) {
+  const int64_t n_vocab = engine_->model().config().n_vocab;
+  s.sampler->accept(t);
+  if (row && (s.job->opt.logprobs || s.job->opt.top_logprobs > 0)) {
+    // log-softmax of the raw logits: the model's distribution, before sampling settings.
+    const float mx = *std::max_element(row, row + n_vocab);
+    double sum = 0;
+    for (int64_t i = 0; i < n_vocab; ++i) sum += std::exp(double(row[i] - mx));
+    const float log_z = mx + float(std::log(sum));
+    auto text = [&](int32_t id) { return tok_->decode(std::span<const int32_t>(&id, 1), true); };
+    TokenLogprob lp;
+    lp.token = text(t);
+    lp.logprob = row[t] - log_z;
+    const int k = std::min<int>(s.job->opt.top_logprobs, int(n_vocab));
+    if (k > 0) {
+      std::vector<int32_t>& idx = lp_order_;  // reused: no allocation per token
+      idx.resize(static_cast<size_t>(n_vocab));
+      for (int32_t i = 0; i < int32_t(n_vocab); ++i) idx[size_t(i)] = i;
+      std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
+        return row[a] > row[b] || (row[a] == row[b] && a < b);
+      });
+      for (int i = 0; i < k; ++i)
+        lp.top.push_back({text(idx[size_t(i)]), row[idx[size_t(i)]] - log_z});
     }
-    s.stats.eval_count++;
-    s.stats.context.push_back(t);
-    if (tok_->is_eog(t)) {
-      finish(s, "stop");
-      continue;
-    }
-    const std::string* marker = nullptr;
-    for (const auto& [id, m] : s.marker_ids)
-      if (id == t) marker = &m;
-    // A marker token ends the text before it (it cannot continue a character or a stop string).
-    const std::string piece = marker ? s.stream->drain() : s.stream->push(t);
-    if (!send(s, piece, marker)) {
-      fail(s, Status(StatusCode::kCancelled, "request canceled"));
-      continue;
-    }
-    // Thinking past its budget: the format's closing marker comes next, unsampled.
-    if (s.parser && s.parser->state() == parsers::OutputParser::State::kThinking &&
-        s.thinking_budget >= 0 && ++s.thinking_tokens >= s.thinking_budget && s.forced.empty()) {
-      s.forced = tok_->encode("\n" + s.parser->format().think_close + "\n\n", false, true);
-      std::fprintf(stderr, "hearth: %s: thinking budget of %d tokens reached; closing it\n",
-                   s.job->model.name.display().c_str(), s.thinking_budget);
-    }
-    if (s.stream->stopped() || (armed && s.matcher->finished())) {
-      finish(s, "stop");
-      continue;
-    }
-    if ((s.num_predict > 0 && s.stats.eval_count >= s.num_predict) ||
-        int(s.cached.size()) + 1 >= s.n_ctx) {
-      finish(s, "length");
-      continue;
-    }
-    s.next = t;
+    s.job->sink->on_logprob(lp);
+  }
+  s.stats.eval_count++;
+  s.stats.context.push_back(t);
+  if (tok_->is_eog(t)) {
+    finish(s, "stop");
+    return false;
+  }
+  const std::string* marker = nullptr;
+  for (const auto& [id, m] : s.marker_ids)
+    if (id == t) marker = &m;
+  // A marker token ends the text before it (it cannot continue a character or a stop string).
+  const std::string piece = marker ? s.stream->drain() : s.stream->push(t);
+  if (!send(s, piece, marker)) {
+    fail(s, Status(StatusCode::kCancelled, "request canceled"));
+    return false;
+  }
+  // Thinking past its budget: the format's closing marker comes next, unsampled.
+  if (s.parser && s.parser->state() == parsers::OutputParser::State::kThinking &&
+      s.thinking_budget >= 0 && ++s.thinking_tokens >= s.thinking_budget && s.forced.empty()) {
+    s.forced = tok_->encode("\n" + s.parser->format().think_close + "\n\n", false, true);
+    std::fprintf(stderr, "hearth: %s: thinking budget of %d tokens reached; closing it\n",
+                 s.job->model.name.display().c_str(), s.thinking_budget);
+  }
+  if (s.stream->stopped() || (armed && s.matcher->finished())) {
+    finish(s, "stop");
+    return false;
+  }
+  if ((s.num_predict > 0 && s.stats.eval_count >= s.num_predict) ||
+      int(s.cached.size() + s.ff.size()) + 1 >= s.n_ctx) {
+    finish(s, "length");
+    return false;
+  }
+  s.next = t;
+  return true;
+}
+
+// Where the grammar leaves no choice (a schema's keys and punctuation: `", "name": "`), those
+// bytes are appended without sampling: tokenized, taken like sampled tokens and fed together in
+// the next step's batch, one forward pass for all of them instead of one each. The run's last
+// token is left to the sampler, which the grammar still holds to the run: the text after the run
+// may join it into one token the model prefers (`"` + `name`). Not with log-probabilities, which
+// only sampled tokens have.
+void Runner::fast_forward(Slot& s) {
+  if (!s.busy || !s.forced.empty() || s.job->opt.logprobs || s.job->opt.top_logprobs > 0) return;
+  grammar::Matcher* m = step_matcher(s);
+  if (!m) return;
+  const bool armed = m == s.matcher.get();
+  // At most 16 tokens, and within this sequence's share of the batch.
+  const size_t cap = size_t(std::clamp(ctx_->params().n_batch / int(slots_.size()) - 1, 0, 16));
+  const auto g0 = Clock::now();
+  m->forced_bytes(ff_text_, 256);
+  if (ff_text_.size() < 2 || cap == 0) return;
+  const std::vector<int32_t> toks = tok_->encode(ff_text_, false, false);
+  s.grammar_ns += ns_since(g0);
+  for (size_t i = 0; i + 1 < toks.size() && s.ff.size() < cap; ++i) {
+    const int32_t t = toks[i];
+    if (tok_->is_eog(t) || !m->accept_bytes(token_bytes()[size_t(t)])) break;
+    s.ff.push_back(s.next);  // fed before it, no logits needed
+    ++s.grammar_forced;
+    if (log_forced_) std::fprintf(stderr, "hearth: forced token %d at %d\n", t, s.stats.eval_count);
+    if (!take(s, t, nullptr, armed)) return;
   }
 }
 
@@ -645,9 +687,10 @@ void Runner::finish(Slot& s, const std::string& reason) {
       st.eval_count, reason.c_str(), double(st.total_ns) / 1e6);
   if (s.grammar_steps > 0)
     std::fprintf(stderr,
-                 "hearth: %s: grammar: %d constrained steps, %.3f ms per step, %d full masks\n",
+                 "hearth: %s: grammar: %d constrained steps, %.3f ms per step, %d full masks, "
+                 "%d tokens forced\n",
                  s.job->model.name.display().c_str(), s.grammar_steps,
-                 double(s.grammar_ns) / 1e6 / s.grammar_steps, s.grammar_masks);
+                 double(s.grammar_ns) / 1e6 / s.grammar_steps, s.grammar_masks, s.grammar_forced);
   s.job->sink->on_done(st);
   release(s);
 }
@@ -679,6 +722,7 @@ void Runner::release(Slot& s) {
   s.grammar.reset();
   s.matcher.reset();
   s.next = -1;
+  s.ff.clear();
   s.last_used = Clock::now();
   owner_->job_finished(model_path_);
 }

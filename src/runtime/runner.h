@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -66,8 +67,9 @@ class Runner {
     int thinking_budget = -1, thinking_tokens = 0;
     // Time spent choosing constrained tokens (sampler filter and matcher), for the log line.
     int64_t grammar_ns = 0;
-    int grammar_steps = 0, grammar_masks = 0;
-    int32_t next = -1;  // sampled, not yet fed
+    int grammar_steps = 0, grammar_masks = 0, grammar_forced = 0;
+    int32_t next = -1;        // sampled, not yet fed
+    std::vector<int32_t> ff;  // forced by the grammar, fed before `next` (see fast_forward)
     int logits_row = -1;
     Stats stats;
     Clock::time_point t_start{}, t_prompt_done{};
@@ -80,6 +82,8 @@ class Runner {
   // forward batches of many sequences, pooled by the model; answered in one go each.
   void embed(std::vector<Job>& jobs);
   void step();
+  bool take(Slot& s, int32_t t, const float* row, bool armed);
+  void fast_forward(Slot& s);
   void finish(Slot& s, const std::string& reason);
   void fail(Slot& s, const Status& error);
   // A job whose admission threw: fails it, releasing its slot if it got one.
@@ -119,6 +123,12 @@ class Runner {
   std::vector<std::string> token_bytes_;
   std::vector<uint8_t> token_plain_;  // 1: an ordinary token whose bytes a grammar may check
   std::unique_ptr<grammar::TokenChecker> checker_;
+  std::string ff_text_;  // fast_forward scratch
+  // HEARTH_LOG_FORCED=1: each forced token and its index among the generated ones (for tests).
+  const bool log_forced_ = [] {
+    const char* e = std::getenv("HEARTH_LOG_FORCED");
+    return e && *e == '1';
+  }();
   std::vector<int32_t>
       lp_order_;  // top_logprobs scratch  // over token_bytes_ (one step at a time)
   std::vector<models::BatchToken> batch_;

@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   std::printf("\n");
   for (const auto& name : names) {
     const TypeTraits* tt = find_type_by_name(name);
-    if (!tt || !tt->quantized || !tt->storable) {
+    if (!tt || !tt->storable) {
       std::fprintf(stderr, "unknown weight type %s\n", name.c_str());
       return 2;
     }

@@ -100,6 +100,39 @@ TEST(Grammar, SpecialTokensMatchOnlyAsTokens) {
   EXPECT_TRUE(m.finished());
 }
 
+TEST(Grammar, ForcedBytesAreTheRunWithOneChoice) {
+  auto g = G("root ::= \"{\\\"a\\\":\" [0-9]+ (\",\\\"b\\\":true\")? \"}\"\n");
+  Matcher m(g);
+  std::string f;
+  m.forced_bytes(f, 64);
+  EXPECT_EQ(f, "{\"a\":");
+  m.forced_bytes(f, 3);  // capped
+  EXPECT_EQ(f, "{\"a");
+  ASSERT_TRUE(m.accept_bytes("{\"a\":7"));
+  m.forced_bytes(f, 64);  // a digit, a comma or the brace: a choice
+  EXPECT_EQ(f, "");
+  ASSERT_TRUE(m.accept_bytes(","));
+  m.forced_bytes(f, 64);
+  EXPECT_EQ(f, "\"b\":true}");  // and it may end after the brace: the run stops there
+  EXPECT_TRUE(m.accept_bytes(f));
+  EXPECT_TRUE(m.finished());
+  // Nothing is forced where the sentence may already end, or a special token may come.
+  Matcher done(G("root ::= \"x\" \"y\"?\n"));
+  ASSERT_TRUE(done.accept_bytes("x"));
+  done.forced_bytes(f, 64);
+  EXPECT_EQ(f, "");
+  Matcher tok(G("root ::= \"a\" (<[42]> | \"b\")\n"));
+  ASSERT_TRUE(tok.accept_bytes("a"));
+  tok.forced_bytes(f, 64);
+  EXPECT_EQ(f, "");
+  // A schema forces its keys (the whitespace around its punctuation is the model's choice).
+  Matcher obj(schema(ojson::parse(R"({"type":"object","properties":{"name":{"type":"string"}},
+                                     "required":["name"],"additionalProperties":false})")));
+  ASSERT_TRUE(obj.accept_bytes("{\""));
+  obj.forced_bytes(f, 64);
+  EXPECT_EQ(f, "name\"");
+}
+
 TEST(Grammar, ErrorsNameTheProblem) {
   for (const char* bad : {"root ::= (\"a\"\n", "root ::= \"a\n", "root ::= x\n", "a ::= \"b\"\n",
                           "root ::= [z-a]\n", "root ::= \"a\"{3,2}\n"}) {

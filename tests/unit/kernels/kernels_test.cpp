@@ -260,6 +260,32 @@ TEST(Kernels, Q4_0AndQ5_0SumInLlamaCppAvx2Order) {
   }
 }
 
+// The float gemms block rows and columns for prefill; each output must still be summed exactly as
+// the ISA's vec_dot sums it, so prefill and decode agree bit for bit.
+TEST(Kernels, FloatGemmEqualsVecDotExactly) {
+  for (DType t : {DType::F16, DType::BF16, DType::F32})
+    for (Isa isa : levels()) {
+      const KernelTable& kt = table(isa);
+      const TypeTraits& tt = type_traits(t);
+      for (int64_t K : {768, 104, 101})
+        for (int64_t M : {4, 7, 64, 70, 131}) {
+          const int64_t R = 13;
+          auto q = make(tt, K, R, M, uint32_t(7 * M + K));
+          std::vector<float> y(size_t(M * R), NAN);
+          kt.gemm[uint32_t(t)](K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M, y.data(),
+                               R);
+          int bad = 0;
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t r = 0; r < R; ++r) {
+              const float v = kt.vec_dot[uint32_t(t)](K, q.w.data() + r * q.w_stride,
+                                                      q.a.data() + m * q.a_stride);
+              bad += std::memcmp(&v, &y[size_t(m * R + r)], sizeof v) != 0;
+            }
+          EXPECT_EQ(bad, 0) << tt.name << " " << isa_name(isa) << " K=" << K << " M=" << M;
+        }
+    }
+}
+
 TEST(Kernels, MadF16MatchesReference) {
   std::vector<uint16_t> x(77);
   auto f = randn(77, 5);
