@@ -202,21 +202,52 @@ TokenChecker::TokenChecker(const std::vector<std::string>& bytes, const std::vec
     while (i < order_.size() && b0_[size_t(order_[i])] == b) ++i;
   }
   bucket_[256] = order_.size();
+  sub_.assign(256 * 257, 0);
+  for (unsigned b = 0; b < 256; ++b) {
+    size_t j = bucket_[b];
+    while (j < bucket_[b + 1] && bytes[size_t(order_[j])].size() == 1) ++j;
+    for (unsigned c = 0; c <= 256; ++c) {
+      while (c < 256 && j < bucket_[b + 1] && b1_[size_t(order_[j])] < c) ++j;
+      sub_[257 * b + c] = uint32_t(c == 256 ? bucket_[b + 1] : j);
+    }
+  }
 }
 
 bool TokenChecker::is_candidate(int32_t t) const {
-  if (size_t(t) < b0_.size() && b0_[size_t(t)] != 256 && has(first_, b0_[size_t(t)])) return true;
+  if (size_t(t) < b0_.size() && b0_[size_t(t)] != 256 && has(first_, b0_[size_t(t)]) &&
+      (!narrow_ || b1_[size_t(t)] == 256 || has(second_[b0_[size_t(t)]], b1_[size_t(t)])))
+    return true;
   for (uint32_t x : token_tops_)
     if (x == uint32_t(t)) return true;
   return false;
 }
 
-void TokenChecker::candidates(std::vector<int32_t>& out) const {
+void TokenChecker::candidates(std::vector<int32_t>& out) {
   out.clear();
-  for (unsigned b = 0; b < 256; ++b)
-    if (has(first_, b))
+  int n_first = 0;
+  for (int i = 0; i < 4; ++i) n_first += __builtin_popcountll(first_[i]);
+  // A narrow point (after a value: a comma, a bracket or whitespace) admits a few first bytes,
+  // yet tokens starting with a space are a third of a BPE vocabulary: the second byte (one matcher
+  // step per first byte) cuts them to the few that can follow.
+  narrow_ = n_first <= 16;
+  for (unsigned b = 0; b < 256; ++b) {
+    if (!has(first_, b)) continue;
+    if (!narrow_) {
       out.insert(out.end(), order_.begin() + long(bucket_[b]),
                  order_.begin() + long(bucket_[b + 1]));
+      continue;
+    }
+    if (!second_ready_[b]) {
+      m_->bytes_after(static_cast<unsigned char>(b), second_[b]);
+      second_ready_[b] = true;
+    }
+    out.insert(out.end(), order_.begin() + long(bucket_[b]),
+               order_.begin() + long(sub_[257 * b]));  // the one-byte token
+    for (unsigned c = 0; c < 256; ++c)
+      if (has(second_[b], c))
+        out.insert(out.end(), order_.begin() + long(sub_[257 * b + c]),
+                   order_.begin() + long(sub_[257 * b + c + 1]));
+  }
   const size_t tops = out.size();
   for (uint32_t x : token_tops_) {
     const size_t t = x;
@@ -265,12 +296,24 @@ void TokenChecker::build_mask() {
 }
 
 void TokenChecker::begin_step(Matcher& m) {
+  // (The last step's prefix states are garbage in the arena now; accepting a token compacts it.)
   m_ = &m;
+  pool_.clear();
+  spans_.clear();
+  if (slot_.empty()) {
+    slot_.assign(256 + 65536, 0);
+    slot_epoch_.assign(256 + 65536, 0);
+  }
+  if (++epoch_ == 0) {
+    std::fill(slot_epoch_.begin(), slot_epoch_.end(), 0);
+    epoch_ = 1;
+  }
   m.first_bytes(first_);
   m.top_tokens(token_tops_);
   std::fill(std::begin(second_ready_), std::end(second_ready_), false);
   std::fill(std::begin(seen_), std::end(seen_), 0);
   mask_ready_ = false;
+  narrow_ = false;
   walked_ = 0;
 }
 
@@ -299,7 +342,46 @@ bool TokenChecker::allowed(int32_t t) {
     build_mask();
     return mask_[size_t(t)] != 0;
   }
-  return m_->allows_bytes(b);
+  const std::vector<uint32_t>* st = prefix_state(c0, int(c1));
+  if (!st) return false;
+  if (b.size() == 2) return true;
+  // The rest of the token from the two-byte prefix's state; its nodes are dropped afterwards.
+  const size_t mark = m_->mark();
+  const std::vector<uint32_t>* cur = st;
+  bool ok = true;
+  for (size_t i = 2; i < b.size() && ok; ++i) {
+    std::vector<uint32_t>& next = (i % 2 == 0) ? walk_a_ : walk_b_;
+    ok = m_->step(*cur, static_cast<unsigned char>(b[i]), next);
+    cur = &next;
+  }
+  m_->release(mark);
+  return ok;
+}
+
+// The state after c0 (c1 < 0) or c0 c1, computed once per step; nullptr if the grammar rejects
+// the prefix. Called outside any trial walk, so the nodes it makes stay until the next step.
+const std::vector<uint32_t>* TokenChecker::prefix_state(unsigned c0, int c1) {
+  const size_t key = c1 < 0 ? c0 : 256 + (size_t(c0) << 8) + size_t(c1);
+  if (slot_epoch_[key] != epoch_) {
+    slot_epoch_[key] = epoch_;
+    const std::vector<uint32_t>* in = &m_->stacks();
+    if (c1 >= 0) {
+      in = prefix_state(c0, -1);  // (&from_)
+      if (!in) return slot_[key] = -1, nullptr;
+    }
+    std::vector<uint32_t>& out = c1 < 0 ? walk_a_ : walk_b_;
+    if (!m_->step(*in, static_cast<unsigned char>(c1 < 0 ? c0 : unsigned(c1)), out)) {
+      slot_[key] = -1;
+    } else {
+      spans_.push_back({uint32_t(pool_.size()), uint32_t(out.size())});
+      pool_.insert(pool_.end(), out.begin(), out.end());
+      slot_[key] = int32_t(spans_.size());
+    }
+  }
+  if (slot_[key] < 0) return nullptr;
+  const auto [off, len] = spans_[size_t(slot_[key] - 1)];
+  from_.assign(pool_.begin() + off, pool_.begin() + off + len);
+  return &from_;
 }
 
 bool Matcher::allows_token(uint32_t id) {

@@ -100,7 +100,8 @@ class TokenChecker {
   int masks_built() const { return masks_built_; }  // whole-vocabulary walks so far
   // Every token allowed() may accept at this step, each once: the tokens whose first byte may
   // come next, and those a token element allows. At a narrow point a small part of the vocabulary.
-  void candidates(std::vector<int32_t>& out) const;
+  // Where few first bytes fit, only the tokens whose second byte may follow theirs are named.
+  void candidates(std::vector<int32_t>& out);
   bool is_candidate(int32_t t) const;
 
  private:
@@ -114,6 +115,10 @@ class TokenChecker {
   std::vector<int32_t> order_;
   std::vector<uint16_t> lcp_;
   size_t bucket_[257] = {};  // order_[bucket_[b], bucket_[b + 1]): the tokens starting with byte b
+  // Within bucket b: the one-byte token first, then order_[sub_[257b + c], sub_[257b + c + 1]):
+  // the tokens whose second byte is c.
+  std::vector<uint32_t> sub_;
+  bool narrow_ = false;        // candidates() filtered by second bytes this step
   std::vector<uint8_t> mask_;  // the whole vocabulary's verdicts, once a step asks about many
   bool mask_ready_ = false;
   int masks_built_ = 0;
@@ -127,6 +132,17 @@ class TokenChecker {
   uint64_t second_[256][4];
   bool second_ready_[256] = {};
   uint8_t seen_[256] = {};
+  // The matcher's state after each one- and two-byte prefix asked about this step, so a walk
+  // starts at the token's third byte: most of a step's walks share their first two bytes. States
+  // live in `pool_` (their nodes stay in the matcher's arena until the step ends); slot per
+  // prefix: 0 unknown, -1 rejected, else 1 + index into `spans_`.
+  const std::vector<uint32_t>* prefix_state(unsigned c0, int c1);
+  std::vector<uint32_t> pool_;
+  std::vector<std::pair<uint32_t, uint32_t>> spans_;  // (offset, length) in pool_
+  std::vector<int32_t> slot_;                         // 256 one-byte + 65536 two-byte prefixes
+  std::vector<uint32_t> slot_epoch_;
+  uint32_t epoch_ = 0;
+  std::vector<uint32_t> from_, walk_a_, walk_b_;
 };
 
 }  // namespace hearth::grammar

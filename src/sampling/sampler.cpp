@@ -121,27 +121,34 @@ bool Sampler::filter_top(const float* l, TokenFilter& f, size_t want) {
     if (have_superset == 1 && superset_.size() <= n / 8) break;
   }
   if (ok_.size() < want && done < n) {
-    // A narrow point: one pass over the rest collects every allowed token, then the best of
-    // them (exact: they all rank below the `done` already asked about). The filter may name a
-    // superset of what it allows (the tokens whose first byte fits), which is all that is asked.
+    // A narrow point: one pass over the rest keeps the best `need` allowed tokens in a heap (exact:
+    // they all rank below the `done` already asked about). A token that would not make the heap's
+    // cut is not asked about, so the filter walks only tokens that could still be chosen, not
+    // every one of the vocabulary. The filter may name a superset of what it allows (the tokens
+    // whose first byte fits), which is all that is asked.
     const Candidate bar = cand_.back();  // the last one asked about
     const size_t first = ok_.size();
+    const size_t need = want - first;
+    // ok_[first..] is a heap whose front is the worst kept (by_logit orders better first).
     auto consider = [&](int32_t i) {
       const Candidate c{i, l[i], 0.0f, 0.0f};
       if (!by_logit(bar, c)) return;  // ranked at or above the bar: asked already
-      if (f.allowed(i)) ok_.push_back(c);
+      const bool full = ok_.size() - first == need;
+      if (full && !by_logit(c, ok_[first])) return;  // would not make the cut
+      if (!f.allowed(i)) return;
+      if (full) {
+        std::pop_heap(ok_.begin() + long(first), ok_.end(), by_logit);
+        ok_.back() = c;
+      } else {
+        ok_.push_back(c);
+      }
+      std::push_heap(ok_.begin() + long(first), ok_.end(), by_logit);
     };
     if (have_superset < 0) have_superset = f.candidates(superset_) ? 1 : 0;
     if (have_superset == 1) {
       for (int32_t i : superset_) consider(i);
     } else {
       for (int32_t i = 0; i < n_vocab_; ++i) consider(i);
-    }
-    const size_t need = want - first;
-    if (ok_.size() - first > need) {
-      std::nth_element(ok_.begin() + long(first), ok_.begin() + long(first + need), ok_.end(),
-                       by_logit);
-      ok_.resize(first + need);
     }
     std::sort(ok_.begin() + long(first), ok_.end(), by_logit);
   }

@@ -3,8 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <random>
 
 #include "grammar/json_schema.h"
@@ -223,4 +225,64 @@ TEST(JsonSchema, RandomWalksProduceValidJson) {
     const auto j = ojson::parse(text, nullptr, false);
     EXPECT_FALSE(j.is_discarded()) << s.dump() << "\n" << text;
   }
+}
+
+// The checker's fast paths (first/second-byte tables, per-step prefix states, the whole-vocabulary
+// walk it falls back to) against the matcher's plain walk, token by token, at every position of
+// documents of a schema; asked in random order, as a sampler asks, some steps about few tokens
+// and some about the whole vocabulary.
+TEST(TokenChecker, AgreesWithTheMatcherEverywhere) {
+  std::mt19937 rng(7);
+  // A vocabulary of JSON-ish pieces: every single byte a document may use, and random strings.
+  const std::string alphabet = "{}[]\",: \n\tabcdefxyz0123456789-.\\u";
+  std::vector<std::string> vocab;
+  for (char ch : alphabet) vocab.push_back(std::string(1, ch));
+  for (int i = 0; i < 9000; ++i) {
+    std::string t;
+    const int len = 2 + int(rng() % 6);
+    for (int k = 0; k < len; ++k) t += alphabet[rng() % alphabet.size()];
+    vocab.push_back(t);
+  }
+  vocab.push_back("");  // an empty (control) token: never allowed by bytes
+  std::vector<uint8_t> plain(vocab.size(), 1);
+  plain.back() = 0;
+  auto g = schema(ojson::parse(R"({"type":"object","properties":{
+      "name":{"type":"string","maxLength":5},
+      "tags":{"type":"array","items":{"enum":["ab","cd"]},"maxItems":3},
+      "n":{"type":"integer","minimum":-5,"maximum":50}},
+      "required":["name","n"],"additionalProperties":false})"));
+  ASSERT_TRUE(g);
+  TokenChecker check(vocab, plain);
+  int steps = 0, mismatches = 0, narrow = 0;
+  for (int doc = 0; doc < 6; ++doc) {
+    const std::string text = walk(g, rng);
+    Matcher m(g), ref(g);
+    for (size_t pos = 0; pos <= text.size(); ++pos) {
+      check.begin_step(m);
+      std::vector<int32_t> ids(vocab.size());
+      std::iota(ids.begin(), ids.end(), 0);
+      std::shuffle(ids.begin(), ids.end(), rng);
+      // Alternate: a few dozen questions (tables and prefix states), or all (the fallback).
+      const size_t ask = pos % 3 == 0 ? ids.size() : 60;
+      std::vector<int32_t> cand;
+      check.candidates(cand);
+      std::vector<uint8_t> named(vocab.size(), 0);
+      for (int32_t t : cand) named[size_t(t)] = 1;
+      narrow += cand.size() < vocab.size() / 4;
+      for (size_t i = 0; i < ask; ++i) {
+        const int32_t t = ids[i];
+        const bool want = plain[size_t(t)] && ref.allows_bytes(vocab[size_t(t)]);
+        mismatches += check.allowed(t) != want;
+        if (want) mismatches += !check.is_candidate(t) + !named[size_t(t)];
+      }
+      ++steps;
+      if (pos < text.size()) {
+        ASSERT_TRUE(m.accept_bytes(text.substr(pos, 1)));
+        ASSERT_TRUE(ref.accept_bytes(text.substr(pos, 1)));
+      }
+    }
+  }
+  EXPECT_EQ(mismatches, 0) << "over " << steps << " steps";
+  EXPECT_GT(check.masks_built(), 0);  // the fallback ran too
+  EXPECT_GT(narrow, 10);              // and steps whose candidates the second byte narrowed
 }
