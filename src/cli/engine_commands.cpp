@@ -129,6 +129,14 @@ json top_k(const float* row, int64_t n, int k) {
   return out;
 }
 
+// What was changed to read an Ollama-layout file (gguf/ollama_compat.h); absent otherwise.
+void add_layout_fixes(json& j, const gguf::GgufFile& f) {
+  if (const auto& lf = f.layout_fixes(); lf.applied()) {
+    j["layout_fixes"] = lf.fixes;
+    j["ignored_tensors"] = lf.ignored_tensors;
+  }
+}
+
 int run_logits(const CommonOpts& o, bool all, const std::string& out_path, int top, int batch) {
   auto toks = parse_tokens(o.tokens);
   if (!toks) return fail(toks.status().message());
@@ -166,11 +174,7 @@ int run_logits(const CommonOpts& o, bool all, const std::string& out_path, int t
     j["dtype"] = "float32-le";
   }
   j["finite"] = finite;
-  // What was changed to read an Ollama-layout file (gguf/ollama_compat.h); absent otherwise.
-  if (const auto& lf = (*eng)->file().layout_fixes(); lf.applied()) {
-    j["layout_fixes"] = lf.fixes;
-    j["ignored_tensors"] = lf.ignored_tensors;
-  }
+  add_layout_fixes(j, (*eng)->file());
   if (out_path.empty()) {
     json rows_j = json::array();
     for (int64_t r = 0; r < rows; ++r)
@@ -239,6 +243,7 @@ int run_embed(const CommonOpts& o, const std::string& pooling) {
   j["n_embd"] = m.config().n_embd;
   j["n_tokens"] = toks->size();
   j["pooling"] = models::pooling_name(p);
+  add_layout_fixes(j, (*eng)->file());
   if (const auto margins = (*ctx)->router_margins(); !margins.empty()) {  // MoE: nearest tie
     const float v = *std::min_element(margins.begin(), margins.end());
     j["router_margin"] = std::isfinite(v) ? json(v) : json(1e30);

@@ -96,6 +96,17 @@ class LayoutEditor {
     for (size_t i = 0; i < f_.meta_.size(); ++i) f_.meta_index_.emplace(f_.meta_[i].key, i);
   }
 
+  // Gives an entry a new key in place (false if `to` is taken or `from` is absent).
+  bool rename_key(std::string_view from, const std::string& to) {
+    auto it = f_.meta_index_.find(from);
+    if (it == f_.meta_index_.end() || f_.meta_index_.count(to)) return false;
+    const size_t idx = it->second;
+    f_.meta_index_.erase(it);
+    f_.meta_[idx].key = own(to);
+    f_.meta_index_.emplace(f_.meta_[idx].key, idx);
+    return true;
+  }
+
   bool rename_tensor(std::string_view from, const std::string& to) {
     auto it = f_.tensor_index_.find(from);
     if (it == f_.tensor_index_.end() || f_.tensor_index_.count(to)) return false;
@@ -201,6 +212,13 @@ void tensor_marker(std::vector<std::string>& m, const GgufFile& f,
 
 // ----------------------------------------------------------------------------------- markers
 
+// EmbeddingGemma as Ollama wrote it (its runtime's gemma3_embed, chosen by the presence of
+// pooling_type). The Dense tensor is what tells it from a llama.cpp gemma3 file given a
+// pooling_type to embed with, which stays a gemma3 model.
+bool is_gemma3_embedding(const GgufFile& f) {
+  return has(f, "gemma3.pooling_type") && f.find_tensor("dense.0.weight") != nullptr;
+}
+
 std::vector<std::string> gemma3_markers(const GgufFile& f) {
   std::vector<std::string> m;
   const std::string p = "gemma3.";
@@ -211,6 +229,7 @@ std::vector<std::string> gemma3_markers(const GgufFile& f) {
   marker_if(m, has(f, p + "rope.local.freq_base"), p + "rope.local.freq_base");
   marker_if(m, has(f, "tokenizer.ggml.add_padding_token"), "tokenizer.ggml.add_padding_token");
   marker_if(m, has(f, "tokenizer.ggml.add_unknown_token"), "tokenizer.ggml.add_unknown_token");
+  marker_if(m, is_gemma3_embedding(f), p + "pooling_type with tensor 'dense.0.weight'");
   // (in a file with hyperparameters: a vocabulary-only file has none at all)
   marker_if(m, has(f, p + "block_count") && !has(f, p + "attention.layer_norm_rms_epsilon"),
             "no " + p + "attention.layer_norm_rms_epsilon");
@@ -306,6 +325,7 @@ void gemma_space_prefix(LayoutEditor& e) {
 void fix_gemma3(LayoutEditor& e) {
   const GgufFile& f = e.file();
   const std::string p = "gemma3.";
+  const bool embed = is_gemma3_embedding(f);
   hide(e, {"v.", "mm."}, "vision/projector");
   default_f32(e, p + "attention.layer_norm_rms_epsilon", 1e-6f);
   copy_key(e, p + "rope.global.freq_base", p + "rope.freq_base");
@@ -313,7 +333,7 @@ void fix_gemma3(LayoutEditor& e) {
   copy_key(e, p + "rope.local.freq_base", p + "rope.freq_base_swa");
   default_f32(e, p + "rope.freq_base_swa", 1e4f);
   // 4B/12B/27B: Ollama drops the linear x8 scaling of the 128K-context models.
-  if (!has(f, p + "rope.scaling.type") && !has(f, p + "rope.scaling.factor")) {
+  if (!embed && !has(f, p + "rope.scaling.type") && !has(f, p + "rope.scaling.factor")) {
     const MetaValue* ctx = f.find(p + "context_length");
     if (ctx && ctx->is_integer() && ctx->i >= 131072) {
       e.set_string(p + "rope.scaling.type", "linear");
@@ -340,6 +360,44 @@ void fix_gemma3(LayoutEditor& e) {
              " rows of token_embd");
     }
   }
+}
+
+// After fix_gemma3 on an embedding file: the gemma3 keys become llama.cpp's gemma-embedding keys
+// and the sentence-transformers Dense layers (Ollama: `dense.0`, `dense.1`, applied in that order
+// after pooling, shapes only) become dense_2 / dense_3 with the feature counts llama.cpp's
+// converter writes as keys.
+Status gemma3_to_embedding(LayoutEditor& e) {
+  const GgufFile& f = e.file();
+  const std::string from = "gemma3.", to = "gemma-embedding.";
+  for (const char* bias : {"dense.0.bias", "dense.1.bias"})
+    if (f.find_tensor(bias))  // nothing reads a Dense bias: refuse rather than drop it silently
+      return unsupported(std::string("[gguf] Ollama-layout EmbeddingGemma: tensor '") + bias +
+                         "' (a Dense layer with a bias) is not supported");
+  std::vector<std::string> keys;
+  for (const auto& m : f.metadata())
+    if (starts_with(m.key, from)) keys.emplace_back(m.key);
+  size_t moved = 0;
+  for (const auto& k : keys) moved += e.rename_key(k, to + k.substr(from.size()));
+  e.set_string("general.architecture", "gemma-embedding");
+  e.note("architecture gemma3 with pooling_type -> gemma-embedding (" + std::to_string(moved) +
+         " keys moved from " + from + "* to " + to + "*)");
+  const std::pair<const char*, const char*> kDense[] = {{"dense.0", "dense_2"},
+                                                        {"dense.1", "dense_3"}};
+  for (const auto& [o, l] : kDense) {
+    const std::string name = std::string(o) + ".weight", renamed = std::string(l) + ".weight";
+    const TensorInfo* t = f.find_tensor(name);
+    if (!t) continue;
+    // Outermost-first {out, in}: each row is one output feature.
+    if (t->shape.size() == 2) {
+      const std::string k = to + l;
+      if (!has(f, k + "_feat_in")) e.set_u32(k + "_feat_in", uint32_t(t->shape[1]));
+      if (!has(f, k + "_feat_out")) e.set_u32(k + "_feat_out", uint32_t(t->shape[0]));
+    }
+    if (e.rename_tensor(name, renamed))
+      e.note("tensor " + name + " -> " + renamed + " (" + std::to_string(t->shape.back()) + " -> " +
+             std::to_string(t->shape.front()) + " features)");
+  }
+  return Status::ok();
 }
 
 void fix_gemma4(LayoutEditor& e) {
@@ -521,7 +579,14 @@ Status normalize_ollama_layout(GgufFile& f) {
   std::string why;
   for (const auto& m : markers) why += (why.empty() ? "" : "; ") + m;
   e.note("Ollama layout (" + why + ")");
-  if (arch == "gemma3") fix_gemma3(e);
+  if (arch == "gemma3") {
+    const bool embed = is_gemma3_embedding(f);
+    fix_gemma3(e);
+    if (embed) {
+      e.set_family("gemma-embedding");
+      HEARTH_RETURN_IF_ERROR(gemma3_to_embedding(e));
+    }
+  }
   if (arch == "gemma4") fix_gemma4(e);
   if (arch == "qwen35" || arch == "qwen35moe") fix_qwen35(e, arch);
   if (arch == "llama4") fix_llama4(e);

@@ -5,7 +5,9 @@
 // tensors under `mtp.`, keys of its own (`<arch>.vision.*`, per-layer head_count_kv arrays,
 // three-entry rope sections, `tokenizer.ggml.eos_token_ids`), keys left out because its engine
 // assumed their values, and tokenizer metadata of its own making. Library blobs of gemma3,
-// gemma4, qwen35/qwen35moe and llama4 are still published that way (see docs/architecture.md).
+// gemma4, qwen35/qwen35moe and llama4 are still published that way (see docs/architecture.md),
+// and so is EmbeddingGemma: a gemma3 file with pooling_type and Dense layers `dense.0/1`, which
+// is presented as llama.cpp's gemma-embedding.
 //
 // normalize_ollama_layout() runs once when a file is opened (GgufFile::open/parse, unless
 // Layout::kRaw is asked for). It looks only at markers in the file — never at its name or age —

@@ -20,7 +20,15 @@ quantizing the original (bit-identical logits). Finally,
 with the normalisation switched off (HEARTH_OLLAMA_COMPAT=0), every file must fail to load or
 differ somewhere (the checks above can fail) — except the llama4 weights file, whose only
 Ollama-specific parts are the embedded tower (ignored either way) and a chunk size equal to the
-default; its tokenizer difference is covered by the Llama 4 vocabulary."""
+default; its tokenizer difference is covered by the Llama 4 vocabulary.
+
+EmbeddingGemma (a small random gemma-embedding model from tools/embed/mkgemmaemb.py, with the
+real Gemma 3 vocabulary, rewritten as the gemma3 file with pooling_type and dense.0/dense.1 that
+Ollama's runtime loads as gemma3_embed): `hearth embed` reports the layout fixes and gives
+bit-identical pooled vectors for several token sequences (the longer ones cross the sliding
+window), tokenization is identical, `hearth serve` embeds both files bit-identically through
+/api/embed and /api/show lists only the embedding capability; without the fixes the Ollama file
+fails to load or embeds differently."""
 import json
 import os
 import shutil
@@ -31,10 +39,14 @@ import tempfile
 import numpy as np
 
 from harness import FIXTURES, HEARTH, Checker, load_ref
+from serve_util import Server, put_model
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import gguf_io as G  # noqa: E402
 import ollama_layout  # noqa: E402
+
+MKGEMB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "embed",
+                      "mkgemmaemb.py")
 
 MODELS = ["gemma3-F16", "gemma4-F16", "qwen35-F16", "qwen35moe-F16", "llama4-F16", "llama-F16",
           "gemma3-Q4_K_M", "qwen35moe-Q8_0"]
@@ -153,6 +165,73 @@ def gemma4_bpe_vocab(path):
     G.write(path, g)
 
 
+def embed(model, tokens, env=None):
+    """`hearth embed` JSON, or None when hearth refuses the file."""
+    rc, so, _ = run([HEARTH, "embed", "-m", model, "--tokens", ",".join(map(str, tokens))], env)
+    return json.loads(so.strip().splitlines()[-1]) if rc == 0 else None
+
+
+def embedding_gemma(c, tmp, texts_file):
+    orig = os.path.join(tmp, "gemma-embedding.gguf")
+    oll = os.path.join(tmp, "gemma-embedding-ollama.gguf")
+    # Small dims (the 262k-token vocabulary dominates); 6 layers so that layer 5 is global.
+    subprocess.run(["/usr/bin/python3", MKGEMB, orig, "--seed", "5", "--n-embd", "64",
+                    "--n-head", "2", "--head-dim", "32", "--n-ff", "128", "--dense-ff", "256"],
+                   check=True, stdout=subprocess.DEVNULL)
+    g = ollama_layout.convert(orig, oll)
+    dense = [t.name for t in g.tensors if t.name.startswith("dense")]
+    print(f"gemma-embedding: architecture {g.get('general.architecture')!r}, pooling_type "
+          f"{g.get('gemma3.pooling_type')}, tensors {dense}", flush=True)
+    rng = np.random.default_rng(7)
+    seqs = [tokenize(orig, texts_file)["ids"][i] for i in (0, 1, 6)]  # with BOS and EOS
+    seqs += [[2] + rng.integers(3, 262000, n).tolist() + [1] for n in (18, 41)]
+    fixes = []
+    for ids in seqs:
+        label = f"gemma-embedding {len(ids)} tokens"
+        a, b = embed(orig, ids), embed(oll, ids)
+        c.check(a is not None and b is not None, f"{label}: embed failed: {a} / {b}")
+        if a is None or b is None:
+            continue
+        c.check("layout_fixes" not in a, f"{label}: fixes applied to the llama.cpp file")
+        fixes = b.get("layout_fixes", [])
+        c.check(any("gemma-embedding" in f for f in fixes), f"{label}: fixes reported: {fixes}")
+        c.check(b.get("ignored_tensors") == 0, f"{label}: {b.get('ignored_tensors')} ignored")
+        same = a["embedding"] == b["embedding"] and a["n_embd"] == b["n_embd"] == 64
+        c.check(same, f"{label}: embeddings differ (want bit-identical)")
+        off = embed(oll, ids, env=env_off())
+        c.check(off is None or off["embedding"] != a["embedding"],
+                f"{label}: the Ollama layout embeds the same without the fixes")
+        how = "refused" if off is None else \
+            "differs" if off["embedding"] != a["embedding"] else "same"
+        print(f"  {label}: bit-identical {same}; without the fixes: {how}", flush=True)
+    for fix in fixes:
+        print("    " + fix, flush=True)
+    compare_tokenizers(c, "gemma-embedding", orig, oll, texts_file)
+
+    # Through the server: both files embed the same (normalized) vectors; embedding only.
+    s = Server(models=os.path.join(tmp, "store"), env={"HEARTH_NUM_PARALLEL": "1"})
+    try:
+        put_model(s.models, "gemb:latest", orig)
+        put_model(s.models, "gemb-ollama:latest", oll)
+        texts = json.load(open(texts_file, encoding="utf-8"))[:6]
+        vecs = {}
+        for name in ("gemb", "gemb-ollama"):
+            st, r = s.json("POST", "/api/embed", {"model": name, "input": texts})
+            c.check(st == 200 and len(r.get("embeddings", [])) == len(texts),
+                    f"/api/embed {name}: {st} {r}")
+            vecs[name] = r.get("embeddings") if st == 200 else None
+        ok = vecs["gemb"] is not None and vecs["gemb"] == vecs["gemb-ollama"]
+        c.check(ok, "/api/embed: the Ollama layout's vectors differ from the original's")
+        st, r = s.json("POST", "/api/show", {"model": "gemb-ollama"})
+        c.check(st == 200 and r.get("capabilities") == ["embedding"],
+                f"/api/show capabilities: {st} {r.get('capabilities') if st == 200 else r}")
+        print(f"  server: /api/embed of {len(texts)} texts identical {ok}; capabilities "
+              f"{r.get('capabilities') if st == 200 else st}; family "
+              f"{r.get('details', {}).get('family') if st == 200 else '?'}", flush=True)
+    finally:
+        s.stop()
+
+
 def main():
     c = Checker("ollama_layout")
     tmp = tempfile.mkdtemp(prefix="hearth-olayout-")
@@ -217,6 +296,8 @@ def main():
             ok = outs[0] is not None and outs[1] is not None and np.array_equal(outs[0], outs[1])
             c.check(ok, f"{name}: Q8_0 of the Ollama layout differs from Q8_0 of the original")
             print(f"{name}: quantized to Q8_0 from both layouts, logits equal: {ok}", flush=True)
+
+        embedding_gemma(c, tmp, texts_file)
 
         # Tokenizer-only files where Ollama's tokenizer metadata differs most.
         vocabs = []

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Rewrite a llama.cpp-layout GGUF into the layout Ollama's legacy converter wrote (the layout of
-Ollama's library blobs for gemma3, gemma4, qwen35/qwen35moe, llama4 and Llama 3), weights
-unchanged byte for byte.
+Ollama's library blobs for gemma3, gemma4, qwen35/qwen35moe, llama4, Llama 3 and EmbeddingGemma),
+weights unchanged byte for byte.
 
   ollama_layout.py IN.gguf OUT.gguf [--seed N]
 
@@ -15,6 +15,10 @@ What changes (facts from Ollama's converter and writer, see docs/architecture.md
     bool array, final_logit_softcapping 30 (its converter's default), add_padding/unknown_token,
     EOS <eos> plus eos_token_ids, two added tokens past the embedding rows, embedded vision tower
     (v.*, mm.*, gemma3.vision.*, gemma3.mm.tokens_per_image);
+  * gemma-embedding (EmbeddingGemma): written as gemma3 with gemma3.pooling_type (what Ollama's
+    runtime loads as gemma3_embed), keys under gemma3.*, Dense layers dense_2/dense_3 as
+    dense.0/dense.1 without dense_*_feat_in/out keys, the sliding pattern as a per-layer array;
+    gemma3's key and tokenizer conventions otherwise, without soft-cap or vision tower;
   * gemma4: tokenizer model "llama" (with merges, when the vocabulary is BPE; byte tokens typed
     NORMAL, special added tokens CONTROL), add_bos_token false, vision and audio towers (v.*,
     a.*, mm.*, gemma4.vision.*, gemma4.audio.*);
@@ -77,7 +81,7 @@ def common(g):
     return arch
 
 
-def gemma3(g, rng):
+def gemma3(g, rng, embedding=False):
     p = "gemma3."
     if abs(g.get(p + "attention.layer_norm_rms_epsilon", 1e-6) - 1e-6) < 1e-12:
         g.remove(p + "attention.layer_norm_rms_epsilon")
@@ -88,10 +92,13 @@ def gemma3(g, rng):
     g.rename(p + "rope.freq_base_swa", p + "rope.local.freq_base")
     period = g.get(p + "attention.sliding_window_pattern")
     n_layer = int(g.get(p + "block_count"))
+    if period is None and embedding:  # Ollama wrote config.json's layer_types (llama.cpp: 6)
+        period = 6
     if period is not None and not isinstance(period, np.ndarray):
         pat = [il % int(period) < int(period) - 1 for il in range(n_layer)]
         g.set(p + "attention.sliding_window_pattern", G.ARR, np.array(pat, dtype=np.uint8), G.BOOL)
-    g.set(p + "final_logit_softcapping", G.F32, 30.0)
+    if not embedding:
+        g.set(p + "final_logit_softcapping", G.F32, 30.0)
     g.set("tokenizer.ggml.add_padding_token", G.BOOL, False)
     g.set("tokenizer.ggml.add_unknown_token", G.BOOL, False)
     ids = token_ids(g)
@@ -107,8 +114,28 @@ def gemma3(g, rng):
           np.concatenate([g.get("tokenizer.ggml.scores"), np.full(2, -1000, np.float32)]), G.F32)
     g.set("tokenizer.ggml.token_type", G.ARR,
           np.concatenate([g.get("tokenizer.ggml.token_type"), np.full(2, 4, np.int32)]), G.I32)
-    vision(g, rng, "gemma3", n_embd=int(g.get(p + "embedding_length")))
-    g.set(p + "mm.tokens_per_image", G.U32, 256)
+    if not embedding:
+        vision(g, rng, "gemma3", n_embd=int(g.get(p + "embedding_length")))
+        g.set(p + "mm.tokens_per_image", G.U32, 256)
+
+
+def gemma_embedding(g, rng):
+    """EmbeddingGemma as Ollama's runtime loads it (gemma3_embed): architecture gemma3, its keys
+    under gemma3.* (pooling_type included), the Dense layers as dense.0 / dense.1 with no
+    feature-count keys; then gemma3's conventions, less the generative parts (no soft-cap, no
+    vision tower)."""
+    a = "gemma-embedding."
+    g.set("general.architecture", G.STR, "gemma3")
+    feat = re.compile(re.escape(a) + r"dense_\d_feat_(in|out)")
+    g.kvs = [kv for kv in g.kvs if not feat.fullmatch(kv.key)]
+    for kv in g.kvs:
+        if kv.key.startswith(a):
+            kv.key = "gemma3." + kv.key[len(a):]
+    for old, new in (("dense_2.weight", "dense.0.weight"), ("dense_3.weight", "dense.1.weight")):
+        t = g.tensor(old)
+        if t is not None:
+            t.name = new
+    gemma3(g, rng, embedding=True)
 
 
 def vision(g, rng, arch, n_embd, blocks=2, width=64, style="gemma3"):
@@ -274,6 +301,8 @@ def convert(src, dst, seed=0):
     arch = common(g)
     if arch == "gemma3":
         gemma3(g, rng)
+    elif arch == "gemma-embedding":
+        gemma_embedding(g, rng)
     elif arch == "gemma4":
         gemma4(g, rng)
     elif arch in ("qwen35", "qwen35moe"):

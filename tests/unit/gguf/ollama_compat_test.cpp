@@ -105,6 +105,7 @@ TEST(OllamaCompat, Gemma3) {
   const GgufFile& f = *p.f;
   EXPECT_EQ(detect_ollama_layout(*p.raw).size(), 4u);  // tower, local base, add_padding, no eps
   EXPECT_EQ(f.layout_fixes().family, "gemma3");
+  EXPECT_EQ(*f.get_string("general.architecture"), "gemma3");  // generative: stays gemma3
   EXPECT_EQ(f.layout_fixes().ignored_tensors, 2u);
   EXPECT_EQ(f.layout_fixes().ignored_bytes, 128u);
   EXPECT_EQ(f.tensors().size(), 1u);
@@ -128,6 +129,64 @@ TEST(OllamaCompat, Gemma3) {
   auto t = tokenizer::Tokenizer::from_gguf(f);
   ASSERT_TRUE(t.is_ok()) << t.status().message();
   EXPECT_EQ((*t)->n_vocab(), 4);
+}
+
+// EmbeddingGemma as Ollama wrote it (its runtime's gemma3_embed): gemma3 keys plus pooling_type,
+// the Dense layers as dense.0 / dense.1. Presented as llama.cpp's gemma-embedding.
+TEST(OllamaCompat, Gemma3Embedding) {
+  static const std::vector<float> emb(4 * 8, 0.5f), d0(16 * 8, 0.25f), d1(8 * 16, 0.125f);
+  GgufWriter w = spm_vocab("gemma3", 6);
+  w.set_u32("gemma3.block_count", 1);
+  w.set_u32("gemma3.context_length", 131072);  // no 128K rope scaling for an embedding model
+  w.set_u32("gemma3.embedding_length", 8);
+  w.set_u32("gemma3.pooling_type", 1);
+  w.set_f32("gemma3.rope.local.freq_base", 10000.0f);
+  ASSERT_TRUE(w.add_tensor("token_embd.weight", DType::F32, {4, 8}, emb.data(), emb.size() * 4));
+  ASSERT_TRUE(w.add_tensor("dense.0.weight", DType::F32, {16, 8}, d0.data(), d0.size() * 4));
+  ASSERT_TRUE(w.add_tensor("dense.1.weight", DType::F32, {8, 16}, d1.data(), d1.size() * 4));
+  Parsed p = parse_both(w);
+  ASSERT_TRUE(p.f && p.raw);
+  const GgufFile& f = *p.f;
+  EXPECT_EQ(f.layout_fixes().family, "gemma-embedding");
+  EXPECT_TRUE(has_fix(f, "gemma-embedding"));
+  EXPECT_EQ(*f.get_string("general.architecture"), "gemma-embedding");
+  for (const auto& m : f.metadata()) EXPECT_NE(m.key.substr(0, 7), "gemma3.") << m.key;
+  EXPECT_EQ(*f.get_int("gemma-embedding.pooling_type"), 1);
+  EXPECT_EQ(*f.get_int("gemma-embedding.block_count"), 1);
+  EXPECT_FLOAT_EQ(float(*f.get_float("gemma-embedding.attention.layer_norm_rms_epsilon")), 1e-6f);
+  EXPECT_FLOAT_EQ(float(*f.get_float("gemma-embedding.rope.freq_base")), 1e6f);
+  EXPECT_FLOAT_EQ(float(*f.get_float("gemma-embedding.rope.freq_base_swa")), 1e4f);
+  EXPECT_EQ(f.find("gemma-embedding.rope.scaling.type"), nullptr);
+  EXPECT_EQ(*f.get_int("gemma-embedding.dense_2_feat_in"), 8);
+  EXPECT_EQ(*f.get_int("gemma-embedding.dense_2_feat_out"), 16);
+  EXPECT_EQ(*f.get_int("gemma-embedding.dense_3_feat_in"), 16);
+  EXPECT_EQ(*f.get_int("gemma-embedding.dense_3_feat_out"), 8);
+  EXPECT_EQ(f.find_tensor("dense.0.weight"), nullptr);
+  ASSERT_NE(f.find_tensor("dense_2.weight"), nullptr);
+  ASSERT_NE(f.find_tensor("dense_3.weight"), nullptr);
+  EXPECT_EQ(f.find_tensor("dense_2.weight")->data, p.raw->find_tensor("dense.0.weight")->data);
+  EXPECT_EQ(f.find_tensor("dense_3.weight")->shape, (std::vector<int64_t>{8, 16}));
+  EXPECT_EQ(f.get_string_array("tokenizer.ggml.tokens")->size(), 4u);
+  // As written when asked for.
+  EXPECT_EQ(*p.raw->get_string("general.architecture"), "gemma3");
+  EXPECT_NE(p.raw->find_tensor("dense.0.weight"), nullptr);
+
+  // A llama.cpp gemma3 file given a pooling_type (no Dense tensors) stays gemma3, untouched.
+  GgufWriter g = spm_vocab("gemma3", 4);
+  g.set_u32("gemma3.block_count", 1);
+  g.set_f32("gemma3.attention.layer_norm_rms_epsilon", 1e-6f);
+  g.set_u32("gemma3.pooling_type", 1);
+  ASSERT_TRUE(g.add_tensor("token_embd.weight", DType::F32, {4, 8}, emb.data(), emb.size() * 4));
+  Parsed q = parse_both(g);
+  ASSERT_TRUE(q.f);
+  EXPECT_FALSE(q.f->layout_fixes().applied());
+  EXPECT_EQ(*q.f->get_string("general.architecture"), "gemma3");
+
+  // A Dense bias would be dropped silently: refused.
+  GgufWriter b = w;
+  ASSERT_TRUE(b.add_tensor("dense.0.bias", DType::F32, {16}, d0.data(), 64));
+  const std::vector<uint8_t> bytes = b.to_bytes();
+  EXPECT_FALSE(GgufFile::parse(bytes.data(), bytes.size(), "test").is_ok());
 }
 
 TEST(OllamaCompat, Qwen35) {
