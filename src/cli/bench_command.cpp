@@ -9,9 +9,13 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
 
 #include "cli/commands.h"
 #include "kernels/kernels.h"
+#include "runtime/fit.h"
+#include "runtime/machine.h"
 #include "runtime/session.h"
 
 namespace hearth::cli {
@@ -24,7 +28,60 @@ struct BenchOpts {
   bool no_repack = false;
   bool mmap = false, no_mmap = false;
   bool json_only = false;
+  bool peak = false;
 };
+
+// What this CPU can do at most, all threads: multiply-adds per second through the active level's
+// int8, F32 and BF16 dot-product instructions (register-only chains, kernels::KernelTable's peak
+// probes), and the memory bandwidth decode can hope for (runtime::memory_bandwidth()).
+struct Peak {
+  double int8 = 0, f32 = 0, bf16 = 0;  // multiply-adds/s (0: no such instruction)
+  double bandwidth = 0;                // bytes/s
+};
+
+double probe_peak(ThreadPool& pool, uint64_t (*fn)(uint64_t)) {
+  if (!fn) return 0;
+  using clk = std::chrono::steady_clock;
+  uint64_t iters = 1 << 14;
+  for (;;) {  // about 50 ms on one thread
+    const auto t0 = clk::now();
+    fn(iters);
+    const double dt = std::chrono::duration<double>(clk::now() - t0).count();
+    if (dt > 0.05) break;
+    iters *= 4;
+  }
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    std::vector<uint64_t> macs(size_t(pool.size()), 0);
+    const auto t0 = clk::now();
+    pool.run([&](int ith, int) { macs[size_t(ith)] = fn(iters); });
+    const double dt = std::chrono::duration<double>(clk::now() - t0).count();
+    uint64_t total = 0;
+    for (uint64_t m : macs) total += m;
+    best = std::max(best, double(total) / dt);
+  }
+  return best;
+}
+
+Peak measure_peak(int threads) {
+  ThreadPool pool(threads > 0 ? threads : int(std::thread::hardware_concurrency()));
+  const auto& kt = kernels::active();
+  Peak p;
+  p.int8 = probe_peak(pool, kt.peak_int8);
+  p.f32 = probe_peak(pool, kt.peak_f32);
+  p.bf16 = probe_peak(pool, kt.peak_bf16);
+  p.bandwidth = runtime::memory_bandwidth();
+  return p;
+}
+
+void print_peak(const Peak& p, int threads) {
+  std::printf("| peak (%d threads, %s) | |\n|---|---:|\n", threads,
+              kernels::isa_name(kernels::active().isa));
+  std::printf("| int8 dot products | %.0f GOPS |\n", 2 * p.int8 / 1e9);
+  std::printf("| F32 FMA | %.0f GFLOPS |\n", 2 * p.f32 / 1e9);
+  if (p.bf16 > 0) std::printf("| BF16 dot products | %.0f GFLOPS |\n", 2 * p.bf16 / 1e9);
+  std::printf("| memory read bandwidth | %.1f GB/s |\n\n", p.bandwidth / 1e9);
+}
 
 std::vector<int32_t> bench_tokens(int n, uint32_t seed, int64_t n_vocab) {
   // The oracle's generator: an LCG away from the low (often special/byte) ids.
@@ -76,6 +133,27 @@ int run_bench(const BenchOpts& o) {
       return 1;
     }
     kernels::set_isa_cap(isa);
+  }
+  Peak peak;
+  const int peak_threads = o.threads > 0 ? o.threads : int(std::thread::hardware_concurrency());
+  if (o.peak) {
+    peak = measure_peak(peak_threads);
+    if (!o.json_only) print_peak(peak, peak_threads);
+    if (o.model.empty()) {
+      nlohmann::ordered_json j;
+      j["isa"] = kernels::isa_name(kernels::active().isa);
+      j["threads"] = peak_threads;
+      j["peak"] = {{"int8_gops", 2 * peak.int8 / 1e9},
+                   {"f32_gflops", 2 * peak.f32 / 1e9},
+                   {"bf16_gflops", 2 * peak.bf16 / 1e9},
+                   {"bandwidth_gbs", peak.bandwidth / 1e9}};
+      std::cout << j.dump() << "\n";
+      return 0;
+    }
+  }
+  if (o.model.empty()) {
+    std::fprintf(stderr, "hearth: bench needs -m MODEL (or --peak alone)\n");
+    return 1;
   }
   if (o.n_prompt < 1 || o.n_gen < 1 || o.reps < 1) {
     std::fprintf(stderr, "hearth: -p, -n and -r must be positive\n");
@@ -146,12 +224,37 @@ int run_bench(const BenchOpts& o) {
   j["rss_mib"] = {{"total", rss[0]}, {"file", rss[1]}, {"anon", rss[2]}};
   j["file_mib"] = double((*eng)->file().file_size()) / 1048576.0;
   j["kv_mib"] = double((*eng)->model().state_bytes(cp)) / 1048576.0;
+  // Each figure against its bound: prefill's multiply-adds (2 per weight read per token) against
+  // the int8 peak (F32 FMA for float weights), decode's bytes per token against the bandwidth.
+  double pp_frac = 0, tg_frac = 0;
+  if (o.peak) {
+    runtime::FitParams fp;
+    fp.n_ctx = cp.n_ctx;
+    auto est = runtime::estimate_memory((*eng)->file(), fp);
+    if (est.is_ok() && est->decode_params > 0) {
+      const bool float_weights = est->decode_bytes >= est->decode_params * 2;
+      const double peak_macs = float_weights ? peak.f32 : peak.int8;
+      // Prefill computes logits for its last token only: the output projection once per prompt.
+      const double pp_macs =
+          double(est->decode_params - est->output_params) + double(est->output_params) / o.n_prompt;
+      if (peak_macs > 0) pp_frac = sp.mean * pp_macs / peak_macs;
+      if (peak.bandwidth > 0) tg_frac = st.mean * double(est->decode_bytes) / peak.bandwidth;
+      j["bound"] = {{"prefill_macs_per_token", pp_macs},
+                    {"bytes_per_token", est->decode_bytes},
+                    {"pp_of_peak", pp_frac},
+                    {"pp_peak_kind", float_weights ? "f32" : "int8"},
+                    {"tg_of_bandwidth", tg_frac}};
+    }
+  }
   if (!o.json_only) {
     std::printf("| model | threads | isa | test | t/s |\n|---|---:|---|---|---:|\n");
     std::printf("| %s | %d | %s | pp%d | %.2f ± %.2f |\n", o.model.c_str(), (*eng)->pool().size(),
                 kernels::isa_name(kernels::active().isa), o.n_prompt, sp.mean, sp.sd);
     std::printf("| %s | %d | %s | tg%d | %.2f ± %.2f |\n", o.model.c_str(), (*eng)->pool().size(),
                 kernels::isa_name(kernels::active().isa), o.n_gen, st.mean, st.sd);
+    if (pp_frac > 0 || tg_frac > 0)
+      std::printf("\npp%d at %.0f%% of the compute peak, tg%d at %.0f%% of the bandwidth bound\n",
+                  o.n_prompt, 100 * pp_frac, o.n_gen, 100 * tg_frac);
   }
   std::cout << j.dump() << "\n";
   return 0;
@@ -162,7 +265,7 @@ int run_bench(const BenchOpts& o) {
 void add_bench_command(CLI::App& app) {
   static BenchOpts o;
   auto* c = app.add_subcommand("bench", "measure prompt processing and generation speed");
-  c->add_option("-m,--model", o.model, "GGUF model file")->required();
+  c->add_option("-m,--model", o.model, "GGUF model file");
   c->add_option("-p", o.n_prompt, "prompt tokens (default 512)");
   c->add_option("-n", o.n_gen, "generated tokens (default 128)");
   c->add_option("-t,--threads", o.threads, "threads (default: all cores)");
@@ -173,6 +276,9 @@ void add_bench_command(CLI::App& app) {
   c->add_flag("--no-mmap", o.no_mmap, "copy every weight into huge-page memory at load")
       ->excludes("--mmap");
   c->add_flag("--json", o.json_only, "print only the JSON line");
+  c->add_flag("--peak", o.peak,
+              "also measure this CPU's int8/F32/BF16 dot-product peaks and memory bandwidth, and "
+              "report pp and tg as fractions of their bounds (alone: only the peaks)");
   c->callback([] { std::exit(run_bench(o)); });
 }
 

@@ -68,6 +68,13 @@ struct KernelTable {
                    float softcap, float* scores, float* lanes, float* out) = nullptr;
   // y[i] += a * x[i] over an F16 row (attention's weighted sum of V rows).
   void (*mad_f16)(int64_t n, float* y, const uint16_t* x, float a) = nullptr;
+  // Peak probes (`hearth bench --peak`): `iters` rounds of independent dot-product chains held in
+  // registers, the instructions this level's kernels use; return the multiply-adds done. int8:
+  // u8 x s8 pairs as the quantized prefill GEMMs take them; f32: FMA lanes; bf16: BF16 pairs
+  // (nullptr where the CPU has no BF16 dot product).
+  uint64_t (*peak_int8)(uint64_t iters) = nullptr;
+  uint64_t (*peak_f32)(uint64_t iters) = nullptr;
+  uint64_t (*peak_bf16)(uint64_t iters) = nullptr;
 };
 
 Isa detected_isa();                 // best level this CPU supports

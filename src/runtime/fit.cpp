@@ -111,6 +111,9 @@ Result<MemoryEstimate> estimate_memory(const gguf::GgufFile& f, const FitParams&
     if (lookup_tensor(t.name, tied)) continue;
     const int64_t b = read_per_token(t.name, int64_t(t.nbytes), experts, used);
     e.decode_bytes += b;
+    e.decode_params += read_per_token(t.name, t.n_elements, experts, used);
+    if (t.name == "output.weight" || (tied && t.name == "token_embd.weight"))
+      e.output_params = t.n_elements;
     e.decode_cost += double(b) / decode_efficiency(t.type);
   }
 

@@ -37,7 +37,9 @@ struct MemoryEstimate {
   int64_t weights = 0, kv_cache = 0, compute = 0, tokenizer = 0;
   int64_t ignored = 0;       // tensor bytes in the file the engine never reads
   int64_t decode_bytes = 0;  // bytes read per decoded token at an empty context (MoE: routed share)
-  double decode_cost = 0;    // the same, each tensor's bytes divided by its type's efficiency
+  int64_t decode_params = 0;  // the weights those bytes hold: multiply-adds per token
+  int64_t output_params = 0;  // of which the output projection (prefill needs it for one token)
+  double decode_cost = 0;     // the same, each tensor's bytes divided by its type's efficiency
   int64_t total() const { return weights + kv_cache + compute + tokenizer; }
 };
 

@@ -8,6 +8,7 @@ void register_avx2(KernelTable& t) {
   register_avx2_legacy(t);
   register_avx2_kquants(t);
   register_avx2_attn(t);
+  register_avx2_peak(t);
 }
 
 }  // namespace hearth::kernels

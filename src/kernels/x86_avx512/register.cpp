@@ -8,6 +8,7 @@ void register_avx512(KernelTable& t) {
   register_avx512_legacy(t);
   register_avx512_kquants(t);
   register_avx512_attn(t);
+  register_avx512_peak(t);
   register_avx512_unpacked(t);
 }
 

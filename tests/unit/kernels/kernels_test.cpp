@@ -356,3 +356,17 @@ TEST(Kernels, GroupedF16AttentionMatchesReference) {
 
 }  // namespace
 }  // namespace hearth::kernels
+
+// The peak probes behind `hearth bench --peak` run on every level this CPU has and count what
+// they do (the x86 levels all have int8 and F32 probes; BF16 only with AVX512-BF16).
+TEST(Kernels, PeakProbesRun) {
+  for (Isa isa : levels()) {
+    const KernelTable& kt = table(isa);
+    if (isa == Isa::kGeneric) continue;
+    ASSERT_TRUE(kt.peak_int8 && kt.peak_f32) << isa_name(isa);
+    EXPECT_EQ(kt.peak_int8(1000) % 1000, 0u);
+    EXPECT_GE(kt.peak_int8(1000), 1000u * 32);
+    EXPECT_GE(kt.peak_f32(1000), 1000u * 8);
+    if (kt.peak_bf16) EXPECT_GE(kt.peak_bf16(1000), 1000u * 32);
+  }
+}
