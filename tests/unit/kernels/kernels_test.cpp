@@ -354,9 +354,6 @@ TEST(Kernels, GroupedF16AttentionMatchesReference) {
   }
 }
 
-}  // namespace
-}  // namespace hearth::kernels
-
 // The peak probes behind `hearth bench --peak` run on every level this CPU has and count what
 // they do (the x86 levels all have int8 and F32 probes; BF16 only with AVX512-BF16).
 TEST(Kernels, PeakProbesRun) {
@@ -370,3 +367,6 @@ TEST(Kernels, PeakProbesRun) {
     if (kt.peak_bf16) EXPECT_GE(kt.peak_bf16(1000), 1000u * 32);
   }
 }
+
+}  // namespace
+}  // namespace hearth::kernels
