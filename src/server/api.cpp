@@ -15,6 +15,7 @@
 #include "base/version.h"
 #include "server/api_util.h"
 #include "store/create.h"
+#include "web/assets.h"
 
 namespace hearth::server {
 
@@ -105,6 +106,27 @@ std::string rfc3339(int64_t s, int64_t nanos) {
   return buf;
 }
 
+// One of the web UI's embedded files (src/web/assets.h) as an answer to GET or HEAD. `at_root`:
+// the page at "/", which is the UI or the probe text depending on Accept.
+static HttpResponse ui_file(const HttpRequest& req, const web::EmbeddedFile& f,
+                            bool at_root = false) {
+  web::Reply w = web::answer(f, req.header("if-none-match"), req.header("accept-encoding"));
+  HttpResponse r;
+  r.status = w.status;
+  r.content_type = std::string(w.content_type);
+  r.body = std::string(w.body);
+  r.headers = std::move(w.headers);
+  if (at_root) {
+    auto vary = std::find_if(r.headers.begin(), r.headers.end(),
+                             [](const auto& h) { return h.first == "Vary"; });
+    if (vary == r.headers.end())
+      r.headers.emplace_back("Vary", "Accept");
+    else
+      vary->second = "Accept, " + vary->second;
+  }
+  return r;
+}
+
 void Api::handle(const HttpRequest& req, ResponderP res) {
   const std::string& p = req.path;
   const std::string& m = req.method;
@@ -116,10 +138,20 @@ void Api::handle(const HttpRequest& req, ResponderP res) {
   };
   if (p == "/") {
     if (!only({"GET", "HEAD"})) return;
+    // Browsers get the UI; API clients probe for this exact text.
+    if (web::wants_html(req.header("accept")))
+      return res->send(ui_file(req, web::index_html(), true));
     HttpResponse r;
     r.content_type = "text/plain; charset=utf-8";
-    r.body = "Ollama is running";  // clients probe for this exact text
+    r.body = "Ollama is running";
+    r.headers.emplace_back("Vary", "Accept");
     return res->send(r);
+  }
+  if (p.rfind("/ui/assets/", 0) == 0) {
+    if (!only({"GET", "HEAD"})) return;
+    const web::EmbeddedFile* f = web::find(std::string_view(p).substr(11));
+    if (!f) return res->send(json_error(404, "404 page not found"));
+    return res->send(ui_file(req, *f));
   }
   if (p == "/api/version") {
     if (!only({"GET", "HEAD"})) return;

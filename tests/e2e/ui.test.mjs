@@ -1,0 +1,282 @@
+// End-to-end: the browser UI served by `hearth serve`, in a real headless Chromium (Debian's
+// `chromium`, driven by playwright-core). The fixture model has random weights, so answers are
+// gibberish, but they stream like real ones. Screenshots of the main screens are saved to
+// $HEARTH_ARTIFACTS (default build/artifacts/ui).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { SHARED, startServer } from './harness.mjs';
+
+const GGUF = join(SHARED, 'fixtures', 'qwen3-Q8_0.gguf');
+const ARTIFACTS = resolve(process.env.HEARTH_ARTIFACTS ?? 'build/artifacts/ui');
+const CHROMIUM = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium';
+const LONG = 100000;  // num_predict for answers that run until stopped
+
+let srv, browser, page;
+const consoleErrors = [];
+const requests = [];
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  srv = await startServer();
+  await srv.create('qwen3', GGUF);
+  // CI runs as root, where Chromium's sandbox cannot start.
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: srv.host });
+  page = await context.newPage();
+  page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+  page.on('request', (r) => requests.push(r.url()));
+});
+
+after(async () => {
+  await browser?.close();
+  srv?.stop();
+});
+
+const shot = (name) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`) });
+const composer = () => page.getByLabel('Message');
+const answers = () => page.locator('.msg.assistant');
+const lastAnswer = () => answers().last();
+const idle = () => page.locator('button.send').waitFor();  // Send is back once an answer ends
+
+async function send(text) {
+  await composer().fill(text);
+  await composer().press('Enter');
+}
+
+async function openOptions() {
+  if (!(await page.locator('.options').isVisible())) await page.getByRole('button', { name: 'Options' }).click();
+}
+
+async function setOption(name, value) {
+  await openOptions();
+  await page.locator(`.options [name="${name}"]`).fill(String(value));
+}
+
+// Waits until the streaming answer shows at least `n` characters.
+const answerLonger = (n) =>
+  page.waitForFunction((n) => {
+    const a = [...document.querySelectorAll('.msg.assistant')].pop();
+    return a && a.classList.contains('streaming') && a.textContent.length > n;
+  }, n);
+
+test('GET /: API clients get the probe text, browsers the UI; assets are embedded', async () => {
+  for (const headers of [{}, { Accept: '*/*' }, { Accept: 'application/json' }]) {
+    const r = await fetch(srv.host, { headers });
+    assert.equal(r.status, 200);
+    assert.equal(await r.text(), 'Ollama is running');
+    assert.match(r.headers.get('content-type'), /^text\/plain/);
+  }
+  const accept = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8';
+  const r = await fetch(srv.host, { headers: { Accept: accept } });
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^text\/html/);
+  assert.match(r.headers.get('content-security-policy'), /script-src 'self'/);
+  assert.match(r.headers.get('vary'), /Accept/);
+  const html = await r.text();
+  assert.match(html, /<div id="app">/);
+  const head = await fetch(srv.host, { method: 'HEAD', headers: { Accept: accept, 'Accept-Encoding': 'identity' } });
+  assert.equal(head.status, 200);
+  assert.equal(Number(head.headers.get('content-length')), Buffer.byteLength(html));
+
+  const js = html.match(/\/ui\/assets\/(app-[A-Z0-9]+\.js)/)[1];
+  const a = await fetch(`${srv.host}/ui/assets/${js}`, { headers: { 'Accept-Encoding': 'gzip' } });
+  assert.equal(a.status, 200);
+  assert.match(a.headers.get('content-type'), /^text\/javascript/);
+  assert.equal(a.headers.get('content-encoding'), 'gzip');
+  assert.match(a.headers.get('cache-control'), /immutable/);
+  assert.ok((await a.text()).length > 1000);  // fetch decompressed it
+  const again = await fetch(`${srv.host}/ui/assets/${js}`,
+                            { headers: { 'Accept-Encoding': 'gzip', 'If-None-Match': a.headers.get('etag') } });
+  assert.equal(again.status, 304);
+
+  const missing = await fetch(`${srv.host}/ui/assets/nope.js`);
+  assert.equal(missing.status, 404);
+  assert.ok((await missing.json()).error);
+  assert.equal((await fetch(`${srv.host}/ui/assets/${js}`, { method: 'POST' })).status, 405);
+});
+
+test('the page loads and lists the models', async () => {
+  const r = await page.goto(srv.host);
+  assert.equal(r.status(), 200);
+  assert.match(r.headers()['content-type'], /^text\/html/);
+  await page.locator('select.model option', { hasText: 'qwen3:latest' }).waitFor({ state: 'attached' });
+  assert.equal(await page.locator('select.model').inputValue(), 'qwen3:latest');
+  await page.locator('.empty h1', { hasText: 'qwen3:latest' }).waitFor();
+  assert.ok(await composer().evaluate((el) => el === document.activeElement));
+  await shot('empty');
+});
+
+test('an answer streams in and can be copied', async () => {
+  // A fixed seed makes the random model's answers the same on every run (none ends early).
+  await setOption('seed', 42);
+  await setOption('num_predict', 300);
+  await page.getByRole('button', { name: 'Close options' }).click();
+  // Record the answer's length at every DOM change while it streams.
+  await page.evaluate(() => {
+    window.__lengths = [];
+    const conv = document.querySelector('.conversation');
+    new MutationObserver(() => {
+      const a = [...conv.querySelectorAll('.msg.assistant')].pop();
+      if (a) window.__lengths.push(a.textContent.length);
+    }).observe(conv, { subtree: true, childList: true, characterData: true });
+  });
+  await send('Why is the sky blue?');
+  await page.locator('.msg.user .bubble', { hasText: 'Why is the sky blue?' }).waitFor();
+  await page.locator('button.stop').waitFor();
+  await idle();
+  const lengths = await page.evaluate(() => window.__lengths);
+  const distinct = new Set(lengths.filter((n) => n > 0));
+  assert.ok(distinct.size >= 3, `the answer should grow while streaming: ${JSON.stringify(lengths)}`);
+  assert.ok(Math.max(...lengths) > 50);
+  await lastAnswer().locator('.stats', { hasText: 'tokens' }).waitFor();
+  await shot('chat');
+
+  const text = await lastAnswer().locator('.md').first().textContent();
+  await lastAnswer().locator('button.copy-msg').click();
+  await lastAnswer().locator('button.copy-msg', { hasText: 'Copied' }).waitFor();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  assert.ok(copied.length > 0 && text.includes(copied.trim().slice(0, 10)), 'the answer was copied');
+});
+
+test('Stop aborts a long answer', async () => {
+  await setOption('num_predict', LONG);
+  await send('Tell me a very long story.');
+  await answerLonger(100);
+  await page.locator('button.stop').click();
+  await idle();
+  await lastAnswer().locator('.note', { hasText: 'stopped' }).waitFor();
+  const n = (await lastAnswer().textContent()).length;
+  await page.waitForTimeout(400);
+  assert.equal((await lastAnswer().textContent()).length, n, 'nothing arrives after Stop');
+});
+
+test('Regenerate replaces the last answer', async () => {
+  const before = await answers().count();
+  const req = page.waitForRequest((r) => r.url().endsWith('/api/chat'));
+  await lastAnswer().locator('button.regenerate').click();
+  const body = (await req).postDataJSON();
+  assert.deepEqual(body.messages.at(-1), { role: 'user', content: 'Tell me a very long story.' });
+  assert.equal(body.options.num_predict, LONG);
+  await answerLonger(50);
+  await page.keyboard.press('Escape');  // Esc stops too, wherever the focus is
+  await idle();
+  await lastAnswer().locator('.note', { hasText: 'stopped' }).waitFor();
+  assert.equal(await answers().count(), before);
+});
+
+test('options: the system prompt and settings go with the request', async () => {
+  await setOption('system', 'You are a terse assistant.');
+  await setOption('temperature', 0.3);
+  await setOption('num_ctx', 1024);
+  await setOption('num_predict', 24);
+  await page.locator('.model-info dd', { hasText: 'qwen3' }).first().waitFor();  // from /api/show
+  await shot('options');
+  const req = page.waitForRequest((r) => r.url().endsWith('/api/chat'));
+  await send('Hello');
+  const body = (await req).postDataJSON();
+  await idle();
+  assert.deepEqual(body.messages[0], { role: 'system', content: 'You are a terse assistant.' });
+  assert.deepEqual(body.options, { temperature: 0.3, num_ctx: 1024, num_predict: 24, seed: 42 });
+  assert.equal(body.model, 'qwen3:latest');
+  assert.equal(body.stream, true);
+  // The stopped answers went back as context; the failed/empty ones would not.
+  assert.deepEqual(body.messages.map((m) => m.role),
+                   ['system', 'user', 'assistant', 'user', 'assistant', 'user']);
+});
+
+test('markdown, code, math, thinking and tool calls render safely', async () => {
+  // A fixed answer (the random model cannot write markdown): served in place of /api/chat.
+  const md = [
+    '# Title\n\nSome **bold** text, a [link](https://example.com/) and [bad](javascript:alert(1)).\n\n',
+    '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>\n\n',
+    '![a picture](https://example.com/pic.png)\n\n',
+    '```python\ndef double(x):\n    return x * 2\n```\n\n',
+    'Inline $E = mc^2$ and \\(a^2+b^2=c^2\\), and on its own line:\n\n',
+    '$$\\int_0^1 x^2\\,dx = \\frac{1}{3}$$\n\nIt costs $5 and $10.\n',
+  ];
+  const chunks = [
+    { message: { role: 'assistant', content: '', thinking: 'Let me think about **this**.' }, done: false },
+    ...md.map((content) => ({ message: { role: 'assistant', content }, done: false })),
+    { message: { role: 'assistant', content: '',
+                 tool_calls: [{ function: { name: 'get_weather', arguments: { city: 'Paris' } } }] },
+      done: false },
+    { message: { role: 'assistant', content: '' }, done: true, done_reason: 'stop', eval_count: 42,
+      eval_duration: 1e9 },
+  ];
+  await page.route('**/api/chat', (route) => route.fulfill({
+    status: 200, contentType: 'application/x-ndjson',
+    body: chunks.map((c) => JSON.stringify({ model: 'qwen3:latest', ...c })).join('\n') + '\n',
+  }));
+  await send('Show me some markdown');
+  await idle();
+  await page.unroute('**/api/chat');
+  const a = lastAnswer();
+
+  const thinking = a.locator('details.thinking');
+  assert.equal(await thinking.evaluate((d) => d.open), false, 'thinking starts collapsed');
+  assert.equal(await thinking.locator('strong').textContent(), 'this');
+  assert.equal(await a.locator('.md h1').textContent(), 'Title');
+  assert.equal(await a.locator(':scope > .md strong').textContent(), 'bold');
+  const link = a.locator('a[href="https://example.com/"]');
+  assert.equal(await link.textContent(), 'link');
+  assert.match(await link.getAttribute('rel'), /noopener/);
+  assert.equal(await a.locator('a[href^="javascript"]').count(), 0);
+  // Raw HTML and images from the model are text, never elements.
+  assert.equal(await page.locator('.conversation img, .conversation script').count(), 0);
+  assert.match(await a.textContent(), /<img src=x onerror=/);
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  assert.equal(await a.locator('a[href="https://example.com/pic.png"]').textContent(), '[image: a picture]');
+  // Code: highlighted once highlight.js has loaded, with a working copy button.
+  await a.locator('code.language-python .hljs-keyword', { hasText: 'def' }).waitFor();
+  await a.locator('.code-block .copy-code').click();
+  await a.locator('.code-block .copy-code', { hasText: 'Copied' }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), 'def double(x):\n    return x * 2');
+  // Math: KaTeX for $…$, \(…\) and $$…$$; dollar amounts stay text.
+  await a.locator('.math-block .katex-display').waitFor();
+  assert.equal(await a.locator('.katex').count(), 3);
+  assert.match(await a.textContent(), /It costs \$5 and \$10\./);
+  assert.equal(await a.locator('.math-pending').count(), 0);
+  // Tool calls.
+  assert.equal(await a.locator('.tool-call .tool-name').textContent(), 'get_weather');
+  assert.match(await a.locator('.tool-call .tool-args').textContent(), /"city":"Paris"/);
+  assert.match(await a.locator('.stats').textContent(), /42 tokens · 42\.0 tok\/s/);
+  await a.scrollIntoViewIfNeeded();
+  await shot('markdown');
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await shot('markdown-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+});
+
+test('keyboard: / focuses the composer, Shift+Enter adds a line, Ctrl+Shift+O opens a new chat', async () => {
+  await page.locator('.brand').click();  // focus away from the composer
+  await page.keyboard.press('/');
+  assert.ok(await composer().evaluate((el) => el === document.activeElement));
+  assert.equal(await composer().inputValue(), '', '"/" is not typed into the box');
+  await page.keyboard.type('line one');
+  await page.keyboard.press('Shift+Enter');
+  await page.keyboard.type('line two');
+  assert.equal(await composer().inputValue(), 'line one\nline two');
+  await composer().fill('');
+
+  const title = 'Why is the sky blue?';
+  await page.keyboard.press('Control+Shift+O');
+  await page.locator('.empty').waitFor();
+  assert.equal(await page.locator('.msg').count(), 0);
+  const entry = page.locator('.chat-list button', { hasText: title });
+  await entry.waitFor();
+  await entry.click();
+  await page.locator('.msg.user .bubble', { hasText: title }).waitFor();
+  assert.ok((await answers().count()) >= 4);
+});
+
+test('no console errors, no request to any other host', async () => {
+  assert.deepEqual(consoleErrors, []);
+  const foreign = requests.filter((u) => !u.startsWith(srv.host + '/') && !u.startsWith('data:'));
+  assert.deepEqual(foreign, []);
+  assert.ok(requests.some((u) => u.includes('/ui/assets/katex-')), 'KaTeX was loaded on demand');
+});

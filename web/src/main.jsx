@@ -1,0 +1,6 @@
+import 'katex/dist/katex.min.css';
+import './style.css';
+import { render } from 'preact';
+import { App } from './App.jsx';
+
+render(<App />, document.getElementById('app'));
