@@ -18,6 +18,7 @@
 #include "server/http.h"
 #include "server/listen.h"
 #include "store/store.h"
+#include "web/ui_api.h"
 
 namespace hearth::cli {
 
@@ -191,6 +192,11 @@ void add_serve_command(CLI::App& app) {
         }
         api.set_max_upload(*n);
       }
+      // The web chat's history API (/ui/api/); its database opens on first use.
+      auto ui = web::UiApi::from_env();
+      api.add_routes([&ui](const server::HttpRequest& r, server::ResponderP res) {
+        return ui->handle(r, std::move(res));
+      });
       server::ServerOptions o;
       o.host = addr->host;
       o.port = addr->port;

@@ -232,6 +232,8 @@ void Api::handle(const HttpRequest& req, ResponderP res) {
     if (!only({"POST"})) return;
     return v1_responses(req, res);
   }
+  for (const auto& r : routes_)
+    if (r(req, res)) return;
   res->send(json_error(404, "404 page not found"));
 }
 

@@ -4,8 +4,10 @@
 // embeddings in api_embed.cpp, reranking in api_rerank.cpp.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "runtime/fit.h"
 #include "server/http.h"
@@ -35,6 +37,11 @@ class Api {
   // HEARTH_REGISTRY_UPLOADS=1).
   void set_registry_uploads(bool on);
   struct RegistryUploads;  // upload sessions (api_registry.cpp)
+  // Routes served by a layer above this one (the web UI's /ui/api, src/web/ui_api.h), tried
+  // before the final 404: a handler answers and returns true, or returns false for a path it
+  // does not own.
+  using Routes = std::function<bool(const HttpRequest&, ResponderP)>;
+  void add_routes(Routes r) { routes_.push_back(std::move(r)); }
 
  private:
   // api.cpp
@@ -74,6 +81,7 @@ class Api {
   uint64_t max_upload_ = 0;
   bool registry_uploads_ = false;
   std::shared_ptr<RegistryUploads> uploads_;
+  std::vector<Routes> routes_;
 };
 
 // RFC 3339 with nanoseconds in UTC ("2025-10-26T17:15:24.097767000Z").

@@ -42,6 +42,11 @@ class Server:
         if "HEARTH_KEY" not in (env or {}) and "HEARTH_KEY" not in os.environ:
             self._keydir = tempfile.mkdtemp(prefix="hearth-key-")
             e["HEARTH_KEY"] = os.path.join(self._keydir, "id_ed25519")
+        # The web chat's history database: one per server, never the user's ~/.hearth/ui.sqlite.
+        self._uidir = None
+        if "HEARTH_UI_DB" not in (env or {}):
+            self._uidir = tempfile.mkdtemp(prefix="hearth-ui-")
+            e["HEARTH_UI_DB"] = os.path.join(self._uidir, "ui.sqlite")
         e.update(env or {})
         self.env = e
         self.proc = subprocess.Popen([HEARTH, "serve"], env=e, stderr=subprocess.PIPE, text=True,
@@ -116,6 +121,8 @@ class Server:
         shutil.rmtree(self.models, ignore_errors=True)
         if self._keydir:
             shutil.rmtree(self._keydir, ignore_errors=True)
+        if self._uidir:
+            shutil.rmtree(self._uidir, ignore_errors=True)
         for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                        "WARNING: ThreadSanitizer"):
             if marker in log:

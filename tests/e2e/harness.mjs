@@ -34,11 +34,13 @@ async function waitUp(url) {
 // Starts the server; returns { host, stop(), create(name, ggufPath) }.
 export async function startServer(env = {}) {
   const models = mkdtempSync(join(tmpdir(), 'hearth-e2e-'));
+  // The web chat's history database: one per server, never the user's ~/.hearth/ui.sqlite.
+  const uidir = mkdtempSync(join(tmpdir(), 'hearth-e2e-ui-'));
   const port = await freePort();
   const host = `http://127.0.0.1:${port}`;
   const server = spawn(HEARTH, ['serve'], {
     env: { ...process.env, HEARTH_MODELS: models, HEARTH_HOST: `127.0.0.1:${port}`,
-           HEARTH_NUM_PARALLEL: '4', ...env },
+           HEARTH_NUM_PARALLEL: '4', HEARTH_UI_DB: join(uidir, 'ui.sqlite'), ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   await waitUp(host);
@@ -48,6 +50,7 @@ export async function startServer(env = {}) {
     stop() {
       server.kill('SIGTERM');
       rmSync(models, { recursive: true, force: true });
+      rmSync(uidir, { recursive: true, force: true });
     },
     // Uploads the GGUF as a blob (what `ollama create` and Open WebUI do) and creates a model.
     async create(name, gguf, extra = {}) {
