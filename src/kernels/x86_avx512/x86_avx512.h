@@ -9,8 +9,8 @@ namespace hearth::kernels {
 void register_avx512_float(KernelTable& t);     // float.cpp:   F32 F16 BF16
 void register_avx512_legacy(KernelTable& t);    // legacy.cpp:  Q8_0 (+ Q8_0 activations)
 void register_avx512_kquants(KernelTable& t);   // kquants.cpp: Q2_K..Q6_K IQ4_XS (+ Q8_K)
-void register_avx512_attn(KernelTable& t);
-void register_avx512_peak(KernelTable& t);  // peak.cpp: peak probes for bench --peak      // attn.cpp:    attention helpers
+void register_avx512_attn(KernelTable& t);      // attn.cpp:    attention helpers
+void register_avx512_peak(KernelTable& t);      // peak.cpp:    peak probes for bench --peak
 void register_avx512_unpacked(KernelTable& t);  // unpacked.cpp: Q4_0 Q5_0 IQ4_NL Q4_1 Q5_1
 
 // Q8_0 weights x Q8_0 activations. Decode and small batches always sum in llama.cpp's x86 order
