@@ -45,6 +45,19 @@ function onMarkdownClick(e) {
   if (code) copyText(code.textContent).then((ok) => flash(b, ok));
 }
 
+// A message's copy button: flashes whether the copy worked.
+function CopyButton({ text, title }) {
+  return (
+    <button type="button" class="copy-msg" title={title}
+            onClick={(e) => {
+              const b = e.currentTarget;
+              copyText(text).then((ok) => flash(b, ok));
+            }}>
+      Copy
+    </button>
+  );
+}
+
 export function Message({ m, streaming, last, renderVersion, onRegenerate }) {
   if (m.role === 'tool') {
     return (
@@ -64,13 +77,7 @@ export function Message({ m, streaming, last, renderVersion, onRegenerate }) {
       <div class="msg user">
         <div class="bubble">{m.content}</div>
         <div class="actions">
-          <button type="button" class="copy-msg" title="Copy message"
-                  onClick={(e) => {
-                    const b = e.currentTarget;
-                    copyText(m.content).then((ok) => flash(b, ok));
-                  }}>
-            Copy
-          </button>
+          <CopyButton text={m.content} title="Copy message" />
         </div>
       </div>
     );
@@ -91,13 +98,7 @@ export function Message({ m, streaming, last, renderVersion, onRegenerate }) {
       {m.error && <div class="error" role="alert">{m.error}</div>}
       {!streaming && (
         <div class="actions">
-          <button type="button" class="copy-msg" title="Copy answer (markdown)"
-                  onClick={(e) => {
-                    const b = e.currentTarget;
-                    copyText(m.content).then((ok) => flash(b, ok));
-                  }}>
-            Copy
-          </button>
+          <CopyButton text={m.content} title="Copy answer (markdown)" />
           {last && (
             <button type="button" class="regenerate" title="Regenerate the answer" onClick={onRegenerate}>
               Regenerate
