@@ -16,8 +16,12 @@
 
 #include "base/json_depth.h"
 #include "base/utf8.h"
+#include "db/sqlite.h"
 
 namespace hearth::web {
+
+using db::Query;
+using db::Tx;
 
 namespace {
 
@@ -85,7 +89,7 @@ END;
 
 // migrations[v - 1] turns schema v - 1 into v.
 const char* const kMigrations[] = {kSchemaV1};
-static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion);
+static_assert(std::size(kMigrations) == kSchemaVersion);
 
 const char* const kChatCols =
     "id, title, model, system, options, current_leaf, created_at, updated_at";
@@ -96,74 +100,6 @@ const char* const kMessageCols =
 const char* const kSubtree =
     "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL "
     "SELECT m.id FROM messages m JOIN sub ON m.parent_id = sub.id) ";
-
-// A prepared statement in use: bindings and the cursor are reset when it goes out of scope, so
-// the cached statement is ready for its next use.
-class Query {
- public:
-  // A statement that failed to prepare (null) fails its first step; the connection's error
-  // message still describes the failure then.
-  explicit Query(sqlite3_stmt* s) : s_(s), rc_(s ? SQLITE_OK : SQLITE_ERROR) {}
-  ~Query() {
-    if (s_) {
-      sqlite3_reset(s_);
-      sqlite3_clear_bindings(s_);
-    }
-  }
-  Query(const Query&) = delete;
-  Query& operator=(const Query&) = delete;
-
-  Query& bind(int i, std::string_view v) {
-    if (s_) sqlite3_bind_text64(s_, i, v.data(), v.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
-    return *this;
-  }
-  Query& bind(int i, const char* v) { return bind(i, std::string_view(v)); }
-  Query& bind(int i, const std::string& v) { return bind(i, std::string_view(v)); }
-  Query& bind(int i, const std::optional<std::string>& v) {
-    if (!v) return bind_null(i);
-    return bind(i, std::string_view(*v));
-  }
-  Query& bind(int i, int64_t v) {
-    if (s_) sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  Query& bind(int i, int v) { return bind(i, int64_t(v)); }
-  Query& bind(int i, double v) {
-    if (s_) sqlite3_bind_double(s_, i, v);
-    return *this;
-  }
-  Query& bind_null(int i) {
-    if (s_) sqlite3_bind_null(s_, i);
-    return *this;
-  }
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int step() {
-    if (!s_) return rc_;
-    rc_ = sqlite3_step(s_);
-    return rc_;
-  }
-  int rc() const { return rc_; }
-  std::string text(int col) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-    return p ? std::string(p, size_t(sqlite3_column_bytes(s_, col))) : std::string();
-  }
-  std::optional<std::string> opt_text(int col) const {
-    if (sqlite3_column_type(s_, col) == SQLITE_NULL) return std::nullopt;
-    return text(col);
-  }
-  int64_t i64(int col) const { return sqlite3_column_int64(s_, col); }
-  double f64(int col) const { return sqlite3_column_double(s_, col); }
-
- private:
-  sqlite3_stmt* s_;
-  int rc_;
-};
-
-int64_t system_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Chat chat_row(const Query& q) {
   Chat c;
@@ -429,178 +365,36 @@ std::string snippet_html(const std::string& marked) {
 
 // ---- The store.
 
-struct History::Stmt {
-  sqlite3_stmt* s = nullptr;
-  ~Stmt() { sqlite3_finalize(s); }
-};
-
-namespace {
-
-// BEGIN IMMEDIATE: the write lock is taken up front, so a read-then-write transaction cannot
-// fail half way on another process's write. Rolled back unless committed.
-class Tx {
- public:
-  explicit Tx(sqlite3* db) : db_(db) { rc_ = sqlite3_exec(db_, "BEGIN IMMEDIATE", 0, 0, 0); }
-  ~Tx() {
-    if (rc_ == SQLITE_OK && !done_) sqlite3_exec(db_, "ROLLBACK", 0, 0, 0);
-  }
-  int begin_rc() const { return rc_; }
-  int commit() {
-    done_ = true;
-    const int rc = sqlite3_exec(db_, "COMMIT", 0, 0, 0);
-    if (rc != SQLITE_OK) sqlite3_exec(db_, "ROLLBACK", 0, 0, 0);
-    return rc;
-  }
-
- private:
-  sqlite3* db_;
-  int rc_;
-  bool done_ = false;
-};
-
-}  // namespace
-
 #define HEARTH_SQL_OK(q, what)                                          \
   do {                                                                  \
     const int _rc = (q).step();                                         \
     if (_rc != SQLITE_DONE && _rc != SQLITE_ROW) return err(_rc, what); \
   } while (0)
 
-History::History(sqlite3* db, std::string path, Options o)
-    : db_(db), path_(std::move(path)), opt_(std::move(o)) {}
+History::History(std::unique_ptr<db::Database> d, Options o)
+    : db_(std::move(d)), opt_(std::move(o)) {}
 
-History::~History() {
-  stmts_.clear();  // finalized before the connection closes
-  sqlite3_close(db_);
-}
+History::~History() = default;
 
 Result<std::unique_ptr<History>> History::open(const std::string& path, Options o) {
-  if (path.empty()) return invalid_argument("chat history: no database path");
-  // Created here so it is private from the start: SQLite gives its -wal and -shm files the
-  // database file's mode.
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return Status(StatusCode::kIo,
-                  "chat history: cannot open " + path + ": " + std::strerror(errno));
-  ::close(fd);
-  sqlite3* db = nullptr;
-  const int rc =
-      sqlite3_open_v2(path.c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return Status(StatusCode::kIo, "chat history: cannot open " + path + ": " + msg);
-  }
-  std::unique_ptr<History> h(new History(db, path, std::move(o)));
-  sqlite3_extended_result_codes(db, 1);
-  // Another server on the same file holds the write lock for milliseconds at a time.
-  sqlite3_busy_timeout(db, 5000);
-  HEARTH_RETURN_IF_ERROR(h->exec("PRAGMA foreign_keys = ON"));
-  // WAL: readers never wait for the writer. NORMAL sync is durable against a crashed process;
-  // a power cut may lose the last commits, never corrupt the file.
-  HEARTH_RETURN_IF_ERROR(h->exec("PRAGMA journal_mode = WAL"));
-  HEARTH_RETURN_IF_ERROR(h->exec("PRAGMA synchronous = NORMAL"));
-  HEARTH_RETURN_IF_ERROR(h->migrate());
-  return h;
-}
-
-Status History::exec(const char* sql) {
-  char* msg = nullptr;
-  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &msg);
-  sqlite3_free(msg);
-  if (rc != SQLITE_OK) return err(rc, "opening " + path_);
-  return Status::ok();
+  HEARTH_ASSIGN_OR_RETURN(auto d, db::Database::open(path, "chat history", kMigrations));
+  return std::unique_ptr<History>(new History(std::move(d), std::move(o)));
 }
 
 Status History::err(int rc, const std::string& what) const {
-  const std::string msg = "chat history: " + what + ": " + sqlite3_errmsg(db_);
-  switch (rc & 0xFF) {
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return Status(StatusCode::kUnavailable, msg + " (another process holds the database)");
-    case SQLITE_FULL:
-      return Status(StatusCode::kNoSpace, msg);
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-      return corrupt(msg);
-    case SQLITE_TOOBIG:
-      return Status(StatusCode::kTooLarge, msg);
-    case SQLITE_CONSTRAINT:
-      return invalid_argument(msg);
-    default:
-      return Status(StatusCode::kIo, msg);
-  }
+  return db_->err(rc, what);
 }
 
 sqlite3_stmt* History::stmt(const std::string& sql) {
-  auto it = stmts_.find(sql);
-  if (it != stmts_.end()) return it->second->s;
-  auto st = std::make_unique<Stmt>();
-  if (sqlite3_prepare_v3(db_, sql.c_str(), int(sql.size()), SQLITE_PREPARE_PERSISTENT, &st->s,
-                         nullptr) != SQLITE_OK)
-    return nullptr;
-  sqlite3_stmt* s = st->s;
-  stmts_.emplace(sql, std::move(st));
-  return s;
-}
-
-Status History::migrate() {
-  auto version = [&]() -> Result<int> {
-    Query q(stmt("PRAGMA user_version"));
-    if (q.step() != SQLITE_ROW) return err(q.rc(), "reading the schema version of " + path_);
-    return int(q.i64(0));
-  };
-  HEARTH_ASSIGN_OR_RETURN(int v, version());
-  if (v == kSchemaVersion) return Status::ok();
-  if (v > kSchemaVersion)
-    return unsupported("chat history: " + path_ + " has schema version " + std::to_string(v) +
-                       ", written by a newer hearth (this one reads up to " +
-                       std::to_string(kSchemaVersion) + ")");
-  Tx tx(db_);
-  if (tx.begin_rc() != SQLITE_OK) return err(tx.begin_rc(), "migrating " + path_);
-  HEARTH_ASSIGN_OR_RETURN(v, version());  // another process may have migrated meanwhile
-  if (v == 0) {
-    Query q(stmt("SELECT count(*) FROM sqlite_master"));
-    if (q.step() != SQLITE_ROW) return err(q.rc(), "reading " + path_);
-    if (q.i64(0) != 0)
-      return corrupt("chat history: " + path_ + " is an SQLite database of something else");
-  }
-  for (; v < kSchemaVersion; ++v) {
-    char* msg = nullptr;
-    const int rc = sqlite3_exec(db_, kMigrations[v], nullptr, nullptr, &msg);
-    sqlite3_free(msg);
-    if (rc != SQLITE_OK)
-      return err(rc, "migrating " + path_ + " to schema version " + std::to_string(v + 1));
-  }
-  const std::string set = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
-  if (int rc = sqlite3_exec(db_, set.c_str(), 0, 0, 0); rc != SQLITE_OK)
-    return err(rc, "migrating " + path_);
-  if (int rc = tx.commit(); rc != SQLITE_OK) return err(rc, "migrating " + path_);
-  return Status::ok();
+  return db_->stmt(sql);
 }
 
 std::string History::new_id() {
-  // A random (version 4) UUID.
-  uint8_t b[16];
-  for (int i = 0; i < 16; i += 4) {
-    const uint32_t r = rng_();
-    std::memcpy(b + i, &r, 4);
-  }
-  b[6] = (b[6] & 0x0F) | 0x40;
-  b[8] = (b[8] & 0x3F) | 0x80;
-  static const char hex[] = "0123456789abcdef";
-  std::string s;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
-    s += hex[b[i] >> 4];
-    s += hex[b[i] & 15];
-  }
-  return s;
+  return db::random_uuid(rng_);
 }
 
 int64_t History::now() const {
-  return opt_.clock ? opt_.clock() : system_ms();
+  return opt_.clock ? opt_.clock() : db::system_ms();
 }
 
 Result<Chat> History::read_chat(const std::string& id) {
@@ -742,7 +536,7 @@ Result<std::vector<Message>> History::messages(const std::string& chat_id) {
 
 Result<Chat> History::update_chat(const std::string& id, const ChatPatch& p) {
   std::lock_guard<std::mutex> lk(mu_);
-  Tx tx(db_);
+  Tx tx(db_->raw());
   if (tx.begin_rc() != SQLITE_OK) return err(tx.begin_rc(), "updating a chat");
   HEARTH_ASSIGN_OR_RETURN(Chat c, read_chat(id));
   if (p.title) c.title = *p.title;
@@ -780,7 +574,7 @@ Status History::delete_chat(const std::string& id) {
   Query q(stmt("DELETE FROM chats WHERE id = ?1"));
   q.bind(1, id);
   HEARTH_SQL_OK(q, "deleting a chat");
-  if (sqlite3_changes(db_) == 0) return not_found("chat '" + id + "' not found");
+  if (db_->changes() == 0) return not_found("chat '" + id + "' not found");
   return Status::ok();
 }
 
@@ -806,7 +600,7 @@ Result<Message> History::add_message(const std::string& chat_id, const NewMessag
   m.extra = nm.extra;
   HEARTH_RETURN_IF_ERROR(check_message(m));
   std::lock_guard<std::mutex> lk(mu_);
-  Tx tx(db_);
+  Tx tx(db_->raw());
   if (tx.begin_rc() != SQLITE_OK) return err(tx.begin_rc(), "adding a message");
   HEARTH_ASSIGN_OR_RETURN(Chat c, read_chat(chat_id));
   m.parent_id = nm.parent_id ? *nm.parent_id : c.current_leaf;
@@ -832,7 +626,7 @@ Result<Message> History::add_message(const std::string& chat_id, const NewMessag
 
 Status History::delete_message(const std::string& chat_id, const std::string& message_id) {
   std::lock_guard<std::mutex> lk(mu_);
-  Tx tx(db_);
+  Tx tx(db_->raw());
   if (tx.begin_rc() != SQLITE_OK) return err(tx.begin_rc(), "deleting a message");
   HEARTH_ASSIGN_OR_RETURN(Chat c, read_chat(chat_id));
   std::optional<std::string> parent;
@@ -872,12 +666,12 @@ Status History::delete_message(const std::string& chat_id, const std::string& me
 Result<json> History::export_all() {
   std::lock_guard<std::mutex> lk(mu_);
   // One read transaction: a consistent snapshot while other writes go on (WAL).
-  if (int rc = sqlite3_exec(db_, "BEGIN", 0, 0, 0); rc != SQLITE_OK)
+  if (int rc = sqlite3_exec(db_->raw(), "BEGIN", 0, 0, 0); rc != SQLITE_OK)
     return err(rc, "exporting chats");
   struct End {
     sqlite3* db;
     ~End() { sqlite3_exec(db, "COMMIT", 0, 0, 0); }
-  } end{db_};
+  } end{db_->raw()};
   json chats = json::array();
   std::map<std::string, size_t> at;  // chat id -> index in chats
   {
@@ -1049,7 +843,7 @@ Result<int> History::import_all(const json& doc) {
     chats.push_back(std::move(*ic));
   }
   std::lock_guard<std::mutex> lk(mu_);
-  Tx tx(db_);
+  Tx tx(db_->raw());
   if (tx.begin_rc() != SQLITE_OK) return err(tx.begin_rc(), "importing chats");
   // An id is kept when it is plain and free (earlier chats of this import included: they are
   // already inserted); otherwise the item gets a new one.

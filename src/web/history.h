@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "db/sqlite.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -125,14 +126,11 @@ class History {
   // new ones. Returns the number of chats imported.
   Result<int> import_all(const json& doc);
 
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return db_->path(); }
 
  private:
-  History(sqlite3* db, std::string path, Options o);
-  struct Stmt;
+  History(std::unique_ptr<db::Database> d, Options o);
   sqlite3_stmt* stmt(const std::string& sql);  // prepared once, kept
-  Status exec(const char* sql);
-  Status migrate();
   Status err(int rc, const std::string& what) const;
   std::string new_id();
   int64_t now() const;
@@ -140,11 +138,9 @@ class History {
   Result<ChatPage> search(int limit, const std::string& cursor, const std::string& query);
   Status insert_message(const std::string& chat_id, const Message& m);
 
-  sqlite3* db_;
-  std::string path_;
+  std::unique_ptr<db::Database> db_;
   Options opt_;
   std::mutex mu_;
-  std::unordered_map<std::string, std::unique_ptr<Stmt>> stmts_;
   std::random_device rng_;
 };
 
