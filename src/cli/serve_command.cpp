@@ -1,6 +1,7 @@
 // cli/serve_command.cpp — `hearth serve`: the Ollama-compatible HTTP server; `hearth prune`: its
 // store's garbage collection.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <csignal>
@@ -18,6 +19,7 @@
 #include "server/http.h"
 #include "server/listen.h"
 #include "store/store.h"
+#include "web/docs_api.h"
 #include "web/ui_api.h"
 
 namespace hearth::cli {
@@ -192,6 +194,16 @@ void add_serve_command(CLI::App& app) {
         }
         api.set_max_upload(*n);
       }
+      // The web chat's documents (/ui/api/documents, /collections, /retrieve): ingested by a
+      // background worker through this server's models, text extracted by a child process
+      // running this binary. A library left with unfinished documents resumes at once.
+      char exe[4096];
+      const ssize_t exe_len = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+      auto docs = web::DocsApi::from_env(
+          web::server_hooks(st, sched.get(), exe_len > 0 ? std::string(exe, size_t(exe_len)) : ""));
+      api.add_routes([&docs](const server::HttpRequest& r, server::ResponderP res) {
+        return docs->handle(r, std::move(res));
+      });
       // The web chat's history API (/ui/api/); its database opens on first use.
       auto ui = web::UiApi::from_env();
       api.add_routes([&ui](const server::HttpRequest& r, server::ResponderP res) {
@@ -229,6 +241,7 @@ void add_serve_command(CLI::App& app) {
                    srv.port(), st.root().c_str());
       srv.run();
       g_server = nullptr;
+      docs.reset();   // the ingest worker waits on the scheduler
       sched.reset();  // stop generations while the server's sockets still exist
     }
     std::exit(rc);

@@ -1,14 +1,20 @@
-// cli/text_commands.cpp — text in and out: tokenize, detokenize (JSON shaped like the oracle's).
+// cli/text_commands.cpp — text in and out: tokenize, detokenize (JSON shaped like the oracle's),
+// and extract-text (a document's text as the web UI indexes it; the server runs it as a child to
+// keep parser crashes out of its own process, rag/isolate.h).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "cli/commands.h"
 #include "gguf/gguf.h"
+#include "rag/extract.h"
+#include "rag/ingest.h"
+#include "rag/isolate.h"
 #include "tokenizer/tokenizer.h"
 
 namespace hearth::cli {
@@ -155,6 +161,43 @@ void add_text_commands(CLI::App& app) {
     if (!ids) std::exit(fail(ids.status().message()));
     print({{"text", (*tk)->decode(*ids, !dopt->no_special)}});
     std::exit(0);
+  });
+
+  struct ExtractOpts {
+    std::string file, kind;
+  };
+  auto xopt = std::make_shared<ExtractOpts>();
+  auto* xc = app.add_subcommand(
+      "extract-text", "a document's text as the web UI indexes it (PDF, HTML, Markdown, code)");
+  xc->add_option("file", xopt->file, "the document (default: stdin, with --kind)");
+  xc->add_option("--kind", xopt->kind,
+                 "text, markdown, html, pdf or code:<lang> (default: by name)");
+  xc->callback([xopt]() {
+    rag::DocKind kind = rag::DocKind::kText;
+    std::string lang;
+    if (!xopt->kind.empty()) {
+      if (!rag::parse_kind(xopt->kind, &kind, &lang))
+        std::exit(fail("unknown --kind " + xopt->kind));
+    } else if (!xopt->file.empty()) {
+      kind = rag::kind_of(xopt->file, "", &lang);
+    }
+    std::string bytes;
+    if (xopt->file.empty()) {
+      // Reading untrusted bytes from a parent (the server): limits first.
+      rag::limit_extractor();
+      bytes.assign(std::istreambuf_iterator<char>(std::cin), {});
+    } else {
+      std::ifstream in(xopt->file, std::ios::binary);
+      if (!in) std::exit(fail("cannot read " + xopt->file));
+      bytes.assign(std::istreambuf_iterator<char>(in), {});
+    }
+    if (bytes.size() > rag::kMaxDocumentBytes)
+      std::exit(fail("the document is larger than " + std::to_string(rag::kMaxDocumentBytes >> 20) +
+                     " MiB"));
+    auto text = rag::extract_text(kind, bytes, lang);
+    if (!text) std::exit(fail(text.status().message()));
+    std::fwrite(text->data(), 1, text->size(), stdout);
+    std::exit(std::fflush(stdout) == 0 ? 0 : 1);
   });
 }
 
