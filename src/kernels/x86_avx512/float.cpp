@@ -199,8 +199,8 @@ void gemm_float(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const
       const int64_t r1 = std::min(n_rows, r0 + rb);
       int64_t m = 0;
       for (; m + kC <= mc; m += kC)
-        rows_block<WE, kC>(K, w, w_stride, r0, r1, act.data() + size_t(m) * lda, lda,
-                           y + m * ldy, ldy);
+        rows_block<WE, kC>(K, w, w_stride, r0, r1, act.data() + size_t(m) * lda, lda, y + m * ldy,
+                           ldy);
       for (; m < mc; ++m)
         rows_block<WE, 1>(K, w, w_stride, r0, r1, act.data() + size_t(m) * lda, lda, y + m * ldy,
                           ldy);
