@@ -548,6 +548,36 @@ test('history: export downloads every chat, importing it adds them again', async
   await page.getByLabel('Search chats').fill('');
 });
 
+test('history: without a usable database the chat still works, in the page, and says so', async () => {
+  const s2 = await startServer({ HEARTH_UI_DB: '/dev/null/ui.sqlite' });  // cannot be created
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    await s2.create('qwen3', GGUF);
+    const p2 = await ctx.newPage();
+    const uncaught = [];
+    p2.on('pageerror', (e) => uncaught.push(String(e)));
+    await p2.goto(s2.host);
+    await p2.locator('.chats .error', { hasText: 'HEARTH_UI_DB' }).waitFor();  // the list says why
+    await p2.getByRole('button', { name: 'Options' }).click();
+    await p2.locator('.options [name="num_predict"]').fill('8');
+    await p2.getByLabel('Message').fill('Hello');
+    await p2.getByLabel('Message').press('Enter');
+    await p2.locator('.notice.error', { hasText: 'Not saved to the history' }).waitFor();
+    await p2.locator('button.send').waitFor();
+    await p2.locator('.msg.assistant .stats').waitFor();
+    // Versions work in memory too.
+    await p2.locator('.msg.assistant button.regenerate').click();
+    await p2.locator('button.send').waitFor();
+    assert.equal(await p2.locator('.msg.assistant .branch-count').textContent(), '2/2');
+    await p2.locator('.msg.assistant button.branch-prev').click();
+    assert.equal(await p2.locator('.msg.assistant .branch-count').textContent(), '1/2');
+    assert.deepEqual(uncaught, []);
+  } finally {
+    await ctx.close();
+    s2.stop();
+  }
+});
+
 test('no console errors, no request to any other host', async () => {
   assert.deepEqual(consoleErrors, []);
   const foreign = requests.filter((u) => !u.startsWith(srv.host + '/') && !u.startsWith('data:'));
