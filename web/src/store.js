@@ -47,11 +47,6 @@ export function pathTo(nodes, id) {
   return out.reverse();
 }
 
-// The messages under `parentId` (null: the first messages), oldest first.
-export function childrenOf(nodes, parentId) {
-  return Object.values(nodes).filter((m) => (m.parent_id ?? null) === (parentId ?? null));
-}
-
 // The newest leaf under (or at) `id`: where switching to that branch lands.
 export function newestLeaf(nodes, id) {
   const all = Object.values(nodes);
