@@ -1,21 +1,34 @@
 // The chat screen: sidebar, header (model picker, options), conversation, composer. Answers
-// stream from POST /api/chat; chats are kept by the store (store.js).
-import { useEffect, useRef, useState } from 'preact/hooks';
+// stream from POST /api/chat; chats are kept in the server's history (store.js), the open one
+// named by the URL (#/c/<id>).
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { listModels, showModel, streamChat } from './api.js';
 import { Composer } from './Composer.jsx';
 import { onLoaded } from './lazy.js';
 import { Message } from './Message.jsx';
 import { OptionsPanel, requestOptions } from './Options.jsx';
 import { Sidebar } from './Sidebar.jsx';
-import { createStore, newChat, titleOf } from './store.js';
+import { createStore, localId, newChat, newestLeaf, pathTo, titleFrom } from './store.js';
 
 const store = createStore();
 const LAST_MODEL = 'hearth.model';
+const OPTIONS_SAVE_DELAY = 400;  // ms: options typed in the panel are saved once typing pauses
 
 const editable = (el) =>
   el && (el.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName));
 
-// What the API gets of a message: no UI-only fields, no empty failed answers.
+// The chat named by the URL, if any.
+function hashChat() {
+  const m = location.hash.match(/^#\/c\/(.+)$/);
+  return m ? decodeURIComponent(m[1]) : null;
+}
+function setHash(id, push) {
+  const url = id ? '#/c/' + encodeURIComponent(id) : location.pathname + location.search;
+  if (url === location.hash || (!id && !location.hash)) return;
+  history[push ? 'pushState' : 'replaceState'](null, '', url);
+}
+
+// What the API gets of a branch: no UI-only fields, no empty failed answers.
 function apiMessages(chat, messages) {
   const out = [];
   if (chat.options.system.trim()) out.push({ role: 'system', content: chat.options.system });
@@ -28,6 +41,9 @@ function apiMessages(chat, messages) {
   }
   return out;
 }
+
+// Adds (or replaces) message `m` and makes it the leaf shown.
+const withMessage = (chat, m) => ({ ...chat, nodes: { ...chat.nodes, [m.id]: m }, leaf: m.id });
 
 export function App() {
   // The current chat lives in a ref as well, so stream callbacks always extend the latest one.
@@ -43,28 +59,28 @@ export function App() {
   const [models, setModels] = useState(null);  // null while loading
   const [modelsError, setModelsError] = useState('');
   const [info, setInfo] = useState({});  // model name -> /api/show answer
-  const [chats, setChats] = useState([]);
   const [busy, setBusy] = useState(false);
   const [showOptions, setShowOptions] = useState(false);
   const [sidebarOpen, setSidebarOpen] = useState(false);
   const [renderVersion, setRenderVersion] = useState(0);
+  const [notice, setNotice] = useState(null);  // { text, error }
   const abortRef = useRef(null);
   const inputRef = useRef(null);
   const scrollRef = useRef(null);
   const stickRef = useRef(true);  // follow the answer while the view is at the bottom
+  const pendingOptions = useRef(null);  // { id, options, timer }: not saved yet
+  const openGen = useRef(0);  // the newest open()'s number: an older load that ends later loses
 
   useEffect(() => onLoaded(() => setRenderVersion((v) => v + 1)), []);
-  useEffect(() => {
-    const refresh = () => store.list().then(setChats);
-    refresh();
-    return store.subscribe(refresh);
-  }, []);
+  useEffect(() => store.onError((e) => setNotice({ text: 'Not saved to the history: ' + e.message, error: true })), []);
   useEffect(() => {
     listModels()
       .then((ms) => {
         setModels(ms);
-        const cur = chatRef.current.model;
-        if (ms.length && !ms.some((m) => m.name === cur)) updateChat((c) => ({ ...c, model: ms[0].name }));
+        const c = chatRef.current;
+        if (!c.saved && ms.length && !ms.some((m) => m.name === c.model)) {
+          updateChat((ch) => (ch.id === c.id ? { ...ch, model: ms[0].name } : ch));
+        }
       })
       .catch((e) => setModelsError(e.message));
     inputRef.current?.focus();
@@ -79,20 +95,42 @@ export function App() {
   useEffect(() => {
     document.title = chat.title ? `${chat.title} · hearth` : 'hearth';
   }, [chat.title]);
+
+  // The branch shown, and each message's siblings (its versions).
+  const path = useMemo(() => pathTo(chat.nodes, chat.leaf), [chat.nodes, chat.leaf]);
+  const siblings = useMemo(() => {
+    const by = new Map();
+    for (const m of Object.values(chat.nodes)) {
+      const k = m.parent_id ?? null;
+      if (!by.has(k)) by.set(k, []);
+      by.get(k).push(m.id);
+    }
+    return by;
+  }, [chat.nodes]);
+
   useEffect(() => {
     const el = scrollRef.current;
     if (el && stickRef.current) el.scrollTop = el.scrollHeight;
-  }, [chat.messages, renderVersion]);
+  }, [path, renderVersion]);
 
   const stop = () => abortRef.current?.abort();
 
-  // Streams an answer to `messages` (which end with the user's turn) into the chat.
-  const run = async (messages) => {
+  const flushOptions = () => {
+    const p = pendingOptions.current;
+    if (!p) return;
+    clearTimeout(p.timer);
+    pendingOptions.current = null;
+    store.update(p.id, { options: p.options });
+  };
+
+  // Streams an answer to the branch ending at `parentId` (the user's turn) into the chat, and
+  // saves it once it ends (finished, stopped or failed).
+  const run = async (parentId) => {
     const c = chatRef.current;
     const controller = new AbortController();
     abortRef.current = controller;
-    const answer = { role: 'assistant', content: '', thinking: '' };
-    const show = () => updateChat((ch) => (ch.id === c.id ? { ...ch, messages: [...messages, { ...answer }] } : ch));
+    const answer = { id: localId(), parent_id: parentId, role: 'assistant', content: '', thinking: '', model: c.model };
+    const show = () => updateChat((ch) => (ch.id === c.id ? withMessage(ch, { ...answer }) : ch));
     show();
     setBusy(true);
     stickRef.current = true;
@@ -106,7 +144,9 @@ export function App() {
         if (abortRef.current === controller) show();
       });
     };
-    const body = { model: c.model, messages: apiMessages(c, messages), options: requestOptions(c.options) };
+    const body = {
+      model: c.model, messages: apiMessages(c, pathTo(c.nodes, parentId)), options: requestOptions(c.options),
+    };
     if (c.options.think) body.think = c.options.think === 'true';
     try {
       await streamChat(body, controller.signal, (j) => {
@@ -127,40 +167,112 @@ export function App() {
     }
     if (!answer.thinking) delete answer.thinking;
     // The user may have left this chat meanwhile (new chat, another chat): it is saved anyway.
-    const here = chatRef.current.id === c.id;
-    const done = { ...(here ? chatRef.current : c), messages: [...messages, answer], updated: Date.now() };
-    done.title = titleOf(done);
-    if (here) updateChat(done);
+    if (chatRef.current.id === c.id) updateChat((ch) => withMessage(ch, answer));
     if (abortRef.current === controller) {
       abortRef.current = null;
       setBusy(false);
     }
-    await store.save(done);
+    await store.addMessage(c.id, answer);
   };
 
-  const send = (text) => run([...chatRef.current.messages, { role: 'user', content: text }]);
-  const regenerate = () => {
-    const ms = chatRef.current.messages;
-    let i = ms.length;
-    while (i > 0 && ms[i - 1].role !== 'user') i--;
-    if (i > 0) run(ms.slice(0, i));
+  // A question under `parentId` (null: a first one), saved at once, then its answer. A new chat
+  // is created on the server with its first question.
+  const ask = (parentId, text) => {
+    flushOptions();
+    const user = { id: localId(), parent_id: parentId, role: 'user', content: text };
+    let c = updateChat((ch) => withMessage(ch, user));
+    if (!c.saved) {
+      c = updateChat((ch) => ({ ...ch, saved: true, title: titleFrom(text) }));
+      store.create(c).then((sid) => {
+        if (sid && chatRef.current.id === c.id) {
+          setHash(sid, false);
+          updateChat((ch) => ({ ...ch }));  // the sidebar marks it by its server id
+        }
+      });
+    }
+    store.addMessage(c.id, user);
+    run(user.id);
   };
-  const startNew = () => {
+  const send = (text) => ask(chatRef.current.leaf, text);
+
+  // Shows the version `id` of a message: the branch down to its newest leaf.
+  const switchTo = (id) => {
+    const c = chatRef.current;
+    const leaf = newestLeaf(c.nodes, id);
+    updateChat((ch) => ({ ...ch, leaf }));
+    if (c.saved) store.update(c.id, { leaf });
+  };
+
+  const startNew = (push = true) => {
     stop();
+    flushOptions();
+    openGen.current++;
     updateChat(newChat(chatRef.current.model));
+    setHash(null, push);
     setSidebarOpen(false);
     inputRef.current?.focus();
   };
-  const open = async (id) => {
-    stop();
-    const c = await store.load(id);
-    if (c) updateChat(c);
+  const open = async (id, push = true) => {
     setSidebarOpen(false);
+    if (chatRef.current.saved && store.serverId(chatRef.current.id) === id) return;
+    stop();
+    flushOptions();
+    const n = ++openGen.current;
+    let c;
+    try {
+      c = await store.load(id);
+    } catch (e) {
+      if (n === openGen.current) setNotice({ text: 'Could not open the chat: ' + e.message, error: true });
+      return;
+    }
+    if (n !== openGen.current) return;
+    if (!c) {
+      setNotice({ text: 'That chat does not exist (any more).', error: true });
+      startNew(false);
+      return;
+    }
+    stickRef.current = true;
+    updateChat(c);
+    setHash(c.id, push);
+  };
+  const rename = (id, title) => {
+    if (chatRef.current.saved && store.serverId(chatRef.current.id) === id) updateChat((c) => ({ ...c, title }));
+    store.update(id, { title });
+  };
+  const remove = (id) => {
+    if (chatRef.current.saved && store.serverId(chatRef.current.id) === id) startNew(false);
+    store.remove(id);
   };
   const pickModel = (name) => {
     localStorage.setItem(LAST_MODEL, name);
-    updateChat((c) => ({ ...c, model: name }));
+    const c = updateChat((ch) => ({ ...ch, model: name }));
+    if (c.saved) store.update(c.id, { model: name });
   };
+  const setOptions = (options) => {
+    const c = updateChat((ch) => ({ ...ch, options }));
+    if (!c.saved) return;  // a new chat's options go with its creation
+    if (pendingOptions.current && pendingOptions.current.id !== c.id) flushOptions();
+    clearTimeout(pendingOptions.current?.timer);
+    pendingOptions.current = { id: c.id, options, timer: setTimeout(flushOptions, OPTIONS_SAVE_DELAY) };
+  };
+
+  // The chat named by the URL: at load, and when the address or history moves.
+  useEffect(() => {
+    const follow = () => {
+      const id = hashChat();
+      if (id) open(id, false);
+      else if (chatRef.current.saved) startNew(false);
+    };
+    if (hashChat()) follow();
+    // popstate comes for back/forward and for a hash typed into the address bar alike.
+    window.addEventListener('popstate', follow);
+    return () => window.removeEventListener('popstate', follow);
+  }, []);
+  useEffect(() => {
+    const save = () => flushOptions();
+    window.addEventListener('pagehide', save);
+    return () => window.removeEventListener('pagehide', save);
+  }, []);
 
   // Page-wide shortcuts; the handlers read refs, so registering once is enough.
   const keys = useRef();
@@ -182,11 +294,12 @@ export function App() {
     return () => window.removeEventListener('keydown', onKey);
   }, []);
 
-  const lastAssistant = chat.messages.findLastIndex((m) => m.role === 'assistant');
   const noModels = models !== null && models.length === 0;
   return (
     <div class={'layout' + (showOptions ? ' with-options' : '')}>
-      <Sidebar chats={chats} currentId={chat.id} onNew={startNew} onOpen={open} open={sidebarOpen} />
+      <Sidebar store={store} currentId={chat.saved ? store.serverId(chat.id) : null} open={sidebarOpen}
+               onNew={() => startNew()} onOpen={(id) => open(id)} onRename={rename} onRemove={remove}
+               onNotice={setNotice} />
       <main class="main">
         <header class="top">
           <button type="button" class="icon menu" aria-label="Chats" title="Chats"
@@ -211,31 +324,42 @@ export function App() {
         }}>
           <div class="conversation" aria-live="polite">
             {modelsError && <div class="error" role="alert">Could not list models: {modelsError}</div>}
+            {notice && (
+              <div class={'notice' + (notice.error ? ' error' : '')} role={notice.error ? 'alert' : 'status'}>
+                <span>{notice.text}</span>
+                <button type="button" class="icon dismiss" aria-label="Dismiss" onClick={() => setNotice(null)}>×</button>
+              </div>
+            )}
             {noModels && (
               <div class="empty">
                 <h1>No models yet</h1>
                 <p>Pull one from a terminal, e.g. <code>hearth pull qwen3</code>, then reload.</p>
               </div>
             )}
-            {!noModels && chat.messages.length === 0 && (
+            {!noModels && path.length === 0 && (
               <div class="empty">
                 <h1>{chat.model || 'hearth'}</h1>
                 <p class="muted">Ask anything. Answers stream from this machine.</p>
               </div>
             )}
-            {chat.messages.map((m, i) => (
-              <Message key={i} m={m} renderVersion={renderVersion}
-                       streaming={busy && i === chat.messages.length - 1 && m.role === 'assistant'}
-                       last={!busy && i === lastAssistant && i === chat.messages.length - 1}
-                       onRegenerate={regenerate} />
-            ))}
+            {path.map((m, i) => {
+              const sib = siblings.get(m.parent_id ?? null) ?? [m.id];
+              const branch = sib.length > 1 && {
+                index: sib.indexOf(m.id), count: sib.length, onSwitch: (k) => switchTo(sib[k]),
+              };
+              return (
+                <Message key={m.id} m={m} renderVersion={renderVersion} busy={busy} branch={branch}
+                         streaming={busy && i === path.length - 1 && m.role === 'assistant'}
+                         onRegenerate={() => m.parent_id && run(m.parent_id)} onEdit={(text) => ask(m.parent_id, text)} />
+              );
+            })}
           </div>
         </div>
         <Composer inputRef={inputRef} busy={busy} disabled={!chat.model} onSend={send} onStop={stop} />
       </main>
       {showOptions && (
         <OptionsPanel options={chat.options} info={info[chat.model]} onClose={() => setShowOptions(false)}
-                      onChange={(o) => updateChat((c) => ({ ...c, options: o }))} />
+                      onChange={setOptions} />
       )}
     </div>
   );

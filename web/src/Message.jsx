@@ -1,6 +1,7 @@
 // One message of the conversation: markdown content, the collapsed thinking, tool calls and
-// tool results, and its actions (copy, regenerate).
-import { useMemo } from 'preact/hooks';
+// tool results, and its actions (copy, edit a question, regenerate an answer, and the switcher
+// between a message's versions: the siblings an edit or a regeneration made).
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { copyText, flash } from './clipboard.js';
 import { renderMarkdown } from './markdown.js';
 
@@ -58,7 +59,85 @@ function CopyButton({ text, title }) {
   );
 }
 
-export function Message({ m, streaming, last, renderVersion, onRegenerate }) {
+// `‹ 2/3 ›`: which of the message's versions is shown; the arrows show the previous / next one.
+function BranchSwitcher({ branch, disabled }) {
+  const { index, count, onSwitch } = branch;
+  return (
+    <span class="branch" role="group" aria-label="Versions">
+      <button type="button" class="branch-prev" aria-label="Previous version" title="Previous version"
+              disabled={disabled || index === 0} onClick={() => onSwitch(index - 1)}>‹</button>
+      <span class="branch-count">{index + 1}/{count}</span>
+      <button type="button" class="branch-next" aria-label="Next version" title="Next version"
+              disabled={disabled || index === count - 1} onClick={() => onSwitch(index + 1)}>›</button>
+    </span>
+  );
+}
+
+// Editing a question: Enter sends the new version (a sibling, answered anew), Shift+Enter adds a
+// line, Esc cancels.
+function EditBox({ text, onSave, onCancel }) {
+  const [value, setValue] = useState(text);
+  const ref = useRef(null);
+  useEffect(() => {
+    const ta = ref.current;
+    ta.focus();
+    ta.setSelectionRange(ta.value.length, ta.value.length);
+  }, []);
+  useEffect(() => {
+    const ta = ref.current;
+    ta.style.height = 'auto';
+    ta.style.height = ta.scrollHeight + 'px';
+  }, [value]);
+  const save = () => value.trim() && onSave(value);
+  return (
+    <div class="edit-box">
+      <textarea ref={ref} value={value} aria-label="Edit message" onInput={(e) => setValue(e.currentTarget.value)}
+                onKeyDown={(e) => {
+                  if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+                    e.preventDefault();
+                    save();
+                  } else if (e.key === 'Escape') {
+                    e.preventDefault();
+                    e.stopPropagation();
+                    onCancel();
+                  }
+                }} />
+      <div class="edit-actions">
+        <button type="button" class="edit-cancel" onClick={onCancel}>Cancel</button>
+        <button type="button" class="edit-save" disabled={!value.trim()} onClick={save}>Send</button>
+      </div>
+    </div>
+  );
+}
+
+function UserMessage({ m, busy, branch, onEdit }) {
+  const [editing, setEditing] = useState(false);
+  if (editing) {
+    return (
+      <div class="msg user editing">
+        <EditBox text={m.content} onCancel={() => setEditing(false)} onSave={(t) => {
+          setEditing(false);
+          onEdit(t);
+        }} />
+      </div>
+    );
+  }
+  return (
+    <div class="msg user">
+      <div class="bubble">{m.content}</div>
+      <div class="actions">
+        {branch && <BranchSwitcher branch={branch} disabled={busy} />}
+        <CopyButton text={m.content} title="Copy message" />
+        <button type="button" class="edit" title="Edit (answers again in a new branch)" disabled={busy}
+                onClick={() => setEditing(true)}>
+          Edit
+        </button>
+      </div>
+    </div>
+  );
+}
+
+export function Message({ m, streaming, busy, branch, renderVersion, onRegenerate, onEdit }) {
   if (m.role === 'tool') {
     return (
       <div class="msg tool">
@@ -72,16 +151,7 @@ export function Message({ m, streaming, last, renderVersion, onRegenerate }) {
       </div>
     );
   }
-  if (m.role === 'user') {
-    return (
-      <div class="msg user">
-        <div class="bubble">{m.content}</div>
-        <div class="actions">
-          <CopyButton text={m.content} title="Copy message" />
-        </div>
-      </div>
-    );
-  }
+  if (m.role === 'user') return <UserMessage m={m} busy={busy} branch={branch} onEdit={onEdit} />;
   const thinkingNow = streaming && m.thinking && !m.content && !m.tool_calls?.length;
   const info = stats(m);
   return (
@@ -98,9 +168,11 @@ export function Message({ m, streaming, last, renderVersion, onRegenerate }) {
       {m.error && <div class="error" role="alert">{m.error}</div>}
       {!streaming && (
         <div class="actions">
+          {branch && <BranchSwitcher branch={branch} disabled={busy} />}
           <CopyButton text={m.content} title="Copy answer (markdown)" />
-          {last && (
-            <button type="button" class="regenerate" title="Regenerate the answer" onClick={onRegenerate}>
+          {!busy && (
+            <button type="button" class="regenerate" title="Regenerate (a new version of this answer)"
+                    onClick={onRegenerate}>
               Regenerate
             </button>
           )}
