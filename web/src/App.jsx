@@ -5,6 +5,7 @@ import { listModels, showModel, streamChat } from './api.js';
 import { Composer } from './Composer.jsx';
 import { onLoaded } from './lazy.js';
 import { Message } from './Message.jsx';
+import { ModelsPage, useHashView } from './Models.jsx';
 import { OptionsPanel, requestOptions } from './Options.jsx';
 import { Sidebar } from './Sidebar.jsx';
 import { createStore, newChat, titleOf } from './store.js';
@@ -52,6 +53,7 @@ export function App() {
   const inputRef = useRef(null);
   const scrollRef = useRef(null);
   const stickRef = useRef(true);  // follow the answer while the view is at the bottom
+  const view = useHashView();  // #/models: the Models page
 
   useEffect(() => onLoaded(() => setRenderVersion((v) => v + 1)), []);
   useEffect(() => {
@@ -68,7 +70,7 @@ export function App() {
       })
       .catch((e) => setModelsError(e.message));
     inputRef.current?.focus();
-  }, []);
+  }, [view]);
   useEffect(() => {
     const name = chat.model;
     if (!name || info[name]) return;
@@ -182,6 +184,7 @@ export function App() {
     return () => window.removeEventListener('keydown', onKey);
   }, []);
 
+  if (view === 'models') return <ModelsPage />;
   const lastAssistant = chat.messages.findLastIndex((m) => m.role === 'assistant');
   const noModels = models !== null && models.length === 0;
   return (
@@ -200,6 +203,7 @@ export function App() {
             ))}
           </select>
           <span class="spacer" />
+          <a class="nav-link" href="#/models">Models</a>
           <button type="button" class={'toggle-options' + (showOptions ? ' active' : '')}
                   aria-expanded={showOptions} onClick={() => setShowOptions((v) => !v)}>
             Options
@@ -214,7 +218,7 @@ export function App() {
             {noModels && (
               <div class="empty">
                 <h1>No models yet</h1>
-                <p>Pull one from a terminal, e.g. <code>hearth pull qwen3</code>, then reload.</p>
+                <p>Pull one on the <a href="#/models">Models</a> page, or from a terminal: <code>hearth pull qwen3</code>.</p>
               </div>
             )}
             {!noModels && chat.messages.length === 0 && (
