@@ -195,6 +195,21 @@ test('delete asks first, then the model is gone', async () => {
   await row('qwen3:latest').waitFor();
 });
 
+test('a model too large for this machine says why', async () => {
+  // A server whose memory limit is below what the fixture needs at its context.
+  const small = await startServer({ HEARTH_MAX_MEMORY: '8M' });
+  try {
+    await small.create('qwen3', LOCAL);
+    await page.goto(`${small.host}/#/models`);
+    const v = row('qwen3:latest').locator('td.verdict');
+    await v.filter({ hasText: /^too large: needs .* MiB/ }).waitFor({ timeout: 60000 });
+    await row('qwen3:latest').getByRole('button', { name: 'Details' }).click();
+    await page.locator('.fit-report .fit.too_large').first().waitFor();
+  } finally {
+    small.stop();
+  }
+});
+
 test('no console errors', () => {
   assert.deepEqual(consoleErrors, []);
 });
