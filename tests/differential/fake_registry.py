@@ -811,6 +811,7 @@ def main():
     ap.add_argument("--no-redirect", action="store_true", help="serve blobs on /v2/ directly")
     ap.add_argument("--case-insensitive-tags", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each request")
+    ap.add_argument("--rate", type=int, metavar="BYTES", help="blob bytes per second per request")
     args = ap.parse_args()
 
     reg = FakeRegistry(args.host, args.port)
@@ -818,6 +819,7 @@ def main():
     reg.redirect_blobs = not args.no_redirect
     reg.case_insensitive_tags = args.case_insensitive_tags
     reg.verbose = args.verbose
+    reg.rate = args.rate
     for spec in args.model:
         name, sep, path = spec.partition("=")
         if not sep:

@@ -6,6 +6,7 @@ import { listModels, showModel, streamChat } from './api.js';
 import { Composer } from './Composer.jsx';
 import { onLoaded } from './lazy.js';
 import { Message } from './Message.jsx';
+import { ModelsPage, useHashView } from './Models.jsx';
 import { OptionsPanel, requestOptions } from './Options.jsx';
 import { Sidebar } from './Sidebar.jsx';
 import { createStore, localId, newChat, newestLeaf, pathTo, titleFrom } from './store.js';
@@ -70,6 +71,7 @@ export function App() {
   const stickRef = useRef(true);  // follow the answer while the view is at the bottom
   const pendingOptions = useRef(null);  // { id, options, timer }: not saved yet
   const openGen = useRef(0);  // the newest open()'s number: an older load that ends later loses
+  const view = useHashView();  // #/models: the Models page
 
   useEffect(() => onLoaded(() => setRenderVersion((v) => v + 1)), []);
   useEffect(() => store.onError((e) => setNotice({ text: 'Not saved to the history: ' + e.message, error: true })), []);
@@ -84,7 +86,7 @@ export function App() {
       })
       .catch((e) => setModelsError(e.message));
     inputRef.current?.focus();
-  }, []);
+  }, [view]);
   useEffect(() => {
     const name = chat.model;
     if (!name || info[name]) return;
@@ -259,6 +261,7 @@ export function App() {
   // The chat named by the URL: at load, and when the address or history moves.
   useEffect(() => {
     const follow = () => {
+      if (location.hash.startsWith('#/models')) return;  // the Models page; the chat stays
       const id = hashChat();
       if (id) open(id, false);
       else if (chatRef.current.saved) startNew(false);
@@ -294,6 +297,8 @@ export function App() {
     return () => window.removeEventListener('keydown', onKey);
   }, []);
 
+  if (view === 'models')
+    return <ModelsPage backHref={chat.saved && !String(chat.id).startsWith('local-') ? '#/c/' + encodeURIComponent(chat.id) : '#/'} />;
   const noModels = models !== null && models.length === 0;
   return (
     <div class={'layout' + (showOptions ? ' with-options' : '')}>
@@ -313,6 +318,7 @@ export function App() {
             ))}
           </select>
           <span class="spacer" />
+          <a class="nav-link" href="#/models">Models</a>
           <button type="button" class={'toggle-options' + (showOptions ? ' active' : '')}
                   aria-expanded={showOptions} onClick={() => setShowOptions((v) => !v)}>
             Options
@@ -333,7 +339,7 @@ export function App() {
             {noModels && (
               <div class="empty">
                 <h1>No models yet</h1>
-                <p>Pull one from a terminal, e.g. <code>hearth pull qwen3</code>, then reload.</p>
+                <p>Pull one on the <a href="#/models">Models</a> page, or from a terminal: <code>hearth pull qwen3</code>.</p>
               </div>
             )}
             {!noModels && path.length === 0 && (

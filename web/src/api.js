@@ -31,8 +31,34 @@ export function showModel(name) {
 
 // POST /api/chat with stream: true; calls onChunk with each NDJSON object as it arrives.
 // Resolves when the stream ends; rejects with an AbortError when `signal` aborts.
-export async function streamChat(body, signal, onChunk) {
-  const r = await fetch('/api/chat', {
+export function streamChat(body, signal, onChunk) {
+  return postStream('/api/chat', body, signal, onChunk);
+}
+
+// POST /api/pull with stream: true: onChunk gets {status, digest?, total?, completed?} or {error}.
+export function streamPull(body, signal, onChunk) {
+  return postStream('/api/pull', body, signal, onChunk);
+}
+
+// DELETE /api/delete: answers 200 with no body.
+export async function deleteModel(name) {
+  const r = await fetch('/api/delete', {
+    method: 'DELETE',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ model: name }),
+  });
+  if (!r.ok) throw await failure(r);
+}
+
+// GET /api/fit: without a name, this machine and every local model's verdict; with one, the
+// model's full report (memory breakdown, contexts, other quantizations).
+export function fitReport(name) {
+  return json(name ? `/api/fit?model=${encodeURIComponent(name)}` : '/api/fit');
+}
+
+// POSTs `body` with stream: true and calls onChunk with each NDJSON object of the answer.
+async function postStream(path, body, signal, onChunk) {
+  const r = await fetch(path, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ ...body, stream: true }),
