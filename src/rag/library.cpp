@@ -123,25 +123,54 @@ std::string json_ids(std::span<const std::string> ids) {
 
 }  // namespace
 
+namespace {
+
+// English function words: left out of keyword queries unless nothing else is left. BM25 already
+// gives them little weight, but each still pulls every chunk containing it into the keyword
+// ranking, which then crowds the fused list with passages that share nothing but "the".
+bool stop_word(std::string_view w) {
+  static const char* const kStop[] = {
+      "a",    "about", "after", "all",  "am",    "an",    "and",   "any",    "are",   "as",
+      "at",   "be",    "been",  "but",  "by",    "can",   "could", "did",    "do",    "does",
+      "for",  "from",  "had",   "has",  "have",  "he",    "her",   "here",   "him",   "his",
+      "how",  "i",     "if",    "in",   "into",  "is",    "it",    "its",    "me",    "my",
+      "no",   "not",   "of",    "on",   "or",    "our",   "she",   "should", "so",    "than",
+      "that", "the",   "their", "them", "then",  "there", "these", "they",   "this",  "those",
+      "to",   "us",    "was",   "we",   "were",  "what",  "when",  "where",  "which", "who",
+      "whom", "why",   "will",  "with", "would", "you",   "your"};
+  if (w.size() > 6) return false;
+  char low[8];
+  for (size_t i = 0; i < w.size(); ++i)
+    low[i] = char(std::tolower(static_cast<unsigned char>(w[i])));
+  const std::string_view l(low, w.size());
+  for (const char* s : kStop)
+    if (l == s) return true;
+  return false;
+}
+
+bool word_byte(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || static_cast<unsigned char>(c) >= 0x80;
+}
+
+}  // namespace
+
 std::string fts_any(std::string_view text) {
-  std::string out;
-  int n = 0;
-  size_t i = 0;
-  while (i < text.size() && n < 64) {
-    // A word: a run of letters/digits (any non-ASCII byte counts as a letter).
-    while (i < text.size() && !(std::isalnum(static_cast<unsigned char>(text[i])) ||
-                                static_cast<unsigned char>(text[i]) >= 0x80))
-      ++i;
+  std::vector<std::string_view> words, kept;
+  for (size_t i = 0; i < text.size();) {
+    while (i < text.size() && !word_byte(text[i])) ++i;
     const size_t b = i;
-    while (i < text.size() && (std::isalnum(static_cast<unsigned char>(text[i])) ||
-                               static_cast<unsigned char>(text[i]) >= 0x80))
-      ++i;
-    if (i == b) break;
+    while (i < text.size() && word_byte(text[i])) ++i;
+    if (i > b) words.push_back(text.substr(b, i - b));
+  }
+  for (auto w : words)
+    if (!stop_word(w)) kept.push_back(w);
+  if (kept.empty()) kept = words;  // a query of function words only still searches them
+  std::string out;
+  for (size_t n = 0; n < kept.size() && n < 64; ++n) {
     if (!out.empty()) out += " OR ";
     out += '"';
-    out += text.substr(b, i - b);  // no quotes inside: they are not word bytes
+    out += kept[n];  // no quotes inside: they are not word bytes
     out += '"';
-    ++n;
   }
   return out;
 }

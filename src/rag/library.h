@@ -119,7 +119,8 @@ class Library {
 };
 
 // FTS5 query text for retrieval: each word of `text` quoted, OR-ed (a question's words need not
-// all appear); at most 64 words; empty if none is left.
+// all appear), English function words left out unless there is nothing else; at most 64 words;
+// empty if none is left.
 std::string fts_any(std::string_view text);
 
 }  // namespace hearth::rag

@@ -4,6 +4,8 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { listModels, showModel, streamChat } from './api.js';
 import { Composer } from './Composer.jsx';
+import { DocumentsPanel, Sources } from './Documents.jsx';
+import { listDocuments, passageBudget, retrieve, waitIndexed, withSources } from './docs.js';
 import { onLoaded } from './lazy.js';
 import { Message } from './Message.jsx';
 import { ModelsPage, useHashView } from './Models.jsx';
@@ -35,7 +37,9 @@ function apiMessages(chat, messages) {
   if (chat.options.system.trim()) out.push({ role: 'system', content: chat.options.system });
   for (const m of messages) {
     if (m.role === 'assistant' && !m.content && !m.tool_calls?.length) continue;
-    const a = { role: m.role, content: m.content ?? '' };
+    // A question asked with documents goes as the model got it (passages included), so the
+    // conversation's prefix stays what the server has cached.
+    const a = { role: m.role, content: (m.role === 'user' && m.prompt) || (m.content ?? '') };
     if (m.tool_calls?.length) a.tool_calls = m.tool_calls;
     if (m.tool_name) a.tool_name = m.tool_name;
     out.push(a);
@@ -62,6 +66,10 @@ export function App() {
   const [info, setInfo] = useState({});  // model name -> /api/show answer
   const [busy, setBusy] = useState(false);
   const [showOptions, setShowOptions] = useState(false);
+  const [showDocs, setShowDocs] = useState(false);
+  const [embedModels, setEmbedModels] = useState([]);  // local models that can embed
+  const [embedOnly, setEmbedOnly] = useState(new Set());  // ... and cannot chat
+  const [indexing, setIndexing] = useState(null);  // { done, total } while a question waits
   const [sidebarOpen, setSidebarOpen] = useState(false);
   const [renderVersion, setRenderVersion] = useState(0);
   const [notice, setNotice] = useState(null);  // { text, error }
@@ -79,6 +87,17 @@ export function App() {
     listModels()
       .then((ms) => {
         setModels(ms);
+        // Which models embed (for documents) and which only embed (not offered for chat): their
+        // capabilities, asked once each.
+        Promise.all(ms.map((m) => showModel(m.name).then((i) => i.capabilities ?? [], () => null)))
+          .then((caps) => {
+            setEmbedModels(ms.filter((m, i) => caps[i]?.includes('embedding')).map((m) => m.name));
+            const only = new Set(ms.filter((m, i) => caps[i] && !caps[i].includes('completion')).map((m) => m.name));
+            setEmbedOnly(only);
+            const c = chatRef.current;
+            const chatty = ms.find((m) => !only.has(m.name));
+            if (!c.saved && only.has(c.model) && chatty) updateChat((ch) => (ch.id === c.id ? { ...ch, model: chatty.name } : ch));
+          });
         const c = chatRef.current;
         if (!c.saved && ms.length && !ms.some((m) => m.name === c.model)) {
           updateChat((ch) => (ch.id === c.id ? { ...ch, model: ms[0].name } : ch));
@@ -179,23 +198,95 @@ export function App() {
 
   // A question under `parentId` (null: a first one), saved at once, then its answer. A new chat
   // is created on the server with its first question.
-  const ask = (parentId, text) => {
+  const ask = async (parentId, text) => {
     flushOptions();
     const user = { id: localId(), parent_id: parentId, role: 'user', content: text };
     let c = updateChat((ch) => withMessage(ch, user));
     if (!c.saved) {
       c = updateChat((ch) => ({ ...ch, saved: true, title: titleFrom(text) }));
-      store.create(c).then((sid) => {
-        if (sid && chatRef.current.id === c.id) {
-          setHash(sid, false);
-          updateChat((ch) => ({ ...ch }));  // the sidebar marks it by its server id
-        }
-      });
+      createChat(c);
     }
+    // Documents: the question waits until they are indexed, then goes with the passages that
+    // answer it best (within what the context has left).
+    if ((await attachSources(c, user, text)) === null) return;  // stopped while waiting
     store.addMessage(c.id, user);
     run(user.id);
   };
+  const docScope = (c) => {
+    const sid = c.saved ? store.serverId(c.id) : null;
+    return { chat: sid && !sid.startsWith('local-') ? sid : null, collections: c.options.collections ?? [] };
+  };
+  // Adds `sources` and `prompt` to the question when the chat has documents; null if stopped.
+  const attachSources = async (c, user, text) => {
+    const scope = docScope(c);
+    if (!scope.chat && !scope.collections.length) return user;
+    let docs;
+    try {
+      docs = await listDocuments(scope.chat, scope.collections);
+    } catch {
+      return user;  // no document store: ask without
+    }
+    if (!docs.some((d) => d.status !== 'error')) return user;
+    const controller = new AbortController();
+    abortRef.current = controller;
+    setBusy(true);
+    try {
+      await waitIndexed(scope.chat, scope.collections, (done, total, waiting) =>
+        setIndexing(waiting ? { done, total } : null), controller.signal);
+      const last = pathTo(c.nodes, user.parent_id).filter((m) => m.role === 'assistant').pop();
+      const numCtx = Number(c.options.num_ctx) || 4096;  // else the server's default context
+      const budget = passageBudget({
+        numCtx, lastPrompt: last?.stats?.prompt_eval_count ?? 0, lastAnswer: last?.stats?.eval_count ?? 0,
+        question: text, reply: Number(c.options.num_predict) > 0 ? Number(c.options.num_predict) : 1024,
+      });
+      const r = await retrieve({ query: text, chat: scope.chat ?? undefined, collections: scope.collections,
+                                 k: 5, budget, model: c.model });
+      if (r.passages.length) {
+        user.sources = r.passages;
+        user.prompt = withSources(text, r.passages);
+        updateChat((ch) => (ch.id === c.id ? withMessage(ch, { ...user }) : ch));
+      }
+    } catch (e) {
+      if (e.name === 'AbortError') {
+        setIndexing(null);
+        setBusy(false);
+        abortRef.current = null;
+        store.addMessage(c.id, user);  // the question stays, unanswered
+        return null;
+      }
+      setNotice({ text: 'Documents not searched: ' + e.message, error: true });
+    }
+    setIndexing(null);
+    if (abortRef.current === controller) abortRef.current = null;
+    return user;
+  };
   const send = (text) => ask(chatRef.current.leaf, text);
+  // Creates the chat on the server; the promise is kept so an upload can wait for the id.
+  const creating = useRef(null);  // { id, promise }
+  const createChat = (c) => {
+    const promise = store.create(c).then((sid) => {
+      if (sid && chatRef.current.id === c.id) {
+        setHash(sid, false);
+        updateChat((ch) => ({ ...ch }));  // the sidebar marks it by its server id
+      }
+      return sid;
+    });
+    creating.current = { id: c.id, promise };
+    return promise;
+  };
+  // The chat's id on the server, creating the chat first if it is new (an upload before the
+  // first question).
+  const ensureChat = async (title) => {
+    let c = chatRef.current;
+    if (!c.saved) {
+      c = updateChat((ch) => ({ ...ch, saved: true, title: ch.title || title || 'New chat' }));
+      return createChat(c);
+    }
+    const sid = store.serverId(c.id);
+    if (!sid.startsWith('local-')) return sid;
+    if (creating.current?.id === c.id) return creating.current.promise;
+    throw new Error('the chat is not saved on the server');
+  };
 
   // Shows the version `id` of a message: the branch down to its newest leaf.
   const switchTo = (id) => {
@@ -301,7 +392,7 @@ export function App() {
     return <ModelsPage backHref={chat.saved && !String(chat.id).startsWith('local-') ? '#/c/' + encodeURIComponent(chat.id) : '#/'} />;
   const noModels = models !== null && models.length === 0;
   return (
-    <div class={'layout' + (showOptions ? ' with-options' : '')}>
+    <div class={'layout' + (showOptions ? ' with-options' : showDocs ? ' with-docs' : '')}>
       <Sidebar store={store} currentId={chat.saved ? store.serverId(chat.id) : null} open={sidebarOpen}
                onNew={() => startNew()} onOpen={(id) => open(id)} onRename={rename} onRemove={remove}
                onNotice={setNotice} />
@@ -313,14 +404,18 @@ export function App() {
                   onChange={(e) => pickModel(e.currentTarget.value)}>
             {models === null && <option value="">loading models…</option>}
             {noModels && <option value="">no models</option>}
-            {(models ?? []).map((m) => (
+            {(models ?? []).filter((m) => !embedOnly.has(m.name) || m.name === chat.model).map((m) => (
               <option key={m.name} value={m.name}>{m.name}</option>
             ))}
           </select>
           <span class="spacer" />
           <a class="nav-link" href="#/models">Models</a>
+          <button type="button" class={'toggle-docs' + (showDocs ? ' active' : '')} aria-expanded={showDocs}
+                  onClick={() => { setShowDocs((v) => !v); setShowOptions(false); }}>
+            Documents
+          </button>
           <button type="button" class={'toggle-options' + (showOptions ? ' active' : '')}
-                  aria-expanded={showOptions} onClick={() => setShowOptions((v) => !v)}>
+                  aria-expanded={showOptions} onClick={() => { setShowOptions((v) => !v); setShowDocs(false); }}>
             Options
           </button>
         </header>
@@ -355,14 +450,27 @@ export function App() {
               };
               return (
                 <Message key={m.id} m={m} renderVersion={renderVersion} busy={busy} branch={branch}
+                         sources={m.role === 'assistant' ? chat.nodes[m.parent_id]?.sources : undefined}
                          streaming={busy && i === path.length - 1 && m.role === 'assistant'}
                          onRegenerate={() => m.parent_id && run(m.parent_id)} onEdit={(text) => ask(m.parent_id, text)} />
               );
             })}
+            {indexing && (
+              <div class="indexing" role="status">
+                <progress max={indexing.total} value={indexing.done} /> Indexing documents… the question
+                waits ({indexing.done}/{indexing.total})
+              </div>
+            )}
           </div>
         </div>
         <Composer inputRef={inputRef} busy={busy} disabled={!chat.model} onSend={send} onStop={stop} />
       </main>
+      {showDocs && (
+        <DocumentsPanel chatId={docScope(chat).chat} ensureChat={ensureChat}
+                        collections={chat.options.collections ?? []} embedModels={embedModels}
+                        onCollections={(cs) => setOptions({ ...chatRef.current.options, collections: cs })}
+                        onClose={() => setShowDocs(false)} />
+      )}
       {showOptions && (
         <OptionsPanel options={chat.options} info={info[chat.model]} onClose={() => setShowOptions(false)}
                       onChange={setOptions} />

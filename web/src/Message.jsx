@@ -3,6 +3,7 @@
 // between a message's versions: the siblings an edit or a regeneration made).
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { copyText, flash } from './clipboard.js';
+import { Sources } from './Documents.jsx';
 import { renderMarkdown } from './markdown.js';
 
 function Markdown({ text, renderVersion }) {
@@ -137,7 +138,8 @@ function UserMessage({ m, busy, branch, onEdit }) {
   );
 }
 
-export function Message({ m, streaming, busy, branch, renderVersion, onRegenerate, onEdit }) {
+// sources: the passages the answer's question was asked with (shown under the answer).
+export function Message({ m, streaming, busy, branch, renderVersion, sources, onRegenerate, onEdit }) {
   if (m.role === 'tool') {
     return (
       <div class="msg tool">
@@ -165,6 +167,7 @@ export function Message({ m, streaming, busy, branch, renderVersion, onRegenerat
       {m.content && <Markdown text={m.content} renderVersion={renderVersion} />}
       {m.tool_calls?.length > 0 && <ToolCalls calls={m.tool_calls} />}
       {streaming && !m.content && !m.thinking && <div class="pending" aria-label="waiting">…</div>}
+      <Sources sources={sources} />
       {m.error && <div class="error" role="alert">{m.error}</div>}
       {!streaming && (
         <div class="actions">

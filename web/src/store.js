@@ -21,7 +21,7 @@
 import { requestOptions } from './Options.jsx';
 
 export const emptyOptions = () => ({
-  system: '', temperature: '', num_ctx: '', num_predict: '', seed: '', think: '',
+  system: '', temperature: '', num_ctx: '', num_predict: '', seed: '', think: '', collections: [],
 });
 
 let counter = 0;
@@ -64,11 +64,13 @@ export function newestLeaf(nodes, id) {
 
 // ---- Conversions between the UI's and the server's forms.
 
-const UI_FIELDS = ['stats', 'stopped', 'error'];
+// sources: the passages an answer drew on; prompt: the question as the model got it (with them).
+const UI_FIELDS = ['stats', 'stopped', 'error', 'sources', 'prompt'];
 
 function serverOptions(o) {
   const out = requestOptions(o);
   if (o.think) out.think = o.think === 'true';
+  if (o.collections?.length) out.collections = o.collections;  // the named document collections
   return out;
 }
 
@@ -78,6 +80,7 @@ function uiOptions(system, o) {
   for (const k of ['temperature', 'num_ctx', 'num_predict', 'seed'])
     if (typeof o?.[k] === 'number') out[k] = String(o[k]);
   if (typeof o?.think === 'boolean') out.think = String(o.think);
+  if (Array.isArray(o?.collections)) out.collections = o.collections.filter((c) => typeof c === 'string');
   return out;
 }
 

@@ -321,7 +321,10 @@ TEST(Search, HybridFusesBothRankingsAndFitsTheBudget) {
 
 TEST(Search, FtsQueriesFromHostileTextAreQuotedWords) {
   EXPECT_EQ(fts_any("what's NEAR(a b)* \"x\" OR -y"),
-            "\"what\" OR \"s\" OR \"NEAR\" OR \"a\" OR \"b\" OR \"x\" OR \"OR\" OR \"y\"");
+            "\"s\" OR \"NEAR\" OR \"b\" OR \"x\" OR \"y\"");
+  // Function words are dropped, unless they are all there is.
+  EXPECT_EQ(fts_any("Where does THE keeper keep it?"), "\"keeper\" OR \"keep\"");
+  EXPECT_EQ(fts_any("who is it"), "\"who\" OR \"is\" OR \"it\"");
   EXPECT_EQ(fts_any("  ?!  "), "");
   std::string many;
   for (int i = 0; i < 100; ++i) many += "w" + std::to_string(i) + " ";
