@@ -16,6 +16,7 @@
 #include "runtime/scheduler.h"
 #include "server/access.h"
 #include "server/api.h"
+#include "server/auth.h"
 #include "server/http.h"
 #include "server/listen.h"
 #include "store/store.h"
@@ -223,8 +224,27 @@ void add_serve_command(CLI::App& app) {
         }
       }
       o.upload = [&api](const server::HttpRequest& head) { return api.start_upload(head); };
-      o.access = std::make_shared<server::AccessPolicy>(
-          server::AccessPolicy::from_env(server::is_loopback_host(addr->host)));
+      const bool loopback_only = server::is_loopback_host(addr->host);
+      o.access =
+          std::make_shared<server::AccessPolicy>(server::AccessPolicy::from_env(loopback_only));
+      // Beyond loopback the API needs a key (server/auth.h); the key itself is never logged.
+      auto auth = server::resolve_api_key(server::AuthEnv::from_env(), loopback_only);
+      if (!auth) {
+        std::fprintf(stderr, "hearth: %s\n", auth.status().message().c_str());
+        std::exit(1);
+      }
+      if (!auth->warning.empty())
+        std::fprintf(stderr, "hearth: warning: %s\n", auth->warning.c_str());
+      if (!auth->key.empty()) {
+        o.api_key = std::make_shared<server::ApiKey>(auth->key);
+        if (auth->source == "HEARTH_API_KEY")
+          std::fprintf(stderr, "hearth: API requests need the key in HEARTH_API_KEY\n");
+        else
+          std::fprintf(stderr,
+                       "hearth: API requests need the key in %s%s (send 'Authorization: Bearer "
+                       "<key>'; the web UI asks for it, the hearth CLI reads HEARTH_API_KEY)\n",
+                       auth->source.c_str(), auth->created ? ", generated now" : "");
+      }
       server::HttpServer srv(
           o, [&api](const server::HttpRequest& r, std::shared_ptr<server::Responder> res) {
             api.handle(r, std::move(res));

@@ -19,65 +19,6 @@
 
 namespace hearth::registry {
 namespace fs = std::filesystem;
-namespace {
-
-constexpr std::string_view kB64 =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr std::string_view kBegin = "-----BEGIN OPENSSH PRIVATE KEY-----";
-constexpr std::string_view kEnd = "-----END OPENSSH PRIVATE KEY-----";
-constexpr std::string_view kMagic{"openssh-key-v1\0", 15};
-constexpr std::string_view kType = "ssh-ed25519";
-
-// The SSH wire format's big-endian uint32 and length-prefixed strings (RFC 4251 §5).
-void put_u32(std::string& out, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) out += char((v >> s) & 0xff);
-}
-void put_str(std::string& out, std::string_view s) {
-  put_u32(out, uint32_t(s.size()));
-  out += s;
-}
-
-struct Reader {
-  std::string_view s;
-  std::optional<uint32_t> u32() {
-    if (s.size() < 4) return std::nullopt;
-    uint32_t v = 0;
-    for (int i = 0; i < 4; ++i) v = (v << 8) | uint8_t(s[i]);
-    s.remove_prefix(4);
-    return v;
-  }
-  std::optional<std::string_view> str() {
-    auto n = u32();
-    if (!n || *n > s.size()) return std::nullopt;
-    std::string_view v = s.substr(0, *n);
-    s.remove_prefix(*n);
-    return v;
-  }
-};
-
-Status bad_key(const std::string& why) {
-  return corrupt("not a usable OpenSSH ed25519 private key: " + why);
-}
-
-struct PkeyFree {
-  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-
-Result<Pkey> private_pkey(const std::array<uint8_t, 32>& seed) {
-  Pkey k(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()));
-  if (!k) return internal_error("OpenSSL refused an ed25519 private key");
-  return k;
-}
-
-Result<std::array<uint8_t, 32>> public_of(const std::array<uint8_t, 32>& seed) {
-  HEARTH_ASSIGN_OR_RETURN(Pkey k, private_pkey(seed));
-  std::array<uint8_t, 32> pub{};
-  size_t n = pub.size();
-  if (EVP_PKEY_get_raw_public_key(k.get(), pub.data(), &n) != 1 || n != pub.size())
-    return internal_error("OpenSSL could not derive an ed25519 public key");
-  return pub;
-}
 
 // $HOME, else the account's home directory (a process started with an empty environment must
 // not put its key in whatever directory it was started from).
@@ -138,6 +79,66 @@ Result<bool> create_exclusive(const std::string& path, std::string_view bytes) {
       ::close(d);
     }
   return true;
+}
+
+namespace {
+
+constexpr std::string_view kB64 =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr std::string_view kBegin = "-----BEGIN OPENSSH PRIVATE KEY-----";
+constexpr std::string_view kEnd = "-----END OPENSSH PRIVATE KEY-----";
+constexpr std::string_view kMagic{"openssh-key-v1\0", 15};
+constexpr std::string_view kType = "ssh-ed25519";
+
+// The SSH wire format's big-endian uint32 and length-prefixed strings (RFC 4251 §5).
+void put_u32(std::string& out, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) out += char((v >> s) & 0xff);
+}
+void put_str(std::string& out, std::string_view s) {
+  put_u32(out, uint32_t(s.size()));
+  out += s;
+}
+
+struct Reader {
+  std::string_view s;
+  std::optional<uint32_t> u32() {
+    if (s.size() < 4) return std::nullopt;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v = (v << 8) | uint8_t(s[i]);
+    s.remove_prefix(4);
+    return v;
+  }
+  std::optional<std::string_view> str() {
+    auto n = u32();
+    if (!n || *n > s.size()) return std::nullopt;
+    std::string_view v = s.substr(0, *n);
+    s.remove_prefix(*n);
+    return v;
+  }
+};
+
+Status bad_key(const std::string& why) {
+  return corrupt("not a usable OpenSSH ed25519 private key: " + why);
+}
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+Result<Pkey> private_pkey(const std::array<uint8_t, 32>& seed) {
+  Pkey k(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, seed.data(), seed.size()));
+  if (!k) return internal_error("OpenSSL refused an ed25519 private key");
+  return k;
+}
+
+Result<std::array<uint8_t, 32>> public_of(const std::array<uint8_t, 32>& seed) {
+  HEARTH_ASSIGN_OR_RETURN(Pkey k, private_pkey(seed));
+  std::array<uint8_t, 32> pub{};
+  size_t n = pub.size();
+  if (EVP_PKEY_get_raw_public_key(k.get(), pub.data(), &n) != 1 || n != pub.size())
+    return internal_error("OpenSSL could not derive an ed25519 public key");
+  return pub;
 }
 
 Result<std::string> read_all(const std::string& path) {

@@ -49,6 +49,12 @@ std::string format_openssh_private_key(const SshKey& key);
 // A new key pair from OpenSSL's random generator.
 Result<SshKey> generate_key();
 
+// $HOME, else the account's home directory.
+std::string home_dir();
+// Writes `bytes` to a new file `path` (0600, its directory created) unless one exists, atomically
+// (a temporary file linked into place); false when `path` already existed.
+Result<bool> create_exclusive(const std::string& path, std::string_view bytes);
+
 // The key file to use (see the top of this file); never empty.
 std::string key_path();
 

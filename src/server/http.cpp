@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "server/access.h"
+#include "server/auth.h"
 #include "server/beast_request.h"
 #include "server/errors.h"
 
@@ -377,6 +378,13 @@ class Session : public std::enable_shared_from_this<Session>, public Stream {
         if (!head.header("access-control-request-method").empty())
           for (auto& kv : opt_.access->preflight_headers(origin)) r.headers.push_back(kv);
         return send_response(std::move(r), h.keep_alive() && !has_body(), h.version());
+      }
+    }
+    if (opt_.api_key && !is_public_request(head.method, head.path)) {
+      const std::string auth = head.header("authorization");
+      if (!opt_.api_key->matches(auth)) {
+        stream_.expires_after(kErrorWriteTimeout);
+        return send_response(unauthorized_response(head.path, !auth.empty()), false, h.version());
       }
     }
     if (opt_.upload && h.method() != http::verb::get && h.method() != http::verb::head) {

@@ -98,6 +98,7 @@ struct UploadDecision {
 using UploadStart = std::function<UploadDecision(const HttpRequest& head)>;
 
 class AccessPolicy;
+class ApiKey;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -106,6 +107,9 @@ struct ServerOptions {
   UploadStart upload;                  // optional: streamed uploads
   // Browser access rules (Origin/Host, CORS); null: every request is served.
   std::shared_ptr<const AccessPolicy> access;
+  // Set: every request but the public ones (server/auth.h) must carry this key; checked after
+  // the browser rules, before any of the body is read.
+  std::shared_ptr<const ApiKey> api_key;
   int io_threads = 1;
   // Handlers run here, never on the network thread: parsing a large body, hashing or file I/O
   // must not stall other clients' streams.

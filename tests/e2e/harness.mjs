@@ -31,22 +31,28 @@ async function waitUp(url) {
   throw new Error('hearth serve did not start');
 }
 
-// Starts the server; returns { host, stop(), create(name, ggufPath) }.
-export async function startServer(env = {}) {
+// Starts the server; returns { host, stop(), create(name, ggufPath) }. `bind`: the address it
+// listens on (the tests still connect to 127.0.0.1); `key`: the API key create() sends;
+// `captureLog`: keep what the server writes to stderr for log() instead of passing it through.
+export async function startServer(env = {}, { bind = '127.0.0.1', key, captureLog } = {}) {
   const models = mkdtempSync(join(tmpdir(), 'hearth-e2e-'));
   // The web chat's history database: one per server, never the user's ~/.hearth/ui.sqlite.
   const uidir = mkdtempSync(join(tmpdir(), 'hearth-e2e-ui-'));
   const port = await freePort();
   const host = `http://127.0.0.1:${port}`;
   const server = spawn(HEARTH, ['serve'], {
-    env: { ...process.env, HEARTH_MODELS: models, HEARTH_HOST: `127.0.0.1:${port}`,
+    env: { ...process.env, HEARTH_MODELS: models, HEARTH_HOST: `${bind}:${port}`,
            HEARTH_NUM_PARALLEL: '4', HEARTH_UI_DB: join(uidir, 'ui.sqlite'), ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'ignore', captureLog ? 'pipe' : 'inherit'],
   });
+  let log = '';
+  server.stderr?.on('data', (d) => (log += d));
   await waitUp(host);
+  const auth = key ? { Authorization: `Bearer ${key}` } : {};
   return {
     host,
     models,
+    log: () => log,
     stop() {
       server.kill('SIGTERM');
       rmSync(models, { recursive: true, force: true });
@@ -56,10 +62,12 @@ export async function startServer(env = {}) {
     async create(name, gguf, extra = {}) {
       const bytes = readFileSync(gguf);
       const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
-      const up = await fetch(`${host}/api/blobs/${digest}`, { method: 'POST', body: bytes });
+      const up = await fetch(`${host}/api/blobs/${digest}`, { method: 'POST', body: bytes,
+                                                              headers: auth });
       assert.ok(up.status === 201 || up.status === 200, `blob upload: ${up.status}`);
       const r = await fetch(`${host}/api/create`, {
         method: 'POST',
+        headers: auth,
         body: JSON.stringify({ model: name, files: { [`${name}.gguf`]: digest }, stream: false,
                                ...extra }),
       });

@@ -4,7 +4,10 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 
+#include "registry/key.h"
 #include "server/listen.h"
 
 namespace hearth::cli {
@@ -68,7 +71,23 @@ Result<Client> Client::from_env() {
   if (host == "::") host = "::1";
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
   c.base_ = "http://" + host + ":" + std::to_string(addr.port);
+  std::string key;
+  if (const char* k = std::getenv("HEARTH_API_KEY"); k && *k) {
+    key = k;
+  } else if (server::is_loopback_host(host)) {
+    // The key file a server on this machine uses; never sent to another host.
+    const char* f = std::getenv("HEARTH_API_KEY_FILE");
+    std::ifstream in(f && *f ? std::string(f) : registry::home_dir() + "/.hearth/api_key");
+    if (in) key.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const size_t b = key.find_first_not_of(" \t\r\n");
+  key = b == std::string::npos ? "" : key.substr(b, key.find_last_not_of(" \t\r\n") - b + 1);
+  if (!key.empty()) c.auth_ = "Authorization: Bearer " + key;
   return c;
+}
+
+curl_slist* Client::with_key(curl_slist* h) const {
+  return auth_.empty() ? h : curl_slist_append(h, auth_.c_str());
 }
 
 bool Client::alive() const {
@@ -88,7 +107,7 @@ Result<HttpResult> Client::request(const std::string& method, const std::string&
                                    const std::string& body) const {
   CURL* h = easy();
   HttpResult r;
-  curl_slist* hdr = curl_slist_append(nullptr, "Content-Type: application/json");
+  curl_slist* hdr = with_key(curl_slist_append(nullptr, "Content-Type: application/json"));
   curl_easy_setopt(h, CURLOPT_URL, (base_ + path).c_str());
   curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
   if (method == "HEAD") curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
@@ -115,7 +134,7 @@ Result<long> Client::stream(const std::string& path, const std::string& body,
   CURL* h = easy();
   StreamState st;
   st.on_line = &on_line;
-  curl_slist* hdr = curl_slist_append(nullptr, "Content-Type: application/json");
+  curl_slist* hdr = with_key(curl_slist_append(nullptr, "Content-Type: application/json"));
   curl_easy_setopt(h, CURLOPT_URL, (base_ + path).c_str());
   curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
   curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.size()));
@@ -161,7 +180,7 @@ Result<HttpResult> Client::upload(const std::string& path, const std::string& fi
   curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(size));
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, to_string);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &r.body);
-  curl_slist* hdr = curl_slist_append(nullptr, "Expect:");
+  curl_slist* hdr = with_key(curl_slist_append(nullptr, "Expect:"));
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
   struct P {
     const std::function<void(int64_t, int64_t)>* fn;

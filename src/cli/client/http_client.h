@@ -1,6 +1,7 @@
 // cli/client/http_client.h — the CLI's connection to `hearth serve` (libcurl): JSON requests and
 // NDJSON streams, with the server address taken from HEARTH_HOST / OLLAMA_HOST as the server
-// reads it.
+// reads it. A server reachable beyond loopback asks for an API key (server/auth.h): the client
+// sends HEARTH_API_KEY, or, for a server on this machine, the key file the server wrote.
 #pragma once
 
 #include <atomic>
@@ -9,6 +10,8 @@
 #include <string>
 
 #include "base/status.h"
+
+struct curl_slist;
 
 namespace hearth::cli {
 
@@ -19,7 +22,8 @@ struct HttpResult {
 
 class Client {
  public:
-  // From HEARTH_HOST / OLLAMA_HOST (default 127.0.0.1:11434).
+  // From HEARTH_HOST / OLLAMA_HOST (default 127.0.0.1:11434) and the key: HEARTH_API_KEY, else
+  // when the server is on this machine, HEARTH_API_KEY_FILE or ~/.hearth/api_key if it exists.
   static Result<Client> from_env();
   const std::string& base() const { return base_; }
 
@@ -37,7 +41,10 @@ class Client {
                             const std::function<void(int64_t, int64_t)>& progress) const;
 
  private:
+  // The Authorization header (if there is a key) added to `h`.
+  curl_slist* with_key(curl_slist* h) const;
   std::string base_;
+  std::string auth_;  // "Authorization: Bearer <key>", or empty
 };
 
 // Prints "Error: <message>" (the server's JSON error when there is one) and exits 1.
