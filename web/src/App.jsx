@@ -207,7 +207,8 @@ export function App() {
       createChat(c);
     }
     // Documents: the question waits until they are indexed, then goes with the passages that
-    // answer it best (within what the context has left).
+    // answer it best (within what the context has left). Busy from here: nothing else is sent.
+    setBusy(true);
     if ((await attachSources(c, user, text)) === null) return;  // stopped while waiting
     store.addMessage(c.id, user);
     run(user.id);
@@ -229,7 +230,6 @@ export function App() {
     if (!docs.some((d) => d.status !== 'error')) return user;
     const controller = new AbortController();
     abortRef.current = controller;
-    setBusy(true);
     try {
       await waitIndexed(scope.chat, scope.collections, (done, total, waiting) =>
         setIndexing(waiting ? { done, total } : null), controller.signal);
