@@ -231,6 +231,11 @@ std::unique_ptr<DocsApi> DocsApi::from_env(DocsHooks hooks) {
     const long long v = std::atoll(c);
     if (v >= 32 && v <= 8192) api->set_chunk_tokens(size_t(v));
   }
+  // Chunks per embedding call (HEARTH_UI_EMBED_BATCH, default 32; 1 embeds one at a time).
+  if (const char* b = std::getenv("HEARTH_UI_EMBED_BATCH"); b && *b) {
+    const long long v = std::atoll(b);
+    if (v >= 1 && v <= 1024) api->set_embed_batch(size_t(v));
+  }
   if (const char* m = std::getenv("HEARTH_UI_MAX_DOCUMENT"); m && *m) {
     const long long v = std::atoll(m);
     if (v > 0) api->set_max_document(std::min<size_t>(size_t(v), rag::kMaxDocumentBytes));

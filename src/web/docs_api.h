@@ -68,6 +68,8 @@ class DocsApi {
   // Waits until the worker is idle (tests).
   void wait_idle();
   void set_max_document(size_t bytes) { max_document_ = bytes; }
+  // Before open(): chunks per embedding call.
+  void set_embed_batch(size_t n) { hooks_.ingest.batch = n; }
   // Before open(): the chunker's target size (overlap: a seventh of it).
   void set_chunk_tokens(size_t n) {
     hooks_.ingest.chunking.max_tokens = n;
