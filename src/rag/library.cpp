@@ -216,6 +216,16 @@ Result<CollectionInfo> Library::chat_collection(const std::string& chat_id) {
   return read_collection(id);
 }
 
+Result<std::optional<std::string>> Library::find_chat_collection(const std::string& chat_id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Query q(db_->stmt("SELECT id FROM collections WHERE chat_id = ?1"));
+  q.bind(1, chat_id);
+  const int rc = q.step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(q.text(0));
+  if (rc != SQLITE_DONE) return db_->err(rc, "reading a collection");
+  return std::optional<std::string>();
+}
+
 Result<CollectionInfo> Library::create_collection(const std::string& name) {
   if (name.empty() || name.size() > kMaxNameBytes)
     return invalid_argument("a collection name must have 1 to " + std::to_string(kMaxNameBytes) +

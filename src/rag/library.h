@@ -64,6 +64,8 @@ class Library {
 
   // The chat's own collection, made on first use.
   Result<CollectionInfo> chat_collection(const std::string& chat_id);
+  // The chat's own collection's id if it has one (reads never make one).
+  Result<std::optional<std::string>> find_chat_collection(const std::string& chat_id);
   // A named collection (names are unique among named ones; InvalidArgument otherwise).
   Result<CollectionInfo> create_collection(const std::string& name);
   Result<CollectionInfo> collection(const std::string& id);

@@ -292,6 +292,18 @@ bool DocsApi::handle(const HttpRequest& req, ResponderP res) {
   const std::string& m = req.method;
   const bool collections = p == "/ui/api/collections" || p.rfind("/ui/api/collections/", 0) == 0;
   const bool documents = p == "/ui/api/documents" || p.rfind("/ui/api/documents/", 0) == 0;
+  // A chat deleted from the history takes its own documents along (the history then answers).
+  if (m == "DELETE" && p.rfind("/ui/api/chats/", 0) == 0 &&
+      p.find('/', std::strlen("/ui/api/chats/")) == std::string::npos) {
+    if (auto lib = library(); lib) {
+      auto c = (*lib)->find_chat_collection(p.substr(std::strlen("/ui/api/chats/")));
+      if (c && *c) {
+        if (Status s = (*lib)->delete_collection(**c); !s)
+          std::fprintf(stderr, "hearth: documents: %s\n", s.message().c_str());
+      }
+    }
+    return false;
+  }
   if (!collections && !documents && p != "/ui/api/retrieve") return false;
   auto method_not_allowed = [&](const char* allow) {
     HttpResponse r = error(405, "method " + m + " not allowed for " + p);
@@ -361,9 +373,9 @@ bool DocsApi::handle(const HttpRequest& req, ResponderP res) {
     if (m == "GET") {
       std::vector<std::string> scope = query_values(req.query, "collection");
       for (const auto& chat : query_values(req.query, "chat")) {
-        auto c = L.chat_collection(chat);
+        auto c = L.find_chat_collection(chat);
         if (!c) return fail(c.status());
-        scope.push_back(c->id);
+        if (*c) scope.push_back(**c);
       }
       auto ds = L.documents(scope);
       if (!ds) return fail(ds.status());
@@ -457,9 +469,9 @@ void DocsApi::retrieve(const HttpRequest& req, const ResponderP& res) {
   // Embedding the query and reranking wait on the scheduler: off the HTTP thread.
   std::thread([this, res, L, query, o, colls, chat, model, rerank_model]() mutable {
     if (!chat.empty()) {
-      auto c = L->chat_collection(chat);
+      auto c = L->find_chat_collection(chat);
       if (!c) return res->send(error(c.status()));
-      colls.push_back(c->id);
+      if (*c) colls.push_back(**c);
     }
     auto ds = L->documents(colls);
     if (!ds) return res->send(error(ds.status()));

@@ -10,6 +10,7 @@
 //   GET    /ui/api/documents/{id}
 //   DELETE /ui/api/documents/{id}
 //   POST   /ui/api/retrieve {query, chat?, collections?, k?, budget?, model?, mode?, rerank_model?}
+// and, before the history answers it, DELETE /ui/api/chats/{id} deletes that chat's documents.
 #pragma once
 
 #include <functional>

@@ -149,3 +149,16 @@ test('oversize, empty, hostile and malformed uploads get clear errors', async ()
   // The server is still up and serving.
   assert.equal((await fetch(`${srv.host}/api/version`)).status, 200);
 });
+
+test('a chat deleted from the history takes its documents along; reads make no collection', async () => {
+  assert.deepEqual((await (await api('/documents?chat=never-seen')).json()).documents, []);
+  const chat = await (await api('/chats', { method: 'POST', body: JSON.stringify({ title: 'with docs' }) })).json();
+  const d = await upload('notes.md', '# Notes\n\nThe well is forty feet deep.', `chat=${chat.id}`);
+  assert.equal((await waitDone(d.json.id)).status, 'ready');
+  assert.equal((await api(`/chats/${chat.id}`, { method: 'DELETE' })).status, 204);
+  assert.equal((await api(`/documents/${d.json.id}`)).status, 404);
+  assert.deepEqual((await (await api(`/documents?chat=${chat.id}`)).json()).documents, []);
+  // Another chat's documents are untouched.
+  const left = (await (await api(`/documents?chat=${CHAT}`)).json()).documents;
+  assert.ok(left.some((x) => x.name === 'lighthouse.md'));
+});

@@ -20,6 +20,7 @@ const CHROMIUM = process.env.HEARTH_CHROMIUM ?? '/usr/bin/chromium';
 let srv, browser, page, dir;
 const consoleErrors = [];
 const chatBodies = [];  // every POST /api/chat body the page sent
+const retrievals = [];  // every /ui/api/retrieve: [request body, response body]
 
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
@@ -28,8 +29,12 @@ before(async () => {
   execFileSync('/usr/bin/python3', ['tools/embed/mkbert.py', bert, '--pooling', 'mean', '--dtype', 'F16',
                                     '--n-ctx', '512']);
   srv = await startServer();
-  await srv.create('qwen3', GGUF);
+  // Short answers: the random model would otherwise write until its context is full.
+  await srv.create('qwen3', GGUF, { parameters: { num_predict: 24 } });
   await srv.create('minilm', bert);
+  const rr = join(dir, 'rerank.gguf');
+  execFileSync('/usr/bin/python3', ['tools/embed/mkbert.py', rr, '--pooling', 'rank', '--dtype', 'F16', '--n-ctx', '512']);
+  await srv.create('reranker', rr);
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
   page = await context.newPage();
@@ -39,6 +44,10 @@ before(async () => {
     if (r.url().endsWith('/api/chat') && r.method() === 'POST') chatBodies.push(JSON.parse(r.postData()));
   });
   page.on('dialog', (d) => d.accept());
+  page.on('response', async (r) => {
+    if (r.url().endsWith('/ui/api/retrieve'))
+      retrievals.push([JSON.parse(r.request().postData()), await r.json().catch(() => null)]);
+  });
   page.on('response', async (r) => {
     if (r.status() >= 400) consoleErrors.push(`${r.request().method()} ${r.url()}: ${r.status()} ${await r.text().catch(() => '')}`);
   });
@@ -139,6 +148,26 @@ test('a question waits for indexing, goes with the retrieved passages and shows 
   // After a reload the sources are still there (saved with the question).
   await page.reload();
   await page.locator('.msg.assistant details.sources').first().waitFor();
+});
+
+test('a rerank model picked in the panel re-scores the passages', async () => {
+  const panel = page.locator('aside.documents');
+  if (!(await panel.isVisible())) await page.locator('button.toggle-docs').click();
+  await panel.locator('select[name="rerank_model"] option', { hasText: 'reranker:latest' }).waitFor({ state: 'attached' });
+  await panel.locator('select[name="rerank_model"]').selectOption('reranker:latest');
+  // Neither embedding-only nor rerank models are offered for chat.
+  assert.equal(await page.locator('select.model option', { hasText: 'reranker' }).count(), 0);
+  const n = retrievals.length;
+  await page.getByLabel('Message').fill('When does the supply boat arrive?');
+  await page.getByLabel('Message').press('Enter');
+  await page.locator('.msg.assistant').nth(2).waitFor();
+  await idle();
+  const [body, answer] = retrievals.at(-1);
+  assert.equal(retrievals.length, n + 1);
+  assert.equal(body.rerank_model, 'reranker:latest');
+  assert.equal(answer.mode, 'hybrid+rerank');
+  assert.ok(answer.passages.length > 0);
+  await panel.locator('select[name="rerank_model"]').selectOption('');
 });
 
 test('deleting a document takes it out of the panel and the library', async () => {

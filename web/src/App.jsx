@@ -5,7 +5,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { listModels, showModel, streamChat } from './api.js';
 import { Composer } from './Composer.jsx';
 import { DocumentsPanel, Sources } from './Documents.jsx';
-import { listDocuments, passageBudget, retrieve, waitIndexed, withSources } from './docs.js';
+import { RERANK, listDocuments, passageBudget, retrieve, waitIndexed, withSources } from './docs.js';
 import { onLoaded } from './lazy.js';
 import { Message } from './Message.jsx';
 import { ModelsPage, useHashView } from './Models.jsx';
@@ -69,6 +69,7 @@ export function App() {
   const [showDocs, setShowDocs] = useState(false);
   const [embedModels, setEmbedModels] = useState([]);  // local models that can embed
   const [embedOnly, setEmbedOnly] = useState(new Set());  // ... and cannot chat
+  const [rerankModels, setRerankModels] = useState([]);  // local rerank models
   const [indexing, setIndexing] = useState(null);  // { done, total } while a question waits
   const [sidebarOpen, setSidebarOpen] = useState(false);
   const [renderVersion, setRenderVersion] = useState(0);
@@ -92,6 +93,7 @@ export function App() {
         Promise.all(ms.map((m) => showModel(m.name).then((i) => i.capabilities ?? [], () => null)))
           .then((caps) => {
             setEmbedModels(ms.filter((m, i) => caps[i]?.includes('embedding')).map((m) => m.name));
+            setRerankModels(ms.filter((m, i) => caps[i]?.includes('rerank')).map((m) => m.name));
             const only = new Set(ms.filter((m, i) => caps[i] && !caps[i].includes('completion')).map((m) => m.name));
             setEmbedOnly(only);
             const c = chatRef.current;
@@ -239,8 +241,9 @@ export function App() {
         numCtx, lastPrompt: last?.stats?.prompt_eval_count ?? 0, lastAnswer: last?.stats?.eval_count ?? 0,
         question: text, reply: Number(c.options.num_predict) > 0 ? Number(c.options.num_predict) : 1024,
       });
+      const rerank = localStorage.getItem(RERANK) || undefined;  // the Documents panel's choice
       const r = await retrieve({ query: text, chat: scope.chat ?? undefined, collections: scope.collections,
-                                 k: 5, budget, model: c.model });
+                                 k: 5, budget, model: c.model, rerank_model: rerank });
       if (r.passages.length) {
         user.sources = r.passages;
         user.prompt = withSources(text, r.passages);
@@ -468,6 +471,7 @@ export function App() {
       {showDocs && (
         <DocumentsPanel chatId={docScope(chat).chat} ensureChat={ensureChat}
                         collections={chat.options.collections ?? []} embedModels={embedModels}
+                        rerankModels={rerankModels}
                         onCollections={(cs) => setOptions({ ...chatRef.current.options, collections: cs })}
                         onClose={() => setShowDocs(false)} />
       )}

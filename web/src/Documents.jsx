@@ -3,7 +3,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import './documents.css';
 import {
-  createCollection, deleteDocument, isIndexing, listCollections, listDocuments, uploadDocument,
+  RERANK, createCollection, deleteDocument, isIndexing, listCollections, listDocuments, uploadDocument,
 } from './docs.js';
 
 const size = (n) => (n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(0)} KB` : `${(n / (1 << 20)).toFixed(1)} MB`);
@@ -24,11 +24,12 @@ function Progress({ d }) {
 
 // ensureChat(title): resolves to the chat's id on the server (creating the chat, so titled, if it
 // is new).
-export function DocumentsPanel({ chatId, ensureChat, collections, onCollections, embedModels, onClose }) {
+export function DocumentsPanel({ chatId, ensureChat, collections, onCollections, embedModels, rerankModels = [], onClose }) {
   const [docs, setDocs] = useState([]);
   const [all, setAll] = useState([]);  // named collections
   const [error, setError] = useState('');
   const [embedModel, setEmbedModel] = useState(localStorage.getItem('hearth.embed') ?? '');
+  const [rerank, setRerank] = useState(localStorage.getItem(RERANK) ?? '');
   const [drag, setDrag] = useState(false);
   const fileRef = useRef(null);
 
@@ -97,6 +98,16 @@ export function DocumentsPanel({ chatId, ensureChat, collections, onCollections,
           {embedModels.map((m) => <option key={m} value={m}>{m}</option>)}
         </select>
       </label>
+      {rerankModels.length > 0 && (
+        <label class="field">
+          <span>Rerank passages with</span>
+          <select name="rerank_model" value={rerank}
+                  onChange={(e) => { setRerank(e.currentTarget.value); localStorage.setItem(RERANK, e.currentTarget.value); }}>
+            <option value="">no reranking</option>
+            {rerankModels.map((m) => <option key={m} value={m}>{m}</option>)}
+          </select>
+        </label>
+      )}
       <input ref={fileRef} type="file" multiple hidden aria-label="Upload documents"
              accept=".md,.markdown,.txt,.pdf,.html,.htm,.c,.cc,.cpp,.h,.hpp,.py,.js,.ts,.rs,.go,.java,.json,.yaml,.yml,.toml,.sh,text/*,application/pdf"
              onChange={(e) => { upload([...e.currentTarget.files]); e.currentTarget.value = ''; }} />

@@ -48,6 +48,9 @@ export function retrieve(body) {
   return call('/retrieve', { method: 'POST', body: JSON.stringify(body) });
 }
 
+// localStorage key of the rerank model retrieval uses ("" or absent: none).
+export const RERANK = 'hearth.rerank';
+
 export const isIndexing = (d) => d.status === 'queued' || d.status === 'extracting' || d.status === 'embedding';
 
 // Polls until no document in scope is being ingested; onProgress(done, total) as it goes.

@@ -83,6 +83,10 @@ TEST(Library, CollectionsAreMadeOncePerChatAndNamedOnesAreUnique) {
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a->id, b->id);
   EXPECT_NE((*lib)->chat_collection("chat-2")->id, a->id);
+  // Looking one up never makes one.
+  EXPECT_EQ(*(*lib)->find_chat_collection("chat-1"), std::optional<std::string>(a->id));
+  EXPECT_FALSE((*lib)->find_chat_collection("chat-3")->has_value());
+  EXPECT_FALSE((*lib)->find_chat_collection("chat-3")->has_value());
   ASSERT_TRUE((*lib)->create_collection("manuals"));
   auto dup = (*lib)->create_collection("manuals");
   ASSERT_FALSE(dup);
