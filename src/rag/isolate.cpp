@@ -32,9 +32,21 @@ struct Fd {
 
 }  // namespace
 
+// AddressSanitizer and ThreadSanitizer reserve terabytes of address space for their shadow at
+// start: under them an address-space cap would fail every allocation, so only CPU time is capped.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define HEARTH_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define HEARTH_SANITIZED 1
+#endif
+#endif
+
 void limit_extractor(const IsolateLimits& lim) {
+#ifndef HEARTH_SANITIZED
   rlimit as{lim.memory_bytes, lim.memory_bytes};
   setrlimit(RLIMIT_AS, &as);
+#endif
   rlimit cpu{rlim_t(lim.cpu_seconds), rlim_t(lim.cpu_seconds + 5)};
   setrlimit(RLIMIT_CPU, &cpu);
   rlimit core{0, 0};  // a crash on a hostile file leaves no core dump of its bytes
