@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -29,6 +30,26 @@ struct Fd {
     fd = -1;
   }
 };
+
+// write() to a child that may have exited (a crash, or one that stops reading): EPIPE instead of
+// a SIGPIPE that would end this whole process where nobody ignores it. SIGPIPE is blocked in this
+// thread for the call and a pending one (this write's) consumed before the mask is restored.
+ssize_t write_no_sigpipe(int fd, const void* p, size_t n) {
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  const ssize_t w = ::write(fd, p, n);
+  const int saved = errno;
+  if (w < 0 && saved == EPIPE) {
+    const timespec zero{0, 0};
+    while (sigtimedwait(&pipe_set, nullptr, &zero) == SIGPIPE) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  errno = saved;
+  return w;
+}
 
 }  // namespace
 
@@ -116,8 +137,8 @@ Result<std::string> extract_in_child(const std::string& exe, DocKind kind, std::
       return internal_error(std::string("poll: ") + strerror(errno));
     }
     if (i_in >= 0 && (p[i_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
-      const ssize_t w =
-          ::write(in_w.fd, bytes.data() + sent, std::min<size_t>(bytes.size() - sent, 1 << 16));
+      const ssize_t w = write_no_sigpipe(in_w.fd, bytes.data() + sent,
+                                         std::min<size_t>(bytes.size() - sent, 1 << 16));
       if (w > 0) sent += size_t(w);
       if ((w < 0 && errno != EAGAIN && errno != EINTR) || sent == bytes.size()) in_w.reset();
     }

@@ -377,6 +377,11 @@ TEST(Isolate, TheChildsOutputIsTheTextAndItsFailuresAreErrors) {
                                 "abc", "", small);
   ASSERT_FALSE(flood);
   EXPECT_NE(flood.status().message().find("larger than"), std::string::npos);
+  // A child that stops reading at once: the writes get EPIPE, never a SIGPIPE ending this process.
+  auto closed = extract_in_child(script(t, "closed", "exec 0<&-; sleep 0.2; exit 3"),
+                                 DocKind::kText, big, "");
+  ASSERT_FALSE(closed);
+  EXPECT_EQ(closed.status().code(), StatusCode::kInvalidArgument);
   auto missing = extract_in_child(t.path("nope"), DocKind::kText, "abc", "");
   EXPECT_FALSE(missing);
 }
