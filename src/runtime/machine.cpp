@@ -105,7 +105,13 @@ __attribute__((target("avx512f"))) uint64_t sum_avx512(const uint8_t* p, size_t 
     a3 = _mm512_add_epi64(a3, _mm512_load_si512(p + i + 192));
   }
   a0 = _mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3));
-  return uint64_t(_mm512_reduce_add_epi64(a0));
+  // Lanes summed as unsigned: GCC's _mm512_reduce_add_epi64 adds them as signed long long, which
+  // overflows (undefined behaviour, reported by UBSan) on arbitrary data.
+  alignas(64) uint64_t lanes[8];
+  _mm512_store_si512(lanes, a0);
+  uint64_t s = 0;
+  for (uint64_t x : lanes) s += x;
+  return s;
 }
 
 __attribute__((target("avx2"))) uint64_t sum_avx2(const uint8_t* p, size_t n) {
