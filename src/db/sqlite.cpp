@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -225,6 +226,16 @@ Status Database::migrate(std::span<const char* const> migrations) {
   if (int rc = sqlite3_exec(db_, set.c_str(), 0, 0, 0); rc != SQLITE_OK)
     return err(rc, "migrating " + path_);
   if (int rc = tx.commit(); rc != SQLITE_OK) return err(rc, "migrating " + path_);
+  return Status::ok();
+}
+
+Status make_private_dirs(const std::string& dir) {
+  for (size_t i = 1; i <= dir.size(); ++i) {
+    if (i != dir.size() && dir[i] != '/') continue;
+    const std::string part = dir.substr(0, i);
+    if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST)
+      return Status(StatusCode::kIo, "cannot create " + part + ": " + std::strerror(errno));
+  }
   return Status::ok();
 }
 

@@ -105,6 +105,10 @@ class Database {
   std::unordered_map<std::string, std::unique_ptr<Stmt>> stmts_;
 };
 
+// Creates the missing folders of `dir` with mode 0700 (stores hold personal data); folders that
+// exist keep their mode.
+Status make_private_dirs(const std::string& dir);
+
 // A random (version 4) UUID, lower-case hex with dashes.
 std::string random_uuid(std::random_device& rng);
 // Milliseconds since the epoch, by the system clock.

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/json_depth.h"
+#include "db/sqlite.h"
 #include "gguf/gguf.h"
 #include "rag/isolate.h"
 #include "runtime/scheduler.h"
@@ -67,16 +68,6 @@ json collection_json(const rag::CollectionInfo& c) {
       {"id", c.id}, {"name", c.name}, {"created_at", c.created_at}, {"documents", c.documents}};
   if (c.chat_id) j["chat_id"] = *c.chat_id;
   return j;
-}
-
-Status make_dirs(const std::string& dir) {
-  for (size_t i = 1; i <= dir.size(); ++i) {
-    if (i != dir.size() && dir[i] != '/') continue;
-    const std::string part = dir.substr(0, i);
-    if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST)
-      return Status(StatusCode::kIo, "cannot create " + part + ": " + std::strerror(errno));
-  }
-  return Status::ok();
 }
 
 // Every value of `key` in a query string (?collection=a&collection=b).
@@ -264,7 +255,7 @@ Result<rag::Library*> DocsApi::library() {
     s = Status(StatusCode::kUnavailable, path_error_);
   } else {
     const size_t slash = path_.rfind('/');
-    if (slash != std::string::npos && slash > 0) s = make_dirs(path_.substr(0, slash));
+    if (slash != std::string::npos && slash > 0) s = db::make_private_dirs(path_.substr(0, slash));
     if (s) {
       auto l = rag::Library::open(path_);
       if (l) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/json_depth.h"
+#include "db/sqlite.h"
 #include "server/api_util.h"
 #include "server/errors.h"
 
@@ -20,18 +21,6 @@ using server::json_error;
 using server::ResponderP;
 
 namespace {
-
-// Creates the missing folders of `dir`, private to the user (chats are personal data); folders
-// that exist keep their mode.
-Status make_dirs(const std::string& dir) {
-  for (size_t i = 1; i <= dir.size(); ++i) {
-    if (i != dir.size() && dir[i] != '/') continue;
-    const std::string part = dir.substr(0, i);
-    if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST)
-      return Status(StatusCode::kIo, "cannot create " + part + ": " + std::strerror(errno));
-  }
-  return Status::ok();
-}
 
 std::vector<std::string> split_path(const std::string& s) {
   std::vector<std::string> out;
@@ -152,7 +141,7 @@ Result<History*> UiApi::history() {
     s = Status(StatusCode::kUnavailable, path_error_);
   } else {
     const size_t slash = path_.rfind('/');
-    if (slash != std::string::npos && slash > 0) s = make_dirs(path_.substr(0, slash));
+    if (slash != std::string::npos && slash > 0) s = db::make_private_dirs(path_.substr(0, slash));
     if (s) {
       auto h = History::open(path_);
       if (h) {

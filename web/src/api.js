@@ -1,6 +1,7 @@
 // The slice of hearth's Ollama-compatible API the UI uses, on the page's own origin.
 
-async function failure(r) {
+// An Error carrying the server's JSON {error} message (or the HTTP status).
+export async function failure(r) {
   let msg = `${r.status} ${r.statusText}`;
   try {
     const j = await r.json();

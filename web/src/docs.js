@@ -1,14 +1,6 @@
 // Documents for a chat: the /ui/api/documents, /collections and /retrieve calls, and how
 // retrieved passages go into the prompt.
-
-async function failure(r) {
-  let msg = `${r.status} ${r.statusText}`;
-  try {
-    const j = await r.json();
-    if (j && j.error) msg = j.error;
-  } catch {}
-  return new Error(msg);
-}
+import { failure } from './api.js';
 
 async function call(path, init) {
   const r = await fetch('/ui/api' + path, init);
