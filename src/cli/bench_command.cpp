@@ -29,6 +29,7 @@ struct BenchOpts {
   bool mmap = false, no_mmap = false;
   bool json_only = false;
   bool peak = false;
+  int seqs = 0;  // > 0: also decode this many sequences together (continuous batching)
 };
 
 // What this CPU can do at most, all threads: multiply-adds per second through the active level's
@@ -125,6 +126,48 @@ Stats stats(const std::vector<double>& v) {
   return s;
 }
 
+// Continuous batching's decode step: `seqs` sequences, each after its own 8-token prompt (all
+// prompts in one batch, not timed), then -n steps that each carry one greedy token of every
+// sequence. Returns the aggregate tokens/s of the steps, one figure per counted round.
+Result<std::vector<double>> parallel_decode(runtime::Engine& eng, const BenchOpts& o) {
+  const int S = o.seqs;
+  const int64_t nv = eng.model().config().n_vocab;
+  models::ContextParams cp;
+  cp.n_ctx = 8 + o.n_gen + 64;
+  cp.n_seq = S;
+  cp.n_batch = 8 * S;
+  std::vector<float> logits(size_t(S) * size_t(nv));
+  std::vector<models::BatchToken> batch;
+  std::vector<int32_t> pos(static_cast<size_t>(S));
+  std::vector<double> out;
+  using clk = std::chrono::steady_clock;
+  for (int r = 0; r <= o.reps; ++r) {
+    HEARTH_ASSIGN_OR_RETURN(auto ctx, eng.model().new_context(cp, eng.pool()));
+    batch.clear();
+    for (int q = 0; q < S; ++q) {
+      const auto start = bench_tokens(8, 99 + r * 131 + q, nv);
+      for (int i = 0; i < 8; ++i) batch.push_back({start[size_t(i)], i, q, i == 7});
+      pos[size_t(q)] = 8;
+    }
+    HEARTH_RETURN_IF_ERROR(eng.model().forward(*ctx, batch, logits.data()));
+    const auto t0 = clk::now();
+    for (int step = 0; step < o.n_gen; ++step) {
+      batch.clear();
+      for (int q = 0; q < S; ++q) {
+        const float* row = logits.data() + size_t(q) * size_t(nv);
+        int32_t best = 0;
+        for (int64_t i = 1; i < nv; ++i)
+          if (row[i] > row[best]) best = int32_t(i);
+        batch.push_back({best, pos[size_t(q)]++, q, true});
+      }
+      HEARTH_RETURN_IF_ERROR(eng.model().forward(*ctx, batch, logits.data()));
+    }
+    const double sec = std::chrono::duration<double>(clk::now() - t0).count();
+    if (r > 0) out.push_back(double(S) * o.n_gen / sec);
+  }
+  return out;
+}
+
 int run_bench(const BenchOpts& o) {
   if (!o.isa.empty()) {
     kernels::Isa isa;
@@ -212,6 +255,15 @@ int run_bench(const BenchOpts& o) {
       tg.push_back(produced / tg_s);
     }
   }
+  std::vector<double> par;
+  if (o.seqs > 0) {
+    auto r = parallel_decode(**eng, o);
+    if (!r) {
+      std::fprintf(stderr, "hearth: %s\n", r.status().message().c_str());
+      return 1;
+    }
+    par = std::move(*r);
+  }
   const Stats sp = stats(pp), st = stats(tg);
   const auto rss = rss_mib();
   nlohmann::ordered_json j;
@@ -221,6 +273,12 @@ int run_bench(const BenchOpts& o) {
   j["load_s"] = load_s;
   j["pp"] = {{"tokens", o.n_prompt}, {"tps", pp}, {"mean", sp.mean}, {"sd", sp.sd}};
   j["tg"] = {{"tokens", o.n_gen}, {"tps", tg}, {"mean", st.mean}, {"sd", st.sd}};
+  if (o.seqs > 0) {
+    const Stats sq = stats(par);
+    j["tg_seqs"] = {{"seqs", o.seqs}, {"tokens", o.n_gen},
+                    {"tps", par},     {"mean", sq.mean},
+                    {"sd", sq.sd},    {"vs_tg", st.mean > 0 ? sq.mean / st.mean : 0.0}};
+  }
   j["rss_mib"] = {{"total", rss[0]}, {"file", rss[1]}, {"anon", rss[2]}};
   j["file_mib"] = double((*eng)->file().file_size()) / 1048576.0;
   j["kv_mib"] = double((*eng)->model().state_bytes(cp)) / 1048576.0;
@@ -252,6 +310,12 @@ int run_bench(const BenchOpts& o) {
                 kernels::isa_name(kernels::active().isa), o.n_prompt, sp.mean, sp.sd);
     std::printf("| %s | %d | %s | tg%d | %.2f ± %.2f |\n", o.model.c_str(), (*eng)->pool().size(),
                 kernels::isa_name(kernels::active().isa), o.n_gen, st.mean, st.sd);
+    if (o.seqs > 0) {
+      const Stats sq = stats(par);
+      std::printf("| %s | %d | %s | tg%d x %d seqs (aggregate) | %.2f ± %.2f |\n", o.model.c_str(),
+                  (*eng)->pool().size(), kernels::isa_name(kernels::active().isa), o.n_gen, o.seqs,
+                  sq.mean, sq.sd);
+    }
     if (pp_frac > 0 || tg_frac > 0)
       std::printf("\npp%d at %.0f%% of the compute peak, tg%d at %.0f%% of the bandwidth bound\n",
                   o.n_prompt, 100 * pp_frac, o.n_gen, 100 * tg_frac);
@@ -275,6 +339,10 @@ void add_bench_command(CLI::App& app) {
   c->add_flag("--mmap", o.mmap, "read every weight in place from the file mapping");
   c->add_flag("--no-mmap", o.no_mmap, "copy every weight into huge-page memory at load")
       ->excludes("--mmap");
+  c->add_option("--seqs", o.seqs,
+                "also decode this many sequences together, one token each per step, and report "
+                "the aggregate tokens/s (continuous batching)")
+      ->check(CLI::Range(1, 64));
   c->add_flag("--json", o.json_only, "print only the JSON line");
   c->add_flag("--peak", o.peak,
               "also measure this CPU's int8/F32/BF16 dot-product peaks and memory bandwidth, and "

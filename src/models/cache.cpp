@@ -1,5 +1,6 @@
 #include "models/cache.h"
 
+#include <new>
 #include <string>
 
 #include "models/model.h"
@@ -118,8 +119,10 @@ Status CacheStore::init(const CacheLayout& layout, const ContextParams& p) {
     v_row_.push_back(layer_v_row(c, p.kv_type));
     has_recurrent_ |= c.kind == CacheKind::kRecurrent;
   }
-  k_.assign(n, {});
-  v_.assign(n, {});
+  k_.clear();
+  v_.clear();
+  k_.resize(n);
+  v_.resize(n);
   state_.assign(n, {});
   ring_.assign(n, 0);
   cap_.assign(size_t(p.n_seq), 0);
@@ -141,10 +144,16 @@ Status CacheStore::reserve(int seq, int n_ctx) {
     const auto& c = layout_[il];
     const size_t i = idx(int(il), seq);
     const size_t rows = size_t(kv_rows(c, n_ctx, n_batch_));
-    k_[i].assign(rows * k_row_[il], 0);
-    v_[i].assign(rows * v_row_[il], 0);
-    k_[i].shrink_to_fit();
-    v_[i].shrink_to_fit();
+    k_[i] = ZeroedBuffer();  // the old window's memory goes first
+    v_[i] = ZeroedBuffer();
+    try {
+      k_[i] = ZeroedBuffer(rows * k_row_[il]);
+      v_[i] = ZeroedBuffer(rows * v_row_[il]);
+    } catch (const std::bad_alloc&) {
+      cap_[size_t(seq)] = 0;
+      return Status(StatusCode::kResourceExhausted,
+                    "[model] no memory for a KV cache of " + std::to_string(n_ctx) + " positions");
+    }
     ring_[i] = ring_rows(c, n_ctx, n_batch_);
   }
   cap_[size_t(seq)] = n_ctx;

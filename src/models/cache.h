@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/zeroed_buffer.h"
 #include "quant/types.h"
 
 namespace hearth::models {
@@ -93,7 +94,7 @@ class CacheStore {
   DType kv_type_ = DType::F16;
   int n_seq_ = 0, n_batch_ = 0;
   std::vector<size_t> k_row_, v_row_;  // bytes of one row, per layer
-  std::vector<std::vector<uint8_t>> k_, v_;
+  std::vector<ZeroedBuffer> k_, v_;    // pages appear as positions are written
   std::vector<std::vector<float>> state_;
   std::vector<int64_t> ring_, rec_next_;
   std::vector<int> cap_;

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <string>
+
 #include "models/model.h"
 
 namespace hearth::models {
@@ -60,6 +63,43 @@ TEST(CacheLayout, ReservingChangesOnlyThatSequence) {
   EXPECT_EQ(s.ring(1, 1), 16 + 8);  // 1024: a ring of window + n_batch
   EXPECT_FALSE(s.reserve(2, 10).is_ok());
   EXPECT_FALSE(s.reserve(0, 0).is_ok());
+}
+
+// Resident anonymous kB from /proc/self/status.
+long rss_anon_kb() {
+  std::ifstream f("/proc/self/status");
+  std::string k, unit;
+  long v = -1;
+  while (f >> k) {
+    if (k == "RssAnon:") {
+      f >> v;
+      return v;
+    }
+    std::getline(f, unit);
+  }
+  return -1;
+}
+
+// A slot's window costs memory only as positions are written: growing 8 sequences to 32k
+// positions (1 GiB of K/V) must not touch it. Zeroing it up front stalled every request the
+// runner was serving while a new one was admitted (issue #19).
+TEST(CacheLayout, ReservedWindowsAreNotTouchedUntilWritten) {
+  ContextParams p;
+  p.n_ctx = 16;
+  p.n_seq = 8;
+  p.n_batch = 8;
+  CacheStore s;
+  const CacheLayout L(4, LayerCache::full(2, 64, 64));  // 512 bytes of K and of V per position
+  ASSERT_TRUE(s.init(L, p).is_ok());
+  const long before = rss_anon_kb();
+  ASSERT_GT(before, 0);
+  for (int q = 0; q < 8; ++q) ASSERT_TRUE(s.reserve(q, 32768).is_ok());
+  const long grown = rss_anon_kb() - before;
+  EXPECT_LT(grown, 8 * 1024) << "reserving 1 GiB of windows made " << grown << " kB resident";
+  // Written rows read back; unwritten ones read as zero.
+  s.k(0, 7)[size_t(32767) * s.k_row_bytes(0)] = 42;
+  EXPECT_EQ(s.k(0, 7)[size_t(32767) * s.k_row_bytes(0)], 42);
+  EXPECT_EQ(s.v(3, 5)[12345], 0);
 }
 
 TEST(CacheLayout, RingsAndRecurrentStateLimitWhatCanBeReused) {
