@@ -17,6 +17,12 @@ using ActFormat = x86::ActFormat;
 void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
                int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy);
 
+// The same product with weight rows interleaved 16 to a vector and activations broadcast from
+// their rows (gemm_rows16.cpp); any row count, M >= 1.
+void gemm_vnni_rows16(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W,
+                      size_t w_stride, int64_t n_rows, const void* A, size_t a_stride, int64_t M,
+                      float* Y, size_t ldy);
+
 // Q8_0 weights (unpacked by `unpack` as x + 128 with scale d) x Q8_0 activations, summed in
 // llama.cpp's order so results equal its bit for bit (tile_q8_0_lanes in x86/gemm_cols.h).
 void gemm_vnni_q8_0_lanes(UnpackFn unpack, int64_t K, const void* W, size_t w_stride,

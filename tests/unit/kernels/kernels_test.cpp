@@ -98,6 +98,44 @@ TEST(Kernels, VecDotAndGemmMatchReference) {
     }
 }
 
+// Prefill shapes: many rows (whole and partial 16-row groups, several row blocks), K over several
+// of the prefill GEMMs' K chunks, and column counts that leave partial column tiles. Y gets a
+// stride wider than the rows so a kernel writing past its rows is caught.
+TEST(Kernels, PrefillGemmShapesMatchReference) {
+  for (int64_t K : {1536, 4096})
+    for (const TypeTraits* tt : weight_types()) {
+      if (K % tt->block_elems != 0 || K % type_traits(tt->vec_dot_type).block_elems != 0) continue;
+      for (int64_t R : {16, 45, 96})
+        for (int64_t M : {16, 23, 40}) {
+          if (K == 4096 && (R != 45 || M != 23)) continue;  // one large case per type is enough
+          auto q = make(*tt, K, R, M, uint32_t(7 * R + M + uint32_t(tt->type)));
+          const size_t ldy = size_t(R + 3);
+          std::vector<double> ref(size_t(M * R));
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t r = 0; r < R; ++r)
+              ref[size_t(m * R + r)] =
+                  tt->vec_dot(K, q.w.data() + r * q.w_stride, q.a.data() + m * q.a_stride);
+          for (Isa isa : levels()) {
+            const KernelTable& kt = table(isa);
+            std::vector<float> y(size_t(M) * ldy, -7.0f);
+            kt.gemm[uint32_t(tt->type)](K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M,
+                                        y.data(), ldy);
+            for (int64_t m = 0; m < M; ++m) {
+              for (int64_t r = 0; r < R; ++r) {
+                const double want = ref[size_t(m * R + r)];
+                const double tol = 1e-4 * (1.0 + std::fabs(want)) + 2e-3;
+                ASSERT_NEAR(y[size_t(m) * ldy + size_t(r)], want, tol)
+                    << tt->name << " " << isa_name(isa) << " K=" << K << " R=" << R << " M=" << M
+                    << " row " << r << " col " << m;
+              }
+              for (size_t r = size_t(R); r < ldy; ++r)
+                ASSERT_EQ(y[size_t(m) * ldy + r], -7.0f) << tt->name << " wrote past its rows";
+            }
+          }
+        }
+    }
+}
+
 TEST(Kernels, ActivationQuantizersAreBitIdentical) {
   for (DType at : {DType::Q8_0, DType::Q8_1, DType::Q8_K, DType::F16, DType::BF16}) {
     const TypeTraits* tt = find_type(uint32_t(at));
