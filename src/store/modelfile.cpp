@@ -43,6 +43,7 @@ constexpr Opt kOptions[] = {
     {"use_mmap", Kind::kBool},
     {"num_thread", Kind::kInt},
     {"draft_num_predict", Kind::kInt},
+    {"lookup_decoding", Kind::kBool},  // hearth: prompt-lookup speculative decoding
 };
 constexpr const char* kDeprecated[] = {
     "mirostat",  "mirostat_tau", "mirostat_eta", "penalize_newline",
