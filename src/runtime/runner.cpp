@@ -641,6 +641,7 @@ void Runner::draft_tokens(int n_batch) {
     }
   }
   if (draft_reqs_.empty()) return;
+  const auto t0 = Clock::now();
   if (auto st = draft_->draft(draft_reqs_); !st) {
     // Only speed is lost: decode on without the draft model.
     std::fprintf(stderr, "hearth: draft model %s failed (%s); decoding without it\n",
@@ -648,7 +649,11 @@ void Runner::draft_tokens(int n_batch) {
     draft_.reset();
     return;
   }
-  for (const auto& r : draft_reqs_) slots_[size_t(r.seq)].n_draft = r.n_out;
+  const int64_t dt = ns_since(t0);
+  for (const auto& r : draft_reqs_) {
+    slots_[size_t(r.seq)].n_draft = r.n_out;
+    slots_[size_t(r.seq)].stats.draft_ns += dt;
+  }
 }
 
 bool Runner::choose(Slot& s, const float* row, int32_t& t, bool& armed) {
