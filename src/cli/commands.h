@@ -8,6 +8,8 @@ namespace hearth::cli {
 // Engine tools (run in-process, no server): logits, greedy, bench, quantize, info.
 void add_engine_commands(CLI::App& app);
 void add_bench_command(CLI::App& app);
+// Speculative decoding on and off, alternating (bench-spec).
+void add_spec_bench_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 // Text in and out: tokenize, detokenize.
 void add_text_commands(CLI::App& app);

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   hearth::cli::add_engine_commands(app);
   hearth::cli::add_bench_command(app);
+  hearth::cli::add_spec_bench_command(app);
   hearth::cli::add_quantize_command(app);
   hearth::cli::add_text_commands(app);
   hearth::cli::add_render_command(app);

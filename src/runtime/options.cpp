@@ -78,6 +78,11 @@ Status apply(GenOptions& o, const ojson& obj) {
       HEARTH_RETURN_IF_ERROR(as_float(s.presence_penalty));
     } else if (key == "frequency_penalty") {
       HEARTH_RETURN_IF_ERROR(as_float(s.frequency_penalty));
+    } else if (key == "draft_num_predict") {
+      HEARTH_RETURN_IF_ERROR(as_int(o.draft_num_predict, 0, 16));
+    } else if (key == "lookup_decoding") {
+      if (!v.is_boolean()) return type_error(key, "true or false");
+      o.lookup_decoding = v.get<bool>();
     } else if (key == "seed") {
       if (!v.is_number_integer()) return type_error(key, "an integer");
       s.seed = v.get<int64_t>();

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,11 @@ struct GenOptions {
   // the chosen token and the top_logprobs likeliest (0-20). Request fields, not options.
   bool logprobs = false;
   int top_logprobs = 0;
+  // Speculative decoding (runtime/speculative.h): tokens drafted per step (Ollama's
+  // draft_num_predict; -1: 4 when a drafter is on), and prompt-lookup drafting (hearth's
+  // `lookup_decoding`; unset: the HEARTH_LOOKUP_DECODING environment variable, else off).
+  int draft_num_predict = -1;
+  std::optional<bool> lookup_decoding;
   sampling::SamplerParams sampler;  // Ollama's defaults (repeat_penalty 1.0 since 2026-08)
 };
 

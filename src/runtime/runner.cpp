@@ -14,6 +14,11 @@
 namespace hearth::runtime {
 namespace {
 
+// The longest draft a step verifies (draft_num_predict is capped here), and the n-grams prompt
+// lookup matches: a single token repeats too often by chance to be worth a draft.
+constexpr int kMaxDraft = 16;
+constexpr int kLookupMin = 2, kLookupMax = 4;
+
 int64_t ns_since(Clock::time_point t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t).count();
 }
@@ -27,7 +32,8 @@ size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& 
 }  // namespace
 
 Result<std::shared_ptr<Runner>> Runner::load(Scheduler* owner, const std::string& model_path,
-                                             const SchedulerOptions& o) {
+                                             const SchedulerOptions& o,
+                                             const std::string& draft_path) {
   const auto t0 = Clock::now();
   auto r = std::shared_ptr<Runner>(new Runner());
   r->owner_ = owner;
@@ -46,10 +52,27 @@ Result<std::shared_ptr<Runner>> Runner::load(Scheduler* owner, const std::string
   cp.n_batch = std::max(o.n_batch, cp.n_seq);
   HEARTH_ASSIGN_OR_RETURN(r->ctx_, r->engine_->model().new_context(cp, r->engine_->pool()));
   r->slots_.resize(size_t(cp.n_seq));
-  for (int i = 0; i < cp.n_seq; ++i) r->slots_[size_t(i)].id = i;
+  for (int i = 0; i < cp.n_seq; ++i) {
+    r->slots_[size_t(i)].id = i;
+    r->slots_[size_t(i)].draft.resize(kMaxDraft);
+  }
   r->batch_.reserve(size_t(cp.n_batch));
   r->logits_.resize(size_t(cp.n_seq) * size_t(cfg.n_vocab));
   r->file_bytes_ = int64_t(r->engine_->file().file_size());  // every part of a split model
+  // Speculation verifies drafts in the cache and drops the rejected positions: attention caches
+  // just overwrite them later (sliding-window rings keep n_batch positions more than their window,
+  // far more than a draft), but a recurrent state (Qwen 3.5's DeltaNet layers) has absorbed them
+  // for good. Such models decode without speculation.
+  r->spec_ok_ = r->ctx_->reusable_prefix(0, 2, 1) == 1;
+  if (!draft_path.empty()) {
+    if (!r->spec_ok_)
+      return invalid_argument("draft model " + draft_path + ": " + model_path +
+                              " has recurrent layers; it cannot decode speculatively");
+    HEARTH_ASSIGN_OR_RETURN(r->draft_, DraftModel::load(draft_path, r->engine_->pool(), cp.n_seq,
+                                                        cp.n_batch, cfg.n_vocab));
+    r->file_bytes_ += r->draft_->file_bytes();
+    r->draft_reqs_.reserve(size_t(cp.n_seq));
+  }
   r->load_ns_ = ns_since(t0);
   r->thread_ = std::thread([p = r.get()] { p->loop(); });
   return r;
@@ -292,6 +315,20 @@ void Runner::admit(Job j) {
   s.grammar_ns = 0;
   s.grammar_steps = s.grammar_masks = s.grammar_forced = 0;
   s.ff.clear();
+  // Speculative decoding (see step): Ollama's draft_num_predict defaults to 4 with a drafter.
+  s.lookup = s.job->opt.lookup_decoding.value_or(lookup_env_);
+  s.draft_max = 0;
+  if (spec_ok_ && (draft_ || s.lookup)) {
+    const int dnp = s.job->opt.draft_num_predict;
+    s.draft_max = std::min(kMaxDraft, dnp >= 0 ? dnp : 4);
+  }
+  s.draft_k = s.draft_max;
+  s.n_draft = 0;
+  if (s.draft_max > 0) {  // logits for every draft position of every slot (grown once)
+    const size_t rows =
+        size_t(std::min(ctx_->params().n_batch, int(slots_.size()) * (1 + s.draft_max) + 1));
+    if (logits_.size() < rows * size_t(n_vocab)) logits_.resize(rows * size_t(n_vocab));
+  }
   s.thinking_budget = s.job->opt.thinking_budget;
   // think: true on a template that leaves opening the block to the model: opened for it.
   if (s.job->prompt.think && *s.job->prompt.think && s.parser &&
@@ -490,18 +527,30 @@ void Runner::step() {
   for (auto& s : slots_)
     if (s.busy && s.job->sink->cancelled())
       fail(s, Status(StatusCode::kCancelled, "request canceled"));
-  // One token for every generating sequence...
+  // Every generating sequence: the tokens the grammar forced (fast_forward), its pending token
+  // and, when it speculates, draft tokens after it, all with logits but the forced ones.
   for (auto& s : slots_) {
     s.logits_row = -1;
-    if (!s.busy || s.n_fed < s.prompt.size()) continue;
-    for (int32_t x : s.ff) {  // tokens the grammar forced (fast_forward): no logits
-      batch_.push_back({x, int32_t(s.cached.size()), int32_t(s.id), false});
-      s.cached.push_back(x);
-    }
+    s.n_draft = 0;
+    s.generating = s.busy && s.n_fed >= s.prompt.size();
+    if (!s.generating) continue;
+    s.gen_begin = s.cached.size();
+    s.cached.insert(s.cached.end(), s.ff.begin(), s.ff.end());
     s.ff.clear();
-    batch_.push_back({s.next, int32_t(s.cached.size()), int32_t(s.id), true});
     s.cached.push_back(s.next);
-    s.logits_row = rows++;
+  }
+  draft_tokens(n_batch);
+  for (auto& s : slots_) {
+    if (!s.generating) continue;
+    for (size_t p = s.gen_begin; p < s.cached.size(); ++p)
+      batch_.push_back({s.cached[p], int32_t(p), int32_t(s.id), p + 1 == s.cached.size()});
+    s.logits_row = rows;
+    rows += 1 + s.n_draft;
+    for (int i = 0; i < s.n_draft; ++i) {
+      batch_.push_back({s.draft[size_t(i)], int32_t(s.cached.size()), int32_t(s.id), true});
+      s.cached.push_back(s.draft[size_t(i)]);
+    }
+    s.stats.draft_count += s.n_draft;
   }
   // ...then prompt chunks of new ones, in slot order, within the batch budget.
   for (auto& s : slots_) {
@@ -535,38 +584,106 @@ void Runner::step() {
       s.stats.prompt_eval_ns =
           std::chrono::duration_cast<std::chrono::nanoseconds>(s.t_prompt_done - s.t_start).count();
     }
-    const float* row = logits_.data() + int64_t(s.logits_row) * n_vocab;
-    int32_t t;
-    grammar::Matcher* m = step_matcher(s);
-    const bool armed = m == s.matcher.get() && m;
-    if (!s.forced.empty()) {
-      t = s.forced.front();
-      s.forced.erase(s.forced.begin());
-      if (m && !m->accept_token(uint32_t(t))) m->accept_bytes(token_bytes()[size_t(t)]);
-    } else if (m) {
-      if (!checker_)
-        checker_ = std::make_unique<grammar::TokenChecker>(token_bytes(), token_plain_);
-      const auto g0 = Clock::now();
-      const int masks0 = checker_->masks_built();
-      GrammarFilter f(*m, *tok_, *checker_);
-      t = s.sampler->sample(row, &f);
-      s.grammar_masks += checker_->masks_built() - masks0;
-      if (t < 0) {  // nothing the grammar allows is in the vocabulary: end with what exists
-        std::fprintf(stderr, "hearth: %s: no token satisfies the grammar here; stopping\n",
-                     s.job->model.name.display().c_str());
-        finish(s, "stop");
-        continue;
+    // Verification: row j holds the model's logits after the pending token and drafts 0..j-1.
+    // Each position is chosen exactly as without speculation; while the choice equals the
+    // draft token, the next row still conditions on the right prefix and is used too. The first
+    // choice that differs (or the one after the last draft) becomes the pending token, and the
+    // rejected drafts' positions are dropped from the cache.
+    const size_t base = s.cached.size() - size_t(s.n_draft);  // just past the pending token
+    const int n_draft = s.n_draft;
+    int accepted = 0;
+    s.cached.resize(base);  // the drafts come back one by one as they are accepted
+    for (int j = 0; j <= n_draft; ++j) {
+      if (j > 0) s.cached.push_back(s.draft[size_t(j - 1)]);  // within capacity: no allocation
+      const float* row = logits_.data() + int64_t(s.logits_row + j) * n_vocab;
+      int32_t t;
+      bool armed = false;
+      if (!choose(s, row, t, armed)) break;
+      const bool hit = j < n_draft && t == s.draft[size_t(j)];
+      if (hit) {
+        ++accepted;
+        ++s.stats.draft_accepted;
       }
-      if (!tok_->is_eog(t) && !m->accept_token(uint32_t(t)))
-        m->accept_bytes(token_bytes()[size_t(t)]);
-      s.grammar_ns += ns_since(g0);
-      ++s.grammar_steps;
-    } else {
-      t = s.sampler->sample(row);
+      if (!take(s, t, row, armed)) break;
+      // Stop at a miss, and wherever a grammar holds the next token: fast_forward may force
+      // bytes there, as it would have without speculation.
+      if (!hit || step_matcher(s)) break;
     }
-    if (!take(s, t, row, armed)) continue;
+    if (!s.busy) continue;
+    if (n_draft > 0)  // adaptive length: back to what was accepted, then up by one per success
+      s.draft_k =
+          accepted == n_draft ? std::min(s.draft_max, s.draft_k + 1) : std::max(1, accepted + 1);
     fast_forward(s);
   }
+}
+
+// Drafts for the generating slots that speculate: prompt lookup first, else the draft model (all
+// such slots in one batched run). Never where a grammar holds the next token or tokens are
+// forced, never past the window, num_predict or the slot's share of the batch.
+void Runner::draft_tokens(int n_batch) {
+  draft_reqs_.clear();
+  const int share = n_batch / int(slots_.size());
+  for (auto& s : slots_) {
+    if (!s.generating || s.draft_k <= 0 || !s.forced.empty()) continue;
+    int k = std::min(s.draft_k, share - int(s.cached.size() - s.gen_begin));
+    k = std::min(k, s.n_ctx - 2 - int(s.cached.size()));
+    if (s.num_predict > 0) k = std::min(k, s.num_predict - s.stats.eval_count - 1);
+    if (k <= 0 || step_matcher(s)) continue;
+    if (s.lookup) s.n_draft = lookup_draft(s.cached, k, kLookupMin, kLookupMax, s.draft.data());
+    if (s.n_draft == 0 && draft_) {
+      DraftModel::Request r;
+      r.seq = s.id;
+      r.history = s.cached;
+      r.n_ctx = s.n_ctx;
+      r.k = k;
+      r.out = s.draft.data();
+      draft_reqs_.push_back(r);
+    }
+  }
+  if (draft_reqs_.empty()) return;
+  const auto t0 = Clock::now();
+  if (auto st = draft_->draft(draft_reqs_); !st) {
+    // Only speed is lost: decode on without the draft model.
+    std::fprintf(stderr, "hearth: draft model %s failed (%s); decoding without it\n",
+                 draft_->path().c_str(), st.message().c_str());
+    draft_.reset();
+    return;
+  }
+  const int64_t dt = ns_since(t0);
+  for (const auto& r : draft_reqs_) {
+    slots_[size_t(r.seq)].n_draft = r.n_out;
+    slots_[size_t(r.seq)].stats.draft_ns += dt;
+  }
+}
+
+bool Runner::choose(Slot& s, const float* row, int32_t& t, bool& armed) {
+  grammar::Matcher* m = step_matcher(s);
+  armed = m == s.matcher.get() && m;
+  if (!s.forced.empty()) {
+    t = s.forced.front();
+    s.forced.erase(s.forced.begin());
+    if (m && !m->accept_token(uint32_t(t))) m->accept_bytes(token_bytes()[size_t(t)]);
+  } else if (m) {
+    if (!checker_) checker_ = std::make_unique<grammar::TokenChecker>(token_bytes(), token_plain_);
+    const auto g0 = Clock::now();
+    const int masks0 = checker_->masks_built();
+    GrammarFilter f(*m, *tok_, *checker_);
+    t = s.sampler->sample(row, &f);
+    s.grammar_masks += checker_->masks_built() - masks0;
+    if (t < 0) {  // nothing the grammar allows is in the vocabulary: end with what exists
+      std::fprintf(stderr, "hearth: %s: no token satisfies the grammar here; stopping\n",
+                   s.job->model.name.display().c_str());
+      finish(s, "stop");
+      return false;
+    }
+    if (!tok_->is_eog(t) && !m->accept_token(uint32_t(t)))
+      m->accept_bytes(token_bytes()[size_t(t)]);
+    s.grammar_ns += ns_since(g0);
+    ++s.grammar_steps;
+  } else {
+    t = s.sampler->sample(row);
+  }
+  return true;
 }
 
 // Everything a chosen token does: the sampler's history, log-probabilities, the output stream and
@@ -685,6 +802,10 @@ void Runner::finish(Slot& s, const std::string& reason) {
       s.job->model.name.display().c_str(), st.prompt_eval_count, st.prompt_cached,
       st.prompt_truncated ? (", " + std::to_string(st.prompt_truncated) + " cut").c_str() : "",
       st.eval_count, reason.c_str(), double(st.total_ns) / 1e6);
+  if (st.draft_count > 0)
+    std::fprintf(stderr, "hearth: %s: speculative: %d drafted, %d accepted (%.1f%%)\n",
+                 s.job->model.name.display().c_str(), st.draft_count, st.draft_accepted,
+                 100.0 * st.draft_accepted / st.draft_count);
   if (s.grammar_steps > 0)
     std::fprintf(stderr,
                  "hearth: %s: grammar: %d constrained steps, %.3f ms per step, %d full masks, "

@@ -17,6 +17,7 @@
 #include "grammar/matcher.h"
 #include "runtime/scheduler.h"
 #include "runtime/session.h"
+#include "runtime/speculative.h"
 #include "sampling/sampler.h"
 #include "templates/chat.h"
 #include "tokenizer/stream.h"
@@ -26,8 +27,10 @@ namespace hearth::runtime {
 
 class Runner {
  public:
+  // `draft_path`: a draft model for speculative decoding (empty: none).
   static Result<std::shared_ptr<Runner>> load(Scheduler* owner, const std::string& model_path,
-                                              const SchedulerOptions& o);
+                                              const SchedulerOptions& o,
+                                              const std::string& draft_path = {});
   ~Runner();  // stops the thread; jobs still queued get an error
 
   void enqueue(Job j);
@@ -71,6 +74,13 @@ class Runner {
     int32_t next = -1;        // sampled, not yet fed
     std::vector<int32_t> ff;  // forced by the grammar, fed before `next` (see fast_forward)
     int logits_row = -1;
+    // Speculative decoding: tokens drafted this step (after `next` in the batch, with logits),
+    // the current and the largest draft length, and whether prompt lookup drafts.
+    bool generating = false;     // this step feeds ff + next (not a prompt chunk)
+    size_t gen_begin = 0;        // where in `cached` this step's tokens start
+    std::vector<int32_t> draft;  // kMaxDraft entries
+    int n_draft = 0, draft_k = 0, draft_max = 0;
+    bool lookup = false;
     Stats stats;
     Clock::time_point t_start{}, t_prompt_done{};
   };
@@ -83,6 +93,11 @@ class Runner {
   void embed(std::vector<Job>& jobs);
   void step();
   bool take(Slot& s, int32_t t, const float* row, bool armed);
+  // The token at a position from its logits row: forced, chosen under a grammar, or sampled.
+  // false: the sequence ended.
+  bool choose(Slot& s, const float* row, int32_t& t, bool& armed);
+  // Fills s.draft / s.n_draft for the generating slots that speculate this step.
+  void draft_tokens(int n_batch);
   void fast_forward(Slot& s);
   void finish(Slot& s, const std::string& reason);
   void fail(Slot& s, const Status& error);
@@ -133,6 +148,15 @@ class Runner {
       lp_order_;  // top_logprobs scratch  // over token_bytes_ (one step at a time)
   std::vector<models::BatchToken> batch_;
   std::vector<float> logits_;
+  // Speculative decoding: the draft model (or none), whether this model's cache can drop
+  // rejected positions (not recurrent layers), and the default of prompt lookup.
+  std::unique_ptr<DraftModel> draft_;
+  std::vector<DraftModel::Request> draft_reqs_;
+  bool spec_ok_ = false;
+  const bool lookup_env_ = [] {
+    const char* e = std::getenv("HEARTH_LOOKUP_DECODING");
+    return e && *e == '1';
+  }();
 
   std::mutex mu_;
   std::condition_variable cv_;

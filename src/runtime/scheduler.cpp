@@ -243,7 +243,7 @@ Result<bool> Scheduler::load_locked(std::unique_lock<std::mutex>& lk, Job& j) {
   // this request's error, not the process's end.
   Result<std::shared_ptr<Runner>> r = Status(StatusCode::kInternal, "not loaded");
   try {
-    r = Runner::load(this, path, opt_);
+    r = Runner::load(this, path, opt_, j.model.draft_path);
   } catch (const std::bad_alloc&) {
     r = Status(StatusCode::kResourceExhausted, "out of memory while loading the model");
   } catch (const std::length_error&) {

@@ -71,6 +71,10 @@ struct Stats {
   int prompt_truncated = 0;   // tokens dropped from the middle of an over-long prompt (embed: from
                               // the ends of over-long inputs, all inputs together)
   int eval_count = 0;         // generated tokens
+  int draft_count = 0;        // speculative decoding: draft tokens proposed and verified
+  int draft_accepted = 0;     // of which the model agreed with (each one a generated token)
+  int64_t draft_ns = 0;       // time in the draft model (part of eval_ns; shared by the slots
+                              // drafting in the same step)
   int64_t total_ns = 0, load_ns = 0, prompt_eval_ns = 0, eval_ns = 0;
   std::vector<int32_t> context;  // prompt + generated tokens (/api/generate's `context`)
 };

@@ -285,7 +285,7 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
     if (status) status(m);
   };
   std::vector<Layer> layers;
-  std::optional<Layer> model_layer;
+  std::optional<Layer> model_layer, draft_layer;
   std::vector<Layer> more_parts;  // a split model's parts after the first
   std::optional<std::string> tmpl, system, parser, renderer;
   ojson params = ojson::object(), messages = ojson::array();
@@ -299,6 +299,9 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
           more_parts.push_back(l);
         else
           model_layer = l;
+        pin.add(l.digest);
+      } else if (l.media_type == kMediaDraft) {
+        draft_layer = l;
         pin.add(l.digest);
       }
     tmpl = base->template_text;
@@ -406,6 +409,46 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
     l.size = int64_t(fs::file_size(s.blob_path(hex)));
     say("using existing layer " + l.digest);
     layers.push_back(l);
+  }
+
+  // The draft model: one GGUF that parses, with the model's vocabulary size (checked again when
+  // both are loaded).
+  if (spec.draft_blob || spec.draft_path) {
+    const Status refused = invalid_argument("DRAFT: not a GGUF model file the server can read");
+    std::string d;
+    if (spec.draft_blob) {
+      HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(*spec.draft_blob));
+      d = "sha256:" + hex;
+      pin.add(d);
+      if (!s.has_blob(d))
+        return not_found("blob " + *spec.draft_blob + " not found; upload it with POST /api/blobs");
+    } else {
+      std::error_code ec;
+      if (!fs::is_regular_file(*spec.draft_path, ec) ||
+          !gguf::GgufFile::open(*spec.draft_path).is_ok())
+        return refused;
+      auto a = s.add_blob_from_file(*spec.draft_path, {}, &pin, "GGUF");
+      if (!a) return a.status().code() == StatusCode::kNoSpace ? a.status() : refused;
+      added.push_back(*a);
+      d = *a;
+    }
+    if (d == model_layer->digest) return invalid_argument("DRAFT must differ from FROM");
+    HEARTH_ASSIGN_OR_RETURN(std::string dhex, digest_hex(d));
+    auto dg = gguf::GgufFile::open(s.blob_path(dhex));
+    if (!dg) return refused;
+    auto vocab = [](const gguf::GgufFile& f) -> int64_t {
+      const auto* v = f.find("tokenizer.ggml.tokens");
+      return v ? int64_t(v->count) : -1;
+    };
+    if (vocab(**dg) != vocab(**g))
+      return invalid_argument("DRAFT: the draft model's vocabulary (" +
+                              std::to_string(vocab(**dg)) + " tokens) differs from the model's (" +
+                              std::to_string(vocab(**g)) + ")");
+    draft_layer = Layer{kMediaDraft, d, int64_t(fs::file_size(s.blob_path(dhex))), ""};
+  }
+  if (draft_layer) {
+    say("using existing layer " + draft_layer->digest);
+    layers.push_back(*draft_layer);
   }
 
   if (spec.template_text) tmpl = spec.template_text;

@@ -27,6 +27,9 @@ struct CreateSpec {
   std::optional<nlohmann::ordered_json> messages;  // replace the base's
   std::optional<std::vector<std::string>> licenses;
   std::string quantize;  // "" or a file type (q4_K_M, q8_0, ...)
+  // A draft model for speculative decoding (Modelfile DRAFT / /api/create draft_files): an
+  // uploaded GGUF blob or a GGUF on this machine; else the base model's draft, if any.
+  std::optional<std::string> draft_blob, draft_path;
 };
 
 // Progress statuses as Ollama streams them ("parsing GGUF", "using existing layer sha256:...",

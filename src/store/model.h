@@ -21,6 +21,8 @@ struct ModelRecord {
   // Every model layer's blob in order: one, or a split model's parts (registered with
   // gguf::GgufFile::set_split_parts, so opening model_path maps them all).
   std::vector<std::string> model_parts;
+  // A draft model for speculative decoding (Modelfile DRAFT), or empty.
+  std::string draft_path;
   std::optional<std::string> template_text, system;
   std::optional<std::string> parser, renderer;  // Modelfile PARSER / RENDERER (Ollama's config)
   nlohmann::ordered_json params = nlohmann::ordered_json::object();

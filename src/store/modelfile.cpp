@@ -43,6 +43,7 @@ constexpr Opt kOptions[] = {
     {"use_mmap", Kind::kBool},
     {"num_thread", Kind::kInt},
     {"draft_num_predict", Kind::kInt},
+    {"lookup_decoding", Kind::kBool},  // hearth: prompt-lookup speculative decoding
 };
 constexpr const char* kDeprecated[] = {
     "mirostat",  "mirostat_tau", "mirostat_eta", "penalize_newline",
@@ -239,7 +240,8 @@ Result<Modelfile> Modelfile::parse(std::string_view text) {
     } else if (cmd == "renderer") {
       mf.renderer = arg;
     } else if (cmd == "draft") {
-      return line_error(start, "DRAFT (speculative decoding) is not supported yet");
+      if (arg.empty()) return line_error(start, "DRAFT needs a GGUF file path");
+      mf.draft = arg;
     } else {
       return line_error(start,
                         "command must be one of \"from\", \"license\", \"template\", \"system\", "
@@ -248,6 +250,7 @@ Result<Modelfile> Modelfile::parse(std::string_view text) {
     }
   }
   if (!have_from) return invalid_argument("no FROM line");
+  if (mf.draft && *mf.draft == mf.from) return invalid_argument("DRAFT must differ from FROM");
   return mf;
 }
 
@@ -279,6 +282,7 @@ std::string Modelfile::to_text() const {
     r += "MESSAGE " + m["role"].get<std::string>() + " " + quote(m["content"].get<std::string>()) +
          "\n";
   for (const auto& l : licenses) r += "LICENSE " + quote(l) + "\n";
+  if (draft) r += "DRAFT " + quote(*draft) + "\n";
   if (!requires_version.empty()) r += "REQUIRES " + quote(requires_version) + "\n";
   return r;
 }

@@ -21,6 +21,7 @@ struct Modelfile {
   // PARSER / RENDERER: Ollama's names for a model's output format and prompt renderer.
   std::optional<std::string> parser, renderer;
   std::vector<std::string> licenses;
+  std::optional<std::string> draft;  // DRAFT: a draft model (GGUF path) for speculative decoding
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // [{role, content}]
   std::string requires_version;
   std::vector<std::string> warnings;  // deprecated parameters dropped, ...

@@ -31,6 +31,8 @@ inline constexpr const char* kMediaSystem = "application/vnd.ollama.image.system
 inline constexpr const char* kMediaParams = "application/vnd.ollama.image.params";
 inline constexpr const char* kMediaMessages = "application/vnd.ollama.image.messages";
 inline constexpr const char* kMediaLicense = "application/vnd.ollama.image.license";
+// A draft model for speculative decoding (Modelfile DRAFT).
+inline constexpr const char* kMediaDraft = "application/vnd.ollama.image.draft";
 
 struct Layer {
   std::string media_type, digest;  // digest: "sha256:<64 lowercase hex>"

@@ -267,6 +267,19 @@ json create_request(const Client& c, const std::string& model, const store::Mode
   } else {
     req["from"] = mf.from;
   }
+  if (mf.draft) {  // DRAFT: a local GGUF, uploaded like FROM's
+    const std::string dpath = expand_path(*mf.draft, dir);
+    if (!fs::is_regular_file(dpath, ec)) fail("DRAFT file " + dpath + " not found");
+    const std::string digest = sha256_file(dpath);
+    auto head = c.request("HEAD", "/api/blobs/" + digest);
+    if (!head) fail(head.status().message());
+    if (head->status != 200) {
+      auto up = c.upload("/api/blobs/" + digest, dpath, [](int64_t, int64_t) {});
+      if (!up) fail(up.status().message());
+      if (up->status >= 400) fail(error_message(*up));
+    }
+    req["draft_files"] = {{fs::path(dpath).filename().string(), digest}};
+  }
   if (mf.template_text) req["template"] = *mf.template_text;
   if (mf.system) req["system"] = *mf.system;
   if (mf.parser) req["parser"] = *mf.parser;

@@ -373,3 +373,64 @@ TEST_F(DetailsTest, AreCachedPerBlobAndEmptyWhenTheBlobIsGone) {
 
 }  // namespace
 }  // namespace hearth::store
+
+namespace hearth::store {
+namespace {
+
+// DRAFT (speculative decoding): parsed, printed back, must differ from FROM.
+TEST(Modelfile, DraftRoundTrip) {
+  auto a = Modelfile::parse(
+      "FROM ./big.gguf\nDRAFT ./small.gguf\nPARAMETER draft_num_predict 6\n"
+      "PARAMETER lookup_decoding true\n");
+  ASSERT_TRUE(a.is_ok()) << a.status().message();
+  EXPECT_EQ(a->draft, "./small.gguf");
+  EXPECT_EQ(a->params["draft_num_predict"].get<int>(), 6);
+  EXPECT_EQ(a->params["lookup_decoding"].get<bool>(), true);
+  auto b = Modelfile::parse(a->to_text());
+  ASSERT_TRUE(b.is_ok()) << a->to_text();
+  EXPECT_EQ(b->draft, a->draft);
+  auto same = Modelfile::parse("FROM ./m.gguf\nDRAFT ./m.gguf\n");
+  ASSERT_FALSE(same.is_ok());
+  EXPECT_NE(same.status().message().find("DRAFT must differ from FROM"), std::string::npos);
+}
+
+// create: the draft becomes a layer of Ollama's draft media type, inherited by models made FROM
+// this one, resolved to its blob; a draft with another vocabulary is refused.
+TEST(Create, DraftLayer) {
+  namespace fs = std::filesystem;
+  const std::string root =
+      (fs::temp_directory_path() / ("hearth-draft-" + std::to_string(::getpid()))).string();
+  fs::remove_all(root);
+  {
+    Store s(root);
+    const std::string fx = std::string(HEARTH_SHARED_DIR) + "/fixtures/";
+    CreateSpec spec;
+    spec.gguf_path = fx + "llama-F16.gguf";
+    spec.draft_path = fx + "llama-Q4_0.gguf";
+    const auto name = *ModelName::parse("spec");
+    ASSERT_TRUE(create_model(s, name, spec).is_ok());
+    auto r = resolve_model(s, name);
+    ASSERT_TRUE(r.is_ok()) << r.status().message();
+    ASSERT_FALSE(r->draft_path.empty());
+    EXPECT_EQ(fs::file_size(r->draft_path), fs::file_size(fx + "llama-Q4_0.gguf"));
+    int drafts = 0;
+    for (const auto& l : r->manifest.layers) drafts += l.media_type == kMediaDraft;
+    EXPECT_EQ(drafts, 1);
+    CreateSpec child;
+    child.from_model = name;
+    child.system = "be brief";
+    const auto name2 = *ModelName::parse("spec-child");
+    ASSERT_TRUE(create_model(s, name2, child).is_ok());
+    EXPECT_EQ(resolve_model(s, name2)->draft_path, r->draft_path);
+    CreateSpec bad;
+    bad.gguf_path = fx + "llama-F16.gguf";
+    bad.draft_path = fx + "qwen3-F16.gguf";
+    auto st = create_model(s, *ModelName::parse("bad"), bad);
+    ASSERT_FALSE(st.is_ok());
+    EXPECT_NE(st.message().find("vocabulary"), std::string::npos) << st.message();
+  }
+  fs::remove_all(root);
+}
+
+}  // namespace
+}  // namespace hearth::store
