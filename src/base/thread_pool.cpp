@@ -8,6 +8,12 @@ namespace {
 // Spin this many rounds before sleeping: long enough to cover the gap between two ops of a
 // decode step, short enough not to burn a core when the server is idle.
 constexpr int kSpinRounds = 1 << 17;
+// Waits inside a run (a barrier, the caller waiting for the workers) spin this many rounds
+// (tens of microseconds, more than the usual imbalance between threads), then sleep on the
+// futex. Spinning on: when the machine is busier than its cores (a build, a browser), the thread
+// being waited for may be the one descheduled, and a spinner burning its time slice kept it so:
+// with 2 threads on 2 busy cores a decode pass took 6x as long as with one thread.
+constexpr int kWaitSpin = 1 << 12;
 inline void cpu_relax() {
   _mm_pause();
 }
@@ -35,7 +41,15 @@ void ThreadPool::run_impl(Thunk thunk, void* ctx) {
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
   thunk(ctx, 0, n_);
-  while (pending_.load(std::memory_order_acquire) != 0) cpu_relax();
+  int left = pending_.load(std::memory_order_acquire);
+  for (int spin = 0; left != 0 && spin < kWaitSpin; ++spin) {
+    cpu_relax();
+    left = pending_.load(std::memory_order_acquire);
+  }
+  while (left != 0) {
+    pending_.wait(left, std::memory_order_acquire);
+    left = pending_.load(std::memory_order_acquire);
+  }
 }
 
 void ThreadPool::worker(int ith) {
@@ -53,7 +67,7 @@ void ThreadPool::worker(int ith) {
     seen = g;
     if (stop_.load(std::memory_order_acquire)) return;
     thunk_(ctx_, ith, n_);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
   }
 }
 
@@ -63,9 +77,15 @@ void ThreadPool::barrier() {
   if (barrier_count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
     barrier_count_.store(0, std::memory_order_relaxed);
     barrier_gen_.fetch_add(1, std::memory_order_acq_rel);
+    barrier_gen_.notify_all();  // an atomic load when nobody sleeps
     return;
   }
-  while (barrier_gen_.load(std::memory_order_acquire) == gen) cpu_relax();
+  for (int spin = 0; spin < kWaitSpin; ++spin) {
+    if (barrier_gen_.load(std::memory_order_acquire) != gen) return;
+    cpu_relax();
+  }
+  while (barrier_gen_.load(std::memory_order_acquire) == gen)
+    barrier_gen_.wait(gen, std::memory_order_acquire);
 }
 
 void ThreadPool::split(int64_t n, int ith, int nth, int64_t& begin, int64_t& end, int64_t align) {
