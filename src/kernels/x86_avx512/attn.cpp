@@ -117,76 +117,33 @@ inline __m512 exp_neg(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-// Lane i of the result = the sum of the lanes of v[i] (16 vectors, folded pairwise).
-inline __m512 sum16x16(__m512 v[16]) {
-  __m512 a[8], b[4], c[2];
-  for (int i = 0; i < 8; ++i)
-    a[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]),
-                         _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
-  for (int i = 0; i < 4; ++i) {
-    const __m512d x = _mm512_castps_pd(a[2 * i]), y = _mm512_castps_pd(a[2 * i + 1]);
-    b[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
-                         _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)));
-  }
-  for (int i = 0; i < 2; ++i)
-    c[i] = _mm512_add_ps(_mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0x88),
-                         _mm512_shuffle_f32x4(b[2 * i], b[2 * i + 1], 0xDD));
-  return _mm512_add_ps(_mm512_shuffle_f32x4(c[0], c[1], 0x88),
-                       _mm512_shuffle_f32x4(c[0], c[1], 0xDD));
-}
-
-// KernelTable::attn_tile. Scores go to s transposed (st[j * mp + r]) so the softmax runs across
-// 16 rows per vector. Many rows (prefill): st = K Qt, one broadcast K element times 16 query
-// rows per FMA, no horizontal sums. Few rows (decode: the heads of one group): dot products of
-// 4 rows x 4 keys, folded 16 at a time.
+// KernelTable::attn_tile. Scores go to st transposed (st[j * mp + r]) so the softmax runs across
+// 16 rows per vector: st = K Qt, one broadcast K element times 16 query rows per FMA, no
+// horizontal sums. Each score is one FMA chain over the head dims whatever m is, so a prompt's
+// prefill equals its token-by-token decode bit for bit (a folded dot product for few rows would
+// be faster for decode but sum in another order).
 void attn_tile_avx512(int hd, int hdv, int m, const float* q, const float* qt, const float* k,
                       const float* v, int n, const int32_t* lo, const int32_t* hi, float softcap,
                       float* mx, float* l, float* o, float* st) {
   const int mp = (m + 15) & ~15, np = (n + 15) & ~15;
   float* corr = st + size_t(np) * mp;
-  if (m > 8) {
-    for (int j = 0; j < np; j += 4) {
-      for (int rv = 0; rv < mp; rv += 32) {
-        const bool two = rv + 16 < mp;
-        __m512 acc[4][2];
-        for (int kk = 0; kk < 4; ++kk) acc[kk][0] = acc[kk][1] = _mm512_setzero_ps();
-        for (int d = 0; d < hd; ++d) {
-          const __m512 qa = _mm512_loadu_ps(qt + size_t(d) * mp + rv);
-          const __m512 qb = two ? _mm512_loadu_ps(qt + size_t(d) * mp + rv + 16) : qa;
-          for (int kk = 0; kk < 4; ++kk) {
-            const __m512 kb = _mm512_set1_ps(k[size_t(j + kk) * hd + d]);
-            acc[kk][0] = _mm512_fmadd_ps(kb, qa, acc[kk][0]);
-            acc[kk][1] = _mm512_fmadd_ps(kb, qb, acc[kk][1]);
-          }
-        }
+  for (int j = 0; j < np; j += 4) {
+    for (int rv = 0; rv < mp; rv += 32) {
+      const bool two = rv + 16 < mp;
+      __m512 acc[4][2];
+      for (int kk = 0; kk < 4; ++kk) acc[kk][0] = acc[kk][1] = _mm512_setzero_ps();
+      for (int d = 0; d < hd; ++d) {
+        const __m512 qa = _mm512_loadu_ps(qt + size_t(d) * mp + rv);
+        const __m512 qb = two ? _mm512_loadu_ps(qt + size_t(d) * mp + rv + 16) : qa;
         for (int kk = 0; kk < 4; ++kk) {
-          _mm512_storeu_ps(st + size_t(j + kk) * mp + rv, acc[kk][0]);
-          if (two) _mm512_storeu_ps(st + size_t(j + kk) * mp + rv + 16, acc[kk][1]);
+          const __m512 kb = _mm512_set1_ps(k[size_t(j + kk) * hd + d]);
+          acc[kk][0] = _mm512_fmadd_ps(kb, qa, acc[kk][0]);
+          acc[kk][1] = _mm512_fmadd_ps(kb, qb, acc[kk][1]);
         }
       }
-    }
-  } else {
-    const int nv = hd / 16;
-    alignas(64) float tmp[16];
-    for (int j = 0; j < np; j += 4) {
-      for (int r0 = 0; r0 < m; r0 += 4) {
-        __m512 acc[16];
-        for (int i = 0; i < 16; ++i) acc[i] = _mm512_setzero_ps();
-        for (int i = 0; i < nv; ++i) {
-          __m512 kv[4];
-          for (int kk = 0; kk < 4; ++kk) kv[kk] = _mm512_loadu_ps(k + size_t(j + kk) * hd + 16 * i);
-          for (int rr = 0; rr < 4; ++rr) {
-            // Rows past m read row m - 1 again (stored to padding lanes, never used).
-            const int r = std::min(r0 + rr, m - 1);
-            const __m512 qv = _mm512_loadu_ps(q + size_t(r) * hd + 16 * i);
-            for (int kk = 0; kk < 4; ++kk)
-              acc[kk * 4 + rr] = _mm512_fmadd_ps(qv, kv[kk], acc[kk * 4 + rr]);
-          }
-        }
-        _mm512_store_ps(tmp, sum16x16(acc));
-        for (int kk = 0; kk < 4; ++kk)
-          for (int rr = 0; rr < 4 && r0 + rr < mp; ++rr)
-            st[size_t(j + kk) * mp + r0 + rr] = tmp[kk * 4 + rr];
+      for (int kk = 0; kk < 4; ++kk) {
+        _mm512_storeu_ps(st + size_t(j + kk) * mp + rv, acc[kk][0]);
+        if (two) _mm512_storeu_ps(st + size_t(j + kk) * mp + rv + 16, acc[kk][1]);
       }
     }
   }
