@@ -29,15 +29,21 @@ void AttnScratch::reserve(int nth, int n_ctx, int head_dim_k, int head_dim_v) {
   }
   // The tiled path: a block of kTileRows query rows (q, qt, o, mx, l) and one tile of keys (K, V
   // as floats, the transposed scores); tile_keys() keeps a tile's K or V within 4096 floats.
-  const size_t hmax = size_t(std::max(head_dim_k, head_dim_v)), R = kTileRows;
-  const size_t kv = std::max<size_t>(4096, 16 * hmax);
-  const size_t need = R * (2 * hmax + hmax) + 2 * R + 2 * kv + (kv / 16 + 1) * R + 64;
+  const size_t need = tile_scratch_floats(head_dim_k, head_dim_v), R = kTileRows;
   tile.resize(nth);
   bounds.resize(nth);
   for (int i = 0; i < nth; ++i) {
     if (tile[i].size() < need) tile[i].resize(need);
     if (bounds[i].size() < 2 * R) bounds[i].resize(2 * R);
   }
+}
+
+size_t tile_scratch_floats(int head_dim_k, int head_dim_v) {
+  // q, qt and o of a block (kTileRows x head), mx and l, the K and V tile as floats (tile_keys()
+  // keeps each within max(4096, 16 x head) floats) and the transposed scores.
+  const size_t hmax = size_t(std::max(head_dim_k, head_dim_v)), R = kTileRows;
+  const size_t kv = std::max<size_t>(4096, 16 * hmax);
+  return 3 * R * hmax + 2 * R + 2 * kv + (kv / 16 + 1) * R + 64;
 }
 
 size_t kv_row_bytes(DType t, int64_t n) {

@@ -52,6 +52,9 @@ struct AttnScratch {
   void reserve(int nth, int n_ctx, int head_dim_k, int head_dim_v);
 };
 
+// Floats of the tiled path's per-thread scratch (AttnScratch::tile) for these head sizes.
+size_t tile_scratch_floats(int head_dim_k, int head_dim_v);
+
 // Bytes of one cache row for `n` elements of the cache type.
 size_t kv_row_bytes(DType t, int64_t n);
 // Converts n floats into the cache type at dst.
