@@ -124,15 +124,12 @@ void attention_tiled(int ith, int nth, const AttnParams& p, const float* q, int6
   int32_t* hi = lo + kTileRows;
   auto* qc = scratch.qconv[ith].data();
 
-  const int64_t n_blocks = (n_tokens + tpb - 1) / tpb;
-  const int64_t n_items = n_blocks * p.n_head_kv;
-  for (int64_t item = ith; item < n_items; item += nth) {
-    // Later blocks see more keys: blocks are dealt from the end so both threads finish together.
-    const int64_t blk = n_blocks - 1 - item / p.n_head_kv;
-    const int hk = int(item % p.n_head_kv);
-    const int64_t t0 = blk * tpb, t1 = std::min(n_tokens, t0 + tpb);
+  // The block of tokens [t0, t1) for KV head hk: its rows' queries and a fresh running state;
+  // returns the keys [F, L] any row sees.
+  auto begin_block = [&](int64_t t0, int64_t t1, int hk, int64_t& F, int64_t& L) {
     const int m = int(t1 - t0) * group, mp = (m + 15) & ~15;
-    int64_t F = INT64_MAX, L = -1;  // the keys any row of the block sees
+    F = INT64_MAX;
+    L = -1;
     for (int64_t t = t0; t < t1; ++t) {
       int64_t f, e;
       key_range(p, pos0, n_tokens, pos0 + t, f, e);
@@ -157,10 +154,14 @@ void attention_tiled(int ith, int nth, const AttnParams& p, const float* q, int6
         std::fill_n(o + size_t(r) * hdv, hdv, 0.0f);
       }
     for (int d = 0; d < hd; ++d) std::fill(qt + size_t(d) * mp + m, qt + size_t(d) * mp + mp, 0.0f);
+  };
+  // Keys [j_begin, j_end] of the block's range [F, L], tile by tile.
+  auto run_tiles = [&](int64_t t0, int64_t t1, int hk, int64_t F, int64_t j_begin, int64_t j_end) {
+    const int m = int(t1 - t0) * group;
     // Positions F..L sit at consecutive rows from row0 (a ring keeps any window contiguous).
     const int64_t row0 = p.ring > 0 ? F % p.ring : F;
-    for (int64_t j0 = F; j0 <= L; j0 += nt) {
-      const int n = int(std::min<int64_t>(nt, L - j0 + 1)), np = (n + 15) & ~15;
+    for (int64_t j0 = j_begin; j0 <= j_end; j0 += nt) {
+      const int n = int(std::min<int64_t>(nt, j_end - j0 + 1)), np = (n + 15) & ~15;
       bool any = false;
       for (int64_t t = t0; t < t1; ++t) {
         int64_t f, e;
@@ -185,6 +186,68 @@ void attention_tiled(int ith, int nth, const AttnParams& p, const float* q, int6
       std::fill(vf + size_t(n) * hdv, vf + size_t(np) * hdv, 0.0f);
       kt.attn_tile(hd, hdv, m, qr, qt, kf, vf, n, lo, hi, p.softcap, mx, l, o, st);
     }
+  };
+
+  const int64_t n_blocks = (n_tokens + tpb - 1) / tpb;
+  const int64_t n_items = n_blocks * p.n_head_kv;
+  // Decode with fewer (block, KV head) items than threads (one sequence of a model with one or
+  // few KV heads): the keys of each item are split across threads, each keeps its own running
+  // (max, sum, out), and the item's first thread merges them. Two barriers, so only where the
+  // keys are long enough to pay for them; the merge sums in another order than one pass, so
+  // there decode no longer equals prefill bit for bit.
+  if (p.pool && n_items < nth && nth / n_items >= 2 && n_blocks == 1) {
+    int64_t F0, L0;
+    key_range(p, pos0, n_tokens, pos0, F0, L0);
+    if (L0 - F0 + 1 >= int64_t(4) * nt * (nth / n_items)) {
+      const int parts = int(nth / n_items);
+      const int64_t item = ith % n_items, part = ith / n_items;
+      const int hk = int(item);
+      const int m = int(n_tokens) * group;
+      if (part < parts) {
+        int64_t F, L;
+        begin_block(0, n_tokens, hk, F, L);
+        const int64_t per = ((L - F + 1 + parts - 1) / parts + nt - 1) / nt * nt;
+        const int64_t jb = F + part * per, je = std::min(L, jb + per - 1);
+        if (jb <= je) run_tiles(0, n_tokens, hk, F, jb, je);
+      }
+      p.pool->barrier();
+      if (part == 0) {
+        for (int r = 0; r < m; ++r) {
+          float M = -std::numeric_limits<float>::infinity();
+          for (int q2 = 0; q2 < parts; ++q2) {
+            const float* b2 = scratch.tile[size_t(item + q2 * n_items)].data();
+            M = std::max(M, b2[size_t(3) * mp_max * hmax + size_t(r)]);
+          }
+          float* dst = out + (r / group) * out_stride + int64_t(hk * group + r % group) * hdv;
+          std::fill_n(dst, hdv, 0.0f);
+          double sum = 0;
+          for (int q2 = 0; q2 < parts; ++q2) {
+            const float* b2 = scratch.tile[size_t(item + q2 * n_items)].data();
+            const float mxq = b2[size_t(3) * mp_max * hmax + size_t(r)];
+            const float lq = b2[size_t(3) * mp_max * hmax + size_t(mp_max) + size_t(r)];
+            if (lq == 0) continue;  // this share saw no keys
+            const float w = std::exp(mxq - M);
+            sum += double(lq) * w;
+            const float* oq = b2 + size_t(2) * mp_max * hmax + size_t(r) * hdv;
+            for (int d = 0; d < hdv; ++d) dst[d] += w * oq[d];
+          }
+          const float inv = sum > 0 ? float(1.0 / sum) : 0.0f;
+          for (int d = 0; d < hdv; ++d) dst[d] *= inv;
+        }
+      }
+      p.pool->barrier();  // the shares stay in the threads' scratch until merged
+      return;
+    }
+  }
+
+  for (int64_t item = ith; item < n_items; item += nth) {
+    // Later blocks see more keys: blocks are dealt from the end so both threads finish together.
+    const int64_t blk = n_blocks - 1 - item / p.n_head_kv;
+    const int hk = int(item % p.n_head_kv);
+    const int64_t t0 = blk * tpb, t1 = std::min(n_tokens, t0 + tpb);
+    int64_t F, L;
+    begin_block(t0, t1, hk, F, L);
+    run_tiles(t0, t1, hk, F, F, L);
     for (int64_t t = t0; t < t1; ++t)
       for (int i = 0; i < group; ++i) {
         const int r = int(t - t0) * group + i;

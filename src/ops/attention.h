@@ -35,6 +35,9 @@ struct AttnParams {
   // F16 cache only: llama.cpp's non-flash summation order (one attn_f16 call per token and KV
   // head; logits match llama.cpp's bit for bit) instead of the tiled online softmax.
   bool exact = false;
+  // Set: decode of a block with fewer KV heads than threads splits its keys across the threads
+  // (two pool barriers inside attention_in_run, so every thread of the run must call it).
+  ThreadPool* pool = nullptr;
 };
 
 // Query rows (tokens x heads of a group) per block of the tiled path.

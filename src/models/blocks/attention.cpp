@@ -220,6 +220,7 @@ void Attention::forward(const Step& s, int il, CacheStore& cache, DType kv_type,
     return e && std::string(e) == "exact";
   }();
   ap.exact = exact;
+  ap.pool = &s.pool;
   ap.window = opt_.window;
   ap.chunk = opt_.chunk;
   ap.causal = opt_.causal;

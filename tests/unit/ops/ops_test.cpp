@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/fp16.h"
+#include "base/thread_pool.h"
 #include "kernels/kernels.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
@@ -251,6 +252,7 @@ TEST(Ops, TiledAttentionMatchesReferenceForEveryMask) {
     float softcap;
     int n_head, n_head_kv;
     DType type;
+    bool split = false;  // run on a 2-thread pool (decode with one KV head splits its keys)
   };
   const Case cases[] = {
       {true, 0, 0, 70, 90, false, 0, 8, 2, DType::F32},      // causal, 2 blocks, many tiles
@@ -264,6 +266,10 @@ TEST(Ops, TiledAttentionMatchesReferenceForEveryMask) {
       {true, 0, 0, 20, 50, false, 0, 4, 2, DType::F16},
       {true, 0, 0, 20, 50, false, 0, 4, 2, DType::Q8_0},
       {true, 16, 0, 20, 80, true, 0, 4, 2, DType::Q4_0},
+      {true, 0, 0, 1, 1000, false, 0, 4, 1, DType::F32, true},  // keys split over 2 threads
+      {true, 0, 0, 1, 777, false, 0, 8, 1, DType::Q4_0, true},
+      {true, 600, 0, 1, 1500, true, 0, 4, 1, DType::F16, true},  // split window, ring wrapped
+      {true, 0, 0, 3, 1000, false, 0, 4, 2, DType::F32, true},   // 2 items: no split
   };
   const int hd = 64;
   for (kernels::Isa isa : {kernels::Isa::kGeneric, kernels::Isa::kAvx2, kernels::Isa::kAvxVnni,
@@ -315,9 +321,25 @@ TEST(Ops, TiledAttentionMatchesReferenceForEveryMask) {
       AttnScratch sc;
       sc.reserve(2, P, hd, hd);
       std::vector<float> out(size_t(c.T) * c.n_head * hd, NAN);
-      for (int ith = 0; ith < 2; ++ith)  // both threads' shares, one after the other
-        attention_in_run(ith, 2, p, q.data(), c.n_head * hd, c.T, c.pos0, kc.data(), vc.data(),
-                         out.data(), c.n_head * hd, sc);
+      if (c.split) {  // on a pool: decode splits its keys across the threads and merges
+        ThreadPool pool(2);
+        p.pool = &pool;
+        pool.run([&](int ith, int nth) {
+          attention_in_run(ith, nth, p, q.data(), c.n_head * hd, c.T, c.pos0, kc.data(), vc.data(),
+                           out.data(), c.n_head * hd, sc);
+        });
+        // The merge sums in another order than one pass: bits differ where the keys were split.
+        std::vector<float> one(out.size());
+        p.pool = nullptr;
+        for (int ith = 0; ith < 2; ++ith)
+          attention_in_run(ith, 2, p, q.data(), c.n_head * hd, c.T, c.pos0, kc.data(), vc.data(),
+                           one.data(), c.n_head * hd, sc);
+        EXPECT_EQ(one == out, c.n_head_kv * c.T >= 2) << "case " << ci;
+      } else {
+        for (int ith = 0; ith < 2; ++ith)  // both threads' shares, one after the other
+          attention_in_run(ith, 2, p, q.data(), c.n_head * hd, c.T, c.pos0, kc.data(), vc.data(),
+                           out.data(), c.n_head * hd, sc);
+      }
       const int group = c.n_head / c.n_head_kv;
       double worst = 0;
       for (int t = 0; t < c.T; ++t)
