@@ -24,10 +24,12 @@ ARCHS = ("llama", "qwen2", "qwen3", "qwen3moe", "gemma3", "llama4", "gemma4", "q
 # tolerance: on quantized files the attention's float-order noise flips 8-bit activation roundings
 # (the mechanism harness.ORDER_TOLERANCE describes). Measured, last position, tiled vs the oracle
 # and llama.cpp's own flash attention vs its non-flash path on the same file: llama-Q8_0 5.2e-2
-# and 5.8e-2; gemma4-Q4_K_M (sharp attention) 0.17 and 0.21. So 0.1 for Q8_0, 0.3 for quantized
-# Gemma 4, the dtype's tolerance otherwise (F16: at most 4.1e-3 last, llama4-F16).
+# and 5.8e-2; gemma4-Q4_K_M (sharp attention) 0.17 and 0.21; qwen3moe-Q4_K_M 0.43 and 0.40 (no
+# router near-tie at the last position: 4-bit activation flips carried through the experts).
+# So 0.1 for Q8_0, 0.3 / 0.6 for quantized Gemma 4 / Qwen3-MoE, the dtype's tolerance otherwise
+# (F16: at most 4.1e-3 last, llama4-F16). Kernel errors still show in the strict pass above.
 TILED_TOLERANCE = {"Q8_0": 0.1}
-TILED_TOLERANCE_ARCH = {"gemma4": 0.3}  # quantized files of these architectures
+TILED_TOLERANCE_ARCH = {"gemma4": 0.3, "qwen3moe": 0.6}  # quantized files of these
 
 
 def main():
