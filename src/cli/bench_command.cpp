@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "kernels/kernels.h"
+#include "models/cache.h"
 #include "runtime/fit.h"
 #include "runtime/machine.h"
 #include "runtime/session.h"
@@ -30,6 +31,8 @@ struct BenchOpts {
   bool json_only = false;
   bool peak = false;
   int seqs = 0;  // > 0: also decode this many sequences together (continuous batching)
+  std::string kv_type = "f16";
+  std::string depths;  // -d 4096,16384: llama-bench's depths
 };
 
 // What this CPU can do at most, all threads: multiply-adds per second through the active level's
@@ -129,13 +132,14 @@ Stats stats(const std::vector<double>& v) {
 // Continuous batching's decode step: `seqs` sequences, each after its own 8-token prompt (all
 // prompts in one batch, not timed), then -n steps that each carry one greedy token of every
 // sequence. Returns the aggregate tokens/s of the steps, one figure per counted round.
-Result<std::vector<double>> parallel_decode(runtime::Engine& eng, const BenchOpts& o) {
+Result<std::vector<double>> parallel_decode(runtime::Engine& eng, const BenchOpts& o, DType kv) {
   const int S = o.seqs;
   const int64_t nv = eng.model().config().n_vocab;
   models::ContextParams cp;
   cp.n_ctx = 8 + o.n_gen + 64;
   cp.n_seq = S;
   cp.n_batch = 8 * S;
+  cp.kv_type = kv;
   std::vector<float> logits(size_t(S) * size_t(nv));
   std::vector<models::BatchToken> batch;
   std::vector<int32_t> pos(static_cast<size_t>(S));
@@ -166,6 +170,99 @@ Result<std::vector<double>> parallel_decode(runtime::Engine& eng, const BenchOpt
     if (r > 0) out.push_back(double(S) * o.n_gen / sec);
   }
   return out;
+}
+
+// The greedy next token.
+int32_t argmax(const std::vector<float>& logits) {
+  int32_t best = 0;
+  for (size_t i = 1; i < logits.size(); ++i)
+    if (logits[i] > logits[size_t(best)]) best = int32_t(i);
+  return best;
+}
+
+// llama-bench's -d: per depth d, one context already holding d tokens (filled once, in batches of
+// -p, not timed); each round times pp (-p tokens as one batch) and tg (-n tokens one at a time
+// after one prompt token), and goes back to depth d after each. No warm-up round: the fill warms
+// everything. scripts/bench-depth-llama.mjs measures llama.cpp the same way.
+int run_depths(const BenchOpts& o, runtime::Engine& eng, DType kv) {
+  std::vector<int> depths;
+  for (size_t a = 0; a < o.depths.size();) {
+    size_t b = o.depths.find(',', a);
+    if (b == std::string::npos) b = o.depths.size();
+    const std::string part = o.depths.substr(a, b - a);
+    char* end = nullptr;
+    const long d = std::strtol(part.c_str(), &end, 10);
+    if (part.empty() || *end || d < 0 || d > (1 << 24)) {
+      std::fprintf(stderr, "hearth: -d takes depths like 4096,16384\n");
+      return 1;
+    }
+    depths.push_back(int(d));
+    a = b + 1;
+  }
+  const int64_t nv = eng.model().config().n_vocab;
+  std::vector<float> logits(static_cast<size_t>(nv));
+  using clk = std::chrono::steady_clock;
+  if (!o.json_only)
+    std::printf("| model | threads | isa | kv | test | t/s |\n|---|---:|---|---|---|---:|\n");
+  for (int depth : depths) {
+    models::ContextParams cp;
+    cp.n_ctx = depth + o.n_prompt + o.n_gen + 64;
+    cp.n_batch = o.n_prompt;
+    cp.kv_type = kv;
+    auto s = runtime::Session::create(eng, cp);
+    if (!s) {
+      std::fprintf(stderr, "hearth: %s\n", s.status().message().c_str());
+      return 1;
+    }
+    auto t0 = clk::now();
+    if (depth > 0)
+      if (auto st = (*s)->eval(bench_tokens(depth, 3, nv), false, logits.data()); !st) {
+        std::fprintf(stderr, "hearth: %s\n", st.message().c_str());
+        return 1;
+      }
+    const double fill_s = std::chrono::duration<double>(clk::now() - t0).count();
+    std::vector<double> pp, tg;
+    for (int r = 0; r < o.reps; ++r) {
+      t0 = clk::now();
+      if (auto st = (*s)->eval(bench_tokens(o.n_prompt, 7 + r, nv), false, logits.data()); !st)
+        return 1;
+      pp.push_back(o.n_prompt / std::chrono::duration<double>(clk::now() - t0).count());
+      (*s)->truncate(depth);
+      t0 = clk::now();
+      auto start = bench_tokens(1, 99 + r, nv);
+      if (auto st = (*s)->eval(start, false, logits.data()); !st) return 1;
+      int produced = 0;
+      for (;;) {
+        int32_t best = argmax(logits);
+        if (++produced >= o.n_gen) break;
+        if (auto st = (*s)->eval(std::span<const int32_t>(&best, 1), false, logits.data()); !st)
+          return 1;
+      }
+      tg.push_back(produced / std::chrono::duration<double>(clk::now() - t0).count());
+      (*s)->truncate(depth);
+    }
+    const Stats sp = stats(pp), st = stats(tg);
+    if (!o.json_only) {
+      std::printf("| %s | %d | %s | %s | pp%d @ d%d | %.2f ± %.2f |\n", o.model.c_str(),
+                  eng.pool().size(), kernels::isa_name(kernels::active().isa), o.kv_type.c_str(),
+                  o.n_prompt, depth, sp.mean, sp.sd);
+      std::printf("| %s | %d | %s | %s | tg%d @ d%d | %.2f ± %.2f |\n", o.model.c_str(),
+                  eng.pool().size(), kernels::isa_name(kernels::active().isa), o.kv_type.c_str(),
+                  o.n_gen, depth, st.mean, st.sd);
+    }
+    nlohmann::ordered_json j;
+    j["model"] = o.model;
+    j["depth"] = depth;
+    j["kv"] = o.kv_type;
+    j["threads"] = eng.pool().size();
+    j["isa"] = kernels::isa_name(kernels::active().isa);
+    j["fill_s"] = fill_s;
+    j["pp"] = {{"tokens", o.n_prompt}, {"tps", pp}, {"mean", sp.mean}, {"sd", sp.sd}};
+    j["tg"] = {{"tokens", o.n_gen}, {"tps", tg}, {"mean", st.mean}, {"sd", st.sd}};
+    j["kv_mib"] = double(eng.model().state_bytes(cp)) / 1048576.0;
+    std::cout << j.dump() << std::endl;
+  }
+  return 0;
 }
 
 int run_bench(const BenchOpts& o) {
@@ -217,9 +314,16 @@ int run_bench(const BenchOpts& o) {
   const double load_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count();
   const int64_t nv = (*eng)->model().config().n_vocab;
+  auto kv = models::parse_kv_type(o.kv_type);
+  if (!kv) {
+    std::fprintf(stderr, "hearth: --kv-type: %s\n", kv.status().message().c_str());
+    return 1;
+  }
+  if (!o.depths.empty()) return run_depths(o, **eng, *kv);
   models::ContextParams cp;
   cp.n_ctx = o.n_prompt + o.n_gen + 64;
   cp.n_batch = o.n_prompt;
+  cp.kv_type = *kv;
   std::vector<float> logits(static_cast<size_t>(nv));
   std::vector<double> pp, tg;
   using clk = std::chrono::steady_clock;
@@ -257,7 +361,7 @@ int run_bench(const BenchOpts& o) {
   }
   std::vector<double> par;
   if (o.seqs > 0) {
-    auto r = parallel_decode(**eng, o);
+    auto r = parallel_decode(**eng, o, *kv);
     if (!r) {
       std::fprintf(stderr, "hearth: %s\n", r.status().message().c_str());
       return 1;
@@ -344,6 +448,10 @@ void add_bench_command(CLI::App& app) {
                 "the aggregate tokens/s (continuous batching)")
       ->check(CLI::Range(1, 64));
   c->add_flag("--json", o.json_only, "print only the JSON line");
+  c->add_option("--kv-type", o.kv_type, "KV cache type: f16 (default), q8_0, q4_0, f32");
+  c->add_option("-d,--depth", o.depths,
+                "llama-bench's depths, e.g. 4096,16384: pp and tg measured with the context "
+                "already holding that many tokens (filled once per depth, not timed; no warm-up)");
   c->add_flag("--peak", o.peak,
               "also measure this CPU's int8/F32/BF16 dot-product peaks and memory bandwidth, and "
               "report pp and tg as fractions of their bounds (alone: only the peaks)");

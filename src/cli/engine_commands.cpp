@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "kernels/kernels.h"
+#include "models/cache.h"
 #include "runtime/session.h"
 #include "sampling/sampler.h"
 #include "tokenizer/stream.h"
@@ -43,7 +44,7 @@ void add_common(CLI::App* c, CommonOpts& o, bool token_prompt = true) {
   c->add_option("-t,--threads", o.threads, "threads (default: all cores)");
   c->add_option("--isa", o.isa, "cap the kernel level: generic, avx2, avxvnni, avx512");
   c->add_option("-c,--ctx", o.n_ctx, "context size (default: prompt + generated)");
-  c->add_option("--kv-type", o.kv_type, "KV cache type: f16 (default), q8_0, f32");
+  c->add_option("--kv-type", o.kv_type, "KV cache type: f16 (default), q8_0, q4_0, f32");
   c->add_flag("--no-repack", o.no_repack, "run on the file's weight layout (no load-time repack)");
   c->add_flag("--mmap", o.mmap, "read every weight in place from the file mapping");
   c->add_flag("--no-mmap", o.no_mmap, "copy every weight into huge-page memory at load")
@@ -91,10 +92,9 @@ Result<std::unique_ptr<runtime::Engine>> open_engine(const CommonOpts& o) {
 }
 
 Result<DType> parse_kv_type(const std::string& s) {
-  if (s == "f16") return DType::F16;
-  if (s == "q8_0") return DType::Q8_0;
-  if (s == "f32") return DType::F32;
-  return invalid_argument("--kv-type must be f16, q8_0 or f32");
+  auto t = models::parse_kv_type(s);
+  if (!t) return invalid_argument("--kv-type must be f16, q8_0, q4_0 or f32");
+  return t;
 }
 
 std::string sha256_hex(const void* data, size_t n) {

@@ -121,6 +121,7 @@ void add_fit_command(CLI::App& app) {
       runtime::FitParams p;
       if (ctx > 0) p.n_ctx = ctx;
       if (parallel > 0) p.n_seq = parallel;
+      p.kv_type = runtime::SchedulerOptions::from_env().kv_type;  // what the server would use
       store::Store st(store::Store::default_root());
       auto a = server::fit_answer(st, model, p, runtime::SchedulerOptions::from_env().memory_limit,
                                   insecure);

@@ -66,6 +66,21 @@ struct KernelTable {
   void (*attn_f16)(int hd, int g, const uint16_t* q16, const uint8_t* k, size_t k_stride,
                    const uint8_t* v, size_t v_stride, int64_t n_keys, int64_t key0, float scale,
                    float softcap, float* scores, float* lanes, float* out) = nullptr;
+  // One step of tiled attention with an online softmax (flash-attention style): m query rows
+  // sharing one KV head against a tile of n keys. q: m x hd row-major and qt: hd x mp (its
+  // transpose, mp = m rounded up to 16, padding zero), both already multiplied by the scale.
+  // k: n x hd and v: n x hdv F32 rows (the tile, dequantized); rows up to n rounded up to 16 must
+  // be readable and finite. Row r sees keys [lo[r], hi[r]) of the tile (lo = hi: none). Running
+  // state per row, updated in place: mx (largest score so far, -inf at start), l (sum of
+  // exp(score - mx)) and o: m x hdv (sum of exp(score - mx) V_j, unnormalized); the caller divides
+  // o by l after the last tile. Scores are softcapped first when softcap > 0. s: scratch of
+  // (n rounded up to 16 + 1) * mp floats. hd and hdv are multiples of 16.
+  void (*attn_tile)(int hd, int hdv, int m, const float* q, const float* qt, const float* k,
+                    const float* v, int n, const int32_t* lo, const int32_t* hi, float softcap,
+                    float* mx, float* l, float* o, float* s) = nullptr;
+  // A row of n elements of a KV cache type (F16, Q8_0, Q4_0, F32) as floats (indexed by type id;
+  // n a multiple of the type's block).
+  void (*to_f32[kMaxTypeId])(const void* src, float* dst, int64_t n) = {};
   // y[i] += a * x[i] over an F16 row (attention's weighted sum of V rows).
   void (*mad_f16)(int64_t n, float* y, const uint16_t* x, float a) = nullptr;
   // Peak probes (`hearth bench --peak`): `iters` rounds of independent dot-product chains held in

@@ -1,5 +1,6 @@
 #include "models/cache.h"
 
+#include <cctype>
 #include <new>
 #include <string>
 
@@ -87,10 +88,21 @@ size_t sequence_bytes(const CacheLayout& layout, const ContextParams& p) {
   return bytes;
 }
 
+Result<DType> parse_kv_type(std::string_view s) {
+  std::string l(s);
+  for (char& c : l) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (l == "f16") return DType::F16;
+  if (l == "q8_0") return DType::Q8_0;
+  if (l == "q4_0") return DType::Q4_0;
+  if (l == "f32") return DType::F32;
+  return invalid_argument("KV cache type must be f16, q8_0, q4_0 or f32 (got '" + l + "')");
+}
+
 Status check_layout(const CacheLayout& layout, DType kv_type) {
   const TypeTraits* kvt = find_type(uint32_t(kv_type));
-  if (!kvt || (kv_type != DType::F16 && kv_type != DType::Q8_0 && kv_type != DType::F32))
-    return invalid_argument("[model] KV cache type must be f16, q8_0 or f32");
+  if (!kvt || (kv_type != DType::F16 && kv_type != DType::Q8_0 && kv_type != DType::Q4_0 &&
+               kv_type != DType::F32))
+    return invalid_argument("[model] KV cache type must be f16, q8_0, q4_0 or f32");
   for (size_t il = 0; il < layout.size(); ++il) {
     const auto& c = layout[il];
     if (c.kind == CacheKind::kShared) {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
@@ -58,6 +59,9 @@ int64_t kv_rows(const LayerCache& c, int n_ctx, int n_batch);
 size_t sequence_bytes(const CacheLayout& layout, const ContextParams& p);
 // Shared layers name an earlier layer with rows of its own; head sizes fit the cache type.
 Status check_layout(const CacheLayout& layout, DType kv_type);
+
+// "f16", "q8_0", "q4_0" or "f32" (any case): the KV cache types hearth supports.
+Result<DType> parse_kv_type(std::string_view s);
 
 // The buffers of a context: per [layer][sequence] KV rows or state, allocated from the layout.
 class CacheStore {

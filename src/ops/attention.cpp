@@ -27,6 +27,23 @@ void AttnScratch::reserve(int nth, int n_ctx, int head_dim_k, int head_dim_v) {
       qconv[i].resize(size_t(head_dim_k) * 32 + 64);
     if (int(vrow[i].size()) < head_dim_v) vrow[i].resize(head_dim_v);
   }
+  // The tiled path: a block of kTileRows query rows (q, qt, o, mx, l) and one tile of keys (K, V
+  // as floats, the transposed scores); tile_keys() keeps a tile's K or V within 4096 floats.
+  const size_t need = tile_scratch_floats(head_dim_k, head_dim_v), R = kTileRows;
+  tile.resize(nth);
+  bounds.resize(nth);
+  for (int i = 0; i < nth; ++i) {
+    if (tile[i].size() < need) tile[i].resize(need);
+    if (bounds[i].size() < 2 * R) bounds[i].resize(2 * R);
+  }
+}
+
+size_t tile_scratch_floats(int head_dim_k, int head_dim_v) {
+  // q, qt and o of a block (kTileRows x head), mx and l, the K and V tile as floats (tile_keys()
+  // keeps each within max(4096, 16 x head) floats) and the transposed scores.
+  const size_t hmax = size_t(std::max(head_dim_k, head_dim_v)), R = kTileRows;
+  const size_t kv = std::max<size_t>(4096, 16 * hmax);
+  return 3 * R * hmax + 2 * R + 2 * kv + (kv / 16 + 1) * R + 64;
 }
 
 size_t kv_row_bytes(DType t, int64_t n) {
@@ -34,7 +51,13 @@ size_t kv_row_bytes(DType t, int64_t n) {
 }
 
 void kv_store(DType t, const float* src, uint8_t* dst, int64_t n) {
-  kernels::active().quantize_row[uint32_t(t)](src, dst, n);
+  // Q4_0 is no activation format, so the kernel tables have no entry: the reference quantizer
+  // (llama.cpp's KV cache uses its reference Q4_0 quantizer as well).
+  const auto f = kernels::active().quantize_row[uint32_t(t)];
+  if (f)
+    f(src, dst, n);
+  else
+    type_traits(t).quantize_row(src, dst, n);
 }
 
 namespace {
@@ -56,12 +79,202 @@ void key_range(const AttnParams& p, int64_t pos0, int64_t n_tokens, int64_t pos,
   last = pos;
 }
 
+// Keys per tile: K or V of a tile within 4096 floats (16 KiB: both stay in L1), 16 to 64.
+int tile_keys(int hd, int hdv) {
+  return std::clamp(4096 / std::max(hd, hdv), 16, 64) & ~15;
+}
+
+// Flash-attention style: per (block of query tokens, KV head), the rows are the block's tokens x
+// the group's heads, and the K/V rows they attend to are streamed once per block in tiles,
+// dequantized to floats, with a running max and sum per row (KernelTable::attn_tile). Scores
+// therefore see Q as the cache's dot product would (rounded to F16, or through Q8_0 for a
+// quantized cache, as llama.cpp does), but the softmax is summed per tile, in a different order
+// from llama.cpp's non-flash path (see docs/testing.md).
+void attention_tiled(int ith, int nth, const AttnParams& p, const float* q, int64_t q_stride,
+                     int64_t n_tokens, int64_t pos0, const uint8_t* k_cache, const uint8_t* v_cache,
+                     float* out, int64_t out_stride, AttnScratch& scratch) {
+  const auto& kt = kernels::active();
+  const TypeTraits& tt = type_traits(p.kv_type);
+  const int hd = p.head_dim_k, hdv = p.head_dim_v;
+  const int group = p.n_head / p.n_head_kv;
+  const size_t k_row = row_bytes(tt, int64_t(p.n_head_kv) * hd);
+  const size_t v_row = row_bytes(tt, int64_t(p.n_head_kv) * hdv);
+  const size_t k_head = row_bytes(tt, hd), v_head = row_bytes(tt, hdv);
+  const auto to_f32 = kt.to_f32[uint32_t(p.kv_type)];
+  // Q as the cache's dot product sees it: F16 for an F16 cache, Q8_0 for the quantized ones.
+  const bool q_f16 = p.kv_type == DType::F16;
+  const bool q_q8 = tt.quantized;
+  const auto q_quant = kt.quantize_row[uint32_t(DType::Q8_0)];
+  const auto q_dequant = kt.to_f32[uint32_t(DType::Q8_0)];
+
+  const int tpb = std::max(1, kTileRows / group);  // tokens per block
+  const int m_max = tpb * group, mp_max = (m_max + 15) & ~15;
+  const int nt = tile_keys(hd, hdv);
+  const size_t hmax = size_t(std::max(hd, hdv));
+  float* base = scratch.tile[ith].data();
+  float* qr = base;
+  float* qt = qr + size_t(mp_max) * hmax;
+  float* o = qt + size_t(mp_max) * hmax;
+  float* mx = o + size_t(mp_max) * hmax;
+  float* l = mx + mp_max;
+  float* kf = l + mp_max;
+  float* vf = kf + size_t(nt) * hd;
+  float* st = vf + size_t(nt) * hdv;
+  int32_t* lo = scratch.bounds[ith].data();
+  int32_t* hi = lo + kTileRows;
+  auto* qc = scratch.qconv[ith].data();
+
+  // The block of tokens [t0, t1) for KV head hk: its rows' queries and a fresh running state;
+  // returns the keys [F, L] any row sees.
+  auto begin_block = [&](int64_t t0, int64_t t1, int hk, int64_t& F, int64_t& L) {
+    const int m = int(t1 - t0) * group, mp = (m + 15) & ~15;
+    F = INT64_MAX;
+    L = -1;
+    for (int64_t t = t0; t < t1; ++t) {
+      int64_t f, e;
+      key_range(p, pos0, n_tokens, pos0 + t, f, e);
+      F = std::min(F, f);
+      L = std::max(L, e);
+    }
+    for (int64_t t = t0; t < t1; ++t)
+      for (int i = 0; i < group; ++i) {
+        const int r = int(t - t0) * group + i;
+        const float* src = q + t * q_stride + int64_t(hk * group + i) * hd;
+        float* dst = qr + size_t(r) * hd;
+        if (q_q8) {
+          q_quant(src, qc, hd);
+          q_dequant(qc, dst, hd);
+          for (int d = 0; d < hd; ++d) dst[d] *= p.scale;
+        } else {
+          for (int d = 0; d < hd; ++d) dst[d] = (q_f16 ? round_fp16(src[d]) : src[d]) * p.scale;
+        }
+        for (int d = 0; d < hd; ++d) qt[size_t(d) * mp + r] = dst[d];
+        mx[r] = -std::numeric_limits<float>::infinity();
+        l[r] = 0;
+        std::fill_n(o + size_t(r) * hdv, hdv, 0.0f);
+      }
+    for (int d = 0; d < hd; ++d) std::fill(qt + size_t(d) * mp + m, qt + size_t(d) * mp + mp, 0.0f);
+  };
+  // Keys [j_begin, j_end] of the block's range [F, L], tile by tile.
+  auto run_tiles = [&](int64_t t0, int64_t t1, int hk, int64_t F, int64_t j_begin, int64_t j_end) {
+    const int m = int(t1 - t0) * group;
+    // Positions F..L sit at consecutive rows from row0 (a ring keeps any window contiguous).
+    const int64_t row0 = p.ring > 0 ? F % p.ring : F;
+    for (int64_t j0 = j_begin; j0 <= j_end; j0 += nt) {
+      const int n = int(std::min<int64_t>(nt, j_end - j0 + 1)), np = (n + 15) & ~15;
+      bool any = false;
+      for (int64_t t = t0; t < t1; ++t) {
+        int64_t f, e;
+        key_range(p, pos0, n_tokens, pos0 + t, f, e);
+        const int a = int(std::clamp<int64_t>(f - j0, 0, n));
+        const int b = int(std::clamp<int64_t>(e - j0 + 1, 0, n));
+        for (int i = 0; i < group; ++i) {
+          const int r = int(t - t0) * group + i;
+          lo[r] = a < b ? a : 0;
+          hi[r] = a < b ? b : 0;
+        }
+        any |= a < b;
+      }
+      if (!any) continue;
+      const size_t row = size_t(row0 + (j0 - F));
+      for (int j = 0; j < n; ++j) {
+        to_f32(k_cache + (row + size_t(j)) * k_row + size_t(hk) * k_head, kf + size_t(j) * hd, hd);
+        to_f32(v_cache + (row + size_t(j)) * v_row + size_t(hk) * v_head, vf + size_t(j) * hdv,
+               hdv);
+      }
+      std::fill(kf + size_t(n) * hd, kf + size_t(np) * hd, 0.0f);
+      std::fill(vf + size_t(n) * hdv, vf + size_t(np) * hdv, 0.0f);
+      kt.attn_tile(hd, hdv, m, qr, qt, kf, vf, n, lo, hi, p.softcap, mx, l, o, st);
+    }
+  };
+
+  const int64_t n_blocks = (n_tokens + tpb - 1) / tpb;
+  const int64_t n_items = n_blocks * p.n_head_kv;
+  // Decode with fewer (block, KV head) items than threads (one sequence of a model with one or
+  // few KV heads): the keys of each item are split across threads, each keeps its own running
+  // (max, sum, out), and the item's first thread merges them. Two barriers, so only where the
+  // keys are long enough to pay for them; the merge sums in another order than one pass, so
+  // there decode no longer equals prefill bit for bit.
+  if (p.pool && n_items < nth && nth / n_items >= 2 && n_blocks == 1) {
+    int64_t F0, L0;
+    key_range(p, pos0, n_tokens, pos0, F0, L0);
+    if (L0 - F0 + 1 >= int64_t(4) * nt * (nth / n_items)) {
+      const int parts = int(nth / n_items);
+      const int64_t item = ith % n_items, part = ith / n_items;
+      const int hk = int(item);
+      const int m = int(n_tokens) * group;
+      if (part < parts) {
+        int64_t F, L;
+        begin_block(0, n_tokens, hk, F, L);
+        const int64_t per = ((L - F + 1 + parts - 1) / parts + nt - 1) / nt * nt;
+        const int64_t jb = F + part * per, je = std::min(L, jb + per - 1);
+        if (jb <= je) run_tiles(0, n_tokens, hk, F, jb, je);
+      }
+      p.pool->barrier();
+      if (part == 0) {
+        for (int r = 0; r < m; ++r) {
+          float M = -std::numeric_limits<float>::infinity();
+          for (int q2 = 0; q2 < parts; ++q2) {
+            const float* b2 = scratch.tile[size_t(item + q2 * n_items)].data();
+            M = std::max(M, b2[size_t(3) * mp_max * hmax + size_t(r)]);
+          }
+          float* dst = out + (r / group) * out_stride + int64_t(hk * group + r % group) * hdv;
+          std::fill_n(dst, hdv, 0.0f);
+          double sum = 0;
+          for (int q2 = 0; q2 < parts; ++q2) {
+            const float* b2 = scratch.tile[size_t(item + q2 * n_items)].data();
+            const float mxq = b2[size_t(3) * mp_max * hmax + size_t(r)];
+            const float lq = b2[size_t(3) * mp_max * hmax + size_t(mp_max) + size_t(r)];
+            if (lq == 0) continue;  // this share saw no keys
+            const float w = std::exp(mxq - M);
+            sum += double(lq) * w;
+            const float* oq = b2 + size_t(2) * mp_max * hmax + size_t(r) * hdv;
+            for (int d = 0; d < hdv; ++d) dst[d] += w * oq[d];
+          }
+          const float inv = sum > 0 ? float(1.0 / sum) : 0.0f;
+          for (int d = 0; d < hdv; ++d) dst[d] *= inv;
+        }
+      }
+      p.pool->barrier();  // the shares stay in the threads' scratch until merged
+      return;
+    }
+  }
+
+  for (int64_t item = ith; item < n_items; item += nth) {
+    // Later blocks see more keys: blocks are dealt from the end so both threads finish together.
+    const int64_t blk = n_blocks - 1 - item / p.n_head_kv;
+    const int hk = int(item % p.n_head_kv);
+    const int64_t t0 = blk * tpb, t1 = std::min(n_tokens, t0 + tpb);
+    int64_t F, L;
+    begin_block(t0, t1, hk, F, L);
+    run_tiles(t0, t1, hk, F, F, L);
+    for (int64_t t = t0; t < t1; ++t)
+      for (int i = 0; i < group; ++i) {
+        const int r = int(t - t0) * group + i;
+        const float inv = l[r] > 0 ? 1.0f / l[r] : 0.0f;
+        float* dst = out + t * out_stride + int64_t(hk * group + i) * hdv;
+        for (int d = 0; d < hdv; ++d) dst[d] = o[size_t(r) * hdv + d] * inv;
+      }
+  }
+}
+
 }  // namespace
+
+bool attention_tiled_supported(const AttnParams& p) {
+  const auto& kt = kernels::active();
+  return !p.exact && kt.attn_tile && kt.to_f32[uint32_t(p.kv_type)] && p.head_dim_k % 16 == 0 &&
+         p.head_dim_v % 16 == 0 && p.n_head / p.n_head_kv <= kTileRows;
+}
 
 void attention_in_run(int ith, int nth, const AttnParams& p, const float* q, int64_t q_stride,
                       int64_t n_tokens, int64_t pos0, const uint8_t* k_cache,
                       const uint8_t* v_cache, float* out, int64_t out_stride,
                       AttnScratch& scratch) {
+  if (attention_tiled_supported(p)) {
+    attention_tiled(ith, nth, p, q, q_stride, n_tokens, pos0, k_cache, v_cache, out, out_stride,
+                    scratch);
+    return;
+  }
   const auto& kt = kernels::active();
   const TypeTraits& cache_tt = type_traits(p.kv_type);
   // Q is converted to the cache's activation format; for an F16 cache that is F16 (llama.cpp

@@ -32,22 +32,39 @@ struct AttnParams {
   // pos0 + n_tokens - 1 (within the window, if any), not only to those up to its own position.
   bool causal = true;
   DType kv_type = DType::F16;
+  // F16 cache only: llama.cpp's non-flash summation order (one attn_f16 call per token and KV
+  // head; logits match llama.cpp's bit for bit) instead of the tiled online softmax.
+  bool exact = false;
+  // Set: decode of a block with fewer KV heads than threads splits its keys across the threads
+  // (two pool barriers inside attention_in_run, so every thread of the run must call it).
+  ThreadPool* pool = nullptr;
 };
+
+// Query rows (tokens x heads of a group) per block of the tiled path.
+constexpr int kTileRows = 64;
 
 // Per-thread scratch, sized once for a context length.
 struct AttnScratch {
-  std::vector<std::vector<float>> scores;   // [nth][16 * n_ctx] (a group of heads)
-  std::vector<std::vector<uint8_t>> qconv;  // [nth][converted q head]
-  std::vector<std::vector<float>> vrow;     // [nth][head_dim_v]
-  std::vector<std::vector<float>> lanes;    // [nth][16 heads x 16 lanes x head_dim]
-  std::vector<std::vector<float>> obuf;     // [nth][16 heads x head_dim_v] (tokens sharing keys)
+  std::vector<std::vector<float>> scores;    // [nth][16 * n_ctx] (a group of heads)
+  std::vector<std::vector<uint8_t>> qconv;   // [nth][converted q head]
+  std::vector<std::vector<float>> vrow;      // [nth][head_dim_v]
+  std::vector<std::vector<float>> lanes;     // [nth][16 heads x 16 lanes x head_dim]
+  std::vector<std::vector<float>> obuf;      // [nth][16 heads x head_dim_v] (tokens sharing keys)
+  std::vector<std::vector<float>> tile;      // [nth][the tiled path's block and tile]
+  std::vector<std::vector<int32_t>> bounds;  // [nth][2 x kTileRows] (keys each row sees in a tile)
   void reserve(int nth, int n_ctx, int head_dim_k, int head_dim_v);
 };
+
+// Floats of the tiled path's per-thread scratch (AttnScratch::tile) for these head sizes.
+size_t tile_scratch_floats(int head_dim_k, int head_dim_v);
 
 // Bytes of one cache row for `n` elements of the cache type.
 size_t kv_row_bytes(DType t, int64_t n);
 // Converts n floats into the cache type at dst.
 void kv_store(DType t, const float* src, uint8_t* dst, int64_t n);
+
+// Whether attention_in_run takes the tiled (flash-attention style) path for these parameters.
+bool attention_tiled_supported(const AttnParams& p);
 
 // Tokens at positions pos0 .. pos0+n_tokens-1 of one sequence; the cache already holds them.
 // q: (n_tokens, n_head * head_dim_k), q_stride floats between tokens.

@@ -7,6 +7,7 @@
 
 #include "models/arch.h"
 #include "models/model.h"
+#include "ops/attention.h"
 #include "quantize/ftype.h"
 #include "store/create.h"
 
@@ -145,7 +146,10 @@ Result<MemoryEstimate> estimate_memory(const gguf::GgufFile& f, const FitParams&
       act = std::max<int64_t>(act, int64_t(ops::activation_bytes(t.type, t.row_len(), B)));
   const int64_t threads = std::max(1u, std::thread::hardware_concurrency());
   const int64_t g = Hkv > 0 ? std::max<int64_t>(1, H / Hkv) : 1;
-  const int64_t attn = threads * (int64_t(p.n_ctx) * g + g * 16 * std::max(hd, hdv)) * 4;
+  const int64_t attn = threads *
+                       (int64_t(p.n_ctx) * g + g * 16 * std::max(hd, hdv) +
+                        int64_t(ops::tile_scratch_floats(int(hd), int(hdv)))) *
+                       4;
   const int64_t logits = (int64_t(std::max(1, p.n_seq)) * 3 + 2) * c.n_vocab * 4;
   e.compute = B * row * 4 + act + attn + logits;
   e.tokenizer = tokenizer_bytes(f);

@@ -50,6 +50,7 @@ Result<std::shared_ptr<Runner>> Runner::load(Scheduler* owner, const std::string
   cp.n_ctx = 16;  // every slot grows to its request's num_ctx when first used
   cp.n_seq = std::max(1, o.num_parallel);
   cp.n_batch = std::max(o.n_batch, cp.n_seq);
+  cp.kv_type = o.kv_type;
   HEARTH_ASSIGN_OR_RETURN(r->ctx_, r->engine_->model().new_context(cp, r->engine_->pool()));
   r->slots_.resize(size_t(cp.n_seq));
   for (int i = 0; i < cp.n_seq; ++i) {

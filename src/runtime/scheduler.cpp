@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "gguf/gguf.h"
+#include "models/cache.h"
 #include "models/model.h"
 #include "runtime/fit.h"
 #include "runtime/runner.h"
@@ -77,6 +78,15 @@ SchedulerOptions SchedulerOptions::from_env() {
   o.n_threads = env_int("HEARTH_NUM_THREADS", nullptr, 0);
   o.n_batch = std::clamp(env_int("HEARTH_NUM_BATCH", nullptr, o.n_batch), 16, 8192);
   o.memory_limit = env_bytes("HEARTH_MAX_MEMORY");
+  for (const char* k : {"HEARTH_KV_CACHE_TYPE", "OLLAMA_KV_CACHE_TYPE"}) {
+    const char* v = std::getenv(k);
+    if (!v || !*v) continue;
+    if (auto t = models::parse_kv_type(v); t.is_ok())
+      o.kv_type = *t;
+    else  // Ollama, too, falls back to f16 on a type it does not know
+      std::fprintf(stderr, "hearth: %s=%s is not f16, q8_0 or q4_0: using f16\n", k, v);
+    break;
+  }
   for (const char* k : {"HEARTH_KEEP_ALIVE", "OLLAMA_KEEP_ALIVE"}) {
     const char* v = std::getenv(k);
     if (!v || !*v) continue;
@@ -87,13 +97,14 @@ SchedulerOptions SchedulerOptions::from_env() {
 }
 
 Result<int64_t> Scheduler::estimate_bytes(const std::string& path, int n_ctx, int n_parallel,
-                                          int n_batch) {
+                                          int n_batch, DType kv_type) {
   HEARTH_ASSIGN_OR_RETURN(auto f, gguf::GgufFile::open(path));
   // The fit advisor's estimate (runtime/fit.h): what `hearth fit` says is what loading checks.
   FitParams p;
   p.n_ctx = n_ctx;
   p.n_seq = std::max(1, n_parallel);
   p.n_batch = n_batch;
+  p.kv_type = kv_type;
   HEARTH_ASSIGN_OR_RETURN(MemoryEstimate e, estimate_memory(*f, p));
   return e.total();
 }
@@ -210,7 +221,7 @@ void Scheduler::unload_locked(const std::string& path, std::unique_lock<std::mut
 Result<bool> Scheduler::load_locked(std::unique_lock<std::mutex>& lk, Job& j) {
   const std::string path = j.model.model_path;
   const int n_ctx = j.opt.num_ctx > 0 ? j.opt.num_ctx : opt_.default_ctx;
-  HEARTH_ASSIGN_OR_RETURN(int64_t need, estimate_bytes(path, n_ctx, 1, opt_.n_batch));
+  HEARTH_ASSIGN_OR_RETURN(int64_t need, estimate_bytes(path, n_ctx, 1, opt_.n_batch, opt_.kv_type));
   // Room: the configured limit minus what loaded models hold, or what the system has free.
   // Idle models are evicted (least recently used first) when that makes the difference.
   for (;;) {

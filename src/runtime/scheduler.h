@@ -25,6 +25,7 @@
 
 #include "base/status.h"
 #include "parsers/output_parser.h"
+#include "quant/types.h"
 #include "runtime/options.h"
 #include "store/model.h"
 
@@ -138,6 +139,9 @@ struct SchedulerOptions {
   int64_t memory_limit = 0;  // HEARTH_MAX_MEMORY bytes for loaded models; 0: what is available
   int n_threads = 0;         // 0: all cores
   int n_batch = 512;         // HEARTH_NUM_BATCH: tokens per forward pass (16-8192)
+  // HEARTH_KV_CACHE_TYPE / OLLAMA_KV_CACHE_TYPE: f16, q8_0 or q4_0 (f32 too). Unlike Ollama, no
+  // flash-attention switch is needed: every cache type goes through the same tiled attention.
+  DType kv_type = DType::F16;
   static SchedulerOptions from_env();
 };
 
@@ -168,9 +172,9 @@ class Scheduler {
   std::vector<LoadedModel> loaded() const;
   const SchedulerOptions& options() const { return opt_; }
 
-  // Memory a model needs: the file plus f16 KV for n_ctx x num_parallel plus scratch.
+  // Memory a model needs: the file plus the KV cache for n_ctx x num_parallel plus scratch.
   static Result<int64_t> estimate_bytes(const std::string& model_path, int n_ctx, int n_parallel,
-                                        int n_batch = 512);
+                                        int n_batch = 512, DType kv_type = DType::F16);
 
  private:
   friend class Runner;

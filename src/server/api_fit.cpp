@@ -53,6 +53,7 @@ runtime::FitParams Api::fit_params() const {
   if (sched_) {
     p.n_ctx = sched_->options().default_ctx;
     p.n_batch = sched_->options().n_batch;
+    p.kv_type = sched_->options().kv_type;
   }
   return p;
 }

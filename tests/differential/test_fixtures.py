@@ -16,8 +16,25 @@ from harness import (FIXTURES, MOE_TIE_SHARE, Checker, hearth_greedy, hearth_log
 ARCHS = ("llama", "qwen2", "qwen3", "qwen3moe", "gemma3", "llama4", "gemma4", "qwen35", "qwen35moe")
 
 
+# hearth's default attention is tiled with an online softmax (ops/attention.cpp), which sums in
+# another order than llama.cpp's non-flash path (the oracle's). The comparisons above the line run
+# HEARTH_ATTN=exact (llama.cpp's order for an F16 cache), so they stay as strict as before and a
+# kernel regression shows as it did (llama-Q8_0 and gemma3-Q8_0 are bit-identical to llama.cpp
+# that way). The default tiled path is then checked on the last position with the other-order
+# tolerance: on quantized files the attention's float-order noise flips 8-bit activation roundings
+# (the mechanism harness.ORDER_TOLERANCE describes). Measured, last position, tiled vs the oracle
+# and llama.cpp's own flash attention vs its non-flash path on the same file: llama-Q8_0 5.2e-2
+# and 5.8e-2; gemma4-Q4_K_M (sharp attention) 0.17 and 0.21; qwen3moe-Q4_K_M 0.43 and 0.40 (no
+# router near-tie at the last position: 4-bit activation flips carried through the experts).
+# So 0.1 for Q8_0, 0.3 / 0.6 for quantized Gemma 4 / Qwen3-MoE, the dtype's tolerance otherwise
+# (F16: at most 4.1e-3 last, llama4-F16). Kernel errors still show in the strict pass above.
+TILED_TOLERANCE = {"Q8_0": 0.1}
+TILED_TOLERANCE_ARCH = {"gemma4": 0.3, "qwen3moe": 0.6}  # quantized files of these
+
+
 def main():
     c = Checker("fixtures")
+    os.environ["HEARTH_ATTN"] = "exact"
     refs = sorted(glob.glob(os.path.join(FIXTURES, "*.ref.json")))
     done = 0
     for rp in refs:
@@ -67,6 +84,14 @@ def main():
             da = c.compare_rows(f"{ref['model']} last ({isa} vs default)", alt, rows[-1:],
                                 tol_levels)
             print(f"{'':24s} --isa {isa:7s} max|diff| vs default {da:.2e}", flush=True)
+        del os.environ["HEARTH_ATTN"]
+        tol_tiled = max(tol, TILED_TOLERANCE.get(ref["dtype"], tol))
+        if ref["dtype"] not in ("F16", "BF16", "F32"):
+            tol_tiled = max(tol_tiled, TILED_TOLERANCE_ARCH.get(ref["architecture"], tol_tiled))
+        tiled = hearth_logits(model, prompt)
+        dt = c.compare_rows(f"{ref['model']} last (tiled attention)", tiled, live[-1:], tol_tiled)
+        os.environ["HEARTH_ATTN"] = "exact"
+        print(f"{'':24s} tiled attention max|diff| last {dt:.2e} (tol {tol_tiled})", flush=True)
         print(f"{ref['model']:24s} max|diff| last {d:.2e} (tol {tol}), all positions "
               f"{d_all:.2e}; greedy equal {limit}/{len(g)}", flush=True)
         done += 1

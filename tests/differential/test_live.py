@@ -223,6 +223,21 @@ def main():
         keep = moe_confident(info, len(prompt))
         ties = int((~keep).sum())
         c.check(ties <= MOE_TIE_SHARE * len(prompt), f"{name}: {ties} router near-ties")
+        if arch == "gemma4" and dtype == "F16":
+            # Attention is tiled with an online softmax (ops/attention.cpp), not summed in
+            # llama.cpp's non-flash order, and Gemma 4's sharp attention (scale 1 on normed q, k)
+            # carries any float-order difference to the logits: llama.cpp's own flash attention
+            # is 2.8e-2 (gemma4-3l) and 5.9e-2 (gemma4-e) from its non-flash path on these files,
+            # hearth's tiled path 1.4e-2 and 5.4e-2 (an F32 cache: 9e-2). So the strict check
+            # runs HEARTH_ATTN=exact (llama.cpp's order: 5.5e-3 and 6.1e-3) and the tiled path
+            # gets 0.1, llama.cpp's own flash/non-flash spread with margin. See docs/testing.md.
+            os.environ["HEARTH_ATTN"] = "exact"
+            try:
+                exact, _ = hearth_logits(model, prompt, all_positions=True, info=True)
+            finally:
+                del os.environ["HEARTH_ATTN"]
+            c.compare_rows(f"{name} HEARTH_ATTN=exact", exact[keep], ref[keep], tol)
+            tol = 0.1
         d = c.compare_rows(f"{name} all positions ({ties} router near-ties left out)", ours[keep],
                            ref[keep], tol)
         if "sliding_window" in hp:

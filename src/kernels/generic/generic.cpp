@@ -84,6 +84,40 @@ void attn_f16_generic(int hd, int g, const uint16_t* q16, const uint8_t* k, size
   }
 }
 
+// The scalar reference of KernelTable::attn_tile: scores, online-softmax update, weighted V.
+void attn_tile_generic(int hd, int hdv, int m, const float* q, const float*, const float* k,
+                       const float* v, int n, const int32_t* lo, const int32_t* hi, float softcap,
+                       float* mx, float* l, float* o, float* s) {
+  for (int r = 0; r < m; ++r) {
+    if (lo[r] >= hi[r]) continue;
+    float mt = -INFINITY;
+    for (int j = lo[r]; j < hi[r]; ++j) {
+      float x = 0;
+      for (int d = 0; d < hd; ++d) x += q[size_t(r) * hd + d] * k[size_t(j) * hd + d];
+      if (softcap > 0) x = softcap * std::tanh(x / softcap);
+      s[j] = x;
+      mt = std::max(mt, x);
+    }
+    const float mnew = std::max(mx[r], mt);
+    const float corr = std::exp(mx[r] - mnew);  // 0 when nothing was seen yet
+    float* orow = o + size_t(r) * hdv;
+    for (int d = 0; d < hdv; ++d) orow[d] *= corr;
+    float sum = 0;
+    for (int j = lo[r]; j < hi[r]; ++j) {
+      const float p = std::exp(s[j] - mnew);
+      sum += p;
+      for (int d = 0; d < hdv; ++d) orow[d] += p * v[size_t(j) * hdv + d];
+    }
+    l[r] = l[r] * corr + sum;
+    mx[r] = mnew;
+  }
+}
+
+template <DType T>
+void to_f32_generic(const void* src, float* dst, int64_t n) {
+  type_traits(T).dequantize_row(src, dst, n);
+}
+
 void mad_f16_generic(int64_t n, float* y, const uint16_t* x, float a) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
 }
@@ -94,6 +128,11 @@ void fill_generic(KernelTable& t) {
   t.mad_f16 = mad_f16_generic;
   t.dot_f16 = vec_dot_f16_f16;
   t.attn_f16 = attn_f16_generic;
+  t.attn_tile = attn_tile_generic;
+  t.to_f32[uint32_t(DType::F32)] = to_f32_generic<DType::F32>;
+  t.to_f32[uint32_t(DType::F16)] = to_f32_generic<DType::F16>;
+  t.to_f32[uint32_t(DType::Q8_0)] = to_f32_generic<DType::Q8_0>;
+  t.to_f32[uint32_t(DType::Q4_0)] = to_f32_generic<DType::Q4_0>;
   for (uint32_t id = 0; id < kMaxTypeId; ++id) {
     const TypeTraits* tt = find_type(id);
     if (!tt) continue;

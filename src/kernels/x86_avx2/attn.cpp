@@ -7,6 +7,7 @@
 #include "base/fp16.h"
 #include "kernels/x86_avx2/common.h"
 #include "kernels/x86_avx2/x86_avx2.h"
+#include "quant/blocks.h"
 
 namespace hearth::kernels {
 namespace {
@@ -120,11 +121,189 @@ void attn_f16_avx2(int hd, int g, const uint16_t* q16, const uint8_t* k, size_t 
   }
 }
 
+// e^x for x <= 0 (softmax arguments), x = -inf included: 2^n * e^r, |r| <= ln2 / 2, degree-6
+// Taylor polynomial; x is clamped to -87 so 2^n stays a normal number (e^-87 ~ 1.6e-38).
+inline __m256 exp_neg(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
+  __m256 p = _mm256_set1_ps(1.0f / 720);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// KernelTable::attn_tile. Scores go to st transposed (st[j * mp + r]): st = K Qt, one broadcast
+// K element times 8 query rows per FMA, and the softmax runs across 8 rows per vector.
+void attn_tile_avx2(int hd, int hdv, int m, const float* q, const float* qt, const float* k,
+                    const float* v, int n, const int32_t* lo, const int32_t* hi, float softcap,
+                    float* mx, float* l, float* o, float* st) {
+  (void)q;
+  const int mp = (m + 15) & ~15, np = (n + 15) & ~15;
+  const int m8 = (m + 7) & ~7;  // row vectors that hold real rows
+  float* corr = st + size_t(np) * mp;
+  for (int j = 0; j < np; j += 4) {
+    for (int rv = 0; rv < m8; rv += 16) {
+      const bool two = rv + 8 < m8;
+      __m256 acc[4][2];
+      for (int kk = 0; kk < 4; ++kk) acc[kk][0] = acc[kk][1] = _mm256_setzero_ps();
+      for (int d = 0; d < hd; ++d) {
+        const __m256 qa = _mm256_loadu_ps(qt + size_t(d) * mp + rv);
+        const __m256 qb = two ? _mm256_loadu_ps(qt + size_t(d) * mp + rv + 8) : qa;
+        for (int kk = 0; kk < 4; ++kk) {
+          const __m256 kb = _mm256_broadcast_ss(k + size_t(j + kk) * hd + d);
+          acc[kk][0] = _mm256_fmadd_ps(kb, qa, acc[kk][0]);
+          acc[kk][1] = _mm256_fmadd_ps(kb, qb, acc[kk][1]);
+        }
+      }
+      for (int kk = 0; kk < 4; ++kk) {
+        _mm256_storeu_ps(st + size_t(j + kk) * mp + rv, acc[kk][0]);
+        if (two) _mm256_storeu_ps(st + size_t(j + kk) * mp + rv + 8, acc[kk][1]);
+      }
+    }
+  }
+  if (softcap > 0)
+    for (int j = 0; j < n; ++j)
+      for (int r = 0; r < m; ++r) {
+        float& x = st[size_t(j) * mp + r];
+        x = softcap * std::tanh(x / softcap);
+      }
+  const __m256 ninf = _mm256_set1_ps(-INFINITY);
+  for (int r0 = 0; r0 < m8; r0 += 8) {
+    alignas(32) int32_t blo[8], bhi[8];
+    alignas(32) float bm[8], bl[8];
+    int jlo = n, jhi = 0;
+    for (int i = 0; i < 8; ++i) {
+      const int r = r0 + i;
+      const bool ok = r < m && lo[std::min(r, m - 1)] < hi[std::min(r, m - 1)];
+      blo[i] = ok ? lo[r] : 0;
+      bhi[i] = ok ? hi[r] : 0;
+      bm[i] = r < m ? mx[r] : -INFINITY;
+      bl[i] = r < m ? l[r] : 0.0f;
+      if (ok) jlo = std::min(jlo, blo[i]), jhi = std::max(jhi, bhi[i]);
+    }
+    const __m256i vlo = _mm256_load_si256(reinterpret_cast<const __m256i*>(blo));
+    const __m256i vhi = _mm256_load_si256(reinterpret_cast<const __m256i*>(bhi));
+    auto in_mask = [&](int j) {
+      const __m256i vj = _mm256_set1_epi32(j);
+      return _mm256_castsi256_ps(
+          _mm256_andnot_si256(_mm256_cmpgt_epi32(vlo, vj), _mm256_cmpgt_epi32(vhi, vj)));
+    };
+    const __m256 m_old = _mm256_load_ps(bm);
+    __m256 mt = ninf;
+    for (int j = jlo; j < jhi; ++j)
+      mt = _mm256_blendv_ps(mt, _mm256_max_ps(mt, _mm256_loadu_ps(st + size_t(j) * mp + r0)),
+                            in_mask(j));
+    const __m256 m_new = _mm256_max_ps(m_old, mt);
+    // Rows that have seen nothing yet keep -inf: subtract 0 instead (their terms are masked).
+    const __m256 m_sub =
+        _mm256_blendv_ps(_mm256_setzero_ps(), m_new, _mm256_cmp_ps(m_new, ninf, _CMP_NEQ_OQ));
+    const __m256 c = exp_neg(_mm256_sub_ps(m_old, m_sub));
+    __m256 sum = _mm256_setzero_ps();
+    for (int j = 0; j < n; ++j) {
+      float* sj = st + size_t(j) * mp + r0;
+      if (j < jlo || j >= jhi) {
+        _mm256_storeu_ps(sj, _mm256_setzero_ps());
+        continue;
+      }
+      const __m256 p =
+          _mm256_and_ps(in_mask(j), exp_neg(_mm256_sub_ps(_mm256_loadu_ps(sj), m_sub)));
+      sum = _mm256_add_ps(sum, p);
+      _mm256_storeu_ps(sj, p);
+    }
+    _mm256_store_ps(bl, _mm256_fmadd_ps(_mm256_load_ps(bl), c, sum));
+    _mm256_store_ps(bm, m_new);
+    _mm256_storeu_ps(corr + r0, c);
+    for (int i = 0; i < 8 && r0 + i < m; ++i) {
+      l[r0 + i] = bl[i];
+      mx[r0 + i] = bm[i];
+    }
+  }
+  // o = o * corr + P V: 4 rows x 32 dims of accumulators per pass over the keys.
+  for (int r0 = 0; r0 < m; r0 += 4) {
+    const int nr = std::min(4, m - r0);
+    for (int d0 = 0; d0 < hdv; d0 += 32) {
+      const int nd = std::min(4, (hdv - d0) / 8);
+      __m256 acc[4][4];
+      for (int rr = 0; rr < 4; ++rr) {
+        const __m256 c = _mm256_set1_ps(corr[std::min(r0 + rr, m - 1)]);
+        for (int i = 0; i < 4; ++i)
+          acc[rr][i] =
+              rr < nr && i < nd
+                  ? _mm256_mul_ps(c, _mm256_loadu_ps(o + size_t(r0 + rr) * hdv + d0 + 8 * i))
+                  : _mm256_setzero_ps();
+      }
+      for (int j = 0; j < n; ++j) {
+        __m256 vv[4];
+        for (int i = 0; i < nd; ++i) vv[i] = _mm256_loadu_ps(v + size_t(j) * hdv + d0 + 8 * i);
+        const float* pj = st + size_t(j) * mp + r0;
+        for (int rr = 0; rr < nr; ++rr) {
+          const __m256 p = _mm256_broadcast_ss(pj + rr);
+          for (int i = 0; i < nd; ++i) acc[rr][i] = _mm256_fmadd_ps(p, vv[i], acc[rr][i]);
+        }
+      }
+      for (int rr = 0; rr < nr; ++rr)
+        for (int i = 0; i < nd; ++i)
+          _mm256_storeu_ps(o + size_t(r0 + rr) * hdv + d0 + 8 * i, acc[rr][i]);
+    }
+  }
+}
+
+void to_f32_f16_avx2(const void* src, float* dst, int64_t n) {
+  const auto* x = static_cast<const uint16_t*>(src);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i,
+                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
+  for (; i < n; ++i) dst[i] = fp16_to_fp32(x[i]);
+}
+
+void to_f32_q8_0_avx2(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const block_q8_0*>(src);
+  for (int64_t i = 0; i < n / QK8_0; ++i) {
+    const __m256 d = _mm256_set1_ps(fp16_to_fp32(b[i].d));
+    for (int h = 0; h < 4; ++h) {
+      const __m128i x = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b[i].qs + 8 * h));
+      _mm256_storeu_ps(dst + i * 32 + 8 * h,
+                       _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(x))));
+    }
+  }
+}
+
+// Q4_0: low nibbles are elements 0-15 of a block, high nibbles 16-31, both offset by 8.
+void to_f32_q4_0_avx2(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const block_q4_0*>(src);
+  const __m256i eight = _mm256_set1_epi32(8), mask = _mm256_set1_epi32(15);
+  for (int64_t i = 0; i < n / QK4_0; ++i) {
+    const __m256 d = _mm256_set1_ps(fp16_to_fp32(b[i].d));
+    for (int h = 0; h < 2; ++h) {
+      const __m256i x =
+          _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b[i].qs + 8 * h)));
+      const __m256i lo = _mm256_sub_epi32(_mm256_and_si256(x, mask), eight);
+      const __m256i hi = _mm256_sub_epi32(_mm256_srli_epi32(x, 4), eight);
+      _mm256_storeu_ps(dst + i * 32 + 8 * h, _mm256_mul_ps(d, _mm256_cvtepi32_ps(lo)));
+      _mm256_storeu_ps(dst + i * 32 + 16 + 8 * h, _mm256_mul_ps(d, _mm256_cvtepi32_ps(hi)));
+    }
+  }
+}
+
 }  // namespace
 
 void register_avx2_attn(KernelTable& t) {
   t.mad_f16 = mad_f16_avx2;
   t.attn_f16 = attn_f16_avx2;
+  t.attn_tile = attn_tile_avx2;
+  t.to_f32[uint32_t(DType::F16)] = to_f32_f16_avx2;
+  t.to_f32[uint32_t(DType::Q8_0)] = to_f32_q8_0_avx2;
+  t.to_f32[uint32_t(DType::Q4_0)] = to_f32_q4_0_avx2;
 }
 
 }  // namespace hearth::kernels

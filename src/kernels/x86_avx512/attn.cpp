@@ -6,6 +6,7 @@
 
 #include "base/fp16.h"
 #include "kernels/x86_avx512/x86_avx512.h"
+#include "quant/blocks.h"
 
 namespace hearth::kernels {
 namespace {
@@ -98,11 +99,175 @@ void attn_f16_avx512(int hd, int g, const uint16_t* q16, const uint8_t* k, size_
   }
 }
 
+// e^x for x <= 0 (softmax arguments); x = -inf gives 0. 2^n * e^r with |r| <= ln2 / 2 and a
+// degree-6 Taylor polynomial (relative error ~1e-7).
+inline __m512 exp_neg(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 720);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_scalef_ps(p, n);
+}
+
+// KernelTable::attn_tile. Scores go to st transposed (st[j * mp + r]) so the softmax runs across
+// 16 rows per vector: st = K Qt, one broadcast K element times 16 query rows per FMA, no
+// horizontal sums. Each score is one FMA chain over the head dims whatever m is, so a prompt's
+// prefill equals its token-by-token decode bit for bit (a folded dot product for few rows would
+// be faster for decode but sum in another order).
+void attn_tile_avx512(int hd, int hdv, int m, const float* q, const float* qt, const float* k,
+                      const float* v, int n, const int32_t* lo, const int32_t* hi, float softcap,
+                      float* mx, float* l, float* o, float* st) {
+  const int mp = (m + 15) & ~15, np = (n + 15) & ~15;
+  float* corr = st + size_t(np) * mp;
+  for (int j = 0; j < np; j += 4) {
+    for (int rv = 0; rv < mp; rv += 32) {
+      const bool two = rv + 16 < mp;
+      __m512 acc[4][2];
+      for (int kk = 0; kk < 4; ++kk) acc[kk][0] = acc[kk][1] = _mm512_setzero_ps();
+      for (int d = 0; d < hd; ++d) {
+        const __m512 qa = _mm512_loadu_ps(qt + size_t(d) * mp + rv);
+        const __m512 qb = two ? _mm512_loadu_ps(qt + size_t(d) * mp + rv + 16) : qa;
+        for (int kk = 0; kk < 4; ++kk) {
+          const __m512 kb = _mm512_set1_ps(k[size_t(j + kk) * hd + d]);
+          acc[kk][0] = _mm512_fmadd_ps(kb, qa, acc[kk][0]);
+          acc[kk][1] = _mm512_fmadd_ps(kb, qb, acc[kk][1]);
+        }
+      }
+      for (int kk = 0; kk < 4; ++kk) {
+        _mm512_storeu_ps(st + size_t(j + kk) * mp + rv, acc[kk][0]);
+        if (two) _mm512_storeu_ps(st + size_t(j + kk) * mp + rv + 16, acc[kk][1]);
+      }
+    }
+  }
+  if (softcap > 0)
+    for (int j = 0; j < n; ++j)
+      for (int r = 0; r < m; ++r) {
+        float& x = st[size_t(j) * mp + r];
+        x = softcap * std::tanh(x / softcap);
+      }
+  // Online softmax, 16 rows per vector; padding rows see no keys.
+  for (int r0 = 0; r0 < mp; r0 += 16) {
+    const __mmask16 valid = m - r0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (m - r0)) - 1);
+    const __m512i vlo = _mm512_maskz_loadu_epi32(valid, lo + r0);
+    const __m512i vhi = _mm512_maskz_loadu_epi32(valid, hi + r0);
+    int jlo = n, jhi = 0;
+    for (int r = r0; r < std::min(m, r0 + 16); ++r)
+      if (lo[r] < hi[r]) jlo = std::min(jlo, int(lo[r])), jhi = std::max(jhi, int(hi[r]));
+    const __m512 m_old = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), valid, mx + r0);
+    __m512 mt = _mm512_set1_ps(-INFINITY);
+    for (int j = jlo; j < jhi; ++j) {
+      const __m512i vj = _mm512_set1_epi32(j);
+      const __mmask16 in = _mm512_cmple_epi32_mask(vlo, vj) & _mm512_cmpgt_epi32_mask(vhi, vj);
+      mt = _mm512_mask_max_ps(mt, in, mt, _mm512_loadu_ps(st + size_t(j) * mp + r0));
+    }
+    const __m512 m_new = _mm512_max_ps(m_old, mt);
+    // Rows that have seen nothing yet keep -inf: subtract 0 instead (their terms are masked).
+    const __m512 m_sub =
+        _mm512_mask_blend_ps(_mm512_cmp_ps_mask(m_new, m_new, _CMP_EQ_OQ) &
+                                 _mm512_cmp_ps_mask(m_new, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ),
+                             _mm512_setzero_ps(), m_new);
+    const __m512 c = exp_neg(_mm512_sub_ps(m_old, m_sub));
+    __m512 sum = _mm512_setzero_ps();
+    for (int j = 0; j < n; ++j) {
+      float* sj = st + size_t(j) * mp + r0;
+      if (j < jlo || j >= jhi) {
+        _mm512_storeu_ps(sj, _mm512_setzero_ps());
+        continue;
+      }
+      const __m512i vj = _mm512_set1_epi32(j);
+      const __mmask16 in = _mm512_cmple_epi32_mask(vlo, vj) & _mm512_cmpgt_epi32_mask(vhi, vj);
+      const __m512 p = _mm512_maskz_mov_ps(in, exp_neg(_mm512_sub_ps(_mm512_loadu_ps(sj), m_sub)));
+      sum = _mm512_add_ps(sum, p);
+      _mm512_storeu_ps(sj, p);
+    }
+    const __m512 l_old = _mm512_maskz_loadu_ps(valid, l + r0);
+    _mm512_mask_storeu_ps(l + r0, valid, _mm512_fmadd_ps(l_old, c, sum));
+    _mm512_mask_storeu_ps(mx + r0, valid, m_new);
+    _mm512_storeu_ps(corr + r0, c);
+  }
+  // o = o * corr + P V: 4 rows x 64 dims of accumulators per pass over the keys.
+  for (int r0 = 0; r0 < m; r0 += 4) {
+    const int nr = std::min(4, m - r0);
+    for (int d0 = 0; d0 < hdv; d0 += 64) {
+      const int nd = std::min(4, (hdv - d0) / 16);
+      __m512 acc[4][4];
+      for (int rr = 0; rr < 4; ++rr) {
+        const __m512 c = _mm512_set1_ps(corr[std::min(r0 + rr, m - 1)]);
+        for (int i = 0; i < 4; ++i)
+          acc[rr][i] =
+              rr < nr && i < nd
+                  ? _mm512_mul_ps(c, _mm512_loadu_ps(o + size_t(r0 + rr) * hdv + d0 + 16 * i))
+                  : _mm512_setzero_ps();
+      }
+      for (int j = 0; j < n; ++j) {
+        __m512 vv[4];
+        for (int i = 0; i < nd; ++i) vv[i] = _mm512_loadu_ps(v + size_t(j) * hdv + d0 + 16 * i);
+        const float* pj = st + size_t(j) * mp + r0;
+        for (int rr = 0; rr < nr; ++rr) {
+          const __m512 p = _mm512_set1_ps(pj[rr]);
+          for (int i = 0; i < nd; ++i) acc[rr][i] = _mm512_fmadd_ps(p, vv[i], acc[rr][i]);
+        }
+      }
+      for (int rr = 0; rr < nr; ++rr)
+        for (int i = 0; i < nd; ++i)
+          _mm512_storeu_ps(o + size_t(r0 + rr) * hdv + d0 + 16 * i, acc[rr][i]);
+    }
+  }
+}
+
+void to_f32_f16_avx512(const void* src, float* dst, int64_t n) {
+  const auto* x = static_cast<const uint16_t*>(src);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm512_storeu_ps(dst + i,
+                     _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))));
+  for (; i < n; ++i) dst[i] = fp16_to_fp32(x[i]);
+}
+
+void to_f32_q8_0_avx512(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const block_q8_0*>(src);
+  for (int64_t i = 0; i < n / QK8_0; ++i) {
+    const __m512 d = _mm512_set1_ps(fp16_to_fp32(b[i].d));
+    for (int h = 0; h < 2; ++h) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].qs + 16 * h));
+      _mm512_storeu_ps(dst + i * 32 + 16 * h,
+                       _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(x))));
+    }
+  }
+}
+
+// Q4_0: low nibbles are elements 0-15 of a block, high nibbles 16-31, both offset by 8.
+void to_f32_q4_0_avx512(const void* src, float* dst, int64_t n) {
+  const auto* b = static_cast<const block_q4_0*>(src);
+  const __m512i eight = _mm512_set1_epi32(8), mask = _mm512_set1_epi32(15);
+  for (int64_t i = 0; i < n / QK4_0; ++i) {
+    const __m512 d = _mm512_set1_ps(fp16_to_fp32(b[i].d));
+    const __m512i x =
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b[i].qs)));
+    const __m512i lo = _mm512_sub_epi32(_mm512_and_si512(x, mask), eight);
+    const __m512i hi = _mm512_sub_epi32(_mm512_srli_epi32(x, 4), eight);
+    _mm512_storeu_ps(dst + i * 32, _mm512_mul_ps(d, _mm512_cvtepi32_ps(lo)));
+    _mm512_storeu_ps(dst + i * 32 + 16, _mm512_mul_ps(d, _mm512_cvtepi32_ps(hi)));
+  }
+}
+
 }  // namespace
 
 void register_avx512_attn(KernelTable& t) {
   t.mad_f16 = mad_f16_avx512;
   t.attn_f16 = attn_f16_avx512;
+  t.attn_tile = attn_tile_avx512;
+  t.to_f32[uint32_t(DType::F16)] = to_f32_f16_avx512;
+  t.to_f32[uint32_t(DType::Q8_0)] = to_f32_q8_0_avx512;
+  t.to_f32[uint32_t(DType::Q4_0)] = to_f32_q4_0_avx512;
 }
 
 }  // namespace hearth::kernels

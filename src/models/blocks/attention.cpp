@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "ops/elementwise.h"
@@ -212,6 +213,14 @@ void Attention::forward(const Step& s, int il, CacheStore& cache, DType kv_type,
   ap.head_dim_v = int(HDV);
   ap.scale = opt_.scale > 0 ? opt_.scale : 1.0f / std::sqrt(float(HD));
   ap.kv_type = kv_type;
+  // HEARTH_ATTN=exact: llama.cpp's non-flash order for an F16 cache (bit-identical scores), to
+  // separate attention's rounding from other differences when comparing with llama.cpp.
+  static const bool exact = [] {
+    const char* e = std::getenv("HEARTH_ATTN");
+    return e && std::string(e) == "exact";
+  }();
+  ap.exact = exact;
+  ap.pool = &s.pool;
   ap.window = opt_.window;
   ap.chunk = opt_.chunk;
   ap.causal = opt_.causal;

@@ -392,6 +392,113 @@ TEST(Kernels, GroupedF16AttentionMatchesReference) {
   }
 }
 
+// The tiled attention step (online softmax) at every level against the scalar reference, and the
+// reference against the formula in double: several tiles in a row carry the running state; rows
+// see arbitrary key ranges of each tile (empty ones included, as masks leave them); few rows take
+// the decode kernel, many the prefill one; softcap on and off.
+TEST(Kernels, AttnTileMatchesReference) {
+  for (int hd : {64, 128}) {
+    for (int hdv : {hd, 256}) {
+      for (int m : {1, 3, 4, 8, 9, 17, 40, 64}) {
+        for (float softcap : {0.0f, 20.0f}) {
+          const int n_tiles = 3, n = 37;  // n not a multiple of 16: the tile is padded
+          const int np = (n + 15) & ~15, mp = (m + 15) & ~15;
+          std::mt19937 gen(uint32_t(hd * 1000 + hdv * 10 + m));
+          std::normal_distribution<float> d(0.0f, 1.0f);
+          std::uniform_int_distribution<int> key(0, n);
+          std::vector<float> q(size_t(m) * hd), qt(size_t(hd) * mp, 0.0f);
+          for (int r = 0; r < m; ++r)
+            for (int i = 0; i < hd; ++i)
+              qt[size_t(i) * mp + r] = q[size_t(r) * hd + i] = d(gen) * 0.3f;
+          std::vector<std::vector<float>> k(n_tiles), v(n_tiles);
+          std::vector<std::vector<int32_t>> lo(n_tiles), hi(n_tiles);
+          for (int t = 0; t < n_tiles; ++t) {
+            k[t].assign(size_t(np) * hd, 0.0f);
+            v[t].assign(size_t(np) * hdv, 0.0f);
+            for (int j = 0; j < n; ++j) {
+              for (int i = 0; i < hd; ++i) k[t][size_t(j) * hd + i] = d(gen);
+              for (int i = 0; i < hdv; ++i) v[t][size_t(j) * hdv + i] = d(gen);
+            }
+            for (int r = 0; r < m; ++r) {
+              int a = key(gen), b = key(gen);
+              if (a > b) std::swap(a, b);
+              if (r % 5 == 1) a = b = 0;  // sees nothing in this tile
+              if (t == 0 && r % 5 == 2) a = 0, b = n;
+              lo[t].push_back(a);
+              hi[t].push_back(b);
+            }
+          }
+          auto run = [&](const KernelTable& kt, std::vector<float>& out) {
+            std::vector<float> mx(size_t(mp), -INFINITY), l(size_t(mp), 0.0f);
+            std::vector<float> o(size_t(m) * hdv, 0.0f), s(size_t(np + 1) * mp);
+            for (int t = 0; t < n_tiles; ++t)
+              kt.attn_tile(hd, hdv, m, q.data(), qt.data(), k[t].data(), v[t].data(), n,
+                           lo[t].data(), hi[t].data(), softcap, mx.data(), l.data(), o.data(),
+                           s.data());
+            out.assign(o.size(), 0.0f);
+            for (int r = 0; r < m; ++r)
+              for (int i = 0; i < hdv; ++i)
+                out[size_t(r) * hdv + i] = l[r] > 0 ? o[size_t(r) * hdv + i] / l[r] : 0.0f;
+          };
+          std::vector<float> ref, got;
+          run(table(Isa::kGeneric), ref);
+          for (int r = 0; r < m; ++r) {  // the formula in double
+            std::vector<double> sc;
+            std::vector<const float*> vr;
+            double mxd = -1e300, sum = 0;
+            for (int t = 0; t < n_tiles; ++t)
+              for (int j = lo[t][r]; j < hi[t][r]; ++j) {
+                double x = 0;
+                for (int i = 0; i < hd; ++i)
+                  x += double(q[size_t(r) * hd + i]) * k[t][size_t(j) * hd + i];
+                if (softcap > 0) x = softcap * std::tanh(x / softcap);
+                sc.push_back(x);
+                vr.push_back(v[t].data() + size_t(j) * hdv);
+                mxd = std::max(mxd, x);
+              }
+            for (double& x : sc) sum += (x = std::exp(x - mxd));
+            for (int i = 0; i < hdv; ++i) {
+              double o = 0;
+              for (size_t j = 0; j < sc.size(); ++j) o += sc[j] / sum * vr[j][i];
+              ASSERT_NEAR(ref[size_t(r) * hdv + i], o, 2e-5)
+                  << "hd " << hd << " m " << m << " r " << r << " softcap " << softcap;
+            }
+          }
+          for (Isa isa : levels()) {
+            run(table(isa), got);
+            for (size_t i = 0; i < ref.size(); ++i)
+              ASSERT_NEAR(got[i], ref[i], 1e-5f * (1 + std::fabs(ref[i])))
+                  << isa_name(isa) << " hd " << hd << " hdv " << hdv << " m " << m << " softcap "
+                  << softcap << " at " << i;
+          }
+        }
+      }
+    }
+  }
+}
+
+// KV rows as floats (the tiled attention's tile loads) equal the type's reference dequantizer.
+TEST(Kernels, KvRowsToF32MatchReference) {
+  const int64_t n = 256;
+  std::mt19937 gen(5);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> x(n), ref(n), got(n);
+  for (auto& e : x) e = d(gen);
+  for (DType t : {DType::F16, DType::Q8_0, DType::Q4_0, DType::F32}) {
+    const TypeTraits& tt = type_traits(t);
+    std::vector<uint8_t> row(row_bytes(tt, n));
+    tt.quantize_row(x.data(), row.data(), n);
+    tt.dequantize_row(row.data(), ref.data(), n);
+    for (Isa isa : levels()) {
+      ASSERT_TRUE(table(isa).to_f32[uint32_t(t)]) << tt.name;
+      std::fill(got.begin(), got.end(), NAN);
+      table(isa).to_f32[uint32_t(t)](row.data(), got.data(), n);
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_EQ(got[i], ref[i]) << isa_name(isa) << " " << tt.name << " at " << i;
+    }
+  }
+}
+
 // The peak probes behind `hearth bench --peak` run on every level this CPU has and count what
 // they do (the x86 levels all have int8 and F32 probes; BF16 only with AVX512-BF16).
 TEST(Kernels, PeakProbesRun) {

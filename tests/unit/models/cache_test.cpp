@@ -123,7 +123,8 @@ TEST(CacheLayout, RefusesBadLayouts) {
   EXPECT_FALSE(check_layout({LayerCache::recurrent(4), LayerCache::shared(0)}, DType::F16).is_ok());
   EXPECT_FALSE(check_layout({LayerCache::full(1, 40, 40)}, DType::Q8_0).is_ok());  // 40 % 32
   EXPECT_TRUE(check_layout({LayerCache::full(1, 64, 64)}, DType::Q8_0).is_ok());
-  EXPECT_FALSE(check_layout({LayerCache::full(1, 64, 64)}, DType::Q4_0).is_ok());
+  EXPECT_TRUE(check_layout({LayerCache::full(1, 64, 64)}, DType::Q4_0).is_ok());
+  EXPECT_FALSE(check_layout({LayerCache::full(1, 64, 64)}, DType::Q4_1).is_ok());  // no KV type
 }
 
 }  // namespace

@@ -8,9 +8,12 @@
 #include <vector>
 
 #include "base/fp16.h"
+#include "base/thread_pool.h"
+#include "kernels/kernels.h"
 #include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/rope.h"
+#include "quant/types.h"
 
 namespace hearth::ops {
 namespace {
@@ -233,6 +236,156 @@ TEST(Ops, BidirectionalAttentionF16MatchesF32) {
     dwin = std::max(dwin,
                     std::fabs(oc[size_t(4 * n_head * hd + i)] - o16[size_t(4 * n_head * hd + i)]));
   EXPECT_GT(dwin, 1e-2f);
+}
+
+// The tiled (flash-attention style) path at every kernel level against the formula in double,
+// for every mask: causal, sliding window (with the KV ring wrapped), Llama 4 chunks,
+// bidirectional with and without llama.cpp's symmetric window, softcap; several query blocks and
+// several key tiles per block; group sizes 1, 4 and 8; F32, F16, Q8_0 and Q4_0 caches (the
+// reference sees the cache's rounded K/V rows and Q rounded as the path rounds it, so the
+// tolerance is float summation only).
+TEST(Ops, TiledAttentionMatchesReferenceForEveryMask) {
+  struct Case {
+    bool causal;
+    int window, chunk, T, pos0;
+    bool ring;
+    float softcap;
+    int n_head, n_head_kv;
+    DType type;
+    bool split = false;  // run on a 2-thread pool (decode with one KV head splits its keys)
+  };
+  const Case cases[] = {
+      {true, 0, 0, 70, 90, false, 0, 8, 2, DType::F32},      // causal, 2 blocks, many tiles
+      {true, 0, 0, 1, 200, false, 0, 8, 2, DType::F32},      // decode
+      {true, 20, 0, 24, 100, true, 0, 8, 1, DType::F32},     // window, ring wrapped
+      {true, 20, 0, 1, 157, true, 0, 4, 4, DType::F32},      // window decode, ring wrapped
+      {true, 0, 48, 40, 30, false, 0, 4, 1, DType::F32},     // chunks crossed at 48
+      {false, 0, 0, 37, 0, false, 0, 4, 2, DType::F32},      // bidirectional
+      {false, 10, 0, 37, 0, false, 0, 4, 2, DType::F32},     // symmetric window
+      {true, 0, 0, 20, 50, false, 30.0f, 4, 2, DType::F32},  // softcap
+      {true, 0, 0, 20, 50, false, 0, 4, 2, DType::F16},
+      {true, 0, 0, 20, 50, false, 0, 4, 2, DType::Q8_0},
+      {true, 16, 0, 20, 80, true, 0, 4, 2, DType::Q4_0},
+      {true, 0, 0, 1, 1000, false, 0, 4, 1, DType::F32, true},  // keys split over 2 threads
+      {true, 0, 0, 1, 777, false, 0, 8, 1, DType::Q4_0, true},
+      {true, 600, 0, 1, 1500, true, 0, 4, 1, DType::F16, true},  // split window, ring wrapped
+      {true, 0, 0, 3, 1000, false, 0, 4, 2, DType::F32, true},   // 2 items: no split
+  };
+  const int hd = 64;
+  for (kernels::Isa isa : {kernels::Isa::kGeneric, kernels::Isa::kAvx2, kernels::Isa::kAvxVnni,
+                           kernels::Isa::kAvx512}) {
+    if (int(isa) > int(kernels::detected_isa())) continue;
+    kernels::set_isa_cap(isa);
+    for (size_t ci = 0; ci < std::size(cases); ++ci) {
+      const Case& c = cases[ci];
+      const int P = c.pos0 + c.T;  // positions held
+      const int64_t R = c.ring ? c.window + c.T : 0;
+      const int rows = c.ring ? int(2 * R) : P;
+      const int nkv = c.n_head_kv * hd;
+      const TypeTraits& tt = type_traits(c.type);
+      auto q = randn(size_t(c.T) * c.n_head * hd, uint32_t(100 + ci), 0.5f);
+      auto kf = randn(size_t(P) * nkv, uint32_t(200 + ci));
+      auto vf = randn(size_t(P) * nkv, uint32_t(300 + ci));
+      const size_t row = kv_row_bytes(c.type, nkv);
+      std::vector<uint8_t> kc(rows * row), vc(rows * row);
+      std::vector<float> kr(kf.size()), vr(vf.size());  // what the cache holds, as floats
+      for (int j = 0; j < P; ++j) {
+        std::vector<uint8_t> kb(row), vb(row);
+        kv_store(c.type, kf.data() + size_t(j) * nkv, kb.data(), nkv);
+        kv_store(c.type, vf.data() + size_t(j) * nkv, vb.data(), nkv);
+        tt.dequantize_row(kb.data(), kr.data() + size_t(j) * nkv, nkv);
+        tt.dequantize_row(vb.data(), vr.data() + size_t(j) * nkv, nkv);
+        if (c.ring) {
+          if (j < P - R) continue;  // overwritten in a ring
+          for (int64_t at : {j % R, j % R + R}) {
+            std::copy(kb.begin(), kb.end(), kc.begin() + at * int64_t(row));
+            std::copy(vb.begin(), vb.end(), vc.begin() + at * int64_t(row));
+          }
+        } else {
+          std::copy(kb.begin(), kb.end(), kc.begin() + size_t(j) * row);
+          std::copy(vb.begin(), vb.end(), vc.begin() + size_t(j) * row);
+        }
+      }
+      AttnParams p;
+      p.causal = c.causal;
+      p.n_head = c.n_head;
+      p.n_head_kv = c.n_head_kv;
+      p.head_dim_k = p.head_dim_v = hd;
+      p.scale = 1.0f / std::sqrt(float(hd));
+      p.softcap = c.softcap;
+      p.window = c.window;
+      p.chunk = c.chunk;
+      p.ring = R;
+      p.kv_type = c.type;
+      ASSERT_TRUE(attention_tiled_supported(p));
+      AttnScratch sc;
+      sc.reserve(2, P, hd, hd);
+      std::vector<float> out(size_t(c.T) * c.n_head * hd, NAN);
+      if (c.split) {  // on a pool: decode splits its keys across the threads and merges
+        ThreadPool pool(2);
+        p.pool = &pool;
+        pool.run([&](int ith, int nth) {
+          attention_in_run(ith, nth, p, q.data(), c.n_head * hd, c.T, c.pos0, kc.data(), vc.data(),
+                           out.data(), c.n_head * hd, sc);
+        });
+        // The merge sums in another order than one pass: bits differ where the keys were split.
+        std::vector<float> one(out.size());
+        p.pool = nullptr;
+        for (int ith = 0; ith < 2; ++ith)
+          attention_in_run(ith, 2, p, q.data(), c.n_head * hd, c.T, c.pos0, kc.data(), vc.data(),
+                           one.data(), c.n_head * hd, sc);
+        EXPECT_EQ(one == out, c.n_head_kv * c.T >= 2) << "case " << ci;
+      } else {
+        for (int ith = 0; ith < 2; ++ith)  // both threads' shares, one after the other
+          attention_in_run(ith, 2, p, q.data(), c.n_head * hd, c.T, c.pos0, kc.data(), vc.data(),
+                           out.data(), c.n_head * hd, sc);
+      }
+      const int group = c.n_head / c.n_head_kv;
+      double worst = 0;
+      for (int t = 0; t < c.T; ++t)
+        for (int h = 0; h < c.n_head; ++h) {
+          const int hk = h / group, pos = c.pos0 + t;
+          int first = 0, last = c.causal ? pos : P - 1;
+          if (c.causal && c.window) first = std::max(0, pos - c.window + 1);
+          if (c.causal && c.chunk) first = std::max(first, pos / c.chunk * c.chunk);
+          if (!c.causal && c.window) {
+            first = std::max(0, pos - c.window / 2);
+            last = std::min(P - 1, pos + c.window / 2);
+          }
+          // Q as the path rounds it: F16 for an F16 cache, through Q8_0 for quantized ones.
+          std::vector<float> qq(q.begin() + (size_t(t) * c.n_head + h) * hd,
+                                q.begin() + (size_t(t) * c.n_head + h + 1) * hd);
+          if (c.type == DType::F16)
+            for (float& x : qq) x = round_fp16(x);
+          if (tt.quantized) {
+            const TypeTraits& q8 = type_traits(DType::Q8_0);
+            std::vector<uint8_t> b(row_bytes(q8, hd));
+            act_quantizer(q8)(qq.data(), b.data(), hd);
+            q8.dequantize_row(b.data(), qq.data(), hd);
+          }
+          std::vector<double> s;
+          double mx = -1e300, sum = 0;
+          for (int j = first; j <= last; ++j) {
+            double x = 0;
+            for (int i = 0; i < hd; ++i) x += double(qq[i]) * kr[size_t(j) * nkv + hk * hd + i];
+            x *= p.scale;
+            if (c.softcap > 0) x = c.softcap * std::tanh(x / c.softcap);
+            s.push_back(x);
+            mx = std::max(mx, x);
+          }
+          for (double& x : s) sum += (x = std::exp(x - mx));
+          for (int i = 0; i < hd; ++i) {
+            double o = 0;
+            for (int j = first; j <= last; ++j)
+              o += s[size_t(j - first)] / sum * vr[size_t(j) * nkv + hk * hd + i];
+            const double got = out[(size_t(t) * c.n_head + h) * hd + i];
+            worst = std::max(worst, std::fabs(got - o));
+          }
+        }
+      EXPECT_LT(worst, 2e-5) << kernels::isa_name(isa) << " case " << ci;
+    }
+  }
+  kernels::set_isa_cap(kernels::detected_isa());
 }
 
 }  // namespace
