@@ -1,0 +1,405 @@
+// AVX-512 VNNI kernels on load-time repacked K-quant weights (kernels.h's RepackEntry), for
+// decode and small batches at the memory-bandwidth bound.
+//
+// Layout. Rows are taken in groups of 16; a group is stored super-block after super-block
+// (256 elements of each of its 16 rows), groups one after the other, so a thread's share of a
+// matrix is one sequential stream. Within a group's super-block every 64-byte vector holds 4
+// bytes of each of the 16 rows — 32-bit lane i = row i — so vpdpbusd against an activation quad
+// broadcast from memory ({1to16}) sums 16 rows at once: no horizontal sums, and the per-row
+// scales sit in lanes too, applied with one integer multiply per sub-block for all 16 rows.
+// The byte count per row is the file's (no padding, no widened scales):
+//
+//   Q4_K, 2304 bytes = 16 x 144:
+//     [0, 2048)     qs: vector c = 8p + k (p: sub-block pair, k: quad) holds dword k of the
+//                   original qs[32p .. 32p + 32) of each row: low nibbles = elements 64p + 4k
+//                   .. +3 (sub-block 2p), high nibbles = elements 64p + 32 + 4k .. +3 (2p + 1).
+//     [2048, 2240)  the 12 scale bytes as three vectors: vector w lane i = dword w of row i's
+//                   scales (6-bit scales/mins unpacked with a few vector ops per 16 rows).
+//     [2240, 2272)  d of the 16 rows (f16);  [2272, 2304) dmin of the 16 rows (f16).
+//   Q6_K, 3360 bytes = 16 x 210:
+//     [0, 2048)     ql: vector 16n + k (n: 128-element half, k < 16) = dword k of ql[64n ..] of
+//                   each row (low nibbles elements 128n + 4k .., high nibbles 128n + 64 + 4k ..).
+//     [2048, 3072)  qh: vector 8n + k = dword k of qh[32n ..] of each row; bit pair t of a byte
+//                   tops element 128n + 32t + 4k + byte.
+//     [3072, 3328)  scales: vector j (32 bytes) holds (scale 2j, scale 2j + 1) of each row as an
+//                   int8 pair, sign-extended to an int16 pair per lane.
+//     [3328, 3360)  d of the 16 rows (f16).
+//
+// Sums: per 16 rows an int32 lane accumulates sum_j scale_j * dot_j (the dots of a sub-block are
+// at most 32 * 15 * 128 for Q4_K, 16 * 63 * 128 for Q6_K: the scaled sums stay far below 2^31)
+// and the min / offset term sum_j m_j * bsum_j by vpdpwssd against the activation's bsums; one
+// float conversion per super-block. Results differ from the unpacked kernels only by float
+// rounding (exact integer sums, one rounding fewer per sub-block).
+//
+// Batches of 16 or more activation rows (prefill) unpack the groups into gemm_vnni's row form
+// and run the column GEMM, as the unpacked weights do.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/unpack_rows.h"
+#include "kernels/x86_avx512/common.h"
+#include "kernels/x86_avx512/gemm_vnni.h"
+#include "kernels/x86_avx512/x86_avx512.h"
+#include "quant/blocks.h"
+#include "quant/kquants.h"
+
+namespace hearth::kernels {
+namespace {
+
+using namespace avx512;
+
+constexpr int kGroup = 16;
+constexpr size_t kQ4Bytes = kGroup * sizeof(block_q4_K);  // one group's super-block
+constexpr size_t kQ6Bytes = kGroup * sizeof(block_q6_K);
+static_assert(kQ4Bytes == 2304 && kQ6Bytes == 3360);
+
+inline int32_t load32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+// Activation quad broadcast to 16 lanes (folds into vpdpbusd as a {1to16} memory operand).
+inline __m512i bcast4(const void* p) {
+  return _mm512_set1_epi32(load32(p));
+}
+
+// ---- Packing (load time; scalar, parallel over the pool by ops/).
+
+// Dword k of a row's field -> lane i of vector k.
+inline void put_dwords(uint8_t* dst, const uint8_t* src, int n_dwords, int i) {
+  for (int k = 0; k < n_dwords; ++k) std::memcpy(dst + 64 * k + 4 * i, src + 4 * k, 4);
+}
+
+size_t q4k_packed_bytes(int64_t K, int64_t n_rows) {
+  return size_t(n_rows / kGroup) * size_t(K / QK_K) * kQ4Bytes;
+}
+
+void q4k_pack(int64_t K, const void* W, size_t w_stride, int64_t n_rows, void* out) {
+  const int64_t nsb = K / QK_K;
+  auto* o = static_cast<uint8_t*>(out);
+  for (int64_t g = 0; g < n_rows / kGroup; ++g)
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      uint8_t* p = o + size_t(g * nsb + sb) * kQ4Bytes;
+      for (int i = 0; i < kGroup; ++i) {
+        const auto& b = reinterpret_cast<const block_q4_K*>(static_cast<const uint8_t*>(W) +
+                                                            size_t(g * kGroup + i) * w_stride)[sb];
+        put_dwords(p, b.qs, 32, i);
+        put_dwords(p + 2048, b.scales, 3, i);
+        std::memcpy(p + 2240 + 2 * i, &b.d, 2);
+        std::memcpy(p + 2272 + 2 * i, &b.dmin, 2);
+      }
+    }
+}
+
+size_t q6k_packed_bytes(int64_t K, int64_t n_rows) {
+  return size_t(n_rows / kGroup) * size_t(K / QK_K) * kQ6Bytes;
+}
+
+void q6k_pack(int64_t K, const void* W, size_t w_stride, int64_t n_rows, void* out) {
+  const int64_t nsb = K / QK_K;
+  auto* o = static_cast<uint8_t*>(out);
+  for (int64_t g = 0; g < n_rows / kGroup; ++g)
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      uint8_t* p = o + size_t(g * nsb + sb) * kQ6Bytes;
+      for (int i = 0; i < kGroup; ++i) {
+        const auto& b = reinterpret_cast<const block_q6_K*>(static_cast<const uint8_t*>(W) +
+                                                            size_t(g * kGroup + i) * w_stride)[sb];
+        put_dwords(p, b.ql, 32, i);
+        put_dwords(p + 2048, b.qh, 16, i);
+        for (int j = 0; j < 8; ++j) std::memcpy(p + 3072 + 32 * j + 2 * i, b.scales + 2 * j, 2);
+        std::memcpy(p + 3328 + 2 * i, &b.d, 2);
+      }
+    }
+}
+
+// ---- Decode and small batches: NC activation rows against one group of 16 rows.
+
+// Byte b of each dword, zero-extended to the dword (vpshufb control, same in every 128-bit lane).
+inline __m512i byte_of_dword(int b) {
+  const auto c = [b](int r) { return 4 * r + b; };
+  return _mm512_broadcast_i32x4(_mm_setr_epi8(char(c(0)), -1, -1, -1, char(c(1)), -1, -1, -1,
+                                              char(c(2)), -1, -1, -1, char(c(3)), -1, -1, -1));
+}
+// Bytes b and b + 1 of each dword as a zero-extended int16 pair.
+inline __m512i pair_of_dword(int b) {
+  const auto c = [b](int r, int k) { return char(4 * r + b + k); };
+  return _mm512_broadcast_i32x4(_mm_setr_epi8(c(0, 0), -1, c(0, 1), -1, c(1, 0), -1, c(1, 1), -1,
+                                              c(2, 0), -1, c(2, 1), -1, c(3, 0), -1, c(3, 1), -1));
+}
+
+// Y[c * ldy + i] = row i of the group . activation row c, for c < NC; nsb super-blocks.
+template <int NC>
+void q4k_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, float* Y,
+               size_t ldy) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m6 = _mm512_set1_epi8(0x3f), m30 = _mm512_set1_epi8(0x30);
+  __m512 fsum[NC];
+  for (int c = 0; c < NC; ++c) fsum[c] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; ++sb, g += kQ4Bytes) {
+    const block_q8_K* y[NC];
+    for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * a_stride) + sb;
+    // Scales and mins of the 16 rows (get_scale_min_k4, one dword per lane).
+    const __m512i w0 = _mm512_loadu_si512(g + 2048), w1 = _mm512_loadu_si512(g + 2112),
+                  w2 = _mm512_loadu_si512(g + 2176);
+    const __m512i sc_lo = _mm512_and_si512(w0, m6), mn_lo = _mm512_and_si512(w1, m6);
+    // (w2 & 0x0f) | ((w0 >> 2) & 0x30): ternlog 0xd8 = c ? b : a with c = the 0x0f mask.
+    const __m512i sc_hi =
+        _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w0, 2), m30), w2, m4, 0xd8);
+    const __m512i mn_hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w1, 2), m30),
+                                                    _mm512_srli_epi32(w2, 4), m4, 0xd8);
+    // Pair sums of the activation's 16-element bsums: sub-block j's sum, as int16 pairs (2p, 2p+1).
+    alignas(32) int32_t bsp[NC][8];
+    for (int c = 0; c < NC; ++c) {
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[c]->bsums));
+      const __m256i s32 = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
+      // Dwords 0, 1 | 4, 5 = pairs (0,1), (2,3) | (4,5), (6,7).
+      _mm256_store_si256(reinterpret_cast<__m256i*>(bsp[c]), _mm256_packs_epi32(s32, s32));
+    }
+    __m512i isc[NC], imn[NC];
+    for (int c = 0; c < NC; ++c) isc[c] = imn[c] = _mm512_setzero_si512();
+    for (int p = 0; p < 4; ++p) {
+      __m512i ilo[NC], ihi[NC];
+      for (int c = 0; c < NC; ++c) ilo[c] = ihi[c] = _mm512_setzero_si512();
+      for (int k = 0; k < 8; ++k) {
+        const __m512i v = _mm512_loadu_si512(g + 64 * (8 * p + k));
+        const __m512i lo = _mm512_and_si512(v, m4);
+        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        for (int c = 0; c < NC; ++c) {
+          ilo[c] = _mm512_dpbusd_epi32(ilo[c], lo, bcast4(y[c]->qs + 64 * p + 4 * k));
+          ihi[c] = _mm512_dpbusd_epi32(ihi[c], hi, bcast4(y[c]->qs + 64 * p + 32 + 4 * k));
+        }
+      }
+      const __m512i scv = p < 2 ? sc_lo : sc_hi, mnv = p < 2 ? mn_lo : mn_hi;
+      const __m512i s0 = _mm512_shuffle_epi8(scv, byte_of_dword(2 * (p % 2)));
+      const __m512i s1 = _mm512_shuffle_epi8(scv, byte_of_dword(2 * (p % 2) + 1));
+      const __m512i mp = _mm512_shuffle_epi8(mnv, pair_of_dword(2 * (p % 2)));
+      const int bi = (p / 2) * 4 + p % 2;
+      for (int c = 0; c < NC; ++c) {
+        isc[c] = _mm512_add_epi32(isc[c], _mm512_mullo_epi32(ilo[c], s0));
+        isc[c] = _mm512_add_epi32(isc[c], _mm512_mullo_epi32(ihi[c], s1));
+        imn[c] = _mm512_dpwssd_epi32(imn[c], mp, _mm512_set1_epi32(bsp[c][bi]));
+      }
+    }
+    const __m512 d =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 2240)));
+    const __m512 dmin =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 2272)));
+    for (int c = 0; c < NC; ++c) {
+      const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(isc[c]), d,
+                                       _mm512_mul_ps(_mm512_cvtepi32_ps(imn[c]), dmin));
+      fsum[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(y[c]->d), fsum[c]);
+    }
+  }
+  for (int c = 0; c < NC; ++c) _mm512_storeu_ps(Y + c * ldy, fsum[c]);
+}
+
+template <int NC>
+void q6k_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, float* Y,
+               size_t ldy) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+  __m512 fsum[NC];
+  for (int c = 0; c < NC; ++c) fsum[c] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; ++sb, g += kQ6Bytes) {
+    const block_q8_K* y[NC];
+    for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * a_stride) + sb;
+    __m512i isc[NC], ioff[NC];
+    for (int c = 0; c < NC; ++c) isc[c] = ioff[c] = _mm512_setzero_si512();
+    for (int n = 0; n < 2; ++n) {
+      // Scale pairs (8n + 2t, 8n + 2t + 1) for t < 4, as int16 pairs per lane.
+      __m512i sp[4];
+      for (int t = 0; t < 4; ++t)
+        sp[t] = _mm512_cvtepi8_epi16(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 3072 + 32 * (4 * n + t))));
+      // Offset term: sum_s scale_s * bsum_s, the bsums (2j, 2j + 1) being one dword.
+      for (int c = 0; c < NC; ++c)
+        for (int t = 0; t < 4; ++t)
+          ioff[c] = _mm512_dpwssd_epi32(ioff[c], sp[t], bcast4(y[c]->bsums + 8 * n + 2 * t));
+      for (int kh = 0; kh < 2; ++kh) {
+        __m512i acc[NC][4];
+        for (int c = 0; c < NC; ++c)
+          for (int t = 0; t < 4; ++t) acc[c][t] = _mm512_setzero_si512();
+        for (int k = 4 * kh; k < 4 * kh + 4; ++k) {
+          const __m512i la = _mm512_loadu_si512(g + 64 * (16 * n + k));
+          const __m512i lb = _mm512_loadu_si512(g + 64 * (16 * n + k + 8));
+          const __m512i h = _mm512_loadu_si512(g + 2048 + 64 * (8 * n + k));
+          // a | (b & 0x30): ternlog 0xf8.
+          __m512i q[4];
+          q[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(la, m4), _mm512_slli_epi16(h, 4), m30,
+                                           0xf8);
+          q[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(lb, m4), _mm512_slli_epi16(h, 2), m30,
+                                           0xf8);
+          q[2] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(la, 4), m4), h, m30,
+                                           0xf8);
+          q[3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(lb, 4), m4),
+                                           _mm512_srli_epi16(h, 2), m30, 0xf8);
+          for (int c = 0; c < NC; ++c)
+            for (int t = 0; t < 4; ++t)
+              acc[c][t] =
+                  _mm512_dpbusd_epi32(acc[c][t], q[t], bcast4(y[c]->qs + 128 * n + 32 * t + 4 * k));
+        }
+        // Vector t holds sub-block 8n + 2t + kh: the low (kh = 0) or high int16 of pair t.
+        for (int t = 0; t < 4; ++t) {
+          const __m512i s = kh == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(sp[t], 16), 16)
+                                    : _mm512_srai_epi32(sp[t], 16);
+          for (int c = 0; c < NC; ++c)
+            isc[c] = _mm512_add_epi32(isc[c], _mm512_mullo_epi32(acc[c][t], s));
+        }
+      }
+    }
+    const __m512 d =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 3328)));
+    for (int c = 0; c < NC; ++c) {
+      // q - 32 per element: the offset is 32 * sum scale * bsum.
+      const __m512i v = _mm512_sub_epi32(isc[c], _mm512_slli_epi32(ioff[c], 5));
+      fsum[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), d), _mm512_set1_ps(y[c]->d),
+                                fsum[c]);
+    }
+  }
+  for (int c = 0; c < NC; ++c) _mm512_storeu_ps(Y + c * ldy, fsum[c]);
+}
+
+// ---- Prefill: groups unpacked into gemm_vnni's row form.
+
+struct PackedCtx {
+  const uint8_t* wp;
+  int64_t nsb;
+};
+
+// Lane i of a 64-byte vector -> 4 bytes at dst[i] + off.
+inline void scatter_lanes(__m512i v, uint8_t* const* dst, int off) {
+  alignas(64) uint8_t t[64];
+  _mm512_store_si512(t, v);
+  for (int i = 0; i < kGroup; ++i) std::memcpy(dst[i] + off, t + 4 * i, 4);
+}
+
+void q4k_unpack_rows(const void* vctx, int64_t r0, int64_t r1, RowUnpack* out) {
+  const auto& ctx = *static_cast<const PackedCtx*>(vctx);
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  for (int64_t r = r0; r < r1; r += kGroup) {
+    const uint8_t* g = ctx.wp + size_t(r / kGroup * ctx.nsb) * kQ4Bytes;
+    for (int64_t sb = 0; sb < ctx.nsb; ++sb, g += kQ4Bytes) {
+      RowUnpack* o[kGroup];
+      uint8_t* u[kGroup];
+      for (int i = 0; i < kGroup; ++i) {
+        o[i] = out + (r - r0 + i) * ctx.nsb + sb;
+        u[i] = o[i]->u;
+      }
+      for (int p = 0; p < 4; ++p)
+        for (int k = 0; k < 8; ++k) {
+          const __m512i v = _mm512_loadu_si512(g + 64 * (8 * p + k));
+          scatter_lanes(_mm512_and_si512(v, m4), u, 64 * p + 4 * k);
+          scatter_lanes(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), u, 64 * p + 32 + 4 * k);
+        }
+      for (int i = 0; i < kGroup; ++i) {
+        uint8_t scales[12];
+        for (int w = 0; w < 3; ++w) std::memcpy(scales + 4 * w, g + 2048 + 64 * w + 4 * i, 4);
+        uint16_t d, dmin;
+        std::memcpy(&d, g + 2240 + 2 * i, 2);
+        std::memcpy(&dmin, g + 2272 + 2 * i, 2);
+        k4_row_scales(scales, d, dmin, *o[i]);
+      }
+    }
+  }
+}
+
+void q6k_unpack_rows(const void* vctx, int64_t r0, int64_t r1, RowUnpack* out) {
+  const auto& ctx = *static_cast<const PackedCtx*>(vctx);
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+  for (int64_t r = r0; r < r1; r += kGroup) {
+    const uint8_t* g = ctx.wp + size_t(r / kGroup * ctx.nsb) * kQ6Bytes;
+    for (int64_t sb = 0; sb < ctx.nsb; ++sb, g += kQ6Bytes) {
+      RowUnpack* o[kGroup];
+      uint8_t* u[kGroup];
+      for (int i = 0; i < kGroup; ++i) {
+        o[i] = out + (r - r0 + i) * ctx.nsb + sb;
+        u[i] = o[i]->u;
+      }
+      for (int n = 0; n < 2; ++n)
+        for (int k = 0; k < 8; ++k) {
+          const __m512i la = _mm512_loadu_si512(g + 64 * (16 * n + k));
+          const __m512i lb = _mm512_loadu_si512(g + 64 * (16 * n + k + 8));
+          const __m512i h = _mm512_loadu_si512(g + 2048 + 64 * (8 * n + k));
+          const int e = 128 * n + 4 * k;
+          scatter_lanes(_mm512_ternarylogic_epi32(_mm512_and_si512(la, m4), _mm512_slli_epi16(h, 4),
+                                                  m30, 0xf8),
+                        u, e);
+          scatter_lanes(_mm512_ternarylogic_epi32(_mm512_and_si512(lb, m4), _mm512_slli_epi16(h, 2),
+                                                  m30, 0xf8),
+                        u, e + 32);
+          scatter_lanes(_mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(la, 4), m4), h,
+                                                  m30, 0xf8),
+                        u, e + 64);
+          scatter_lanes(_mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(lb, 4), m4),
+                                                  _mm512_srli_epi16(h, 2), m30, 0xf8),
+                        u, e + 96);
+        }
+      for (int i = 0; i < kGroup; ++i) {
+        uint16_t d16;
+        std::memcpy(&d16, g + 3328 + 2 * i, 2);
+        const float d = h2f(d16);
+        for (int j = 0; j < 16; ++j) {
+          const auto sc = int8_t(g[3072 + 32 * (j / 2) + 2 * i + j % 2]);
+          o[i]->scale[j] = d * float(sc);
+          o[i]->off[j] = 32.0f * o[i]->scale[j];
+        }
+      }
+    }
+  }
+}
+
+// ---- The RepackEntry gemm: every M.
+
+using GroupFn = void (*)(int64_t, const uint8_t*, const uint8_t*, size_t, float*, size_t);
+
+template <GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, size_t kBytes, UnpackRowsFn Unpack,
+          int kGroupElems>
+void packed_gemm(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_t a_stride,
+                 int64_t M, float* Y, size_t ldy) {
+  const int64_t nsb = K / QK_K;
+  const auto* w = static_cast<const uint8_t*>(Wp);
+  const auto* a = static_cast<const uint8_t*>(A);
+  if (M >= 16) {
+    const PackedCtx ctx{w, nsb};
+    gemm_vnni_rows(Unpack, &ctx, kGroup, kGroupElems, ActFormat::kQ8K, K, n_rows, A, a_stride, M, Y,
+                   ldy);
+    return;
+  }
+  // Each group streams from memory once; further column tiles re-read it from cache.
+  for (int64_t r = 0; r < n_rows; r += kGroup) {
+    const uint8_t* g = w + size_t(r / kGroup * nsb) * kBytes;
+    for (int64_t m0 = 0; m0 < M;) {
+      const int64_t left = M - m0;
+      const uint8_t* am = a + m0 * a_stride;
+      float* y = Y + m0 * ldy + r;
+      if (G4 && left >= 4) {
+        G4(nsb, g, am, a_stride, y, ldy);
+        m0 += 4;
+      } else if (left >= 3) {
+        G3(nsb, g, am, a_stride, y, ldy);
+        m0 += 3;
+      } else if (left == 2) {
+        G2(nsb, g, am, a_stride, y, ldy);
+        m0 += 2;
+      } else {
+        G1(nsb, g, am, a_stride, y, ldy);
+        m0 += 1;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void register_avx512_repacked(KernelTable& t) {
+  t.repack[uint32_t(DType::Q4_K)] = {kGroup, q4k_packed_bytes, q4k_pack,
+                                     packed_gemm<q4k_group<1>, q4k_group<2>, q4k_group<3>,
+                                                 q4k_group<4>, kQ4Bytes, q4k_unpack_rows, 32>};
+  // Q6_K holds 4 accumulators per activation row: 3 rows at most fit the registers.
+  t.repack[uint32_t(DType::Q6_K)] = {kGroup, q6k_packed_bytes, q6k_pack,
+                                     packed_gemm<q6k_group<1>, q6k_group<2>, q6k_group<3>, nullptr,
+                                                 kQ6Bytes, q6k_unpack_rows, 16>};
+}
+
+}  // namespace hearth::kernels
