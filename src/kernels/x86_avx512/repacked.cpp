@@ -16,6 +16,10 @@
 //     [2048, 2240)  the 12 scale bytes as three vectors: vector w lane i = dword w of row i's
 //                   scales (6-bit scales/mins unpacked with a few vector ops per 16 rows).
 //     [2240, 2272)  d of the 16 rows (f16);  [2272, 2304) dmin of the 16 rows (f16).
+//   Q5_K, 2816 bytes = 16 x 176: Q4_K's layout with the fifth bits inserted after qs:
+//     [0, 2048) qs as Q4_K;  [2048, 2560) qh: vector k = dword k of qh of each row (bit 2p of a
+//     byte tops the low nibble of vector (p, k), bit 2p + 1 its high nibble);  [2560, 2752)
+//     scales;  [2752, 2784) d;  [2784, 2816) dmin.
 //   Q6_K, 3360 bytes = 16 x 210:
 //     [0, 2048)     ql: vector 16n + k (n: 128-element half, k < 16) = dword k of ql[64n ..] of
 //                   each row (low nibbles elements 128n + 4k .., high nibbles 128n + 64 + 4k ..).
@@ -37,6 +41,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/unpack_rows.h"
 #include "kernels/x86_avx512/common.h"
@@ -52,8 +57,18 @@ using namespace avx512;
 
 constexpr int kGroup = 16;
 constexpr size_t kQ4Bytes = kGroup * sizeof(block_q4_K);  // one group's super-block
+constexpr size_t kQ5Bytes = kGroup * sizeof(block_q5_K);
 constexpr size_t kQ6Bytes = kGroup * sizeof(block_q6_K);
-static_assert(kQ4Bytes == 2304 && kQ6Bytes == 3360);
+static_assert(kQ4Bytes == 2304 && kQ5Bytes == 2816 && kQ6Bytes == 3360);
+
+// Q4_K and Q5_K share one layout but for Q5_K's qh, inserted after qs.
+template <bool kQ5>
+struct K4Layout {
+  using Block = std::conditional_t<kQ5, block_q5_K, block_q4_K>;
+  static constexpr size_t kQh = 2048, kScales = kQ5 ? 2560 : 2048, kD = kScales + 192,
+                          kDmin = kD + 32, kBytes = kDmin + 32;
+  static_assert(kBytes == kGroup * sizeof(Block));
+};
 
 inline int32_t load32(const void* p) {
   int32_t v;
@@ -72,23 +87,27 @@ inline void put_dwords(uint8_t* dst, const uint8_t* src, int n_dwords, int i) {
   for (int k = 0; k < n_dwords; ++k) std::memcpy(dst + 64 * k + 4 * i, src + 4 * k, 4);
 }
 
-size_t q4k_packed_bytes(int64_t K, int64_t n_rows) {
-  return size_t(n_rows / kGroup) * size_t(K / QK_K) * kQ4Bytes;
+template <bool kQ5>
+size_t k4_packed_bytes(int64_t K, int64_t n_rows) {
+  return size_t(n_rows / kGroup) * size_t(K / QK_K) * K4Layout<kQ5>::kBytes;
 }
 
-void q4k_pack(int64_t K, const void* W, size_t w_stride, int64_t n_rows, void* out) {
+template <bool kQ5>
+void k4_pack(int64_t K, const void* W, size_t w_stride, int64_t n_rows, void* out) {
+  using L = K4Layout<kQ5>;
   const int64_t nsb = K / QK_K;
   auto* o = static_cast<uint8_t*>(out);
   for (int64_t g = 0; g < n_rows / kGroup; ++g)
     for (int64_t sb = 0; sb < nsb; ++sb) {
-      uint8_t* p = o + size_t(g * nsb + sb) * kQ4Bytes;
+      uint8_t* p = o + size_t(g * nsb + sb) * L::kBytes;
       for (int i = 0; i < kGroup; ++i) {
-        const auto& b = reinterpret_cast<const block_q4_K*>(static_cast<const uint8_t*>(W) +
-                                                            size_t(g * kGroup + i) * w_stride)[sb];
+        const auto& b = reinterpret_cast<const typename L::Block*>(
+            static_cast<const uint8_t*>(W) + size_t(g * kGroup + i) * w_stride)[sb];
         put_dwords(p, b.qs, 32, i);
-        put_dwords(p + 2048, b.scales, 3, i);
-        std::memcpy(p + 2240 + 2 * i, &b.d, 2);
-        std::memcpy(p + 2272 + 2 * i, &b.dmin, 2);
+        if constexpr (kQ5) put_dwords(p + L::kQh, b.qh, 8, i);
+        put_dwords(p + L::kScales, b.scales, 3, i);
+        std::memcpy(p + L::kD + 2 * i, &b.d, 2);
+        std::memcpy(p + L::kDmin + 2 * i, &b.dmin, 2);
       }
     }
 }
@@ -130,19 +149,40 @@ inline __m512i pair_of_dword(int b) {
 }
 
 // Y[c * ldy + i] = row i of the group . activation row c, for c < NC; nsb super-blocks.
-template <int NC>
-void q4k_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, float* Y,
-               size_t ldy) {
+// Q5_K's fifth bit of the low (hi = false) or high nibbles of qs vector (p, k): bit 2p (+ 1) of
+// the qh bytes, moved to bit 4 (masked by the caller; 16-bit shifts, bits from the neighbouring
+// byte land outside bit 4).
+template <int P, bool kHi>
+[[gnu::always_inline]] inline __m512i q5_bit4(__m512i qh) {
+  constexpr int b = 2 * P + (kHi ? 1 : 0);
+  if constexpr (b < 4)
+    return _mm512_slli_epi16(qh, 4 - b);
+  else if constexpr (b == 4)
+    return qh;
+  else
+    return _mm512_srli_epi16(qh, b - 4);
+}
+
+template <bool kQ5, int NC>
+void k4_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, float* Y,
+              size_t ldy) {
+  using L = K4Layout<kQ5>;
   const __m512i m4 = _mm512_set1_epi8(0x0f);
   const __m512i m6 = _mm512_set1_epi8(0x3f), m30 = _mm512_set1_epi8(0x30);
+  // Shuffle controls, built once (the p loop below is unrolled, but GCC rebuilt them per pass).
+  const __m512i byte_ctl[4] = {byte_of_dword(0), byte_of_dword(1), byte_of_dword(2),
+                               byte_of_dword(3)};
+  const __m512i pair_ctl[2] = {pair_of_dword(0), pair_of_dword(2)};
   __m512 fsum[NC];
   for (int c = 0; c < NC; ++c) fsum[c] = _mm512_setzero_ps();
-  for (int64_t sb = 0; sb < nsb; ++sb, g += kQ4Bytes) {
+  const __m512i m10 = _mm512_set1_epi8(0x10);
+  for (int64_t sb = 0; sb < nsb; ++sb, g += L::kBytes) {
     const block_q8_K* y[NC];
     for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * a_stride) + sb;
     // Scales and mins of the 16 rows (get_scale_min_k4, one dword per lane).
-    const __m512i w0 = _mm512_loadu_si512(g + 2048), w1 = _mm512_loadu_si512(g + 2112),
-                  w2 = _mm512_loadu_si512(g + 2176);
+    const __m512i w0 = _mm512_loadu_si512(g + L::kScales),
+                  w1 = _mm512_loadu_si512(g + L::kScales + 64),
+                  w2 = _mm512_loadu_si512(g + L::kScales + 128);
     const __m512i sc_lo = _mm512_and_si512(w0, m6), mn_lo = _mm512_and_si512(w1, m6);
     // (w2 & 0x0f) | ((w0 >> 2) & 0x30): ternlog 0xd8 = c ? b : a with c = the 0x0f mask.
     const __m512i sc_hi =
@@ -159,33 +199,43 @@ void q4k_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride,
     }
     __m512i isc[NC], imn[NC];
     for (int c = 0; c < NC; ++c) isc[c] = imn[c] = _mm512_setzero_si512();
-    for (int p = 0; p < 4; ++p) {
+    auto pair = [&]<int p>() {
       __m512i ilo[NC], ihi[NC];
       for (int c = 0; c < NC; ++c) ilo[c] = ihi[c] = _mm512_setzero_si512();
+#pragma GCC unroll 8
       for (int k = 0; k < 8; ++k) {
         const __m512i v = _mm512_loadu_si512(g + 64 * (8 * p + k));
-        const __m512i lo = _mm512_and_si512(v, m4);
-        const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        __m512i lo = _mm512_and_si512(v, m4);
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        if constexpr (kQ5) {  // a | (b & 0x10): ternlog 0xf8
+          const __m512i h = _mm512_loadu_si512(g + L::kQh + 64 * k);
+          lo = _mm512_ternarylogic_epi32(lo, q5_bit4<p, false>(h), m10, 0xf8);
+          hi = _mm512_ternarylogic_epi32(hi, q5_bit4<p, true>(h), m10, 0xf8);
+        }
         for (int c = 0; c < NC; ++c) {
           ilo[c] = _mm512_dpbusd_epi32(ilo[c], lo, bcast4(y[c]->qs + 64 * p + 4 * k));
           ihi[c] = _mm512_dpbusd_epi32(ihi[c], hi, bcast4(y[c]->qs + 64 * p + 32 + 4 * k));
         }
       }
       const __m512i scv = p < 2 ? sc_lo : sc_hi, mnv = p < 2 ? mn_lo : mn_hi;
-      const __m512i s0 = _mm512_shuffle_epi8(scv, byte_of_dword(2 * (p % 2)));
-      const __m512i s1 = _mm512_shuffle_epi8(scv, byte_of_dword(2 * (p % 2) + 1));
-      const __m512i mp = _mm512_shuffle_epi8(mnv, pair_of_dword(2 * (p % 2)));
+      const __m512i s0 = _mm512_shuffle_epi8(scv, byte_ctl[2 * (p % 2)]);
+      const __m512i s1 = _mm512_shuffle_epi8(scv, byte_ctl[2 * (p % 2) + 1]);
+      const __m512i mp = _mm512_shuffle_epi8(mnv, pair_ctl[p % 2]);
       const int bi = (p / 2) * 4 + p % 2;
       for (int c = 0; c < NC; ++c) {
         isc[c] = _mm512_add_epi32(isc[c], _mm512_mullo_epi32(ilo[c], s0));
         isc[c] = _mm512_add_epi32(isc[c], _mm512_mullo_epi32(ihi[c], s1));
         imn[c] = _mm512_dpwssd_epi32(imn[c], mp, _mm512_set1_epi32(bsp[c][bi]));
       }
-    }
+    };
+    pair.template operator()<0>();
+    pair.template operator()<1>();
+    pair.template operator()<2>();
+    pair.template operator()<3>();
     const __m512 d =
-        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 2240)));
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kD)));
     const __m512 dmin =
-        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 2272)));
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kDmin)));
     for (int c = 0; c < NC; ++c) {
       const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(isc[c]), d,
                                        _mm512_mul_ps(_mm512_cvtepi32_ps(imn[c]), dmin));
@@ -206,6 +256,7 @@ void q6k_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride,
     for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * a_stride) + sb;
     __m512i isc[NC], ioff[NC];
     for (int c = 0; c < NC; ++c) isc[c] = ioff[c] = _mm512_setzero_si512();
+#pragma GCC unroll 2
     for (int n = 0; n < 2; ++n) {
       // Scale pairs (8n + 2t, 8n + 2t + 1) for t < 4, as int16 pairs per lane.
       __m512i sp[4];
@@ -216,10 +267,12 @@ void q6k_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride,
       for (int c = 0; c < NC; ++c)
         for (int t = 0; t < 4; ++t)
           ioff[c] = _mm512_dpwssd_epi32(ioff[c], sp[t], bcast4(y[c]->bsums + 8 * n + 2 * t));
+#pragma GCC unroll 2
       for (int kh = 0; kh < 2; ++kh) {
         __m512i acc[NC][4];
         for (int c = 0; c < NC; ++c)
           for (int t = 0; t < 4; ++t) acc[c][t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
         for (int k = 4 * kh; k < 4 * kh + 4; ++k) {
           const __m512i la = _mm512_loadu_si512(g + 64 * (16 * n + k));
           const __m512i lb = _mm512_loadu_si512(g + 64 * (16 * n + k + 8));
@@ -274,12 +327,14 @@ inline void scatter_lanes(__m512i v, uint8_t* const* dst, int off) {
   for (int i = 0; i < kGroup; ++i) std::memcpy(dst[i] + off, t + 4 * i, 4);
 }
 
-void q4k_unpack_rows(const void* vctx, int64_t r0, int64_t r1, RowUnpack* out) {
+template <bool kQ5>
+void k4_unpack_rows(const void* vctx, int64_t r0, int64_t r1, RowUnpack* out) {
+  using L = K4Layout<kQ5>;
   const auto& ctx = *static_cast<const PackedCtx*>(vctx);
-  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m4 = _mm512_set1_epi8(0x0f), one = _mm512_set1_epi8(1);
   for (int64_t r = r0; r < r1; r += kGroup) {
-    const uint8_t* g = ctx.wp + size_t(r / kGroup * ctx.nsb) * kQ4Bytes;
-    for (int64_t sb = 0; sb < ctx.nsb; ++sb, g += kQ4Bytes) {
+    const uint8_t* g = ctx.wp + size_t(r / kGroup * ctx.nsb) * L::kBytes;
+    for (int64_t sb = 0; sb < ctx.nsb; ++sb, g += L::kBytes) {
       RowUnpack* o[kGroup];
       uint8_t* u[kGroup];
       for (int i = 0; i < kGroup; ++i) {
@@ -289,15 +344,25 @@ void q4k_unpack_rows(const void* vctx, int64_t r0, int64_t r1, RowUnpack* out) {
       for (int p = 0; p < 4; ++p)
         for (int k = 0; k < 8; ++k) {
           const __m512i v = _mm512_loadu_si512(g + 64 * (8 * p + k));
-          scatter_lanes(_mm512_and_si512(v, m4), u, 64 * p + 4 * k);
-          scatter_lanes(_mm512_and_si512(_mm512_srli_epi16(v, 4), m4), u, 64 * p + 32 + 4 * k);
+          __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+          if constexpr (kQ5) {
+            const __m512i h = _mm512_loadu_si512(g + L::kQh + 64 * k);
+            const auto bit = [&](int b) {
+              return _mm512_slli_epi16(
+                  _mm512_and_si512(_mm512_srlv_epi16(h, _mm512_set1_epi16(int16_t(b))), one), 4);
+            };
+            lo = _mm512_or_si512(lo, bit(2 * p));
+            hi = _mm512_or_si512(hi, bit(2 * p + 1));
+          }
+          scatter_lanes(lo, u, 64 * p + 4 * k);
+          scatter_lanes(hi, u, 64 * p + 32 + 4 * k);
         }
       for (int i = 0; i < kGroup; ++i) {
         uint8_t scales[12];
-        for (int w = 0; w < 3; ++w) std::memcpy(scales + 4 * w, g + 2048 + 64 * w + 4 * i, 4);
+        for (int w = 0; w < 3; ++w) std::memcpy(scales + 4 * w, g + L::kScales + 64 * w + 4 * i, 4);
         uint16_t d, dmin;
-        std::memcpy(&d, g + 2240 + 2 * i, 2);
-        std::memcpy(&dmin, g + 2272 + 2 * i, 2);
+        std::memcpy(&d, g + L::kD + 2 * i, 2);
+        std::memcpy(&dmin, g + L::kDmin + 2 * i, 2);
         k4_row_scales(scales, d, dmin, *o[i]);
       }
     }
@@ -393,9 +458,14 @@ void packed_gemm(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_
 }  // namespace
 
 void register_avx512_repacked(KernelTable& t) {
-  t.repack[uint32_t(DType::Q4_K)] = {kGroup, q4k_packed_bytes, q4k_pack,
-                                     packed_gemm<q4k_group<1>, q4k_group<2>, q4k_group<3>,
-                                                 q4k_group<4>, kQ4Bytes, q4k_unpack_rows, 32>};
+  t.repack[uint32_t(DType::Q4_K)] = {
+      kGroup, k4_packed_bytes<false>, k4_pack<false>,
+      packed_gemm<k4_group<false, 1>, k4_group<false, 2>, k4_group<false, 3>, k4_group<false, 4>,
+                  kQ4Bytes, k4_unpack_rows<false>, 32>};
+  t.repack[uint32_t(DType::Q5_K)] = {
+      kGroup, k4_packed_bytes<true>, k4_pack<true>,
+      packed_gemm<k4_group<true, 1>, k4_group<true, 2>, k4_group<true, 3>, k4_group<true, 4>,
+                  kQ5Bytes, k4_unpack_rows<true>, 32>};
   // Q6_K holds 4 accumulators per activation row: 3 rows at most fit the registers.
   t.repack[uint32_t(DType::Q6_K)] = {kGroup, q6k_packed_bytes, q6k_pack,
                                      packed_gemm<q6k_group<1>, q6k_group<2>, q6k_group<3>, nullptr,

@@ -24,7 +24,7 @@ TEST(Matmul, RepackedWeightsWithTailRowsMatchReference) {
   int packed_seen = 0;
   for (int lvl = 0; lvl <= int(kernels::detected_isa()); ++lvl) {
     kernels::set_isa_cap(kernels::Isa(lvl));
-    for (DType type : {DType::Q4_K, DType::Q6_K}) {
+    for (DType type : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
       const TypeTraits& tt = type_traits(type);
       const TypeTraits& at = type_traits(tt.vec_dot_type);
       const int64_t K = 512;
