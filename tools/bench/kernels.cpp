@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) names.push_back(argv[i]);
   if (names.empty()) names = {"q4_K", "q5_K", "q6_K", "q8_0", "q4_0", "iq4_xs", "q3_K", "q2_K"};
   constexpr int64_t K = 2048, kRows = 64;  // 64 x 2048 Q8_0 = 136 KiB: in L2 everywhere
-  const int64_t Ms[] = {1, 4, 64, 256};
+  const int64_t Ms[] = {1, 2, 4, 8, 64, 256};
   std::mt19937 rng(1);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::vector<float> wf(size_t(K * kRows)), af(size_t(K * 256));
@@ -79,6 +79,20 @@ int main(int argc, char** argv) {
         const int inner = std::max<int>(1, int(256 / m));
         const double s = best_seconds(
             [&] { gemm(K, w.data(), ws, kRows, a.data(), as, m, y.data(), size_t(kRows)); }, inner);
+        std::printf(" %.2f |", s * 1e9 / double(kRows * (K / 256) * m));
+      }
+      std::printf("\n");
+      // The load-time repacked layout of this level, if it has one (ops/ uses it instead).
+      const auto& rp = t.repack[uint32_t(tt->type)];
+      if (rp.row_group <= 0 || kRows % rp.row_group != 0) continue;
+      std::vector<uint8_t> packed(rp.packed_bytes(K, kRows));
+      rp.pack(K, w.data(), ws, kRows, packed.data());
+      std::printf("| %s | %s packed |", tt->name, kernels::isa_name(kernels::Isa(l)));
+      for (int64_t m : Ms) {
+        const int inner = std::max<int>(1, int(256 / m));
+        const double s = best_seconds(
+            [&] { rp.gemm(K, packed.data(), kRows, a.data(), as, m, y.data(), size_t(kRows)); },
+            inner);
         std::printf(" %.2f |", s * 1e9 / double(kRows * (K / 256) * m));
       }
       std::printf("\n");

@@ -32,7 +32,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <numeric>
 #include <vector>
 
 #include "base/fp16.h"
@@ -263,15 +262,14 @@ void tile_lanes_any(int nr, int64_t K, const RowUnpack* const* rows, const ActTi
 
 // Repacks the activations, unpacks weight rows in L2-sized blocks and sweeps the column tiles
 // over them; tile_fn(nr, K, rows, tile, acc) computes nr <= V::kRows rows x V::kCols columns.
-// unpack_rows(r0, r1, out) unpacks rows [r0, r1) into out[(r - r0) * (K / 256) + sb]; blocks
-// start at multiples of row_align (for layouts that unpack a group of interleaved rows at once).
-template <class V, class UnpackRows>
-void run_gemm_rows(void (*tile_fn)(int, int64_t, const RowUnpack* const*, const ActTile&,
-                                   typename V::F*),
-                   bool lanes, const UnpackRows& unpack_rows, int row_align, int group,
-                   ActFormat act, int64_t K, int64_t n_rows, const void* A, size_t a_stride,
-                   int64_t M, float* Y, size_t ldy) {
+template <class V>
+void run_gemm(void (*tile_fn)(int, int64_t, const RowUnpack* const*, const ActTile&,
+                              typename V::F*),
+              bool lanes, UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W,
+              size_t w_stride, int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y,
+              size_t ldy) {
   constexpr int kCols = V::kCols, kRows = V::kRows;
+  const auto* w = static_cast<const uint8_t*>(W);
   const auto* a = static_cast<const uint8_t*>(A);
   const size_t q_bytes = size_t(K) * kCols, dy_bytes = size_t(K / 32) * kCols * 4,
                ys_bytes = size_t(K / group) * kCols * 4,
@@ -297,15 +295,16 @@ void run_gemm_rows(void (*tile_fn)(int, int64_t, const RowUnpack* const*, const 
   const int64_t nsb = K / 256;
   // Bytes of a RowUnpack the tiles touch (su only for signed weights).
   constexpr size_t kTouched = sizeof(RowUnpack) - (V::kSignedW ? 0 : sizeof(RowUnpack::su));
-  const int64_t align = std::lcm<int64_t>(kRows, row_align);
   const int64_t rb =
-      std::max<int64_t>(align, int64_t(192 * 1024 / (nsb * kTouched)) / align * align);
+      std::max<int64_t>(kRows, int64_t(192 * 1024 / (nsb * kTouched)) / kRows * kRows);
   thread_local std::vector<RowUnpack> unpacked;
   if (unpacked.size() < size_t(rb * nsb)) unpacked.resize(static_cast<size_t>(rb * nsb));
   alignas(64) float out[kRows][kCols];
   for (int64_t r0 = 0; r0 < n_rows; r0 += rb) {
     const int64_t r1 = std::min(n_rows, r0 + rb);
-    unpack_rows(r0, r1, unpacked.data());
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t sb = 0; sb < nsb; ++sb)
+        unpack(w + r * w_stride, sb, unpacked[size_t((r - r0) * nsb + sb)]);
     for (int64_t ti = 0; ti < n_tiles; ++ti) {
       const int64_t m0 = ti * kCols, mc = std::min<int64_t>(kCols, M - m0);
       for (int64_t r = r0; r < r1; r += kRows) {
@@ -322,22 +321,6 @@ void run_gemm_rows(void (*tile_fn)(int, int64_t, const RowUnpack* const*, const 
   }
 }
 
-// run_gemm_rows over rows w_stride bytes apart, unpacked one super-block at a time.
-template <class V>
-void run_gemm(void (*tile_fn)(int, int64_t, const RowUnpack* const*, const ActTile&,
-                              typename V::F*),
-              bool lanes, UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W,
-              size_t w_stride, int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y,
-              size_t ldy) {
-  const auto* w = static_cast<const uint8_t*>(W);
-  const int64_t nsb = K / 256;
-  auto rows = [&](int64_t r0, int64_t r1, RowUnpack* out) {
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t sb = 0; sb < nsb; ++sb) unpack(w + r * w_stride, sb, out[(r - r0) * nsb + sb]);
-  };
-  run_gemm_rows<V>(tile_fn, lanes, rows, 1, group, act, K, n_rows, A, a_stride, M, Y, ldy);
-}
-
 // Y[m * ldy + r] for r < n_rows, m < M; group = 16 or 32 (elements per scale); K % 256 == 0.
 // sum16: steps of 16-bit products added before widening (1, 2, 4 or 8; see tile()).
 template <class V>
@@ -352,18 +335,6 @@ void gemm_cols(UnpackFn unpack, int group, ActFormat act, int64_t K, const void*
     if (sum16 >= 8) fn = group == 32 ? tile_rows<V, 32, 8> : tile_rows<V, 16, 4>;
   }
   run_gemm<V>(fn, false, unpack, group, act, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
-}
-
-// gemm_cols over a layout that unpacks blocks of rows (starting at multiples of row_align) at
-// once: unpack_rows(ctx, r0, r1, out) as in run_gemm_rows.
-template <class V>
-void gemm_cols_rows(void (*unpack_rows)(const void* ctx, int64_t r0, int64_t r1, RowUnpack* out),
-                    const void* ctx, int row_align, int group, ActFormat act, int64_t K,
-                    int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y,
-                    size_t ldy) {
-  auto fn = group == 32 ? tile_rows<V, 32, 1> : tile_rows<V, 16, 1>;
-  auto rows = [&](int64_t r0, int64_t r1, RowUnpack* out) { unpack_rows(ctx, r0, r1, out); };
-  run_gemm_rows<V>(fn, false, rows, row_align, group, act, K, n_rows, A, a_stride, M, Y, ldy);
 }
 
 // Q8_0 weights (unpacked by `unpack` as x + 128, or as x where V::kSignedW, with scale d) x Q8_0

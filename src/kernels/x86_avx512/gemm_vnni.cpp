@@ -36,13 +36,6 @@ void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void*
   x86::gemm_cols<V512>(unpack, group, act, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
 }
 
-void gemm_vnni_rows(UnpackRowsFn unpack_rows, const void* ctx, int row_align, int group,
-                    ActFormat act, int64_t K, int64_t n_rows, const void* A, size_t a_stride,
-                    int64_t M, float* Y, size_t ldy) {
-  x86::gemm_cols_rows<V512>(unpack_rows, ctx, row_align, group, act, K, n_rows, A, a_stride, M, Y,
-                            ldy);
-}
-
 void gemm_vnni_q8_0_lanes(UnpackFn unpack, int64_t K, const void* W, size_t w_stride,
                           int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y,
                           size_t ldy) {

@@ -17,13 +17,6 @@ using ActFormat = x86::ActFormat;
 void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
                int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy);
 
-// The same over a layout whose rows unpack in blocks (load-time repacked weights): unpack_rows(ctx,
-// r0, r1, out) fills out[(r - r0) * (K / 256) + sb] for rows [r0, r1), r0 a multiple of row_align.
-using UnpackRowsFn = void (*)(const void* ctx, int64_t r0, int64_t r1, RowUnpack* out);
-void gemm_vnni_rows(UnpackRowsFn unpack_rows, const void* ctx, int row_align, int group,
-                    ActFormat act, int64_t K, int64_t n_rows, const void* A, size_t a_stride,
-                    int64_t M, float* Y, size_t ldy);
-
 // Q8_0 weights (unpacked by `unpack` as x + 128 with scale d) x Q8_0 activations, summed in
 // llama.cpp's order so results equal its bit for bit (tile_q8_0_lanes in x86/gemm_cols.h).
 void gemm_vnni_q8_0_lanes(UnpackFn unpack, int64_t K, const void* W, size_t w_stride,

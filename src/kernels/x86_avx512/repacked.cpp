@@ -35,17 +35,17 @@
 // float conversion per super-block. Results differ from the unpacked kernels only by float
 // rounding (exact integer sums, one rounding fewer per sub-block).
 //
-// Batches of 16 or more activation rows (prefill) unpack the groups into gemm_vnni's row form
-// and run the column GEMM, as the unpacked weights do.
+// Every M runs here, prefill too: the group (16 rows x K, 18 KiB at K = 2048) is re-read from
+// cache for each tile of up to 4 activation rows, which measured faster than unpacking the rows
+// for the column GEMM (gemm_vnni) the file layout's prefill uses (hearth-kernel-bench, in cache:
+// Q4_K 1.1 vs 1.9-2.0 ns per 256 weights per activation row at M = 64 and 256).
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cstring>
 #include <type_traits>
 
-#include "kernels/unpack_rows.h"
 #include "kernels/x86_avx512/common.h"
-#include "kernels/x86_avx512/gemm_vnni.h"
 #include "kernels/x86_avx512/x86_avx512.h"
 #include "quant/blocks.h"
 #include "quant/kquants.h"
@@ -313,124 +313,16 @@ void q6k_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride,
   for (int c = 0; c < NC; ++c) _mm512_storeu_ps(Y + c * ldy, fsum[c]);
 }
 
-// ---- Prefill: groups unpacked into gemm_vnni's row form.
-
-struct PackedCtx {
-  const uint8_t* wp;
-  int64_t nsb;
-};
-
-// Lane i of a 64-byte vector -> 4 bytes at dst[i] + off.
-inline void scatter_lanes(__m512i v, uint8_t* const* dst, int off) {
-  alignas(64) uint8_t t[64];
-  _mm512_store_si512(t, v);
-  for (int i = 0; i < kGroup; ++i) std::memcpy(dst[i] + off, t + 4 * i, 4);
-}
-
-template <bool kQ5>
-void k4_unpack_rows(const void* vctx, int64_t r0, int64_t r1, RowUnpack* out) {
-  using L = K4Layout<kQ5>;
-  const auto& ctx = *static_cast<const PackedCtx*>(vctx);
-  const __m512i m4 = _mm512_set1_epi8(0x0f), one = _mm512_set1_epi8(1);
-  for (int64_t r = r0; r < r1; r += kGroup) {
-    const uint8_t* g = ctx.wp + size_t(r / kGroup * ctx.nsb) * L::kBytes;
-    for (int64_t sb = 0; sb < ctx.nsb; ++sb, g += L::kBytes) {
-      RowUnpack* o[kGroup];
-      uint8_t* u[kGroup];
-      for (int i = 0; i < kGroup; ++i) {
-        o[i] = out + (r - r0 + i) * ctx.nsb + sb;
-        u[i] = o[i]->u;
-      }
-      for (int p = 0; p < 4; ++p)
-        for (int k = 0; k < 8; ++k) {
-          const __m512i v = _mm512_loadu_si512(g + 64 * (8 * p + k));
-          __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-          if constexpr (kQ5) {
-            const __m512i h = _mm512_loadu_si512(g + L::kQh + 64 * k);
-            const auto bit = [&](int b) {
-              return _mm512_slli_epi16(
-                  _mm512_and_si512(_mm512_srlv_epi16(h, _mm512_set1_epi16(int16_t(b))), one), 4);
-            };
-            lo = _mm512_or_si512(lo, bit(2 * p));
-            hi = _mm512_or_si512(hi, bit(2 * p + 1));
-          }
-          scatter_lanes(lo, u, 64 * p + 4 * k);
-          scatter_lanes(hi, u, 64 * p + 32 + 4 * k);
-        }
-      for (int i = 0; i < kGroup; ++i) {
-        uint8_t scales[12];
-        for (int w = 0; w < 3; ++w) std::memcpy(scales + 4 * w, g + L::kScales + 64 * w + 4 * i, 4);
-        uint16_t d, dmin;
-        std::memcpy(&d, g + L::kD + 2 * i, 2);
-        std::memcpy(&dmin, g + L::kDmin + 2 * i, 2);
-        k4_row_scales(scales, d, dmin, *o[i]);
-      }
-    }
-  }
-}
-
-void q6k_unpack_rows(const void* vctx, int64_t r0, int64_t r1, RowUnpack* out) {
-  const auto& ctx = *static_cast<const PackedCtx*>(vctx);
-  const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
-  for (int64_t r = r0; r < r1; r += kGroup) {
-    const uint8_t* g = ctx.wp + size_t(r / kGroup * ctx.nsb) * kQ6Bytes;
-    for (int64_t sb = 0; sb < ctx.nsb; ++sb, g += kQ6Bytes) {
-      RowUnpack* o[kGroup];
-      uint8_t* u[kGroup];
-      for (int i = 0; i < kGroup; ++i) {
-        o[i] = out + (r - r0 + i) * ctx.nsb + sb;
-        u[i] = o[i]->u;
-      }
-      for (int n = 0; n < 2; ++n)
-        for (int k = 0; k < 8; ++k) {
-          const __m512i la = _mm512_loadu_si512(g + 64 * (16 * n + k));
-          const __m512i lb = _mm512_loadu_si512(g + 64 * (16 * n + k + 8));
-          const __m512i h = _mm512_loadu_si512(g + 2048 + 64 * (8 * n + k));
-          const int e = 128 * n + 4 * k;
-          scatter_lanes(_mm512_ternarylogic_epi32(_mm512_and_si512(la, m4), _mm512_slli_epi16(h, 4),
-                                                  m30, 0xf8),
-                        u, e);
-          scatter_lanes(_mm512_ternarylogic_epi32(_mm512_and_si512(lb, m4), _mm512_slli_epi16(h, 2),
-                                                  m30, 0xf8),
-                        u, e + 32);
-          scatter_lanes(_mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(la, 4), m4), h,
-                                                  m30, 0xf8),
-                        u, e + 64);
-          scatter_lanes(_mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(lb, 4), m4),
-                                                  _mm512_srli_epi16(h, 2), m30, 0xf8),
-                        u, e + 96);
-        }
-      for (int i = 0; i < kGroup; ++i) {
-        uint16_t d16;
-        std::memcpy(&d16, g + 3328 + 2 * i, 2);
-        const float d = h2f(d16);
-        for (int j = 0; j < 16; ++j) {
-          const auto sc = int8_t(g[3072 + 32 * (j / 2) + 2 * i + j % 2]);
-          o[i]->scale[j] = d * float(sc);
-          o[i]->off[j] = 32.0f * o[i]->scale[j];
-        }
-      }
-    }
-  }
-}
-
 // ---- The RepackEntry gemm: every M.
 
 using GroupFn = void (*)(int64_t, const uint8_t*, const uint8_t*, size_t, float*, size_t);
 
-template <GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, size_t kBytes, UnpackRowsFn Unpack,
-          int kGroupElems>
+template <GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, size_t kBytes>
 void packed_gemm(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_t a_stride,
                  int64_t M, float* Y, size_t ldy) {
   const int64_t nsb = K / QK_K;
   const auto* w = static_cast<const uint8_t*>(Wp);
   const auto* a = static_cast<const uint8_t*>(A);
-  if (M >= 16) {
-    const PackedCtx ctx{w, nsb};
-    gemm_vnni_rows(Unpack, &ctx, kGroup, kGroupElems, ActFormat::kQ8K, K, n_rows, A, a_stride, M, Y,
-                   ldy);
-    return;
-  }
   // Each group streams from memory once; further column tiles re-read it from cache.
   for (int64_t r = 0; r < n_rows; r += kGroup) {
     const uint8_t* g = w + size_t(r / kGroup * nsb) * kBytes;
@@ -458,18 +350,16 @@ void packed_gemm(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_
 }  // namespace
 
 void register_avx512_repacked(KernelTable& t) {
-  t.repack[uint32_t(DType::Q4_K)] = {
-      kGroup, k4_packed_bytes<false>, k4_pack<false>,
-      packed_gemm<k4_group<false, 1>, k4_group<false, 2>, k4_group<false, 3>, k4_group<false, 4>,
-                  kQ4Bytes, k4_unpack_rows<false>, 32>};
-  t.repack[uint32_t(DType::Q5_K)] = {
-      kGroup, k4_packed_bytes<true>, k4_pack<true>,
-      packed_gemm<k4_group<true, 1>, k4_group<true, 2>, k4_group<true, 3>, k4_group<true, 4>,
-                  kQ5Bytes, k4_unpack_rows<true>, 32>};
+  t.repack[uint32_t(DType::Q4_K)] = {kGroup, k4_packed_bytes<false>, k4_pack<false>,
+                                     packed_gemm<k4_group<false, 1>, k4_group<false, 2>,
+                                                 k4_group<false, 3>, k4_group<false, 4>, kQ4Bytes>};
+  t.repack[uint32_t(DType::Q5_K)] = {kGroup, k4_packed_bytes<true>, k4_pack<true>,
+                                     packed_gemm<k4_group<true, 1>, k4_group<true, 2>,
+                                                 k4_group<true, 3>, k4_group<true, 4>, kQ5Bytes>};
   // Q6_K holds 4 accumulators per activation row: 3 rows at most fit the registers.
-  t.repack[uint32_t(DType::Q6_K)] = {kGroup, q6k_packed_bytes, q6k_pack,
-                                     packed_gemm<q6k_group<1>, q6k_group<2>, q6k_group<3>, nullptr,
-                                                 kQ6Bytes, q6k_unpack_rows, 16>};
+  t.repack[uint32_t(DType::Q6_K)] = {
+      kGroup, q6k_packed_bytes, q6k_pack,
+      packed_gemm<q6k_group<1>, q6k_group<2>, q6k_group<3>, nullptr, kQ6Bytes>};
 }
 
 }  // namespace hearth::kernels
