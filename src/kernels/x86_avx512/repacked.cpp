@@ -336,25 +336,39 @@ void packed_gemm(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_
   const int64_t nsb = K / QK_K;
   const auto* w = static_cast<const uint8_t*>(Wp);
   const auto* a = static_cast<const uint8_t*>(A);
-  // Each group streams from memory once; further column tiles re-read it from cache.
-  for (int64_t r = 0; r < n_rows; r += kGroup) {
-    const uint8_t* g = w + size_t(r / kGroup * nsb) * kBytes;
-    for (int64_t m0 = 0; m0 < M;) {
-      const int64_t left = M - m0;
-      const uint8_t* am = a + m0 * a_stride;
-      float* y = Y + m0 * ldy + r;
-      if (G4 && left >= 4) {
-        G4(nsb, g, am, a_stride, y, ldy);
-        m0 += 4;
-      } else if (left >= 3) {
-        G3(nsb, g, am, a_stride, y, ldy);
-        m0 += 3;
-      } else if (left == 2) {
-        G2(nsb, g, am, a_stride, y, ldy);
-        m0 += 2;
-      } else {
-        G1(nsb, g, am, a_stride, y, ldy);
-        m0 += 1;
+  // Decode and small batches: each group streams from memory once, further column tiles re-read
+  // it from L1. Prefill: chunks of groups (~256 KiB, kept in L2) swept by blocks of 64
+  // activation rows (kept in L2 too), so neither the weights nor the activations come from
+  // memory or L3 for every group.
+  const int64_t n_groups = n_rows / kGroup;
+  const int64_t chunk =
+      M <= 4 ? n_groups : std::max<int64_t>(1, int64_t(256 * 1024 / (size_t(nsb) * kBytes)));
+  const int64_t mblk = M <= 4 ? M : 64;
+  for (int64_t g0 = 0; g0 < n_groups; g0 += chunk) {
+    const int64_t g1 = std::min(n_groups, g0 + chunk);
+    for (int64_t mb = 0; mb < M; mb += mblk) {
+      const int64_t me = std::min(M, mb + mblk);
+      for (int64_t gi = g0; gi < g1; ++gi) {
+        const uint8_t* g = w + size_t(gi * nsb) * kBytes;
+        const int64_t r = gi * kGroup;
+        for (int64_t m0 = mb; m0 < me;) {
+          const int64_t left = me - m0;
+          const uint8_t* am = a + m0 * a_stride;
+          float* y = Y + m0 * ldy + r;
+          if (G4 && left >= 4) {
+            G4(nsb, g, am, a_stride, y, ldy);
+            m0 += 4;
+          } else if (left >= 3) {
+            G3(nsb, g, am, a_stride, y, ldy);
+            m0 += 3;
+          } else if (left == 2) {
+            G2(nsb, g, am, a_stride, y, ldy);
+            m0 += 2;
+          } else {
+            G1(nsb, g, am, a_stride, y, ldy);
+            m0 += 1;
+          }
+        }
       }
     }
   }
