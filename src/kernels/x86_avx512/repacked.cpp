@@ -35,10 +35,10 @@
 // float conversion per super-block. Results differ from the unpacked kernels only by float
 // rounding (exact integer sums, one rounding fewer per sub-block).
 //
-// Every M runs here, prefill too: the group (16 rows x K, 18 KiB at K = 2048) is re-read from
-// cache for each tile of up to 4 activation rows, which measured faster than unpacking the rows
-// for the column GEMM (gemm_vnni) the file layout's prefill uses (hearth-kernel-bench, in cache:
-// Q4_K 1.1 vs 1.9-2.0 ns per 256 weights per activation row at M = 64 and 256).
+// Every M runs here, prefill too: tiles of up to 4 activation rows re-read a group from cache.
+// In cache that beat unpacking for the column GEMM (hearth-kernel-bench: Q4_K 1.1 vs 1.9-2.0 ns
+// per 256 weights per activation row at M = 64 and 256), but on the whole 1B model pp512 measured
+// 20-28% below main's gemm_vnni (Zen 5, 2 threads): prefill is still to be fixed (open issue).
 #include <immintrin.h>
 
 #include <algorithm>
