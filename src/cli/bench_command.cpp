@@ -26,7 +26,7 @@ struct BenchOpts {
   std::string model;
   int n_prompt = 512, n_gen = 128, threads = 0, reps = 3;
   std::string isa;
-  bool no_repack = false;
+  bool repack = false, no_repack = false;
   bool mmap = false, no_mmap = false;
   bool json_only = false;
   bool peak = false;
@@ -301,7 +301,8 @@ int run_bench(const BenchOpts& o) {
   }
   runtime::EngineOptions eo;
   eo.n_threads = o.threads;
-  eo.repack = !o.no_repack;
+  if (o.repack) eo.repack = true;
+  if (o.no_repack) eo.repack = false;
   eo.placement = o.mmap      ? ops::Placement::kMapped
                  : o.no_mmap ? ops::Placement::kResident
                              : ops::Placement::kAuto;
@@ -439,7 +440,9 @@ void add_bench_command(CLI::App& app) {
   c->add_option("-t,--threads", o.threads, "threads (default: all cores)");
   c->add_option("-r,--reps", o.reps, "counted rounds after one warm-up (default 3)");
   c->add_option("--isa", o.isa, "cap the kernel level: generic, avx2, avxvnni, avx512");
-  c->add_flag("--no-repack", o.no_repack, "run on the file's weight layout");
+  c->add_flag("--repack", o.repack,
+              "repack weights at load for faster decode (default: HEARTH_REPACK=1)");
+  c->add_flag("--no-repack", o.no_repack, "run on the file's weight layout (no load-time repack)");
   c->add_flag("--mmap", o.mmap, "read every weight in place from the file mapping");
   c->add_flag("--no-mmap", o.no_mmap, "copy every weight into huge-page memory at load")
       ->excludes("--mmap");

@@ -41,6 +41,34 @@ Result<WeightMatrix> WeightMatrix::make(const char* name, DType type, int64_t n_
 
 void WeightMatrix::prepare(ThreadPool& pool, Placement placement, bool repack, HugeArena* arena) {
   const auto& kt = kernels::active();
+  const auto& rp = kt.repack[uint32_t(type_)];
+  // Rows in whole groups are repacked; a tail of n_out % row_group rows stays in the file's
+  // layout and runs on the plain gemm (gemm_rows).
+  const int64_t n_packed =
+      repack && rp.row_group > 0 && rp.pack && !owned_ ? n_out_ / rp.row_group * rp.row_group : 0;
+  if (n_packed > 0) {
+    // The packed copy replaces the packed rows' file pages (released below), so the weights are
+    // not held twice; huge pages as for resident copies (fewer TLB misses while streaming).
+    const size_t bytes = rp.packed_bytes(n_in_, n_packed);
+    packed_ = arena ? arena->alloc(bytes) : alloc_huge_pages(bytes);
+    if (!packed_)
+      packed_ = std::shared_ptr<uint8_t[]>(
+          new (std::align_val_t(64)) uint8_t[bytes],
+          [](uint8_t* p) { operator delete[](p, std::align_val_t(64)); });
+    const int g = rp.row_group;
+    pool.run([&](int ith, int nth) {
+      int64_t b, e;
+      ThreadPool::split(n_packed, ith, nth, b, e, g);
+      if (b < e)
+        rp.pack(n_in_, data_ + size_t(b) * row_stride_, row_stride_, e - b,
+                packed_.get() + rp.packed_bytes(n_in_, b));
+    });
+    release_mapped_range(data_, size_t(n_packed) * row_stride_);
+    row_group_ = g;
+    n_packed_ = n_packed;
+    repack_ = &rp;
+    return;  // the tail (if any) stays mapped
+  }
   const bool resident = placement == Placement::kResident ||
                         (placement == Placement::kAuto && kt.prefer_resident[uint32_t(type_)]);
   if (resident && !owned_) {
@@ -59,23 +87,6 @@ void WeightMatrix::prepare(ThreadPool& pool, Placement placement, bool repack, H
       data_ = owned_.get();
     }  // else: stay mapped (correct, only slower)
   }
-  if (!repack) return;
-  const auto& rp = kt.repack[uint32_t(type_)];
-  if (rp.row_group <= 0 || !rp.pack || n_out_ % rp.row_group != 0) return;
-  const size_t bytes = rp.packed_bytes(n_in_, n_out_);
-  packed_ = std::shared_ptr<uint8_t[]>(new (std::align_val_t(64)) uint8_t[bytes], [](uint8_t* p) {
-    operator delete[](p, std::align_val_t(64));
-  });
-  const int g = rp.row_group;
-  pool.run([&](int ith, int nth) {
-    int64_t b, e;
-    ThreadPool::split(n_out_, ith, nth, b, e, g);
-    if (b < e)
-      rp.pack(n_in_, data_ + size_t(b) * row_stride_, row_stride_, e - b,
-              packed_.get() + rp.packed_bytes(n_in_, b));
-  });
-  row_group_ = g;
-  repack_ = &rp;
 }
 
 size_t activation_bytes(DType t, int64_t n_in, int64_t M) {
@@ -114,9 +125,11 @@ void gemm_rows(int ith, int nth, const WeightMatrix& W, const uint8_t* A, size_t
   int64_t b, e;
   if (W.packed()) {
     ThreadPool::split(W.n_out(), ith, nth, b, e, W.row_group());
-    if (b < e)
-      W.repack()->gemm(W.n_in(), W.packed_data() + W.repack()->packed_bytes(W.n_in(), b), e - b, A,
+    const int64_t np = W.n_packed(), pe = std::min(e, np), tb = std::max(b, np);
+    if (b < pe)
+      W.repack()->gemm(W.n_in(), W.packed_data() + W.repack()->packed_bytes(W.n_in(), b), pe - b, A,
                        a_stride, M, Y + b, ldy);
+    if (tb < e) W.gemm()(W.n_in(), W.row(tb), W.row_stride(), e - tb, A, a_stride, M, Y + tb, ldy);
     return;
   }
   ThreadPool::split(W.n_out(), ith, nth, b, e, 16);

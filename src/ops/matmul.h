@@ -32,10 +32,12 @@ class WeightMatrix {
   // `data` must outlive the matrix (it is the mapping). Checks type and row geometry.
   static Result<WeightMatrix> make(const char* name, DType type, int64_t n_out, int64_t n_in,
                                    const void* data, size_t nbytes);
-  // Load-time preparation. Copies the rows into huge-page memory when `placement` asks for it
-  // (kAuto: when the active kernels prefer it for this type), then repacks for the active kernel
-  // table if `repack` and it has a repack entry for this type.
-  // Resident copies come from `arena` when given.
+  // Load-time preparation. If `repack` and the active kernel table has a repack entry for this
+  // type, the rows in whole row groups are repacked into huge-page memory and their file pages
+  // released (the packed copy replaces them; `placement` is then moot for those rows, a tail of
+  // n_out % row_group rows stays mapped). Otherwise copies the rows into huge-page memory when
+  // `placement` asks for it (kAuto: when the active kernels prefer it for this type).
+  // Resident and packed copies come from `arena` when given.
   void prepare(ThreadPool& pool, Placement placement, bool repack, HugeArena* arena = nullptr);
   bool resident() const { return owned_ != nullptr; }
 
@@ -48,6 +50,7 @@ class WeightMatrix {
   bool packed() const { return packed_ != nullptr; }
   const uint8_t* packed_data() const { return packed_.get(); }
   int row_group() const { return row_group_; }
+  int64_t n_packed() const { return n_packed_; }  // rows [0, n_packed) are in the packed copy
   const kernels::RepackEntry* repack() const { return repack_; }
   // The kernels of this weight, bound from the active table when the matrix is made (once per
   // model load, not looked up per matmul).
@@ -62,6 +65,7 @@ class WeightMatrix {
   std::shared_ptr<uint8_t[]> owned_;  // resident copy of the rows (data_ points into it)
   std::shared_ptr<uint8_t[]> packed_;
   int row_group_ = 0;
+  int64_t n_packed_ = 0;
   const kernels::RepackEntry* repack_ = nullptr;
   kernels::GemmFn gemm_ = nullptr;
   kernels::QuantizeRowFn quant_ = nullptr;

@@ -1,8 +1,15 @@
 #include "runtime/session.h"
 
+#include <cstdlib>
+#include <string>
 #include <thread>
 
 namespace hearth::runtime {
+
+bool repack_by_default() {
+  const char* e = std::getenv("HEARTH_REPACK");
+  return e && (std::string(e) == "1" || std::string(e) == "true");
+}
 
 Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const EngineOptions& o) {
   auto e = std::unique_ptr<Engine>(new Engine());

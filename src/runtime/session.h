@@ -16,9 +16,14 @@
 
 namespace hearth::runtime {
 
+// Load-time repacking of weights into the kernels' interleaved layouts (Q4_K, Q5_K, Q6_K on
+// AVX-512): decode ~1.4x faster, but prefill ~14% slower and loading ~2 s longer for a 1B model
+// (docs/PERFORMANCE.md), so off unless HEARTH_REPACK=1 until prefill reads the packed layout.
+bool repack_by_default();
+
 struct EngineOptions {
   int n_threads = 0;  // 0: all cores
-  bool repack = true;
+  bool repack = repack_by_default();
   ops::Placement placement = ops::Placement::kAuto;
 };
 

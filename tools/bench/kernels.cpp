@@ -4,7 +4,7 @@
 // one thread, at every ISA level the CPU has; the figure is nanoseconds per 256 weights per
 // activation row, so levels and types compare directly and a change to an inner loop shows up
 // without the noise of a whole-model run. M=1 is decode, M=4 a small batch, M=64 and 256 prefill.
-//   usage: hearth-kernel-bench [TYPE...]     (default: the common weight types)
+//   usage: hearth-kernel-bench [--stream] [TYPE...]     (default: the common weight types)
 #include "kernels/kernels.h"
 
 #include <algorithm>
@@ -39,12 +39,65 @@ double best_seconds(F&& fn, int inner) {
 
 }  // namespace
 
+// --stream: one activation row (decode) against a matrix far larger than the caches (the
+// 128256 x 2048 output head of the bench model), one thread, best of 5: weight GB/s per core of
+// the file-layout gemm and of the packed layout, the per-core side of the bandwidth bound.
+int stream(const std::vector<std::string>& names) {
+  constexpr int64_t K = 2048, kRows = 128256;
+  std::printf("decode (M=1) streaming a %lld x %lld matrix, 1 thread, best of 5: GB/s\n\n",
+              (long long)kRows, (long long)K);
+  std::printf("| type | level | file layout | packed |\n|---|---|---:|---:|\n");
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> row(K), y(kRows);
+  for (const auto& name : names) {
+    const TypeTraits* tt = find_type_by_name(name);
+    if (!tt || !tt->storable) return 2;
+    const TypeTraits& at = type_traits(tt->vec_dot_type);
+    const size_t ws = row_bytes(*tt, K);
+    std::vector<uint8_t> w(ws * kRows), a(row_bytes(at, K));
+    for (int64_t r = 0; r < kRows; ++r) {
+      if (r < 64)
+        for (auto& v : row) v = nd(rng);
+      tt->quantize_row(row.data(), &w[size_t(r) * ws], K);  // 64 distinct rows, repeated
+    }
+    act_quantizer(at)(row.data(), a.data(), K);
+    const int l = int(kernels::detected_isa());
+    const auto& t = kernels::table(kernels::Isa(l));
+    const double gb = double(w.size()) / 1e9;
+    const double s0 = best_seconds(
+        [&] { t.gemm[uint32_t(tt->type)](K, w.data(), ws, kRows, a.data(), 0, 1, y.data(), 0); },
+        1);
+    std::printf("| %s | %s | %.1f |", tt->name, kernels::isa_name(kernels::Isa(l)), gb / s0);
+    const auto& rp = t.repack[uint32_t(tt->type)];
+    if (rp.row_group > 0) {
+      std::vector<uint8_t> packed(rp.packed_bytes(K, kRows));
+      rp.pack(K, w.data(), ws, kRows, packed.data());
+      std::vector<uint8_t>().swap(w);
+      const double s1 =
+          best_seconds([&] { rp.gemm(K, packed.data(), kRows, a.data(), 0, 1, y.data(), 0); }, 1);
+      std::printf(" %.1f |\n", double(packed.size()) / 1e9 / s1);
+    } else {
+      std::printf(" - |\n");
+    }
+  }
+  return 0;
+}
+
 int main(int argc, char** argv) {
   std::vector<std::string> names;
-  for (int i = 1; i < argc; ++i) names.push_back(argv[i]);
+  bool streaming = false;
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--stream")
+      streaming = true;
+    else
+      names.push_back(argv[i]);
+  if (streaming)
+    return stream(names.empty() ? std::vector<std::string>{"q4_K", "q5_K", "q6_K", "q8_0", "q4_0"}
+                                : names);
   if (names.empty()) names = {"q4_K", "q5_K", "q6_K", "q8_0", "q4_0", "iq4_xs", "q3_K", "q2_K"};
   constexpr int64_t K = 2048, kRows = 64;  // 64 x 2048 Q8_0 = 136 KiB: in L2 everywhere
-  const int64_t Ms[] = {1, 4, 64, 256};
+  const int64_t Ms[] = {1, 2, 4, 8, 64, 256};
   std::mt19937 rng(1);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::vector<float> wf(size_t(K * kRows)), af(size_t(K * 256));
@@ -79,6 +132,20 @@ int main(int argc, char** argv) {
         const int inner = std::max<int>(1, int(256 / m));
         const double s = best_seconds(
             [&] { gemm(K, w.data(), ws, kRows, a.data(), as, m, y.data(), size_t(kRows)); }, inner);
+        std::printf(" %.2f |", s * 1e9 / double(kRows * (K / 256) * m));
+      }
+      std::printf("\n");
+      // The load-time repacked layout of this level, if it has one (ops/ uses it instead).
+      const auto& rp = t.repack[uint32_t(tt->type)];
+      if (rp.row_group <= 0 || kRows % rp.row_group != 0) continue;
+      std::vector<uint8_t> packed(rp.packed_bytes(K, kRows));
+      rp.pack(K, w.data(), ws, kRows, packed.data());
+      std::printf("| %s | %s packed |", tt->name, kernels::isa_name(kernels::Isa(l)));
+      for (int64_t m : Ms) {
+        const int inner = std::max<int>(1, int(256 / m));
+        const double s = best_seconds(
+            [&] { rp.gemm(K, packed.data(), kRows, a.data(), as, m, y.data(), size_t(kRows)); },
+            inner);
         std::printf(" %.2f |", s * 1e9 / double(kRows * (K / 256) * m));
       }
       std::printf("\n");

@@ -10,6 +10,7 @@ void register_avx512(KernelTable& t) {
   register_avx512_attn(t);
   register_avx512_peak(t);
   register_avx512_unpacked(t);
+  register_avx512_repacked(t);
 }
 
 }  // namespace hearth::kernels

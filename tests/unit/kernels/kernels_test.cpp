@@ -136,6 +136,64 @@ TEST(Kernels, PrefillGemmShapesMatchReference) {
     }
 }
 
+// Load-time repacked weights (KernelTable::repack) against dequantize + dot in double, at every
+// level that registers an entry: every M path (decode, small batches, prefill through the column
+// GEMM), several row groups, K from one super-block to thousands. The packed kernels sum the
+// integer products exactly and round once per super-block, so they stay within float rounding of
+// the exact dot: tolerance 1e-5 of sum |w * a| (float epsilon is 6e-8; the slack covers the
+// per-super-block float steps of long rows).
+TEST(Kernels, RepackedGemmMatchesDoubleReference) {
+  int checked = 0;
+  for (const TypeTraits* tt : weight_types())
+    for (Isa isa : levels()) {
+      const RepackEntry& rp = table(isa).repack[uint32_t(tt->type)];
+      if (rp.row_group <= 0) continue;
+      const TypeTraits& at = type_traits(tt->vec_dot_type);
+      for (int64_t K : {256, 768, 4096}) {
+        if (K % tt->block_elems != 0 || K % at.block_elems != 0) continue;
+        const int64_t R = 3 * rp.row_group;
+        for (int64_t M : {1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 33}) {
+          auto q = make(*tt, K, R, M, uint32_t(7 * M + K + uint32_t(tt->type)));
+          std::vector<float> wf(size_t(K * R)), af(size_t(K * M));
+          for (int64_t r = 0; r < R; ++r)
+            tt->dequantize_row(q.w.data() + r * q.w_stride, wf.data() + r * K, K);
+          for (int64_t m = 0; m < M; ++m)
+            at.dequantize_row(q.a.data() + m * q.a_stride, af.data() + m * K, K);
+          std::vector<uint8_t> packed(rp.packed_bytes(K, R) + 1, 0xA5);
+          rp.pack(K, q.w.data(), q.w_stride, R, packed.data());
+          ASSERT_EQ(packed.back(), 0xA5) << tt->name << ": pack wrote past packed_bytes";
+          // Rows are linear in the packed copy: pack the second group alone, compare the bytes.
+          std::vector<uint8_t> part(rp.packed_bytes(K, rp.row_group));
+          rp.pack(K, q.w.data() + rp.row_group * q.w_stride, q.w_stride, rp.row_group, part.data());
+          ASSERT_EQ(std::memcmp(part.data(), packed.data() + rp.packed_bytes(K, rp.row_group),
+                                part.size()),
+                    0)
+              << tt->name;
+          // ldy > R: the kernels must not write outside their rows.
+          const int64_t ldy = R + 5;
+          std::vector<float> y(size_t(M * ldy), NAN);
+          rp.gemm(K, packed.data(), R, q.a.data(), q.a_stride, M, y.data(), size_t(ldy));
+          for (int64_t m = 0; m < M; ++m) {
+            for (int64_t r = 0; r < R; ++r) {
+              double ref = 0, mag = 0;
+              for (int64_t k = 0; k < K; ++k) {
+                const double p = double(wf[r * K + k]) * double(af[m * K + k]);
+                ref += p;
+                mag += std::fabs(p);
+              }
+              EXPECT_NEAR(y[m * ldy + r], ref, 1e-5 * mag + 1e-6)
+                  << tt->name << " " << isa_name(isa) << " K=" << K << " M=" << M << " r=" << r;
+            }
+            for (int64_t r = R; r < ldy; ++r) EXPECT_TRUE(std::isnan(y[m * ldy + r]));
+          }
+          ++checked;
+        }
+      }
+    }
+  std::printf("repacked (type, level, K, M) cases checked: %d\n", checked);
+  if (detected_isa() >= Isa::kAvx512) EXPECT_GT(checked, 0);
+}
+
 TEST(Kernels, ActivationQuantizersAreBitIdentical) {
   for (DType at : {DType::Q8_0, DType::Q8_1, DType::Q8_K, DType::F16, DType::BF16}) {
     const TypeTraits* tt = find_type(uint32_t(at));

@@ -1,0 +1,392 @@
+// AVX-512 VNNI kernels on load-time repacked K-quant weights (kernels.h's RepackEntry), for
+// decode and small batches at the memory-bandwidth bound.
+//
+// Layout. Rows are taken in groups of 16; a group is stored super-block after super-block
+// (256 elements of each of its 16 rows), groups one after the other, so a thread's share of a
+// matrix is one sequential stream. Within a group's super-block every 64-byte vector holds 4
+// bytes of each of the 16 rows — 32-bit lane i = row i — so vpdpbusd against an activation quad
+// broadcast from memory ({1to16}) sums 16 rows at once: no horizontal sums, and the per-row
+// scales sit in lanes too, applied with one integer multiply per sub-block for all 16 rows.
+// The byte count per row is the file's (no padding, no widened scales):
+//
+//   Q4_K, 2304 bytes = 16 x 144:
+//     [0, 2048)     qs: vector c = 8p + k (p: sub-block pair, k: quad) holds dword k of the
+//                   original qs[32p .. 32p + 32) of each row: low nibbles = elements 64p + 4k
+//                   .. +3 (sub-block 2p), high nibbles = elements 64p + 32 + 4k .. +3 (2p + 1).
+//     [2048, 2240)  the 12 scale bytes as three vectors: vector w lane i = dword w of row i's
+//                   scales (6-bit scales/mins unpacked with a few vector ops per 16 rows).
+//     [2240, 2272)  d of the 16 rows (f16);  [2272, 2304) dmin of the 16 rows (f16).
+//   Q5_K, 2816 bytes = 16 x 176: Q4_K's layout with the fifth bits inserted after qs:
+//     [0, 2048) qs as Q4_K;  [2048, 2560) qh: vector k = dword k of qh of each row (bit 2p of a
+//     byte tops the low nibble of vector (p, k), bit 2p + 1 its high nibble);  [2560, 2752)
+//     scales;  [2752, 2784) d;  [2784, 2816) dmin.
+//   Q6_K, 3360 bytes = 16 x 210:
+//     [0, 2048)     ql: vector 16n + k (n: 128-element half, k < 16) = dword k of ql[64n ..] of
+//                   each row (low nibbles elements 128n + 4k .., high nibbles 128n + 64 + 4k ..).
+//     [2048, 3072)  qh: vector 8n + k = dword k of qh[32n ..] of each row; bit pair t of a byte
+//                   tops element 128n + 32t + 4k + byte.
+//     [3072, 3328)  scales: vector j (32 bytes) holds (scale 2j, scale 2j + 1) of each row as an
+//                   int8 pair, sign-extended to an int16 pair per lane.
+//     [3328, 3360)  d of the 16 rows (f16).
+//
+// Sums: per 16 rows an int32 lane accumulates sum_j scale_j * dot_j (the dots of a sub-block are
+// at most 32 * 15 * 128 for Q4_K, 16 * 63 * 128 for Q6_K: the scaled sums stay far below 2^31)
+// and the min / offset term sum_j m_j * bsum_j by vpdpwssd against the activation's bsums; one
+// float conversion per super-block. Results differ from the unpacked kernels only by float
+// rounding (exact integer sums, one rounding fewer per sub-block).
+//
+// Every M runs here, prefill too: tiles of up to 4 activation rows re-read a group from cache.
+// In cache that beat unpacking for the column GEMM (hearth-kernel-bench: Q4_K 1.1 vs 1.9-2.0 ns
+// per 256 weights per activation row at M = 64 and 256), but on the whole 1B model pp512 measured
+// 20-28% below main's gemm_vnni (Zen 5, 2 threads): prefill is still to be fixed (open issue).
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+#include "kernels/x86_avx512/common.h"
+#include "kernels/x86_avx512/x86_avx512.h"
+#include "quant/blocks.h"
+#include "quant/kquants.h"
+
+namespace hearth::kernels {
+namespace {
+
+using namespace avx512;
+
+constexpr int kGroup = 16;
+constexpr size_t kQ4Bytes = kGroup * sizeof(block_q4_K);  // one group's super-block
+constexpr size_t kQ5Bytes = kGroup * sizeof(block_q5_K);
+constexpr size_t kQ6Bytes = kGroup * sizeof(block_q6_K);
+static_assert(kQ4Bytes == 2304 && kQ5Bytes == 2816 && kQ6Bytes == 3360);
+
+// Q4_K and Q5_K share one layout but for Q5_K's qh, inserted after qs.
+template <bool kQ5>
+struct K4Layout {
+  using Block = std::conditional_t<kQ5, block_q5_K, block_q4_K>;
+  static constexpr size_t kQh = 2048, kScales = kQ5 ? 2560 : 2048, kD = kScales + 192,
+                          kDmin = kD + 32, kBytes = kDmin + 32;
+  static_assert(kBytes == kGroup * sizeof(Block));
+};
+
+inline int32_t load32(const void* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+// Activation quad broadcast to 16 lanes (folds into vpdpbusd as a {1to16} memory operand).
+inline __m512i bcast4(const void* p) {
+  return _mm512_set1_epi32(load32(p));
+}
+
+// Every cache line of a group's super-block two super-blocks ahead, into L2 (prefetcht1, as
+// x86/row_stream.h does). One thread's rows are one sequential stream, but the hardware
+// prefetcher alone left single-core streaming at 14-23 GB/s where this reached 21-27
+// (hearth-kernel-bench --stream, Q4_K, on a busy shared machine: indicative only). Past the end
+// of the matrix the hints are harmless (prefetches do not fault).
+template <size_t kBytes>
+[[gnu::always_inline]] inline void prefetch_ahead(const uint8_t* g) {
+  const char* p = reinterpret_cast<const char*>(g) + 2 * kBytes;
+  for (size_t off = 0; off < kBytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T1);
+}
+
+// ---- Packing (load time; scalar, parallel over the pool by ops/).
+
+// Dword k of a row's field -> lane i of vector k.
+inline void put_dwords(uint8_t* dst, const uint8_t* src, int n_dwords, int i) {
+  for (int k = 0; k < n_dwords; ++k) std::memcpy(dst + 64 * k + 4 * i, src + 4 * k, 4);
+}
+
+template <bool kQ5>
+size_t k4_packed_bytes(int64_t K, int64_t n_rows) {
+  return size_t(n_rows / kGroup) * size_t(K / QK_K) * K4Layout<kQ5>::kBytes;
+}
+
+template <bool kQ5>
+void k4_pack(int64_t K, const void* W, size_t w_stride, int64_t n_rows, void* out) {
+  using L = K4Layout<kQ5>;
+  const int64_t nsb = K / QK_K;
+  auto* o = static_cast<uint8_t*>(out);
+  for (int64_t g = 0; g < n_rows / kGroup; ++g)
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      uint8_t* p = o + size_t(g * nsb + sb) * L::kBytes;
+      for (int i = 0; i < kGroup; ++i) {
+        const auto& b = reinterpret_cast<const typename L::Block*>(
+            static_cast<const uint8_t*>(W) + size_t(g * kGroup + i) * w_stride)[sb];
+        put_dwords(p, b.qs, 32, i);
+        if constexpr (kQ5) put_dwords(p + L::kQh, b.qh, 8, i);
+        put_dwords(p + L::kScales, b.scales, 3, i);
+        std::memcpy(p + L::kD + 2 * i, &b.d, 2);
+        std::memcpy(p + L::kDmin + 2 * i, &b.dmin, 2);
+      }
+    }
+}
+
+size_t q6k_packed_bytes(int64_t K, int64_t n_rows) {
+  return size_t(n_rows / kGroup) * size_t(K / QK_K) * kQ6Bytes;
+}
+
+void q6k_pack(int64_t K, const void* W, size_t w_stride, int64_t n_rows, void* out) {
+  const int64_t nsb = K / QK_K;
+  auto* o = static_cast<uint8_t*>(out);
+  for (int64_t g = 0; g < n_rows / kGroup; ++g)
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      uint8_t* p = o + size_t(g * nsb + sb) * kQ6Bytes;
+      for (int i = 0; i < kGroup; ++i) {
+        const auto& b = reinterpret_cast<const block_q6_K*>(static_cast<const uint8_t*>(W) +
+                                                            size_t(g * kGroup + i) * w_stride)[sb];
+        put_dwords(p, b.ql, 32, i);
+        put_dwords(p + 2048, b.qh, 16, i);
+        for (int j = 0; j < 8; ++j) std::memcpy(p + 3072 + 32 * j + 2 * i, b.scales + 2 * j, 2);
+        std::memcpy(p + 3328 + 2 * i, &b.d, 2);
+      }
+    }
+}
+
+// ---- Decode and small batches: NC activation rows against one group of 16 rows.
+
+// Byte b of each dword, zero-extended to the dword (vpshufb control, same in every 128-bit lane).
+inline __m512i byte_of_dword(int b) {
+  const auto c = [b](int r) { return 4 * r + b; };
+  return _mm512_broadcast_i32x4(_mm_setr_epi8(char(c(0)), -1, -1, -1, char(c(1)), -1, -1, -1,
+                                              char(c(2)), -1, -1, -1, char(c(3)), -1, -1, -1));
+}
+// Bytes b and b + 1 of each dword as a zero-extended int16 pair.
+inline __m512i pair_of_dword(int b) {
+  const auto c = [b](int r, int k) { return char(4 * r + b + k); };
+  return _mm512_broadcast_i32x4(_mm_setr_epi8(c(0, 0), -1, c(0, 1), -1, c(1, 0), -1, c(1, 1), -1,
+                                              c(2, 0), -1, c(2, 1), -1, c(3, 0), -1, c(3, 1), -1));
+}
+
+// Y[c * ldy + i] = row i of the group . activation row c, for c < NC; nsb super-blocks.
+// Q5_K's fifth bit of the low (hi = false) or high nibbles of qs vector (p, k): bit 2p (+ 1) of
+// the qh bytes, moved to bit 4 (masked by the caller; 16-bit shifts, bits from the neighbouring
+// byte land outside bit 4).
+template <int P, bool kHi>
+[[gnu::always_inline]] inline __m512i q5_bit4(__m512i qh) {
+  constexpr int b = 2 * P + (kHi ? 1 : 0);
+  if constexpr (b < 4)
+    return _mm512_slli_epi16(qh, 4 - b);
+  else if constexpr (b == 4)
+    return qh;
+  else
+    return _mm512_srli_epi16(qh, b - 4);
+}
+
+template <bool kQ5, int NC>
+void k4_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, float* Y,
+              size_t ldy) {
+  using L = K4Layout<kQ5>;
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m6 = _mm512_set1_epi8(0x3f), m30 = _mm512_set1_epi8(0x30);
+  // Shuffle controls, built once (the p loop below is unrolled, but GCC rebuilt them per pass).
+  const __m512i byte_ctl[4] = {byte_of_dword(0), byte_of_dword(1), byte_of_dword(2),
+                               byte_of_dword(3)};
+  const __m512i pair_ctl[2] = {pair_of_dword(0), pair_of_dword(2)};
+  __m512 fsum[NC];
+  for (int c = 0; c < NC; ++c) fsum[c] = _mm512_setzero_ps();
+  const __m512i m10 = _mm512_set1_epi8(0x10);
+  for (int64_t sb = 0; sb < nsb; ++sb, g += L::kBytes) {
+    prefetch_ahead<L::kBytes>(g);
+    const block_q8_K* y[NC];
+    for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * a_stride) + sb;
+    // Scales and mins of the 16 rows (get_scale_min_k4, one dword per lane).
+    const __m512i w0 = _mm512_loadu_si512(g + L::kScales),
+                  w1 = _mm512_loadu_si512(g + L::kScales + 64),
+                  w2 = _mm512_loadu_si512(g + L::kScales + 128);
+    const __m512i sc_lo = _mm512_and_si512(w0, m6), mn_lo = _mm512_and_si512(w1, m6);
+    // (w2 & 0x0f) | ((w0 >> 2) & 0x30): ternlog 0xd8 = c ? b : a with c = the 0x0f mask.
+    const __m512i sc_hi =
+        _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w0, 2), m30), w2, m4, 0xd8);
+    const __m512i mn_hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w1, 2), m30),
+                                                    _mm512_srli_epi32(w2, 4), m4, 0xd8);
+    // Pair sums of the activation's 16-element bsums: sub-block j's sum, as int16 pairs (2p, 2p+1).
+    alignas(32) int32_t bsp[NC][8];
+    for (int c = 0; c < NC; ++c) {
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[c]->bsums));
+      const __m256i s32 = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
+      // Dwords 0, 1 | 4, 5 = pairs (0,1), (2,3) | (4,5), (6,7).
+      _mm256_store_si256(reinterpret_cast<__m256i*>(bsp[c]), _mm256_packs_epi32(s32, s32));
+    }
+    __m512i isc[NC], imn[NC];
+    for (int c = 0; c < NC; ++c) isc[c] = imn[c] = _mm512_setzero_si512();
+    auto pair = [&]<int p>() {
+      __m512i ilo[NC], ihi[NC];
+      for (int c = 0; c < NC; ++c) ilo[c] = ihi[c] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        const __m512i v = _mm512_loadu_si512(g + 64 * (8 * p + k));
+        __m512i lo = _mm512_and_si512(v, m4);
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        if constexpr (kQ5) {  // a | (b & 0x10): ternlog 0xf8
+          const __m512i h = _mm512_loadu_si512(g + L::kQh + 64 * k);
+          lo = _mm512_ternarylogic_epi32(lo, q5_bit4<p, false>(h), m10, 0xf8);
+          hi = _mm512_ternarylogic_epi32(hi, q5_bit4<p, true>(h), m10, 0xf8);
+        }
+        for (int c = 0; c < NC; ++c) {
+          ilo[c] = _mm512_dpbusd_epi32(ilo[c], lo, bcast4(y[c]->qs + 64 * p + 4 * k));
+          ihi[c] = _mm512_dpbusd_epi32(ihi[c], hi, bcast4(y[c]->qs + 64 * p + 32 + 4 * k));
+        }
+      }
+      const __m512i scv = p < 2 ? sc_lo : sc_hi, mnv = p < 2 ? mn_lo : mn_hi;
+      const __m512i s0 = _mm512_shuffle_epi8(scv, byte_ctl[2 * (p % 2)]);
+      const __m512i s1 = _mm512_shuffle_epi8(scv, byte_ctl[2 * (p % 2) + 1]);
+      const __m512i mp = _mm512_shuffle_epi8(mnv, pair_ctl[p % 2]);
+      const int bi = (p / 2) * 4 + p % 2;
+      for (int c = 0; c < NC; ++c) {
+        isc[c] = _mm512_add_epi32(isc[c], _mm512_mullo_epi32(ilo[c], s0));
+        isc[c] = _mm512_add_epi32(isc[c], _mm512_mullo_epi32(ihi[c], s1));
+        imn[c] = _mm512_dpwssd_epi32(imn[c], mp, _mm512_set1_epi32(bsp[c][bi]));
+      }
+    };
+    pair.template operator()<0>();
+    pair.template operator()<1>();
+    pair.template operator()<2>();
+    pair.template operator()<3>();
+    const __m512 d =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kD)));
+    const __m512 dmin =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kDmin)));
+    for (int c = 0; c < NC; ++c) {
+      const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(isc[c]), d,
+                                       _mm512_mul_ps(_mm512_cvtepi32_ps(imn[c]), dmin));
+      fsum[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(y[c]->d), fsum[c]);
+    }
+  }
+  for (int c = 0; c < NC; ++c) _mm512_storeu_ps(Y + c * ldy, fsum[c]);
+}
+
+template <int NC>
+void q6k_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, float* Y,
+               size_t ldy) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+  __m512 fsum[NC];
+  for (int c = 0; c < NC; ++c) fsum[c] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; ++sb, g += kQ6Bytes) {
+    prefetch_ahead<kQ6Bytes>(g);
+    const block_q8_K* y[NC];
+    for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * a_stride) + sb;
+    __m512i isc[NC], ioff[NC];
+    for (int c = 0; c < NC; ++c) isc[c] = ioff[c] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+    for (int n = 0; n < 2; ++n) {
+      // Scale pairs (8n + 2t, 8n + 2t + 1) for t < 4, as int16 pairs per lane.
+      __m512i sp[4];
+      for (int t = 0; t < 4; ++t)
+        sp[t] = _mm512_cvtepi8_epi16(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 3072 + 32 * (4 * n + t))));
+      // Offset term: sum_s scale_s * bsum_s, the bsums (2j, 2j + 1) being one dword.
+      for (int c = 0; c < NC; ++c)
+        for (int t = 0; t < 4; ++t)
+          ioff[c] = _mm512_dpwssd_epi32(ioff[c], sp[t], bcast4(y[c]->bsums + 8 * n + 2 * t));
+#pragma GCC unroll 2
+      for (int kh = 0; kh < 2; ++kh) {
+        __m512i acc[NC][4];
+        for (int c = 0; c < NC; ++c)
+          for (int t = 0; t < 4; ++t) acc[c][t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int k = 4 * kh; k < 4 * kh + 4; ++k) {
+          const __m512i la = _mm512_loadu_si512(g + 64 * (16 * n + k));
+          const __m512i lb = _mm512_loadu_si512(g + 64 * (16 * n + k + 8));
+          const __m512i h = _mm512_loadu_si512(g + 2048 + 64 * (8 * n + k));
+          // a | (b & 0x30): ternlog 0xf8.
+          __m512i q[4];
+          q[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(la, m4), _mm512_slli_epi16(h, 4), m30,
+                                           0xf8);
+          q[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(lb, m4), _mm512_slli_epi16(h, 2), m30,
+                                           0xf8);
+          q[2] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(la, 4), m4), h, m30,
+                                           0xf8);
+          q[3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(lb, 4), m4),
+                                           _mm512_srli_epi16(h, 2), m30, 0xf8);
+          for (int c = 0; c < NC; ++c)
+            for (int t = 0; t < 4; ++t)
+              acc[c][t] =
+                  _mm512_dpbusd_epi32(acc[c][t], q[t], bcast4(y[c]->qs + 128 * n + 32 * t + 4 * k));
+        }
+        // Vector t holds sub-block 8n + 2t + kh: the low (kh = 0) or high int16 of pair t.
+        for (int t = 0; t < 4; ++t) {
+          const __m512i s = kh == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(sp[t], 16), 16)
+                                    : _mm512_srai_epi32(sp[t], 16);
+          for (int c = 0; c < NC; ++c)
+            isc[c] = _mm512_add_epi32(isc[c], _mm512_mullo_epi32(acc[c][t], s));
+        }
+      }
+    }
+    const __m512 d =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 3328)));
+    for (int c = 0; c < NC; ++c) {
+      // q - 32 per element: the offset is 32 * sum scale * bsum.
+      const __m512i v = _mm512_sub_epi32(isc[c], _mm512_slli_epi32(ioff[c], 5));
+      fsum[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), d), _mm512_set1_ps(y[c]->d),
+                                fsum[c]);
+    }
+  }
+  for (int c = 0; c < NC; ++c) _mm512_storeu_ps(Y + c * ldy, fsum[c]);
+}
+
+// ---- The RepackEntry gemm: every M.
+
+using GroupFn = void (*)(int64_t, const uint8_t*, const uint8_t*, size_t, float*, size_t);
+
+template <GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, size_t kBytes>
+void packed_gemm(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_t a_stride,
+                 int64_t M, float* Y, size_t ldy) {
+  const int64_t nsb = K / QK_K;
+  const auto* w = static_cast<const uint8_t*>(Wp);
+  const auto* a = static_cast<const uint8_t*>(A);
+  // Decode and small batches: each group streams from memory once, further column tiles re-read
+  // it from L1. Prefill: chunks of groups (~256 KiB, kept in L2) swept by blocks of 64
+  // activation rows (kept in L2 too), so neither the weights nor the activations come from
+  // memory or L3 for every group.
+  const int64_t n_groups = n_rows / kGroup;
+  const int64_t chunk =
+      M <= 4 ? n_groups : std::max<int64_t>(1, int64_t(256 * 1024 / (size_t(nsb) * kBytes)));
+  const int64_t mblk = M <= 4 ? M : 64;
+  for (int64_t g0 = 0; g0 < n_groups; g0 += chunk) {
+    const int64_t g1 = std::min(n_groups, g0 + chunk);
+    for (int64_t mb = 0; mb < M; mb += mblk) {
+      const int64_t me = std::min(M, mb + mblk);
+      for (int64_t gi = g0; gi < g1; ++gi) {
+        const uint8_t* g = w + size_t(gi * nsb) * kBytes;
+        const int64_t r = gi * kGroup;
+        for (int64_t m0 = mb; m0 < me;) {
+          const int64_t left = me - m0;
+          const uint8_t* am = a + m0 * a_stride;
+          float* y = Y + m0 * ldy + r;
+          if (G4 && left >= 4) {
+            G4(nsb, g, am, a_stride, y, ldy);
+            m0 += 4;
+          } else if (left >= 3) {
+            G3(nsb, g, am, a_stride, y, ldy);
+            m0 += 3;
+          } else if (left == 2) {
+            G2(nsb, g, am, a_stride, y, ldy);
+            m0 += 2;
+          } else {
+            G1(nsb, g, am, a_stride, y, ldy);
+            m0 += 1;
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void register_avx512_repacked(KernelTable& t) {
+  t.repack[uint32_t(DType::Q4_K)] = {kGroup, k4_packed_bytes<false>, k4_pack<false>,
+                                     packed_gemm<k4_group<false, 1>, k4_group<false, 2>,
+                                                 k4_group<false, 3>, k4_group<false, 4>, kQ4Bytes>};
+  t.repack[uint32_t(DType::Q5_K)] = {kGroup, k4_packed_bytes<true>, k4_pack<true>,
+                                     packed_gemm<k4_group<true, 1>, k4_group<true, 2>,
+                                                 k4_group<true, 3>, k4_group<true, 4>, kQ5Bytes>};
+  // Q6_K holds 4 accumulators per activation row: 3 rows at most fit the registers.
+  t.repack[uint32_t(DType::Q6_K)] = {
+      kGroup, q6k_packed_bytes, q6k_pack,
+      packed_gemm<q6k_group<1>, q6k_group<2>, q6k_group<3>, nullptr, kQ6Bytes>};
+}
+
+}  // namespace hearth::kernels
