@@ -221,8 +221,10 @@ void k4_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, 
         __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
         if constexpr (kQ5) {  // a | (b & 0x10): ternlog 0xf8
           const __m512i h = _mm512_loadu_si512(g + L::kQh + 64 * k);
-          lo = _mm512_ternarylogic_epi32(lo, q5_bit4<p, false>(h), m10, 0xf8);
-          hi = _mm512_ternarylogic_epi32(hi, q5_bit4<p, true>(h), m10, 0xf8);
+          // Named first: clang's intrinsic is a macro, and a template's comma would split it.
+          const __m512i b4_lo = q5_bit4<p, false>(h), b4_hi = q5_bit4<p, true>(h);
+          lo = _mm512_ternarylogic_epi32(lo, b4_lo, m10, 0xf8);
+          hi = _mm512_ternarylogic_epi32(hi, b4_hi, m10, 0xf8);
         }
         for (int c = 0; c < NC; ++c) {
           ilo[c] = _mm512_dpbusd_epi32(ilo[c], lo, bcast4(y[c]->qs + 64 * p + 4 * k));
