@@ -219,27 +219,28 @@ def main():
         rng = np.random.default_rng(zlib.crc32(name.encode()))  # the same prompt in any subset
         prompt = [int(x) for x in rng.integers(1, n_vocab, size=n_prompt)]
         ref = oracle_logits(model, prompt, all_positions=True)
-        ours, info = hearth_logits(model, prompt, all_positions=True, info=True)
+        # Attention is tiled with an online softmax by default (ops/attention.cpp), not summed in
+        # llama.cpp's non-flash order. The strict check runs HEARTH_ATTN=exact (llama.cpp's
+        # order); the default tiled path is then held to twice the tolerance (Gemma 4 F16: 0.1),
+        # the size of llama.cpp's own flash/non-flash spread: its sharp attention (scale 1 on
+        # normed q, k) carries any float-order difference to the logits (llama.cpp flash vs
+        # non-flash 2.8e-2 and 5.9e-2 on gemma4-3l / gemma4-e). Measured on the tiled path:
+        # llama-llama3 BF16 2.1e-2 (tol 0.02 -> 0.04). See docs/testing.md.
+        os.environ["HEARTH_ATTN"] = "exact"
+        try:
+            exact, info = hearth_logits(model, prompt, all_positions=True, info=True)
+        finally:
+            del os.environ["HEARTH_ATTN"]
         keep = moe_confident(info, len(prompt))
         ties = int((~keep).sum())
         c.check(ties <= MOE_TIE_SHARE * len(prompt), f"{name}: {ties} router near-ties")
-        if arch == "gemma4" and dtype == "F16":
-            # Attention is tiled with an online softmax (ops/attention.cpp), not summed in
-            # llama.cpp's non-flash order, and Gemma 4's sharp attention (scale 1 on normed q, k)
-            # carries any float-order difference to the logits: llama.cpp's own flash attention
-            # is 2.8e-2 (gemma4-3l) and 5.9e-2 (gemma4-e) from its non-flash path on these files,
-            # hearth's tiled path 1.4e-2 and 5.4e-2 (an F32 cache: 9e-2). So the strict check
-            # runs HEARTH_ATTN=exact (llama.cpp's order: 5.5e-3 and 6.1e-3) and the tiled path
-            # gets 0.1, llama.cpp's own flash/non-flash spread with margin. See docs/testing.md.
-            os.environ["HEARTH_ATTN"] = "exact"
-            try:
-                exact, _ = hearth_logits(model, prompt, all_positions=True, info=True)
-            finally:
-                del os.environ["HEARTH_ATTN"]
-            c.compare_rows(f"{name} HEARTH_ATTN=exact", exact[keep], ref[keep], tol)
-            tol = 0.1
-        d = c.compare_rows(f"{name} all positions ({ties} router near-ties left out)", ours[keep],
-                           ref[keep], tol)
+        c.compare_rows(f"{name} HEARTH_ATTN=exact", exact[keep], ref[keep], tol)
+        ours, tinfo = hearth_logits(model, prompt, all_positions=True, info=True)
+        tkeep = keep & moe_confident(tinfo, len(prompt))
+        tiled_tol = 0.1 if arch == "gemma4" and dtype == "F16" else 2 * tol
+        d = c.compare_rows(
+            f"{name} all positions, tiled attention ({int((~tkeep).sum())} router near-ties left "
+            f"out)", ours[tkeep], ref[tkeep], tiled_tol)
         if "sliding_window" in hp:
             # A context large enough that sliding layers keep only a ring of recent positions:
             # the same numbers as the full cache.
@@ -255,7 +256,7 @@ def main():
             # Up to the first router near-tie in either run: a near-tie can pick other experts
             # in the two runs, and the recurrent state carries that into every later position.
             # (F32 weights: the two runs' router logits differ by ~1e-5, so 2e-4 is a near-tie.)
-            both = moe_confident(info, len(prompt), 2e-4) & moe_confident(rinfo, len(prompt), 2e-4)
+            both = moe_confident(tinfo, len(prompt), 2e-4) & moe_confident(rinfo, len(prompt), 2e-4)
             upto = int(np.argmin(both)) if not both.all() else len(prompt)
             dr = float(np.abs(rec[:upto] - ours[:upto]).max())
             c.check(dr <= tol / 10, f"{name}: recurrent vs chunked max|diff| {dr:.2e}")
@@ -268,7 +269,7 @@ def main():
         ref_g = oracle_greedy(model, g_prompt, 16)
         teacher = oracle_logits(model, g_prompt + ref_g[:-1], all_positions=True)[len(g_prompt) - 1:]
         limit = c.compare_greedy(name, ours_g, ref_g, teacher, tol)
-        print(f"{name:14s} {dtype:5s} {n_prompt} tokens: max|diff| {d:.2e} (tol {tol}), "
+        print(f"{name:14s} {dtype:5s} {n_prompt} tokens: max|diff| {d:.2e} (tol {tiled_tol}), "
               f"greedy equal {limit}/16", flush=True)
     c.finish()
 
