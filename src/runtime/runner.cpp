@@ -683,6 +683,19 @@ bool Runner::choose(Slot& s, const float* row, int32_t& t, bool& armed) {
     ++s.grammar_steps;
   } else {
     t = s.sampler->sample(row);
+    // The answer must follow a grammar (a format, a required or named tool call): an end of
+    // generation while still thinking would end the request without it. The thinking block is
+    // closed instead, as at the thinking budget, and the grammar takes over.
+    if (tok_->is_eog(t) && s.grammar && s.parser &&
+        s.parser->state() == parsers::OutputParser::State::kThinking) {
+      const auto close = tok_->encode("\n" + s.parser->format().think_close + "\n\n", false, true);
+      if (!close.empty()) {
+        t = close.front();
+        s.forced.assign(close.begin() + 1, close.end());
+        std::fprintf(stderr, "hearth: %s: end of generation while thinking; closing it\n",
+                     s.job->model.name.display().c_str());
+      }
+    }
   }
   return true;
 }
