@@ -50,16 +50,20 @@ Result<std::unique_ptr<DraftModel>> DraftModel::load(const std::string& path, Th
   return d;
 }
 
-Status DraftModel::forward() {
-  return model_->forward(*ctx_, batch_, logits_.data());
+// Evaluates batch_ and appends each request's greedy token where it asked for one (row >= 0).
+Status DraftModel::forward(std::span<Request> reqs) {
+  HEARTH_RETURN_IF_ERROR(model_->forward(*ctx_, batch_, logits_.data()));
+  for (auto& r : reqs)
+    if (r.row >= 0) {
+      const float* l = logits_.data() + int64_t(r.row) * n_vocab_;
+      r.out[r.n_out++] = int32_t(std::max_element(l, l + n_vocab_) - l);  // lowest id on ties
+      r.row = -1;
+    }
+  return Status::ok();
 }
 
 Status DraftModel::draft(std::span<Request> reqs) {
   const int n_batch = ctx_->params().n_batch;
-  auto argmax = [&](int row) {
-    const float* l = logits_.data() + int64_t(row) * n_vocab_;
-    return int32_t(std::max_element(l, l + n_vocab_) - l);  // lowest id on ties
-  };
   // Catch up: roll each sequence back to what it shares with its history, then feed the rest
   // (at least the last token, whose logits give the first draft token), in chunks of n_batch.
   for (auto& r : reqs) {
@@ -100,12 +104,7 @@ Status DraftModel::draft(std::span<Request> reqs) {
       r.fed += take;
     }
     if (batch_.empty()) break;
-    HEARTH_RETURN_IF_ERROR(forward());
-    for (auto& r : reqs)
-      if (r.row >= 0) {
-        r.out[r.n_out++] = argmax(r.row);
-        r.row = -1;
-      }
+    HEARTH_RETURN_IF_ERROR(forward(reqs));
   }
   // Then one token per step for every sequence that wants more.
   for (;;) {
@@ -121,12 +120,7 @@ Status DraftModel::draft(std::span<Request> reqs) {
       r.row = rows++;
     }
     if (batch_.empty()) break;
-    HEARTH_RETURN_IF_ERROR(forward());
-    for (auto& r : reqs)
-      if (r.row >= 0) {
-        r.out[r.n_out++] = argmax(r.row);
-        r.row = -1;
-      }
+    HEARTH_RETURN_IF_ERROR(forward(reqs));
   }
   return Status::ok();
 }

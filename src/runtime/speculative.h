@@ -62,7 +62,7 @@ class DraftModel {
 
  private:
   DraftModel() = default;
-  Status forward();
+  Status forward(std::span<Request> reqs);
 
   std::string path_;
   std::shared_ptr<gguf::GgufFile> file_;
