@@ -5,6 +5,8 @@
 #include <cstring>
 
 #include "gguf/gguf.h"
+#include "models/config.h"
+#include "models/weights.h"
 #include "train/gemm.h"
 
 namespace hearth::train {
@@ -85,6 +87,132 @@ Result<std::unique_ptr<Decoder>> Decoder::create(const DecoderConfig& cfg, uint6
   return m;
 }
 
+Result<std::unique_ptr<Decoder>> Decoder::with_lora(std::shared_ptr<gguf::GgufFile> f,
+                                                    ThreadPool& pool, const LoraOptions& lo) {
+  HEARTH_ASSIGN_OR_RETURN(std::string arch, f->get_string("general.architecture"));
+  if (arch != "llama")
+    return unsupported("[train] fine-tuning supports llama-architecture bases; this one is " +
+                       arch);
+  HEARTH_ASSIGN_OR_RETURN(models::ModelConfig mc,
+                          models::read_common_config(*f, arch, ops::RopeMode::kNorm));
+  if (lo.rank <= 0 || lo.rank > 4096) return invalid_argument("[train] LoRA rank must be 1..4096");
+  for (const auto& t : lo.targets)
+    if (t != "q" && t != "k" && t != "v" && t != "o" && t != "gate" && t != "up" && t != "down" &&
+        t != "output")
+      return invalid_argument("[train] unknown LoRA target '" + t +
+                              "' (choose from q, k, v, o, gate, up, down, output)");
+  std::unique_ptr<Decoder> m(new Decoder());
+  m->base_ = f;
+  m->arch_ = arch;
+  m->lora_ = lo;
+  m->norms_ = &m->frozen_;
+  const gguf::TensorInfo* embd = f->find_tensor("token_embd.weight");
+  if (!embd || embd->shape.size() != 2 || embd->shape[1] != mc.n_embd)
+    return corrupt("[train] the base has no token_embd.weight of width n_embd");
+  DecoderConfig& c = m->cfg_;
+  c.n_vocab = embd->shape[0];
+  c.n_embd = mc.n_embd;
+  c.n_layer = mc.n_layer;
+  c.n_head = mc.n_head;
+  c.n_head_kv = mc.n_head_kv;
+  c.head_dim = mc.head_dim;
+  c.n_ff = mc.n_ff;
+  c.n_ctx = mc.n_ctx_train;
+  c.norm_eps = mc.norm_eps;
+  c.rope_base = mc.rope.freq_base;
+  c.tied_output = f->find_tensor("output.weight") == nullptr;
+  if (mc.head_dim_v != mc.head_dim || !mc.n_ff_layers.empty())
+    return unsupported(
+        "[train] this base's shape (value heads or per-layer FFN sizes) is not "
+        "supported for fine-tuning");
+  m->frozen_embd_ = embd;
+  models::WeightLoader w(*f, pool, false, ops::Placement::kMapped, arch);
+  auto has = [&](const char* t) {
+    return std::find(lo.targets.begin(), lo.targets.end(), t) != lo.targets.end();
+  };
+  struct Pending {
+    FrozenLinear* lin;
+    std::string name;
+  };
+  std::vector<Pending> adapted;
+  auto frozen = [&](const std::string& name, int64_t rows, int64_t cols,
+                    const char* target) -> Result<std::unique_ptr<Linear>> {
+    HEARTH_ASSIGN_OR_RETURN(ops::WeightMatrix wm, w.matrix(name, rows, cols));
+    auto l = std::make_unique<FrozenLinear>(pool, wm, lo.exact_backward);
+    if (has(target)) adapted.push_back({l.get(), name});
+    return std::unique_ptr<Linear>(std::move(l));
+  };
+  const int64_t d = c.n_embd, qd = c.n_head * c.head_dim, kd = c.n_head_kv * c.head_dim;
+  std::vector<std::pair<size_t, std::vector<float>>> norm_values;
+  auto norm = [&](const std::string& name) -> Result<size_t> {
+    HEARTH_ASSIGN_OR_RETURN(std::vector<float> v, w.vector(name, d));
+    const size_t idx = m->frozen_.add(name, {d}, false);
+    norm_values.emplace_back(idx, std::move(v));
+    return idx;
+  };
+  m->layers_.resize(size_t(c.n_layer));
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    auto& L = m->layers_[size_t(il)];
+    const int i = int(il);
+    HEARTH_ASSIGN_OR_RETURN(L.attn_norm, norm(models::blk(i, "attn_norm.weight")));
+    HEARTH_ASSIGN_OR_RETURN(L.wq, frozen(models::blk(i, "attn_q.weight"), qd, d, "q"));
+    HEARTH_ASSIGN_OR_RETURN(L.wk, frozen(models::blk(i, "attn_k.weight"), kd, d, "k"));
+    HEARTH_ASSIGN_OR_RETURN(L.wv, frozen(models::blk(i, "attn_v.weight"), kd, d, "v"));
+    HEARTH_ASSIGN_OR_RETURN(L.wo, frozen(models::blk(i, "attn_output.weight"), d, qd, "o"));
+    HEARTH_ASSIGN_OR_RETURN(L.ffn_norm, norm(models::blk(i, "ffn_norm.weight")));
+    HEARTH_ASSIGN_OR_RETURN(L.wg, frozen(models::blk(i, "ffn_gate.weight"), c.n_ff, d, "gate"));
+    HEARTH_ASSIGN_OR_RETURN(L.wu, frozen(models::blk(i, "ffn_up.weight"), c.n_ff, d, "up"));
+    HEARTH_ASSIGN_OR_RETURN(L.wd, frozen(models::blk(i, "ffn_down.weight"), d, c.n_ff, "down"));
+  }
+  HEARTH_ASSIGN_OR_RETURN(m->out_norm_, norm("output_norm.weight"));
+  HEARTH_ASSIGN_OR_RETURN(m->head_, frozen(c.tied_output ? "token_embd.weight" : "output.weight",
+                                           c.n_vocab, d, "output"));
+  if (c.tied_output && has("output"))
+    return invalid_argument(
+        "[train] the base ties its output to token_embd; LoRA on 'output' "
+        "would change the embeddings too");
+  m->frozen_.finalize();
+  for (auto& [idx, v] : norm_values) std::copy(v.begin(), v.end(), m->frozen_.value(idx));
+  // The LoRA matrices: A ~ U(±1/sqrt(n_in)) (as PEFT initialises it), B = 0.
+  std::vector<std::pair<size_t, size_t>> ab;
+  for (auto& p : adapted) {
+    const size_t a = m->store_.add(p.name + ".lora_a", {lo.rank, p.lin->n_in()}, false);
+    const size_t b = m->store_.add(p.name + ".lora_b", {p.lin->n_out(), lo.rank}, false);
+    ab.emplace_back(a, b);
+  }
+  m->store_.finalize();
+  Rng rng(lo.seed);
+  for (size_t i = 0; i < adapted.size(); ++i) {
+    FrozenLinear::Lora l{&m->store_, ab[i].first, ab[i].second, lo.rank, lo.alpha / float(lo.rank)};
+    const float bound = 1.0f / std::sqrt(float(adapted[i].lin->n_in()));
+    float* a = m->store_.value(l.a);
+    for (size_t j = 0; j < m->store_.info(l.a).count; ++j)
+      a[j] = float((2 * rng.uniform() - 1) * bound);
+    adapted[i].lin->set_lora(l);
+  }
+  ops::RopeParams rp = mc.rope;
+  HEARTH_ASSIGN_OR_RETURN(auto freqs, w.optional_vector("rope_freqs.weight", rp.n_rot / 2));
+  if (freqs) {
+    m->rope_freqs_ = std::move(*freqs);
+    rp.freq_factors = m->rope_freqs_.data();
+  }
+  m->rope_.params = rp;
+  return m;
+}
+
+Status Decoder::export_adapter(const std::string& path) const {
+  if (!base_) return invalid_argument("[train] only a fine-tuned model has an adapter to export");
+  gguf::GgufWriter w;
+  w.set_string("general.architecture", arch_);
+  w.set_string("general.type", "adapter");
+  w.set_string("adapter.type", "lora");
+  w.set_f32("adapter.lora.alpha", lora_.alpha);
+  for (const auto& p : store_.infos())
+    HEARTH_RETURN_IF_ERROR(w.add_tensor(p.name, DType::F32, p.shape,
+                                        store_.values.data() + p.offset, p.count * sizeof(float)));
+  return w.write(path);
+}
+
 void Decoder::params_changed(ThreadPool& pool) {
   for (auto& L : layers_)
     for (Linear* l :
@@ -145,7 +273,7 @@ void Decoder::layer_forward(ThreadPool& pool, size_t il, const float* x_in, floa
                             const AttentionShape& as) {
   Layer& L = layers_[il];
   const int64_t N = as.n_seq * as.n_tok, d = cfg_.n_embd;
-  rmsnorm_forward(pool, x_in, store_.value(L.attn_norm), N, d, cfg_.norm_eps, s_.a.data(),
+  rmsnorm_forward(pool, x_in, norms_->value(L.attn_norm), N, d, cfg_.norm_eps, s_.a.data(),
                   s_.rinv1.data());
   L.wq->forward(pool, s_.a.data(), N, s_.q.data(), ws_);
   L.wk->forward(pool, s_.a.data(), N, s_.k.data(), ws_);
@@ -156,7 +284,7 @@ void Decoder::layer_forward(ThreadPool& pool, size_t il, const float* x_in, floa
                     attn_tmp_);
   L.wo->forward(pool, s_.o.data(), N, s_.x1.data(), ws_);
   add_into(pool, s_.x1.data(), x_in, size_t(N * d));
-  rmsnorm_forward(pool, s_.x1.data(), store_.value(L.ffn_norm), N, d, cfg_.norm_eps, s_.b.data(),
+  rmsnorm_forward(pool, s_.x1.data(), norms_->value(L.ffn_norm), N, d, cfg_.norm_eps, s_.b.data(),
                   s_.rinv2.data());
   L.wg->forward(pool, s_.b.data(), N, s_.gt.data(), ws_);
   L.wu->forward(pool, s_.b.data(), N, s_.up.data(), ws_);
@@ -175,8 +303,8 @@ void Decoder::layer_backward(ThreadPool& pool, size_t il, const float* x_in, flo
                   dup_.data());
   L.wg->backward(pool, s_.b.data(), dgt_.data(), N, db_.data(), false, ws_);
   L.wu->backward(pool, s_.b.data(), dup_.data(), N, db_.data(), true, ws_);
-  rmsnorm_backward(pool, s_.x1.data(), store_.value(L.ffn_norm), s_.rinv2.data(), db_.data(), N, d,
-                   dtmp_.data(), store_.grad(L.ffn_norm));
+  rmsnorm_backward(pool, s_.x1.data(), norms_->value(L.ffn_norm), s_.rinv2.data(), db_.data(), N, d,
+                   dtmp_.data(), norms_->grad(L.ffn_norm));
   add_into(pool, dx, dtmp_.data(), size_t(N * d));  // dx is now ∂L/∂x1
   // x1 = x_in + Wo · attention.
   L.wo->backward(pool, s_.o.data(), dx, N, do_.data(), false, ws_);
@@ -187,8 +315,8 @@ void Decoder::layer_backward(ThreadPool& pool, size_t il, const float* x_in, flo
   L.wq->backward(pool, s_.a.data(), dq_.data(), N, db_.data(), false, ws_);
   L.wk->backward(pool, s_.a.data(), dk_.data(), N, db_.data(), true, ws_);
   L.wv->backward(pool, s_.a.data(), dv_.data(), N, db_.data(), true, ws_);
-  rmsnorm_backward(pool, x_in, store_.value(L.attn_norm), s_.rinv1.data(), db_.data(), N, d,
-                   dtmp_.data(), store_.grad(L.attn_norm));
+  rmsnorm_backward(pool, x_in, norms_->value(L.attn_norm), s_.rinv1.data(), db_.data(), N, d,
+                   dtmp_.data(), norms_->grad(L.attn_norm));
   add_into(pool, dx, dtmp_.data(), size_t(N * d));  // ∂L/∂x_in
 }
 
@@ -215,13 +343,18 @@ Result<LossSum> Decoder::run(ThreadPool& pool, const Batch& b, bool backward, fl
   const size_t plane = size_t(N) * d;
   auto x_at = [&](size_t l) { return xs_.data() + l * plane; };
 
-  const float* E = store_.value(tok_embd_);
-  for (int64_t r = 0; r < N; ++r)
-    std::memcpy(x_at(0) + r * d, E + size_t(b.tokens[r]) * d, sizeof(float) * size_t(d));
+  if (frozen_embd_) {
+    for (int64_t r = 0; r < N; ++r)
+      models::dequantize_row_of(*frozen_embd_, b.tokens[r], x_at(0) + r * d);
+  } else {
+    const float* E = store_.value(tok_embd_);
+    for (int64_t r = 0; r < N; ++r)
+      std::memcpy(x_at(0) + r * d, E + size_t(b.tokens[r]) * d, sizeof(float) * size_t(d));
+  }
   for (size_t il = 0; il < layers_.size(); ++il)
     layer_forward(pool, il, x_at(il), x_at(il + 1), as);
   const float* xL = x_at(layers_.size());
-  rmsnorm_forward(pool, xL, store_.value(out_norm_), N, d, cfg_.norm_eps, fn_.data(),
+  rmsnorm_forward(pool, xL, norms_->value(out_norm_), N, d, cfg_.norm_eps, fn_.data(),
                   rinv_out_.data());
   head_->forward(pool, fn_.data(), N, logits_.data(), ws_);
   if (logits_out) std::memcpy(logits_out, logits_.data(), sizeof(float) * size_t(N * V));
@@ -234,12 +367,13 @@ Result<LossSum> Decoder::run(ThreadPool& pool, const Batch& b, bool backward, fl
 
   // Head: logits = output · fn.
   head_->backward(pool, fn_.data(), logits_.data(), N, dtmp_.data(), false, ws_);
-  rmsnorm_backward(pool, xL, store_.value(out_norm_), rinv_out_.data(), dtmp_.data(), N, d,
-                   dx_.data(), store_.grad(out_norm_));
+  rmsnorm_backward(pool, xL, norms_->value(out_norm_), rinv_out_.data(), dtmp_.data(), N, d,
+                   dx_.data(), norms_->grad(out_norm_));
   for (size_t il = layers_.size(); il-- > 0;) {
     layer_forward(pool, il, x_at(il), x_at(il + 1), as);  // recompute the intermediates
     layer_backward(pool, il, x_at(il), dx_.data(), as);
   }
+  if (frozen_embd_) return out;
   float* dE = store_.grad(tok_embd_);
   for (int64_t r = 0; r < N; ++r) {
     float* g = dE + size_t(b.tokens[r]) * d;
@@ -250,7 +384,7 @@ Result<LossSum> Decoder::run(ThreadPool& pool, const Batch& b, bool backward, fl
 }
 
 Status Decoder::export_gguf(const std::string& path, const std::string& tokenizer_gguf,
-                            const std::string& name) const {
+                            const std::string& name, const std::string& chat_template) const {
   HEARTH_ASSIGN_OR_RETURN(auto tok, gguf::GgufFile::open(tokenizer_gguf));
   gguf::GgufWriter w;
   w.set_string("general.architecture", "llama");
@@ -272,6 +406,10 @@ Status Decoder::export_gguf(const std::string& path, const std::string& tokenize
   for (const auto& e : tok->metadata()) {
     if (e.key.rfind("tokenizer.", 0) != 0) continue;
     w.copy_value(std::string(e.key), e.value);
+  }
+  if (!chat_template.empty()) {
+    w.remove("tokenizer.chat_template");
+    w.set_string("tokenizer.chat_template", chat_template);
   }
   if (auto toks = tok->get_string_array("tokenizer.ggml.tokens"); toks.is_ok())
     vocab = int64_t(toks->size());

@@ -17,6 +17,7 @@
 
 #include "base/status.h"
 #include "base/thread_pool.h"
+#include "gguf/gguf.h"
 #include "ops/rope.h"
 #include "train/layers.h"
 #include "train/linear.h"
@@ -43,6 +44,16 @@ struct Batch {
   const float* weights = nullptr;
 };
 
+// Which matrices of a base model get LoRA matrices, and their shape.
+struct LoraOptions {
+  int64_t rank = 16;
+  float alpha = 32;
+  // Any of q, k, v, o, gate, up, down, output.
+  std::vector<std::string> targets = {"q", "k", "v", "o", "gate", "up", "down"};
+  bool exact_backward = false;  // F32 transposed base copies instead of BF16 (tests)
+  uint64_t seed = 1;
+};
+
 struct LossSum {
   double loss = 0;    // Σ w · cross-entropy
   double weight = 0;  // Σ w
@@ -52,6 +63,14 @@ class Decoder {
  public:
   // A model whose matrices are DenseLinear (trained from scratch), initialised from `seed`.
   static Result<std::unique_ptr<Decoder>> create(const DecoderConfig& cfg, uint64_t seed);
+
+  // A base model from a GGUF file (architecture llama), frozen in its own quantization, with
+  // trainable LoRA matrices on the chosen matrices (B starts at zero: the adapter starts as a
+  // no-op). The file must outlive the decoder.
+  static Result<std::unique_ptr<Decoder>> with_lora(std::shared_ptr<gguf::GgufFile> base,
+                                                    ThreadPool& pool, const LoraOptions& lo);
+  // Writes the LoRA matrices as a llama.cpp GGUF adapter (general.type = adapter).
+  Status export_adapter(const std::string& path) const;
 
   const DecoderConfig& config() const { return cfg_; }
   ParamStore& params() { return store_; }
@@ -64,9 +83,10 @@ class Decoder {
                       float* logits_out = nullptr);
 
   // Writes a GGUF the inference engine (and llama.cpp) loads: architecture "llama", F32
-  // tensors, tokenizer.* keys copied from `tokenizer_gguf` (a vocab-only or full model file).
+  // tensors, tokenizer.* keys copied from `tokenizer_gguf` (a vocab-only or full model file),
+  // its chat template replaced by `chat_template` when that is not empty.
   Status export_gguf(const std::string& path, const std::string& tokenizer_gguf,
-                     const std::string& name) const;
+                     const std::string& name, const std::string& chat_template = "") const;
 
  private:
   struct Layer {
@@ -85,7 +105,14 @@ class Decoder {
                       const AttentionShape& as);
 
   DecoderConfig cfg_;
-  ParamStore store_;
+  ParamStore store_;   // what trains
+  ParamStore frozen_;  // a base model's norms (their gradients are computed and ignored)
+  ParamStore* norms_ = &store_;
+  std::shared_ptr<gguf::GgufFile> base_;
+  const gguf::TensorInfo* frozen_embd_ = nullptr;  // a base model's token_embd, read by rows
+  std::vector<float> rope_freqs_;
+  std::string arch_ = "llama";
+  LoraOptions lora_;
   size_t tok_embd_ = 0, out_norm_ = 0, output_ = 0;
   std::vector<Layer> layers_;
   std::unique_ptr<Linear> head_;

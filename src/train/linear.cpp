@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "base/fp16.h"
+#include "quant/types.h"
 #include "train/gemm.h"
 
 namespace hearth::train {
@@ -57,6 +59,113 @@ void DenseLinear::backward(ThreadPool& pool, const float* X, const float* dY, in
   float* out = accumulate ? ws.tmp.data() : dX;
   gemm_nt(pool, N, n_in_, n_out_, dY, size_t(n_out_), wt_.data(), size_t(n_out_), out,
           size_t(n_in_));
+  if (accumulate) add_into(pool, dX, out, size_t(N) * n_in_);
+}
+
+}  // namespace hearth::train
+
+namespace hearth::train {
+
+FrozenLinear::FrozenLinear(ThreadPool& pool, const ops::WeightMatrix& w, bool exact) : w_(w) {
+  n_in_ = w.n_in();
+  n_out_ = w.n_out();
+  const DType t = exact ? DType::F32 : DType::BF16;
+  const size_t esize = exact ? 4 : 2;
+  wt_data_.resize(size_t(n_in_) * size_t(n_out_) * esize);
+  const TypeTraits& tt = type_traits(w.type());
+  // Each thread dequantizes a band of W's rows and writes them as columns of Wᵀ.
+  pool.run([&](int ith, int nth) {
+    int64_t b, e;
+    ThreadPool::split(n_out_, ith, nth, b, e, 32);
+    std::vector<float> row(static_cast<size_t>(n_in_));
+    for (int64_t r = b; r < e; ++r) {
+      tt.dequantize_row(w.row(r), row.data(), n_in_);
+      if (exact) {
+        auto* dst = reinterpret_cast<float*>(wt_data_.data());
+        for (int64_t i = 0; i < n_in_; ++i) dst[size_t(i) * n_out_ + r] = row[size_t(i)];
+      } else {
+        auto* dst = reinterpret_cast<uint16_t*>(wt_data_.data());
+        for (int64_t i = 0; i < n_in_; ++i)
+          dst[size_t(i) * n_out_ + r] = fp32_to_bf16(row[size_t(i)]);
+      }
+    }
+  });
+  auto m =
+      ops::WeightMatrix::make("transposed", t, n_in_, n_out_, wt_data_.data(), wt_data_.size());
+  if (m) wt_ = *m;  // F32 and BF16 rows of any length are always valid
+}
+
+void FrozenLinear::scratch(int64_t N, size_t& xt, size_t& dyt, size_t& tmp) const {
+  xt = size_t(N) * n_in_;
+  dyt = size_t(N) * n_out_;
+  tmp = size_t(std::max(N, lora_.rank)) * size_t(std::max(n_in_, n_out_));
+}
+
+void FrozenLinear::refresh(ThreadPool& pool) {
+  if (!lora_.store) return;
+  const int64_t r = lora_.rank;
+  at_.resize(size_t(n_in_ * r));
+  bt_.resize(size_t(n_out_ * r));
+  transpose(pool, r, n_in_, lora_.store->value(lora_.a), size_t(n_in_), at_.data(), size_t(r));
+  transpose(pool, n_out_, r, lora_.store->value(lora_.b), size_t(r), bt_.data(), size_t(n_out_));
+}
+
+void FrozenLinear::forward(ThreadPool& pool, const float* X, int64_t N, float* Y, Workspace& ws) {
+  ops::matmul(pool, w_, X, N, Y, ms_);
+  if (!lora_.store) return;
+  const int64_t r = lora_.rank;
+  u_.resize(size_t(N * r));
+  gemm_nt(pool, N, r, n_in_, X, size_t(n_in_), lora_.store->value(lora_.a), size_t(n_in_),
+          u_.data(), size_t(r));
+  float* t = ws.tmp.data();
+  gemm_nt(pool, N, n_out_, r, u_.data(), size_t(r), lora_.store->value(lora_.b), size_t(r), t,
+          size_t(n_out_));
+  const float s = lora_.scale;
+  pool.run([&](int ith, int nth) {
+    int64_t b, e;
+    ThreadPool::split(N * n_out_, ith, nth, b, e, 16);
+    for (int64_t i = b; i < e; ++i) Y[i] += s * t[i];
+  });
+}
+
+void FrozenLinear::backward(ThreadPool& pool, const float* X, const float* dY, int64_t N, float* dX,
+                            bool accumulate, Workspace& ws) {
+  float* t = ws.tmp.data();
+  if (lora_.store) {
+    const int64_t r = lora_.rank;
+    const float s = lora_.scale;
+    if (at_.empty()) refresh(pool);
+    // u = X·Aᵀ again (the forward value was overwritten by later layers' forward passes).
+    u_.resize(size_t(N * r));
+    du_.resize(size_t(N * r));
+    gemm_nt(pool, N, r, n_in_, X, size_t(n_in_), lora_.store->value(lora_.a), size_t(n_in_),
+            u_.data(), size_t(r));
+    // dB += s · dYᵀ · u ; du = s · dY · B ; dA += duᵀ · X.
+    transpose(pool, N, n_out_, dY, size_t(n_out_), ws.dyt.data(), size_t(N));
+    std::vector<float> ut(size_t(N * r));
+    transpose(pool, N, r, u_.data(), size_t(r), ut.data(), size_t(N));
+    gemm_nt(pool, n_out_, r, N, ws.dyt.data(), size_t(N), ut.data(), size_t(N), t, size_t(r));
+    float* gb = lora_.store->grad(lora_.b);
+    for (int64_t i = 0; i < n_out_ * r; ++i) gb[i] += s * t[i];
+    gemm_nt(pool, N, r, n_out_, dY, size_t(n_out_), bt_.data(), size_t(n_out_), du_.data(),
+            size_t(r));
+    for (auto& v : du_) v *= s;
+    transpose(pool, N, r, du_.data(), size_t(r), ut.data(), size_t(N));
+    transpose(pool, N, n_in_, X, size_t(n_in_), ws.xt.data(), size_t(N));
+    gemm_nt(pool, r, n_in_, N, ut.data(), size_t(N), ws.xt.data(), size_t(N), t, size_t(n_in_));
+    add_into(pool, lora_.store->grad(lora_.a), t, size_t(r * n_in_));
+  }
+  if (!dX) return;
+  // dX = dY · W through the transposed copy, plus du · A for the adapter.
+  float* out = accumulate ? t : dX;
+  ops::matmul(pool, wt_, dY, N, out, ms_);
+  if (lora_.store) {
+    const int64_t r = lora_.rank;
+    std::vector<float> la(size_t(N * n_in_));
+    gemm_nt(pool, N, n_in_, r, du_.data(), size_t(r), at_.data(), size_t(r), la.data(),
+            size_t(n_in_));
+    add_into(pool, out, la.data(), size_t(N * n_in_));
+  }
   if (accumulate) add_into(pool, dX, out, size_t(N) * n_in_);
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "ops/matmul.h"
 #include "train/params.h"
 
 namespace hearth::train {
@@ -52,6 +53,36 @@ class DenseLinear final : public Linear {
   ParamStore& store_;
   size_t param_;
   std::vector<float> wt_;  // Wᵀ (n_in × n_out), for dX = dY · W
+};
+
+// A frozen base weight (any GGUF type, read in place through the inference kernels) with an
+// optional trainable low-rank update: Y = X · Wᵀ + scale · (X · Aᵀ) · Bᵀ, A (rank × n_in) and
+// B (n_out × rank) in a ParamStore. The backward pass needs dY · W, which the quantized layout
+// cannot give by rows; a transposed copy of W is made once at construction, in BF16 (half the
+// memory of F32, and the BF16 kernels' speed) or, with `exact`, in F32 (tests).
+class FrozenLinear final : public Linear {
+ public:
+  struct Lora {
+    ParamStore* store = nullptr;
+    size_t a = 0, b = 0;  // parameter indices
+    int64_t rank = 0;
+    float scale = 1;  // alpha / rank
+  };
+  FrozenLinear(ThreadPool& pool, const ops::WeightMatrix& w, bool exact);
+  void set_lora(const Lora& l) { lora_ = l; }
+  const Lora& lora() const { return lora_; }
+  void forward(ThreadPool& pool, const float* X, int64_t N, float* Y, Workspace& ws) override;
+  void backward(ThreadPool& pool, const float* X, const float* dY, int64_t N, float* dX,
+                bool accumulate, Workspace& ws) override;
+  void refresh(ThreadPool& pool) override;
+  void scratch(int64_t N, size_t& xt, size_t& dyt, size_t& tmp) const override;
+
+ private:
+  ops::WeightMatrix w_, wt_;
+  std::vector<uint8_t> wt_data_;
+  ops::MatmulScratch ms_;
+  Lora lora_;
+  std::vector<float> u_, du_, at_, bt_;  // X·Aᵀ, its gradient, Aᵀ, Bᵀ
 };
 
 // dst[i] += src[i] over the pool.
