@@ -11,7 +11,7 @@ void add_bench_command(CLI::App& app);
 // Speculative decoding on and off, alternating (bench-spec).
 void add_spec_bench_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
-// Training: hearth train (from scratch).
+// Training: hearth train (from scratch) and hearth finetune (LoRA adapters).
 void add_train_command(CLI::App& app);
 // Text in and out: tokenize, detokenize.
 void add_text_commands(CLI::App& app);

@@ -1,5 +1,7 @@
 // `hearth train`: a small llama-family model trained from scratch on this machine, from plain
 // text and chat data, exported as a GGUF any llama.cpp-compatible runtime loads.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -30,6 +32,77 @@ std::string fmt_time(double s) {
   else
     std::snprintf(b, sizeof b, "%dm%02ds", int(s / 60), int(s) % 60);
   return b;
+}
+
+bool print_progress(const train::Progress& p) {
+  if (p.step % 10 == 0 || p.eval_loss >= 0 || p.step == p.steps || p.step <= 3) {
+    std::fprintf(stderr, "step %6lld/%lld  loss %.4f", (long long)p.step, (long long)p.steps,
+                 p.loss);
+    if (p.eval_loss >= 0) std::fprintf(stderr, "  eval %.4f", p.eval_loss);
+    std::fprintf(stderr, "  lr %.2e  |g| %.2f  %.0f tok/s  ETA %s\n", double(p.lr),
+                 double(p.grad_norm), p.tokens_per_s, fmt_time(p.eta_s).c_str());
+  }
+  return true;
+}
+
+int64_t steps_for_epochs(double epochs, size_t tokens, const train::TrainOptions& t) {
+  const double per_step = double(t.n_seq * t.n_tok * t.grad_accum);
+  return std::max<int64_t>(1, int64_t(std::ceil(epochs * double(tokens) / per_step)));
+}
+
+struct FinetuneOpts {
+  std::string base, out, resume;
+  train::DataOptions data;
+  train::LoraOptions lora;
+  train::TrainOptions train;
+  std::string targets = "q,k,v,o,gate,up,down";
+  double epochs = 1;
+  int threads = 0;
+};
+
+int run_finetune(FinetuneOpts& o) {
+  auto fail = [](const Status& st) {
+    std::fprintf(stderr, "hearth: %s\n", st.message().c_str());
+    return 1;
+  };
+  auto bf = gguf::GgufFile::open(o.base);
+  if (!bf) return fail(bf.status());
+  auto tok = tokenizer::Tokenizer::from_gguf(**bf);
+  if (!tok) return fail(tok.status());
+  std::optional<templates::JinjaChatTemplate> tmpl;
+  if (auto t = templates::jinja_chat_template(**bf); t.is_ok()) tmpl = *t;
+  auto data = train::build_dataset(**tok, tmpl ? &*tmpl : nullptr, o.data);
+  if (!data) return fail(data.status());
+  size_t weighted = 0;
+  for (float w : data->train.weights) weighted += w > 0;
+  std::fprintf(stderr, "data: %zu tokens (%zu with loss) in %zu documents, %zu held back\n",
+               data->train.tokens.size(), weighted, data->train.documents, data->eval.documents);
+  o.lora.targets.clear();
+  for (size_t p = 0; p <= o.targets.size();) {
+    size_t c = o.targets.find(',', p);
+    if (c == std::string::npos) c = o.targets.size();
+    if (c > p) o.lora.targets.push_back(o.targets.substr(p, c - p));
+    p = c + 1;
+  }
+  ThreadPool pool(o.threads > 0 ? o.threads : int(std::thread::hardware_concurrency()));
+  auto m = train::Decoder::with_lora(*bf, pool, o.lora);
+  if (!m) return fail(m.status());
+  o.train.n_tok = std::min<int64_t>(o.train.n_tok, int64_t(data->train.tokens.size()) - 1);
+  o.train.steps = steps_for_epochs(o.epochs, data->train.tokens.size(), o.train);
+  o.train.warmup = std::min<int64_t>(o.train.warmup, o.train.steps / 10);
+  std::fprintf(stderr, "LoRA rank %lld alpha %g on %s: %zu trainable parameters, %lld steps\n",
+               (long long)o.lora.rank, double(o.lora.alpha), o.targets.c_str(),
+               (*m)->params().total(), (long long)o.train.steps);
+  train::Trainer tr(**m, o.train);
+  if (!o.resume.empty()) {
+    if (Status st = tr.resume(o.resume); !st) return fail(st);
+    std::fprintf(stderr, "resumed from %s at step %lld\n", o.resume.c_str(), (long long)tr.step());
+  }
+  if (Status st = tr.run(pool, *data, print_progress); !st) return fail(st);
+  if (Status e = (*m)->export_adapter(o.out); !e) return fail(e);
+  std::fprintf(stderr, "wrote %s (load it with a Modelfile ADAPTER line or llama.cpp --lora)\n",
+               o.out.c_str());
+  return 0;
 }
 
 int run_train(TrainOpts& o) {
@@ -76,16 +149,7 @@ int run_train(TrainOpts& o) {
     if (Status st = tr.resume(o.resume); !st) return fail(st);
     std::fprintf(stderr, "resumed from %s at step %lld\n", o.resume.c_str(), (long long)tr.step());
   }
-  Status st = tr.run(pool, *data, [&](const train::Progress& p) {
-    if (p.step % 10 == 0 || p.eval_loss >= 0 || p.step == p.steps) {
-      std::fprintf(stderr, "step %6lld/%lld  loss %.4f", (long long)p.step, (long long)p.steps,
-                   p.loss);
-      if (p.eval_loss >= 0) std::fprintf(stderr, "  eval %.4f", p.eval_loss);
-      std::fprintf(stderr, "  lr %.2e  |g| %.2f  %.0f tok/s  ETA %s\n", double(p.lr),
-                   double(p.grad_norm), p.tokens_per_s, fmt_time(p.eta_s).c_str());
-    }
-    return true;
-  });
+  Status st = tr.run(pool, *data, print_progress);
   if (!st) return fail(st);
   if (Status e = (*m)->export_gguf(o.out, o.tokenizer, o.name, template_text); !e) return fail(e);
   std::fprintf(stderr, "wrote %s\n", o.out.c_str());
@@ -135,6 +199,33 @@ void add_train_command(CLI::App& app) {
   c->add_option("-t,--threads", o.threads, "threads (default: all cores)");
   c->add_option("-o,--output", o.out, "output GGUF")->required();
   c->callback([] { std::exit(run_train(o)); });
+
+  static FinetuneOpts f;
+  auto* ft = app.add_subcommand(
+      "finetune", "train a LoRA adapter on a frozen (quantized) base model, QLoRA-style");
+  ft->add_option("base", f.base, "base model GGUF (llama architecture)")->required();
+  ft->add_option("--data", f.data.chat_files, "chat data: JSON lines of {\"messages\": [...]}");
+  ft->add_option("--text", f.data.text_files, "plain text (documents split at form-feed lines)");
+  ft->add_option("--eval-every-doc", f.data.eval_every, "hold back every n-th document (0: none)")
+      ->default_val(0);
+  ft->add_option("--rank", f.lora.rank, "LoRA rank")->default_val(16);
+  ft->add_option("--alpha", f.lora.alpha, "LoRA alpha (scale = alpha / rank)")->default_val(32);
+  ft->add_option("--targets", f.targets, "matrices to adapt: q,k,v,o,gate,up,down,output");
+  ft->add_option("--epochs", f.epochs, "passes over the training tokens")->default_val(1);
+  ft->add_option("--lr", f.train.adam.lr, "peak learning rate")->default_val(2e-4);
+  ft->add_option("--warmup", f.train.warmup, "warm-up steps (at most a tenth of the run)")
+      ->default_val(20);
+  ft->add_option("--ctx", f.train.n_tok, "tokens per sequence")->default_val(512);
+  ft->add_option("--seqs", f.train.n_seq, "sequences per micro-batch")->default_val(1);
+  ft->add_option("--accum", f.train.grad_accum, "micro-batches per step")->default_val(4);
+  ft->add_option("--wd", f.train.adam.weight_decay, "AdamW weight decay")->default_val(0);
+  ft->add_option("--seed", f.train.seed, "data order seed")->default_val(1);
+  ft->add_option("--checkpoint", f.train.checkpoint, "checkpoint file (written periodically)");
+  ft->add_option("--checkpoint-every", f.train.checkpoint_every, "steps between checkpoints");
+  ft->add_option("--resume", f.resume, "continue from this checkpoint");
+  ft->add_option("-t,--threads", f.threads, "threads (default: all cores)");
+  ft->add_option("-o,--output", f.out, "adapter GGUF to write")->required();
+  ft->callback([] { std::exit(run_finetune(f)); });
 }
 
 }  // namespace hearth::cli

@@ -48,49 +48,87 @@ int32_t end_token(const tokenizer::Tokenizer& tok) {
 
 }  // namespace
 
-Result<TokenStream> render_conversation(const tokenizer::Tokenizer& tok,
-                                        const templates::JinjaChatTemplate& tmpl,
-                                        const nlohmann::ordered_json& messages) {
+namespace {
+
+Status check_messages(const nlohmann::ordered_json& messages) {
   if (!messages.is_array() || messages.empty())
     return invalid_argument("[train] a conversation needs a non-empty \"messages\" array");
-  TokenStream out;
-  std::string done;  // text rendered so far
-  auto add_text = [&](const std::string& text, float w) -> Status {
-    if (text.compare(0, done.size(), done) != 0)
-      return invalid_argument(
-          "[train] the chat template does not render conversations as a growing prefix; it "
-          "cannot be used to weight assistant turns");
-    out.append(tok.encode(std::string_view(text).substr(done.size()), false, true), w);
-    done = text;
-    return Status::ok();
-  };
   for (size_t i = 0; i < messages.size(); ++i) {
     const auto& m = messages[i];
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") ||
         !m["content"].is_string())
       return invalid_argument("[train] message " + std::to_string(i) +
                               " needs string \"role\" and \"content\"");
-    templates::ChatInput in;
-    in.messages = nlohmann::ordered_json(messages.begin(), messages.begin() + long(i));
-    if (m["role"] == "assistant") {
-      in.add_generation_prompt = true;  // the prompt the model answers
-      HEARTH_ASSIGN_OR_RETURN(std::string prompt, templates::render_jinja_chat(tmpl, in));
-      HEARTH_RETURN_IF_ERROR(add_text(prompt, 0.0f));
-      in.messages.push_back(m);
-      in.add_generation_prompt = false;
-      HEARTH_ASSIGN_OR_RETURN(std::string full, templates::render_jinja_chat(tmpl, in));
-      HEARTH_RETURN_IF_ERROR(add_text(full, 1.0f));
-    } else if (i + 1 == messages.size()) {
-      in.messages.push_back(m);
-      in.add_generation_prompt = false;
-      HEARTH_ASSIGN_OR_RETURN(std::string full, templates::render_jinja_chat(tmpl, in));
-      HEARTH_RETURN_IF_ERROR(add_text(full, 0.0f));
-    }
   }
+  return Status::ok();
+}
+
+// The prompt an assistant turn answers and the text with that turn: render(messages[:i]) with
+// the generation prompt, render(messages[:i+1]) without.
+Status render_turn(const templates::JinjaChatTemplate& tmpl, const nlohmann::ordered_json& msgs,
+                   size_t i, std::string& prompt, std::string& full) {
+  templates::ChatInput in;
+  in.messages = nlohmann::ordered_json(msgs.begin(), msgs.begin() + long(i));
+  in.add_generation_prompt = true;
+  HEARTH_ASSIGN_OR_RETURN(prompt, templates::render_jinja_chat(tmpl, in));
+  in.messages.push_back(msgs[i]);
+  in.add_generation_prompt = false;
+  HEARTH_ASSIGN_OR_RETURN(full, templates::render_jinja_chat(tmpl, in));
+  return Status::ok();
+}
+
+void add_bos(const tokenizer::Tokenizer& tok, TokenStream& s, size_t at) {
   if (tok.add_bos() && tok.special().bos >= 0 &&
-      (out.tokens.empty() || out.tokens[0] != tok.special().bos)) {
-    out.tokens.insert(out.tokens.begin(), tok.special().bos);
-    out.weights.insert(out.weights.begin(), 0.0f);
+      (s.tokens.size() <= at || s.tokens[at] != tok.special().bos)) {
+    s.tokens.insert(s.tokens.begin() + long(at), tok.special().bos);
+    s.weights.insert(s.weights.begin() + long(at), 0.0f);
+  }
+}
+
+}  // namespace
+
+Result<TokenStream> render_conversation(const tokenizer::Tokenizer& tok,
+                                        const templates::JinjaChatTemplate& tmpl,
+                                        const nlohmann::ordered_json& messages) {
+  HEARTH_RETURN_IF_ERROR(check_messages(messages));
+  // Most templates render a conversation as a growing prefix: then one sequence holds every
+  // turn, tokenized piece by piece as a server sees it (prompt, then generated tokens).
+  TokenStream out;
+  std::string done;
+  bool growing = true;
+  for (size_t i = 0; i < messages.size() && growing; ++i) {
+    if (messages[i]["role"] != "assistant") continue;
+    std::string prompt, full;
+    HEARTH_RETURN_IF_ERROR(render_turn(tmpl, messages, i, prompt, full));
+    if (prompt.compare(0, done.size(), done) != 0 || full.compare(0, prompt.size(), prompt) != 0) {
+      growing = false;
+      break;
+    }
+    out.append(tok.encode(std::string_view(prompt).substr(done.size()), false, true), 0.0f);
+    out.append(tok.encode(std::string_view(full).substr(prompt.size()), false, true), 1.0f);
+    done = full;
+  }
+  if (growing) {
+    if (done.empty())
+      return invalid_argument("[train] a conversation has no assistant turn to learn from");
+    add_bos(tok, out, 0);
+    return out;
+  }
+  // Templates that rewrite history (Qwen 3 drops earlier turns' reasoning) give one sequence
+  // per assistant turn, each with the history as that template renders it.
+  out = TokenStream();
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (messages[i]["role"] != "assistant") continue;
+    std::string prompt, full;
+    HEARTH_RETURN_IF_ERROR(render_turn(tmpl, messages, i, prompt, full));
+    if (full.compare(0, prompt.size(), prompt) != 0)
+      return invalid_argument(
+          "[train] the chat template renders an assistant turn that does not continue its own "
+          "prompt; it cannot be used to weight assistant turns");
+    const size_t start = out.tokens.size();
+    out.append(tok.encode(prompt, false, true), 0.0f);
+    out.append(tok.encode(std::string_view(full).substr(prompt.size()), false, true), 1.0f);
+    add_bos(tok, out, start);
   }
   return out;
 }

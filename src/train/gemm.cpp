@@ -21,6 +21,9 @@ void gemm_nt(int64_t M, int64_t N, int64_t K, const float* A, size_t lda, const 
 
 void gemm_nt(ThreadPool& pool, int64_t M, int64_t N, int64_t K, const float* A, size_t lda,
              const float* B, size_t ldb, float* C, size_t ldc) {
+  // Waking the pool costs more than a small product takes.
+  if (double(M) * double(N) * double(K) < 65536.0 || pool.size() == 1)
+    return gemm_nt(M, N, K, A, lda, B, ldb, C, ldc);
   pool.run([&](int ith, int nth) {
     int64_t b, e;
     // Split the wider side, so small products still use every thread.
@@ -47,6 +50,8 @@ void transpose(int64_t rows, int64_t cols, const float* src, size_t src_ld, floa
 
 void transpose(ThreadPool& pool, int64_t rows, int64_t cols, const float* src, size_t src_ld,
                float* dst, size_t dst_ld) {
+  if (rows * cols < 32768 || pool.size() == 1)
+    return transpose(rows, cols, src, src_ld, dst, dst_ld);
   pool.run([&](int ith, int nth) {
     int64_t b, e;
     ThreadPool::split(cols, ith, nth, b, e, 32);

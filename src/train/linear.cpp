@@ -21,6 +21,10 @@ void Linear::scratch(int64_t N, size_t& xt, size_t& dyt, size_t& tmp) const {
 }
 
 void add_into(ThreadPool& pool, float* dst, const float* src, size_t n) {
+  if (n < 32768 || pool.size() == 1) {
+    for (size_t i = 0; i < n; ++i) dst[i] += src[i];
+    return;
+  }
   pool.run([&](int ith, int nth) {
     int64_t b, e;
     ThreadPool::split(int64_t(n), ith, nth, b, e, 16);

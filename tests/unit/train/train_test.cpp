@@ -11,9 +11,12 @@
 
 #include "gguf/gguf.h"
 #include "models/model.h"
+#include "templates/chat.h"
+#include "tokenizer/tokenizer.h"
 #include "train/adamw.h"
 #include "train/decoder.h"
 #include "train/gemm.h"
+#include "train/trainer.h"
 
 namespace hearth::train {
 namespace {
@@ -374,6 +377,103 @@ TEST(TrainLora, RefusesWhatItCannotTrain) {
   LoraOptions tied;
   tied.targets = {"output"};
   EXPECT_FALSE(Decoder::with_lora(*l, pool, tied).is_ok());
+}
+
+}  // namespace
+}  // namespace hearth::train
+
+namespace hearth::train {
+namespace {
+
+struct Rendered {
+  std::string weighted, all;
+};
+Rendered render(const std::string& fixture, const nlohmann::ordered_json& msgs) {
+  auto f = gguf::GgufFile::open(std::string(HEARTH_SHARED_DIR) + "/fixtures/" + fixture);
+  auto tok = tokenizer::Tokenizer::from_gguf(**f);
+  auto tmpl = templates::jinja_chat_template(**f);
+  EXPECT_TRUE(tmpl.is_ok());
+  auto s = render_conversation(**tok, *tmpl, msgs);
+  EXPECT_TRUE(s.is_ok()) << s.status().message();
+  Rendered r;
+  if (!s) return r;
+  EXPECT_EQ(s->tokens.size(), s->weights.size());
+  for (size_t i = 0; i < s->tokens.size(); ++i) {
+    const std::string p = (*tok)->piece(s->tokens[i]);
+    r.all += p;
+    if (s->weights[i] > 0) r.weighted += p;
+  }
+  return r;
+}
+
+const char* kChat = R"([
+    {"role":"system","content":"Be brief."},
+    {"role":"user","content":"Name a colour."},
+    {"role":"assistant","content":"Green."},
+    {"role":"user","content":"Another?"},
+    {"role":"assistant","content":"Red."}])";
+
+TEST(TrainData, ChatIsRenderedTurnByTurnWithLossOnlyOnAssistantTurns) {
+  const auto msgs = nlohmann::ordered_json::parse(kChat);
+  // Llama 3's template renders a growing prefix: one sequence, exactly the served text.
+  Rendered l = render("llama-F16.gguf", msgs);
+  EXPECT_EQ(l.weighted, "Green.<|eot_id|>Red.<|eot_id|>");
+  auto f = gguf::GgufFile::open(std::string(HEARTH_SHARED_DIR) + "/fixtures/llama-F16.gguf");
+  templates::ChatInput in;
+  in.messages = msgs;
+  in.add_generation_prompt = false;
+  EXPECT_EQ(l.all, *templates::render_jinja_chat(*templates::jinja_chat_template(**f), in));
+  // Qwen 3's rewrites earlier turns: a sequence per answer, the history as the template shows it.
+  Rendered q = render("qwen2-F16.gguf", msgs);
+  EXPECT_NE(q.weighted.find("Green.<|im_end|>"), std::string::npos) << q.weighted;
+  EXPECT_NE(q.weighted.find("Red.<|im_end|>"), std::string::npos) << q.weighted;
+  EXPECT_EQ(q.weighted.find("colour"), std::string::npos) << q.weighted;
+  EXPECT_EQ(q.weighted.find("Another"), std::string::npos) << q.weighted;
+
+  auto f2 = gguf::GgufFile::open(std::string(HEARTH_SHARED_DIR) + "/fixtures/llama-F16.gguf");
+  auto tok = tokenizer::Tokenizer::from_gguf(**f2);
+  auto tmpl = templates::jinja_chat_template(**f2);
+  EXPECT_FALSE(
+      render_conversation(**tok, *tmpl, nlohmann::ordered_json::parse(R"([{"role":"user"}])"))
+          .is_ok());
+  EXPECT_FALSE(
+      render_conversation(**tok, *tmpl,
+                          nlohmann::ordered_json::parse(R"([{"role":"user","content":"hi"}])"))
+          .is_ok());  // nothing to learn
+}
+
+TEST(TrainLoop, AResumedRunEndsWhereAnUninterruptedOneDoes) {
+  ThreadPool pool(2);
+  DecoderConfig cfg = tiny_config();
+  Dataset data;
+  Rng rng(3);
+  for (int i = 0; i < 400; ++i) {
+    data.train.tokens.push_back(int32_t(rng.next() % uint64_t(cfg.n_vocab)));
+    data.train.weights.push_back(i % 7 == 0 ? 0.0f : 1.0f);
+  }
+  TrainOptions o;
+  o.n_seq = 2;
+  o.n_tok = 8;
+  o.grad_accum = 2;
+  o.steps = 6;
+  o.warmup = 2;
+  auto straight = Decoder::create(cfg, 1);
+  Trainer t1(**straight, o);
+  ASSERT_TRUE(t1.run(pool, data, nullptr).is_ok());
+
+  const std::string ckpt = ::testing::TempDir() + "train_ckpt.gguf";
+  auto first = Decoder::create(cfg, 1);
+  TrainOptions half = o;
+  half.checkpoint = ckpt;
+  Trainer t2(**first, half);
+  ASSERT_TRUE(t2.run(pool, data, [](const Progress& p) { return p.step < 3; }).is_ok());
+  EXPECT_EQ(t2.step(), 3);
+  auto second = Decoder::create(cfg, 99);  // other initial weights: all must come from the file
+  Trainer t3(**second, o);
+  ASSERT_TRUE(t3.resume(ckpt).is_ok());
+  ASSERT_TRUE(t3.run(pool, data, nullptr).is_ok());
+  EXPECT_EQ((*second)->params().values, (*straight)->params().values);
+  std::filesystem::remove(ckpt);
 }
 
 }  // namespace
