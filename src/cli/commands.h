@@ -13,6 +13,8 @@ void add_spec_bench_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
 // Training: hearth train (from scratch) and hearth finetune (LoRA adapters).
 void add_train_command(CLI::App& app);
+// Perplexity and KL divergence of a model on a text.
+void add_perplexity_command(CLI::App& app);
 // Text in and out: tokenize, detokenize.
 void add_text_commands(CLI::App& app);
 // A conversation through a chat template.
