@@ -74,28 +74,32 @@ FrozenLinear::FrozenLinear(ThreadPool& pool, const ops::WeightMatrix& w, bool ex
   n_in_ = w.n_in();
   n_out_ = w.n_out();
   const DType t = exact ? DType::F32 : DType::BF16;
-  const size_t esize = exact ? 4 : 2;
-  wt_data_.resize(size_t(n_in_) * size_t(n_out_) * esize);
+  const size_t esize = exact ? 4 : 2, bytes = size_t(n_in_) * size_t(n_out_) * esize;
+  wt_data_.reset(new uint8_t[bytes]);  // every byte is written below: no zero-fill
   const TypeTraits& tt = type_traits(w.type());
-  // Each thread dequantizes a band of W's rows and writes them as columns of Wᵀ.
+  // Each thread dequantizes bands of kB rows and writes them as kB-wide column strips of Wᵀ,
+  // so both the reads and the writes stay in cache lines.
+  constexpr int64_t kB = 32;
   pool.run([&](int ith, int nth) {
     int64_t b, e;
-    ThreadPool::split(n_out_, ith, nth, b, e, 32);
-    std::vector<float> row(static_cast<size_t>(n_in_));
-    for (int64_t r = b; r < e; ++r) {
-      tt.dequantize_row(w.row(r), row.data(), n_in_);
-      if (exact) {
-        auto* dst = reinterpret_cast<float*>(wt_data_.data());
-        for (int64_t i = 0; i < n_in_; ++i) dst[size_t(i) * n_out_ + r] = row[size_t(i)];
-      } else {
-        auto* dst = reinterpret_cast<uint16_t*>(wt_data_.data());
-        for (int64_t i = 0; i < n_in_; ++i)
-          dst[size_t(i) * n_out_ + r] = fp32_to_bf16(row[size_t(i)]);
+    ThreadPool::split(n_out_, ith, nth, b, e, kB);
+    std::vector<float> band(static_cast<size_t>(kB * n_in_));
+    for (int64_t r0 = b; r0 < e; r0 += kB) {
+      const int64_t nr = std::min(kB, e - r0);
+      for (int64_t r = 0; r < nr; ++r)
+        tt.dequantize_row(w.row(r0 + r), band.data() + r * n_in_, n_in_);
+      for (int64_t i = 0; i < n_in_; ++i) {
+        if (exact) {
+          float* dst = reinterpret_cast<float*>(wt_data_.get()) + size_t(i) * n_out_ + r0;
+          for (int64_t r = 0; r < nr; ++r) dst[r] = band[size_t(r * n_in_ + i)];
+        } else {
+          uint16_t* dst = reinterpret_cast<uint16_t*>(wt_data_.get()) + size_t(i) * n_out_ + r0;
+          for (int64_t r = 0; r < nr; ++r) dst[r] = fp32_to_bf16(band[size_t(r * n_in_ + i)]);
+        }
       }
     }
   });
-  auto m =
-      ops::WeightMatrix::make("transposed", t, n_in_, n_out_, wt_data_.data(), wt_data_.size());
+  auto m = ops::WeightMatrix::make("transposed", t, n_in_, n_out_, wt_data_.get(), bytes);
   if (m) wt_ = *m;  // F32 and BF16 rows of any length are always valid
 }
 

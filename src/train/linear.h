@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "base/thread_pool.h"
@@ -79,7 +80,7 @@ class FrozenLinear final : public Linear {
 
  private:
   ops::WeightMatrix w_, wt_;
-  std::vector<uint8_t> wt_data_;
+  std::unique_ptr<uint8_t[]> wt_data_;
   ops::MatmulScratch ms_;
   Lora lora_;
   std::vector<float> u_, du_, at_, bt_;  // X·Aᵀ, its gradient, Aᵀ, Bᵀ
