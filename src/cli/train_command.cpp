@@ -11,6 +11,7 @@
 #include "gguf/gguf.h"
 #include "templates/chat.h"
 #include "tokenizer/tokenizer.h"
+#include "train/finetune.h"
 #include "train/trainer.h"
 
 namespace hearth::cli {
@@ -84,22 +85,25 @@ int run_finetune(FinetuneOpts& o) {
     if (c > p) o.lora.targets.push_back(o.targets.substr(p, c - p));
     p = c + 1;
   }
-  ThreadPool pool(o.threads > 0 ? o.threads : int(std::thread::hardware_concurrency()));
-  auto m = train::Decoder::with_lora(*bf, pool, o.lora);
-  if (!m) return fail(m.status());
-  o.train.n_tok = std::min<int64_t>(o.train.n_tok, int64_t(data->train.tokens.size()) - 1);
-  o.train.steps = steps_for_epochs(o.epochs, data->train.tokens.size(), o.train);
-  o.train.warmup = std::min<int64_t>(o.train.warmup, o.train.steps / 10);
-  std::fprintf(stderr, "LoRA rank %lld alpha %g on %s: %zu trainable parameters, %lld steps\n",
-               (long long)o.lora.rank, double(o.lora.alpha), o.targets.c_str(),
-               (*m)->params().total(), (long long)o.train.steps);
-  train::Trainer tr(**m, o.train);
-  if (!o.resume.empty()) {
-    if (Status st = tr.resume(o.resume); !st) return fail(st);
-    std::fprintf(stderr, "resumed from %s at step %lld\n", o.resume.c_str(), (long long)tr.step());
-  }
-  if (Status st = tr.run(pool, *data, print_progress); !st) return fail(st);
-  if (Status e = (*m)->export_adapter(o.out); !e) return fail(e);
+  train::FinetuneOptions fo;
+  fo.lora = o.lora;
+  fo.train = o.train;
+  fo.epochs = o.epochs;
+  fo.threads = o.threads;
+  fo.resume = o.resume;
+  Status st = train::finetune(
+      *bf, *data, fo, o.out,
+      [&](const train::FinetuneInfo& i) {
+        std::fprintf(stderr,
+                     "LoRA rank %lld alpha %g on %s: %zu trainable parameters, %lld steps\n",
+                     (long long)o.lora.rank, double(o.lora.alpha), o.targets.c_str(), i.trainable,
+                     (long long)i.steps);
+        if (i.start_step > 0)
+          std::fprintf(stderr, "resumed from %s at step %lld\n", o.resume.c_str(),
+                       (long long)i.start_step);
+      },
+      print_progress);
+  if (!st) return fail(st);
   std::fprintf(stderr, "wrote %s (load it with a Modelfile ADAPTER line or llama.cpp --lora)\n",
                o.out.c_str());
   return 0;

@@ -177,6 +177,10 @@ void Api::handle(const HttpRequest& req, ResponderP res) {
     if (!only({"POST"})) return;
     return pull(req, res);
   }
+  if (p == "/api/finetune") {
+    if (!only({"POST"})) return;
+    return finetune(req, res);
+  }
   if (p == "/api/push") {
     if (!only({"POST"})) return;
     return push(req, res);

@@ -65,6 +65,8 @@ class Api {
   void v1_chat(const HttpRequest& req, ResponderP res);
   void v1_completions(const HttpRequest& req, ResponderP res);
   void v1_responses(const HttpRequest& req, ResponderP res);
+  // api_finetune.cpp: POST /api/finetune, a LoRA adapter trained on a stored model
+  void finetune(const HttpRequest& req, ResponderP res);
   // api_registry.cpp
   void pull(const HttpRequest& req, ResponderP res);
   void push(const HttpRequest& req, ResponderP res);

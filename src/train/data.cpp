@@ -183,6 +183,29 @@ Result<Dataset> build_dataset(const tokenizer::Tokenizer& tok,
   return d;
 }
 
+Result<Dataset> build_chat_dataset(const tokenizer::Tokenizer& tok,
+                                   const templates::JinjaChatTemplate& tmpl,
+                                   const nlohmann::ordered_json& conversations, int eval_every) {
+  if (!conversations.is_array() || conversations.empty())
+    return invalid_argument("[train] data must be a non-empty array of {\"messages\": [...]}");
+  Dataset d;
+  size_t n = 0;
+  for (const auto& c : conversations) {
+    ++n;
+    if (!c.is_object() || !c.contains("messages"))
+      return invalid_argument("[train] data[" + std::to_string(n - 1) +
+                              "] must be an object with \"messages\"");
+    auto conv = render_conversation(tok, tmpl, c["messages"]);
+    if (!conv)
+      return invalid_argument("data[" + std::to_string(n - 1) + "]: " + conv.status().message());
+    TokenStream& s = eval_every > 0 && n % size_t(eval_every) == 0 ? d.eval : d.train;
+    s.tokens.insert(s.tokens.end(), conv->tokens.begin(), conv->tokens.end());
+    s.weights.insert(s.weights.end(), conv->weights.begin(), conv->weights.end());
+    ++s.documents;
+  }
+  return d;
+}
+
 Status sample_batch(const TokenStream& s, int64_t n_seq, int64_t n_tok, Rng& rng,
                     BatchBuffers& out) {
   const int64_t n = int64_t(s.tokens.size());

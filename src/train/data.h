@@ -42,6 +42,12 @@ struct Dataset {
 Result<Dataset> build_dataset(const tokenizer::Tokenizer& tok,
                               const templates::JinjaChatTemplate* tmpl, const DataOptions& o);
 
+// The same from conversations already in memory: a JSON array of {"messages": [...]} (the
+// fine-tuning API's inline data).
+Result<Dataset> build_chat_dataset(const tokenizer::Tokenizer& tok,
+                                   const templates::JinjaChatTemplate& tmpl,
+                                   const nlohmann::ordered_json& conversations, int eval_every);
+
 // One chat rendered turn by turn: its tokens and their weights (1 on assistant turns).
 Result<TokenStream> render_conversation(const tokenizer::Tokenizer& tok,
                                         const templates::JinjaChatTemplate& tmpl,
