@@ -240,19 +240,25 @@ void Decoder::reserve(int64_t n_seq, int64_t n_tok) {
   dq_.resize(R * qd);
   dk_.resize(R * kd);
   dv_.resize(R * kd);
-  s_.a.resize(R * d);
-  s_.rinv1.resize(R);
-  s_.q.resize(R * qd);
-  s_.k.resize(R * kd);
-  s_.v.resize(R * kd);
-  s_.o.resize(R * qd);
-  s_.p.resize(size_t(cap_rows_) * size_t(cfg_.n_head) * size_t(cap_tok_));
-  s_.x1.resize(R * d);
-  s_.b.resize(R * d);
-  s_.rinv2.resize(R);
-  s_.gt.resize(R * ff);
-  s_.up.resize(R * ff);
-  s_.h.resize(R * ff);
+  const size_t per_layer =
+      sizeof(float) * (R * (4 * d + 2 * qd + 2 * kd + 3 * ff + 2) +
+                       size_t(cap_rows_) * size_t(cfg_.n_head) * size_t(cap_tok_));
+  saved_.assign(per_layer * size_t(cfg_.n_layer) <= budget_ ? size_t(cfg_.n_layer) : 1, Saved());
+  for (Saved& s : saved_) {
+    s.a.resize(R * d);
+    s.rinv1.resize(R);
+    s.q.resize(R * qd);
+    s.k.resize(R * kd);
+    s.v.resize(R * kd);
+    s.o.resize(R * qd);
+    s.p.resize(size_t(cap_rows_) * size_t(cfg_.n_head) * size_t(cap_tok_));
+    s.x1.resize(R * d);
+    s.b.resize(R * d);
+    s.rinv2.resize(R);
+    s.gt.resize(R * ff);
+    s.up.resize(R * ff);
+    s.h.resize(R * ff);
+  }
   size_t xt = 0, dyt = 0, tmp = 0;
   auto grow = [&](const Linear& l) {
     size_t a, b, c;
@@ -272,6 +278,7 @@ void Decoder::reserve(int64_t n_seq, int64_t n_tok) {
 void Decoder::layer_forward(ThreadPool& pool, size_t il, const float* x_in, float* x_out,
                             const AttentionShape& as) {
   Layer& L = layers_[il];
+  Saved& s_ = saved(il);
   const int64_t N = as.n_seq * as.n_tok, d = cfg_.n_embd;
   rmsnorm_forward(pool, x_in, norms_->value(L.attn_norm), N, d, cfg_.norm_eps, s_.a.data(),
                   s_.rinv1.data());
@@ -296,6 +303,7 @@ void Decoder::layer_forward(ThreadPool& pool, size_t il, const float* x_in, floa
 void Decoder::layer_backward(ThreadPool& pool, size_t il, const float* x_in, float* dx,
                              const AttentionShape& as) {
   Layer& L = layers_[il];
+  Saved& s_ = saved(il);
   const int64_t N = as.n_seq * as.n_tok, d = cfg_.n_embd;
   // x_out = x1 + Wd · h: dx flows to x1 unchanged and through the FFN.
   L.wd->backward(pool, s_.h.data(), dx, N, dh_.data(), false, ws_);
@@ -370,7 +378,8 @@ Result<LossSum> Decoder::run(ThreadPool& pool, const Batch& b, bool backward, fl
   rmsnorm_backward(pool, xL, norms_->value(out_norm_), rinv_out_.data(), dtmp_.data(), N, d,
                    dx_.data(), norms_->grad(out_norm_));
   for (size_t il = layers_.size(); il-- > 0;) {
-    layer_forward(pool, il, x_at(il), x_at(il + 1), as);  // recompute the intermediates
+    if (saved_.size() == 1 && layers_.size() > 1)  // checkpointing: recompute this layer
+      layer_forward(pool, il, x_at(il), x_at(il + 1), as);
     layer_backward(pool, il, x_at(il), dx_.data(), as);
   }
   if (frozen_embd_) return out;

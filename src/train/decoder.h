@@ -74,6 +74,11 @@ class Decoder {
 
   const DecoderConfig& config() const { return cfg_; }
   ParamStore& params() { return store_; }
+  // Layers' intermediates are kept from the forward pass for the backward pass while they fit
+  // in `bytes` (default 2 GiB); beyond it, only each layer's input is kept and the layer is
+  // recomputed in the backward pass (activation checkpointing: one more forward pass of work).
+  void set_activation_budget(size_t bytes) { budget_ = bytes; }
+  bool checkpointing() const { return saved_.size() <= 1 && cfg_.n_layer > 1; }
   // Call after any change to the parameters (optimiser step, test perturbation).
   void params_changed(ThreadPool& pool);
 
@@ -99,6 +104,7 @@ class Decoder {
   };
   Decoder() = default;
   void reserve(int64_t n_seq, int64_t n_tok);
+  Saved& saved(size_t il) { return saved_[saved_.size() == 1 ? 0 : il]; }
   void layer_forward(ThreadPool& pool, size_t il, const float* x_in, float* x_out,
                      const AttentionShape& as);
   void layer_backward(ThreadPool& pool, size_t il, const float* x_in, float* dx,
@@ -118,7 +124,8 @@ class Decoder {
   std::unique_ptr<Linear> head_;
   RopeTables rope_;
   Workspace ws_;
-  Saved s_;
+  std::vector<Saved> saved_;  // one (checkpointing) or one per layer
+  size_t budget_ = size_t(2) << 30;
   std::vector<std::vector<float>> attn_tmp_;
   // Per batch: the layers' inputs (n_layer + 1 of N × n_embd), final norm, logits, gradients.
   std::vector<float> xs_, fn_, rinv_out_, logits_, dx_, dtmp_, dh_, dgt_, dup_, db_, do_, dq_, dk_,

@@ -77,13 +77,14 @@ Data random_data(int64_t rows, int64_t n_vocab, uint64_t seed) {
 // Every parameter tensor: the analytic gradient of the mean loss against central differences at
 // a few entries. Weights are made larger than the training init so every nonlinearity (softmax,
 // SiLU, RMS norm) is away from its linear regime.
-void check_gradients(bool tied) {
+void check_gradients(bool tied, bool checkpointing) {
   ThreadPool pool(2);
   DecoderConfig cfg = tiny_config();
   cfg.tied_output = tied;
   auto m = Decoder::create(cfg, 3);
   ASSERT_TRUE(m.is_ok()) << m.status().message();
   Decoder& dec = **m;
+  if (checkpointing) dec.set_activation_budget(0);
   ParamStore& ps = dec.params();
   Rng rng(11);
   for (size_t i = 0; i < ps.size(); ++i) {
@@ -128,15 +129,22 @@ void check_gradients(bool tied) {
     }
   }
   dec.params_changed(pool);
-  std::printf("  %d gradient entries checked (tied=%d), worst relative error %.2e\n", checked,
-              int(tied), worst);
+  EXPECT_EQ(dec.checkpointing(), checkpointing);
+  std::printf(
+      "  %d gradient entries checked (tied=%d, checkpointing=%d), worst relative error "
+      "%.2e\n",
+      checked, int(tied), int(checkpointing), worst);
 }
 
 TEST(TrainDecoder, GradientsMatchFiniteDifferences) {
-  check_gradients(false);
+  check_gradients(false, false);
 }
 TEST(TrainDecoder, TiedOutputGradientsMatchFiniteDifferences) {
-  check_gradients(true);
+  check_gradients(true, false);
+}
+// The backward pass that recomputes each layer from its input gives the same gradients.
+TEST(TrainDecoder, CheckpointedGradientsMatchFiniteDifferences) {
+  check_gradients(true, true);
 }
 
 TEST(TrainDecoder, AdamWDrivesAFixedBatchToNearZeroLoss) {
