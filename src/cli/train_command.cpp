@@ -59,6 +59,7 @@ struct FinetuneOpts {
   std::string targets = "q,k,v,o,gate,up,down";
   double epochs = 1;
   int threads = 0;
+  int64_t stop_at = 0;
 };
 
 int run_finetune(FinetuneOpts& o) {
@@ -102,7 +103,15 @@ int run_finetune(FinetuneOpts& o) {
           std::fprintf(stderr, "resumed from %s at step %lld\n", o.resume.c_str(),
                        (long long)i.start_step);
       },
-      print_progress);
+      [&](const train::Progress& p) {
+        print_progress(p);
+        return o.stop_at <= 0 || p.step < o.stop_at;
+      });
+  if (st.code() == StatusCode::kCancelled) {
+    std::fprintf(stderr, "stopped at step %lld%s\n", (long long)o.stop_at,
+                 o.train.checkpoint.empty() ? "" : "; continue with --resume (the checkpoint)");
+    return 0;
+  }
   if (!st) return fail(st);
   std::fprintf(stderr, "wrote %s (load it with a Modelfile ADAPTER line or llama.cpp --lora)\n",
                o.out.c_str());
@@ -227,6 +236,8 @@ void add_train_command(CLI::App& app) {
   ft->add_option("--checkpoint", f.train.checkpoint, "checkpoint file (written periodically)");
   ft->add_option("--checkpoint-every", f.train.checkpoint_every, "steps between checkpoints");
   ft->add_option("--resume", f.resume, "continue from this checkpoint");
+  ft->add_option("--stop-at", f.stop_at,
+                 "stop after this step (the checkpoint is written; --resume continues)");
   ft->add_option("-t,--threads", f.threads, "threads (default: all cores)");
   ft->add_option("-o,--output", f.out, "adapter GGUF to write")->required();
   ft->callback([] { std::exit(run_finetune(f)); });
