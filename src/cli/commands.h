@@ -11,6 +11,8 @@ void add_bench_command(CLI::App& app);
 // Speculative decoding on and off, alternating (bench-spec).
 void add_spec_bench_command(CLI::App& app);
 void add_quantize_command(CLI::App& app);
+// A random LoRA adapter for a base model (tests): lora-random.
+void add_lora_command(CLI::App& app);
 // Text in and out: tokenize, detokenize.
 void add_text_commands(CLI::App& app);
 // A conversation through a chat template.
