@@ -29,7 +29,7 @@ const char* lora_target_tensor(std::string_view target) {
 
 Result<std::vector<std::string>> lora_target_names(const Model& model, ThreadPool& pool,
                                                    const std::vector<std::string>& targets) {
-  std::vector<std::string> suffixes;
+  std::vector<std::string> suffixes, whole;  // ".attn_q.weight" in every layer; "output.weight"
   bool embd = false;
   for (const std::string& t : targets) {
     const char* tensor = lora_target_tensor(t);
@@ -38,17 +38,17 @@ Result<std::vector<std::string>> lora_target_names(const Model& model, ThreadPoo
                               "' (q, k, v, o, gate, up, down, output, token_embd)");
     if (std::string_view(tensor) == lf::kTokenEmbd)
       embd = true;
+    else if (t == "output")
+      whole.emplace_back(tensor);
     else
-      suffixes.push_back(t == "output" ? std::string(tensor) : "." + std::string(tensor));
+      suffixes.push_back("." + std::string(tensor));
   }
   std::vector<std::string> names;
   for (const ops::WeightMatrix* W : model.matrices(pool)) {
     const std::string_view n = W->name();
-    for (const std::string& sfx : suffixes)
-      if (n == sfx || (n.starts_with("blk.") && ends_with(n, sfx))) {
-        names.emplace_back(n);
-        break;
-      }
+    bool hit = std::find(whole.begin(), whole.end(), n) != whole.end();
+    for (const std::string& sfx : suffixes) hit |= n.starts_with("blk.") && ends_with(n, sfx);
+    if (hit) names.emplace_back(n);
   }
   if (embd) names.emplace_back(lf::kTokenEmbd);
   if (names.empty()) return invalid_argument("[lora] the model has none of the target matrices");
