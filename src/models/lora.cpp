@@ -17,16 +17,6 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 
 }  // namespace
 
-const char* lora_target_tensor(std::string_view target) {
-  static const std::pair<const char*, const char*> kTargets[] = {
-      {"q", "attn_q.weight"},      {"k", "attn_k.weight"},      {"v", "attn_v.weight"},
-      {"o", "attn_output.weight"}, {"gate", "ffn_gate.weight"}, {"up", "ffn_up.weight"},
-      {"down", "ffn_down.weight"}, {"output", "output.weight"}, {"token_embd", lf::kTokenEmbd}};
-  for (const auto& [name, tensor] : kTargets)
-    if (target == name) return tensor;
-  return nullptr;
-}
-
 Result<std::vector<std::string>> lora_target_names(const Model& model, ThreadPool& pool,
                                                    const std::vector<std::string>& targets) {
   std::vector<std::string> suffixes, whole;  // ".attn_q.weight" in every layer; "output.weight"
@@ -55,22 +45,6 @@ Result<std::vector<std::string>> lora_target_names(const Model& model, ThreadPoo
   return names;
 }
 
-Status write_lora_adapter(const std::string& path, const LoraFileSpec& spec) {
-  if (spec.arch.empty()) return invalid_argument("[lora] an adapter needs the base architecture");
-  if (spec.pairs.empty()) return invalid_argument("[lora] an adapter needs at least one pair");
-  gguf::GgufWriter w;
-  w.set_string(lf::kKeyGeneralType, lf::kGeneralTypeAdapter);
-  w.set_string(lf::kKeyArchitecture, spec.arch);
-  if (!spec.name.empty()) w.set_string(lf::kKeyName, spec.name);
-  w.set_string(lf::kKeyAdapterType, lf::kAdapterTypeLora);
-  w.set_f32(lf::kKeyAlpha, spec.alpha);
-  for (const LoraPairData& p : spec.pairs) {
-    HEARTH_RETURN_IF_ERROR(w.add_tensor(p.base + lf::kSuffixA, p.type, p.a_shape, p.a, p.a_bytes));
-    HEARTH_RETURN_IF_ERROR(w.add_tensor(p.base + lf::kSuffixB, p.type, p.b_shape, p.b, p.b_bytes));
-  }
-  return w.write(path);
-}
-
 Result<std::shared_ptr<const LoraAdapter>> LoraAdapter::load(const std::string& path,
                                                              const Model& model, ThreadPool& pool) {
   // Raw layout: an adapter is never in Ollama's library layout, and its names must stay as written.
@@ -80,118 +54,52 @@ Result<std::shared_ptr<const LoraAdapter>> LoraAdapter::load(const std::string& 
 
 Result<std::shared_ptr<const LoraAdapter>> LoraAdapter::bind(std::shared_ptr<gguf::GgufFile> f,
                                                              const Model& model, ThreadPool& pool) {
+  HEARTH_ASSIGN_OR_RETURN(std::vector<LoraPairInfo> infos, check_lora_file(*f, model.file()));
   const std::string where = "[lora] adapter " + f->name() + ": ";
-  auto need_string = [&](const char* key, const char* want) -> Status {
-    auto v = f->get_string(key);
-    if (!v)
-      return invalid_argument(where + "not a LoRA adapter (" + key + " is missing; expected \"" +
-                              want + "\")");
-    if (*v != want)
-      return invalid_argument(where + "not a LoRA adapter (" + key + " is \"" + *v +
-                              "\", expected \"" + want + "\")");
-    return Status::ok();
-  };
-  HEARTH_RETURN_IF_ERROR(need_string(lf::kKeyGeneralType, lf::kGeneralTypeAdapter));
-  HEARTH_RETURN_IF_ERROR(need_string(lf::kKeyAdapterType, lf::kAdapterTypeLora));
-  const std::string& arch = model.config().arch;
-  auto a_arch = f->get_string(lf::kKeyArchitecture);
-  if (!a_arch) return invalid_argument(where + "general.architecture is missing");
-  if (*a_arch != arch)
-    return invalid_argument(where + "made for architecture '" + *a_arch +
-                            "', but the base model is '" + arch + "'");
-  auto alpha = f->get_float_or(lf::kKeyAlpha, 0.0);
-  if (!alpha) return invalid_argument(where + alpha.status().message());
-
   auto ad = std::shared_ptr<LoraAdapter>(new LoraAdapter());
   ad->file_ = f;
   ad->path_ = f->name();
-  ad->alpha_ = float(*alpha);
+  ad->alpha_ = float(*f->get_float_or(lf::kKeyAlpha, 0.0));
   auto nm = f->get_string(lf::kKeyName);
   ad->name_ = nm ? *nm : f->name();
-
-  // Pairs by base name, in file order of their first half.
-  std::map<std::string, std::pair<const gguf::TensorInfo*, const gguf::TensorInfo*>> halves;
-  std::vector<std::string> order;
-  for (const gguf::TensorInfo& t : f->tensors()) {
-    const std::string_view n = t.name;
-    const bool is_a = ends_with(n, lf::kSuffixA), is_b = ends_with(n, lf::kSuffixB);
-    if (!is_a && !is_b) {
-      if (ends_with(n, "_norm.weight")) continue;  // llama.cpp skips these too
-      return invalid_argument(where + "tensor '" + std::string(n) +
-                              "' is not a LoRA tensor (names end in .lora_a or .lora_b)");
-    }
-    const std::string base(n.substr(0, n.size() - 7));  // both suffixes are 7 characters
-    auto [it, fresh] = halves.try_emplace(base, nullptr, nullptr);
-    if (fresh) order.push_back(base);
-    (is_a ? it->second.first : it->second.second) = &t;
-  }
-  if (order.empty()) return invalid_argument(where + "has no LoRA tensors");
 
   std::unordered_map<std::string_view, const ops::WeightMatrix*> by_name;
   for (const ops::WeightMatrix* W : model.matrices(pool))
     if (!W->name().empty()) by_name.emplace(W->name(), W);
 
-  ad->pairs_.reserve(order.size());
-  for (const std::string& base : order) {
-    const auto [ta, tb] = halves[base];
-    if (!ta || !tb)
-      return invalid_argument(where + "the LoRA pair of '" + base + "' has no " +
-                              (ta ? "lora_b" : "lora_a") + " tensor");
-    const std::string an = base + lf::kSuffixA, bn = base + lf::kSuffixB;
-    if (ta->shape.size() != 2 || tb->shape.size() != 2)
-      return invalid_argument(where + "'" + an + "' and '" + bn + "' must be 2-D, they are " +
-                              shape_str(ta->shape) + " and " + shape_str(tb->shape));
-    const gguf::TensorInfo* bt = model.file().find_tensor(base);
-    if (!bt)
-      return invalid_argument(where + "tensor '" + base +
-                              "' does not exist in the base model (an adapter for another model?)");
-    const int64_t rank = tb->shape[1];  // B's row length (llama.cpp: b->ne[0])
-    if (rank <= 0) return invalid_argument(where + "'" + bn + "' has rank 0");
-    if (base == lf::kTokenEmbd) {
-      // Flipped: A (n_vocab, rank) indexed by token, B (n_embd, rank).
-      const std::vector<int64_t> want_a{bt->shape[0], rank}, want_b{bt->shape[1], rank};
-      if (ta->shape != want_a || tb->shape != want_b)
-        return invalid_argument(where + "'" + base + "' (shape " + shape_str(bt->shape) +
-                                ") needs lora_a " + shape_str(want_a) + " and lora_b " +
-                                shape_str(want_b) + ", the adapter has " + shape_str(ta->shape) +
-                                " and " + shape_str(tb->shape));
+  ad->pairs_.reserve(infos.size());
+  std::vector<const ops::WeightMatrix*> targets;
+  for (const LoraPairInfo& in : infos) {
+    if (in.base == lf::kTokenEmbd) {
       EmbdPair& e = ad->embd_;
-      e.a = ta;
-      e.b = tb;
-      e.rank = rank;
-      e.factor = lora_scale(1.0f, ad->alpha_, rank);
+      e.a = in.a;
+      e.b = in.b;
+      e.rank = in.rank;
+      e.factor = lora_scale(1.0f, ad->alpha_, in.rank);
       continue;
     }
-    auto wit = by_name.find(base);
+    auto wit = by_name.find(in.base);
     if (wit == by_name.end())
-      return unsupported(where + "tensor '" + base +
+      return unsupported(where + "tensor '" + in.base +
                          "' is not a matrix hearth can adapt (adapters apply to the attention, "
                          "feed-forward and output matrices and to token_embd)");
     const ops::WeightMatrix* W = wit->second;
-    const std::vector<int64_t> want_a{rank, W->n_in()}, want_b{W->n_out(), rank};
-    if (ta->shape != want_a || tb->shape != want_b)
-      return invalid_argument(
-          where + "'" + base + "' (shape " + shape_str(bt->shape) + ") needs lora_a " +
-          shape_str(want_a) + " and lora_b " + shape_str(want_b) + ", the adapter has " +
-          shape_str(ta->shape) + " and " + shape_str(tb->shape) +
-          (ta->shape == std::vector<int64_t>{W->n_in(), rank} ? " (lora_a is transposed)" : ""));
+    const std::string an = in.base + lf::kSuffixA, bn = in.base + lf::kSuffixB;
     Pair p;
-    p.base = base;
-    p.rank = rank;
-    p.factor = lora_scale(1.0f, ad->alpha_, rank);
-    HEARTH_ASSIGN_OR_RETURN(
-        p.a, ops::WeightMatrix::make(an.c_str(), ta->type, rank, W->n_in(), ta->data, ta->nbytes));
-    HEARTH_ASSIGN_OR_RETURN(
-        p.b, ops::WeightMatrix::make(bn.c_str(), tb->type, W->n_out(), rank, tb->data, tb->nbytes));
+    p.base = in.base;
+    p.rank = in.rank;
+    p.factor = lora_scale(1.0f, ad->alpha_, in.rank);
+    HEARTH_ASSIGN_OR_RETURN(p.a, ops::WeightMatrix::make(an.c_str(), in.a->type, in.rank, W->n_in(),
+                                                         in.a->data, in.a->nbytes));
+    HEARTH_ASSIGN_OR_RETURN(p.b, ops::WeightMatrix::make(bn.c_str(), in.b->type, W->n_out(),
+                                                         in.rank, in.b->data, in.b->nbytes));
     ad->max_n_in_ = std::max(ad->max_n_in_, W->n_in());
     ad->max_n_out_ = std::max(ad->max_n_out_, W->n_out());
-    ad->max_rank_ = std::max(ad->max_rank_, rank);
+    ad->max_rank_ = std::max(ad->max_rank_, in.rank);
     ad->pairs_.push_back(std::move(p));
+    targets.push_back(W);
   }
-  for (size_t i = 0; i < ad->pairs_.size(); ++i) {
-    const ops::WeightMatrix* W = by_name.at(ad->pairs_[i].base);
-    ad->by_weight_.emplace(W, i);
-  }
+  for (size_t i = 0; i < targets.size(); ++i) ad->by_weight_.emplace(targets[i], i);
   if (ad->embd_.a) {
     // Small (n_vocab x rank): kept as F32 so a token's update needs no scratch.
     const EmbdPair& e = ad->embd_;

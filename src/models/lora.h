@@ -1,16 +1,9 @@
-// models/lora.h — LoRA adapters in llama.cpp's GGUF adapter format: reading, checking against a
-// base model, writing (tests, and the fine-tuner), and applying them per batch row.
+// models/lora.h — LoRA adapters (llama.cpp's GGUF adapter format) bound to a model and applied per
+// batch row.
 //
-// The format (llama.cpp `src/llama-adapter.cpp`, `convert_lora_to_gguf.py`):
-//   metadata  general.type = "adapter", adapter.type = "lora", general.architecture = the base's,
-//             adapter.lora.alpha (f32, optional: 0 or absent means no alpha)
-//   tensors   "<base tensor>.lora_a" and "<base tensor>.lora_b" pairs. For a base matrix W of
-//             shape (n_out, n_in) (ggml ne [n_in, n_out]): A is (rank, n_in) (ne [n_in, rank]) and
-//             B is (n_out, rank) (ne [rank, n_out]); for token_embd, (n_vocab, n_embd), the two are
-//             flipped: A is (n_vocab, rank) and B is (n_embd, rank) (a row of A per token).
-//             "*_norm.weight" tensors are skipped (llama.cpp ignores them too).
-//   applying  y = W·x + Σ_adapters scale · B·(A·x), scale = alpha ? user·alpha/rank : user, with
-//             rank = B's row length (ne[0]); token_embd: x_t += scale · B·A[token].
+// The format, its checks and its writer are in gguf/lora_format.h (no model needed there);
+// this file binds an adapter to a loaded model and applies it:
+//   y = W·x + Σ_adapters scale · B·(A·x);  token_embd: x_t += scale · B·A[token].
 //
 // In hearth the adapters of a model are loaded beside it (no reload of the base) and each batch
 // row has its own scales (ForwardInput::lora): rows that use different adapters, or none, share
@@ -28,61 +21,26 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "gguf/gguf.h"
+#include "gguf/lora_format.h"
 #include "models/blocks/step.h"
 #include "models/model.h"
 #include "ops/matmul.h"
 
 namespace hearth::models {
 
-// The names of the format, for whatever reads or writes adapters.
-namespace lora_format {
-inline constexpr const char* kKeyGeneralType = "general.type";
-inline constexpr const char* kGeneralTypeAdapter = "adapter";
-inline constexpr const char* kKeyArchitecture = "general.architecture";
-inline constexpr const char* kKeyAdapterType = "adapter.type";
-inline constexpr const char* kAdapterTypeLora = "lora";
-inline constexpr const char* kKeyAlpha = "adapter.lora.alpha";
-inline constexpr const char* kKeyName = "general.name";
-inline constexpr const char* kSuffixA = ".lora_a";
-inline constexpr const char* kSuffixB = ".lora_b";
-inline constexpr const char* kTokenEmbd = "token_embd.weight";
-}  // namespace lora_format
+namespace lora_format = lora;
+using lora::check_lora_file;
+using lora::lora_scale;
+using lora::lora_target_tensor;
+using lora::LoraFileSpec;
+using lora::LoraPairData;
+using lora::LoraPairInfo;
+using lora::write_lora_adapter;
 
-// The tensor a short target name adapts in every layer ("q" -> "attn_q.weight", also k, v, o,
-// gate, up, down), or the whole name for "output" and "token_embd"; null for an unknown name.
-// What `--targets` lists take (hearth lora-random, the fine-tuner).
-const char* lora_target_tensor(std::string_view target);
 // The names of the model's matrices (ops::WeightMatrix::name) that `targets` select, in the
 // model's order (token_embd last, when selected).
 Result<std::vector<std::string>> lora_target_names(const Model& model, ThreadPool& pool,
                                                    const std::vector<std::string>& targets);
-
-// llama.cpp's scale rule.
-inline float lora_scale(float user_scale, float alpha, int64_t rank) {
-  return alpha != 0 ? user_scale * alpha / float(rank) : user_scale;
-}
-
-// One pair to write: `base` names the adapted tensor ("blk.0.attn_q.weight"); shapes are
-// outermost-first as in gguf::TensorInfo (A (rank, n_in), B (n_out, rank); token_embd flipped,
-// see above). Data must stay alive until write_lora_adapter returns.
-struct LoraPairData {
-  std::string base;
-  DType type = DType::F32;
-  std::vector<int64_t> a_shape, b_shape;
-  const void* a = nullptr;
-  const void* b = nullptr;
-  size_t a_bytes = 0, b_bytes = 0;
-};
-
-struct LoraFileSpec {
-  std::string arch;  // the base's general.architecture
-  float alpha = 0;   // 0: no alpha (scale = the user's scale)
-  std::string name;  // general.name (optional)
-  std::vector<LoraPairData> pairs;
-};
-
-// Writes an adapter GGUF in llama.cpp's format (atomically, via gguf::GgufWriter).
-Status write_lora_adapter(const std::string& path, const LoraFileSpec& spec);
 
 class LoraAdapter {
  public:
