@@ -15,6 +15,8 @@ void add_quantize_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 // Perplexity and KL divergence of a model on a text.
 void add_perplexity_command(CLI::App& app);
+// A random LoRA adapter for a base model (tests): lora-random.
+void add_lora_command(CLI::App& app);
 // Text in and out: tokenize, detokenize.
 void add_text_commands(CLI::App& app);
 // A conversation through a chat template.

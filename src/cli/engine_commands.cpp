@@ -35,6 +35,7 @@ struct CommonOpts {
   std::string kv_type = "f16";
   bool repack = false, no_repack = false;
   bool mmap = false, no_mmap = false;
+  std::string lora;  // FILE[:SCALE][,FILE[:SCALE]...] (the oracle's --lora)
 };
 
 void add_common(CLI::App* c, CommonOpts& o, bool token_prompt = true) {
@@ -51,6 +52,34 @@ void add_common(CLI::App* c, CommonOpts& o, bool token_prompt = true) {
   c->add_flag("--mmap", o.mmap, "read every weight in place from the file mapping");
   c->add_flag("--no-mmap", o.no_mmap, "copy every weight into huge-page memory at load")
       ->excludes("--mmap");
+  c->add_option("--lora", o.lora,
+                "LoRA adapters (GGUF): FILE[:SCALE][,FILE[:SCALE]...], scale 1 by default");
+}
+
+// Loads the --lora adapters into the session (each with its scale).
+Status attach_lora(const CommonOpts& o, runtime::Engine& eng, runtime::Session& sess) {
+  std::stringstream ss(o.lora);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    std::string path = item;
+    float scale = 1;
+    if (const size_t c = item.rfind(':'); c != std::string::npos) {
+      try {
+        size_t used = 0;
+        const std::string tail = item.substr(c + 1);
+        const float v = std::stof(tail, &used);
+        if (used == tail.size()) {
+          scale = v;
+          path = item.substr(0, c);
+        }
+      } catch (...) {  // not a scale: part of the path
+      }
+    }
+    HEARTH_ASSIGN_OR_RETURN(auto ad, eng.load_lora(path));
+    sess.add_lora(std::move(ad), scale);
+  }
+  return Status::ok();
 }
 
 int fail(const std::string& msg) {
@@ -154,6 +183,7 @@ int run_logits(const CommonOpts& o, bool all, const std::string& out_path, int t
   cp.kv_type = *kv;
   auto sess = runtime::Session::create(**eng, cp);
   if (!sess) return fail(sess.status().message());
+  if (auto st = attach_lora(o, **eng, **sess); !st) return fail(st.message());
   const int64_t nv = (*sess)->n_vocab();
   const int64_t rows = all ? int64_t(toks->size()) : 1;
   std::vector<float> logits(size_t(rows * nv));
@@ -303,6 +333,7 @@ int run_generation(const CommonOpts& o, int n_gen, Picker& picker) {
   cp.kv_type = *kv;
   auto sess = runtime::Session::create(**eng, cp);
   if (!sess) return fail(sess.status().message());
+  if (auto st = attach_lora(o, **eng, **sess); !st) return fail(st.message());
   const int64_t nv = (*sess)->n_vocab();
   picker.start(nv, *toks);
   std::vector<float> logits(static_cast<size_t>(nv));
@@ -354,6 +385,7 @@ int run_generate(const CommonOpts& o, const std::string& prompt, int n_gen,
   cp.kv_type = *kv;
   auto sess = runtime::Session::create(**eng, cp);
   if (!sess) return fail(sess.status().message());
+  if (auto st = attach_lora(o, **eng, **sess); !st) return fail(st.message());
   const int limit = n_gen > 0 ? n_gen : (*sess)->n_ctx() - int(toks.size());
   if (limit <= 0) return fail("the prompt fills the whole context (-c)");
   SamplePicker picker(sp);

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   hearth::cli::add_quantize_command(app);
   hearth::cli::add_train_command(app);
   hearth::cli::add_perplexity_command(app);
+  hearth::cli::add_lora_command(app);
   hearth::cli::add_text_commands(app);
   hearth::cli::add_render_command(app);
   hearth::cli::add_serve_command(app);

@@ -71,6 +71,13 @@ Status ModelContext::begin(const ForwardInput& in, const ForwardOutput& out, int
     if (std::find(out_seqs.begin(), out_seqs.end(), b.seq) == out_seqs.end())
       out_seqs.push_back(b.seq);
   }
+  // Before anything below commits state: a bad adapter batch leaves the context untouched.
+  ms.hook = nullptr;
+  lora_active = false;
+  if (in.lora) {
+    HEARTH_ASSIGN_OR_RETURN(lora_active, lora.begin(*in.lora, batch, out_rows, P.n_seq, P.n_batch));
+    if (lora_active) ms.hook = &lora;
+  }
   if (cache.has_recurrent()) {
     // A recurrent state continues only where it stopped (or restarts at position 0).
     for (int64_t s = 0; s < T;) {

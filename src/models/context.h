@@ -13,6 +13,7 @@
 #include "models/blocks/per_layer_embd.h"
 #include "models/blocks/step.h"
 #include "models/cache.h"
+#include "models/lora.h"
 #include "models/model.h"
 
 namespace hearth::models {
@@ -52,6 +53,8 @@ class ModelContext final : public Context {
   MoeScratch moe;
   DeltaNetScratch delta;
   PerLayerScratch ple;
+  LoraRunner lora;           // the batch's adapters (ForwardInput::lora), set up by begin
+  bool lora_active = false;  // some row of this batch uses an adapter
 
  private:
   int64_t n_embd_ = 0;

@@ -79,9 +79,19 @@ struct BatchToken {
 // n_embd floats that replace the token embeddings (vision: image patches projected into the text
 // model's space, used as given: no embedding scale). Token ids must still be valid ids: models
 // with per-layer token inputs (Gemma 4) read them.
+class LoraAdapter;
+// LoRA adapters for one forward call (models/lora.h): the adapters, bound to this model, and
+// each sequence slot's user scale for each of them (0: not applied), scales[seq * n + i] for
+// n = adapters.size(). Rows of different sequences may use different adapters in one batch.
+struct LoraBatch {
+  std::span<const LoraAdapter* const> adapters;
+  std::span<const float> scales;
+};
+
 struct ForwardInput {
   std::span<const BatchToken> tokens;
   const float* embeddings = nullptr;  // tokens.size() rows of n_embd, or null
+  const LoraBatch* lora = nullptr;    // null: the base model alone
 };
 
 // What a forward call writes. kLogits: one n_vocab row per token with `logits` set, in batch
@@ -140,6 +150,9 @@ class Model {
   }
   // Bytes of KV cache / state per sequence for a context length (memory estimates).
   virtual size_t state_bytes(const ContextParams& p) const = 0;
+  // Every weight matrix the forward pass multiplies by (named ones are what LoRA adapters can
+  // adapt; see ops::WeightMatrix::name). `pool` sizes nothing: it is only the blocks' API.
+  virtual std::vector<const ops::WeightMatrix*> matrices(ThreadPool& pool) const { return {}; }
 
  protected:
   std::shared_ptr<gguf::GgufFile> file_;

@@ -15,6 +15,18 @@ Result<std::unique_ptr<Context>> Transformer::new_context(const ContextParams& p
   return std::unique_ptr<Context>(std::move(ctx));
 }
 
+std::vector<const ops::WeightMatrix*> Transformer::matrices(ThreadPool& pool) const {
+  // The blocks list their weights while reserving scratch: a one-token context keeps that small.
+  ContextParams p;
+  p.n_ctx = 1;
+  p.n_batch = 1;
+  ModelContext ctx(p, pool);
+  std::vector<const ops::WeightMatrix*> ws;
+  head_.weights(ws);
+  reserve(ctx, ws);
+  return ws;
+}
+
 Status Transformer::load_io(WeightLoader& w, ThreadPool& pool, const LoadOptions& opt,
                             bool scale_embeddings, float final_softcap) {
   HEARTH_RETURN_IF_ERROR(embd_.load(*file_, config_, scale_embeddings));
@@ -60,6 +72,8 @@ Step Transformer::step(ModelContext& ctx, const ForwardInput& in, int ith, int n
 float* Transformer::embed(const Step& s, ModelContext& ctx, const ForwardInput& in) const {
   float* x = ctx.x.at(size_t(s.T * config_.n_embd));
   embd_.forward(s, in, x);
+  if (ctx.lora_active && !in.embeddings)  // token_embd adapters (token inputs only, as llama.cpp)
+    ctx.lora.embed(s, x, config_.n_embd, embd_.row_scale());
   ctx.rope_tables(s);
   s.barrier();
   return x;

@@ -38,6 +38,7 @@ class Transformer : public Model {
   size_t state_bytes(const ContextParams& p) const override { return sequence_bytes(layout_, p); }
   Result<std::unique_ptr<Context>> new_context(const ContextParams& p,
                                                ThreadPool& pool) const override;
+  std::vector<const ops::WeightMatrix*> matrices(ThreadPool& pool) const override;
   // Makes an M from the file's description and loads it: M(file, info), then m->load(args...).
   template <class M, class... Args>
   static Result<std::unique_ptr<Model>> build(Result<ArchInfo> (*describe)(const gguf::GgufFile&),

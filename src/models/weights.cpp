@@ -33,6 +33,7 @@ Result<ops::WeightMatrix> WeightLoader::matrix(const std::string& name, int64_t 
   HEARTH_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, tensor(name, {n_out, n_in}));
   HEARTH_ASSIGN_OR_RETURN(ops::WeightMatrix w, ops::WeightMatrix::make(name.c_str(), t->type, n_out,
                                                                        n_in, t->data, t->nbytes));
+  w.set_name(t->name);
   w.prepare(pool_, placement_, repack_, &arena_);
   return w;
 }

@@ -145,6 +145,7 @@ void matmul_in_run(ThreadPool& pool, int ith, int nth, const WeightMatrix& W, co
   const size_t a_stride = activation_bytes(W.type(), W.n_in(), 1);
   gemm_rows(ith, nth, W, A, a_stride, M, Y, ldy);
   pool.barrier();
+  if (scratch.hook) scratch.hook->after(pool, ith, nth, W, X, M, Y, ldy);
 }
 
 void matmul(ThreadPool& pool, const WeightMatrix& W, const float* X, int64_t M, float* Y,
@@ -172,6 +173,9 @@ void matmul_multi_in_run(ThreadPool& pool, int ith, int nth, const WeightMatrix*
   const size_t a_stride = activation_bytes(W0.type(), W0.n_in(), 1);
   for (int i = 0; i < n; ++i) gemm_rows(ith, nth, *Ws[i], A, a_stride, M, Ys[i], Ws[i]->n_out());
   pool.barrier();
+  if (scratch.hook)
+    for (int i = 0; i < n; ++i)
+      scratch.hook->after(pool, ith, nth, *Ws[i], X, M, Ys[i], size_t(Ws[i]->n_out()));
 }
 
 void matmul_shared_input(ThreadPool& pool, const WeightMatrix* const* Ws, float* const* Ys, int n,

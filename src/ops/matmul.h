@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "base/huge_pages.h"
@@ -56,6 +57,10 @@ class WeightMatrix {
   // model load, not looked up per matmul).
   kernels::GemmFn gemm() const { return gemm_; }
   kernels::QuantizeRowFn quantize_act() const { return quant_; }
+  // The GGUF tensor this matrix was loaded from (a view into the file's metadata; empty for
+  // matrices without one, e.g. single experts): what LoRA adapters name (models/lora.h).
+  std::string_view name() const { return name_; }
+  void set_name(std::string_view n) { name_ = n; }
 
  private:
   DType type_ = DType::F32;
@@ -69,11 +74,24 @@ class WeightMatrix {
   const kernels::RepackEntry* repack_ = nullptr;
   kernels::GemmFn gemm_ = nullptr;
   kernels::QuantizeRowFn quant_ = nullptr;
+  std::string_view name_;
+};
+
+// Work added to a matmul's output after the base product, inside the same pool.run: LoRA
+// adapters (models/lora.h) add their low-rank update Y += s·B(A·X) to the rows that use them.
+// Called by every thread with the same arguments, after the base product's barrier; it must end
+// with a barrier when it writes anything.
+class MatmulHook {
+ public:
+  virtual ~MatmulHook() = default;
+  virtual void after(ThreadPool& pool, int ith, int nth, const WeightMatrix& W, const float* X,
+                     int64_t M, float* Y, size_t ldy) = 0;
 };
 
 // Scratch for activation conversion; sized once (no allocation per token).
 struct MatmulScratch {
   std::vector<uint8_t> act;
+  MatmulHook* hook = nullptr;  // set for a batch by the model context (null: plain matmuls)
   void reserve(size_t bytes) {
     if (act.size() < bytes) act.resize(bytes);
   }

@@ -97,7 +97,37 @@ void Runner::enqueue(Job j) {
 }
 
 int64_t Runner::memory_bytes() const {
-  return file_bytes_ + cache_bytes_.load();
+  return file_bytes_ + cache_bytes_.load() + lora_bytes_.load();
+}
+
+Result<size_t> Runner::lora_index(const std::string& path) {
+  for (size_t i = 0; i < lora_owned_.size(); ++i)
+    if (lora_owned_[i]->path() == path) return i;
+  const auto t0 = Clock::now();
+  HEARTH_ASSIGN_OR_RETURN(auto ad, engine_->load_lora(path));
+  std::fprintf(stderr, "hearth: LoRA adapter %s loaded for %s in %.1f ms (%zu matrices)\n",
+               path.c_str(), model_path_.c_str(), double(ns_since(t0)) / 1e6, ad->pairs().size());
+  lora_bytes_ += int64_t(ad->file_bytes());
+  const size_t n_old = lora_list_.size(), n_new = n_old + 1;
+  lora_list_.push_back(ad.get());
+  lora_owned_.push_back(std::move(ad));
+  // Each slot's row widens by one (a zero scale for the new adapter).
+  std::vector<float> wide(slots_.size() * n_new, 0.0f);
+  for (size_t q = 0; q < slots_.size(); ++q)
+    std::copy_n(lora_scales_.begin() + q * n_old, n_old, wide.begin() + q * n_new);
+  lora_scales_ = std::move(wide);
+  return n_old;
+}
+
+Result<std::vector<float>> Runner::job_lora(const Job& j) {
+  std::vector<float> sc;
+  for (const AdapterUse& a : j.adapters) {
+    if (a.scale == 0) continue;
+    HEARTH_ASSIGN_OR_RETURN(size_t i, lora_index(a.path));
+    if (sc.size() < lora_list_.size()) sc.resize(lora_list_.size(), 0.0f);
+    sc[i] += a.scale;
+  }
+  return sc;
 }
 
 void Runner::loop() {
@@ -248,13 +278,26 @@ void Runner::admit(Job j) {
     return;
   }
 
-  // The free slot whose cache shares the longest prefix with this prompt; else the least
-  // recently used one.
+  auto lora = job_lora(j);
+  if (!lora) {
+    j.sink->on_error(lora.status());
+    owner_->job_finished(model_path_);
+    return;
+  }
+  auto same_lora = [](std::vector<float> a, std::vector<float> b) {
+    const size_t n = std::max(a.size(), b.size());
+    a.resize(n, 0.0f);
+    b.resize(n, 0.0f);
+    return a == b;
+  };
+
+  // The free slot whose cache shares the longest prefix with this prompt (computed with the same
+  // adapters); else the least recently used one.
   Slot* best = nullptr;
   size_t best_lcp = 0;
   for (auto& s : slots_) {
     if (s.busy) continue;
-    const size_t l = common_prefix(s.cached, prompt);
+    const size_t l = same_lora(s.cached_lora, *lora) ? common_prefix(s.cached, prompt) : 0;
     if (!best || l > best_lcp || (l == best_lcp && s.last_used < best->last_used)) {
       best = &s;
       best_lcp = l;
@@ -283,6 +326,11 @@ void Runner::admit(Job j) {
   reuse = size_t(ctx_->reusable_prefix(s.id, int64_t(s.cached.size()), int64_t(reuse)));
   s.cached.resize(reuse);
 
+  s.lora = std::move(*lora);
+  s.lora.resize(lora_list_.size(), 0.0f);
+  s.cached_lora = s.lora;
+  std::copy(s.lora.begin(), s.lora.end(),
+            lora_scales_.begin() + ptrdiff_t(size_t(s.id) * lora_list_.size()));
   s.busy = true;
   s.job = std::move(j);
   s.prompt = std::move(prompt);
@@ -569,7 +617,12 @@ void Runner::step() {
     s.n_fed += take;
   }
   if (batch_.empty()) return;
-  if (auto st = engine_->model().forward(*ctx_, batch_, logits_.data()); !st) {
+  // Adapters: each row's scales come from its slot's row of lora_scales_ (zeros: the base).
+  const models::LoraBatch lb{lora_list_, lora_scales_};
+  models::ForwardInput in{batch_};
+  if (!lora_list_.empty()) in.lora = &lb;
+  if (auto st = engine_->model().eval(*ctx_, in, {models::OutputKind::kLogits, logits_.data()});
+      !st) {
     for (auto& s : slots_)
       if (s.busy) {
         s.cached.clear();

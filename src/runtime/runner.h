@@ -69,6 +69,9 @@ class Runner {
     std::vector<int32_t> forced;
     int thinking_budget = -1, thinking_tokens = 0;
     // Time spent choosing constrained tokens (sampler filter and matcher), for the log line.
+    // LoRA: the scale of each of the runner's adapters for the job (lora_list_ order), and the
+    // adapters the cache's positions were computed with (a prefix is reused only under the same).
+    std::vector<float> lora, cached_lora;
     int64_t grammar_ns = 0;
     int grammar_steps = 0, grammar_masks = 0, grammar_forced = 0;
     int32_t next = -1;        // sampled, not yet fed
@@ -104,6 +107,11 @@ class Runner {
   // A job whose admission threw: fails it, releasing its slot if it got one.
   void abandon(const std::shared_ptr<Sink>& sink, const Status& error);
   void release(Slot& s);
+  // The index of the adapter at `path` in lora_list_, loading it (checked against the model) on
+  // first use; the base weights are untouched.
+  Result<size_t> lora_index(const std::string& path);
+  // The job's scale of every loaded adapter (lora_list_ order).
+  Result<std::vector<float>> job_lora(const Job& j);
   // The grammar a job asks for (nullptr if none); InvalidArgument for a schema or grammar that
   // cannot be enforced.
   Result<std::shared_ptr<const grammar::Grammar>> job_grammar(const Job& j,
@@ -148,6 +156,11 @@ class Runner {
       lp_order_;  // top_logprobs scratch  // over token_bytes_ (one step at a time)
   std::vector<models::BatchToken> batch_;
   std::vector<float> logits_;
+  // LoRA adapters loaded for this model, and each slot's scales (n_seq rows of lora_list_.size()).
+  std::vector<std::shared_ptr<const models::LoraAdapter>> lora_owned_;
+  std::vector<const models::LoraAdapter*> lora_list_;
+  std::vector<float> lora_scales_;
+  std::atomic<int64_t> lora_bytes_{0};
   // Speculative decoding: the draft model (or none), whether this model's cache can drop
   // rejected positions (not recurrent layers), and the default of prompt lookup.
   std::unique_ptr<DraftModel> draft_;

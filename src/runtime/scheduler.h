@@ -120,8 +120,18 @@ class Sink {
   virtual bool cancelled() const = 0;
 };
 
+// A LoRA adapter a request runs with (models/lora.h): its GGUF and the user scale.
+struct AdapterUse {
+  std::string path;
+  float scale = 1;
+};
+
 struct Job {
   store::ModelRecord model;
+  // The adapters this request applies (resolved by the API from the model's ADAPTER lines, the
+  // server's /lora-adapters scales and the request's `lora` field); loaded by the runner on
+  // first use, beside the base weights. Requests with different adapters share forward passes.
+  std::vector<AdapterUse> adapters;
   PromptSpec prompt;
   GenOptions opt;
   std::optional<std::chrono::nanoseconds> keep_alive;

@@ -23,6 +23,16 @@ Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const Engi
   return e;
 }
 
+Result<std::shared_ptr<const models::LoraAdapter>> Engine::load_lora(const std::string& path) {
+  return models::LoraAdapter::load(path, *model_, *pool_);
+}
+
+void Session::add_lora(std::shared_ptr<const models::LoraAdapter> ad, float scale) {
+  lora_.push_back(ad.get());
+  lora_owned_.push_back(std::move(ad));
+  lora_scales_.push_back(scale);
+}
+
 Result<std::unique_ptr<Session>> Session::create(Engine& e, const models::ContextParams& p) {
   auto s = std::unique_ptr<Session>(new Session());
   s->engine_ = &e;
@@ -47,7 +57,11 @@ Status Session::eval(std::span<const int32_t> tokens, bool all_logits, float* ou
     batch_.clear();
     for (int i = s; i < e; ++i)
       batch_.push_back({tokens[i], n_past_ + i - s, 0, all_logits || i == n - 1});
-    HEARTH_RETURN_IF_ERROR(engine_->model().forward(*ctx_, batch_, dst));
+    const models::LoraBatch lb{lora_, lora_scales_};
+    models::ForwardInput in{batch_};
+    if (!lora_.empty()) in.lora = &lb;
+    HEARTH_RETURN_IF_ERROR(
+        engine_->model().eval(*ctx_, in, models::ForwardOutput{models::OutputKind::kLogits, dst}));
     const auto m = ctx_->router_margins();
     margins_.insert(margins_.end(), m.begin(), m.end());
     if (all_logits) dst += int64_t(e - s) * nv;

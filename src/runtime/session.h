@@ -12,6 +12,7 @@
 
 #include "base/thread_pool.h"
 #include "gguf/gguf.h"
+#include "models/lora.h"
 #include "models/model.h"
 
 namespace hearth::runtime {
@@ -33,6 +34,8 @@ class Engine {
   const models::Model& model() const { return *model_; }
   const gguf::GgufFile& file() const { return *file_; }
   ThreadPool& pool() { return *pool_; }
+  // A LoRA adapter for this model (models/lora.h), checked against it; the base is untouched.
+  Result<std::shared_ptr<const models::LoraAdapter>> load_lora(const std::string& path);
 
  private:
   std::shared_ptr<gguf::GgufFile> file_;
@@ -54,6 +57,8 @@ class Session {
   // Router near-tie margins of every token evaluated by the last eval() (MoE models; see
   // models::Context::router_margins), in order; empty for dense models.
   const std::vector<float>& router_margins() const { return margins_; }
+  // Applies `ad` at `scale` to every token evaluated from now on (several adapters add up).
+  void add_lora(std::shared_ptr<const models::LoraAdapter> ad, float scale);
   // Drops every position >= n (the cache rows are simply overwritten later).
   void truncate(int n) { n_past_ = n < n_past_ ? (n < 0 ? 0 : n) : n_past_; }
 
@@ -62,6 +67,9 @@ class Session {
   std::unique_ptr<models::Context> ctx_;
   std::vector<models::BatchToken> batch_;
   std::vector<float> margins_;
+  std::vector<std::shared_ptr<const models::LoraAdapter>> lora_owned_;
+  std::vector<const models::LoraAdapter*> lora_;
+  std::vector<float> lora_scales_;  // the one sequence's scale of each adapter
   int n_past_ = 0;
 };
 

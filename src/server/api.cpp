@@ -210,6 +210,10 @@ void Api::handle(const HttpRequest& req, ResponderP res) {
     if (!only({"GET"})) return;
     return fit(req, res);
   }
+  if (p == "/lora-adapters") {
+    if (!only({"GET", "POST"})) return;
+    return lora_adapters(req, res);
+  }
   if (p == "/api/ps") {
     if (!only({"GET"})) return;
     return ps(res);

@@ -58,6 +58,8 @@ class Api {
   void chat(const HttpRequest& req, ResponderP res);
   void ps(ResponderP res);
   void fit(const HttpRequest& req, ResponderP res);  // GET /api/fit (api_fit.cpp)
+  // GET/POST /lora-adapters: a model's adapters and their default scales (api_lora.cpp).
+  void lora_adapters(const HttpRequest& req, ResponderP res);
   // What the fit advisor assumes: this server's default context and batch.
   runtime::FitParams fit_params() const;
   void embed(const HttpRequest& req, ResponderP res);

@@ -538,6 +538,7 @@ struct Fields {
 Job make_job(InferenceRequest r, PromptSpec p, std::shared_ptr<runtime::Sink> sink) {
   Job job;
   job.model = std::move(r.model);
+  job.adapters = std::move(r.adapters);
   job.opt = std::move(r.opt);
   job.keep_alive = r.keep_alive;
   job.prompt = std::move(p);
@@ -566,6 +567,7 @@ bool prepare(store::Store& st, runtime::Scheduler* sched, const json& j, Respond
     return err(http_status(rec.status().code()), rec.status().message());
   }
   out.model = std::move(*rec);
+  if (auto st = select_adapters(j, out.model, out.adapters); !st) return err(400, st.message());
   auto o = runtime::merge_options(out.model.params, options);
   if (!o) return err(400, o.status().message());
   out.opt = std::move(*o);

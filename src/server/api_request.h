@@ -17,6 +17,7 @@ namespace hearth::server {
 
 struct InferenceRequest {
   store::ModelRecord model;
+  std::vector<runtime::AdapterUse> adapters;  // the LoRA adapters the request runs with
   runtime::GenOptions opt;
   std::optional<std::chrono::nanoseconds> keep_alive;
 };
@@ -25,6 +26,11 @@ struct InferenceRequest {
 // (OpenAI's error shape when `oai`) and returns false.
 bool prepare(store::Store& st, runtime::Scheduler* sched, const json& j, Responder& res, bool oai,
              const json& options, InferenceRequest& out);
+
+// The LoRA adapters a request runs with: its `lora` field ([{"id", "scale"}], unlisted ids at
+// 0), else the model's ADAPTER scales (or those set by POST /lora-adapters). api_lora.cpp.
+Status select_adapters(const json& j, const store::ModelRecord& rec,
+                       std::vector<runtime::AdapterUse>& out);
 
 // The scheduler's job for a prepared request.
 runtime::Job make_job(InferenceRequest r, runtime::PromptSpec p,

@@ -15,6 +15,7 @@
 
 #include "base/json_depth.h"
 #include "base/thread_pool.h"
+#include "gguf/lora_format.h"
 #include "quant/types.h"
 #include "quantize/quantize.h"
 
@@ -286,6 +287,7 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
   };
   std::vector<Layer> layers;
   std::optional<Layer> model_layer, draft_layer;
+  std::vector<Layer> adapter_layers;
   std::vector<Layer> more_parts;  // a split model's parts after the first
   std::optional<std::string> tmpl, system, parser, renderer;
   ojson params = ojson::object(), messages = ojson::array();
@@ -302,6 +304,9 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
         pin.add(l.digest);
       } else if (l.media_type == kMediaDraft) {
         draft_layer = l;
+        pin.add(l.digest);
+      } else if (l.media_type == kMediaAdapter) {
+        adapter_layers.push_back(l);
         pin.add(l.digest);
       }
     tmpl = base->template_text;
@@ -449,6 +454,43 @@ Status create_pinned(Store& s, const ModelName& name, const CreateSpec& spec,
   if (draft_layer) {
     say("using existing layer " + draft_layer->digest);
     layers.push_back(*draft_layer);
+  }
+
+  // LoRA adapters: each checked against the model (keys, architecture, every pair's shapes).
+  if (spec.adapters) {
+    adapter_layers.clear();
+    for (const CreateSpec::Adapter& a : *spec.adapters) {
+      std::string d;
+      if (a.blob) {
+        HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(*a.blob));
+        d = "sha256:" + hex;
+        pin.add(d);
+        if (!s.has_blob(d))
+          return not_found("blob " + *a.blob + " not found; upload it with POST /api/blobs");
+      } else if (a.path) {
+        std::error_code ec;
+        if (!fs::is_regular_file(*a.path, ec))
+          return invalid_argument("ADAPTER: " + *a.path + " is not a file");
+        auto added_blob = s.add_blob_from_file(*a.path, {}, &pin, "GGUF");
+        if (!added_blob) return added_blob.status();
+        added.push_back(*added_blob);
+        d = *added_blob;
+      } else {
+        return invalid_argument("ADAPTER: no file given");
+      }
+      HEARTH_ASSIGN_OR_RETURN(std::string ahex, digest_hex(d));
+      auto ag = gguf::GgufFile::open(s.blob_path(ahex), gguf::Layout::kRaw);
+      if (!ag) return invalid_argument("ADAPTER: not a GGUF file: " + ag.status().message());
+      if (auto chk = lora::check_lora_file(**ag, **g); !chk)
+        return invalid_argument("ADAPTER: " + chk.status().message());
+      Layer l{kMediaAdapter, d, int64_t(fs::file_size(s.blob_path(ahex))), ""};
+      l.scale = a.scale;
+      adapter_layers.push_back(l);
+    }
+  }
+  for (const Layer& l : adapter_layers) {
+    say("using existing layer " + l.digest);
+    layers.push_back(l);
   }
 
   if (spec.template_text) tmpl = spec.template_text;

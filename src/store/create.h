@@ -30,6 +30,14 @@ struct CreateSpec {
   // A draft model for speculative decoding (Modelfile DRAFT / /api/create draft_files): an
   // uploaded GGUF blob or a GGUF on this machine; else the base model's draft, if any.
   std::optional<std::string> draft_blob, draft_path;
+  // LoRA adapters (Modelfile ADAPTER / /api/create adapters), in order: each an uploaded blob or
+  // a GGUF on this machine, with its scale. Unset: the base model's adapters, if any; set
+  // (even empty): these replace them. Checked against the model's GGUF (gguf/lora_format.h).
+  struct Adapter {
+    std::optional<std::string> blob, path;
+    float scale = 1;
+  };
+  std::optional<std::vector<Adapter>> adapters;
 };
 
 // Progress statuses as Ollama streams them ("parsing GGUF", "using existing layer sha256:...",

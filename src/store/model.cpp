@@ -70,6 +70,11 @@ Result<ModelRecord> resolve_model(const Store& s, const ModelName& n) {
       if (!s.has_blob(l.digest))
         return corrupt("model '" + n.display() + "': draft blob " + l.digest + " is missing");
       r.draft_path = s.blob_path(hex);
+    } else if (mt == kMediaAdapter) {
+      HEARTH_ASSIGN_OR_RETURN(std::string hex, digest_hex(l.digest));
+      if (!s.has_blob(l.digest))
+        return corrupt("model '" + n.display() + "': adapter blob " + l.digest + " is missing");
+      r.adapters.push_back({s.blob_path(hex), l.digest, l.scale});
     } else if (mt == kMediaTemplate) {
       HEARTH_ASSIGN_OR_RETURN(r.template_text, layer_text(l));
     } else if (mt == kMediaSystem) {

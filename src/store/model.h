@@ -23,6 +23,12 @@ struct ModelRecord {
   std::vector<std::string> model_parts;
   // A draft model for speculative decoding (Modelfile DRAFT), or empty.
   std::string draft_path;
+  // LoRA adapters (Modelfile ADAPTER lines, in order: the `id`s of a request's `lora` field).
+  struct Adapter {
+    std::string path, digest;
+    float scale = 1;
+  };
+  std::vector<Adapter> adapters;
   std::optional<std::string> template_text, system;
   std::optional<std::string> parser, renderer;  // Modelfile PARSER / RENDERER (Ollama's config)
   nlohmann::ordered_json params = nlohmann::ordered_json::object();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
@@ -234,7 +235,20 @@ Result<Modelfile> Modelfile::parse(std::string_view text) {
     } else if (cmd == "requires") {
       mf.requires_version = arg;
     } else if (cmd == "adapter") {
-      return line_error(start, "ADAPTER (LoRA adapters) is not supported yet");
+      if (arg.empty()) return line_error(start, "ADAPTER needs a GGUF adapter file path");
+      Modelfile::Adapter a{arg, 1.0f};
+      // "path 0.5": a trailing number is the scale.
+      if (const size_t sp = arg.find_last_of(" \t"); sp != std::string::npos) {
+        const std::string tail = arg.substr(sp + 1);
+        char* end = nullptr;
+        const float v = std::strtof(tail.c_str(), &end);
+        if (!tail.empty() && end == tail.c_str() + tail.size()) {
+          if (!std::isfinite(v)) return line_error(start, "ADAPTER scale must be a finite number");
+          a.scale = v;
+          a.path = arg.substr(0, arg.find_last_not_of(" \t", sp) + 1);
+        }
+      }
+      mf.adapters.push_back(std::move(a));
     } else if (cmd == "parser") {
       mf.parser = arg;
     } else if (cmd == "renderer") {
@@ -283,6 +297,15 @@ std::string Modelfile::to_text() const {
          "\n";
   for (const auto& l : licenses) r += "LICENSE " + quote(l) + "\n";
   if (draft) r += "DRAFT " + quote(*draft) + "\n";
+  for (const auto& a : adapters) {
+    if (a.scale == 1) {
+      r += "ADAPTER " + quote(a.path) + "\n";
+    } else {
+      char b[40];
+      std::snprintf(b, sizeof b, "%.9g", double(a.scale));
+      r += "ADAPTER " + a.path + " " + b + "\n";  // bare: a quoted path takes no scale
+    }
+  }
   if (!requires_version.empty()) r += "REQUIRES " + quote(requires_version) + "\n";
   return r;
 }

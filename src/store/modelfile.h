@@ -22,6 +22,14 @@ struct Modelfile {
   std::optional<std::string> parser, renderer;
   std::vector<std::string> licenses;
   std::optional<std::string> draft;  // DRAFT: a draft model (GGUF path) for speculative decoding
+  // ADAPTER lines: LoRA adapters (GGUF, llama.cpp's format), each `ADAPTER <path> [<scale>]` (a
+  // trailing number after the path is the scale, default 1: a hearth extension; Ollama takes
+  // one adapter at scale 1).
+  struct Adapter {
+    std::string path;
+    float scale = 1;
+  };
+  std::vector<Adapter> adapters;
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // [{role, content}]
   std::string requires_version;
   std::vector<std::string> warnings;  // deprecated parameters dropped, ...

@@ -151,6 +151,7 @@ Result<Manifest> Manifest::parse(std::string_view text) {
     HEARTH_RETURN_IF_ERROR(digest_hex(r.digest).status());
     if (l.contains("size") && l["size"].is_number_integer()) r.size = l["size"].get<int64_t>();
     if (l.contains("from") && l["from"].is_string()) r.from = l["from"].get<std::string>();
+    if (l.contains("scale") && l["scale"].is_number()) r.scale = l["scale"].get<float>();
     return r;
   };
   Manifest m;
@@ -168,6 +169,7 @@ std::string Manifest::to_json() const {
   auto layer = [](const Layer& l) {
     ojson j = {{"mediaType", l.media_type}, {"digest", l.digest}, {"size", l.size}};
     if (!l.from.empty()) j["from"] = l.from;
+    if (l.scale != 1) j["scale"] = l.scale;
     return j;
   };
   ojson j = {{"schemaVersion", 2}, {"mediaType", kMediaManifest}, {"config", layer(config)}};

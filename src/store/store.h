@@ -33,11 +33,16 @@ inline constexpr const char* kMediaMessages = "application/vnd.ollama.image.mess
 inline constexpr const char* kMediaLicense = "application/vnd.ollama.image.license";
 // A draft model for speculative decoding (Modelfile DRAFT).
 inline constexpr const char* kMediaDraft = "application/vnd.ollama.image.draft";
+// A LoRA adapter (Modelfile ADAPTER): a GGUF in llama.cpp's adapter format (models/lora.h).
+inline constexpr const char* kMediaAdapter = "application/vnd.ollama.image.adapter";
 
 struct Layer {
   std::string media_type, digest;  // digest: "sha256:<64 lowercase hex>"
   int64_t size = 0;
   std::string from;  // optional: where the layer came from
+  // Adapter layers: the Modelfile's scale (a hearth field, written only when not 1; Ollama
+  // applies its one adapter at 1).
+  float scale = 1;
 };
 
 struct Manifest {

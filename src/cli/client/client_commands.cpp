@@ -280,6 +280,28 @@ json create_request(const Client& c, const std::string& model, const store::Mode
     }
     req["draft_files"] = {{fs::path(dpath).filename().string(), digest}};
   }
+  // ADAPTER lines: local GGUFs, uploaded like FROM's; in order, each with its scale.
+  if (!mf.adapters.empty()) {
+    req["adapters"] = json::object();
+    for (const auto& a : mf.adapters) {
+      const std::string apath = expand_path(a.path, dir);
+      if (!fs::is_regular_file(apath, ec)) fail("ADAPTER file " + apath + " not found");
+      const std::string digest = sha256_file(apath);
+      auto head = c.request("HEAD", "/api/blobs/" + digest);
+      if (!head) fail(head.status().message());
+      if (head->status != 200) {
+        auto up = c.upload("/api/blobs/" + digest, apath, [](int64_t, int64_t) {});
+        if (!up) fail(up.status().message());
+        if (up->status >= 400) fail(error_message(*up));
+      }
+      std::string key = fs::path(apath).filename().string();
+      while (req["adapters"].contains(key)) key = "_" + key;  // the same file twice
+      if (a.scale == 1)
+        req["adapters"][key] = digest;
+      else
+        req["adapters"][key] = {{"digest", digest}, {"scale", a.scale}};
+    }
+  }
   if (mf.template_text) req["template"] = *mf.template_text;
   if (mf.system) req["system"] = *mf.system;
   if (mf.parser) req["parser"] = *mf.parser;

@@ -13,6 +13,7 @@
 // softmax is the score).
 #pragma once
 
+#include <cmath>
 #include <optional>
 #include <vector>
 
@@ -33,6 +34,8 @@ class Embeddings {
   // (released after the copy) is not faulted back in.
   void tie(const OutputHead& head) { head_ = &head; }
   const gguf::TensorInfo* table() const { return table_; }
+  // What each row is multiplied by after the lookup (√n_embd or 1).
+  float row_scale() const { return scale_ ? std::sqrt(float(n_embd_)) : 1.0f; }
   // x rows tb..te of the batch (no barrier).
   void forward(const Step& s, const ForwardInput& in, float* x) const;
 
