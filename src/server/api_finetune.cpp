@@ -20,7 +20,6 @@
 namespace hearth::server {
 namespace {
 
-constexpr const char* kMediaAdapter = "application/vnd.ollama.image.adapter";
 std::atomic<bool> g_busy{false};  // one run at a time: it takes every core
 
 // Reads an optional number field into `dst` (kept when absent); false: answered 400.
@@ -171,7 +170,7 @@ void Api::finetune(const HttpRequest& req, ResponderP res) {
         st = m.status();
       } else {
         store::Layer l;
-        l.media_type = kMediaAdapter;
+        l.media_type = store::kMediaAdapter;
         l.digest = digest;
         l.size = int64_t(std::filesystem::file_size(store_.blob_path(digest.substr(7))));
         m->layers.push_back(l);

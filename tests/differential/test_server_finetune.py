@@ -5,7 +5,7 @@ answered 400/404 before any training."""
 import json
 import os
 
-from harness import FIXTURES, Checker
+from harness import FIXTURES, Checker, hearth_greedy
 from serve_util import Server, put_model
 
 MODEL = os.path.join(FIXTURES, "llama-Q8_0.gguf")
@@ -59,6 +59,18 @@ def main():
                     "the adapter blob is a GGUF LoRA adapter")
             st, tags = s.json("GET", "/api/tags")
             c.check(any(m["name"] == "tiny-tuned:latest" for m in tags["models"]), "listed")
+            # The new model runs with its adapter: greedy through the API equals `hearth greedy`
+            # on the base with that adapter file, and differs from the base's own answer.
+            greedy = {"temperature": 0, "top_k": 1, "num_predict": 10, "seed": 1}
+            st, r = s.json("POST", "/api/generate", {"model": "tiny-tuned", "prompt": "Name a",
+                                                     "stream": False, "options": greedy})
+            c.check(st == 200, f"generate with the tuned model: {st} {r}")
+            if st == 200:
+                ctx, n = r["context"], r["prompt_eval_count"]
+                ref = hearth_greedy(MODEL, ctx[:n], len(ctx) - n, extra=["--lora", blob])
+                base = hearth_greedy(MODEL, ctx[:n], len(ctx) - n)
+                c.check(ctx[n:] == ref[:len(ctx) - n], f"API {ctx[n:]} != with adapter {ref}")
+                c.check(ctx[n:] != base[:len(ctx) - n], "the tuned model answers as the base")
 
         # Refused before training: no data, unknown model, malformed data, bad numbers.
         for body, code in ((dict(model="tiny"), 400), (dict(model="nope", data=DATA), 404),
