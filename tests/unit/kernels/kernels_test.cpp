@@ -194,6 +194,44 @@ TEST(Kernels, RepackedGemmMatchesDoubleReference) {
   if (detected_isa() >= Isa::kAvx512) EXPECT_GT(checked, 0);
 }
 
+// Prefill (M >= 16) on repacked weights runs the file layout's rows-16 GEMM on the packed groups
+// expanded in place of the per-row unpack: the same bytes, scales and sums, so the two must agree
+// bit for bit. Row counts that leave partial register tiles (1, 4, 5 groups against tiles of 3),
+// partial column tiles (M % 4 != 0) and K over several 512-element chunks (and a partial one).
+TEST(Kernels, RepackedPrefillEqualsFileLayoutPrefill) {
+  int checked = 0;
+  for (const TypeTraits* tt : weight_types())
+    for (Isa isa : levels()) {
+      const KernelTable& kt = table(isa);
+      const RepackEntry& rp = kt.repack[uint32_t(tt->type)];
+      if (rp.row_group <= 0) continue;
+      for (int64_t K : {256, 1280, 2048})
+        for (int64_t groups : {1, 4, 5})
+          for (int64_t M : {16, 19, 64}) {
+            if (K == 2048 && M != 19) continue;
+            const int64_t R = groups * rp.row_group;
+            auto q = make(*tt, K, R, M, uint32_t(11 * M + K + groups + uint32_t(tt->type)));
+            std::vector<uint8_t> packed(rp.packed_bytes(K, R));
+            rp.pack(K, q.w.data(), q.w_stride, R, packed.data());
+            const int64_t ldy = R + 3;
+            std::vector<float> want(size_t(M * ldy), NAN), got(size_t(M * ldy), NAN);
+            kt.gemm[uint32_t(tt->type)](K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M,
+                                        want.data(), size_t(ldy));
+            rp.gemm(K, packed.data(), R, q.a.data(), q.a_stride, M, got.data(), size_t(ldy));
+            for (int64_t m = 0; m < M; ++m) {
+              for (int64_t r = 0; r < R; ++r)
+                ASSERT_EQ(got[size_t(m * ldy + r)], want[size_t(m * ldy + r)])
+                    << tt->name << " " << isa_name(isa) << " K=" << K << " R=" << R << " M=" << M
+                    << " row " << r << " col " << m;
+              for (int64_t r = R; r < ldy; ++r) ASSERT_TRUE(std::isnan(got[size_t(m * ldy + r)]));
+            }
+            ++checked;
+          }
+    }
+  std::printf("repacked prefill (type, level, K, R, M) cases checked: %d\n", checked);
+  if (detected_isa() >= Isa::kAvx512) EXPECT_GT(checked, 0);
+}
+
 TEST(Kernels, ActivationQuantizersAreBitIdentical) {
   for (DType at : {DType::Q8_0, DType::Q8_1, DType::Q8_K, DType::F16, DType::BF16}) {
     const TypeTraits* tt = find_type(uint32_t(at));
