@@ -43,6 +43,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <type_traits>
 
@@ -93,11 +94,59 @@ template <size_t kBytes>
   for (size_t off = 0; off < kBytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T1);
 }
 
-// ---- Packing (load time; scalar, parallel over the pool by ops/).
+// ---- Packing (load time, parallel over the pool by ops/). Every field is a run of dwords whose
+// dword k of row i goes to lane i of one vector: 16 rows' blocks are loaded 16 dwords at a time,
+// transposed (16 x 16 dwords) and each resulting vector stored where its dword index belongs.
+// (The scalar reference of the layout is in tests/unit/kernels/kernels_test.cpp.)
 
-// Dword k of a row's field -> lane i of vector k.
-inline void put_dwords(uint8_t* dst, const uint8_t* src, int n_dwords, int i) {
-  for (int k = 0; k < n_dwords; ++k) std::memcpy(dst + 64 * k + 4 * i, src + 4 * k, 4);
+// c[j] lane i = r[i] lane j.
+[[gnu::always_inline]] inline void transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {  // r[i + m] lane L: rows i .. i + 3 of column 4L + m
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int m = 0; m < 4; ++m) {
+    const __m512i ab_lo = _mm512_shuffle_i32x4(r[m], r[4 + m], 0x44);
+    const __m512i ab_hi = _mm512_shuffle_i32x4(r[m], r[4 + m], 0xEE);
+    const __m512i cd_lo = _mm512_shuffle_i32x4(r[8 + m], r[12 + m], 0x44);
+    const __m512i cd_hi = _mm512_shuffle_i32x4(r[8 + m], r[12 + m], 0xEE);
+    t[m] = _mm512_shuffle_i32x4(ab_lo, cd_lo, 0x88);
+    t[4 + m] = _mm512_shuffle_i32x4(ab_lo, cd_lo, 0xDD);
+    t[8 + m] = _mm512_shuffle_i32x4(ab_hi, cd_hi, 0x88);
+    t[12 + m] = _mm512_shuffle_i32x4(ab_hi, cd_hi, 0xDD);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// The first n_dwords dwords of 16 blocks (src[i]: row i's), transposed: put(k, v) gets the
+// vector whose lane i is dword k of block i. Masked loads: nothing past a block's dwords is read
+// (the last block of a mapping may end the mapping).
+template <class Put>
+[[gnu::always_inline]] inline void transpose_blocks(const uint8_t* const src[16], int n_dwords,
+                                                    Put&& put) {
+  // 16 row streams are more than the hardware prefetcher follows: fetch 4 blocks ahead.
+  for (int i = 0; i < 16; ++i)
+    for (int off = 0; off < 4 * n_dwords + 63; off += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(src[i]) + 16 * n_dwords + off, _MM_HINT_T0);
+  for (int k0 = 0; k0 < n_dwords; k0 += 16) {
+    const int n = std::min(16, n_dwords - k0);
+    const __mmask16 mask = __mmask16((1u << n) - 1);
+    __m512i r[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_maskz_loadu_epi32(mask, src[i] + 4 * k0);
+    transpose16(r);
+    for (int k = 0; k < n; ++k) put(k0 + k, r[k]);
+  }
+}
+
+inline void store_lo16(uint8_t* dst, __m512i v) {  // the low halves of the 16 dwords
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_cvtepi32_epi16(v));
 }
 
 template <bool kQ5>
@@ -108,20 +157,32 @@ size_t k4_packed_bytes(int64_t K, int64_t n_rows) {
 template <bool kQ5>
 void k4_pack(int64_t K, const void* W, size_t w_stride, int64_t n_rows, void* out) {
   using L = K4Layout<kQ5>;
+  using Block = typename L::Block;
+  static_assert(sizeof(Block) % 4 == 0 && offsetof(Block, scales) == 4 &&
+                offsetof(Block, qs) == sizeof(Block) - 128);
+  constexpr int kQsDword = int(offsetof(Block, qs) / 4);  // 4 (Q4_K) or 12 (Q5_K, after qh)
   const int64_t nsb = K / QK_K;
   auto* o = static_cast<uint8_t*>(out);
   for (int64_t g = 0; g < n_rows / kGroup; ++g)
     for (int64_t sb = 0; sb < nsb; ++sb) {
       uint8_t* p = o + size_t(g * nsb + sb) * L::kBytes;
-      for (int i = 0; i < kGroup; ++i) {
-        const auto& b = reinterpret_cast<const typename L::Block*>(
-            static_cast<const uint8_t*>(W) + size_t(g * kGroup + i) * w_stride)[sb];
-        put_dwords(p, b.qs, 32, i);
-        if constexpr (kQ5) put_dwords(p + L::kQh, b.qh, 8, i);
-        put_dwords(p + L::kScales, b.scales, 3, i);
-        std::memcpy(p + L::kD + 2 * i, &b.d, 2);
-        std::memcpy(p + L::kDmin + 2 * i, &b.dmin, 2);
-      }
+      const uint8_t* src[16];
+      for (int i = 0; i < kGroup; ++i)
+        src[i] = static_cast<const uint8_t*>(W) + size_t(g * kGroup + i) * w_stride +
+                 size_t(sb) * sizeof(Block);
+      // Dwords: 0 = d | dmin << 16, 1-3 scales, (Q5_K: 4-11 qh), then 32 of qs.
+      transpose_blocks(src, int(sizeof(Block) / 4), [&](int k, __m512i v) {
+        if (k == 0) {
+          store_lo16(p + L::kD, v);
+          store_lo16(p + L::kDmin, _mm512_srli_epi32(v, 16));
+        } else if (k < 4) {
+          _mm512_storeu_si512(p + L::kScales + 64 * (k - 1), v);
+        } else if (k < kQsDword) {
+          _mm512_storeu_si512(p + L::kQh + 64 * (k - 4), v);
+        } else {
+          _mm512_storeu_si512(p + 64 * (k - kQsDword), v);
+        }
+      });
     }
 }
 
@@ -130,19 +191,27 @@ size_t q6k_packed_bytes(int64_t K, int64_t n_rows) {
 }
 
 void q6k_pack(int64_t K, const void* W, size_t w_stride, int64_t n_rows, void* out) {
+  static_assert(offsetof(block_q6_K, qh) == 128 && offsetof(block_q6_K, scales) == 192 &&
+                offsetof(block_q6_K, d) == 208);
   const int64_t nsb = K / QK_K;
   auto* o = static_cast<uint8_t*>(out);
   for (int64_t g = 0; g < n_rows / kGroup; ++g)
     for (int64_t sb = 0; sb < nsb; ++sb) {
       uint8_t* p = o + size_t(g * nsb + sb) * kQ6Bytes;
-      for (int i = 0; i < kGroup; ++i) {
-        const auto& b = reinterpret_cast<const block_q6_K*>(static_cast<const uint8_t*>(W) +
-                                                            size_t(g * kGroup + i) * w_stride)[sb];
-        put_dwords(p, b.ql, 32, i);
-        put_dwords(p + 2048, b.qh, 16, i);
-        for (int j = 0; j < 8; ++j) std::memcpy(p + 3072 + 32 * j + 2 * i, b.scales + 2 * j, 2);
-        std::memcpy(p + 3328 + 2 * i, &b.d, 2);
-      }
+      const uint8_t* src[16];
+      for (int i = 0; i < kGroup; ++i)
+        src[i] = static_cast<const uint8_t*>(W) + size_t(g * kGroup + i) * w_stride +
+                 size_t(sb) * sizeof(block_q6_K);
+      // Dwords 0-31 ql, 32-47 qh, 48-51 scales (int8 pairs 2w and 2w + 1 in each); d apart.
+      transpose_blocks(src, 52, [&](int k, __m512i v) {
+        if (k < 48) {
+          _mm512_storeu_si512(p + (k < 32 ? 64 * k : 2048 + 64 * (k - 32)), v);
+        } else {
+          store_lo16(p + 3072 + 64 * (k - 48), v);
+          store_lo16(p + 3072 + 64 * (k - 48) + 32, _mm512_srli_epi32(v, 16));
+        }
+      });
+      for (int i = 0; i < kGroup; ++i) std::memcpy(p + 3328 + 2 * i, src[i] + 208, 2);
     }
 }
 
