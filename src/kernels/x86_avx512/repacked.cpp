@@ -509,7 +509,7 @@ void packed_gemm(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_
       const int64_t left = M - m0;
       const uint8_t* am = a + m0 * a_stride;
       float* y = Y + m0 * ldy + r;
-      if (G4 && left >= 4) {
+      if (G4 != nullptr && left >= 4) {
         G4(nsb, g, am, a_stride, y, ldy);
         m0 += 4;
       } else if (left >= 3) {
