@@ -9,9 +9,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -102,12 +102,15 @@ int stream(const std::vector<std::string>& names) {
 
 // --prefill: M = 512 activation rows against the bench model's matrix shapes (rows x K: attention
 // 2048 x 2048, FFN up 8192 x 2048, FFN down 2048 x 8192), one thread, the file-layout gemm and
-// the packed one alternating, best of 5 each: multiply-adds per ns (higher is better).
+// the packed one alternating, best of 5 each in thread CPU time (steadier than wall time on a
+// shared machine): multiply-adds per ns (higher is better).
 int prefill(const std::vector<std::string>& names) {
   constexpr int64_t M = 512;
   const int64_t shapes[][2] = {{2048, 2048}, {8192, 2048}, {2048, 8192}};
-  std::printf("prefill (M=%lld), 1 thread, alternating, best of 5: multiply-adds per ns\n\n",
-              (long long)M);
+  std::printf(
+      "prefill (M=%lld), 1 thread, alternating, best of 5 (thread CPU time): "
+      "multiply-adds per ns\n\n",
+      (long long)M);
   std::printf("| type | rows x K | file layout | packed |\n|---|---|---:|---:|\n");
   std::mt19937 rng(1);
   std::normal_distribution<float> nd(0.0f, 1.0f);
@@ -139,13 +142,13 @@ int prefill(const std::vector<std::string>& names) {
       }
       double b0 = 1e30, b1 = 1e30;
       for (int rep = 0; rep < 5; ++rep) {
-        double t0 = now_s();
+        double t0 = cpu_s();
         t.gemm[uint32_t(tt->type)](K, w.data(), ws, R, a.data(), as, M, y.data(), size_t(R));
-        b0 = std::min(b0, now_s() - t0);
+        b0 = std::min(b0, cpu_s() - t0);
         if (packed.empty()) continue;
-        t0 = now_s();
+        t0 = cpu_s();
         rp.gemm(K, packed.data(), R, a.data(), as, M, y.data(), size_t(R));
-        b1 = std::min(b1, now_s() - t0);
+        b1 = std::min(b1, cpu_s() - t0);
       }
       const double macs = double(R) * double(K) * double(M) / 1e9;
       std::printf("| %s | %lld x %lld | %.0f |", tt->name, (long long)R, (long long)K, macs / b0);
