@@ -302,7 +302,8 @@ int run_bench(const BenchOpts& o) {
   runtime::EngineOptions eo;
   eo.n_threads = o.threads;
   if (o.repack) eo.repack = true;
-  if (o.no_repack) eo.repack = false;
+  // --mmap promises weights read in place: no repacked copy unless asked for as well.
+  if (o.no_repack || (o.mmap && !o.repack)) eo.repack = false;
   eo.placement = o.mmap      ? ops::Placement::kMapped
                  : o.no_mmap ? ops::Placement::kResident
                              : ops::Placement::kAuto;
@@ -440,10 +441,13 @@ void add_bench_command(CLI::App& app) {
   c->add_option("-t,--threads", o.threads, "threads (default: all cores)");
   c->add_option("-r,--reps", o.reps, "counted rounds after one warm-up (default 3)");
   c->add_option("--isa", o.isa, "cap the kernel level: generic, avx2, avxvnni, avx512");
-  c->add_flag("--repack", o.repack,
-              "repack weights at load for faster decode (default: HEARTH_REPACK=1)");
+  c->add_flag(
+      "--repack", o.repack,
+      "repack weights at load for faster decode (the default; HEARTH_REPACK=0 turns it off)");
   c->add_flag("--no-repack", o.no_repack, "run on the file's weight layout (no load-time repack)");
-  c->add_flag("--mmap", o.mmap, "read every weight in place from the file mapping");
+  c->add_flag(
+      "--mmap", o.mmap,
+      "read every weight in place from the file mapping (no load-time repack unless --repack)");
   c->add_flag("--no-mmap", o.no_mmap, "copy every weight into huge-page memory at load")
       ->excludes("--mmap");
   c->add_option("--seqs", o.seqs,

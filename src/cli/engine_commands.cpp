@@ -46,10 +46,13 @@ void add_common(CLI::App* c, CommonOpts& o, bool token_prompt = true) {
   c->add_option("--isa", o.isa, "cap the kernel level: generic, avx2, avxvnni, avx512");
   c->add_option("-c,--ctx", o.n_ctx, "context size (default: prompt + generated)");
   c->add_option("--kv-type", o.kv_type, "KV cache type: f16 (default), q8_0, q4_0, f32");
-  c->add_flag("--repack", o.repack,
-              "repack weights at load for faster decode (default: HEARTH_REPACK=1)");
+  c->add_flag(
+      "--repack", o.repack,
+      "repack weights at load for faster decode (the default; HEARTH_REPACK=0 turns it off)");
   c->add_flag("--no-repack", o.no_repack, "run on the file's weight layout (no load-time repack)");
-  c->add_flag("--mmap", o.mmap, "read every weight in place from the file mapping");
+  c->add_flag(
+      "--mmap", o.mmap,
+      "read every weight in place from the file mapping (no load-time repack unless --repack)");
   c->add_flag("--no-mmap", o.no_mmap, "copy every weight into huge-page memory at load")
       ->excludes("--mmap");
   c->add_option("--lora", o.lora,
@@ -116,7 +119,8 @@ Result<std::unique_ptr<runtime::Engine>> open_engine(const CommonOpts& o) {
   runtime::EngineOptions eo;
   eo.n_threads = o.threads;
   if (o.repack) eo.repack = true;
-  if (o.no_repack) eo.repack = false;
+  // --mmap promises weights read in place: no repacked copy unless asked for as well.
+  if (o.no_repack || (o.mmap && !o.repack)) eo.repack = false;
   eo.placement = o.mmap      ? ops::Placement::kMapped
                  : o.no_mmap ? ops::Placement::kResident
                              : ops::Placement::kAuto;

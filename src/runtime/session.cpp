@@ -8,7 +8,9 @@ namespace hearth::runtime {
 
 bool repack_by_default() {
   const char* e = std::getenv("HEARTH_REPACK");
-  return e && (std::string(e) == "1" || std::string(e) == "true");
+  if (!e) return true;
+  const std::string v(e);
+  return !(v == "0" || v == "false" || v == "off" || v == "no");
 }
 
 Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const EngineOptions& o) {

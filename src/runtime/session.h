@@ -18,8 +18,8 @@
 namespace hearth::runtime {
 
 // Load-time repacking of weights into the kernels' interleaved layouts (Q4_K, Q5_K, Q6_K on
-// AVX-512): decode ~1.4x faster, but prefill ~14% slower and loading ~2 s longer for a 1B model
-// (docs/PERFORMANCE.md), so off unless HEARTH_REPACK=1 until prefill reads the packed layout.
+// AVX-512): decode ~1.4x faster, prefill unchanged (it reads the packed layout), loading slower by
+// the copy into fresh memory (docs/PERFORMANCE.md). On unless HEARTH_REPACK is 0, false, off or no.
 bool repack_by_default();
 
 struct EngineOptions {

@@ -30,13 +30,6 @@ namespace {
 constexpr int kChunk = 512;  // K elements per pass over the columns
 constexpr int kGroupsPerChunk = kChunk / 32;
 
-// One interleaved super-block of 16 rows: q[k4][row][4], then scale[g][row] and off[g][row].
-struct Block16 {
-  alignas(64) uint8_t q[64][16][4];
-  float scale[16][16];
-  float off[16][16];
-};
-
 // Transposes the unpacked super-block of 16 rows into the interleaved form (16 x 16 dwords per
 // 64 bytes of K, done with the standard 4-stage shuffle network).
 void interleave(const RowUnpack* const* rows, int n_valid, int ng, Block16& b) {
@@ -218,15 +211,14 @@ TileFn tile_for(int nc) {
   return fs[nc - 1];
 }
 
-}  // namespace
-
-void gemm_vnni_rows16(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W,
-                      size_t w_stride, int64_t n_rows, const void* A, size_t a_stride, int64_t M,
-                      float* Y, size_t ldy) {
+// The GEMM over interleaved super-blocks: fill(q, n_valid, sb, block) writes super-block sb of
+// 16-row group q (rows 16q .. 16q + n_valid - 1, the rest zero) before its tiles use it.
+template <class Fill>
+void rows16(Fill&& fill, int group, ActFormat act, int64_t K, int64_t n_rows, const void* A,
+            size_t a_stride, int64_t M, float* Y, size_t ldy) {
   constexpr int kRZ = 3, kC = 4;
-  const auto* w = static_cast<const uint8_t*>(W);
   const auto* a = static_cast<const uint8_t*>(A);
-  const int64_t nsb = K / 256, n32 = K / 32, ng = 256 / group;
+  const int64_t nsb = K / 256, n32 = K / 32;
   const ActLayout al = act_layout(act);
   // Per-thread scratch, grown on demand (prefill only).
   thread_local std::vector<float> dy, ys;
@@ -240,7 +232,6 @@ void gemm_vnni_rows16(UnpackFn unpack, int group, ActFormat act, int64_t K, cons
   const int64_t groups_per_block =
       std::max<int64_t>(kRZ, int64_t(256 * 1024 / (nsb * sizeof(Block16))) / kRZ * kRZ);
   thread_local std::vector<Block16> il;
-  thread_local std::vector<RowUnpack> tmp(16);
   if (il.size() < size_t(groups_per_block * nsb)) il.resize(size_t(groups_per_block * nsb));
   // A tile of rows whose count is not a multiple of 16 writes its padding lanes to a scratch Y.
   thread_local std::vector<float> ypad;
@@ -253,14 +244,7 @@ void gemm_vnni_rows16(UnpackFn unpack, int group, ActFormat act, int64_t K, cons
     const int64_t q1 = std::min(rows16, q0 + groups_per_block);
     for (int64_t q = q0; q < q1; ++q) {
       const int n_valid = int(std::min<int64_t>(16, n_rows - q * 16));
-      for (int64_t sb = 0; sb < nsb; ++sb) {
-        const RowUnpack* rp[16];
-        for (int r = 0; r < n_valid; ++r) {
-          unpack(w + (q * 16 + r) * w_stride, sb, tmp[size_t(r)]);
-          rp[r] = &tmp[size_t(r)];
-        }
-        interleave(rp, n_valid, int(ng), il[size_t((q - q0) * nsb + sb)]);
-      }
+      for (int64_t sb = 0; sb < nsb; ++sb) fill(q, n_valid, sb, il[size_t((q - q0) * nsb + sb)]);
     }
     for (int64_t g0 = 0; g0 < n32; g0 += kGroupsPerChunk) {
       const int64_t g1 = std::min(n32, g0 + kGroupsPerChunk);
@@ -301,6 +285,36 @@ void gemm_vnni_rows16(UnpackFn unpack, int group, ActFormat act, int64_t K, cons
       }
     }
   }
+}
+
+}  // namespace
+
+void gemm_vnni_rows16(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W,
+                      size_t w_stride, int64_t n_rows, const void* A, size_t a_stride, int64_t M,
+                      float* Y, size_t ldy) {
+  const auto* w = static_cast<const uint8_t*>(W);
+  const int ng = 256 / group;
+  thread_local std::vector<RowUnpack> tmp(16);
+  rows16(
+      [&](int64_t q, int n_valid, int64_t sb, Block16& out) {
+        const RowUnpack* rp[16];
+        for (int r = 0; r < n_valid; ++r) {
+          unpack(w + (q * 16 + r) * w_stride, sb, tmp[size_t(r)]);
+          rp[r] = &tmp[size_t(r)];
+        }
+        interleave(rp, n_valid, ng, out);
+      },
+      group, act, K, n_rows, A, a_stride, M, Y, ldy);
+}
+
+void gemm_vnni_rows16_packed(PackedExpandFn expand, size_t sb_bytes, int group, ActFormat act,
+                             int64_t K, const void* Wp, int64_t n_rows, const void* A,
+                             size_t a_stride, int64_t M, float* Y, size_t ldy) {
+  const auto* w = static_cast<const uint8_t*>(Wp);
+  const int64_t nsb = K / 256;
+  rows16([&](int64_t q, int, int64_t sb,
+             Block16& out) { expand(w + size_t(q * nsb + sb) * sb_bytes, out); },
+         group, act, K, n_rows, A, a_stride, M, Y, ldy);
 }
 
 }  // namespace hearth::kernels::avx512

@@ -23,6 +23,25 @@ void gemm_vnni_rows16(UnpackFn unpack, int group, ActFormat act, int64_t K, cons
                       size_t w_stride, int64_t n_rows, const void* A, size_t a_stride, int64_t M,
                       float* Y, size_t ldy);
 
+// One super-block (256 K elements) of 16 weight rows as the rows-16 GEMM reads it: q[k4] holds K
+// bytes 4 k4 .. 4 k4 + 3 of each row (unsigned, lane i = row i), weight = scale[g][i] * q -
+// off[g][i] per group g of 16 or 32 elements (RowUnpack's algebra).
+struct Block16 {
+  alignas(64) uint8_t q[64][16][4];
+  float scale[16][16];
+  float off[16][16];
+};
+
+// Expands one group's super-block of a load-time packed layout (kernels.h's RepackEntry) into a
+// Block16: a few vector ops, the 16 rows being interleaved already.
+using PackedExpandFn = void (*)(const uint8_t* src, Block16& out);
+
+// gemm_vnni_rows16 on packed weights: group q's super-block sb at Wp + (q * K / 256 + sb) *
+// sb_bytes; n_rows a multiple of 16.
+void gemm_vnni_rows16_packed(PackedExpandFn expand, size_t sb_bytes, int group, ActFormat act,
+                             int64_t K, const void* Wp, int64_t n_rows, const void* A,
+                             size_t a_stride, int64_t M, float* Y, size_t ldy);
+
 // Q8_0 weights (unpacked by `unpack` as x + 128 with scale d) x Q8_0 activations, summed in
 // llama.cpp's order so results equal its bit for bit (tile_q8_0_lanes in x86/gemm_cols.h).
 void gemm_vnni_q8_0_lanes(UnpackFn unpack, int64_t K, const void* W, size_t w_stride,

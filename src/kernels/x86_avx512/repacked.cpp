@@ -35,17 +35,20 @@
 // float conversion per super-block. Results differ from the unpacked kernels only by float
 // rounding (exact integer sums, one rounding fewer per sub-block).
 //
-// Every M runs here, prefill too: tiles of up to 4 activation rows re-read a group from cache.
-// In cache that beat unpacking for the column GEMM (hearth-kernel-bench: Q4_K 1.1 vs 1.9-2.0 ns
-// per 256 weights per activation row at M = 64 and 256), but on the whole 1B model pp512 measured
-// 20-28% below main's gemm_vnni (Zen 5, 2 threads): prefill is still to be fixed (open issue).
+// Prefill (M >= 16) runs the rows-16 GEMM of the file's layout (gemm_rows16.cpp), each group's
+// super-block expanded to its interleaved form with a few vector ops (k4_expand, q6k_expand) in
+// place of the per-row unpack and transpose: the same tiles, bit-identical results. (The tiles of
+// up to 4 activation rows below, which used to serve prefill too, measured 13-34% below it on the
+// whole 1B model's pp512, Zen 5, 2 threads.)
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <type_traits>
 
 #include "kernels/x86_avx512/common.h"
+#include "kernels/x86_avx512/gemm_vnni.h"
 #include "kernels/x86_avx512/x86_avx512.h"
 #include "quant/blocks.h"
 #include "quant/kquants.h"
@@ -91,11 +94,59 @@ template <size_t kBytes>
   for (size_t off = 0; off < kBytes; off += 64) _mm_prefetch(p + off, _MM_HINT_T1);
 }
 
-// ---- Packing (load time; scalar, parallel over the pool by ops/).
+// ---- Packing (load time, parallel over the pool by ops/). Every field is a run of dwords whose
+// dword k of row i goes to lane i of one vector: 16 rows' blocks are loaded 16 dwords at a time,
+// transposed (16 x 16 dwords) and each resulting vector stored where its dword index belongs.
+// (The scalar reference of the layout is in tests/unit/kernels/kernels_test.cpp.)
 
-// Dword k of a row's field -> lane i of vector k.
-inline void put_dwords(uint8_t* dst, const uint8_t* src, int n_dwords, int i) {
-  for (int k = 0; k < n_dwords; ++k) std::memcpy(dst + 64 * k + 4 * i, src + 4 * k, 4);
+// c[j] lane i = r[i] lane j.
+[[gnu::always_inline]] inline void transpose16(__m512i r[16]) {
+  __m512i t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {  // r[i + m] lane L: rows i .. i + 3 of column 4L + m
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  for (int m = 0; m < 4; ++m) {
+    const __m512i ab_lo = _mm512_shuffle_i32x4(r[m], r[4 + m], 0x44);
+    const __m512i ab_hi = _mm512_shuffle_i32x4(r[m], r[4 + m], 0xEE);
+    const __m512i cd_lo = _mm512_shuffle_i32x4(r[8 + m], r[12 + m], 0x44);
+    const __m512i cd_hi = _mm512_shuffle_i32x4(r[8 + m], r[12 + m], 0xEE);
+    t[m] = _mm512_shuffle_i32x4(ab_lo, cd_lo, 0x88);
+    t[4 + m] = _mm512_shuffle_i32x4(ab_lo, cd_lo, 0xDD);
+    t[8 + m] = _mm512_shuffle_i32x4(ab_hi, cd_hi, 0x88);
+    t[12 + m] = _mm512_shuffle_i32x4(ab_hi, cd_hi, 0xDD);
+  }
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// The first n_dwords dwords of 16 blocks (src[i]: row i's), transposed: put(k, v) gets the
+// vector whose lane i is dword k of block i. Masked loads: nothing past a block's dwords is read
+// (the last block of a mapping may end the mapping).
+template <class Put>
+[[gnu::always_inline]] inline void transpose_blocks(const uint8_t* const src[16], int n_dwords,
+                                                    Put&& put) {
+  // 16 row streams are more than the hardware prefetcher follows: fetch 4 blocks ahead.
+  for (int i = 0; i < 16; ++i)
+    for (int off = 0; off < 4 * n_dwords + 63; off += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(src[i]) + 16 * n_dwords + off, _MM_HINT_T0);
+  for (int k0 = 0; k0 < n_dwords; k0 += 16) {
+    const int n = std::min(16, n_dwords - k0);
+    const __mmask16 mask = __mmask16((1u << n) - 1);
+    __m512i r[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_maskz_loadu_epi32(mask, src[i] + 4 * k0);
+    transpose16(r);
+    for (int k = 0; k < n; ++k) put(k0 + k, r[k]);
+  }
+}
+
+inline void store_lo16(uint8_t* dst, __m512i v) {  // the low halves of the 16 dwords
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), _mm512_cvtepi32_epi16(v));
 }
 
 template <bool kQ5>
@@ -106,20 +157,32 @@ size_t k4_packed_bytes(int64_t K, int64_t n_rows) {
 template <bool kQ5>
 void k4_pack(int64_t K, const void* W, size_t w_stride, int64_t n_rows, void* out) {
   using L = K4Layout<kQ5>;
+  using Block = typename L::Block;
+  static_assert(sizeof(Block) % 4 == 0 && offsetof(Block, scales) == 4 &&
+                offsetof(Block, qs) == sizeof(Block) - 128);
+  constexpr int kQsDword = int(offsetof(Block, qs) / 4);  // 4 (Q4_K) or 12 (Q5_K, after qh)
   const int64_t nsb = K / QK_K;
   auto* o = static_cast<uint8_t*>(out);
   for (int64_t g = 0; g < n_rows / kGroup; ++g)
     for (int64_t sb = 0; sb < nsb; ++sb) {
       uint8_t* p = o + size_t(g * nsb + sb) * L::kBytes;
-      for (int i = 0; i < kGroup; ++i) {
-        const auto& b = reinterpret_cast<const typename L::Block*>(
-            static_cast<const uint8_t*>(W) + size_t(g * kGroup + i) * w_stride)[sb];
-        put_dwords(p, b.qs, 32, i);
-        if constexpr (kQ5) put_dwords(p + L::kQh, b.qh, 8, i);
-        put_dwords(p + L::kScales, b.scales, 3, i);
-        std::memcpy(p + L::kD + 2 * i, &b.d, 2);
-        std::memcpy(p + L::kDmin + 2 * i, &b.dmin, 2);
-      }
+      const uint8_t* src[16];
+      for (int i = 0; i < kGroup; ++i)
+        src[i] = static_cast<const uint8_t*>(W) + size_t(g * kGroup + i) * w_stride +
+                 size_t(sb) * sizeof(Block);
+      // Dwords: 0 = d | dmin << 16, 1-3 scales, (Q5_K: 4-11 qh), then 32 of qs.
+      transpose_blocks(src, int(sizeof(Block) / 4), [&](int k, __m512i v) {
+        if (k == 0) {
+          store_lo16(p + L::kD, v);
+          store_lo16(p + L::kDmin, _mm512_srli_epi32(v, 16));
+        } else if (k < 4) {
+          _mm512_storeu_si512(p + L::kScales + 64 * (k - 1), v);
+        } else if (k < kQsDword) {
+          _mm512_storeu_si512(p + L::kQh + 64 * (k - 4), v);
+        } else {
+          _mm512_storeu_si512(p + 64 * (k - kQsDword), v);
+        }
+      });
     }
 }
 
@@ -128,19 +191,27 @@ size_t q6k_packed_bytes(int64_t K, int64_t n_rows) {
 }
 
 void q6k_pack(int64_t K, const void* W, size_t w_stride, int64_t n_rows, void* out) {
+  static_assert(offsetof(block_q6_K, qh) == 128 && offsetof(block_q6_K, scales) == 192 &&
+                offsetof(block_q6_K, d) == 208);
   const int64_t nsb = K / QK_K;
   auto* o = static_cast<uint8_t*>(out);
   for (int64_t g = 0; g < n_rows / kGroup; ++g)
     for (int64_t sb = 0; sb < nsb; ++sb) {
       uint8_t* p = o + size_t(g * nsb + sb) * kQ6Bytes;
-      for (int i = 0; i < kGroup; ++i) {
-        const auto& b = reinterpret_cast<const block_q6_K*>(static_cast<const uint8_t*>(W) +
-                                                            size_t(g * kGroup + i) * w_stride)[sb];
-        put_dwords(p, b.ql, 32, i);
-        put_dwords(p + 2048, b.qh, 16, i);
-        for (int j = 0; j < 8; ++j) std::memcpy(p + 3072 + 32 * j + 2 * i, b.scales + 2 * j, 2);
-        std::memcpy(p + 3328 + 2 * i, &b.d, 2);
-      }
+      const uint8_t* src[16];
+      for (int i = 0; i < kGroup; ++i)
+        src[i] = static_cast<const uint8_t*>(W) + size_t(g * kGroup + i) * w_stride +
+                 size_t(sb) * sizeof(block_q6_K);
+      // Dwords 0-31 ql, 32-47 qh, 48-51 scales (int8 pairs 2w and 2w + 1 in each); d apart.
+      transpose_blocks(src, 52, [&](int k, __m512i v) {
+        if (k < 48) {
+          _mm512_storeu_si512(p + (k < 32 ? 64 * k : 2048 + 64 * (k - 32)), v);
+        } else {
+          store_lo16(p + 3072 + 64 * (k - 48), v);
+          store_lo16(p + 3072 + 64 * (k - 48) + 32, _mm512_srli_epi32(v, 16));
+        }
+      });
+      for (int i = 0; i < kGroup; ++i) std::memcpy(p + 3328 + 2 * i, src[i] + 208, 2);
     }
 }
 
@@ -328,49 +399,128 @@ void q6k_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride,
   for (int c = 0; c < NC; ++c) _mm512_storeu_ps(Y + c * ldy, fsum[c]);
 }
 
+// ---- Prefill: a group's super-block expanded to the rows-16 GEMM's Block16 (gemm_rows16.cpp),
+// the same bytes, scales and offsets as its row unpack of the file's layout gives (so the two
+// prefill paths agree bit for bit), without the per-row unpack and 16 x 16 transpose.
+
+template <bool kQ5>
+void k4_expand(const uint8_t* g, Block16& b) {
+  using L = K4Layout<kQ5>;
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m10 = _mm512_set1_epi8(0x10);
+  for (int p = 0; p < 4; ++p)
+    for (int k = 0; k < 8; ++k) {
+      const __m512i v = _mm512_loadu_si512(g + 64 * (8 * p + k));
+      __m512i lo = _mm512_and_si512(v, m4);
+      __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+      if constexpr (kQ5) {  // bit 2p (2p + 1) of qh to bit 4: a | (b & 0x10), ternlog 0xf8
+        const __m512i h = _mm512_loadu_si512(g + L::kQh + 64 * k);
+        const __m512i b4_lo = _mm512_slli_epi16(_mm512_srli_epi16(h, 2 * p), 4);
+        const __m512i b4_hi = _mm512_slli_epi16(_mm512_srli_epi16(h, 2 * p + 1), 4);
+        lo = _mm512_ternarylogic_epi32(lo, b4_lo, m10, 0xf8);
+        hi = _mm512_ternarylogic_epi32(hi, b4_hi, m10, 0xf8);
+      }
+      _mm512_store_si512(b.q[16 * p + k], lo);      // elements 64p + 4k ..
+      _mm512_store_si512(b.q[16 * p + 8 + k], hi);  // elements 64p + 32 + 4k ..
+    }
+  const __m512i m6 = _mm512_set1_epi8(0x3f), m30 = _mm512_set1_epi8(0x30);
+  const __m512i w0 = _mm512_loadu_si512(g + L::kScales),
+                w1 = _mm512_loadu_si512(g + L::kScales + 64),
+                w2 = _mm512_loadu_si512(g + L::kScales + 128);
+  const __m512i sc[2] = {
+      _mm512_and_si512(w0, m6),
+      _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w0, 2), m30), w2, m4, 0xd8)};
+  const __m512i mn[2] = {_mm512_and_si512(w1, m6),
+                         _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w1, 2), m30),
+                                                   _mm512_srli_epi32(w2, 4), m4, 0xd8)};
+  const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kD)));
+  const __m512 dmin =
+      _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kDmin)));
+  const __m512i ff = _mm512_set1_epi32(0xff);
+  for (int j = 0; j < 8; ++j) {
+    const int sh = 8 * (j % 4);
+    const __m512 s =
+        _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(sc[j / 4], unsigned(sh)), ff));
+    const __m512 m =
+        _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(mn[j / 4], unsigned(sh)), ff));
+    _mm512_store_ps(b.scale[j], _mm512_mul_ps(d, s));
+    _mm512_store_ps(b.off[j], _mm512_mul_ps(dmin, m));
+  }
+}
+
+void q6k_expand(const uint8_t* g, Block16& b) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+  for (int n = 0; n < 2; ++n)
+    for (int k = 0; k < 8; ++k) {
+      const __m512i la = _mm512_loadu_si512(g + 64 * (16 * n + k));
+      const __m512i lb = _mm512_loadu_si512(g + 64 * (16 * n + k + 8));
+      const __m512i h = _mm512_loadu_si512(g + 2048 + 64 * (8 * n + k));
+      // Quad 32n + 8t + k: ql nibbles topped by bit pair t of qh (as q6k_group).
+      _mm512_store_si512(
+          b.q[32 * n + k],
+          _mm512_ternarylogic_epi32(_mm512_and_si512(la, m4), _mm512_slli_epi16(h, 4), m30, 0xf8));
+      _mm512_store_si512(
+          b.q[32 * n + 8 + k],
+          _mm512_ternarylogic_epi32(_mm512_and_si512(lb, m4), _mm512_slli_epi16(h, 2), m30, 0xf8));
+      _mm512_store_si512(
+          b.q[32 * n + 16 + k],
+          _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(la, 4), m4), h, m30, 0xf8));
+      _mm512_store_si512(b.q[32 * n + 24 + k],
+                         _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(lb, 4), m4),
+                                                   _mm512_srli_epi16(h, 2), m30, 0xf8));
+    }
+  const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 3328)));
+  const __m512 k32 = _mm512_set1_ps(32.0f);
+  for (int j = 0; j < 8; ++j) {
+    const __m512i x = _mm512_cvtepi8_epi16(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 3072 + 32 * j)));
+    const __m512 se =
+        _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(x, 16), 16)));
+    const __m512 so = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(x, 16)));
+    _mm512_store_ps(b.scale[2 * j], se);
+    _mm512_store_ps(b.off[2 * j], _mm512_mul_ps(k32, se));
+    _mm512_store_ps(b.scale[2 * j + 1], so);
+    _mm512_store_ps(b.off[2 * j + 1], _mm512_mul_ps(k32, so));
+  }
+}
+
 // ---- The RepackEntry gemm: every M.
 
 using GroupFn = void (*)(int64_t, const uint8_t*, const uint8_t*, size_t, float*, size_t);
 
-template <GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, size_t kBytes>
+// From this many activation rows on, the rows-16 GEMM (as for the file's layout: kquants.cpp).
+constexpr int64_t kPrefillRows = 16;
+
+template <GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, size_t kBytes, PackedExpandFn kExpand,
+          int kScaleGroup>
 void packed_gemm(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_t a_stride,
                  int64_t M, float* Y, size_t ldy) {
+  if (M >= kPrefillRows)
+    return gemm_vnni_rows16_packed(kExpand, kBytes, kScaleGroup, ActFormat::kQ8K, K, Wp, n_rows, A,
+                                   a_stride, M, Y, ldy);
   const int64_t nsb = K / QK_K;
   const auto* w = static_cast<const uint8_t*>(Wp);
   const auto* a = static_cast<const uint8_t*>(A);
   // Decode and small batches: each group streams from memory once, further column tiles re-read
-  // it from L1. Prefill: chunks of groups (~256 KiB, kept in L2) swept by blocks of 64
-  // activation rows (kept in L2 too), so neither the weights nor the activations come from
-  // memory or L3 for every group.
-  const int64_t n_groups = n_rows / kGroup;
-  const int64_t chunk =
-      M <= 4 ? n_groups : std::max<int64_t>(1, int64_t(256 * 1024 / (size_t(nsb) * kBytes)));
-  const int64_t mblk = M <= 4 ? M : 64;
-  for (int64_t g0 = 0; g0 < n_groups; g0 += chunk) {
-    const int64_t g1 = std::min(n_groups, g0 + chunk);
-    for (int64_t mb = 0; mb < M; mb += mblk) {
-      const int64_t me = std::min(M, mb + mblk);
-      for (int64_t gi = g0; gi < g1; ++gi) {
-        const uint8_t* g = w + size_t(gi * nsb) * kBytes;
-        const int64_t r = gi * kGroup;
-        for (int64_t m0 = mb; m0 < me;) {
-          const int64_t left = me - m0;
-          const uint8_t* am = a + m0 * a_stride;
-          float* y = Y + m0 * ldy + r;
-          if (G4 && left >= 4) {
-            G4(nsb, g, am, a_stride, y, ldy);
-            m0 += 4;
-          } else if (left >= 3) {
-            G3(nsb, g, am, a_stride, y, ldy);
-            m0 += 3;
-          } else if (left == 2) {
-            G2(nsb, g, am, a_stride, y, ldy);
-            m0 += 2;
-          } else {
-            G1(nsb, g, am, a_stride, y, ldy);
-            m0 += 1;
-          }
-        }
+  // it from L1.
+  for (int64_t gi = 0; gi < n_rows / kGroup; ++gi) {
+    const uint8_t* g = w + size_t(gi * nsb) * kBytes;
+    const int64_t r = gi * kGroup;
+    for (int64_t m0 = 0; m0 < M;) {
+      const int64_t left = M - m0;
+      const uint8_t* am = a + m0 * a_stride;
+      float* y = Y + m0 * ldy + r;
+      if (G4 != nullptr && left >= 4) {
+        G4(nsb, g, am, a_stride, y, ldy);
+        m0 += 4;
+      } else if (left >= 3) {
+        G3(nsb, g, am, a_stride, y, ldy);
+        m0 += 3;
+      } else if (left == 2) {
+        G2(nsb, g, am, a_stride, y, ldy);
+        m0 += 2;
+      } else {
+        G1(nsb, g, am, a_stride, y, ldy);
+        m0 += 1;
       }
     }
   }
@@ -379,16 +529,18 @@ void packed_gemm(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_
 }  // namespace
 
 void register_avx512_repacked(KernelTable& t) {
-  t.repack[uint32_t(DType::Q4_K)] = {kGroup, k4_packed_bytes<false>, k4_pack<false>,
-                                     packed_gemm<k4_group<false, 1>, k4_group<false, 2>,
-                                                 k4_group<false, 3>, k4_group<false, 4>, kQ4Bytes>};
-  t.repack[uint32_t(DType::Q5_K)] = {kGroup, k4_packed_bytes<true>, k4_pack<true>,
-                                     packed_gemm<k4_group<true, 1>, k4_group<true, 2>,
-                                                 k4_group<true, 3>, k4_group<true, 4>, kQ5Bytes>};
+  t.repack[uint32_t(DType::Q4_K)] = {
+      kGroup, k4_packed_bytes<false>, k4_pack<false>,
+      packed_gemm<k4_group<false, 1>, k4_group<false, 2>, k4_group<false, 3>, k4_group<false, 4>,
+                  kQ4Bytes, k4_expand<false>, 32>};
+  t.repack[uint32_t(DType::Q5_K)] = {
+      kGroup, k4_packed_bytes<true>, k4_pack<true>,
+      packed_gemm<k4_group<true, 1>, k4_group<true, 2>, k4_group<true, 3>, k4_group<true, 4>,
+                  kQ5Bytes, k4_expand<true>, 32>};
   // Q6_K holds 4 accumulators per activation row: 3 rows at most fit the registers.
   t.repack[uint32_t(DType::Q6_K)] = {
       kGroup, q6k_packed_bytes, q6k_pack,
-      packed_gemm<q6k_group<1>, q6k_group<2>, q6k_group<3>, nullptr, kQ6Bytes>};
+      packed_gemm<q6k_group<1>, q6k_group<2>, q6k_group<3>, nullptr, kQ6Bytes, q6k_expand, 16>};
 }
 
 }  // namespace hearth::kernels

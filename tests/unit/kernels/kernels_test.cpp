@@ -194,6 +194,112 @@ TEST(Kernels, RepackedGemmMatchesDoubleReference) {
   if (detected_isa() >= Isa::kAvx512) EXPECT_GT(checked, 0);
 }
 
+// The packed layouts of kernels/x86_avx512/repacked.cpp, written byte by byte from the layout
+// its header describes: dword k of a row's field goes to lane i (bytes 4i .. 4i + 3) of vector k.
+void put_dwords(uint8_t* dst, const uint8_t* src, int n_dwords, int i) {
+  for (int k = 0; k < n_dwords; ++k) std::memcpy(dst + 64 * k + 4 * i, src + 4 * k, 4);
+}
+
+std::vector<uint8_t> reference_pack(DType type, int64_t K, const uint8_t* W, size_t w_stride,
+                                    int64_t n_rows) {
+  const int64_t nsb = K / QK_K;
+  const size_t bytes = type == DType::Q6_K   ? 16 * sizeof(block_q6_K)
+                       : type == DType::Q5_K ? 16 * sizeof(block_q5_K)
+                                             : 16 * sizeof(block_q4_K);
+  std::vector<uint8_t> out(size_t(n_rows / 16 * nsb) * bytes);
+  for (int64_t g = 0; g < n_rows / 16; ++g)
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      uint8_t* p = out.data() + size_t(g * nsb + sb) * bytes;
+      for (int i = 0; i < 16; ++i) {
+        const uint8_t* row = W + size_t(g * 16 + i) * w_stride;
+        if (type == DType::Q6_K) {
+          const auto& b = reinterpret_cast<const block_q6_K*>(row)[sb];
+          put_dwords(p, b.ql, 32, i);
+          put_dwords(p + 2048, b.qh, 16, i);
+          for (int j = 0; j < 8; ++j) std::memcpy(p + 3072 + 32 * j + 2 * i, b.scales + 2 * j, 2);
+          std::memcpy(p + 3328 + 2 * i, &b.d, 2);
+        } else if (type == DType::Q5_K) {
+          const auto& b = reinterpret_cast<const block_q5_K*>(row)[sb];
+          put_dwords(p, b.qs, 32, i);
+          put_dwords(p + 2048, b.qh, 8, i);
+          put_dwords(p + 2560, b.scales, 3, i);
+          std::memcpy(p + 2752 + 2 * i, &b.d, 2);
+          std::memcpy(p + 2784 + 2 * i, &b.dmin, 2);
+        } else {
+          const auto& b = reinterpret_cast<const block_q4_K*>(row)[sb];
+          put_dwords(p, b.qs, 32, i);
+          put_dwords(p + 2048, b.scales, 3, i);
+          std::memcpy(p + 2240 + 2 * i, &b.d, 2);
+          std::memcpy(p + 2272 + 2 * i, &b.dmin, 2);
+        }
+      }
+    }
+  return out;
+}
+
+// The (vectorised) packers against the byte-by-byte reference: several groups and super-blocks,
+// the weights at the very end of their buffer (the packer must not read past the last block).
+TEST(Kernels, RepackedLayoutMatchesScalarReference) {
+  int checked = 0;
+  for (DType type : {DType::Q4_K, DType::Q5_K, DType::Q6_K})
+    for (Isa isa : levels()) {
+      const RepackEntry& rp = table(isa).repack[uint32_t(type)];
+      if (rp.row_group <= 0) continue;
+      ASSERT_EQ(rp.row_group, 16);
+      for (int64_t K : {256, 1280}) {
+        const int64_t R = 48;
+        auto q = make(type_traits(type), K, R, 1, uint32_t(K + uint32_t(type)));
+        const auto want = reference_pack(type, K, q.w.data(), q.w_stride, R);
+        ASSERT_EQ(want.size(), rp.packed_bytes(K, R));
+        std::vector<uint8_t> got(want.size() + 1, 0xA5);
+        rp.pack(K, q.w.data(), q.w_stride, R, got.data());
+        EXPECT_EQ(got.back(), 0xA5) << "pack wrote past packed_bytes";
+        got.pop_back();
+        EXPECT_EQ(got, want) << type_traits(type).name << " " << isa_name(isa) << " K=" << K;
+        ++checked;
+      }
+    }
+  if (detected_isa() >= Isa::kAvx512) EXPECT_GT(checked, 0);
+}
+
+// Prefill (M >= 16) on repacked weights runs the file layout's rows-16 GEMM on the packed groups
+// expanded in place of the per-row unpack: the same bytes, scales and sums, so the two must agree
+// bit for bit. Row counts that leave partial register tiles (1, 4, 5 groups against tiles of 3),
+// partial column tiles (M % 4 != 0) and K over several 512-element chunks (and a partial one).
+TEST(Kernels, RepackedPrefillEqualsFileLayoutPrefill) {
+  int checked = 0;
+  for (const TypeTraits* tt : weight_types())
+    for (Isa isa : levels()) {
+      const KernelTable& kt = table(isa);
+      const RepackEntry& rp = kt.repack[uint32_t(tt->type)];
+      if (rp.row_group <= 0) continue;
+      for (int64_t K : {256, 1280, 2048})
+        for (int64_t groups : {1, 4, 5})
+          for (int64_t M : {16, 19, 64}) {
+            if (K == 2048 && M != 19) continue;
+            const int64_t R = groups * rp.row_group;
+            auto q = make(*tt, K, R, M, uint32_t(11 * M + K + groups + uint32_t(tt->type)));
+            std::vector<uint8_t> packed(rp.packed_bytes(K, R));
+            rp.pack(K, q.w.data(), q.w_stride, R, packed.data());
+            const int64_t ldy = R + 3;
+            std::vector<float> want(size_t(M * ldy), NAN), got(size_t(M * ldy), NAN);
+            kt.gemm[uint32_t(tt->type)](K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M,
+                                        want.data(), size_t(ldy));
+            rp.gemm(K, packed.data(), R, q.a.data(), q.a_stride, M, got.data(), size_t(ldy));
+            for (int64_t m = 0; m < M; ++m) {
+              for (int64_t r = 0; r < R; ++r)
+                ASSERT_EQ(got[size_t(m * ldy + r)], want[size_t(m * ldy + r)])
+                    << tt->name << " " << isa_name(isa) << " K=" << K << " R=" << R << " M=" << M
+                    << " row " << r << " col " << m;
+              for (int64_t r = R; r < ldy; ++r) ASSERT_TRUE(std::isnan(got[size_t(m * ldy + r)]));
+            }
+            ++checked;
+          }
+    }
+  std::printf("repacked prefill (type, level, K, R, M) cases checked: %d\n", checked);
+  if (detected_isa() >= Isa::kAvx512) EXPECT_GT(checked, 0);
+}
+
 TEST(Kernels, ActivationQuantizersAreBitIdentical) {
   for (DType at : {DType::Q8_0, DType::Q8_1, DType::Q8_K, DType::F16, DType::BF16}) {
     const TypeTraits* tt = find_type(uint32_t(at));
