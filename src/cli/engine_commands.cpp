@@ -79,7 +79,13 @@ Status attach_lora(const CommonOpts& o, runtime::Engine& eng, runtime::Session& 
       } catch (...) {  // not a scale: part of the path
       }
     }
+    const auto t0 = std::chrono::steady_clock::now();
     HEARTH_ASSIGN_OR_RETURN(auto ad, eng.load_lora(path));
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    std::fprintf(stderr, "hearth: LoRA adapter %s: %zu matrices, %.1f MB, loaded in %.1f ms\n",
+                 path.c_str(), ad->pairs().size() + (ad->embd() ? 1 : 0),
+                 double(ad->file_bytes()) / 1e6, ms);
     sess.add_lora(std::move(ad), scale);
   }
   return Status::ok();

@@ -223,11 +223,80 @@ void LoraRunner::after(ThreadPool& pool, int ith, int nth, const ops::WeightMatr
   }
 }
 
+namespace {
+
+// Decode: at most this many rows take the direct path (two barriers instead of the kernels' five).
+constexpr int64_t kDirectRows = 4;
+constexpr int64_t kDirectPiece = 256;  // A rows are dequantized this many elements at a time
+constexpr int64_t kDirectRank = 1024;  // B rows (rank floats) are dequantized whole
+
+// Eight running sums (vectorizable without reassociating a single sum).
+float dot(const float* a, const float* b, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
+  float s = 0;
+  for (; i < n; ++i) s += a[i] * b[i];
+  for (int l = 0; l < 8; ++l) s += acc[l];
+  return s;
+}
+
+bool direct_ok(const LoraAdapter::Pair& p) {
+  const TypeTraits& ta = type_traits(p.a.type());
+  return p.rank <= kDirectRank && kDirectPiece % ta.block_elems == 0;
+}
+
+}  // namespace
+
+// A few rows (decode): t = A·x split by rank rows, then y += s·B·t split by outputs, each thread
+// dequantizing the rows it reads into stack buffers; two barriers in all.
+void LoraRunner::apply_direct(ThreadPool& pool, int ith, int nth, const LoraAdapter::Pair& p,
+                              const float* X, float* Y, size_t ldy, std::span<const int64_t> rows,
+                              std::span<const float> scales) {
+  const int64_t n = int64_t(rows.size());
+  const int64_t n_in = p.a.n_in(), n_out = p.b.n_out(), R = p.rank;
+  const TypeTraits& ta = type_traits(p.a.type());
+  const TypeTraits& tb = type_traits(p.b.type());
+  float* t = t_.at(size_t(n * R));
+  // F32 halves are read in place (no copy per token).
+  const bool a_f32 = p.a.type() == DType::F32, b_f32 = p.b.type() == DType::F32;
+  float piece[kDirectPiece];
+  int64_t rb, re;
+  ThreadPool::split(R, ith, nth, rb, re);
+  for (int64_t r = rb; r < re; ++r) {
+    float acc[kDirectRows] = {0, 0, 0, 0};
+    const uint8_t* arow = p.a.row(r);
+    for (int64_t e0 = 0; e0 < n_in; e0 += kDirectPiece) {
+      const int64_t k = std::min(kDirectPiece, n_in - e0);
+      const float* a = a_f32 ? reinterpret_cast<const float*>(arow) + e0 : piece;
+      if (!a_f32)
+        ta.dequantize_row(arow + size_t(e0 / ta.block_elems) * size_t(ta.block_bytes), piece, k);
+      for (int64_t i = 0; i < n; ++i) acc[i] += dot(a, X + rows[size_t(i)] * n_in + e0, k);
+    }
+    for (int64_t i = 0; i < n; ++i) t[i * R + r] = acc[i];
+  }
+  pool.barrier();
+  float brow[kDirectRank];
+  int64_t ob, oe;
+  ThreadPool::split(n_out, ith, nth, ob, oe);
+  for (int64_t o = ob; o < oe; ++o) {
+    const float* b = b_f32 ? reinterpret_cast<const float*>(p.b.row(o)) : brow;
+    if (!b_f32) tb.dequantize_row(p.b.row(o), brow, R);
+    for (int64_t i = 0; i < n; ++i)
+      Y[size_t(rows[size_t(i)]) * ldy + size_t(o)] +=
+          scales[size_t(i)] * p.factor * dot(b, t + i * R, R);
+  }
+  pool.barrier();
+}
+
 void LoraRunner::apply(ThreadPool& pool, int ith, int nth, const LoraAdapter::Pair& p,
                        const float* X, float* Y, size_t ldy, std::span<const int64_t> rows,
                        std::span<const float> scales, bool all) {
   const int64_t n = int64_t(rows.size());
   if (n == 0) return;
+  if (n <= kDirectRows && direct_ok(p))
+    return apply_direct(pool, ith, nth, p, X, Y, ldy, rows, scales);
   const int64_t n_in = p.a.n_in(), n_out = p.b.n_out(), R = p.rank;
   const int64_t chunk = std::max<int64_t>(1, std::min<int64_t>(n, int64_t(d_.size()) / n_out));
   int64_t ib, ie, ob, oe;

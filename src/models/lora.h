@@ -134,6 +134,10 @@ class LoraRunner final : public ops::MatmulHook {
   void apply(ThreadPool& pool, int ith, int nth, const LoraAdapter::Pair& p, const float* X,
              float* Y, size_t ldy, std::span<const int64_t> rows, std::span<const float> scales,
              bool all);
+  // The same for a few rows without the kernels' conversion barriers (decode).
+  void apply_direct(ThreadPool& pool, int ith, int nth, const LoraAdapter::Pair& p, const float* X,
+                    float* Y, size_t ldy, std::span<const int64_t> rows,
+                    std::span<const float> scales);
 
   std::vector<Active> active_;
   size_t n_active_ = 0;

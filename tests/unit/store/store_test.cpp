@@ -129,7 +129,8 @@ TEST(Modelfile, ErrorsNameTheLine) {
            {"FROM m\nPARAMETER num_ctx 1.5\n", "(line 2): invalid int value"},
            {"FROM m\nFROB x\n", "(line 2): command must be one of"},
            {"FROM m\nMESSAGE tool hi\n", "(line 2): message role must be one of"},
-           {"FROM m\nADAPTER ./lora.gguf\n", "(line 2): ADAPTER (LoRA adapters) is not supported"},
+           {"FROM m\nADAPTER\n", "(line 2): ADAPTER needs a GGUF adapter file path"},
+           {"FROM m\nADAPTER ./a.gguf inf\n", "(line 2): ADAPTER scale must be a finite number"},
            {"FROM m\nSYSTEM \"\"\"never closed\n", "(line 2): unexpected end of file"},
            {"FROM m\nSYSTEM \"open\n", "(line 2): unexpected end of file"},
            {"PARAMETER temperature 1\n", "no FROM line"},
@@ -378,6 +379,28 @@ namespace hearth::store {
 namespace {
 
 // DRAFT (speculative decoding): parsed, printed back, must differ from FROM.
+// ADAPTER: several lines, in order, each with an optional trailing scale; to_text reads back.
+TEST(Modelfile, AdapterLines) {
+  auto a = Modelfile::parse(
+      "FROM ./big.gguf\nADAPTER ./sql.gguf\nadapter ./style.gguf 0.5\nADAPTER ./neg.gguf -1.25\n"
+      "ADAPTER \"./with space.gguf\"\n");
+  ASSERT_TRUE(a.is_ok()) << a.status().message();
+  ASSERT_EQ(a->adapters.size(), 4u);
+  EXPECT_EQ(a->adapters[0].path, "./sql.gguf");
+  EXPECT_EQ(a->adapters[0].scale, 1.0f);
+  EXPECT_EQ(a->adapters[1].path, "./style.gguf");
+  EXPECT_EQ(a->adapters[1].scale, 0.5f);
+  EXPECT_EQ(a->adapters[2].scale, -1.25f);
+  EXPECT_EQ(a->adapters[3].path, "./with space.gguf");
+  auto b = Modelfile::parse(a->to_text());
+  ASSERT_TRUE(b.is_ok()) << a->to_text();
+  ASSERT_EQ(b->adapters.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(b->adapters[i].path, a->adapters[i].path);
+    EXPECT_EQ(b->adapters[i].scale, a->adapters[i].scale);
+  }
+}
+
 TEST(Modelfile, DraftRoundTrip) {
   auto a = Modelfile::parse(
       "FROM ./big.gguf\nDRAFT ./small.gguf\nPARAMETER draft_num_predict 6\n"
