@@ -74,10 +74,20 @@ struct KernelTable {
   // state per row, updated in place: mx (largest score so far, -inf at start), l (sum of
   // exp(score - mx)) and o: m x hdv (sum of exp(score - mx) V_j, unnormalized); the caller divides
   // o by l after the last tile. Scores are softcapped first when softcap > 0. s: scratch of
-  // (n rounded up to 16 + 1) * mp floats. hd and hdv are multiples of 16.
+  // (n rounded up to 16 + 1) * mp + 16 * hd floats. hd and hdv are multiples of 16. A row's
+  // result does not depend on m or on the other rows, bit for bit (prefill equals decode).
   void (*attn_tile)(int hd, int hdv, int m, const float* q, const float* qt, const float* k,
                     const float* v, int n, const int32_t* lo, const int32_t* hi, float softcap,
                     float* mx, float* l, float* o, float* s) = nullptr;
+  // attn_tile for up to kAttnCacheRows rows (decode) reading the tile's K and V rows straight
+  // from the cache, in its type (indexed by type id; null: convert with to_f32 and call
+  // attn_tile): K row j at k + j * k_stride, V row j at v + j * v_stride, only rows < n read.
+  // Equals attn_tile on the rows as to_f32 gives them, bit for bit. q as for attn_tile (no qt).
+  static constexpr int kAttnCacheRows = 8;
+  void (*attn_tile_cache[kMaxTypeId])(int hd, int hdv, int m, const float* q, const uint8_t* k,
+                                      size_t k_stride, const uint8_t* v, size_t v_stride, int n,
+                                      const int32_t* lo, const int32_t* hi, float softcap,
+                                      float* mx, float* l, float* o, float* s) = {};
   // A row of n elements of a KV cache type (F16, Q8_0, Q4_0, F32) as floats (indexed by type id;
   // n a multiple of the type's block).
   void (*to_f32[kMaxTypeId])(const void* src, float* dst, int64_t n) = {};

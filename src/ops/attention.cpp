@@ -40,10 +40,11 @@ void AttnScratch::reserve(int nth, int n_ctx, int head_dim_k, int head_dim_v) {
 
 size_t tile_scratch_floats(int head_dim_k, int head_dim_v) {
   // q, qt and o of a block (kTileRows x head), mx and l, the K and V tile as floats (tile_keys()
-  // keeps each within max(4096, 16 x head) floats) and the transposed scores.
+  // keeps each within max(4096, 16 x head) floats) and attn_tile's scratch (the transposed
+  // scores and 16 keys of K transposed).
   const size_t hmax = size_t(std::max(head_dim_k, head_dim_v)), R = kTileRows;
   const size_t kv = std::max<size_t>(4096, 16 * hmax);
-  return 3 * R * hmax + 2 * R + 2 * kv + (kv / 16 + 1) * R + 64;
+  return 3 * R * hmax + 2 * R + 2 * kv + (kv / 16 + 1) * R + 16 * hmax + 64;
 }
 
 size_t kv_row_bytes(DType t, int64_t n) {
@@ -77,6 +78,10 @@ void key_range(const AttnParams& p, int64_t pos0, int64_t n_tokens, int64_t pos,
   first = p.window > 0 ? std::max<int64_t>(0, pos - p.window + 1) : 0;
   if (p.chunk > 0) first = std::max<int64_t>(first, pos / p.chunk * p.chunk);
   last = pos;
+}
+
+inline void prefetch(const uint8_t* p, size_t n) {
+  for (size_t i = 0; i < n; i += 64) __builtin_prefetch(p + i);
 }
 
 // Keys per tile: K or V of a tile within 4096 floats (16 KiB: both stay in L1), 16 to 64.
@@ -158,6 +163,9 @@ void attention_tiled(int ith, int nth, const AttnParams& p, const float* q, int6
   // Keys [j_begin, j_end] of the block's range [F, L], tile by tile.
   auto run_tiles = [&](int64_t t0, int64_t t1, int hk, int64_t F, int64_t j_begin, int64_t j_end) {
     const int m = int(t1 - t0) * group;
+    const auto from_cache = m <= kernels::KernelTable::kAttnCacheRows
+                                ? kt.attn_tile_cache[uint32_t(p.kv_type)]
+                                : nullptr;
     // Positions F..L sit at consecutive rows from row0 (a ring keeps any window contiguous).
     const int64_t row0 = p.ring > 0 ? F % p.ring : F;
     for (int64_t j0 = j_begin; j0 <= j_end; j0 += nt) {
@@ -177,6 +185,20 @@ void attention_tiled(int ith, int nth, const AttnParams& p, const float* q, int6
       }
       if (!any) continue;
       const size_t row = size_t(row0 + (j0 - F));
+      // The next tile's rows, fetched while this one is converted: one head's slice of each row
+      // is a short piece every k_row bytes, which the hardware prefetchers follow poorly (decode
+      // at depth streams the whole cache from memory).
+      const int n_next = int(std::clamp<int64_t>(j_end - (j0 + nt) + 1, 0, nt));
+      for (int j = 0; j < n_next; ++j) {
+        prefetch(k_cache + (row + size_t(nt + j)) * k_row + size_t(hk) * k_head, k_head);
+        prefetch(v_cache + (row + size_t(nt + j)) * v_row + size_t(hk) * v_head, v_head);
+      }
+      if (from_cache) {  // decode: no F32 copy of the tile
+        from_cache(hd, hdv, m, qr, k_cache + row * k_row + size_t(hk) * k_head, k_row,
+                   v_cache + row * v_row + size_t(hk) * v_head, v_row, n, lo, hi, p.softcap, mx, l,
+                   o, st);
+        continue;
+      }
       for (int j = 0; j < n; ++j) {
         to_f32(k_cache + (row + size_t(j)) * k_row + size_t(hk) * k_head, kf + size_t(j) * hd, hd);
         to_f32(v_cache + (row + size_t(j)) * v_row + size_t(hk) * v_head, vf + size_t(j) * hdv,

@@ -33,7 +33,8 @@ size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& 
 
 Result<std::shared_ptr<Runner>> Runner::load(Scheduler* owner, const std::string& model_path,
                                              const SchedulerOptions& o,
-                                             const std::string& draft_path) {
+                                             const std::string& draft_path,
+                                             std::shared_ptr<gguf::GgufFile> file) {
   const auto t0 = Clock::now();
   auto r = std::shared_ptr<Runner>(new Runner());
   r->owner_ = owner;
@@ -41,7 +42,10 @@ Result<std::shared_ptr<Runner>> Runner::load(Scheduler* owner, const std::string
   r->opt_ = o;
   EngineOptions eo;
   eo.n_threads = o.n_threads;
-  HEARTH_ASSIGN_OR_RETURN(r->engine_, Engine::load(model_path, eo));
+  if (!file) {
+    HEARTH_ASSIGN_OR_RETURN(file, gguf::GgufFile::open(model_path));
+  }
+  HEARTH_ASSIGN_OR_RETURN(r->engine_, Engine::load(std::move(file), eo));
   HEARTH_ASSIGN_OR_RETURN(r->tok_, tokenizer::Tokenizer::from_gguf(r->engine_->file()));
   if (auto j = templates::jinja_chat_template(r->engine_->file()); j.is_ok()) r->jinja_ = *j;
   const auto& cfg = r->engine_->model().config();

@@ -27,10 +27,12 @@ namespace hearth::runtime {
 
 class Runner {
  public:
-  // `draft_path`: a draft model for speculative decoding (empty: none).
+  // `draft_path`: a draft model for speculative decoding (empty: none). `file`: model_path
+  // already opened (null: opened here).
   static Result<std::shared_ptr<Runner>> load(Scheduler* owner, const std::string& model_path,
                                               const SchedulerOptions& o,
-                                              const std::string& draft_path = {});
+                                              const std::string& draft_path = {},
+                                              std::shared_ptr<gguf::GgufFile> file = nullptr);
   ~Runner();  // stops the thread; jobs still queued get an error
 
   void enqueue(Job j);

@@ -99,13 +99,18 @@ SchedulerOptions SchedulerOptions::from_env() {
 Result<int64_t> Scheduler::estimate_bytes(const std::string& path, int n_ctx, int n_parallel,
                                           int n_batch, DType kv_type) {
   HEARTH_ASSIGN_OR_RETURN(auto f, gguf::GgufFile::open(path));
+  return estimate_bytes(*f, n_ctx, n_parallel, n_batch, kv_type);
+}
+
+Result<int64_t> Scheduler::estimate_bytes(const gguf::GgufFile& f, int n_ctx, int n_parallel,
+                                          int n_batch, DType kv_type) {
   // The fit advisor's estimate (runtime/fit.h): what `hearth fit` says is what loading checks.
   FitParams p;
   p.n_ctx = n_ctx;
   p.n_seq = std::max(1, n_parallel);
   p.n_batch = n_batch;
   p.kv_type = kv_type;
-  HEARTH_ASSIGN_OR_RETURN(MemoryEstimate e, estimate_memory(*f, p));
+  HEARTH_ASSIGN_OR_RETURN(MemoryEstimate e, estimate_memory(f, p));
   return e.total();
 }
 
@@ -221,7 +226,11 @@ void Scheduler::unload_locked(const std::string& path, std::unique_lock<std::mut
 Result<bool> Scheduler::load_locked(std::unique_lock<std::mutex>& lk, Job& j) {
   const std::string path = j.model.model_path;
   const int n_ctx = j.opt.num_ctx > 0 ? j.opt.num_ctx : opt_.default_ctx;
-  HEARTH_ASSIGN_OR_RETURN(int64_t need, estimate_bytes(path, n_ctx, 1, opt_.n_batch, opt_.kv_type));
+  // Opened once: the estimate and the load read the same parsed header (a 128k-token vocabulary
+  // takes tens of ms to parse).
+  HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<gguf::GgufFile> file, gguf::GgufFile::open(path));
+  HEARTH_ASSIGN_OR_RETURN(int64_t need,
+                          estimate_bytes(*file, n_ctx, 1, opt_.n_batch, opt_.kv_type));
   // Room: the configured limit minus what loaded models hold, or what the system has free.
   // Idle models are evicted (least recently used first) when that makes the difference.
   for (;;) {
@@ -254,7 +263,7 @@ Result<bool> Scheduler::load_locked(std::unique_lock<std::mutex>& lk, Job& j) {
   // this request's error, not the process's end.
   Result<std::shared_ptr<Runner>> r = Status(StatusCode::kInternal, "not loaded");
   try {
-    r = Runner::load(this, path, opt_, j.model.draft_path);
+    r = Runner::load(this, path, opt_, j.model.draft_path, std::move(file));
   } catch (const std::bad_alloc&) {
     r = Status(StatusCode::kResourceExhausted, "out of memory while loading the model");
   } catch (const std::length_error&) {

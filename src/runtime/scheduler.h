@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "gguf/gguf.h"
 #include "parsers/output_parser.h"
 #include "quant/types.h"
 #include "runtime/options.h"
@@ -184,6 +185,8 @@ class Scheduler {
 
   // Memory a model needs: the file plus the KV cache for n_ctx x num_parallel plus scratch.
   static Result<int64_t> estimate_bytes(const std::string& model_path, int n_ctx, int n_parallel,
+                                        int n_batch = 512, DType kv_type = DType::F16);
+  static Result<int64_t> estimate_bytes(const gguf::GgufFile& f, int n_ctx, int n_parallel,
                                         int n_batch = 512, DType kv_type = DType::F16);
 
  private:

@@ -14,8 +14,14 @@ bool repack_by_default() {
 }
 
 Result<std::unique_ptr<Engine>> Engine::load(const std::string& path, const EngineOptions& o) {
+  HEARTH_ASSIGN_OR_RETURN(std::shared_ptr<gguf::GgufFile> f, gguf::GgufFile::open(path));
+  return load(std::move(f), o);
+}
+
+Result<std::unique_ptr<Engine>> Engine::load(std::shared_ptr<gguf::GgufFile> file,
+                                             const EngineOptions& o) {
   auto e = std::unique_ptr<Engine>(new Engine());
-  HEARTH_ASSIGN_OR_RETURN(e->file_, gguf::GgufFile::open(path));
+  e->file_ = std::move(file);
   int nt = o.n_threads > 0 ? o.n_threads : int(std::thread::hardware_concurrency());
   e->pool_ = std::make_unique<ThreadPool>(nt < 1 ? 1 : nt);
   models::LoadOptions lo;

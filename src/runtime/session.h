@@ -31,6 +31,8 @@ struct EngineOptions {
 class Engine {
  public:
   static Result<std::unique_ptr<Engine>> load(const std::string& path, const EngineOptions& o);
+  static Result<std::unique_ptr<Engine>> load(std::shared_ptr<gguf::GgufFile> file,
+                                              const EngineOptions& o);
   const models::Model& model() const { return *model_; }
   const gguf::GgufFile& file() const { return *file_; }
   ThreadPool& pool() { return *pool_; }

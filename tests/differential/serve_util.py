@@ -132,7 +132,7 @@ class Server:
         return log
 
 
-def _blob(models, data=None, path=None):
+def _blob(models, data=None, path=None, link=False):
     h = hashlib.sha256()
     if path:
         with open(path, "rb") as f:
@@ -144,7 +144,12 @@ def _blob(models, data=None, path=None):
     dst = os.path.join(models, "blobs", "sha256-" + hexd)
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     if not os.path.exists(dst):
-        if path:
+        if path and link:
+            try:  # the same file (inode): its page cache is the blob's
+                os.link(path, dst)
+            except OSError:
+                shutil.copyfile(path, dst)
+        elif path:
             shutil.copyfile(path, dst)
         else:
             with open(dst, "wb") as f:
@@ -153,9 +158,12 @@ def _blob(models, data=None, path=None):
     return {"digest": "sha256:" + hexd, "size": size}
 
 
-def put_model(models, name, gguf, template=None, system=None, params=None, messages=None):
-    """Writes blobs and a manifest for `name` (e.g. "tiny:latest") into a store directory."""
-    layers = [dict(mediaType="application/vnd.ollama.image.model", **_blob(models, path=gguf))]
+def put_model(models, name, gguf, template=None, system=None, params=None, messages=None,
+              link=False):
+    """Writes blobs and a manifest for `name` (e.g. "tiny:latest") into a store directory.
+    link: hard-link the GGUF as its blob where the file system allows (no copy)."""
+    layers = [dict(mediaType="application/vnd.ollama.image.model",
+                   **_blob(models, path=gguf, link=link))]
     for mt, val in (("template", template), ("system", system)):
         if val is not None:
             layers.append(dict(mediaType=f"application/vnd.ollama.image.{mt}",

@@ -117,14 +117,206 @@ inline __m512 exp_neg(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-// KernelTable::attn_tile. Scores go to st transposed (st[j * mp + r]) so the softmax runs across
-// 16 rows per vector: st = K Qt, one broadcast K element times 16 query rows per FMA, no
-// horizontal sums. Each score is one FMA chain over the head dims whatever m is, so a prompt's
-// prefill equals its token-by-token decode bit for bit (a folded dot product for few rows would
-// be faster for decode but sum in another order).
-void attn_tile_avx512(int hd, int hdv, int m, const float* q, const float* qt, const float* k,
-                      const float* v, int n, const int32_t* lo, const int32_t* hi, float softcap,
-                      float* mx, float* l, float* o, float* st) {
+// Elements d0..d0+15 of a K or V row as floats, from the tile's F32 rows or straight from a
+// cache row (the values to_f32 gives, exactly: every conversion here is exact).
+struct LoadF32 {
+  static __m512 at(const uint8_t* row, int d0) {
+    return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + d0);
+  }
+};
+struct LoadF16 {
+  static __m512 at(const uint8_t* row, int d0) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(row) + d0 / 16));
+  }
+};
+struct LoadQ8_0 {
+  static __m512 at(const uint8_t* row, int d0) {
+    const auto* b = reinterpret_cast<const block_q8_0*>(row) + d0 / QK8_0;
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs + (d0 & 31)));
+    return _mm512_mul_ps(_mm512_set1_ps(fp16_to_fp32(b->d)),
+                         _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(x)));
+  }
+};
+struct LoadQ4_0 {  // low nibbles are elements 0-15 of a block, high nibbles 16-31
+  static __m512 at(const uint8_t* row, int d0) {
+    const auto* b = reinterpret_cast<const block_q4_0*>(row) + d0 / QK4_0;
+    const __m512i x =
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b->qs)));
+    const __m512i nib =
+        (d0 & 16) ? _mm512_srli_epi32(x, 4) : _mm512_and_si512(x, _mm512_set1_epi32(15));
+    return _mm512_mul_ps(_mm512_set1_ps(fp16_to_fp32(b->d)),
+                         _mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8))));
+  }
+};
+
+// o = o * corr + P V for the m rows, P(r, j) at p[r * pr + j * pj], V row j at v + j * v_stride:
+// 4 rows x 64 dims of accumulators per pass over the keys, each a chain over j = 0..n-1 (both
+// attn_tile layouts below sum in this one order).
+template <class Load>
+void tile_pv(int m, int hdv, int n, const uint8_t* v, size_t v_stride, const float* p, size_t pr,
+             size_t pj, const float* corr, float* o) {
+  for (int r0 = 0; r0 < m; r0 += 4) {
+    const int nr = std::min(4, m - r0);
+    for (int d0 = 0; d0 < hdv; d0 += 64) {
+      const int nd = std::min(4, (hdv - d0) / 16);
+      __m512 acc[4][4];
+      for (int rr = 0; rr < 4; ++rr) {
+        const __m512 c = _mm512_set1_ps(corr[std::min(r0 + rr, m - 1)]);
+        for (int i = 0; i < 4; ++i)
+          acc[rr][i] =
+              rr < nr && i < nd
+                  ? _mm512_mul_ps(c, _mm512_loadu_ps(o + size_t(r0 + rr) * hdv + d0 + 16 * i))
+                  : _mm512_setzero_ps();
+      }
+      for (int j = 0; j < n; ++j) {
+        __m512 vv[4];
+        for (int i = 0; i < nd; ++i) vv[i] = Load::at(v + size_t(j) * v_stride, d0 + 16 * i);
+        const float* pjr = p + size_t(j) * pj + size_t(r0) * pr;
+        for (int rr = 0; rr < nr; ++rr) {
+          const __m512 pv = _mm512_set1_ps(pjr[size_t(rr) * pr]);
+          for (int i = 0; i < nd; ++i) acc[rr][i] = _mm512_fmadd_ps(pv, vv[i], acc[rr][i]);
+        }
+      }
+      for (int rr = 0; rr < nr; ++rr)
+        for (int i = 0; i < nd; ++i)
+          _mm512_storeu_ps(o + size_t(r0 + rr) * hdv + d0 + 16 * i, acc[rr][i]);
+    }
+  }
+}
+
+// Rows with nothing seen yet keep mx = -inf: their terms subtract 0 instead (and are masked).
+inline __m512 softmax_shift(__m512 m_new) {
+  return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(m_new, m_new, _CMP_EQ_OQ) &
+                                  _mm512_cmp_ps_mask(m_new, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ),
+                              _mm512_setzero_ps(), m_new);
+}
+
+// In place: t[i] becomes column i of the 16 x 16 block whose rows were t[0..15].
+inline void transpose16(__m512 t[16]) {
+  __m512 a[16];
+  for (int i = 0; i < 16; i += 2) {  // 2x2 blocks of single floats
+    a[i] = _mm512_unpacklo_ps(t[i], t[i + 1]);
+    a[i + 1] = _mm512_unpackhi_ps(t[i], t[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4)
+    for (int h = 0; h < 2; ++h) {  // 4x4 blocks: pairs of floats
+      const __m512d x = _mm512_castps_pd(a[i + h]), y = _mm512_castps_pd(a[i + 2 + h]);
+      t[i + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(x, y));
+      t[i + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(x, y));
+    }
+  // The 128-bit chunk c of t[4g + e] is now rows 4g..4g+3 of column 4c + e: two rounds of
+  // 128-bit shuffles put the four row groups of each column together.
+  for (int i = 0; i < 8; ++i) {
+    const int r = (i / 4) * 8 + i % 4;  // pairs (0,4) (1,5) (2,6) (3,7) (8,12) ...
+    a[r] = _mm512_shuffle_f32x4(t[r], t[r + 4], 0x88);
+    a[r + 4] = _mm512_shuffle_f32x4(t[r], t[r + 4], 0xDD);
+  }
+  for (int i = 0; i < 8; ++i) {
+    t[i] = _mm512_shuffle_f32x4(a[i], a[i + 8], 0x88);
+    t[i + 8] = _mm512_shuffle_f32x4(a[i], a[i + 8], 0xDD);
+  }
+}
+
+// attn_tile for few rows (decode: one token's group of heads). Keys go in lanes instead of rows,
+// from K transposed 16 keys at a time, so no lane is padding; each score is still the same FMA
+// chain over the head dims, and the softmax and P V take the same elementwise steps in the same
+// order, so every row's result equals the rows-in-lanes kernel's bit for bit (prefill = decode).
+// K row j at k + j * k_stride, V row j at v + j * v_stride, read through Load: F32 tile rows, or
+// the cache's own rows (attn_tile_cache).
+template <int M, class Load>
+void attn_tile_few(int hd, int hdv, const float* q, const uint8_t* k, size_t k_stride,
+                   const uint8_t* v, size_t v_stride, int n, const int32_t* lo, const int32_t* hi,
+                   float softcap, float* mx, float* l, float* o, float* s) {
+  const int np = (n + 15) & ~15;
+  float* sc = s;                      // M x np: scores, then probabilities
+  float* corr = sc + size_t(M) * np;  // M
+  float* kt = corr + 16;              // hd x 16: 16 keys transposed
+  for (int j0 = 0; j0 < np; j0 += 16) {
+    for (int d0 = 0; d0 < hd; d0 += 16) {
+      __m512 t[16];
+      for (int jj = 0; jj < 16; ++jj)  // keys past n (padding) are zero
+        t[jj] = j0 + jj < n ? Load::at(k + size_t(j0 + jj) * k_stride, d0) : _mm512_setzero_ps();
+      transpose16(t);
+      for (int i = 0; i < 16; ++i) _mm512_storeu_ps(kt + size_t(d0 + i) * 16, t[i]);
+    }
+    __m512 acc[M];
+    for (int r = 0; r < M; ++r) acc[r] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; ++d) {
+      const __m512 kv = _mm512_loadu_ps(kt + size_t(d) * 16);
+      for (int r = 0; r < M; ++r)
+        acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(q[size_t(r) * hd + d]), kv, acc[r]);
+    }
+    for (int r = 0; r < M; ++r) _mm512_storeu_ps(sc + size_t(r) * np + j0, acc[r]);
+  }
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int r = 0; r < M; ++r) {
+    float* sr = sc + size_t(r) * np;
+    if (softcap > 0)
+      for (int j = 0; j < n; ++j) sr[j] = softcap * std::tanh(sr[j] / softcap);
+    const int a = lo[r] < hi[r] ? lo[r] : 0, b = lo[r] < hi[r] ? hi[r] : 0;
+    __m512 mt = _mm512_set1_ps(-INFINITY);
+    for (int j0 = a & ~15; j0 < b; j0 += 16) {
+      const __m512i vj = _mm512_add_epi32(_mm512_set1_epi32(j0), lane);
+      const __mmask16 in = _mm512_cmpge_epi32_mask(vj, _mm512_set1_epi32(a)) &
+                           _mm512_cmplt_epi32_mask(vj, _mm512_set1_epi32(b));
+      mt = _mm512_mask_max_ps(mt, in, mt, _mm512_loadu_ps(sr + j0));
+    }
+    const __m512 m_old = _mm512_set1_ps(mx[r]);
+    const __m512 m_new = _mm512_max_ps(m_old, _mm512_set1_ps(_mm512_reduce_max_ps(mt)));
+    const __m512 m_sub = softmax_shift(m_new);
+    const __m512 c = exp_neg(_mm512_sub_ps(m_old, m_sub));
+    for (int j0 = 0; j0 < np; j0 += 16) {
+      const __m512i vj = _mm512_add_epi32(_mm512_set1_epi32(j0), lane);
+      const __mmask16 in = _mm512_cmpge_epi32_mask(vj, _mm512_set1_epi32(a)) &
+                           _mm512_cmplt_epi32_mask(vj, _mm512_set1_epi32(b));
+      _mm512_storeu_ps(sr + j0, _mm512_maskz_mov_ps(
+                                    in, exp_neg(_mm512_sub_ps(_mm512_loadu_ps(sr + j0), m_sub))));
+    }
+    float sum = 0;  // key by key, as the rows-in-lanes kernel adds them
+    for (int j = a; j < b; ++j) sum += sr[j];
+    l[r] = _mm512_cvtss_f32(_mm512_fmadd_ps(_mm512_set1_ps(l[r]), c, _mm512_set1_ps(sum)));
+    mx[r] = _mm512_cvtss_f32(m_new);
+    corr[r] = _mm512_cvtss_f32(c);
+  }
+  tile_pv<Load>(M, hdv, n, v, v_stride, sc, size_t(np), 1, corr, o);
+}
+
+template <class Load>
+void attn_tile_few_m(int hd, int hdv, int m, const float* q, const uint8_t* k, size_t k_stride,
+                     const uint8_t* v, size_t v_stride, int n, const int32_t* lo, const int32_t* hi,
+                     float softcap, float* mx, float* l, float* o, float* s) {
+  switch (m) {
+#define HEARTH_FEW(M)                                                                              \
+  case M:                                                                                          \
+    return attn_tile_few<M, Load>(hd, hdv, q, k, k_stride, v, v_stride, n, lo, hi, softcap, mx, l, \
+                                  o, s);
+    HEARTH_FEW(1)
+    HEARTH_FEW(2)
+    HEARTH_FEW(3)
+    HEARTH_FEW(4)
+    HEARTH_FEW(5)
+    HEARTH_FEW(6)
+    HEARTH_FEW(7)
+    HEARTH_FEW(8)
+#undef HEARTH_FEW
+    default:
+      break;
+  }
+}
+
+// KernelTable::attn_tile_cache: the few-rows kernel reading K and V rows from the cache.
+template <class Load>
+void attn_tile_cache_avx512(int hd, int hdv, int m, const float* q, const uint8_t* k,
+                            size_t k_stride, const uint8_t* v, size_t v_stride, int n,
+                            const int32_t* lo, const int32_t* hi, float softcap, float* mx,
+                            float* l, float* o, float* s) {
+  attn_tile_few_m<Load>(hd, hdv, m, q, k, k_stride, v, v_stride, n, lo, hi, softcap, mx, l, o, s);
+}
+
+// The rows-in-lanes form of attn_tile (see attn_tile_avx512).
+void attn_tile_rows(int hd, int hdv, int m, const float* qt, const float* k, const float* v, int n,
+                    const int32_t* lo, const int32_t* hi, float softcap, float* mx, float* l,
+                    float* o, float* st) {
   const int mp = (m + 15) & ~15, np = (n + 15) & ~15;
   float* corr = st + size_t(np) * mp;
   for (int j = 0; j < np; j += 4) {
@@ -169,11 +361,7 @@ void attn_tile_avx512(int hd, int hdv, int m, const float* q, const float* qt, c
       mt = _mm512_mask_max_ps(mt, in, mt, _mm512_loadu_ps(st + size_t(j) * mp + r0));
     }
     const __m512 m_new = _mm512_max_ps(m_old, mt);
-    // Rows that have seen nothing yet keep -inf: subtract 0 instead (their terms are masked).
-    const __m512 m_sub =
-        _mm512_mask_blend_ps(_mm512_cmp_ps_mask(m_new, m_new, _CMP_EQ_OQ) &
-                                 _mm512_cmp_ps_mask(m_new, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ),
-                             _mm512_setzero_ps(), m_new);
+    const __m512 m_sub = softmax_shift(m_new);
     const __m512 c = exp_neg(_mm512_sub_ps(m_old, m_sub));
     __m512 sum = _mm512_setzero_ps();
     for (int j = 0; j < n; ++j) {
@@ -193,34 +381,23 @@ void attn_tile_avx512(int hd, int hdv, int m, const float* q, const float* qt, c
     _mm512_mask_storeu_ps(mx + r0, valid, m_new);
     _mm512_storeu_ps(corr + r0, c);
   }
-  // o = o * corr + P V: 4 rows x 64 dims of accumulators per pass over the keys.
-  for (int r0 = 0; r0 < m; r0 += 4) {
-    const int nr = std::min(4, m - r0);
-    for (int d0 = 0; d0 < hdv; d0 += 64) {
-      const int nd = std::min(4, (hdv - d0) / 16);
-      __m512 acc[4][4];
-      for (int rr = 0; rr < 4; ++rr) {
-        const __m512 c = _mm512_set1_ps(corr[std::min(r0 + rr, m - 1)]);
-        for (int i = 0; i < 4; ++i)
-          acc[rr][i] =
-              rr < nr && i < nd
-                  ? _mm512_mul_ps(c, _mm512_loadu_ps(o + size_t(r0 + rr) * hdv + d0 + 16 * i))
-                  : _mm512_setzero_ps();
-      }
-      for (int j = 0; j < n; ++j) {
-        __m512 vv[4];
-        for (int i = 0; i < nd; ++i) vv[i] = _mm512_loadu_ps(v + size_t(j) * hdv + d0 + 16 * i);
-        const float* pj = st + size_t(j) * mp + r0;
-        for (int rr = 0; rr < nr; ++rr) {
-          const __m512 p = _mm512_set1_ps(pj[rr]);
-          for (int i = 0; i < nd; ++i) acc[rr][i] = _mm512_fmadd_ps(p, vv[i], acc[rr][i]);
-        }
-      }
-      for (int rr = 0; rr < nr; ++rr)
-        for (int i = 0; i < nd; ++i)
-          _mm512_storeu_ps(o + size_t(r0 + rr) * hdv + d0 + 16 * i, acc[rr][i]);
-    }
-  }
+  tile_pv<LoadF32>(m, hdv, n, reinterpret_cast<const uint8_t*>(v), size_t(hdv) * 4, st, 1,
+                   size_t(mp), corr, o);
+}
+
+// KernelTable::attn_tile. Scores go to st transposed (st[j * mp + r]) so the softmax runs across
+// 16 rows per vector: st = K Qt, one broadcast K element times 16 query rows per FMA, no
+// horizontal sums. Each score is one FMA chain over the head dims whatever m is, so a prompt's
+// prefill equals its token-by-token decode bit for bit. Up to 8 rows (decode) take
+// attn_tile_few, which puts keys in the lanes instead and sums in the same order.
+void attn_tile_avx512(int hd, int hdv, int m, const float* q, const float* qt, const float* k,
+                      const float* v, int n, const int32_t* lo, const int32_t* hi, float softcap,
+                      float* mx, float* l, float* o, float* st) {
+  if (m <= 8)
+    return attn_tile_few_m<LoadF32>(hd, hdv, m, q, reinterpret_cast<const uint8_t*>(k),
+                                    size_t(hd) * 4, reinterpret_cast<const uint8_t*>(v),
+                                    size_t(hdv) * 4, n, lo, hi, softcap, mx, l, o, st);
+  attn_tile_rows(hd, hdv, m, qt, k, v, n, lo, hi, softcap, mx, l, o, st);
 }
 
 void to_f32_f16_avx512(const void* src, float* dst, int64_t n) {
@@ -265,6 +442,10 @@ void register_avx512_attn(KernelTable& t) {
   t.mad_f16 = mad_f16_avx512;
   t.attn_f16 = attn_f16_avx512;
   t.attn_tile = attn_tile_avx512;
+  t.attn_tile_cache[uint32_t(DType::F32)] = attn_tile_cache_avx512<LoadF32>;
+  t.attn_tile_cache[uint32_t(DType::F16)] = attn_tile_cache_avx512<LoadF16>;
+  t.attn_tile_cache[uint32_t(DType::Q8_0)] = attn_tile_cache_avx512<LoadQ8_0>;
+  t.attn_tile_cache[uint32_t(DType::Q4_0)] = attn_tile_cache_avx512<LoadQ4_0>;
   t.to_f32[uint32_t(DType::F16)] = to_f32_f16_avx512;
   t.to_f32[uint32_t(DType::Q8_0)] = to_f32_q8_0_avx512;
   t.to_f32[uint32_t(DType::Q4_0)] = to_f32_q4_0_avx512;

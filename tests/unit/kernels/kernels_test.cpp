@@ -594,7 +594,7 @@ TEST(Kernels, AttnTileMatchesReference) {
           }
           auto run = [&](const KernelTable& kt, std::vector<float>& out) {
             std::vector<float> mx(size_t(mp), -INFINITY), l(size_t(mp), 0.0f);
-            std::vector<float> o(size_t(m) * hdv, 0.0f), s(size_t(np + 1) * mp);
+            std::vector<float> o(size_t(m) * hdv, 0.0f), s(size_t(np + 1) * mp + 16 * hd);
             for (int t = 0; t < n_tiles; ++t)
               kt.attn_tile(hd, hdv, m, q.data(), qt.data(), k[t].data(), v[t].data(), n,
                            lo[t].data(), hi[t].data(), softcap, mx.data(), l.data(), o.data(),
@@ -638,6 +638,106 @@ TEST(Kernels, AttnTileMatchesReference) {
         }
       }
     }
+  }
+}
+
+// A row's result of attn_tile does not depend on how many rows the call has: decode (few rows,
+// keys in the lanes on AVX-512) equals prefill (many rows) bit for bit; and attn_tile_cache,
+// reading K and V straight from cache rows (strided, exactly n rows allocated, n odd), equals
+// attn_tile on the rows to_f32 gives. Two tiles in a row carry the running state; rows see
+// arbitrary key ranges (empty ones included); softcap on and off.
+TEST(Kernels, AttnTileFewRowsEqualManyRowsAndCacheRows) {
+  const int big = 20;  // rows of the reference call (the rows-in-lanes kernel)
+  for (Isa isa : levels()) {
+    const KernelTable& kt = table(isa);
+    for (DType type : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0})
+      for (int hd : {64, 128})
+        for (int hdv : {hd, 256})
+          for (int n : {1, 13, 37, 64})
+            for (float softcap : {0.0f, 20.0f}) {
+              const int np = (n + 15) & ~15, n_tiles = 2;
+              const TypeTraits& tt = type_traits(type);
+              const size_t kh = row_bytes(tt, hd), vh = row_bytes(tt, hdv);
+              const size_t ks = 3 * kh, vs = 2 * vh;  // other heads around this one's slice
+              std::mt19937 gen(uint32_t(hd * 7 + hdv * 3 + n) + uint32_t(type) * 100);
+              std::normal_distribution<float> d(0.0f, 1.0f);
+              std::uniform_int_distribution<int> key(0, n);
+              std::vector<float> q(size_t(big) * hd);
+              for (auto& x : q) x = d(gen) * 0.3f;
+              std::vector<float> qt(size_t(hd) * 32, 0.0f);  // big rounded up to 16
+              for (int r = 0; r < big; ++r)
+                for (int i = 0; i < hd; ++i) qt[size_t(i) * 32 + r] = q[size_t(r) * hd + i];
+              std::vector<std::vector<uint8_t>> kc(n_tiles), vc(n_tiles);
+              std::vector<std::vector<float>> kf(n_tiles), vf(n_tiles);
+              std::vector<std::vector<int32_t>> lo(n_tiles), hi(n_tiles);
+              std::vector<float> x(std::max(hd, hdv));
+              for (int t = 0; t < n_tiles; ++t) {
+                kc[t].assign(size_t(n) * ks, 0);
+                vc[t].assign(size_t(n) * vs, 0);
+                kf[t].assign(size_t(np) * hd, 0.0f);
+                vf[t].assign(size_t(np) * hdv, 0.0f);
+                for (int j = 0; j < n; ++j) {
+                  uint8_t* kr = kc[t].data() + size_t(j) * ks + kh;
+                  uint8_t* vr = vc[t].data() + size_t(j) * vs + vh;
+                  for (int i = 0; i < hd; ++i) x[i] = d(gen);
+                  tt.quantize_row(x.data(), kr, hd);
+                  for (int i = 0; i < hdv; ++i) x[i] = d(gen);
+                  tt.quantize_row(x.data(), vr, hdv);
+                  kt.to_f32[uint32_t(type)](kr, kf[t].data() + size_t(j) * hd, hd);
+                  kt.to_f32[uint32_t(type)](vr, vf[t].data() + size_t(j) * hdv, hdv);
+                }
+                for (int r = 0; r < big; ++r) {
+                  int a = key(gen), b = key(gen);
+                  if (a > b) std::swap(a, b);
+                  if (r % 5 == 1) a = b = 0;
+                  if (r % 5 == 2) a = 0, b = n;
+                  lo[t].push_back(a);
+                  hi[t].push_back(b);
+                }
+              }
+              // Runs m rows through the tiles; out: o / l per row.
+              auto run = [&](int m, bool cache, std::vector<float>& out) {
+                std::vector<float> mx(32, -INFINITY), l(32, 0.0f), o(size_t(m) * hdv, 0.0f);
+                std::vector<float> sc(size_t(np + 1) * 32 + 16 * hd);
+                for (int t = 0; t < n_tiles; ++t) {
+                  if (cache)
+                    kt.attn_tile_cache[uint32_t(type)](hd, hdv, m, q.data(), kc[t].data() + kh, ks,
+                                                       vc[t].data() + vh, vs, n, lo[t].data(),
+                                                       hi[t].data(), softcap, mx.data(), l.data(),
+                                                       o.data(), sc.data());
+                  else
+                    kt.attn_tile(hd, hdv, m, q.data(), qt.data(), kf[t].data(), vf[t].data(), n,
+                                 lo[t].data(), hi[t].data(), softcap, mx.data(), l.data(), o.data(),
+                                 sc.data());
+                }
+                out.assign(o.size(), 0.0f);
+                for (int r = 0; r < m; ++r)
+                  for (int i = 0; i < hdv; ++i)
+                    out[size_t(r) * hdv + i] = l[r] > 0 ? o[size_t(r) * hdv + i] / l[r] : 0.0f;
+              };
+              // qt is laid out for mp = 32 (the big call); few-row calls take q only, but
+              // attn_tile's contract has qt with mp = m rounded up to 16: give them their own.
+              std::vector<float> ref, got;
+              run(big, false, ref);
+              for (int m : {1, 3, 4, 8}) {
+                std::vector<float> qt_m(size_t(hd) * 16, 0.0f);
+                for (int r = 0; r < m; ++r)
+                  for (int i = 0; i < hd; ++i) qt_m[size_t(i) * 16 + r] = q[size_t(r) * hd + i];
+                std::swap(qt, qt_m);
+                run(m, false, got);
+                std::swap(qt, qt_m);
+                for (size_t i = 0; i < got.size(); ++i)
+                  ASSERT_EQ(got[i], ref[i])
+                      << isa_name(isa) << " " << tt.name << " hd " << hd << " hdv " << hdv << " n "
+                      << n << " m " << m << " softcap " << softcap << " at " << i;
+                if (!kt.attn_tile_cache[uint32_t(type)]) continue;
+                run(m, true, got);
+                for (size_t i = 0; i < got.size(); ++i)
+                  ASSERT_EQ(got[i], ref[i])
+                      << isa_name(isa) << " cache " << tt.name << " hd " << hd << " hdv " << hdv
+                      << " n " << n << " m " << m << " softcap " << softcap << " at " << i;
+              }
+            }
   }
 }
 

@@ -270,6 +270,9 @@ TEST(Ops, TiledAttentionMatchesReferenceForEveryMask) {
       {true, 0, 0, 1, 777, false, 0, 8, 1, DType::Q4_0, true},
       {true, 600, 0, 1, 1500, true, 0, 4, 1, DType::F16, true},  // split window, ring wrapped
       {true, 0, 0, 3, 1000, false, 0, 4, 2, DType::F32, true},   // 2 items: no split
+      {true, 0, 0, 1, 333, false, 0, 8, 1, DType::Q8_0},         // decode, K/V read in place
+      {true, 0, 0, 1, 129, false, 20.0f, 16, 2, DType::F16},     // (attn_tile_cache), softcap
+      {true, 0, 0, 2, 700, false, 0, 8, 2, DType::Q4_0, true},   // 2 tokens x group 4, 2 threads
   };
   const int hd = 64;
   for (kernels::Isa isa : {kernels::Isa::kGeneric, kernels::Isa::kAvx2, kernels::Isa::kAvxVnni,
