@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "gguf/gguf.h"
+#include "gguf/lora_format.h"
 #include "models/config.h"
 #include "models/weights.h"
 #include "train/gemm.h"
@@ -176,9 +177,10 @@ Result<std::unique_ptr<Decoder>> Decoder::with_lora(std::shared_ptr<gguf::GgufFi
   // The LoRA matrices: A ~ U(±1/sqrt(n_in)) (as PEFT initialises it), B = 0.
   std::vector<std::pair<size_t, size_t>> ab;
   for (auto& p : adapted) {
-    const size_t a = m->store_.add(p.name + ".lora_a", {lo.rank, p.lin->n_in()}, false);
-    const size_t b = m->store_.add(p.name + ".lora_b", {p.lin->n_out(), lo.rank}, false);
+    const size_t a = m->store_.add(p.name + lora::kSuffixA, {lo.rank, p.lin->n_in()}, false);
+    const size_t b = m->store_.add(p.name + lora::kSuffixB, {p.lin->n_out(), lo.rank}, false);
     ab.emplace_back(a, b);
+    m->lora_pairs_.push_back({p.name, a, b});
   }
   m->store_.finalize();
   Rng rng(lo.seed);
@@ -202,15 +204,15 @@ Result<std::unique_ptr<Decoder>> Decoder::with_lora(std::shared_ptr<gguf::GgufFi
 
 Status Decoder::export_adapter(const std::string& path) const {
   if (!base_) return invalid_argument("[train] only a fine-tuned model has an adapter to export");
-  gguf::GgufWriter w;
-  w.set_string("general.architecture", arch_);
-  w.set_string("general.type", "adapter");
-  w.set_string("adapter.type", "lora");
-  w.set_f32("adapter.lora.alpha", lora_.alpha);
-  for (const auto& p : store_.infos())
-    HEARTH_RETURN_IF_ERROR(w.add_tensor(p.name, DType::F32, p.shape,
-                                        store_.values.data() + p.offset, p.count * sizeof(float)));
-  return w.write(path);
+  lora::LoraFileSpec spec;
+  spec.arch = arch_;
+  spec.alpha = lora_.alpha;
+  for (const LoraPair& p : lora_pairs_) {
+    const ParamInfo &a = store_.info(p.a), &b = store_.info(p.b);
+    spec.pairs.push_back({p.base, DType::F32, a.shape, b.shape, store_.value(p.a),
+                          store_.value(p.b), a.count * sizeof(float), b.count * sizeof(float)});
+  }
+  return lora::write_lora_adapter(path, spec);
 }
 
 void Decoder::params_changed(ThreadPool& pool) {

@@ -119,6 +119,11 @@ class Decoder {
   std::vector<float> rope_freqs_;
   std::string arch_ = "llama";
   LoraOptions lora_;
+  struct LoraPair {
+    std::string base;  // the adapted tensor's name
+    size_t a, b;       // its LoRA matrices in store_
+  };
+  std::vector<LoraPair> lora_pairs_;
   size_t tok_embd_ = 0, out_norm_ = 0, output_ = 0;
   std::vector<Layer> layers_;
   std::unique_ptr<Linear> head_;

@@ -74,6 +74,57 @@ Data random_data(int64_t rows, int64_t n_vocab, uint64_t seed) {
   return d;
 }
 
+// Max |Δ| between the decoder's logits and the inference engine's for `file`, at every position
+// of `tokens` (one sequence, F32 KV cache so only the weights' arithmetic differs).
+double max_diff_to_inference(ThreadPool& pool, Decoder& dec,
+                             const std::shared_ptr<gguf::GgufFile>& file,
+                             const std::vector<int32_t>& tokens) {
+  const int64_t n = int64_t(tokens.size()), nv = dec.config().n_vocab;
+  std::vector<float> ours(size_t(n * nv));
+  Batch b{1, n, tokens.data(), nullptr, nullptr};
+  EXPECT_TRUE(dec.run(pool, b, false, 1, ours.data()).is_ok());
+  auto model = models::load_model(file, pool);
+  EXPECT_TRUE(model.is_ok()) << model.status().message();
+  if (!model) return INFINITY;
+  models::ContextParams cp;
+  cp.n_ctx = 32;
+  cp.n_batch = 32;
+  cp.kv_type = DType::F32;
+  auto ctx = (*model)->new_context(cp, pool);
+  EXPECT_TRUE(ctx.is_ok());
+  if (!ctx) return INFINITY;
+  std::vector<models::BatchToken> bt;
+  for (int i = 0; i < int(n); ++i) bt.push_back({tokens[size_t(i)], i, 0, true});
+  std::vector<float> theirs(ours.size());
+  EXPECT_TRUE((*model)->forward(**ctx, bt, theirs.data()).is_ok());
+  double worst = 0;
+  for (size_t i = 0; i < ours.size(); ++i)
+    worst = std::max(worst, double(std::fabs(ours[i] - theirs[i])));
+  return worst;
+}
+
+// AdamW (no weight decay, lr 1e-2) on one fixed batch for `steps` steps: the mean loss before
+// the first step and at the last.
+std::pair<double, double> fit_fixed_batch(ThreadPool& pool, Decoder& dec, const Batch& b,
+                                          int steps) {
+  AdamW opt(dec.params());
+  AdamWOptions o;
+  o.lr = 1e-2f;
+  o.weight_decay = 0;
+  double first = 0, last = 0;
+  for (int step = 0; step < steps; ++step) {
+    dec.params().zero_grads();
+    auto r = dec.run(pool, b, true, 1.0f / 26.0f);
+    EXPECT_TRUE(r.is_ok());
+    if (!r) break;
+    if (step == 0) first = r->loss / r->weight;
+    last = r->loss / r->weight;
+    opt.step(pool, dec.params(), o, o.lr);
+    dec.params_changed(pool);
+  }
+  return {first, last};
+}
+
 // Every parameter tensor: the analytic gradient of the mean loss against central differences at
 // a few entries. Weights are made larger than the training init so every nonlinearity (softmax,
 // SiLU, RMS norm) is away from its linear regime.
@@ -159,20 +210,7 @@ TEST(TrainDecoder, AdamWDrivesAFixedBatchToNearZeroLoss) {
   const int64_t n_seq = 2, n_tok = 16;
   Data data = random_data(n_seq * n_tok, cfg.n_vocab, 9);
   const Batch b = data.batch(n_seq, n_tok);
-  AdamW opt(dec.params());
-  AdamWOptions o;
-  o.lr = 1e-2f;
-  o.weight_decay = 0;
-  double first = 0, last = 0;
-  for (int step = 0; step < 300; ++step) {
-    dec.params().zero_grads();
-    auto r = dec.run(pool, b, true, 1.0f / 26.0f);
-    ASSERT_TRUE(r.is_ok());
-    if (step == 0) first = r->loss / r->weight;
-    last = r->loss / r->weight;
-    opt.step(pool, dec.params(), o, o.lr);
-    dec.params_changed(pool);
-  }
+  const auto [first, last] = fit_fixed_batch(pool, dec, b, 300);
   std::printf("  loss %.4f -> %.4f after 300 steps\n", first, last);
   EXPECT_GT(first, 3.0);  // ~ln(29) at the start
   EXPECT_LT(last, 0.05);
@@ -206,30 +244,11 @@ TEST(TrainDecoder, ExportedModelGivesTheInferenceEnginesLogits) {
     dec.params_changed(pool);
     const std::string path = ::testing::TempDir() + "train_export.gguf";
     ASSERT_TRUE(dec.export_gguf(path, tok, "tiny").is_ok());
-    const int n = 12;
     std::vector<int32_t> tokens;
-    for (int i = 0; i < n; ++i) tokens.push_back(int32_t((i * 977 + 13) % cfg.n_vocab));
-    std::vector<float> ours(size_t(n) * cfg.n_vocab);
-    Batch b{1, n, tokens.data(), nullptr, nullptr};
-    ASSERT_TRUE(dec.run(pool, b, false, 1, ours.data()).is_ok());
-
+    for (int i = 0; i < 12; ++i) tokens.push_back(int32_t((i * 977 + 13) % cfg.n_vocab));
     auto f = gguf::GgufFile::open(path);
     ASSERT_TRUE(f.is_ok()) << f.status().message();
-    auto model = models::load_model(*f, pool);
-    ASSERT_TRUE(model.is_ok()) << model.status().message();
-    models::ContextParams cp;
-    cp.n_ctx = 32;
-    cp.n_batch = 32;
-    cp.kv_type = DType::F32;
-    auto ctx = (*model)->new_context(cp, pool);
-    ASSERT_TRUE(ctx.is_ok());
-    std::vector<models::BatchToken> bt;
-    for (int i = 0; i < n; ++i) bt.push_back({tokens[size_t(i)], i, 0, true});
-    std::vector<float> theirs(ours.size());
-    ASSERT_TRUE((*model)->forward(**ctx, bt, theirs.data()).is_ok());
-    double worst = 0;
-    for (size_t i = 0; i < ours.size(); ++i)
-      worst = std::max(worst, double(std::fabs(ours[i] - theirs[i])));
+    const double worst = max_diff_to_inference(pool, dec, *f, tokens);
     std::printf("  tied=%d: max |training - inference| logit %.3g\n", int(tied), worst);
     EXPECT_LT(worst, 1e-3);
     std::filesystem::remove(path);
@@ -318,46 +337,16 @@ TEST(TrainLora, StartsAsTheBaseAndLearnsAFixedBatchOnAQuantizedBase) {
   ASSERT_TRUE(m.is_ok()) << m.status().message();
   Decoder& dec = **m;
   // B = 0: the adapted model's logits are the inference engine's for the base.
-  const int n = 10;
   std::vector<int32_t> tokens;
-  for (int i = 0; i < n; ++i) tokens.push_back(int32_t((i * 613 + 7) % dec.config().n_vocab));
-  std::vector<float> ours(size_t(n) * dec.config().n_vocab);
-  Batch b0{1, n, tokens.data(), nullptr, nullptr};
-  ASSERT_TRUE(dec.run(pool, b0, false, 1, ours.data()).is_ok());
-  auto model = models::load_model(*f, pool);
-  ASSERT_TRUE(model.is_ok());
-  models::ContextParams cp;
-  cp.n_ctx = 32;
-  cp.n_batch = 32;
-  cp.kv_type = DType::F32;
-  auto ctx = (*model)->new_context(cp, pool);
-  std::vector<models::BatchToken> bt;
-  for (int i = 0; i < n; ++i) bt.push_back({tokens[size_t(i)], i, 0, true});
-  std::vector<float> theirs(ours.size());
-  ASSERT_TRUE((*model)->forward(**ctx, bt, theirs.data()).is_ok());
-  double worst = 0;
-  for (size_t i = 0; i < ours.size(); ++i)
-    worst = std::max(worst, double(std::fabs(ours[i] - theirs[i])));
+  for (int i = 0; i < 10; ++i) tokens.push_back(int32_t((i * 613 + 7) % dec.config().n_vocab));
+  const double worst = max_diff_to_inference(pool, dec, *f, tokens);
   std::printf("  base logits: max |training - inference| %.3g\n", worst);
   EXPECT_LT(worst, 1e-3);
 
   // Then only the adapter trains: a fixed batch is learnt (BF16 backward through the base).
   Data data = random_data(2 * 16, dec.config().n_vocab, 12);
   const Batch b = data.batch(2, 16);
-  AdamW opt(dec.params());
-  AdamWOptions o;
-  o.lr = 1e-2f;
-  o.weight_decay = 0;
-  double first = 0, last = 0;
-  for (int step = 0; step < 60; ++step) {
-    dec.params().zero_grads();
-    auto r = dec.run(pool, b, true, 1.0f / 26.0f);
-    ASSERT_TRUE(r.is_ok());
-    if (step == 0) first = r->loss / r->weight;
-    last = r->loss / r->weight;
-    opt.step(pool, dec.params(), o, o.lr);
-    dec.params_changed(pool);
-  }
+  const auto [first, last] = fit_fixed_batch(pool, dec, b, 60);
   std::printf("  LoRA on Q4_K_M: loss %.3f -> %.3f in 60 steps\n", first, last);
   EXPECT_LT(last, 0.25 * first);
   const std::string path = ::testing::TempDir() + "lora_out.gguf";
