@@ -17,6 +17,14 @@ void for_rows(ThreadPool& pool, int64_t rows, F&& f) {
   });
 }
 
+// One scratch buffer per pool thread, large enough for either pass.
+void reserve_scratch(const ThreadPool& pool, const AttentionShape& s,
+                     std::vector<std::vector<float>>& tmp) {
+  tmp.resize(size_t(pool.size()));
+  for (auto& t : tmp)
+    if (t.size() < s.scratch_floats()) t.resize(s.scratch_floats());
+}
+
 // Causal products are computed in row blocks so the upper triangle costs little.
 constexpr int64_t kRowBlock = 64;
 
@@ -116,9 +124,7 @@ void attention_forward(ThreadPool& pool, const AttentionShape& s, const float* q
   const int64_t T = s.n_tok, hd = s.head_dim;
   const size_t qd = size_t(s.n_head) * hd, kd = size_t(s.n_head_kv) * hd;
   const int group = s.n_head / s.n_head_kv;
-  tmp.resize(size_t(pool.size()));
-  for (auto& t : tmp)
-    if (t.size() < s.scratch_floats()) t.resize(s.scratch_floats());
+  reserve_scratch(pool, s, tmp);
   pool.run([&](int ith, int nth) {
     float* vt = tmp[size_t(ith)].data();  // hd × T
     for (int64_t item = ith; item < s.n_seq * s.n_head_kv; item += nth) {
@@ -161,9 +167,7 @@ void attention_backward(ThreadPool& pool, const AttentionShape& s, const float* 
   const size_t qd = size_t(s.n_head) * hd, kd = size_t(s.n_head_kv) * hd;
   const size_t TT = size_t(T) * T, HT = size_t(hd) * T;
   const int group = s.n_head / s.n_head_kv;
-  tmp.resize(size_t(pool.size()));
-  for (auto& t : tmp)
-    if (t.size() < s.scratch_floats()) t.resize(s.scratch_floats());
+  reserve_scratch(pool, s, tmp);
   pool.run([&](int ith, int nth) {
     float* base = tmp[size_t(ith)].data();
     float* dP = base;          // T × T: dP, then dS
