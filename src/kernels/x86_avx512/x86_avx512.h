@@ -12,7 +12,7 @@ void register_avx512_kquants(KernelTable& t);   // kquants.cpp: Q2_K..Q6_K IQ4_X
 void register_avx512_attn(KernelTable& t);      // attn.cpp:    attention helpers
 void register_avx512_peak(KernelTable& t);      // peak.cpp:    peak probes for bench --peak
 void register_avx512_unpacked(KernelTable& t);  // unpacked.cpp: Q4_0 Q5_0 IQ4_NL Q4_1 Q5_1
-void register_avx512_repacked(KernelTable& t);  // repacked.cpp: Q4_K Q6_K load-time repacks
+void register_avx512_repacked(KernelTable& t);  // repacked.cpp: Q4_K Q5_K Q6_K load-time repacks
 
 // Q8_0 weights x Q8_0 activations. Decode and small batches always sum in llama.cpp's x86 order
 // (bit-identical results); for prefill (M >= 16) `llama_order` picks that order or hearth's
