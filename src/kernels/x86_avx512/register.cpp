@@ -11,6 +11,7 @@ void register_avx512(KernelTable& t) {
   register_avx512_peak(t);
   register_avx512_unpacked(t);
   register_avx512_repacked(t);
+  register_avx512_repacked_q4_0(t);
 }
 
 }  // namespace hearth::kernels

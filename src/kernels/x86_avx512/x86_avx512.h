@@ -13,6 +13,7 @@ void register_avx512_attn(KernelTable& t);      // attn.cpp:    attention helper
 void register_avx512_peak(KernelTable& t);      // peak.cpp:    peak probes for bench --peak
 void register_avx512_unpacked(KernelTable& t);  // unpacked.cpp: Q4_0 Q5_0 IQ4_NL Q4_1 Q5_1
 void register_avx512_repacked(KernelTable& t);  // repacked.cpp: Q4_K Q5_K Q6_K load-time repacks
+void register_avx512_repacked_q4_0(KernelTable& t);  // repacked_q4_0.cpp: Q4_0 load-time repack
 
 // Q8_0 weights x Q8_0 activations. Decode and small batches always sum in llama.cpp's x86 order
 // (bit-identical results); for prefill (M >= 16) `llama_order` picks that order or hearth's

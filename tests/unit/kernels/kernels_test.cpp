@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -138,10 +139,10 @@ TEST(Kernels, PrefillGemmShapesMatchReference) {
 
 // Load-time repacked weights (KernelTable::repack) against dequantize + dot in double, at every
 // level that registers an entry: every M path (decode, small batches, prefill through the column
-// GEMM), several row groups, K from one super-block to thousands. The packed kernels sum the
-// integer products exactly and round once per super-block, so they stay within float rounding of
-// the exact dot: tolerance 1e-5 of sum |w * a| (float epsilon is 6e-8; the slack covers the
-// per-super-block float steps of long rows).
+// GEMM), several row groups, K from one super-block to thousands. The packed K-quant kernels sum
+// the integer products exactly and round once per super-block (Q4_0: once per block and 4-element
+// lane, llama.cpp's order), so they stay within float rounding of the exact dot: tolerance 1e-5
+// of sum |w * a| (float epsilon is 6e-8; the slack covers the float steps of long rows).
 TEST(Kernels, RepackedGemmMatchesDoubleReference) {
   int checked = 0;
   for (const TypeTraits* tt : weight_types())
@@ -149,10 +150,12 @@ TEST(Kernels, RepackedGemmMatchesDoubleReference) {
       const RepackEntry& rp = table(isa).repack[uint32_t(tt->type)];
       if (rp.row_group <= 0) continue;
       const TypeTraits& at = type_traits(tt->vec_dot_type);
-      for (int64_t K : {256, 768, 4096}) {
+      // 96 and 1184: rows that are not whole 256-element super-blocks (32-wide types only; the
+      // small-batch kernels serve every M there).
+      for (int64_t K : {256, 768, 4096, 96, 1184}) {
         if (K % tt->block_elems != 0 || K % at.block_elems != 0) continue;
         const int64_t R = 3 * rp.row_group;
-        for (int64_t M : {1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 33}) {
+        for (int64_t M : {1, 2, 3, 4, 5, 6, 7, 8, 15, 16, 17, 33}) {
           auto q = make(*tt, K, R, M, uint32_t(7 * M + K + uint32_t(tt->type)));
           std::vector<float> wf(size_t(K * R)), af(size_t(K * M));
           for (int64_t r = 0; r < R; ++r)
@@ -200,8 +203,32 @@ void put_dwords(uint8_t* dst, const uint8_t* src, int n_dwords, int i) {
   for (int k = 0; k < n_dwords; ++k) std::memcpy(dst + 64 * k + 4 * i, src + 4 * k, 4);
 }
 
+// Q4_0 (kernels/x86_avx512/repacked_q4_0.cpp): chunks of up to 8 blocks per group of 16 rows;
+// a chunk of n blocks holds the qs (vector 4b + k = dword k of block b's qs), then 16 f16 d per
+// block.
+std::vector<uint8_t> reference_pack_q4_0(int64_t K, const uint8_t* W, size_t w_stride,
+                                         int64_t n_rows) {
+  const int64_t nb = K / QK4_0;
+  std::vector<uint8_t> out(size_t(n_rows / 16 * nb) * 16 * sizeof(block_q4_0));
+  uint8_t* p = out.data();
+  for (int64_t g = 0; g < n_rows / 16; ++g)
+    for (int64_t b0 = 0; b0 < nb; b0 += 8) {
+      const int n = int(std::min<int64_t>(8, nb - b0));
+      for (int i = 0; i < 16; ++i)
+        for (int b = 0; b < n; ++b) {
+          const auto& x =
+              reinterpret_cast<const block_q4_0*>(W + size_t(g * 16 + i) * w_stride)[b0 + b];
+          put_dwords(p + 256 * b, x.qs, 4, i);
+          std::memcpy(p + 256 * n + 32 * b + 2 * i, &x.d, 2);
+        }
+      p += size_t(n) * 16 * sizeof(block_q4_0);
+    }
+  return out;
+}
+
 std::vector<uint8_t> reference_pack(DType type, int64_t K, const uint8_t* W, size_t w_stride,
                                     int64_t n_rows) {
+  if (type == DType::Q4_0) return reference_pack_q4_0(K, W, w_stride, n_rows);
   const int64_t nsb = K / QK_K;
   const size_t bytes = type == DType::Q6_K   ? 16 * sizeof(block_q6_K)
                        : type == DType::Q5_K ? 16 * sizeof(block_q5_K)
@@ -241,12 +268,14 @@ std::vector<uint8_t> reference_pack(DType type, int64_t K, const uint8_t* W, siz
 // the weights at the very end of their buffer (the packer must not read past the last block).
 TEST(Kernels, RepackedLayoutMatchesScalarReference) {
   int checked = 0;
-  for (DType type : {DType::Q4_K, DType::Q5_K, DType::Q6_K})
+  for (DType type : {DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_0})
     for (Isa isa : levels()) {
       const RepackEntry& rp = table(isa).repack[uint32_t(type)];
       if (rp.row_group <= 0) continue;
       ASSERT_EQ(rp.row_group, 16);
-      for (int64_t K : {256, 1280}) {
+      // Q4_0 also rows that end in a partial chunk (of 8 blocks): 1, 3 and 5 blocks past it.
+      for (int64_t K : {256, 1280, 32, 352, 1184}) {
+        if (K % type_traits(type).block_elems != 0) continue;
         const int64_t R = 48;
         auto q = make(type_traits(type), K, R, 1, uint32_t(K + uint32_t(type)));
         const auto want = reference_pack(type, K, q.w.data(), q.w_stride, R);
@@ -262,10 +291,10 @@ TEST(Kernels, RepackedLayoutMatchesScalarReference) {
   if (detected_isa() >= Isa::kAvx512) EXPECT_GT(checked, 0);
 }
 
-// Prefill (M >= 16) on repacked weights runs the file layout's rows-16 GEMM on the packed groups
-// expanded in place of the per-row unpack: the same bytes, scales and sums, so the two must agree
-// bit for bit. Row counts that leave partial register tiles (1, 4, 5 groups against tiles of 3),
-// partial column tiles (M % 4 != 0) and K over several 512-element chunks (and a partial one).
+// Prefill (M >= 16; Q4_0: 8) on repacked weights runs the file layout's rows-16 GEMM on the packed
+// groups expanded in place of the per-row unpack: the same bytes, scales and sums, so the two must
+// agree bit for bit. Row counts that leave partial register tiles (1, 4, 5 groups against tiles of
+// 3), partial column tiles (M % 4 != 0) and K over several 512-element chunks (and a partial one).
 TEST(Kernels, RepackedPrefillEqualsFileLayoutPrefill) {
   int checked = 0;
   for (const TypeTraits* tt : weight_types())
@@ -459,6 +488,51 @@ TEST(Kernels, Q4_0AndQ5_0SumInLlamaCppAvx2Order) {
               ASSERT_EQ(kt.vec_dot[uint32_t(t)](K, w, a), want) << isa_name(isa);
             }
         }
+  }
+}
+
+// Repacked Q4_0 (kernels/x86_avx512/repacked_q4_0.cpp) sums as the file layout's kernels do at
+// every M: in llama.cpp's order below 8 activation rows and wherever K is not whole 256-element
+// chunks, in the rows-16 GEMM's from 8 rows on. So repacking changes no Q4_0 result bit. Row
+// counts of 1 and 3 groups, K with partial chunks, every small-batch column tile.
+TEST(Kernels, RepackedQ4_0EqualsFileLayout) {
+  int checked = 0;
+  const TypeTraits& tt = type_traits(DType::Q4_0);
+  for (Isa isa : levels()) {
+    const KernelTable& kt = table(isa);
+    const RepackEntry& rp = kt.repack[uint32_t(DType::Q4_0)];
+    if (rp.row_group <= 0) continue;
+    for (int64_t K : {256, 2048, 96, 608})
+      for (int64_t groups : {1, 3})
+        for (int64_t M : {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 19}) {
+          const int64_t R = groups * rp.row_group;
+          auto q = make(tt, K, R, M, uint32_t(13 * M + K + groups));
+          std::vector<uint8_t> packed(rp.packed_bytes(K, R));
+          rp.pack(K, q.w.data(), q.w_stride, R, packed.data());
+          const int64_t ldy = R + 3;
+          std::vector<float> want(size_t(M * ldy), NAN), got(size_t(M * ldy), NAN);
+          kt.gemm[uint32_t(DType::Q4_0)](K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M,
+                                         want.data(), size_t(ldy));
+          rp.gemm(K, packed.data(), R, q.a.data(), q.a_stride, M, got.data(), size_t(ldy));
+          const bool llama_order = M < 8 || K % QK_K != 0;
+          for (int64_t m = 0; m < M; ++m) {
+            for (int64_t r = 0; r < R; ++r) {
+              const float v = got[size_t(m * ldy + r)];
+              ASSERT_EQ(v, want[size_t(m * ldy + r)]) << isa_name(isa) << " K=" << K << " R=" << R
+                                                      << " M=" << M << " row " << r << " col " << m;
+              if (llama_order)
+                ASSERT_EQ(v, q4_q5_dot_llama_order(DType::Q4_0, K, q.w.data() + r * q.w_stride,
+                                                   q.a.data() + m * q.a_stride))
+                    << "K=" << K << " M=" << M << " row " << r << " col " << m;
+            }
+            for (int64_t r = R; r < ldy; ++r) ASSERT_TRUE(std::isnan(got[size_t(m * ldy + r)]));
+          }
+          ++checked;
+        }
+  }
+  std::printf("repacked Q4_0 (level, K, R, M) cases checked: %d\n", checked);
+  if (detected_isa() >= Isa::kAvx512) {
+    EXPECT_GT(checked, 0);
   }
 }
 

@@ -24,7 +24,7 @@ TEST(Matmul, RepackedWeightsWithTailRowsMatchReference) {
   int packed_seen = 0;
   for (int lvl = 0; lvl <= int(kernels::detected_isa()); ++lvl) {
     kernels::set_isa_cap(kernels::Isa(lvl));
-    for (DType type : {DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    for (DType type : {DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q4_0}) {
       const TypeTraits& tt = type_traits(type);
       const TypeTraits& at = type_traits(tt.vec_dot_type);
       const int64_t K = 512;
@@ -50,13 +50,13 @@ TEST(Matmul, RepackedWeightsWithTailRowsMatchReference) {
         const int64_t expect_packed = rp.row_group > 0 ? n_out / rp.row_group * rp.row_group : 0;
         EXPECT_EQ(w.n_packed(), expect_packed) << tt.name << " n_out=" << n_out;
         packed_seen += w.packed();
-        for (int64_t M : {1, 3, 17}) {
+        for (int64_t M : {1, 3, 8, 17}) {
           std::vector<float> x(size_t(M * K));
           for (auto& v : x) v = nd(g);
           std::vector<float> y(size_t(M * n_out), NAN);
           MatmulScratch scratch;
           matmul(pool, w, x.data(), M, y.data(), scratch);
-          // The reference sees the activations as the kernels do: quantized to Q8_K.
+          // The reference sees the activations as the kernels do: quantized (Q8_K, Q8_0).
           std::vector<uint8_t> aq(row_bytes(at, K));
           std::vector<float> ad(static_cast<size_t>(K));
           for (int64_t m = 0; m < M; ++m) {
