@@ -353,6 +353,73 @@ void q6k_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride,
   for (int c = 0; c < NC; ++c) _mm512_storeu_ps(Y + c * ldy, fsum[c]);
 }
 
+// Q6_K against 4 to 8 activation rows (small batches: continuous batching's decode step). The
+// loop order differs from q6k_group's: one sub-block's accumulator per activation row at a time
+// (the weight vectors reloaded from L1 per bit pair), and the -32 offset folded into the same
+// int32 sum (scale pairs times -32 against the bsums by vpdpwssd), so 3 vectors per activation
+// row stay live and one group's super-block is unpacked once for up to 8 rows where 3-row tiles
+// unpacked it 3 times for 8. The integer sums are exact, so every row's result is bit for bit
+// q6k_group's: a sequence's logits do not depend on the batch it runs in.
+template <int NC>
+void q6k_group_wide(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, float* Y,
+                    size_t ldy) {
+  static_assert(NC >= 1 && NC <= 8);
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+  const __m512i neg32 = _mm512_set1_epi16(-32);
+  __m512 fsum[NC];
+  for (int c = 0; c < NC; ++c) fsum[c] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; ++sb, g += kQ6Bytes) {
+    prefetch_ahead<kQ6Bytes>(g);
+    const block_q8_K* y[NC];
+    for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * a_stride) + sb;
+    __m512i isc[NC];
+    for (int c = 0; c < NC; ++c) isc[c] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+    for (int n = 0; n < 2; ++n) {
+#pragma GCC unroll 4
+      for (int t = 0; t < 4; ++t) {
+        // Scale pair (8n + 2t, 8n + 2t + 1) as int16 pairs per lane; times -32 (|x| <= 4096)
+        // against the bsum pair: the offset of q - 32, in the same sum.
+        const __m512i sp = _mm512_cvtepi8_epi16(
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 3072 + 32 * (4 * n + t))));
+        const __m512i so = _mm512_mullo_epi16(sp, neg32);
+        for (int c = 0; c < NC; ++c)
+          isc[c] = _mm512_dpwssd_epi32(isc[c], so, bcast4(y[c]->bsums + 8 * n + 2 * t));
+#pragma GCC unroll 2
+        for (int kh = 0; kh < 2; ++kh) {
+          // Sub-block 8n + 2t + kh: quads 4kh .. 4kh + 3 of bit pair t (as q6k_group's q[t]).
+          __m512i acc[NC];
+          for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+          for (int k = 4 * kh; k < 4 * kh + 4; ++k) {
+            const __m512i l = _mm512_loadu_si512(g + 64 * (16 * n + k + (t % 2 == 1 ? 8 : 0)));
+            const __m512i h = _mm512_loadu_si512(g + 2048 + 64 * (8 * n + k));
+            const __m512i lo =
+                t < 2 ? _mm512_and_si512(l, m4) : _mm512_and_si512(_mm512_srli_epi16(l, 4), m4);
+            const __m512i hb = t == 0   ? _mm512_slli_epi16(h, 4)
+                               : t == 1 ? _mm512_slli_epi16(h, 2)
+                               : t == 2 ? h
+                                        : _mm512_srli_epi16(h, 2);
+            const __m512i q = _mm512_ternarylogic_epi32(lo, hb, m30, 0xf8);  // a | (b & 0x30)
+            for (int c = 0; c < NC; ++c)
+              acc[c] = _mm512_dpbusd_epi32(acc[c], q, bcast4(y[c]->qs + 128 * n + 32 * t + 4 * k));
+          }
+          const __m512i s = kh == 0 ? _mm512_srai_epi32(_mm512_slli_epi32(sp, 16), 16)
+                                    : _mm512_srai_epi32(sp, 16);
+          for (int c = 0; c < NC; ++c)
+            isc[c] = _mm512_add_epi32(isc[c], _mm512_mullo_epi32(acc[c], s));
+        }
+      }
+    }
+    const __m512 d =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 3328)));
+    for (int c = 0; c < NC; ++c)
+      fsum[c] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(isc[c]), d),
+                                _mm512_set1_ps(y[c]->d), fsum[c]);
+  }
+  for (int c = 0; c < NC; ++c) _mm512_storeu_ps(Y + c * ldy, fsum[c]);
+}
+
 // ---- Prefill: a group's super-block expanded to the rows-16 GEMM's Block16 (gemm_rows16.cpp),
 // the same bytes, scales and offsets as its row unpack of the file's layout gives (so the two
 // prefill paths agree bit for bit), without the per-row unpack and 16 x 16 transpose.
@@ -445,7 +512,7 @@ using GroupFn = void (*)(int64_t, const uint8_t*, const uint8_t*, size_t, float*
 constexpr int64_t kPrefillRows = 16;
 
 template <GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, size_t kBytes, PackedExpandFn kExpand,
-          int kScaleGroup>
+          int kScaleGroup, GroupFn G8 = nullptr>
 void packed_gemm(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_t a_stride,
                  int64_t M, float* Y, size_t ldy) {
   if (M >= kPrefillRows)
@@ -463,7 +530,10 @@ void packed_gemm(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_
       const int64_t left = M - m0;
       const uint8_t* am = a + m0 * a_stride;
       float* y = Y + m0 * ldy + r;
-      if (G4 != nullptr && left >= 4) {
+      if (G8 != nullptr && left >= 8) {
+        G8(nsb, g, am, a_stride, y, ldy);
+        m0 += 8;
+      } else if (G4 != nullptr && left >= 4) {
         G4(nsb, g, am, a_stride, y, ldy);
         m0 += 4;
       } else if (left >= 3) {
@@ -491,10 +561,12 @@ void register_avx512_repacked(KernelTable& t) {
       kGroup, k4_packed_bytes<true>, k4_pack<true>,
       packed_gemm<k4_group<true, 1>, k4_group<true, 2>, k4_group<true, 3>, k4_group<true, 4>,
                   kQ5Bytes, k4_expand<true>, 32>};
-  // Q6_K holds 4 accumulators per activation row: 3 rows at most fit the registers.
+  // q6k_group holds 4 accumulators per activation row (3 rows at most fit the registers);
+  // q6k_group_wide one, for 4 and 8 rows.
   t.repack[uint32_t(DType::Q6_K)] = {
       kGroup, q6k_packed_bytes, q6k_pack,
-      packed_gemm<q6k_group<1>, q6k_group<2>, q6k_group<3>, nullptr, kQ6Bytes, q6k_expand, 16>};
+      packed_gemm<q6k_group<1>, q6k_group<2>, q6k_group<3>, q6k_group_wide<4>, kQ6Bytes, q6k_expand,
+                  16, q6k_group_wide<8>>};
 }
 
 }  // namespace hearth::kernels

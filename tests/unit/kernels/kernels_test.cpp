@@ -197,6 +197,39 @@ TEST(Kernels, RepackedGemmMatchesDoubleReference) {
   if (detected_isa() >= Isa::kAvx512) EXPECT_GT(checked, 0);
 }
 
+// Below the prefill GEMM (M < 16 for the K-quants) a row's result must not depend on the batch
+// around it: the tiles of 1 to 8 activation rows sum the same integers in the same float order,
+// so one sequence's logits in a continuous-batching step equal its logits decoded alone, bit for
+// bit. (Repacked Q4_0 hands M >= 8 to the rows-16 GEMM, which rounds differently: checked below 8.)
+TEST(Kernels, RepackedSmallBatchRowsEqualSingleRow) {
+  int checked = 0;
+  for (const TypeTraits* tt : weight_types())
+    for (Isa isa : levels()) {
+      const RepackEntry& rp = table(isa).repack[uint32_t(tt->type)];
+      if (rp.row_group <= 0) continue;
+      const int64_t K = 768, R = 2 * rp.row_group;
+      if (K % tt->block_elems != 0) continue;
+      std::vector<uint8_t> packed;
+      const int64_t small = tt->type == DType::Q4_0 ? 8 : 16;
+      for (int64_t M : {2, 3, 4, 5, 7, 8, 9, 12, 15}) {
+        if (M >= small) continue;
+        auto q = make(*tt, K, R, M, uint32_t(11 * M + uint32_t(tt->type)));
+        packed.assign(rp.packed_bytes(K, R), 0);
+        rp.pack(K, q.w.data(), q.w_stride, R, packed.data());
+        std::vector<float> y(size_t(M * R)), y1(static_cast<size_t>(R));
+        rp.gemm(K, packed.data(), R, q.a.data(), q.a_stride, M, y.data(), size_t(R));
+        for (int64_t m = 0; m < M; ++m) {
+          rp.gemm(K, packed.data(), R, q.a.data() + m * q.a_stride, q.a_stride, 1, y1.data(),
+                  size_t(R));
+          ASSERT_EQ(std::memcmp(y1.data(), y.data() + m * R, sizeof(float) * size_t(R)), 0)
+              << tt->name << " " << isa_name(isa) << " M=" << M << " m=" << m;
+        }
+        ++checked;
+      }
+    }
+  if (detected_isa() >= Isa::kAvx512) EXPECT_GT(checked, 0);
+}
+
 // The packed layouts of kernels/x86_avx512/repacked.cpp, written byte by byte from the layout
 // its header describes: dword k of a row's field goes to lane i (bytes 4i .. 4i + 3) of vector k.
 void put_dwords(uint8_t* dst, const uint8_t* src, int n_dwords, int i) {
