@@ -284,6 +284,88 @@ void k4_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, 
   for (int c = 0; c < NC; ++c) _mm512_storeu_ps(Y + c * ldy, fsum[c]);
 }
 
+// Q4_K / Q5_K against 8 activation rows: as k4_group, but one accumulator per activation row
+// at a time (the low nibbles of a sub-block pair, then the high ones, the qs vectors reloaded
+// from L1), so the registers hold 8 rows and a group's super-block is unpacked once for 8 rows
+// where 4-row tiles unpacked it twice. The same exact integer sums and the same float steps as
+// k4_group: every row's result is bit for bit k4_group's.
+template <bool kQ5, int NC>
+void k4_group_wide(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, float* Y,
+                   size_t ldy) {
+  using L = K4Layout<kQ5>;
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  const __m512i m6 = _mm512_set1_epi8(0x3f), m30 = _mm512_set1_epi8(0x30);
+  const __m512i byte_ctl[4] = {byte_of_dword(0), byte_of_dword(1), byte_of_dword(2),
+                               byte_of_dword(3)};
+  const __m512i pair_ctl[2] = {pair_of_dword(0), pair_of_dword(2)};
+  const __m512i m10 = _mm512_set1_epi8(0x10);
+  __m512 fsum[NC];
+  for (int c = 0; c < NC; ++c) fsum[c] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < nsb; ++sb, g += L::kBytes) {
+    prefetch_ahead<L::kBytes>(g);
+    const block_q8_K* y[NC];
+    for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * a_stride) + sb;
+    const __m512i w0 = _mm512_loadu_si512(g + L::kScales),
+                  w1 = _mm512_loadu_si512(g + L::kScales + 64),
+                  w2 = _mm512_loadu_si512(g + L::kScales + 128);
+    const __m512i sc_lo = _mm512_and_si512(w0, m6), mn_lo = _mm512_and_si512(w1, m6);
+    const __m512i sc_hi =
+        _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w0, 2), m30), w2, m4, 0xd8);
+    const __m512i mn_hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w1, 2), m30),
+                                                    _mm512_srli_epi32(w2, 4), m4, 0xd8);
+    alignas(32) int32_t bsp[NC][8];
+    for (int c = 0; c < NC; ++c) {
+      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[c]->bsums));
+      const __m256i s32 = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
+      _mm256_store_si256(reinterpret_cast<__m256i*>(bsp[c]), _mm256_packs_epi32(s32, s32));
+    }
+    __m512i isc[NC], imn[NC];
+    for (int c = 0; c < NC; ++c) isc[c] = imn[c] = _mm512_setzero_si512();
+    auto half = [&]<int p, bool kHi>() {
+      __m512i acc[NC];
+      for (int c = 0; c < NC; ++c) acc[c] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+      for (int k = 0; k < 8; ++k) {
+        const __m512i v = _mm512_loadu_si512(g + 64 * (8 * p + k));
+        __m512i x = kHi ? _mm512_and_si512(_mm512_srli_epi16(v, 4), m4) : _mm512_and_si512(v, m4);
+        if constexpr (kQ5) {  // a | (b & 0x10): ternlog 0xf8
+          const __m512i h = _mm512_loadu_si512(g + L::kQh + 64 * k);
+          const __m512i b4 = q5_bit4<p, kHi>(h);
+          x = _mm512_ternarylogic_epi32(x, b4, m10, 0xf8);
+        }
+        for (int c = 0; c < NC; ++c)
+          acc[c] =
+              _mm512_dpbusd_epi32(acc[c], x, bcast4(y[c]->qs + 64 * p + (kHi ? 32 : 0) + 4 * k));
+      }
+      const __m512i scv = p < 2 ? sc_lo : sc_hi;
+      const __m512i s = _mm512_shuffle_epi8(scv, byte_ctl[2 * (p % 2) + (kHi ? 1 : 0)]);
+      for (int c = 0; c < NC; ++c) isc[c] = _mm512_add_epi32(isc[c], _mm512_mullo_epi32(acc[c], s));
+    };
+    auto pair = [&]<int p>() {
+      half.template operator()<p, false>();
+      half.template operator()<p, true>();
+      const __m512i mp = _mm512_shuffle_epi8(p < 2 ? mn_lo : mn_hi, pair_ctl[p % 2]);
+      const int bi = (p / 2) * 4 + p % 2;
+      for (int c = 0; c < NC; ++c)
+        imn[c] = _mm512_dpwssd_epi32(imn[c], mp, _mm512_set1_epi32(bsp[c][bi]));
+    };
+    pair.template operator()<0>();
+    pair.template operator()<1>();
+    pair.template operator()<2>();
+    pair.template operator()<3>();
+    const __m512 d =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kD)));
+    const __m512 dmin =
+        _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kDmin)));
+    for (int c = 0; c < NC; ++c) {
+      const __m512 t = _mm512_fmsub_ps(_mm512_cvtepi32_ps(isc[c]), d,
+                                       _mm512_mul_ps(_mm512_cvtepi32_ps(imn[c]), dmin));
+      fsum[c] = _mm512_fmadd_ps(t, _mm512_set1_ps(y[c]->d), fsum[c]);
+    }
+  }
+  for (int c = 0; c < NC; ++c) _mm512_storeu_ps(Y + c * ldy, fsum[c]);
+}
+
 template <int NC>
 void q6k_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, float* Y,
                size_t ldy) {
@@ -556,11 +638,11 @@ void register_avx512_repacked(KernelTable& t) {
   t.repack[uint32_t(DType::Q4_K)] = {
       kGroup, k4_packed_bytes<false>, k4_pack<false>,
       packed_gemm<k4_group<false, 1>, k4_group<false, 2>, k4_group<false, 3>, k4_group<false, 4>,
-                  kQ4Bytes, k4_expand<false>, 32>};
+                  kQ4Bytes, k4_expand<false>, 32, k4_group_wide<false, 8>>};
   t.repack[uint32_t(DType::Q5_K)] = {
       kGroup, k4_packed_bytes<true>, k4_pack<true>,
       packed_gemm<k4_group<true, 1>, k4_group<true, 2>, k4_group<true, 3>, k4_group<true, 4>,
-                  kQ5Bytes, k4_expand<true>, 32>};
+                  kQ5Bytes, k4_expand<true>, 32, k4_group_wide<true, 8>>};
   // q6k_group holds 4 accumulators per activation row (3 rows at most fit the registers);
   // q6k_group_wide one, for 4 and 8 rows.
   t.repack[uint32_t(DType::Q6_K)] = {
