@@ -3,14 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "cli/commands.h"
 #include "gguf/gguf.h"
-#include "templates/chat.h"
-#include "tokenizer/tokenizer.h"
+#include "train/data.h"
 #include "train/finetune.h"
 #include "train/trainer.h"
 
@@ -46,11 +43,6 @@ bool print_progress(const train::Progress& p) {
   return true;
 }
 
-int64_t steps_for_epochs(double epochs, size_t tokens, const train::TrainOptions& t) {
-  const double per_step = double(t.n_seq * t.n_tok * t.grad_accum);
-  return std::max<int64_t>(1, int64_t(std::ceil(epochs * double(tokens) / per_step)));
-}
-
 struct FinetuneOpts {
   std::string base, out, resume;
   train::DataOptions data;
@@ -69,11 +61,9 @@ int run_finetune(FinetuneOpts& o) {
   };
   auto bf = gguf::GgufFile::open(o.base);
   if (!bf) return fail(bf.status());
-  auto tok = tokenizer::Tokenizer::from_gguf(**bf);
-  if (!tok) return fail(tok.status());
-  std::optional<templates::JinjaChatTemplate> tmpl;
-  if (auto t = templates::jinja_chat_template(**bf); t.is_ok()) tmpl = *t;
-  auto data = train::build_dataset(**tok, tmpl ? &*tmpl : nullptr, o.data);
+  auto fmt = train::open_data_format(**bf);
+  if (!fmt) return fail(fmt.status());
+  auto data = train::build_dataset(*fmt->tok, fmt->tmpl ? &*fmt->tmpl : nullptr, o.data);
   if (!data) return fail(data.status());
   size_t weighted = 0;
   for (float w : data->train.weights) weighted += w > 0;
@@ -125,27 +115,17 @@ int run_train(TrainOpts& o) {
   };
   auto tf = gguf::GgufFile::open(o.tokenizer);
   if (!tf) return fail(tf.status());
-  auto tok = tokenizer::Tokenizer::from_gguf(**tf);
-  if (!tok) return fail(tok.status());
-  std::optional<templates::JinjaChatTemplate> tmpl;
-  if (auto t = templates::jinja_chat_template(**tf); t.is_ok()) tmpl = *t;
-  std::string template_text;
-  if (!o.chat_template_file.empty()) {
-    std::ifstream in(o.chat_template_file);
-    if (!in) return fail(not_found("cannot read " + o.chat_template_file));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    template_text = ss.str();
-    if (!tmpl) tmpl.emplace();
-    tmpl->source = template_text;
-  }
-  auto data = train::build_dataset(**tok, tmpl ? &*tmpl : nullptr, o.data);
+  auto fmt = train::open_data_format(**tf, o.chat_template_file);
+  if (!fmt) return fail(fmt.status());
+  // A template file given on the command line goes into the model; else the tokenizer file's.
+  const std::string template_text = o.chat_template_file.empty() ? "" : fmt->tmpl->source;
+  auto data = train::build_dataset(*fmt->tok, fmt->tmpl ? &*fmt->tmpl : nullptr, o.data);
   if (!data) return fail(data.status());
   std::fprintf(stderr, "data: %zu training tokens in %zu documents, %zu held back in %zu\n",
                data->train.tokens.size(), data->train.documents, data->eval.tokens.size(),
                data->eval.documents);
 
-  o.model.n_vocab = (*tok)->n_vocab();
+  o.model.n_vocab = fmt->tok->n_vocab();
   if (o.model.head_dim == 0 && o.model.n_head > 0)
     o.model.head_dim = o.model.n_embd / o.model.n_head;
   if (o.model.n_head_kv == 0) o.model.n_head_kv = o.model.n_head;
@@ -216,7 +196,8 @@ void add_train_command(CLI::App& app) {
   static FinetuneOpts f;
   auto* ft = app.add_subcommand(
       "finetune", "train a LoRA adapter on a frozen (quantized) base model, QLoRA-style");
-  ft->add_option("base", f.base, "base model GGUF (llama architecture)")->required();
+  ft->add_option("base", f.base, "base model GGUF (llama, qwen2 or qwen3 architecture)")
+      ->required();
   ft->add_option("--data", f.data.chat_files, "chat data: JSON lines of {\"messages\": [...]}");
   ft->add_option("--text", f.data.text_files, "plain text (documents split at form-feed lines)");
   ft->add_option("--eval-every-doc", f.data.eval_every, "hold back every n-th document (0: none)")

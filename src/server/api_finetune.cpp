@@ -13,8 +13,7 @@
 #include "server/api.h"
 #include "server/api_util.h"
 #include "store/model.h"
-#include "templates/chat.h"
-#include "tokenizer/tokenizer.h"
+#include "train/data.h"
 #include "train/finetune.h"
 
 namespace hearth::server {
@@ -111,12 +110,11 @@ void Api::finetune(const HttpRequest& req, ResponderP res) {
 
   auto file = gguf::GgufFile::open(rec->model_path);
   if (!file) return res->send(error_response(file.status()));
-  auto tok = tokenizer::Tokenizer::from_gguf(**file);
-  if (!tok) return res->send(error_response(tok.status()));
-  auto tmpl = templates::jinja_chat_template(**file);
-  if (!tmpl)
+  auto fmt = train::open_data_format(**file);
+  if (!fmt) return res->send(error_response(fmt.status()));
+  if (!fmt->tmpl)
     return res->send(json_error(400, "the model has no chat template to render the data with"));
-  auto ds = train::build_chat_dataset(**tok, *tmpl, data, 0);
+  auto ds = train::build_chat_dataset(*fmt->tok, *fmt->tmpl, data, 0);
   if (!ds) return res->send(json_error(400, ds.status().message()));
   if (g_busy.exchange(true))
     return res->send(json_error(409, "a fine-tuning run is already in progress on this server"));

@@ -133,6 +133,18 @@ Result<TokenStream> render_conversation(const tokenizer::Tokenizer& tok,
   return out;
 }
 
+Result<DataFormat> open_data_format(const gguf::GgufFile& f, const std::string& template_file) {
+  DataFormat d;
+  HEARTH_ASSIGN_OR_RETURN(d.tok, tokenizer::Tokenizer::from_gguf(f));
+  if (auto t = templates::jinja_chat_template(f); t.is_ok()) d.tmpl = std::move(*t);
+  if (!template_file.empty()) {
+    HEARTH_ASSIGN_OR_RETURN(std::string src, read_file(template_file));
+    if (!d.tmpl) d.tmpl.emplace();
+    d.tmpl->source = std::move(src);
+  }
+  return d;
+}
+
 Result<Dataset> build_dataset(const tokenizer::Tokenizer& tok,
                               const templates::JinjaChatTemplate* tmpl, const DataOptions& o) {
   Dataset d;

@@ -9,10 +9,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/status.h"
+#include "gguf/gguf.h"
 #include "templates/chat.h"
 #include "tokenizer/tokenizer.h"
 #include "train/decoder.h"
@@ -37,6 +39,15 @@ struct DataOptions {
 struct Dataset {
   TokenStream train, eval;
 };
+
+// What data is rendered and tokenized with: a model's (or tokenizer file's) tokenizer and its
+// chat template. `hearth train`, `hearth finetune` and POST /api/finetune open it the same way.
+struct DataFormat {
+  std::shared_ptr<const tokenizer::Tokenizer> tok;
+  std::optional<templates::JinjaChatTemplate> tmpl;  // none: the file has no chat template
+};
+// `template_file`, when not empty, is a Jinja file replacing the GGUF's own template.
+Result<DataFormat> open_data_format(const gguf::GgufFile& f, const std::string& template_file = "");
 
 // Reads and tokenizes everything. `tmpl` is needed only for chat files.
 Result<Dataset> build_dataset(const tokenizer::Tokenizer& tok,

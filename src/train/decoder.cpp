@@ -11,6 +11,17 @@
 #include "train/gemm.h"
 
 namespace hearth::train {
+namespace {
+
+// rows of x (each bias.size() wide) += bias; no-op for an empty bias. A frozen bias changes no
+// gradient, so the backward pass has nothing to do for it.
+void add_bias_rows(float* x, const std::vector<float>& bias, int64_t rows) {
+  const size_t n = bias.size();
+  for (int64_t r = 0; r < rows; ++r)
+    for (size_t i = 0; i < n; ++i) x[size_t(r) * n + i] += bias[i];
+}
+
+}  // namespace
 
 Status DecoderConfig::validate() const {
   if (n_vocab <= 0 || n_embd <= 0 || n_layer <= 0 || n_head <= 0 || n_head_kv <= 0 ||
@@ -91,15 +102,16 @@ Result<std::unique_ptr<Decoder>> Decoder::create(const DecoderConfig& cfg, uint6
 Result<std::unique_ptr<Decoder>> Decoder::with_lora(std::shared_ptr<gguf::GgufFile> f,
                                                     ThreadPool& pool, const LoraOptions& lo) {
   HEARTH_ASSIGN_OR_RETURN(std::string arch, f->get_string("general.architecture"));
-  if (arch != "llama")
-    return unsupported("[train] fine-tuning supports llama-architecture bases; this one is " +
+  if (arch != "llama" && arch != "qwen2" && arch != "qwen3")
+    return unsupported("[train] fine-tuning supports llama, qwen2 and qwen3 bases; this one is " +
                        arch);
-  HEARTH_ASSIGN_OR_RETURN(models::ModelConfig mc,
-                          models::read_common_config(*f, arch, ops::RopeMode::kNorm));
+  HEARTH_ASSIGN_OR_RETURN(
+      models::ModelConfig mc,
+      models::read_common_config(*f, arch,
+                                 arch == "llama" ? ops::RopeMode::kNorm : ops::RopeMode::kNeox));
   if (lo.rank <= 0 || lo.rank > 4096) return invalid_argument("[train] LoRA rank must be 1..4096");
-  for (const auto& t : lo.targets)
-    if (t != "q" && t != "k" && t != "v" && t != "o" && t != "gate" && t != "up" && t != "down" &&
-        t != "output")
+  for (const auto& t : lo.targets)  // the adapter format's names; embeddings stay frozen
+    if (!lora::lora_target_tensor(t) || t == "token_embd")
       return invalid_argument("[train] unknown LoRA target '" + t +
                               "' (choose from q, k, v, o, gate, up, down, output)");
   std::unique_ptr<Decoder> m(new Decoder());
@@ -145,27 +157,43 @@ Result<std::unique_ptr<Decoder>> Decoder::with_lora(std::shared_ptr<gguf::GgufFi
   };
   const int64_t d = c.n_embd, qd = c.n_head * c.head_dim, kd = c.n_head_kv * c.head_dim;
   std::vector<std::pair<size_t, std::vector<float>>> norm_values;
-  auto norm = [&](const std::string& name) -> Result<size_t> {
-    HEARTH_ASSIGN_OR_RETURN(std::vector<float> v, w.vector(name, d));
-    const size_t idx = m->frozen_.add(name, {d}, false);
+  auto norm = [&](const std::string& name, int64_t n) -> Result<size_t> {
+    HEARTH_ASSIGN_OR_RETURN(std::vector<float> v, w.vector(name, n));
+    const size_t idx = m->frozen_.add(name, {n}, false);
     norm_values.emplace_back(idx, std::move(v));
     return idx;
   };
+  auto bias = [&](const std::string& name, int64_t n, std::vector<float>& out) -> Status {
+    HEARTH_ASSIGN_OR_RETURN(auto v, w.optional_vector(name, n));
+    if (v) out = std::move(*v);
+    return Status::ok();
+  };
+  m->qk_norm_ = arch == "qwen3";
   m->layers_.resize(size_t(c.n_layer));
   for (int64_t il = 0; il < c.n_layer; ++il) {
     auto& L = m->layers_[size_t(il)];
     const int i = int(il);
-    HEARTH_ASSIGN_OR_RETURN(L.attn_norm, norm(models::blk(i, "attn_norm.weight")));
+    HEARTH_ASSIGN_OR_RETURN(L.attn_norm, norm(models::blk(i, "attn_norm.weight"), d));
     HEARTH_ASSIGN_OR_RETURN(L.wq, frozen(models::blk(i, "attn_q.weight"), qd, d, "q"));
     HEARTH_ASSIGN_OR_RETURN(L.wk, frozen(models::blk(i, "attn_k.weight"), kd, d, "k"));
     HEARTH_ASSIGN_OR_RETURN(L.wv, frozen(models::blk(i, "attn_v.weight"), kd, d, "v"));
     HEARTH_ASSIGN_OR_RETURN(L.wo, frozen(models::blk(i, "attn_output.weight"), d, qd, "o"));
-    HEARTH_ASSIGN_OR_RETURN(L.ffn_norm, norm(models::blk(i, "ffn_norm.weight")));
+    HEARTH_RETURN_IF_ERROR(bias(models::blk(i, "attn_q.bias"), qd, L.bq));
+    HEARTH_RETURN_IF_ERROR(bias(models::blk(i, "attn_k.bias"), kd, L.bk));
+    HEARTH_RETURN_IF_ERROR(bias(models::blk(i, "attn_v.bias"), kd, L.bv));
+    HEARTH_RETURN_IF_ERROR(bias(models::blk(i, "attn_output.bias"), d, L.bo));
+    if (arch == "qwen2" && (L.bq.empty() || L.bk.empty() || L.bv.empty()))
+      return corrupt("[train] a qwen2 base needs attn_q/k/v.bias in every layer");
+    if (m->qk_norm_) {
+      HEARTH_ASSIGN_OR_RETURN(L.q_norm, norm(models::blk(i, "attn_q_norm.weight"), c.head_dim));
+      HEARTH_ASSIGN_OR_RETURN(L.k_norm, norm(models::blk(i, "attn_k_norm.weight"), c.head_dim));
+    }
+    HEARTH_ASSIGN_OR_RETURN(L.ffn_norm, norm(models::blk(i, "ffn_norm.weight"), d));
     HEARTH_ASSIGN_OR_RETURN(L.wg, frozen(models::blk(i, "ffn_gate.weight"), c.n_ff, d, "gate"));
     HEARTH_ASSIGN_OR_RETURN(L.wu, frozen(models::blk(i, "ffn_up.weight"), c.n_ff, d, "up"));
     HEARTH_ASSIGN_OR_RETURN(L.wd, frozen(models::blk(i, "ffn_down.weight"), d, c.n_ff, "down"));
   }
-  HEARTH_ASSIGN_OR_RETURN(m->out_norm_, norm("output_norm.weight"));
+  HEARTH_ASSIGN_OR_RETURN(m->out_norm_, norm("output_norm.weight", d));
   HEARTH_ASSIGN_OR_RETURN(m->head_, frozen(c.tied_output ? "token_embd.weight" : "output.weight",
                                            c.n_vocab, d, "output"));
   if (c.tied_output && has("output"))
@@ -242,9 +270,14 @@ void Decoder::reserve(int64_t n_seq, int64_t n_tok) {
   dq_.resize(R * qd);
   dk_.resize(R * kd);
   dv_.resize(R * kd);
-  const size_t per_layer =
-      sizeof(float) * (R * (4 * d + 2 * qd + 2 * kd + 3 * ff + 2) +
-                       size_t(cap_rows_) * size_t(cfg_.n_head) * size_t(cap_tok_));
+  const size_t nh = size_t(cfg_.n_head), nkv = size_t(cfg_.n_head_kv);
+  if (qk_norm_) {
+    dq_pre_.resize(R * qd);
+    dk_pre_.resize(R * kd);
+  }
+  const size_t qk_extra = qk_norm_ ? R * (qd + kd + nh + nkv) : 0;
+  const size_t per_layer = sizeof(float) * (R * (4 * d + 2 * qd + 2 * kd + 3 * ff + 2) + qk_extra +
+                                            size_t(cap_rows_) * nh * size_t(cap_tok_));
   saved_.assign(per_layer * size_t(cfg_.n_layer) <= budget_ ? size_t(cfg_.n_layer) : 1, Saved());
   for (Saved& s : saved_) {
     s.a.resize(R * d);
@@ -260,6 +293,12 @@ void Decoder::reserve(int64_t n_seq, int64_t n_tok) {
     s.gt.resize(R * ff);
     s.up.resize(R * ff);
     s.h.resize(R * ff);
+    if (qk_norm_) {
+      s.q_pre.resize(R * qd);
+      s.k_pre.resize(R * kd);
+      s.rinv_q.resize(R * nh);
+      s.rinv_k.resize(R * nkv);
+    }
   }
   size_t xt = 0, dyt = 0, tmp = 0;
   auto grow = [&](const Linear& l) {
@@ -284,14 +323,27 @@ void Decoder::layer_forward(ThreadPool& pool, size_t il, const float* x_in, floa
   const int64_t N = as.n_seq * as.n_tok, d = cfg_.n_embd;
   rmsnorm_forward(pool, x_in, norms_->value(L.attn_norm), N, d, cfg_.norm_eps, s_.a.data(),
                   s_.rinv1.data());
-  L.wq->forward(pool, s_.a.data(), N, s_.q.data(), ws_);
-  L.wk->forward(pool, s_.a.data(), N, s_.k.data(), ws_);
+  const int64_t hd = cfg_.head_dim;
+  float* q = qk_norm_ ? s_.q_pre.data() : s_.q.data();
+  float* k = qk_norm_ ? s_.k_pre.data() : s_.k.data();
+  L.wq->forward(pool, s_.a.data(), N, q, ws_);
+  L.wk->forward(pool, s_.a.data(), N, k, ws_);
   L.wv->forward(pool, s_.a.data(), N, s_.v.data(), ws_);
+  add_bias_rows(q, L.bq, N);
+  add_bias_rows(k, L.bk, N);
+  add_bias_rows(s_.v.data(), L.bv, N);
+  if (qk_norm_) {
+    rmsnorm_forward(pool, q, norms_->value(L.q_norm), N * as.n_head, hd, cfg_.norm_eps, s_.q.data(),
+                    s_.rinv_q.data());
+    rmsnorm_forward(pool, k, norms_->value(L.k_norm), N * as.n_head_kv, hd, cfg_.norm_eps,
+                    s_.k.data(), s_.rinv_k.data());
+  }
   rope_rows(pool, rope_, false, s_.q.data(), as.n_seq, as.n_head, as.head_dim);
   rope_rows(pool, rope_, false, s_.k.data(), as.n_seq, as.n_head_kv, as.head_dim);
   attention_forward(pool, as, s_.q.data(), s_.k.data(), s_.v.data(), s_.p.data(), s_.o.data(),
                     attn_tmp_);
   L.wo->forward(pool, s_.o.data(), N, s_.x1.data(), ws_);
+  add_bias_rows(s_.x1.data(), L.bo, N);
   add_into(pool, s_.x1.data(), x_in, size_t(N * d));
   rmsnorm_forward(pool, s_.x1.data(), norms_->value(L.ffn_norm), N, d, cfg_.norm_eps, s_.b.data(),
                   s_.rinv2.data());
@@ -322,8 +374,18 @@ void Decoder::layer_backward(ThreadPool& pool, size_t il, const float* x_in, flo
                      dq_.data(), dk_.data(), dv_.data(), attn_tmp_);
   rope_rows(pool, rope_, true, dq_.data(), as.n_seq, as.n_head, as.head_dim);
   rope_rows(pool, rope_, true, dk_.data(), as.n_seq, as.n_head_kv, as.head_dim);
-  L.wq->backward(pool, s_.a.data(), dq_.data(), N, db_.data(), false, ws_);
-  L.wk->backward(pool, s_.a.data(), dk_.data(), N, db_.data(), true, ws_);
+  const float* dq = dq_.data();
+  const float* dk = dk_.data();
+  if (qk_norm_) {  // the norms' own gradients land in frozen_ and are ignored
+    rmsnorm_backward(pool, s_.q_pre.data(), norms_->value(L.q_norm), s_.rinv_q.data(), dq,
+                     N * as.n_head, as.head_dim, dq_pre_.data(), norms_->grad(L.q_norm));
+    rmsnorm_backward(pool, s_.k_pre.data(), norms_->value(L.k_norm), s_.rinv_k.data(), dk,
+                     N * as.n_head_kv, as.head_dim, dk_pre_.data(), norms_->grad(L.k_norm));
+    dq = dq_pre_.data();
+    dk = dk_pre_.data();
+  }
+  L.wq->backward(pool, s_.a.data(), dq, N, db_.data(), false, ws_);
+  L.wk->backward(pool, s_.a.data(), dk, N, db_.data(), true, ws_);
   L.wv->backward(pool, s_.a.data(), dv_.data(), N, db_.data(), true, ws_);
   rmsnorm_backward(pool, x_in, norms_->value(L.attn_norm), s_.rinv1.data(), db_.data(), N, d,
                    dtmp_.data(), norms_->grad(L.attn_norm));

@@ -6,6 +6,9 @@
 //                 x += Wdown · (silu(Wgate·n) ⊙ Wup·n),               n = rms(x) · ffn_norm
 //   logits = output · (rms(x) · output_norm)          (output = token_embd when tied)
 //
+// Fine-tuning bases may be llama, qwen2 (q/k/v biases, NEOX RoPE) or qwen3 (per-head RMS norms
+// of q and k before a NEOX RoPE); their biases and norms stay frozen like the matrices.
+//
 // The forward pass keeps only each layer's input; the backward pass recomputes one layer at a
 // time from it (activation checkpointing), so memory grows with the layer count by one residual
 // row per token, not by every intermediate.
@@ -64,9 +67,9 @@ class Decoder {
   // A model whose matrices are DenseLinear (trained from scratch), initialised from `seed`.
   static Result<std::unique_ptr<Decoder>> create(const DecoderConfig& cfg, uint64_t seed);
 
-  // A base model from a GGUF file (architecture llama), frozen in its own quantization, with
-  // trainable LoRA matrices on the chosen matrices (B starts at zero: the adapter starts as a
-  // no-op). The file must outlive the decoder.
+  // A base model from a GGUF file (architecture llama, qwen2 or qwen3), frozen in its own
+  // quantization, with trainable LoRA matrices on the chosen matrices (B starts at zero: the
+  // adapter starts as a no-op). The file must outlive the decoder.
   static Result<std::unique_ptr<Decoder>> with_lora(std::shared_ptr<gguf::GgufFile> base,
                                                     ThreadPool& pool, const LoraOptions& lo);
   // Writes the LoRA matrices as a llama.cpp GGUF adapter (general.type = adapter).
@@ -97,10 +100,13 @@ class Decoder {
   struct Layer {
     size_t attn_norm = 0, ffn_norm = 0;
     std::unique_ptr<Linear> wq, wk, wv, wo, wg, wu, wd;
+    std::vector<float> bq, bk, bv, bo;  // a base's attention biases (empty: none)
+    size_t q_norm = 0, k_norm = 0;      // qwen3's per-head q and k norms (frozen_, qk_norm_)
   };
   // One layer's intermediates, recomputed in the backward pass.
   struct Saved {
     std::vector<float> a, rinv1, q, k, v, p, o, x1, b, rinv2, gt, up, h;
+    std::vector<float> q_pre, k_pre, rinv_q, rinv_k;  // q and k before their norms (qk_norm)
   };
   Decoder() = default;
   void reserve(int64_t n_seq, int64_t n_tok);
@@ -134,7 +140,8 @@ class Decoder {
   std::vector<std::vector<float>> attn_tmp_;
   // Per batch: the layers' inputs (n_layer + 1 of N × n_embd), final norm, logits, gradients.
   std::vector<float> xs_, fn_, rinv_out_, logits_, dx_, dtmp_, dh_, dgt_, dup_, db_, do_, dq_, dk_,
-      dv_;
+      dv_, dq_pre_, dk_pre_;
+  bool qk_norm_ = false;  // qwen3: q and k RMS-normed per head before RoPE
   int64_t cap_rows_ = 0, cap_tok_ = 0;
 };
 

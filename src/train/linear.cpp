@@ -150,17 +150,17 @@ void FrozenLinear::backward(ThreadPool& pool, const float* X, const float* dY, i
             u_.data(), size_t(r));
     // dB += s · dYᵀ · u ; du = s · dY · B ; dA += duᵀ · X.
     transpose(pool, N, n_out_, dY, size_t(n_out_), ws.dyt.data(), size_t(N));
-    std::vector<float> ut(size_t(N * r));
-    transpose(pool, N, r, u_.data(), size_t(r), ut.data(), size_t(N));
-    gemm_nt(pool, n_out_, r, N, ws.dyt.data(), size_t(N), ut.data(), size_t(N), t, size_t(r));
+    ut_.resize(size_t(N * r));
+    transpose(pool, N, r, u_.data(), size_t(r), ut_.data(), size_t(N));
+    gemm_nt(pool, n_out_, r, N, ws.dyt.data(), size_t(N), ut_.data(), size_t(N), t, size_t(r));
     float* gb = lora_.store->grad(lora_.b);
     for (int64_t i = 0; i < n_out_ * r; ++i) gb[i] += s * t[i];
     gemm_nt(pool, N, r, n_out_, dY, size_t(n_out_), bt_.data(), size_t(n_out_), du_.data(),
             size_t(r));
     for (auto& v : du_) v *= s;
-    transpose(pool, N, r, du_.data(), size_t(r), ut.data(), size_t(N));
+    transpose(pool, N, r, du_.data(), size_t(r), ut_.data(), size_t(N));
     transpose(pool, N, n_in_, X, size_t(n_in_), ws.xt.data(), size_t(N));
-    gemm_nt(pool, r, n_in_, N, ut.data(), size_t(N), ws.xt.data(), size_t(N), t, size_t(n_in_));
+    gemm_nt(pool, r, n_in_, N, ut_.data(), size_t(N), ws.xt.data(), size_t(N), t, size_t(n_in_));
     add_into(pool, lora_.store->grad(lora_.a), t, size_t(r * n_in_));
   }
   if (!dX) return;
@@ -169,10 +169,10 @@ void FrozenLinear::backward(ThreadPool& pool, const float* X, const float* dY, i
   ops::matmul(pool, wt_, dY, N, out, ms_);
   if (lora_.store) {
     const int64_t r = lora_.rank;
-    std::vector<float> la(size_t(N * n_in_));
-    gemm_nt(pool, N, n_in_, r, du_.data(), size_t(r), at_.data(), size_t(r), la.data(),
+    la_.resize(size_t(N * n_in_));
+    gemm_nt(pool, N, n_in_, r, du_.data(), size_t(r), at_.data(), size_t(r), la_.data(),
             size_t(n_in_));
-    add_into(pool, out, la.data(), size_t(N * n_in_));
+    add_into(pool, out, la_.data(), size_t(N * n_in_));
   }
   if (accumulate) add_into(pool, dX, out, size_t(N) * n_in_);
 }

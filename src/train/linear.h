@@ -84,6 +84,7 @@ class FrozenLinear final : public Linear {
   ops::MatmulScratch ms_;
   Lora lora_;
   std::vector<float> u_, du_, at_, bt_;  // X·Aᵀ, its gradient, Aᵀ, Bᵀ
+  std::vector<float> ut_, la_;           // backward scratch: uᵀ (and duᵀ), du·A
 };
 
 // dst[i] += src[i] over the pool.

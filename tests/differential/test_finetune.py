@@ -1,5 +1,5 @@
-"""`hearth finetune` end to end: a LoRA adapter trained by hearth on a fixture base loads in
-llama.cpp, and llama.cpp's logits with it equal hearth's inference with it (the adapter moves the
+"""`hearth finetune` end to end: a LoRA adapter trained by hearth on a fixture base (llama,
+qwen2, qwen3) loads in llama.cpp, and llama.cpp's logits with it equal hearth's inference with it (the adapter moves the
 logits far beyond that tolerance, so the comparison is not between two copies of the base); the
 training loss falls; a stopped run resumed from its checkpoint writes the same adapter as one
 run straight through."""
@@ -40,7 +40,8 @@ def main():
     os.environ["HEARTH_ATTN"] = "exact"  # llama.cpp's summation order, as test_fixtures
     c = Checker("finetune")
     tmp = tempfile.mkdtemp(prefix="hearth-ft-")
-    for name, dtype in (("llama-F16", "F16"), ("llama-Q8_0", "Q8_0")):
+    for name, dtype in (("llama-F16", "F16"), ("llama-Q8_0", "Q8_0"), ("qwen2-F16", "F16"),
+                        ("qwen3-F16", "F16"), ("qwen3-Q8_0", "Q8_0")):
         base = os.path.join(FIXTURES, name + ".gguf")
         adapter = os.path.join(tmp, name + "-lora.gguf")
         rc, err = finetune(base, adapter)
