@@ -199,12 +199,44 @@ template <int P, bool kHi>
     return _mm512_srli_epi16(qh, b - 4);
 }
 
+// The 16 rows' 6-bit scales and mins of one super-block (get_scale_min_k4, one dword per lane):
+// byte j of sc[0] / mn[0] is sub-block j's (j < 4), byte j of sc[1] / mn[1] sub-block 4 + j's.
+struct K4Scales {
+  __m512i sc[2], mn[2];
+};
+template <bool kQ5>
+[[gnu::always_inline]] inline K4Scales k4_scales(const uint8_t* g) {
+  using L = K4Layout<kQ5>;
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f),
+                m30 = _mm512_set1_epi8(0x30);
+  const __m512i w0 = _mm512_loadu_si512(g + L::kScales),
+                w1 = _mm512_loadu_si512(g + L::kScales + 64),
+                w2 = _mm512_loadu_si512(g + L::kScales + 128);
+  // (w2 & 0x0f) | ((w0 >> 2) & 0x30): ternlog 0xd8 = c ? b : a with c = the 0x0f mask.
+  return {
+      {_mm512_and_si512(w0, m6),
+       _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w0, 2), m30), w2, m4, 0xd8)},
+      {_mm512_and_si512(w1, m6),
+       _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w1, 2), m30),
+                                 _mm512_srli_epi32(w2, 4), m4, 0xd8)}};
+}
+
+// Pair sums of each activation row's 16-element bsums: sub-block j's sum, as int16 pairs
+// (2p, 2p + 1) — dwords 0, 1 | 4, 5 of bsp[c] = pairs (0,1), (2,3) | (4,5), (6,7).
+template <int NC>
+[[gnu::always_inline]] inline void k4_bsum_pairs(const block_q8_K* const* y, int32_t (*bsp)[8]) {
+  for (int c = 0; c < NC; ++c) {
+    const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[c]->bsums));
+    const __m256i s32 = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(bsp[c]), _mm256_packs_epi32(s32, s32));
+  }
+}
+
 template <bool kQ5, int NC>
 void k4_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, float* Y,
               size_t ldy) {
   using L = K4Layout<kQ5>;
   const __m512i m4 = _mm512_set1_epi8(0x0f);
-  const __m512i m6 = _mm512_set1_epi8(0x3f), m30 = _mm512_set1_epi8(0x30);
   // Shuffle controls, built once (the p loop below is unrolled, but GCC rebuilt them per pass).
   const __m512i byte_ctl[4] = {byte_of_dword(0), byte_of_dword(1), byte_of_dword(2),
                                byte_of_dword(3)};
@@ -216,24 +248,9 @@ void k4_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, 
     prefetch_ahead<L::kBytes>(g);
     const block_q8_K* y[NC];
     for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * a_stride) + sb;
-    // Scales and mins of the 16 rows (get_scale_min_k4, one dword per lane).
-    const __m512i w0 = _mm512_loadu_si512(g + L::kScales),
-                  w1 = _mm512_loadu_si512(g + L::kScales + 64),
-                  w2 = _mm512_loadu_si512(g + L::kScales + 128);
-    const __m512i sc_lo = _mm512_and_si512(w0, m6), mn_lo = _mm512_and_si512(w1, m6);
-    // (w2 & 0x0f) | ((w0 >> 2) & 0x30): ternlog 0xd8 = c ? b : a with c = the 0x0f mask.
-    const __m512i sc_hi =
-        _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w0, 2), m30), w2, m4, 0xd8);
-    const __m512i mn_hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w1, 2), m30),
-                                                    _mm512_srli_epi32(w2, 4), m4, 0xd8);
-    // Pair sums of the activation's 16-element bsums: sub-block j's sum, as int16 pairs (2p, 2p+1).
+    const K4Scales ks = k4_scales<kQ5>(g);
     alignas(32) int32_t bsp[NC][8];
-    for (int c = 0; c < NC; ++c) {
-      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[c]->bsums));
-      const __m256i s32 = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
-      // Dwords 0, 1 | 4, 5 = pairs (0,1), (2,3) | (4,5), (6,7).
-      _mm256_store_si256(reinterpret_cast<__m256i*>(bsp[c]), _mm256_packs_epi32(s32, s32));
-    }
+    k4_bsum_pairs<NC>(y, bsp);
     __m512i isc[NC], imn[NC];
     for (int c = 0; c < NC; ++c) isc[c] = imn[c] = _mm512_setzero_si512();
     auto pair = [&]<int p>() {
@@ -256,7 +273,7 @@ void k4_group(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_stride, 
           ihi[c] = _mm512_dpbusd_epi32(ihi[c], hi, bcast4(y[c]->qs + 64 * p + 32 + 4 * k));
         }
       }
-      const __m512i scv = p < 2 ? sc_lo : sc_hi, mnv = p < 2 ? mn_lo : mn_hi;
+      const __m512i scv = ks.sc[p / 2], mnv = ks.mn[p / 2];
       const __m512i s0 = _mm512_shuffle_epi8(scv, byte_ctl[2 * (p % 2)]);
       const __m512i s1 = _mm512_shuffle_epi8(scv, byte_ctl[2 * (p % 2) + 1]);
       const __m512i mp = _mm512_shuffle_epi8(mnv, pair_ctl[p % 2]);
@@ -294,7 +311,6 @@ void k4_group_wide(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_str
                    size_t ldy) {
   using L = K4Layout<kQ5>;
   const __m512i m4 = _mm512_set1_epi8(0x0f);
-  const __m512i m6 = _mm512_set1_epi8(0x3f), m30 = _mm512_set1_epi8(0x30);
   const __m512i byte_ctl[4] = {byte_of_dword(0), byte_of_dword(1), byte_of_dword(2),
                                byte_of_dword(3)};
   const __m512i pair_ctl[2] = {pair_of_dword(0), pair_of_dword(2)};
@@ -305,20 +321,9 @@ void k4_group_wide(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_str
     prefetch_ahead<L::kBytes>(g);
     const block_q8_K* y[NC];
     for (int c = 0; c < NC; ++c) y[c] = reinterpret_cast<const block_q8_K*>(a + c * a_stride) + sb;
-    const __m512i w0 = _mm512_loadu_si512(g + L::kScales),
-                  w1 = _mm512_loadu_si512(g + L::kScales + 64),
-                  w2 = _mm512_loadu_si512(g + L::kScales + 128);
-    const __m512i sc_lo = _mm512_and_si512(w0, m6), mn_lo = _mm512_and_si512(w1, m6);
-    const __m512i sc_hi =
-        _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w0, 2), m30), w2, m4, 0xd8);
-    const __m512i mn_hi = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w1, 2), m30),
-                                                    _mm512_srli_epi32(w2, 4), m4, 0xd8);
+    const K4Scales ks = k4_scales<kQ5>(g);
     alignas(32) int32_t bsp[NC][8];
-    for (int c = 0; c < NC; ++c) {
-      const __m256i bs = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[c]->bsums));
-      const __m256i s32 = _mm256_madd_epi16(bs, _mm256_set1_epi16(1));
-      _mm256_store_si256(reinterpret_cast<__m256i*>(bsp[c]), _mm256_packs_epi32(s32, s32));
-    }
+    k4_bsum_pairs<NC>(y, bsp);
     __m512i isc[NC], imn[NC];
     for (int c = 0; c < NC; ++c) isc[c] = imn[c] = _mm512_setzero_si512();
     auto half = [&]<int p, bool kHi>() {
@@ -337,14 +342,14 @@ void k4_group_wide(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_str
           acc[c] =
               _mm512_dpbusd_epi32(acc[c], x, bcast4(y[c]->qs + 64 * p + (kHi ? 32 : 0) + 4 * k));
       }
-      const __m512i scv = p < 2 ? sc_lo : sc_hi;
+      const __m512i scv = ks.sc[p / 2];
       const __m512i s = _mm512_shuffle_epi8(scv, byte_ctl[2 * (p % 2) + (kHi ? 1 : 0)]);
       for (int c = 0; c < NC; ++c) isc[c] = _mm512_add_epi32(isc[c], _mm512_mullo_epi32(acc[c], s));
     };
     auto pair = [&]<int p>() {
       half.template operator()<p, false>();
       half.template operator()<p, true>();
-      const __m512i mp = _mm512_shuffle_epi8(p < 2 ? mn_lo : mn_hi, pair_ctl[p % 2]);
+      const __m512i mp = _mm512_shuffle_epi8(ks.mn[p / 2], pair_ctl[p % 2]);
       const int bi = (p / 2) * 4 + p % 2;
       for (int c = 0; c < NC; ++c)
         imn[c] = _mm512_dpwssd_epi32(imn[c], mp, _mm512_set1_epi32(bsp[c][bi]));
@@ -525,16 +530,7 @@ void k4_expand(const uint8_t* g, Block16& b) {
       _mm512_store_si512(b.q[16 * p + k], lo);      // elements 64p + 4k ..
       _mm512_store_si512(b.q[16 * p + 8 + k], hi);  // elements 64p + 32 + 4k ..
     }
-  const __m512i m6 = _mm512_set1_epi8(0x3f), m30 = _mm512_set1_epi8(0x30);
-  const __m512i w0 = _mm512_loadu_si512(g + L::kScales),
-                w1 = _mm512_loadu_si512(g + L::kScales + 64),
-                w2 = _mm512_loadu_si512(g + L::kScales + 128);
-  const __m512i sc[2] = {
-      _mm512_and_si512(w0, m6),
-      _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w0, 2), m30), w2, m4, 0xd8)};
-  const __m512i mn[2] = {_mm512_and_si512(w1, m6),
-                         _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(w1, 2), m30),
-                                                   _mm512_srli_epi32(w2, 4), m4, 0xd8)};
+  const K4Scales ks = k4_scales<kQ5>(g);
   const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kD)));
   const __m512 dmin =
       _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kDmin)));
@@ -542,9 +538,9 @@ void k4_expand(const uint8_t* g, Block16& b) {
   for (int j = 0; j < 8; ++j) {
     const int sh = 8 * (j % 4);
     const __m512 s =
-        _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(sc[j / 4], unsigned(sh)), ff));
+        _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(ks.sc[j / 4], unsigned(sh)), ff));
     const __m512 m =
-        _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(mn[j / 4], unsigned(sh)), ff));
+        _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(ks.mn[j / 4], unsigned(sh)), ff));
     _mm512_store_ps(b.scale[j], _mm512_mul_ps(d, s));
     _mm512_store_ps(b.off[j], _mm512_mul_ps(dmin, m));
   }
