@@ -282,6 +282,38 @@ std::string make_base(ThreadPool& pool, bool tied) {
   return path;
 }
 
+// Every LoRA matrix of `dec`: `per_tensor` random entries' gradients (one backward pass of b)
+// against central finite differences with step h. Returns how many were checked.
+int check_lora_gradients(ThreadPool& pool, Decoder& dec, const Batch& b, Rng& rng, int per_tensor,
+                         float h) {
+  ParamStore& ps = dec.params();
+  ps.zero_grads();
+  auto base = dec.run(pool, b, true, 1.0f);
+  EXPECT_TRUE(base.is_ok());
+  if (!base) return 0;
+  const double W = base->weight;
+  int checked = 0;
+  for (size_t i = 0; i < ps.size(); ++i)
+    for (int s = 0; s < per_tensor; ++s) {
+      const size_t j = size_t(rng.next() % ps.info(i).count);
+      float& v = ps.value(i)[j];
+      const float keep = v;
+      v = keep + h;
+      dec.params_changed(pool);
+      const double up = dec.run(pool, b, false)->loss / W;
+      v = keep - h;
+      dec.params_changed(pool);
+      const double down = dec.run(pool, b, false)->loss / W;
+      v = keep;
+      const double num = (up - down) / (2 * double(h)), ana = double(ps.grad(i)[j]) / W;
+      EXPECT_LE(std::fabs(num - ana), 2e-3 + 3e-2 * std::fabs(num))
+          << ps.info(i).name << "[" << j << "]: analytic " << ana << ", numeric " << num;
+      ++checked;
+    }
+  dec.params_changed(pool);
+  return checked;
+}
+
 TEST(TrainLora, GradientsOfEveryLoraMatrixMatchFiniteDifferences) {
   ThreadPool pool(2);
   auto f = gguf::GgufFile::open(make_base(pool, false));
@@ -302,28 +334,7 @@ TEST(TrainLora, GradientsOfEveryLoraMatrixMatchFiniteDifferences) {
   const int64_t n_seq = 2, n_tok = 7;
   Data data = random_data(n_seq * n_tok, dec.config().n_vocab, 6);
   const Batch b = data.batch(n_seq, n_tok);
-  ps.zero_grads();
-  auto base = dec.run(pool, b, true, 1.0f);
-  ASSERT_TRUE(base.is_ok());
-  const double W = base->weight;
-  int checked = 0;
-  for (size_t i = 0; i < ps.size(); ++i)
-    for (int s = 0; s < 3; ++s) {
-      const size_t j = size_t(rng.next() % ps.info(i).count);
-      float& v = ps.value(i)[j];
-      const float keep = v, h = 1e-2f;
-      v = keep + h;
-      dec.params_changed(pool);
-      const double up = dec.run(pool, b, false)->loss / W;
-      v = keep - h;
-      dec.params_changed(pool);
-      const double down = dec.run(pool, b, false)->loss / W;
-      v = keep;
-      const double num = (up - down) / (2 * double(h)), ana = double(ps.grad(i)[j]) / W;
-      EXPECT_LE(std::fabs(num - ana), 2e-3 + 3e-2 * std::fabs(num))
-          << ps.info(i).name << "[" << j << "]: analytic " << ana << ", numeric " << num;
-      ++checked;
-    }
+  const int checked = check_lora_gradients(pool, dec, b, rng, 3, 1e-2f);
   std::printf("  %d LoRA gradient entries checked\n", checked);
 }
 
@@ -430,29 +441,8 @@ TEST(TrainLora, QwenBasesMatchInferenceAndTheirGradientsMatchFiniteDifferences) 
     const int64_t n_seq = 2, n_tok = 7;
     Data data = random_data(n_seq * n_tok, dec.config().n_vocab, 9);
     const Batch b = data.batch(n_seq, n_tok);
-    ps.zero_grads();
-    auto base = dec.run(pool, b, true, 1.0f);
-    ASSERT_TRUE(base.is_ok());
-    const double W = base->weight;
-    int checked = 0;
-    for (size_t i = 0; i < ps.size(); ++i)
-      for (int s = 0; s < 2; ++s) {
-        const size_t j = size_t(rng.next() % ps.info(i).count);
-        float& v = ps.value(i)[j];
-        const float keep = v, h = 3e-3f;  // q/k norms curve the loss: 1e-2 leaves truncation error
-        v = keep + h;
-        dec.params_changed(pool);
-        const double up = dec.run(pool, b, false)->loss / W;
-        v = keep - h;
-        dec.params_changed(pool);
-        const double down = dec.run(pool, b, false)->loss / W;
-        v = keep;
-        const double num = (up - down) / (2 * double(h)), ana = double(ps.grad(i)[j]) / W;
-        EXPECT_LE(std::fabs(num - ana), 2e-3 + 3e-2 * std::fabs(num))
-            << ps.info(i).name << "[" << j << "]: analytic " << ana << ", numeric " << num;
-        ++checked;
-      }
-    dec.params_changed(pool);
+    // q/k norms curve the loss: a step of 1e-2 leaves truncation error.
+    const int checked = check_lora_gradients(pool, dec, b, rng, 2, 3e-3f);
     const auto [first, last] = fit_fixed_batch(pool, dec, b, 80);
     std::printf("  %s: %d LoRA gradient entries checked; fixed batch loss %.3f -> %.3f\n",
                 arch.c_str(), checked, first, last);
