@@ -367,6 +367,10 @@ test('history: editing a question makes a branch with its own answer; Esc cancel
   await question.hover();
   await question.locator('button.edit').click();
   const box = page.getByLabel('Edit message');
+  // The box takes the focus and puts the caret at the end itself; fill only once it has.
+  const editBoxFocused = () =>
+    page.waitForFunction(() => document.activeElement?.getAttribute('aria-label') === 'Edit message');
+  await editBoxFocused();
   assert.equal(await box.inputValue(), 'Tell me about zebras');
   await box.fill('this is not sent');
   await box.press('Escape');
@@ -376,6 +380,7 @@ test('history: editing a question makes a branch with its own answer; Esc cancel
 
   await question.hover();
   await question.locator('button.edit').click();
+  await editBoxFocused();
   await box.fill('Tell me about lions');
   const req = page.waitForRequest((r) => r.url().endsWith('/api/chat'));
   await box.press('Enter');

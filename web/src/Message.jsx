@@ -1,7 +1,7 @@
 // One message of the conversation: markdown content, the collapsed thinking, tool calls and
 // tool results, and its actions (copy, edit a question, regenerate an answer, and the switcher
 // between a message's versions: the siblings an edit or a regeneration made).
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { copyText, flash } from './clipboard.js';
 import { Sources } from './Documents.jsx';
 import { renderMarkdown } from './markdown.js';
@@ -79,7 +79,9 @@ function BranchSwitcher({ branch, disabled }) {
 function EditBox({ text, onSave, onCancel }) {
   const [value, setValue] = useState(text);
   const ref = useRef(null);
-  useEffect(() => {
+  // Before the first paint: a caret placed later would land in text the user (or a test) has
+  // already started replacing.
+  useLayoutEffect(() => {
     const ta = ref.current;
     ta.focus();
     ta.setSelectionRange(ta.value.length, ta.value.length);

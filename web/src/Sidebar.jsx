@@ -1,7 +1,7 @@
 // New chat, the saved chats (newest first, a page at a time as the list scrolls), search over
 // them, rename and delete per chat, export and import of the whole history, and the keyboard
 // shortcuts.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 
 const PAGE = 50;
 const MAX_PAGE = 200;  // the server's cap on one request
@@ -24,7 +24,8 @@ function download(doc, name) {
 function RenameBox({ title, onDone }) {
   const ref = useRef(null);
   const done = useRef(false);
-  useEffect(() => {
+  // Before the first paint, so typing at once replaces the whole title.
+  useLayoutEffect(() => {
     ref.current?.focus();
     ref.current?.select();
   }, []);
