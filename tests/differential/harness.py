@@ -58,6 +58,14 @@ def run_json(cmd, timeout=600):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def oracle_embed_many(model, texts_file):
+    """llama.cpp's pooled embedding of each text in TEXTS_FILE (a JSON list), as `llama-oracle.mjs
+    embed` gives it, from one process (oracle_embed.mjs): a list of numpy vectors."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "oracle_embed.mjs")
+    out = run_json(["node", script, model, texts_file])["results"]
+    return [np.array(r["embedding"]) for r in out]
+
+
 def hearth_logits(model, tokens, all_positions=False, extra=(), info=False):
     """Logits rows; with info=True also the command's JSON (e.g. MoE `router_margin`)."""
     with tempfile.NamedTemporaryFile(suffix=".f32", delete=False) as f:

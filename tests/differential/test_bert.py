@@ -33,7 +33,7 @@ import tempfile
 
 import numpy as np
 
-from harness import HEARTH, ORACLE, Checker, run_json
+from harness import HEARTH, ORACLE, Checker, oracle_embed_many, run_json
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MKBERT = os.path.join(ROOT, "tools", "embed", "mkbert.py")
@@ -92,14 +92,14 @@ def main():
         # puts [CLS] first and [SEP] last (node-llama-cpp LlamaEmbeddingContext._prepareInput).
         toks = oracle("tokenize", model, "--texts-file", texts_file, "--no-bos",
                       "--no-special")["results"]
-        for text, r in zip(TEXTS, toks):
+        refs = oracle_embed_many(model, texts_file)
+        for text, r, ref in zip(TEXTS, toks, refs):
             label = f"{name} {text[:24]!r}"
             pieces = r["tokens"]
             c.check(pieces == mkbert.wpm_tokenize(meta, text),
                     f"{label}: llama.cpp pieces {pieces} differ from mkbert.wpm_tokenize "
                     "(generator/tokenizer facts out of date, not a hearth bug)")
             ids = [cls_id] + pieces + [sep_id]
-            ref = np.array(oracle("embed", model, "--text", text)["embedding"])
             if not hearth_ok:
                 continue
             try:

@@ -48,7 +48,7 @@ import tempfile
 
 import numpy as np
 
-from harness import HEARTH, ORACLE, Checker, run_json
+from harness import HEARTH, ORACLE, Checker, oracle_embed_many, run_json
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MKBERT = os.path.join(ROOT, "tools", "embed", "mkbert.py")
@@ -127,7 +127,8 @@ def main():
                       "--no-special")["results"]
         ours = run_json([HEARTH, "tokenize", "-m", model, "--texts-file", texts_file, "--no-bos",
                          "--no-special"])["results"]
-        for text, r, o in zip(TEXTS, toks, ours):
+        refs = oracle_embed_many(model, texts_file)
+        for text, r, o, ref in zip(TEXTS, toks, ours, refs):
             label = f"{name} {text[:24]!r}"
             c.check(o["tokens"] == r["tokens"], f"{label}: hearth's pieces {o['tokens'][:12]} "
                                                 f"!= llama.cpp's {r['tokens'][:12]}")
@@ -136,7 +137,6 @@ def main():
             else:
                 ids = ([meta["tokenizer.ggml.bos_token_id"]] + r["tokens"] +
                        [meta["tokenizer.ggml.seperator_token_id"]])
-            ref = np.array(oracle("embed", model, "--text", text)["embedding"])
             try:
                 out = hearth_embed(model, ids)
             except (RuntimeError, ValueError, subprocess.TimeoutExpired) as e:

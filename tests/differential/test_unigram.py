@@ -38,7 +38,7 @@ import tempfile
 
 import numpy as np
 
-from harness import HEARTH, ORACLE, Checker
+from harness import HEARTH, ORACLE, Checker, oracle_embed_many
 from serve_util import Server, put_model
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -239,13 +239,12 @@ def embed_check(c, tmp, vocab_gguf, hf_dir):
                        "--texts-file", texts_file, "--no-bos", "--no-special"])["results"]
         ours = run_json([HEARTH, "tokenize", "-m", model, "--texts-file", texts_file, "--no-bos",
                          "--no-special"])["results"]
-        for text, l, o in zip(EMBED_TEXTS, ll, ours):
+        refs = oracle_embed_many(model, texts_file)
+        for text, l, o, ref in zip(EMBED_TEXTS, ll, ours, refs):
             label = f"embed {pooling} {text[:24]!r}"
             c.check(o["tokens"] == l["tokens"], f"{label}: hearth pieces {o['tokens'][:16]} != "
                                                 f"llama.cpp {l['tokens'][:16]}")
             ids = l["tokens"] + [2]
-            ref = np.array(run_json(["node", os.path.join(ORACLE, "llama-oracle.mjs"), "embed",
-                                     model, "--text", text])["embedding"])
             got = run_json([HEARTH, "embed", "-m", model, "--tokens", ",".join(map(str, ids))])
             v = np.array(got.get("embedding", []), dtype=np.float64)
             if v.shape != ref.shape:
