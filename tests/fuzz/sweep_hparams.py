@@ -12,7 +12,7 @@ loads it and, if it loads, runs a batch and a decode step. Crashes and UBSan rep
 OUT_DIR and grouped by their first src/ frame; passing files are deleted.
 
 usage: /usr/bin/python3 tests/fuzz/sweep_hparams.py FUZZ_GGUF_BINARY [N=500] [SEED=1] [OUT_DIR]
-e.g.   /usr/bin/python3 tests/fuzz/sweep_hparams.py build-fuzz/tests/fuzz/fuzz_gguf 1000 3
+e.g.   /usr/bin/python3 tests/fuzz/sweep_hparams.py build-san/tests/fuzz/fuzz_gguf 1000 3
 Exit status 1 if anything crashed.
 """
 import os
