@@ -19,6 +19,11 @@ struct RowUnpack {
   alignas(64) uint8_t u[256];
   float scale[16];
   float off[16];
+  // The AVX-512 K-quant unpackers (Q8_K activations) also give the integer form its rows-16
+  // GEMM sums in: weight = d * isc[g] * u - dmin * imin[g] (scale = d * isc, off = dmin * imin).
+  int16_t isc[16];
+  int16_t imin[16];
+  float d, dmin;
   // Signed-weight forms only (u holds signed bytes; the AVX2 sign-trick GEMM): |u|, so the
   // inner loop does not take the absolute value once per column tile. Not touched otherwise.
   alignas(64) uint8_t su[256];
@@ -36,11 +41,15 @@ inline float _h2f(uint16_t h) {
 // Q4_K / Q5_K: 8 groups of 32 with 6-bit scales and mins (weight = d * sc * q - dmin * m).
 inline void k4_row_scales(const uint8_t* scales, uint16_t d16, uint16_t dmin16, RowUnpack& o) {
   const float d = _h2f(d16), dmin = _h2f(dmin16);
+  o.d = d;
+  o.dmin = dmin;
   for (int j = 0; j < 8; ++j) {
     uint8_t sc, m;
     get_scale_min_k4(j, scales, sc, m);
     o.scale[j] = d * sc;
     o.off[j] = dmin * m;
+    o.isc[j] = sc;
+    o.imin[j] = m;
   }
 }
 

@@ -13,6 +13,15 @@
 //     one column are 64 contiguous bytes of Y).
 //   true weight = scale[g] * u - off[g]   =>   y = sum_g dy_g * (scale[g] * sum(u * a) - off[g] *
 //   sum(a))  — the same algebra as gemm_cols, so the two agree to float rounding.
+// With Q8_K activations (one d per 256) and K-quant weights (integer sub-block scales: Block16's
+// integer form) a super-block is summed in int32, exactly:
+//   mins (Q4_K, Q5_K, Q2_K):  y += d_a * (d * sum_g isc[g] * sum(u * a) - dmin * sum_g imin[g] *
+//                             bsum_g), the mins' sum by vpdpwssd once per super-block;
+//   zero point zp (Q6_K, Q3_K, IQ4_XS):  y += d_a * d * sum_g isc[g] * (sum(u * a) - zp * bsum_g),
+//                             each group's dot starting from -zp * bsum_g instead of 0;
+// per group an integer multiply-add where the float form spends a conversion and three FMA-unit
+// ops per accumulator (on Zen 5 vpmulld / vpaddd issue beside vpdpbusd, the float ops compete
+// with it for the same two pipes), and the float step once per super-block.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -30,9 +39,14 @@ namespace {
 constexpr int kChunk = 512;  // K elements per pass over the columns
 constexpr int kGroupsPerChunk = kChunk / 32;
 
+// How a tile applies the scales and offsets: Block16's float form (Q8_0 / Q8_1 activations), or
+// its integer form (Q8_K) with per-row mins (imin2, dmin: Q4_K, Q5_K, Q2_K) or with a fixed zero
+// point (weight = d * isc * (q - zp): Q6_K, Q3_K, IQ4_XS), summed into the dots.
+enum class Form { kFloat, kMins, kZeroPoint };
+
 // Transposes the unpacked super-block of 16 rows into the interleaved form (16 x 16 dwords per
 // 64 bytes of K, done with the standard 4-stage shuffle network).
-void interleave(const RowUnpack* const* rows, int n_valid, int ng, Block16& b) {
+void interleave(const RowUnpack* const* rows, int n_valid, int ng, bool ints, Block16& b) {
   for (int part = 0; part < 4; ++part) {  // K bytes 64*part .. 64*part+63: quads 16*part..+15
     __m512i v[16];
     for (int r = 0; r < 16; ++r)
@@ -67,11 +81,24 @@ void interleave(const RowUnpack* const* rows, int n_valid, int ng, Block16& b) {
       _mm512_store_si512(b.q[16 * part + 4 * 3 + k], _mm512_shuffle_i32x4(ab_hi, cd_hi, 0xDD));
     }
   }
-  for (int g = 0; g < ng; ++g)
-    for (int r = 0; r < 16; ++r) {
-      b.scale[g][r] = r < n_valid ? rows[r]->scale[g] : 0.0f;
-      b.off[g][r] = r < n_valid ? rows[r]->off[g] : 0.0f;
-    }
+  if (!ints) {
+    for (int g = 0; g < ng; ++g)
+      for (int r = 0; r < 16; ++r) {
+        b.scale[g][r] = r < n_valid ? rows[r]->scale[g] : 0.0f;
+        b.off[g][r] = r < n_valid ? rows[r]->off[g] : 0.0f;
+      }
+    return;
+  }
+  for (int r = 0; r < 16; ++r) {
+    const bool v = r < n_valid;
+    for (int g = 0; g < ng; ++g) b.isc[g][r] = v ? rows[r]->isc[g] : 0;
+    for (int j = 0; j < ng / 2; ++j)
+      b.imin2[j][r] = v ? int32_t(uint16_t(rows[r]->imin[2 * j]) |
+                                  uint32_t(uint16_t(rows[r]->imin[2 * j + 1])) << 16)
+                        : 0;
+    b.d[r] = v ? rows[r]->d : 0.0f;
+    b.dmin[r] = v ? rows[r]->dmin : 0.0f;
+  }
 }
 
 // Where the 32-element group g of an activation row starts, and its scale.
@@ -143,13 +170,62 @@ void column_sums(ActFormat fmt, int group, int64_t K, const uint8_t* A, size_t a
   }
 }
 
+// The integer forms' activation sums (Q8_K's bsums, per 16), per column m and super-block sb at
+// out + (m * nsb + sb) * 16:
+//   kMins: dword j = the sums of groups 2j and 2j + 1 as an int16 pair (|sum| <= 32 * 128), the
+//     operand of vpdpwssd against Block16's imin2;
+//   kZeroPoint: dword g = -zp * the sum of group g, the start of group g's dot, so that it sums
+//     (q - zp) * a (|.| <= 32 * 128 * 128 per group).
+void int_sums(Form form, int group, int zp, int64_t K, const uint8_t* A, size_t a_stride, int64_t M,
+              int32_t* out) {
+  const int64_t nsb = K / 256;
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t sb = 0; sb < nsb; ++sb) {
+      const int16_t* bs = (reinterpret_cast<const block_q8_K*>(A + m * a_stride) + sb)->bsums;
+      int32_t gs[16];  // per group
+      const int ng = 256 / group;
+      for (int g = 0; g < ng; ++g) gs[g] = group == 16 ? bs[g] : bs[2 * g] + bs[2 * g + 1];
+      int32_t* o = out + (m * nsb + sb) * 16;
+      for (int j = 0; j < 16; ++j) o[j] = 0;
+      if (form == Form::kZeroPoint)
+        for (int g = 0; g < ng; ++g) o[g] = -zp * gs[g];
+      else
+        for (int j = 0; j < ng / 2; ++j)
+          o[j] = int32_t(uint32_t(uint16_t(gs[2 * j])) | uint32_t(uint16_t(gs[2 * j + 1])) << 16);
+    }
+}
+
+// What a tile reads: the rows (RZ consecutive interleaved groups, `gstride` Block16s apart), the
+// C activation rows and their sums, the 32-groups [g0, g1) of one chunk; y: Y of the tile (column
+// c's 16 rows of group z at y + c * ldy + 16 * z); first: the chunk starts the sum.
+struct TileArgs {
+  const Block16* blk;
+  size_t gstride;
+  int64_t g0, g1;
+  const uint8_t* const* col;
+  const size_t* goff;         // float form: byte offset of each 32-group in an activation row
+  const float* const* dyc;    // float form: dy per 32-group
+  const float* const* ysc;    // float form: activation sum per scale group
+  const int32_t* const* isc;  // integer forms: int_sums of each column
+  float* y;
+  size_t ldy;
+  bool first;
+};
+
 // RZ x 16 rows (RZ consecutive interleaved groups, `gstride` Block16s apart) by C columns over the
 // 32-groups [g0, g1) of one chunk. acc: Y of the tile (column c's 16 rows of group z at
 // y + c * ldy + 16 * z); first: the chunk starts the sum.
 template <int RZ, int C, int GROUP>
-void tile(const Block16* blk, size_t gstride, int64_t g0, int64_t g1, const uint8_t* const* col,
-          const size_t* goff, const float* const* dyc, const float* const* ysc, float* y,
-          size_t ldy, bool first) {
+void tile_float(const TileArgs& t) {
+  const Block16* blk = t.blk;
+  const size_t gstride = t.gstride, ldy = t.ldy;
+  const int64_t g0 = t.g0, g1 = t.g1;
+  const uint8_t* const* col = t.col;
+  const size_t* goff = t.goff;
+  const float* const* dyc = t.dyc;
+  const float* const* ysc = t.ysc;
+  float* y = t.y;
+  const bool first = t.first;
   constexpr int per = 32 / GROUP, steps = GROUP / 4;
   __m512 f[RZ][C];
   for (int z = 0; z < RZ; ++z)
@@ -194,40 +270,162 @@ void tile(const Block16* blk, size_t gstride, int64_t g0, int64_t g1, const uint
     for (int c = 0; c < C; ++c) _mm512_storeu_ps(y + c * ldy + 16 * z, f[z][c]);
 }
 
-using TileFn = void (*)(const Block16*, size_t, int64_t, int64_t, const uint8_t* const*,
-                        const size_t*, const float* const*, const float* const*, float*, size_t,
-                        bool);
+// The integer forms over the super-blocks of [g0, g1). Bounds (|a| <= 128): a group's dot is at
+// most 32 * 15 * 128 (Q4_K), 32 * 31 * 128 (Q5_K), 16 * 32 * 128 (Q6_K, q - 32) or 32 * 128 * 128
+// (IQ4_XS, q - 128), times |isc| <= 63, 63, 128 or 32, summed over 8 or 16 groups: < 2^28; the
+// mins: 4 or 8 pairs of imin <= 63 by |bsum| <= 4096.
+template <int RZ, int C, int GROUP, Form F>
+void tile_int(const TileArgs& t) {
+  constexpr int ng = 256 / GROUP, steps = GROUP / 4;
+  const int64_t sb0 = t.g0 / 8, sb1 = t.g1 / 8;
+  // The tile's sums over the chunk, apart from Y: Y's columns are ldy floats apart (often a
+  // multiple of 4 KiB), and its loads would wait on the stores of the previous super-block.
+  alignas(64) float f[RZ][C][16];
+  for (int z = 0; z < RZ; ++z)
+    for (int c = 0; c < C; ++c)
+      _mm512_store_ps(f[z][c],
+                      t.first ? _mm512_setzero_ps() : _mm512_loadu_ps(t.y + c * t.ldy + 16 * z));
+  const uint8_t* col[C];
+  const int32_t* isc[C];
+  for (int c = 0; c < C; ++c) col[c] = t.col[c], isc[c] = t.isc[c];
+  for (int64_t sb = sb0; sb < sb1; ++sb) {
+    const block_q8_K* ab[C];
+    const int32_t* is16[C];
+    for (int c = 0; c < C; ++c) {
+      ab[c] = reinterpret_cast<const block_q8_K*>(col[c]) + sb;
+      is16[c] = isc[c] + sb * 16;
+    }
+    const Block16* bz[RZ];
+    for (int z = 0; z < RZ; ++z) bz[z] = t.blk + z * t.gstride + size_t(sb);
+    __m512i acc[RZ][C];
+    for (int z = 0; z < RZ; ++z)
+      for (int c = 0; c < C; ++c) acc[z][c] = _mm512_setzero_si512();
+    for (int g = 0; g < ng; ++g) {
+      __m512i is[RZ][C];
+      for (int c = 0; c < C; ++c) {
+        // The zero point's -zp * bsum: a broadcast load where kMins zeroes a register.
+        const __m512i i0 =
+            F == Form::kZeroPoint ? _mm512_set1_epi32(is16[c][g]) : _mm512_setzero_si512();
+        for (int z = 0; z < RZ; ++z) is[z][c] = i0;
+      }
+      for (int s = 0; s < steps; ++s) {
+        const int k = g * steps + s;  // quad within the super-block
+        __m512i w[RZ];
+        for (int z = 0; z < RZ; ++z) w[z] = _mm512_load_si512(bz[z]->q[k]);
+        for (int c = 0; c < C; ++c) {
+          int32_t a4;
+          std::memcpy(&a4, ab[c]->qs + 4 * k, 4);
+          const __m512i a = _mm512_set1_epi32(a4);
+          for (int z = 0; z < RZ; ++z) is[z][c] = _mm512_dpbusd_epi32(is[z][c], w[z], a);
+        }
+      }
+      for (int z = 0; z < RZ; ++z) {
+        const __m512i sc = _mm512_load_si512(bz[z]->isc[g]);
+        for (int c = 0; c < C; ++c)
+          acc[z][c] = _mm512_add_epi32(acc[z][c], _mm512_mullo_epi32(is[z][c], sc));
+      }
+    }
+    if constexpr (F == Form::kMins) {
+      // All RZ x C min sums at once: independent chains (the group accumulators are free now).
+      __m512i mn[RZ][C];
+      for (int z = 0; z < RZ; ++z)
+        for (int c = 0; c < C; ++c) mn[z][c] = _mm512_setzero_si512();
+      for (int j = 0; j < ng / 2; ++j)
+        for (int z = 0; z < RZ; ++z) {
+          const __m512i mi = _mm512_load_si512(bz[z]->imin2[j]);
+          for (int c = 0; c < C; ++c)
+            mn[z][c] = _mm512_dpwssd_epi32(mn[z][c], mi, _mm512_set1_epi32(is16[c][j]));
+        }
+      for (int z = 0; z < RZ; ++z) {
+        const __m512 d = _mm512_load_ps(bz[z]->d), dmin = _mm512_load_ps(bz[z]->dmin);
+        for (int c = 0; c < C; ++c) {
+          const __m512 v = _mm512_fmsub_ps(_mm512_cvtepi32_ps(acc[z][c]), d,
+                                           _mm512_mul_ps(_mm512_cvtepi32_ps(mn[z][c]), dmin));
+          _mm512_store_ps(f[z][c],
+                          _mm512_fmadd_ps(v, _mm512_set1_ps(ab[c]->d), _mm512_load_ps(f[z][c])));
+        }
+      }
+    } else {
+      for (int z = 0; z < RZ; ++z) {
+        const __m512 d = _mm512_load_ps(bz[z]->d);
+        for (int c = 0; c < C; ++c)
+          _mm512_store_ps(f[z][c], _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[z][c]),
+                                                   _mm512_mul_ps(d, _mm512_set1_ps(ab[c]->d)),
+                                                   _mm512_load_ps(f[z][c])));
+      }
+    }
+  }
+  for (int z = 0; z < RZ; ++z)
+    for (int c = 0; c < C; ++c) _mm512_storeu_ps(t.y + c * t.ldy + 16 * z, _mm512_load_ps(f[z][c]));
+}
 
-// RZ row groups by 1..C columns for one GROUP.
-template <int RZ, int C, int GROUP>
+using TileFn = void (*)(const TileArgs&);
+
+template <int RZ, int C, int GROUP, Form F>
+TileFn tile_fn() {
+  if constexpr (F == Form::kFloat)
+    return tile_float<RZ, C, GROUP>;
+  else
+    return tile_int<RZ, C, GROUP, F>;
+}
+
+// RZ row groups by 1..C columns for one GROUP and form.
+template <int RZ, int C, int GROUP, Form F>
 TileFn tile_for(int nc) {
   static_assert(C <= 6);
-  TileFn fs[6] = {tile<RZ, 1, GROUP>,
-                  tile<RZ, std::min(2, C), GROUP>,
-                  tile<RZ, std::min(3, C), GROUP>,
-                  tile<RZ, std::min(4, C), GROUP>,
-                  tile<RZ, std::min(5, C), GROUP>,
-                  tile<RZ, std::min(6, C), GROUP>};
+  TileFn fs[6] = {tile_fn<RZ, 1, GROUP, F>(),
+                  tile_fn<RZ, std::min(2, C), GROUP, F>(),
+                  tile_fn<RZ, std::min(3, C), GROUP, F>(),
+                  tile_fn<RZ, std::min(4, C), GROUP, F>(),
+                  tile_fn<RZ, std::min(5, C), GROUP, F>(),
+                  tile_fn<RZ, std::min(6, C), GROUP, F>()};
   return fs[nc - 1];
+}
+
+template <int RZ, int C, Form F>
+TileFn tile_for(int group, int nc) {
+  return group == 32 ? tile_for<RZ, C, 32, F>(nc) : tile_for<RZ, C, 16, F>(nc);
+}
+
+template <int RZ, int C>
+TileFn tile_for(Form form, int group, int nc) {
+  switch (form) {
+    case Form::kMins:
+      return tile_for<RZ, C, Form::kMins>(group, nc);
+    case Form::kZeroPoint:
+      return tile_for<RZ, C, Form::kZeroPoint>(group, nc);
+    default:
+      return tile_for<RZ, C, Form::kFloat>(group, nc);
+  }
 }
 
 // The GEMM over interleaved super-blocks: fill(q, n_valid, sb, block) writes super-block sb of
 // 16-row group q (rows 16q .. 16q + n_valid - 1, the rest zero) before its tiles use it.
 template <class Fill>
-void rows16(Fill&& fill, int group, ActFormat act, int64_t K, int64_t n_rows, const void* A,
-            size_t a_stride, int64_t M, float* Y, size_t ldy) {
+void rows16(Fill&& fill, int group, ActFormat act, int zero_point, int64_t K, int64_t n_rows,
+            const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy) {
   constexpr int kRZ = 3, kC = 4;
   const auto* a = static_cast<const uint8_t*>(A);
   const int64_t nsb = K / 256, n32 = K / 32;
   const ActLayout al = act_layout(act);
+  const Form form = act != ActFormat::kQ8K ? Form::kFloat
+                    : zero_point > 0       ? Form::kZeroPoint
+                                           : Form::kMins;
+  const bool ints = form != Form::kFloat;
   // Per-thread scratch, grown on demand (prefill only).
   thread_local std::vector<float> dy, ys;
-  if (dy.size() < size_t(M * n32)) dy.resize(size_t(M * n32));
-  if (ys.size() < size_t(M * (K / group))) ys.resize(size_t(M * (K / group)));
-  column_sums(act, group, K, a, a_stride, M, dy.data(), ys.data());
+  thread_local std::vector<int32_t> isums;
   thread_local std::vector<size_t> goff;  // byte offset of each 32-group in an activation row
-  goff.resize(size_t(n32));
-  for (int64_t g = 0; g < n32; ++g) goff[size_t(g)] = al.group_off(g);
+  if (ints) {
+    if (isums.size() < size_t(M * nsb * 16)) isums.resize(size_t(M * nsb * 16));
+    int_sums(form, group, zero_point, K, a, a_stride, M, isums.data());
+  } else {
+    if (dy.size() < size_t(M * n32)) dy.resize(size_t(M * n32));
+    if (ys.size() < size_t(M * (K / group))) ys.resize(size_t(M * (K / group)));
+    column_sums(act, group, K, a, a_stride, M, dy.data(), ys.data());
+    goff.resize(size_t(n32));
+    for (int64_t g = 0; g < n32; ++g) goff[size_t(g)] = al.group_off(g);
+  }
   // Rows in blocks of whole 16-row groups, ~256 KiB interleaved (L2), unpacked once per call.
   const int64_t groups_per_block =
       std::max<int64_t>(kRZ, int64_t(256 * 1024 / (nsb * sizeof(Block16))) / kRZ * kRZ);
@@ -238,8 +436,8 @@ void rows16(Fill&& fill, int group, ActFormat act, int64_t K, int64_t n_rows, co
   const int64_t rows16 = (n_rows + 15) / 16;
   const bool pad = n_rows % 16 != 0;
   if (pad && ypad.size() < size_t(M) * 16 * kRZ) ypad.resize(size_t(M) * 16 * kRZ);
-  const TileFn full = group == 32 ? tile<kRZ, kC, 32> : tile<kRZ, kC, 16>;
-  const TileFn single = group == 32 ? tile<1, kC, 32> : tile<1, kC, 16>;
+  const TileFn full = tile_for<kRZ, kC>(form, group, kC);
+  const TileFn single = tile_for<1, kC>(form, group, kC);
   for (int64_t q0 = 0; q0 < rows16; q0 += groups_per_block) {
     const int64_t q1 = std::min(rows16, q0 + groups_per_block);
     for (int64_t q = q0; q < q1; ++q) {
@@ -258,10 +456,12 @@ void rows16(Fill&& fill, int group, ActFormat act, int64_t K, int64_t n_rows, co
           const uint8_t* col[kC];
           const float* dyc[kC];
           const float* ysc[kC];
+          const int32_t* isc[kC];
           for (int c = 0; c < nc; ++c) {
             col[c] = a + (m0 + c) * a_stride;
-            dyc[c] = dy.data() + (m0 + c) * n32;
-            ysc[c] = ys.data() + (m0 + c) * (K / group);
+            dyc[c] = ints ? nullptr : dy.data() + (m0 + c) * n32;
+            ysc[c] = ints ? nullptr : ys.data() + (m0 + c) * (K / group);
+            isc[c] = ints ? isums.data() + (m0 + c) * nsb * 16 : nullptr;
           }
           float* y = tail ? ypad.data() + size_t(m0) * 16 * rz : Y + m0 * ldy + q * 16;
           const size_t yl = tail ? size_t(16 * rz) : ldy;
@@ -273,9 +473,12 @@ void rows16(Fill&& fill, int group, ActFormat act, int64_t K, int64_t n_rows, co
           if (nc == kC)
             fn = rz == kRZ ? full : single;
           else
-            fn = rz == kRZ ? (group == 32 ? tile_for<kRZ, kC, 32>(nc) : tile_for<kRZ, kC, 16>(nc))
-                           : (group == 32 ? tile_for<1, kC, 32>(nc) : tile_for<1, kC, 16>(nc));
-          fn(blk, size_t(nsb), g0, g1, col, goff.data(), dyc, ysc, y, yl, g0 == 0);
+            fn = rz == kRZ ? tile_for<kRZ, kC>(form, group, nc) : tile_for<1, kC>(form, group, nc);
+          // The next tile's Y (columns ldy floats apart, Y beyond L2) would stall its loads
+          // and stores: fetch it a tile ahead.
+          for (int64_t m = m0 + kC; m < std::min(M, m0 + 2 * kC); ++m)
+            for (int z = 0; z < rz; ++z) __builtin_prefetch(Y + m * ldy + (q + z) * 16, 1);
+          fn({blk, size_t(nsb), g0, g1, col, goff.data(), dyc, ysc, isc, y, yl, g0 == 0});
           if (tail)
             for (int c = 0; c < nc; ++c)
               for (int64_t r = q * 16; r < n_rows; ++r)
@@ -291,7 +494,7 @@ void rows16(Fill&& fill, int group, ActFormat act, int64_t K, int64_t n_rows, co
 
 void gemm_vnni_rows16(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W,
                       size_t w_stride, int64_t n_rows, const void* A, size_t a_stride, int64_t M,
-                      float* Y, size_t ldy) {
+                      float* Y, size_t ldy, int zero_point) {
   const auto* w = static_cast<const uint8_t*>(W);
   const int ng = 256 / group;
   thread_local std::vector<RowUnpack> tmp(16);
@@ -302,19 +505,19 @@ void gemm_vnni_rows16(UnpackFn unpack, int group, ActFormat act, int64_t K, cons
           unpack(w + (q * 16 + r) * w_stride, sb, tmp[size_t(r)]);
           rp[r] = &tmp[size_t(r)];
         }
-        interleave(rp, n_valid, ng, out);
+        interleave(rp, n_valid, ng, act == ActFormat::kQ8K, out);
       },
-      group, act, K, n_rows, A, a_stride, M, Y, ldy);
+      group, act, zero_point, K, n_rows, A, a_stride, M, Y, ldy);
 }
 
 void gemm_vnni_rows16_packed(PackedExpandFn expand, size_t sb_bytes, int group, ActFormat act,
                              int64_t K, const void* Wp, int64_t n_rows, const void* A,
-                             size_t a_stride, int64_t M, float* Y, size_t ldy) {
+                             size_t a_stride, int64_t M, float* Y, size_t ldy, int zero_point) {
   const auto* w = static_cast<const uint8_t*>(Wp);
   const int64_t nsb = K / 256;
   rows16([&](int64_t q, int, int64_t sb,
              Block16& out) { expand(w + size_t(q * nsb + sb) * sb_bytes, out); },
-         group, act, K, n_rows, A, a_stride, M, Y, ldy);
+         group, act, zero_point, K, n_rows, A, a_stride, M, Y, ldy);
 }
 
 }  // namespace hearth::kernels::avx512

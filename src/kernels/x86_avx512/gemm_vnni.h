@@ -14,22 +14,34 @@ namespace hearth::kernels::avx512 {
 using ActFormat = x86::ActFormat;
 
 // Y[m * ldy + r] for r < n_rows, m < M; group = 16 or 32 (elements per scale); K % 256 == 0.
+// zero_point (Q8_K activations, K-quants): the type's fixed zero point, weight = d * isc * (q -
+// zero_point) (Q6_K 32, Q3_K 4, IQ4_XS 128); 0 for the types with per-row mins (Q4_K, Q5_K, Q2_K).
 void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
-               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy);
+               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy,
+               int zero_point = 0);
 
 // The same product with weight rows interleaved 16 to a vector and activations broadcast from
 // their rows (gemm_rows16.cpp); any row count, M >= 1.
 void gemm_vnni_rows16(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W,
                       size_t w_stride, int64_t n_rows, const void* A, size_t a_stride, int64_t M,
-                      float* Y, size_t ldy);
+                      float* Y, size_t ldy, int zero_point = 0);
 
 // One super-block (256 K elements) of 16 weight rows as the rows-16 GEMM reads it: q[k4] holds K
-// bytes 4 k4 .. 4 k4 + 3 of each row (unsigned, lane i = row i), weight = scale[g][i] * q -
-// off[g][i] per group g of 16 or 32 elements (RowUnpack's algebra).
+// bytes 4 k4 .. 4 k4 + 3 of each row (unsigned, lane i = row i). Per group g of 16 or 32 elements
+// (RowUnpack's algebra), with Q8_0 / Q8_1 activations the float form
+//   weight = scale[g][i] * q - off[g][i],
+// with Q8_K activations (K-quant weights: integer sub-block scales) the integer form
+//   weight = d[i] * isc[g][i] * q - dmin[i] * imin[g][i],
+// imin2[j] holding imin of groups 2j and 2j + 1 as an int16 pair per lane (vpdpwssd's operand);
+// imin2 and dmin are not read for types with a zero point (imin = zero_point * isc, dmin = d).
 struct Block16 {
   alignas(64) uint8_t q[64][16][4];
   float scale[16][16];
   float off[16][16];
+  int32_t isc[16][16];
+  int32_t imin2[8][16];
+  float d[16];
+  float dmin[16];
 };
 
 // Expands one group's super-block of a load-time packed layout (kernels.h's RepackEntry) into a
@@ -40,7 +52,7 @@ using PackedExpandFn = void (*)(const uint8_t* src, Block16& out);
 // sb_bytes; n_rows a multiple of 16.
 void gemm_vnni_rows16_packed(PackedExpandFn expand, size_t sb_bytes, int group, ActFormat act,
                              int64_t K, const void* Wp, int64_t n_rows, const void* A,
-                             size_t a_stride, int64_t M, float* Y, size_t ldy);
+                             size_t a_stride, int64_t M, float* Y, size_t ldy, int zero_point = 0);
 
 // Q8_0 weights (unpacked by `unpack` as x + 128 with scale d) x Q8_0 activations, summed in
 // llama.cpp's order so results equal its bit for bit (tile_q8_0_lanes in x86/gemm_cols.h).

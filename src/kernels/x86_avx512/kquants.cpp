@@ -294,7 +294,11 @@ void unpack_row_offset_form(const uint8_t* row, int64_t sb, RowUnpack& o) {
   for (int g = 0; g < 256 / GROUP; ++g) {
     o.scale[g] = u.d * float(s16[g * GROUP / 16]);
     o.off[g] = OFF > 0 ? float(OFF) * o.scale[g] : u.doff * float(off16[g * GROUP / 16]);
+    o.isc[g] = s16[g * GROUP / 16];
+    o.imin[g] = int16_t(OFF > 0 ? OFF * s16[g * GROUP / 16] : off16[g * GROUP / 16]);
   }
+  o.d = u.d;
+  o.dmin = OFF > 0 ? u.d : u.doff;
 }
 
 // The Kind of kernels/x86/row_stream.h for one type: Unpack fills the registers of a super-block,
@@ -327,22 +331,23 @@ struct KKind {
 
 // Prefill (16 or more activation rows) through the column GEMM; decode and small batches stream
 // the rows through the shared drivers.
-template <class Kind, UnpackFn RowU, int G>
+template <class Kind, UnpackFn RowU, int G, int ZP>
 void gemm_k(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
             size_t a_stride, int64_t M, float* Y, size_t ldy) {
   if (M >= 16)
-    gemm_vnni(RowU, G, ActFormat::kQ8K, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+    gemm_vnni(RowU, G, ActFormat::kQ8K, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy, ZP);
   else
     x86::gemm<Kind>(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
 }
 
-// RowU unpacks rows for prefill (G elements per scale).
+// RowU unpacks rows for prefill (G elements per scale, zero point ZP: gemm_vnni).
 template <typename Block, typename Unp, void (*Unpack)(const Block&, Unp&),
-          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&), UnpackFn RowU, int G>
+          void (*Dot)(const Unp&, const block_q8_K&, __m512&, __m256&), UnpackFn RowU, int G,
+          int ZP = 0>
 void put(KernelTable& t, DType type) {
   using Kind = KKind<Block, Unp, Unpack, Dot>;
   t.vec_dot[uint32_t(type)] = x86::vec_dot<Kind>;
-  t.gemm[uint32_t(type)] = gemm_k<Kind, RowU, G>;
+  t.gemm[uint32_t(type)] = gemm_k<Kind, RowU, G, ZP>;
 }
 
 }  // namespace
@@ -354,11 +359,11 @@ void register_avx512_kquants(KernelTable& t) {
   put<block_q5_K, Q4KUnpacked, unpack_q5_K, dot_q4_K, unpack_row_k4<block_q5_K, unpack_q5_K>, 32>(
       t, DType::Q5_K);
   put<block_q6_K, Q6KUnpacked, unpack_q6_K, dot_offset_form<32>,
-      unpack_row_offset_form<block_q6_K, unpack_q6_K, 32, 16>, 16>(t, DType::Q6_K);
+      unpack_row_offset_form<block_q6_K, unpack_q6_K, 32, 16>, 16, 32>(t, DType::Q6_K);
   put<block_q3_K, Q6KUnpacked, unpack_q3_K, dot_offset_form<4>,
-      unpack_row_offset_form<block_q3_K, unpack_q3_K, 4, 16>, 16>(t, DType::Q3_K);
+      unpack_row_offset_form<block_q3_K, unpack_q3_K, 4, 16>, 16, 4>(t, DType::Q3_K);
   put<block_iq4_xs, Q6KUnpacked, unpack_iq4_xs, dot_offset_form<128>,
-      unpack_row_offset_form<block_iq4_xs, unpack_iq4_xs, 128, 32>, 32>(t, DType::IQ4_XS);
+      unpack_row_offset_form<block_iq4_xs, unpack_iq4_xs, 128, 32>, 32, 128>(t, DType::IQ4_XS);
   put<block_q2_K, Q6KUnpacked, unpack_q2_K, dot_offset_form<0>,
       unpack_row_offset_form<block_q2_K, unpack_q2_K, 0, 16>, 16>(t, DType::Q2_K);
 }

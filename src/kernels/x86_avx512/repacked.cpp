@@ -508,7 +508,7 @@ void q6k_group_wide(int64_t nsb, const uint8_t* g, const uint8_t* a, size_t a_st
 }
 
 // ---- Prefill: a group's super-block expanded to the rows-16 GEMM's Block16 (gemm_rows16.cpp),
-// the same bytes, scales and offsets as its row unpack of the file's layout gives (so the two
+// the same bytes and integer scales as its row unpack of the file's layout gives (so the two
 // prefill paths agree bit for bit), without the per-row unpack and 16 x 16 transpose.
 
 template <bool kQ5>
@@ -530,20 +530,16 @@ void k4_expand(const uint8_t* g, Block16& b) {
       _mm512_store_si512(b.q[16 * p + k], lo);      // elements 64p + 4k ..
       _mm512_store_si512(b.q[16 * p + 8 + k], hi);  // elements 64p + 32 + 4k ..
     }
+  // Block16's integer form (Q8_K activations): the 6-bit scales, the mins as int16 pairs.
   const K4Scales ks = k4_scales<kQ5>(g);
-  const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kD)));
-  const __m512 dmin =
-      _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kDmin)));
-  const __m512i ff = _mm512_set1_epi32(0xff);
-  for (int j = 0; j < 8; ++j) {
-    const int sh = 8 * (j % 4);
-    const __m512 s =
-        _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(ks.sc[j / 4], unsigned(sh)), ff));
-    const __m512 m =
-        _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srli_epi32(ks.mn[j / 4], unsigned(sh)), ff));
-    _mm512_store_ps(b.scale[j], _mm512_mul_ps(d, s));
-    _mm512_store_ps(b.off[j], _mm512_mul_ps(dmin, m));
-  }
+  _mm512_store_ps(b.d,
+                  _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kD))));
+  _mm512_store_ps(
+      b.dmin, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + L::kDmin))));
+  for (int j = 0; j < 8; ++j)
+    _mm512_store_si512(b.isc[j], _mm512_shuffle_epi8(ks.sc[j / 4], byte_of_dword(j % 4)));
+  for (int j = 0; j < 4; ++j)
+    _mm512_store_si512(b.imin2[j], _mm512_shuffle_epi8(ks.mn[j / 2], pair_of_dword(2 * (j % 2))));
 }
 
 void q6k_expand(const uint8_t* g, Block16& b) {
@@ -567,18 +563,14 @@ void q6k_expand(const uint8_t* g, Block16& b) {
                          _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(lb, 4), m4),
                                                    _mm512_srli_epi16(h, 2), m30, 0xf8));
     }
-  const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 3328)));
-  const __m512 k32 = _mm512_set1_ps(32.0f);
+  // Block16's integer form (Q8_K activations) with zero point 32: the scales and d.
+  _mm512_store_ps(b.d,
+                  _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 3328))));
   for (int j = 0; j < 8; ++j) {
     const __m512i x = _mm512_cvtepi8_epi16(
         _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + 3072 + 32 * j)));
-    const __m512 se =
-        _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(_mm512_slli_epi32(x, 16), 16)));
-    const __m512 so = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_srai_epi32(x, 16)));
-    _mm512_store_ps(b.scale[2 * j], se);
-    _mm512_store_ps(b.off[2 * j], _mm512_mul_ps(k32, se));
-    _mm512_store_ps(b.scale[2 * j + 1], so);
-    _mm512_store_ps(b.off[2 * j + 1], _mm512_mul_ps(k32, so));
+    _mm512_store_si512(b.isc[2 * j], _mm512_srai_epi32(_mm512_slli_epi32(x, 16), 16));
+    _mm512_store_si512(b.isc[2 * j + 1], _mm512_srai_epi32(x, 16));
   }
 }
 
@@ -590,12 +582,12 @@ using GroupFn = void (*)(int64_t, const uint8_t*, const uint8_t*, size_t, float*
 constexpr int64_t kPrefillRows = 16;
 
 template <GroupFn G1, GroupFn G2, GroupFn G3, GroupFn G4, size_t kBytes, PackedExpandFn kExpand,
-          int kScaleGroup, GroupFn G8 = nullptr>
+          int kScaleGroup, int kZeroPoint, GroupFn G8 = nullptr>
 void packed_gemm(int64_t K, const void* Wp, int64_t n_rows, const void* A, size_t a_stride,
                  int64_t M, float* Y, size_t ldy) {
   if (M >= kPrefillRows)
     return gemm_vnni_rows16_packed(kExpand, kBytes, kScaleGroup, ActFormat::kQ8K, K, Wp, n_rows, A,
-                                   a_stride, M, Y, ldy);
+                                   a_stride, M, Y, ldy, kZeroPoint);
   const int64_t nsb = K / QK_K;
   const auto* w = static_cast<const uint8_t*>(Wp);
   const auto* a = static_cast<const uint8_t*>(A);
@@ -634,17 +626,17 @@ void register_avx512_repacked(KernelTable& t) {
   t.repack[uint32_t(DType::Q4_K)] = {
       kGroup, k4_packed_bytes<false>, k4_pack<false>,
       packed_gemm<k4_group<false, 1>, k4_group<false, 2>, k4_group<false, 3>, k4_group<false, 4>,
-                  kQ4Bytes, k4_expand<false>, 32, k4_group_wide<false, 8>>};
+                  kQ4Bytes, k4_expand<false>, 32, 0, k4_group_wide<false, 8>>};
   t.repack[uint32_t(DType::Q5_K)] = {
       kGroup, k4_packed_bytes<true>, k4_pack<true>,
       packed_gemm<k4_group<true, 1>, k4_group<true, 2>, k4_group<true, 3>, k4_group<true, 4>,
-                  kQ5Bytes, k4_expand<true>, 32, k4_group_wide<true, 8>>};
+                  kQ5Bytes, k4_expand<true>, 32, 0, k4_group_wide<true, 8>>};
   // q6k_group holds 4 accumulators per activation row (3 rows at most fit the registers);
   // q6k_group_wide one, for 4 and 8 rows.
   t.repack[uint32_t(DType::Q6_K)] = {
       kGroup, q6k_packed_bytes, q6k_pack,
       packed_gemm<q6k_group<1>, q6k_group<2>, q6k_group<3>, q6k_group_wide<4>, kQ6Bytes, q6k_expand,
-                  16, q6k_group_wide<8>>};
+                  16, 32, q6k_group_wide<8>>};
 }
 
 }  // namespace hearth::kernels
