@@ -248,6 +248,10 @@ Result<Modelfile> Modelfile::parse(std::string_view text) {
           a.path = arg.substr(0, arg.find_last_not_of(" \t", sp) + 1);
         }
       }
+      // A path with a line break or another control character is no file name anyone means, and
+      // to_text could not print it with a scale (a scale follows a bare path).
+      if (std::any_of(a.path.begin(), a.path.end(), [](char c) { return uint8_t(c) < 0x20; }))
+        return line_error(start, "ADAPTER path must be one line without control characters");
       mf.adapters.push_back(std::move(a));
     } else if (cmd == "parser") {
       mf.parser = arg;

@@ -131,6 +131,9 @@ TEST(Modelfile, ErrorsNameTheLine) {
            {"FROM m\nMESSAGE tool hi\n", "(line 2): message role must be one of"},
            {"FROM m\nADAPTER\n", "(line 2): ADAPTER needs a GGUF adapter file path"},
            {"FROM m\nADAPTER ./a.gguf inf\n", "(line 2): ADAPTER scale must be a finite number"},
+           // found by fuzz_modelfile: a quoted path over two lines with a trailing scale
+           {"FROM m\nADAPTER \"\"\"a\nb 0.5\"\"\"\n",
+            "(line 2): ADAPTER path must be one line without control characters"},
            {"FROM m\nSYSTEM \"\"\"never closed\n", "(line 2): unexpected end of file"},
            {"FROM m\nSYSTEM \"open\n", "(line 2): unexpected end of file"},
            {"PARAMETER temperature 1\n", "no FROM line"},
