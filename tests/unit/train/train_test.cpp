@@ -282,6 +282,17 @@ std::string make_base(ThreadPool& pool, bool tied) {
   return path;
 }
 
+// The adapters the gradient checks train: rank 3 on every target, with the exact backward pass
+// (F32 transposed copies of the base, not BF16) so finite differences can match it.
+LoraOptions gradient_check_lora() {
+  LoraOptions lo;
+  lo.rank = 3;
+  lo.alpha = 6;
+  lo.targets = {"q", "k", "v", "o", "gate", "up", "down", "output"};
+  lo.exact_backward = true;
+  return lo;
+}
+
 // Every LoRA matrix of `dec`: `per_tensor` random entries' gradients (one backward pass of b)
 // against central finite differences with step h. Returns how many were checked.
 int check_lora_gradients(ThreadPool& pool, Decoder& dec, const Batch& b, Rng& rng, int per_tensor,
@@ -318,12 +329,7 @@ TEST(TrainLora, GradientsOfEveryLoraMatrixMatchFiniteDifferences) {
   ThreadPool pool(2);
   auto f = gguf::GgufFile::open(make_base(pool, false));
   ASSERT_TRUE(f.is_ok());
-  LoraOptions lo;
-  lo.rank = 3;
-  lo.alpha = 6;
-  lo.targets = {"q", "k", "v", "o", "gate", "up", "down", "output"};
-  lo.exact_backward = true;
-  auto m = Decoder::with_lora(*f, pool, lo);
+  auto m = Decoder::with_lora(*f, pool, gradient_check_lora());
   ASSERT_TRUE(m.is_ok()) << m.status().message();
   Decoder& dec = **m;
   ParamStore& ps = dec.params();
@@ -420,12 +426,7 @@ TEST(TrainLora, QwenBasesMatchInferenceAndTheirGradientsMatchFiniteDifferences) 
     SCOPED_TRACE(arch);
     auto f = gguf::GgufFile::open(make_qwen_base(pool, arch));
     ASSERT_TRUE(f.is_ok());
-    LoraOptions lo;
-    lo.rank = 3;
-    lo.alpha = 6;
-    lo.targets = {"q", "k", "v", "o", "gate", "up", "down", "output"};
-    lo.exact_backward = true;
-    auto m = Decoder::with_lora(*f, pool, lo);
+    auto m = Decoder::with_lora(*f, pool, gradient_check_lora());
     ASSERT_TRUE(m.is_ok()) << m.status().message();
     Decoder& dec = **m;
     std::vector<int32_t> tokens;
