@@ -91,6 +91,9 @@ struct KernelTable {
   // A row of n elements of a KV cache type (F16, Q8_0, Q4_0, F32) as floats (indexed by type id;
   // n a multiple of the type's block).
   void (*to_f32[kMaxTypeId])(const void* src, float* dst, int64_t n) = {};
+  // out[i] = silu(gate[i]) * up[i], silu(x) = x / (1 + e^-x): the SwiGLU FFN's activation (the
+  // vector levels' e^x is within a few ulp of std::exp, the generic level's reference).
+  void (*swiglu)(const float* gate, const float* up, float* out, int64_t n) = nullptr;
   // y[i] += a * x[i] over an F16 row (attention's weighted sum of V rows).
   void (*mad_f16)(int64_t n, float* y, const uint16_t* x, float a) = nullptr;
   // Peak probes (`hearth bench --peak`): `iters` rounds of independent dot-product chains held in

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "base/fp16.h"
+#include "kernels/kernels.h"
 
 namespace hearth::ops {
 
@@ -60,7 +61,7 @@ float gelu(float x) {
 }
 
 void swiglu(const float* gate, const float* up, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) out[i] = silu(gate[i]) * up[i];
+  kernels::active().swiglu(gate, up, out, n);
 }
 
 void geglu(const float* gate, const float* up, float* out, int64_t n) {

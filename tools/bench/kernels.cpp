@@ -4,12 +4,14 @@
 // one thread, at every ISA level the CPU has; the figure is nanoseconds per 256 weights per
 // activation row, so levels and types compare directly and a change to an inner loop shows up
 // without the noise of a whole-model run. M=1 is decode, M=4 a small batch, M>=16 prefill.
-//   usage: hearth-kernel-bench [--stream | --prefill] [TYPE...]   (default: the common types)
+//   usage: hearth-kernel-bench [--stream [--rows M] | --prefill] [TYPE...]   (default: the common
+//   types; --rows: activation rows of --stream, continuous batching's small batches)
 #include "kernels/kernels.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <random>
@@ -50,31 +52,33 @@ double best_seconds(F&& fn, int inner) {
 // 128256 x 2048 output head of the bench model), one thread, best of 5: weight GB/s per core of
 // the file-layout gemm and of the packed layout, the per-core side of the bandwidth bound; and
 // the load-time packing's speed (packed bytes written per second of thread CPU time, best of 3).
-int stream(const std::vector<std::string>& names) {
+int stream(const std::vector<std::string>& names, int M) {
   constexpr int64_t K = 2048, kRows = 128256;
-  std::printf("decode (M=1) streaming a %lld x %lld matrix, 1 thread, best of 5: GB/s\n\n",
+  std::printf("decode (M=%d) streaming a %lld x %lld matrix, 1 thread, best of 5: GB/s\n\n", M,
               (long long)kRows, (long long)K);
   std::printf("| type | level | file layout | packed | packing |\n|---|---|---:|---:|---:|\n");
   std::mt19937 rng(1);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> row(K), y(kRows);
+  std::vector<float> row(K), y(size_t(kRows * M));
   for (const auto& name : names) {
     const TypeTraits* tt = find_type_by_name(name);
     if (!tt || !tt->storable) return 2;
     const TypeTraits& at = type_traits(tt->vec_dot_type);
-    const size_t ws = row_bytes(*tt, K);
-    std::vector<uint8_t> w(ws * kRows), a(row_bytes(at, K));
+    const size_t ws = row_bytes(*tt, K), as = row_bytes(at, K);
+    std::vector<uint8_t> w(ws * kRows), a(as * size_t(M));
     for (int64_t r = 0; r < kRows; ++r) {
       if (r < 64)
         for (auto& v : row) v = nd(rng);
       tt->quantize_row(row.data(), &w[size_t(r) * ws], K);  // 64 distinct rows, repeated
     }
-    act_quantizer(at)(row.data(), a.data(), K);
+    for (int m = 0; m < M; ++m) act_quantizer(at)(row.data(), a.data() + size_t(m) * as, K);
     const int l = int(kernels::detected_isa());
     const auto& t = kernels::table(kernels::Isa(l));
     const double gb = double(w.size()) / 1e9;
     const double s0 = best_seconds(
-        [&] { t.gemm[uint32_t(tt->type)](K, w.data(), ws, kRows, a.data(), 0, 1, y.data(), 0); },
+        [&] {
+          t.gemm[uint32_t(tt->type)](K, w.data(), ws, kRows, a.data(), as, M, y.data(), kRows);
+        },
         1);
     std::printf("| %s | %s | %.1f |", tt->name, kernels::isa_name(kernels::Isa(l)), gb / s0);
     const auto& rp = t.repack[uint32_t(tt->type)];
@@ -90,8 +94,8 @@ int stream(const std::vector<std::string>& names) {
       }
       const double pack_gbs = double(packed.size()) / 1e9 / tpack;
       std::vector<uint8_t>().swap(w);
-      const double s1 =
-          best_seconds([&] { rp.gemm(K, packed.data(), kRows, a.data(), 0, 1, y.data(), 0); }, 1);
+      const double s1 = best_seconds(
+          [&] { rp.gemm(K, packed.data(), kRows, a.data(), as, M, y.data(), kRows); }, 1);
       std::printf(" %.1f | %.1f |\n", double(packed.size()) / 1e9 / s1, pack_gbs);
     } else {
       std::printf(" - | - |\n");
@@ -164,16 +168,19 @@ int prefill(const std::vector<std::string>& names) {
 int main(int argc, char** argv) {
   std::vector<std::string> names;
   bool streaming = false, pre = false;
+  int stream_rows = 1;
   for (int i = 1; i < argc; ++i)
     if (std::string(argv[i]) == "--stream")
       streaming = true;
+    else if (std::string(argv[i]) == "--rows" && i + 1 < argc)
+      stream_rows = std::clamp(std::atoi(argv[++i]), 1, 64);
     else if (std::string(argv[i]) == "--prefill")
       pre = true;
     else
       names.push_back(argv[i]);
   if (streaming || pre) {
     if (names.empty()) names = {"q4_K", "q5_K", "q6_K", "q8_0", "q4_0"};
-    return streaming ? stream(names) : prefill(names);
+    return streaming ? stream(names, stream_rows) : prefill(names);
   }
   if (names.empty()) names = {"q4_K", "q5_K", "q6_K", "q8_0", "q4_0", "iq4_xs", "q3_K", "q2_K"};
   constexpr int64_t K = 2048, kRows = 64;  // 64 x 2048 Q8_0 = 136 KiB: in L2 everywhere

@@ -12,6 +12,8 @@
 namespace hearth::kernels {
 namespace {
 
+using avx2::exp_neg;
+
 void mad_f16_avx2(int64_t n, float* y, const uint16_t* x, float a) {
   const __m256 va = _mm256_set1_ps(a);
   int64_t i = 0;
@@ -119,26 +121,6 @@ void attn_f16_avx2(int hd, int g, const uint16_t* q16, const uint8_t* k, size_t 
         _mm256_storeu_ps(out + h * hd + off, r);
       }
   }
-}
-
-// e^x for x <= 0 (softmax arguments), x = -inf included: 2^n * e^r, |r| <= ln2 / 2, degree-6
-// Taylor polynomial; x is clamped to -87 so 2^n stays a normal number (e^-87 ~ 1.6e-38).
-inline __m256 exp_neg(__m256 x) {
-  x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145752f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.42860677e-6f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 720);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  const __m256i e =
-      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
 // KernelTable::attn_tile. Scores go to st transposed (st[j * mp + r]): st = K Qt, one broadcast

@@ -1,5 +1,6 @@
 // AVX2 + F16C kernels for F16 weights (x F16 or F32 activations, see quant/float_types.cpp),
 // BF16 (x BF16), F32, and the F16 x F16 attention dot.
+#include <cmath>
 #include <vector>
 
 #include "base/fp16.h"
@@ -176,9 +177,26 @@ void quantize_row_f16_avx2(const float* x, void* vy, int64_t n) {
   for (; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
 }
 
+// silu(g) * u with e^-|g| from exp_neg: silu(x) = x / (1 + e^-x) for x >= 0 and x e^x / (1 + e^x)
+// below, so e^ never overflows.
+void swiglu_avx2(const float* gate, const float* up, float* out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 x = _mm256_loadu_ps(gate + i);
+    const __m256 t = exp_neg(_mm256_or_ps(x, sign));  // e^-|x|
+    const __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+    const __m256 num = _mm256_blendv_ps(x, _mm256_mul_ps(x, t), neg);
+    _mm256_storeu_ps(
+        out + i, _mm256_mul_ps(_mm256_div_ps(num, _mm256_add_ps(one, t)), _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
 }  // namespace
 
 void register_avx2_float(KernelTable& t) {
+  t.swiglu = swiglu_avx2;
   if (find_type(uint32_t(DType::F16))->vec_dot_type == DType::F16) {
     t.vec_dot[uint32_t(DType::F16)] = vec_dot_via<MicroF16F16>;
     t.gemm[uint32_t(DType::F16)] = gemm_float<F16Elem, F16Elem>;

@@ -2,6 +2,7 @@
 // (vdpbf16ps), F32 x F32, and the F16 x F16 dot used for attention scores. Each weight vector is
 // converted once and reused by a tile of up to 4 activation rows (decode); prefill runs
 // register-blocked 4x6 tiles (gemm_float below).
+#include <cmath>
 #include <vector>
 
 #include "kernels/x86_avx512/common.h"
@@ -263,9 +264,26 @@ void quantize_row_f16_avx512(const float* x, void* vy, int64_t n) {
   for (; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
 }
 
+// silu(g) * u with e^-|g| from exp_neg: silu(x) = x / (1 + e^-x) for x >= 0 and x e^x / (1 + e^x)
+// below, so e^ never overflows.
+void swiglu_avx512(const float* gate, const float* up, float* out, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x = _mm512_loadu_ps(gate + i);
+    const __m512 t = exp_neg(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(x)));  // e^-|x|
+    const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+    const __m512 num = _mm512_mask_mul_ps(x, neg, x, t);
+    _mm512_storeu_ps(
+        out + i, _mm512_mul_ps(_mm512_div_ps(num, _mm512_add_ps(one, t)), _mm512_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
 }  // namespace
 
 void register_avx512_float(KernelTable& t) {
+  t.swiglu = swiglu_avx512;
   if (find_type(uint32_t(DType::F16))->vec_dot_type == DType::F16) {
     t.vec_dot[uint32_t(DType::F16)] = vec_dot_via<MicroF16F16>;
     t.gemm[uint32_t(DType::F16)] = gemm_float<F16Elem, F16Elem, MicroF16F16>;
