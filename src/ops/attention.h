@@ -40,8 +40,10 @@ struct AttnParams {
   ThreadPool* pool = nullptr;
 };
 
-// Query rows (tokens x heads of a group) per block of the tiled path.
-constexpr int kTileRows = 64;
+// Query rows (tokens x heads of a group) per block of the tiled path: each block converts the K/V
+// rows it sees once, so larger blocks convert less (128 against 64: one layer of 512 queries at
+// depth 4096, 1 thread, 12% faster on a Zen 5, 3% at the AVX2 level).
+constexpr int kTileRows = 128;
 
 // Per-thread scratch, sized once for a context length.
 struct AttnScratch {

@@ -1,10 +1,11 @@
 // hearth-attn-bench — attention alone at a context depth, tiled path against HEARTH_ATTN=exact's
 // (not a test). Llama-3.2-1B's attention shape (32 query heads, 8 KV heads, head size 64) on one
 // thread; the figure is the thread's CPU time, so other load on the machine changes it little.
-//   usage: hearth-attn-bench [--tg] [DEPTH...]   (default 4096 16384 32768; --tg: decode only)
-// Per depth: pp = 512 query tokens at positions depth..depth+511 (one call); tg = 1 token at
-// position depth; for F16 and Q8_0 (tiled and exact) and Q4_0 caches. Decode calls of the
-// variants alternate (best of 5, or of 20 with --tg).
+//   usage: hearth-attn-bench [--tg] [--only CACHE] [DEPTH...]   (default 4096 16384 32768; --tg:
+//   decode only; --only: one variant, e.g. f16)
+// Per depth: pp = 512 query tokens at positions depth..depth+511 (one call, best of 3); tg = 1
+// token at position depth; for F16 and Q8_0 (tiled and exact) and Q4_0 caches. The variants'
+// calls alternate (decode: best of 5, or of 20 with --tg).
 #include "ops/attention.h"
 
 #include <time.h>
@@ -31,9 +32,12 @@ double thread_cpu_s() {
 int main(int argc, char** argv) {
   std::vector<int> depths;
   bool tg_only = false;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--tg")
       tg_only = true;
+    else if (std::string(argv[i]) == "--only" && i + 1 < argc)
+      only = argv[++i];
     else
       depths.push_back(std::atoi(argv[i]));
   }
@@ -53,7 +57,10 @@ int main(int argc, char** argv) {
                               {"q8_0 exact", DType::Q8_0, true},
                               {"q8_0", DType::Q8_0, false},
                               {"q4_0", DType::Q4_0, false}};
-  const int nv = int(std::size(variants));
+  std::vector<Variant> vs;
+  for (const Variant& v : variants)
+    if (only.empty() || only == v.name) vs.push_back(v);
+  const int nv = int(vs.size());
   for (int depth : depths) {
     const int n_pos = depth + pp;
     std::vector<float> kv(size_t(nkv) * hd), q(size_t(pp) * nh * hd), out(q.size());
@@ -62,7 +69,7 @@ int main(int argc, char** argv) {
     std::vector<ops::AttnParams> ps(nv);
     std::vector<ops::AttnScratch> sc(nv);
     for (int v = 0; v < nv; ++v) {
-      const Variant& var = variants[v];
+      const Variant& var = vs[size_t(v)];
       const size_t row = ops::kv_row_bytes(var.type, nkv * hd);
       kc[v].resize(size_t(n_pos) * row);
       vc[v].resize(size_t(n_pos) * row);
@@ -81,13 +88,13 @@ int main(int argc, char** argv) {
       p.exact = var.exact;
       sc[v].reserve(1, n_pos, hd, hd);
     }
-    std::vector<double> t_pp(nv, 0.0), t_tg(nv, 1e30);
-    if (!tg_only)
+    std::vector<double> t_pp(nv, 1e30), t_tg(nv, 1e30);
+    for (int r = 0; r < (tg_only ? 0 : 3); ++r)
       for (int v = 0; v < nv; ++v) {
         const double t0 = thread_cpu_s();
         ops::attention_in_run(0, 1, ps[v], q.data(), nh * hd, pp, depth, kc[v].data(), vc[v].data(),
                               out.data(), nh * hd, sc[v]);
-        t_pp[v] = thread_cpu_s() - t0;
+        t_pp[v] = std::min(t_pp[v], thread_cpu_s() - t0);
       }
     // Decode: the variants take turns, so a change of load on the machine hits them alike.
     for (int r = 0; r < (tg_only ? 20 : 5); ++r)
@@ -98,7 +105,7 @@ int main(int argc, char** argv) {
         t_tg[v] = std::min(t_tg[v], thread_cpu_s() - t0);
       }
     for (int v = 0; v < nv; ++v)
-      std::printf("| %d | %s | %.1f | %.3f |\n", depth, variants[v].name, 1e3 * t_pp[v],
+      std::printf("| %d | %s | %.1f | %.3f |\n", depth, vs[size_t(v)].name, 1e3 * t_pp[v],
                   1e3 * t_tg[v]);
     std::fflush(stdout);
   }

@@ -123,6 +123,32 @@ void attn_f16_avx2(int hd, int g, const uint16_t* q16, const uint8_t* k, size_t 
   }
 }
 
+// NR rows x ND * 8 dims of the P V step, P(r, j) at st[j * mp + r]: the counts known at compile
+// time so the accumulators stay in registers (with run-time counts the compiler kept them on the
+// stack). Each accumulator is a chain over j = 0..n-1 from o * corr.
+template <int NR, int ND>
+void pv_block(int r0, int d0, int hdv, int n, const float* v, const float* st, size_t mp,
+              const float* corr, float* o) {
+  __m256 acc[NR][ND];
+  for (int rr = 0; rr < NR; ++rr) {
+    const __m256 c = _mm256_set1_ps(corr[r0 + rr]);
+    for (int i = 0; i < ND; ++i)
+      acc[rr][i] = _mm256_mul_ps(c, _mm256_loadu_ps(o + size_t(r0 + rr) * hdv + d0 + 8 * i));
+  }
+  for (int j = 0; j < n; ++j) {
+    __m256 vv[ND];
+    for (int i = 0; i < ND; ++i) vv[i] = _mm256_loadu_ps(v + size_t(j) * hdv + d0 + 8 * i);
+    const float* pj = st + size_t(j) * mp + r0;
+    for (int rr = 0; rr < NR; ++rr) {
+      const __m256 p = _mm256_broadcast_ss(pj + rr);
+      for (int i = 0; i < ND; ++i) acc[rr][i] = _mm256_fmadd_ps(p, vv[i], acc[rr][i]);
+    }
+  }
+  for (int rr = 0; rr < NR; ++rr)
+    for (int i = 0; i < ND; ++i)
+      _mm256_storeu_ps(o + size_t(r0 + rr) * hdv + d0 + 8 * i, acc[rr][i]);
+}
+
 // KernelTable::attn_tile. Scores go to st transposed (st[j * mp + r]): st = K Qt, one broadcast
 // K element times 8 query rows per FMA, and the softmax runs across 8 rows per vector.
 void attn_tile_avx2(int hd, int hdv, int m, const float* q, const float* qt, const float* k,
@@ -209,32 +235,17 @@ void attn_tile_avx2(int hd, int hdv, int m, const float* q, const float* qt, con
       mx[r0 + i] = bm[i];
     }
   }
-  // o = o * corr + P V: 4 rows x 32 dims of accumulators per pass over the keys.
-  for (int r0 = 0; r0 < m; r0 += 4) {
-    const int nr = std::min(4, m - r0);
+  // o = o * corr + P V: 2 rows x 32 dims of accumulators per pass over the keys (8 of the 16 ymm
+  // registers; 4 rows spilled).
+  using Fn = void (*)(int, int, int, int, const float*, const float*, size_t, const float*, float*);
+  static constexpr Fn fns[2][4] = {
+      {pv_block<1, 1>, pv_block<1, 2>, pv_block<1, 3>, pv_block<1, 4>},
+      {pv_block<2, 1>, pv_block<2, 2>, pv_block<2, 3>, pv_block<2, 4>}};
+  for (int r0 = 0; r0 < m; r0 += 2) {
+    const int nr = std::min(2, m - r0);
     for (int d0 = 0; d0 < hdv; d0 += 32) {
       const int nd = std::min(4, (hdv - d0) / 8);
-      __m256 acc[4][4];
-      for (int rr = 0; rr < 4; ++rr) {
-        const __m256 c = _mm256_set1_ps(corr[std::min(r0 + rr, m - 1)]);
-        for (int i = 0; i < 4; ++i)
-          acc[rr][i] =
-              rr < nr && i < nd
-                  ? _mm256_mul_ps(c, _mm256_loadu_ps(o + size_t(r0 + rr) * hdv + d0 + 8 * i))
-                  : _mm256_setzero_ps();
-      }
-      for (int j = 0; j < n; ++j) {
-        __m256 vv[4];
-        for (int i = 0; i < nd; ++i) vv[i] = _mm256_loadu_ps(v + size_t(j) * hdv + d0 + 8 * i);
-        const float* pj = st + size_t(j) * mp + r0;
-        for (int rr = 0; rr < nr; ++rr) {
-          const __m256 p = _mm256_broadcast_ss(pj + rr);
-          for (int i = 0; i < nd; ++i) acc[rr][i] = _mm256_fmadd_ps(p, vv[i], acc[rr][i]);
-        }
-      }
-      for (int rr = 0; rr < nr; ++rr)
-        for (int i = 0; i < nd; ++i)
-          _mm256_storeu_ps(o + size_t(r0 + rr) * hdv + d0 + 8 * i, acc[rr][i]);
+      fns[nr - 1][nd - 1](r0, d0, hdv, n, v, st, size_t(mp), corr, o);
     }
   }
 }

@@ -134,37 +134,50 @@ struct LoadQ4_0 {  // low nibbles are elements 0-15 of a block, high nibbles 16-
   }
 };
 
+// NR rows x ND * 16 dims of tile_pv, the counts known at compile time so the accumulators stay in
+// registers (with run-time counts the compiler kept them on the stack and copied them out with
+// memcpy).
+template <class Load, int NR, int ND>
+void pv_block(int r0, int d0, int hdv, int n, const uint8_t* v, size_t v_stride, const float* p,
+              size_t pr, size_t pj, const float* corr, float* o) {
+  __m512 acc[NR][ND];
+  for (int rr = 0; rr < NR; ++rr) {
+    const __m512 c = _mm512_set1_ps(corr[r0 + rr]);
+    for (int i = 0; i < ND; ++i)
+      acc[rr][i] = _mm512_mul_ps(c, _mm512_loadu_ps(o + size_t(r0 + rr) * hdv + d0 + 16 * i));
+  }
+  for (int j = 0; j < n; ++j) {
+    __m512 vv[ND];
+    for (int i = 0; i < ND; ++i) vv[i] = Load::at(v + size_t(j) * v_stride, d0 + 16 * i);
+    const float* pjr = p + size_t(j) * pj + size_t(r0) * pr;
+    for (int rr = 0; rr < NR; ++rr) {
+      const __m512 pv = _mm512_set1_ps(pjr[size_t(rr) * pr]);
+      for (int i = 0; i < ND; ++i) acc[rr][i] = _mm512_fmadd_ps(pv, vv[i], acc[rr][i]);
+    }
+  }
+  for (int rr = 0; rr < NR; ++rr)
+    for (int i = 0; i < ND; ++i)
+      _mm512_storeu_ps(o + size_t(r0 + rr) * hdv + d0 + 16 * i, acc[rr][i]);
+}
+
 // o = o * corr + P V for the m rows, P(r, j) at p[r * pr + j * pj], V row j at v + j * v_stride:
 // 4 rows x 64 dims of accumulators per pass over the keys, each a chain over j = 0..n-1 (both
 // attn_tile layouts below sum in this one order).
 template <class Load>
 void tile_pv(int m, int hdv, int n, const uint8_t* v, size_t v_stride, const float* p, size_t pr,
              size_t pj, const float* corr, float* o) {
+  using Fn = void (*)(int, int, int, int, const uint8_t*, size_t, const float*, size_t, size_t,
+                      const float*, float*);
+  static constexpr Fn fns[4][4] = {
+      {pv_block<Load, 1, 1>, pv_block<Load, 1, 2>, pv_block<Load, 1, 3>, pv_block<Load, 1, 4>},
+      {pv_block<Load, 2, 1>, pv_block<Load, 2, 2>, pv_block<Load, 2, 3>, pv_block<Load, 2, 4>},
+      {pv_block<Load, 3, 1>, pv_block<Load, 3, 2>, pv_block<Load, 3, 3>, pv_block<Load, 3, 4>},
+      {pv_block<Load, 4, 1>, pv_block<Load, 4, 2>, pv_block<Load, 4, 3>, pv_block<Load, 4, 4>}};
   for (int r0 = 0; r0 < m; r0 += 4) {
     const int nr = std::min(4, m - r0);
     for (int d0 = 0; d0 < hdv; d0 += 64) {
       const int nd = std::min(4, (hdv - d0) / 16);
-      __m512 acc[4][4];
-      for (int rr = 0; rr < 4; ++rr) {
-        const __m512 c = _mm512_set1_ps(corr[std::min(r0 + rr, m - 1)]);
-        for (int i = 0; i < 4; ++i)
-          acc[rr][i] =
-              rr < nr && i < nd
-                  ? _mm512_mul_ps(c, _mm512_loadu_ps(o + size_t(r0 + rr) * hdv + d0 + 16 * i))
-                  : _mm512_setzero_ps();
-      }
-      for (int j = 0; j < n; ++j) {
-        __m512 vv[4];
-        for (int i = 0; i < nd; ++i) vv[i] = Load::at(v + size_t(j) * v_stride, d0 + 16 * i);
-        const float* pjr = p + size_t(j) * pj + size_t(r0) * pr;
-        for (int rr = 0; rr < nr; ++rr) {
-          const __m512 pv = _mm512_set1_ps(pjr[size_t(rr) * pr]);
-          for (int i = 0; i < nd; ++i) acc[rr][i] = _mm512_fmadd_ps(pv, vv[i], acc[rr][i]);
-        }
-      }
-      for (int rr = 0; rr < nr; ++rr)
-        for (int i = 0; i < nd; ++i)
-          _mm512_storeu_ps(o + size_t(r0 + rr) * hdv + d0 + 16 * i, acc[rr][i]);
+      fns[nr - 1][nd - 1](r0, d0, hdv, n, v, v_stride, p, pr, pj, corr, o);
     }
   }
 }
@@ -298,32 +311,37 @@ void attn_tile_cache_avx512(int hd, int hdv, int m, const float* q, const uint8_
   attn_tile_few_m<Load>(hd, hdv, m, q, k, k_stride, v, v_stride, n, lo, hi, softcap, mx, l, o, s);
 }
 
+// Scores of 4 keys (K rows k, k + hd, ...) against NV * 16 query rows from rv (qt: Q transposed,
+// mp rows per dim) into st[kk * mp + rv ..]: one FMA chain over the head dims per score.
+template <int NV>
+void qk_block(int hd, int mp, int rv, const float* qt, const float* k, float* st) {
+  __m512 acc[4][NV];
+  for (int kk = 0; kk < 4; ++kk)
+    for (int i = 0; i < NV; ++i) acc[kk][i] = _mm512_setzero_ps();
+  for (int d = 0; d < hd; ++d) {
+    __m512 q[NV];
+    for (int i = 0; i < NV; ++i) q[i] = _mm512_loadu_ps(qt + size_t(d) * mp + rv + 16 * i);
+    for (int kk = 0; kk < 4; ++kk) {
+      const __m512 kb = _mm512_set1_ps(k[size_t(kk) * hd + d]);
+      for (int i = 0; i < NV; ++i) acc[kk][i] = _mm512_fmadd_ps(kb, q[i], acc[kk][i]);
+    }
+  }
+  for (int kk = 0; kk < 4; ++kk)
+    for (int i = 0; i < NV; ++i) _mm512_storeu_ps(st + size_t(kk) * mp + rv + 16 * i, acc[kk][i]);
+}
+
 // The rows-in-lanes form of attn_tile (see attn_tile_avx512).
 void attn_tile_rows(int hd, int hdv, int m, const float* qt, const float* k, const float* v, int n,
                     const int32_t* lo, const int32_t* hi, float softcap, float* mx, float* l,
                     float* o, float* st) {
   const int mp = (m + 15) & ~15, np = (n + 15) & ~15;
   float* corr = st + size_t(np) * mp;
-  for (int j = 0; j < np; j += 4) {
-    for (int rv = 0; rv < mp; rv += 32) {
-      const bool two = rv + 16 < mp;
-      __m512 acc[4][2];
-      for (int kk = 0; kk < 4; ++kk) acc[kk][0] = acc[kk][1] = _mm512_setzero_ps();
-      for (int d = 0; d < hd; ++d) {
-        const __m512 qa = _mm512_loadu_ps(qt + size_t(d) * mp + rv);
-        const __m512 qb = two ? _mm512_loadu_ps(qt + size_t(d) * mp + rv + 16) : qa;
-        for (int kk = 0; kk < 4; ++kk) {
-          const __m512 kb = _mm512_set1_ps(k[size_t(j + kk) * hd + d]);
-          acc[kk][0] = _mm512_fmadd_ps(kb, qa, acc[kk][0]);
-          acc[kk][1] = _mm512_fmadd_ps(kb, qb, acc[kk][1]);
-        }
-      }
-      for (int kk = 0; kk < 4; ++kk) {
-        _mm512_storeu_ps(st + size_t(j + kk) * mp + rv, acc[kk][0]);
-        if (two) _mm512_storeu_ps(st + size_t(j + kk) * mp + rv + 16, acc[kk][1]);
-      }
-    }
-  }
+  // 4 keys x up to 64 rows per pass: 16 accumulators, 8 loads per 16 FMAs.
+  using Fn = void (*)(int, int, int, const float*, const float*, float*);
+  static constexpr Fn fns[4] = {qk_block<1>, qk_block<2>, qk_block<3>, qk_block<4>};
+  for (int j = 0; j < np; j += 4)
+    for (int rv = 0; rv < mp; rv += 64)
+      fns[std::min(4, (mp - rv) / 16) - 1](hd, mp, rv, qt, k + size_t(j) * hd, st + size_t(j) * mp);
   if (softcap > 0)
     for (int j = 0; j < n; ++j)
       for (int r = 0; r < m; ++r) {
