@@ -25,13 +25,12 @@ import sys
 import tempfile
 import threading
 
-from harness import FIXTURES, SHARED
+from harness import FIXTURES, oracle_embed_many
 from serve_util import Server, put_model
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import gguf_io  # noqa: E402
 
-ORACLE = os.path.join(SHARED, "oracle", "llama-oracle.mjs")
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 checks = {"passed": 0, "failed": 0}
 
@@ -57,14 +56,17 @@ def with_pooling(src, dst, arch, pooling):
     gguf_io.write(dst, g)
 
 
-def oracle_embed(path, text):
-    out = subprocess.run(["node", ORACLE, "embed", path, "--text", text], check=True,
-                         capture_output=True, text=True).stdout
-    return json.loads(out)["embedding"]
-
-
 TEXTS = ["hello world", "The quick brown fox jumps over the lazy dog.",
          "Embeddings turn text into vectors; similar texts land close together."]
+LONG_TEXT = " ".join(["river stone lantern meadow"] * 40)
+
+
+def oracle_refs(tmp, path, texts):
+    """llama.cpp's vectors of texts for one model, from one oracle process."""
+    f = os.path.join(tmp, "texts.json")
+    with open(f, "w") as fh:
+        json.dump(texts, fh)
+    return {t: list(v) for t, v in zip(texts, oracle_embed_many(path, f))}
 
 
 def main():
@@ -96,14 +98,17 @@ def main():
         def embed(model, inp, **kw):
             return s.json("POST", "/api/embed", dict(model=model, input=inp, **kw))
 
-        # Against llama.cpp, every pooling the fixtures carry.
+        # Against llama.cpp, every pooling the fixtures carry (and, for the causal models, the
+        # long input below).
+        refs = {}
         for model, path in [("qe", qe), ("ge", ge)] + list(berts.items()):
+            refs[model] = oracle_refs(tmp, path, TEXTS + ([LONG_TEXT] if model in ("qe", "ge") else []))
             st, r = embed(model, TEXTS)
             check(st == 200 and len(r["embeddings"]) == len(TEXTS), f"{model}: {st} {r}")
             if st != 200:
                 continue
             for t, v in zip(TEXTS, r["embeddings"]):
-                ref = oracle_embed(path, t)
+                ref = refs[model][t]
                 c = cos(v, ref)
                 check(len(v) == len(ref) and c >= 0.999, f"{model} {t!r}: cosine {c:.6f}")
                 check(abs(norm(v) - 1) < 1e-5, f"{model}: not normalized ({norm(v)})")
@@ -113,7 +118,7 @@ def main():
         # A causal model's input longer than a batch is fed in chunks through the KV cache and
         # pooled across them: a server with 64-token batches against llama.cpp (whose embedding
         # context holds 512 tokens) and against this server's one-batch answer.
-        long_text = " ".join(["river stone lantern meadow"] * 40)
+        long_text = LONG_TEXT
         small = Server(env={"HEARTH_NUM_PARALLEL": "1", "HEARTH_NUM_BATCH": "64"})
         try:
             put_model(small.models, "qe:latest", qe)
@@ -123,7 +128,7 @@ def main():
                 ok = st == 200 and 128 < r["prompt_eval_count"] < 512
                 check(ok, f"{model}: long input {st} {r if st != 200 else r['prompt_eval_count']}")
                 if ok:
-                    c = cos(r["embeddings"][0], oracle_embed(path, long_text))
+                    c = cos(r["embeddings"][0], refs[model][long_text])
                     check(c >= 0.999, f"{model}: chunked input cosine vs llama.cpp {c:.6f}")
                     st2, whole = embed(model, long_text)
                     c = cos(r["embeddings"][0], whole["embeddings"][0])
