@@ -40,9 +40,9 @@ void quantize_row_q8_0_avx512(const float* x, void* vy, int64_t n) {
 // one FMA; at the end the 8 lanes are summed as hsum(__m256) does. Logits then equal
 // llama.cpp's bit for bit wherever the rest of the model does too, instead of drifting apart
 // after one activation rounds the other way (measured on the Q8_0 fixtures; docs/testing.md).
-// Two 8-lane accumulators share a zmm: two weight rows (decode) or the columns of a tile
-// (prefill, gemm_vnni.cpp). The weights are offset to unsigned bytes (x + 128) for vpdpbusd; the
-// dot starts from -128 * sum(y) of its lane, so the integer is exact.
+// Two 8-lane accumulators share a zmm: two weight rows (decode); prefill keeps one lane of 16
+// weight rows per zmm (gemm_q8_0_rows16.cpp). Here the weights are offset to unsigned bytes
+// (x + 128) for vpdpbusd; the dot starts from -128 * sum(y) of its lane, so the integer is exact.
 
 // The -128 * sum(y) start of each 4-byte lane of a 32-byte block.
 inline __m256i lane_corr(__m256i yv) {
@@ -219,7 +219,11 @@ void gemm_q8_0_fast(int64_t K, const void* W, size_t w_stride, int64_t n_rows, c
 
 void gemm_q8_0_avx512(bool llama_order, int64_t K, const void* W, size_t w_stride, int64_t n_rows,
                       const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  if (M >= 16 && K % 256 == 0) {
+  // Prefill in llama.cpp's order: the rows-16 tile, any K (HEARTH_GEMM_COLS=1: the column
+  // GEMM's lanes, K % 256 == 0, as before it).
+  if (llama_order && M >= 16 && !gemm_cols_requested()) {
+    gemm_q8_0_rows16(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+  } else if (M >= 16 && K % 256 == 0) {
     if (llama_order)
       gemm_vnni_q8_0_lanes(unpack_row_q8_0, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
     else
