@@ -100,10 +100,9 @@ void interleave_q8_0(const uint8_t* w, size_t w_stride, int64_t r0, int n_valid,
 
 // One tile of 16 rows x C columns over the n blocks of a chunk (see sweep).
 template <int C>
-[[gnu::always_inline]] inline void tile_body(const Block16Q8* wg, int64_t n,
-                                             const uint8_t* const* ua, const float* const* dy,
-                                             float* st, bool first, bool last, float* y, size_t ldy,
-                                             __mmask16 rmask) {
+[[gnu::always_inline]] inline void tile_body(const Block16Q8* wg, int64_t n, const uint8_t* ua,
+                                             const float* dy, float* st, bool first, bool last,
+                                             float* y, size_t ldy, __mmask16 rmask) {
   __m512 acc[8][C];
   for (int j = 0; j < 8; ++j)
     for (int c = 0; c < C; ++c)
@@ -114,7 +113,7 @@ template <int C>
     const Block16Q8& wb = wg[b];
     const __m512 dx = _mm512_load_ps(wb.dx);
     __m512 s[C];
-    for (int c = 0; c < C; ++c) s[c] = _mm512_mul_ps(dx, _mm512_set1_ps(dy[c][b]));
+    for (int c = 0; c < C; ++c) s[c] = _mm512_mul_ps(dx, _mm512_set1_ps(dy[b * C + c]));
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) {
       __m512i w = _mm512_load_si512(wb.q[j]);
@@ -124,7 +123,7 @@ template <int C>
 #pragma GCC unroll 3
       for (int c = 0; c < C; ++c) {
         int32_t a4;
-        std::memcpy(&a4, ua[c] + b * 32 + 4 * j, 4);
+        std::memcpy(&a4, ua + (b * C + c) * 32 + 4 * j, 4);
         // (a + 128) . x = a . x + 128 * sum(x): from -128 * sum(x), llama.cpp's signed integer.
         const __m512i t = _mm512_dpbusd_epi32(start, _mm512_set1_epi32(a4), w);
         acc[j][c] = _mm512_fmadd_ps(s[c], _mm512_cvtepi32_ps(t), acc[j][c]);
@@ -146,23 +145,18 @@ template <int C>
 }
 
 // ntiles tiles of 16 rows x C columns over the n blocks of one chunk of a 16-row group (wg). The
-// chunk's activations are column-major: column m's bytes as unsigned a + 128 at ua + m * n * 32
-// (32 per block), its dy at dy + m * n. st: per column the 8 lane sums between chunks (Acc), read
-// unless first, written unless last; when last, the lanes are summed in llama.cpp's order and
-// stored to y (column m at y + m * ldy, the rows of rmask).
+// chunk's activations, per tile of C columns, block-major: block b of the tile's column c as
+// unsigned bytes a + 128 at ua0 + (b * C + c) * 32 and its dy at dy0[b * C + c], the next tile
+// C * n blocks on. st: per column the 8 lane sums between chunks (Acc), read unless first, written
+// unless last; when last, the lanes are summed in llama.cpp's order and stored to y (column m at
+// y + m * ldy, the rows of rmask).
 template <int C>
 void sweep(const Block16Q8* wg, int64_t n, const uint8_t* ua0, const float* dy0, int64_t ntiles,
            float* st, bool first, bool last, float* y, size_t ldy, __mmask16 rmask) {
-  for (int64_t tt = 0; tt < ntiles; ++tt) {
-    const uint8_t* ua[C];
-    const float* dy[C];
-    for (int c = 0; c < C; ++c) {
-      ua[c] = ua0 + size_t((tt * C + c) * n) * 32;
-      dy[c] = dy0 + (tt * C + c) * n;
-    }
-    tile_body<C>(wg, n, ua, dy, st ? st + tt * C * 128 : nullptr, first, last,
-                 y + size_t(tt * C) * ldy, ldy, rmask);
-  }
+  for (int64_t tt = 0; tt < ntiles; ++tt)
+    tile_body<C>(wg, n, ua0 + size_t(tt * C * n) * 32, dy0 + tt * C * n,
+                 st ? st + tt * C * 128 : nullptr, first, last, y + size_t(tt * C) * ldy, ldy,
+                 rmask);
 }
 
 constexpr int kC = 3;       // columns per tile: 8 x 3 lane accumulators
@@ -177,20 +171,21 @@ struct alignas(32) Bytes32 {
   uint8_t b[32];
 };
 
-// Per column: dy per block, and the activation bytes as unsigned a + 128.
+// Per column and block, dy and the activation bytes as unsigned a + 128, in chunks of `chunk`
+// blocks laid out as sweep reads them.
 void column_terms(int64_t nb, int64_t chunk, const uint8_t* A, size_t a_stride, int64_t M,
                   float* dy, uint8_t* ua) {
   const __m256i off = _mm256_set1_epi8(char(0x80));
   for (int64_t m = 0; m < M; ++m) {
     const auto* y = reinterpret_cast<const block_q8_0*>(A + size_t(m) * a_stride);
+    const int64_t t = m / kC, c = m % kC, nc = std::min<int64_t>(kC, M - t * kC);
     for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
-      const int64_t n = std::min(chunk, nb - b0);
-      float* d = dy + b0 * M + m * n;
-      uint8_t* u = ua + (b0 * M + m * n) * 32;
-      for (int64_t b = b0; b < b0 + n; ++b) {
-        d[b - b0] = h2f(y[b].d);
-        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(u + (b - b0) * 32), _mm256_xor_si256(v, off));
+      const int64_t n = std::min(chunk, nb - b0), first = b0 * M + t * kC * n + c;
+      for (int64_t b = 0; b < n; ++b) {
+        const int64_t i = first + b * nc;
+        dy[i] = h2f(y[b0 + b].d);
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b0 + b].qs));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(ua + i * 32), _mm256_xor_si256(v, off));
       }
     }
   }
