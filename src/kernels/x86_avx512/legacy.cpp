@@ -237,10 +237,12 @@ void gemm_q8_0_avx512(bool llama_order, int64_t K, const void* W, size_t w_strid
 void register_avx512_legacy(KernelTable& t) {
   t.quantize_row[uint32_t(DType::Q8_0)] = quantize_row_q8_0_avx512;
   t.vec_dot[uint32_t(DType::Q8_0)] = vec_dot_q8_0_avx512;
-  // Prefill in llama.cpp's order costs ~40% of Q8_0 prompt speed (115.6 vs 201.2 t/s on a Zen 4,
-  // still ahead of llama.cpp's 98.0) and buys bit-identical logits. On CPUs with AMX,
-  // llama.cpp's backend runs Q8_0 through AMX tiles in an order of their own, so matching is not
-  // possible there and the faster order stays.
+  // Prefill in llama.cpp's order cost ~40% of Q8_0 prompt speed on the column GEMM (115.6 vs
+  // 201.2 t/s on a Zen 4, still ahead of llama.cpp's 98.0) and buys bit-identical logits; on the
+  // rows-16 tile its kernel is ~22% below the fast order's (Zen 5, 1 thread: 183 vs 226-239
+  // multiply-adds/ns, the column GEMM's lanes 98: one FMA per vpdpbusd, on the same two pipes,
+  // is the bound). On CPUs with AMX, llama.cpp's backend runs Q8_0 through AMX tiles in an order
+  // of their own, so matching is not possible there and the faster order stays.
   t.gemm[uint32_t(DType::Q8_0)] = cpu_features().amx_int8 ? gemm_q8_0_fast : gemm_q8_0_llama;
   // Decode of Q8_0 is pure bandwidth (1.06 bytes per weight, one VNNI op per 4): 1B model,
   // 2 threads, tg from the page cache 16.3 t/s vs 19.5 t/s from huge pages (PERFORMANCE.md).
