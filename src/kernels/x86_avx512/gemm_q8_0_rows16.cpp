@@ -1,6 +1,7 @@
 // Q8_0 x Q8_0 prefill in llama.cpp's summation order with weight rows interleaved 16 to a vector
 // (as gemm_rows16.cpp; legacy.cpp says why the order matters). It replaces the column GEMM's
-// tile_q8_0_lanes (x86/gemm_cols.h) on AVX-512: ~1.7x the multiply-adds per ns.
+// tile_q8_0_lanes (x86/gemm_cols.h) on AVX-512: ~98 -> ~180 multiply-adds/ns per Zen 5 core
+// (PERFORMANCE.md).
 //
 // llama.cpp's order, per (weight row, activation row): 8 float accumulators, lane j fed by bytes
 // 4j .. 4j + 3 of every 32-element block, acc[j] = fma(dx * dy, float(int dot of lane j), acc[j]);
@@ -11,9 +12,9 @@
 //   - activations: converted once per call to unsigned bytes a + 128 and dy as floats; vpdpbusd
 //     (unsigned x signed) then sums (a + 128) . x = a . x + 128 * sum(x) onto -128 * sum(x): the
 //     exact signed integer llama.cpp converts. The start is per weight row, so one load serves
-//     every column (an activation-side start, weights x + 128, costs a broadcast per dot: ~25%
-//     slower, the tile being bound by its loads as much as by vpdpbusd and the FMA, which share
-//     two pipes on Zen 5);
+//     every column (an activation-side start, weights x + 128, costs a broadcast load per dot:
+//     185 against 210 multiply-adds/ns as an L1-resident loop; the tile is bound by its loads
+//     nearly as much as by vpdpbusd and the FMA, which share two pipes on Zen 5);
 //   - a tile of 16 rows x 3 columns keeps its 8 x 3 lane sums in registers; per block one multiply
 //     dx16 * dy per column, then per quad one weight and one start load, and per column one
 //     broadcast, vpdpbusd, conversion and FMA;
