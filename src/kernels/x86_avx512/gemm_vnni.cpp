@@ -33,14 +33,18 @@ struct V512 {
 
 }  // namespace
 
-void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
-               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy,
-               int zero_point) {
+bool gemm_cols_requested() {
   static const bool cols = [] {
     const char* e = std::getenv("HEARTH_GEMM_COLS");
     return e && *e == '1';
   }();
-  if (!cols)
+  return cols;
+}
+
+void gemm_vnni(UnpackFn unpack, int group, ActFormat act, int64_t K, const void* W, size_t w_stride,
+               int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy,
+               int zero_point) {
+  if (!gemm_cols_requested())
     return gemm_vnni_rows16(unpack, group, act, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy,
                             zero_point);
   x86::gemm_cols<V512>(unpack, group, act, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);

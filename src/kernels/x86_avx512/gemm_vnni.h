@@ -60,4 +60,13 @@ void gemm_vnni_q8_0_lanes(UnpackFn unpack, int64_t K, const void* W, size_t w_st
                           int64_t n_rows, const void* A, size_t a_stride, int64_t M, float* Y,
                           size_t ldy);
 
+// The same product and order with weight rows interleaved 16 to a vector (gemm_q8_0_rows16.cpp);
+// any row count, K % 32 == 0.
+void gemm_q8_0_rows16(int64_t K, const void* W, size_t w_stride, int64_t n_rows, const void* A,
+                      size_t a_stride, int64_t M, float* Y, size_t ldy);
+
+// HEARTH_GEMM_COLS=1 in the environment: prefill on the column GEMM (gemm_cols.h) instead of the
+// rows-16 ones, for comparison.
+bool gemm_cols_requested();
+
 }  // namespace hearth::kernels::avx512

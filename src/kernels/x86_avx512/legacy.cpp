@@ -40,9 +40,9 @@ void quantize_row_q8_0_avx512(const float* x, void* vy, int64_t n) {
 // one FMA; at the end the 8 lanes are summed as hsum(__m256) does. Logits then equal
 // llama.cpp's bit for bit wherever the rest of the model does too, instead of drifting apart
 // after one activation rounds the other way (measured on the Q8_0 fixtures; docs/testing.md).
-// Two 8-lane accumulators share a zmm: two weight rows (decode) or the columns of a tile
-// (prefill, gemm_vnni.cpp). The weights are offset to unsigned bytes (x + 128) for vpdpbusd; the
-// dot starts from -128 * sum(y) of its lane, so the integer is exact.
+// Two 8-lane accumulators share a zmm: two weight rows (decode); prefill keeps one lane of 16
+// weight rows per zmm (gemm_q8_0_rows16.cpp). Here the weights are offset to unsigned bytes
+// (x + 128) for vpdpbusd; the dot starts from -128 * sum(y) of its lane, so the integer is exact.
 
 // The -128 * sum(y) start of each 4-byte lane of a 32-byte block.
 inline __m256i lane_corr(__m256i yv) {
@@ -219,7 +219,11 @@ void gemm_q8_0_fast(int64_t K, const void* W, size_t w_stride, int64_t n_rows, c
 
 void gemm_q8_0_avx512(bool llama_order, int64_t K, const void* W, size_t w_stride, int64_t n_rows,
                       const void* A, size_t a_stride, int64_t M, float* Y, size_t ldy) {
-  if (M >= 16 && K % 256 == 0) {
+  // Prefill in llama.cpp's order: the rows-16 tile, any K (HEARTH_GEMM_COLS=1: the column
+  // GEMM's lanes, K % 256 == 0, as before it).
+  if (llama_order && M >= 16 && !gemm_cols_requested()) {
+    gemm_q8_0_rows16(K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
+  } else if (M >= 16 && K % 256 == 0) {
     if (llama_order)
       gemm_vnni_q8_0_lanes(unpack_row_q8_0, K, W, w_stride, n_rows, A, a_stride, M, Y, ldy);
     else
@@ -233,10 +237,12 @@ void gemm_q8_0_avx512(bool llama_order, int64_t K, const void* W, size_t w_strid
 void register_avx512_legacy(KernelTable& t) {
   t.quantize_row[uint32_t(DType::Q8_0)] = quantize_row_q8_0_avx512;
   t.vec_dot[uint32_t(DType::Q8_0)] = vec_dot_q8_0_avx512;
-  // Prefill in llama.cpp's order costs ~40% of Q8_0 prompt speed (115.6 vs 201.2 t/s on a Zen 4,
-  // still ahead of llama.cpp's 98.0) and buys bit-identical logits. On CPUs with AMX,
-  // llama.cpp's backend runs Q8_0 through AMX tiles in an order of their own, so matching is not
-  // possible there and the faster order stays.
+  // Prefill in llama.cpp's order cost ~40% of Q8_0 prompt speed on the column GEMM (115.6 vs
+  // 201.2 t/s on a Zen 4, still ahead of llama.cpp's 98.0) and buys bit-identical logits; on the
+  // rows-16 tile its kernel is ~22% below the fast order's (Zen 5, 1 thread: 183 vs 226-239
+  // multiply-adds/ns, the column GEMM's lanes 98: one FMA per vpdpbusd, on the same two pipes,
+  // is the bound). On CPUs with AMX, llama.cpp's backend runs Q8_0 through AMX tiles in an order
+  // of their own, so matching is not possible there and the faster order stays.
   t.gemm[uint32_t(DType::Q8_0)] = cpu_features().amx_int8 ? gemm_q8_0_fast : gemm_q8_0_llama;
   // Decode of Q8_0 is pure bandwidth (1.06 bytes per weight, one VNNI op per 4): 1B model,
   // 2 threads, tg from the page cache 16.3 t/s vs 19.5 t/s from huge pages (PERFORMANCE.md).

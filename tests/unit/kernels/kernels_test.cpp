@@ -458,6 +458,44 @@ TEST(Kernels, Q8_0SumsInLlamaCppOrder) {
     }
 }
 
+// The AVX-512 prefill tile (16 interleaved weight rows x 3 columns, K in chunks whose lane sums
+// go through a scratch): several row groups and a partial one, column counts that leave 1 or 2
+// over, K of one chunk, of whole chunks and of whole chunks plus a block, Y with padding; raw
+// bytes over the whole int8 range (-128 included) as well as quantized rows.
+TEST(Kernels, Q8_0PrefillTileSumsInLlamaCppOrder) {
+  if (detected_isa() < Isa::kAvx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const TypeTraits& tt = type_traits(DType::Q8_0);
+  for (bool raw : {false, true})
+    for (int64_t K : {512, 2048, 1056})
+      for (int64_t M : {16, 17, 33, 50}) {
+        const int64_t R = 37;
+        const size_t ldy = size_t(R) + 3;
+        auto q = make(tt, K, R, M, uint32_t(11 * M + K + raw));
+        if (raw) {  // every qs byte random, scales of both signs
+          std::mt19937 rng(uint32_t(K + M));
+          for (auto* v : {&q.w, &q.a})
+            for (size_t i = 0; i < v->size(); i += sizeof(block_q8_0)) {
+              auto* b = reinterpret_cast<block_q8_0*>(v->data() + i);
+              b->d = fp32_to_fp16(std::uniform_real_distribution<float>(-0.05f, 0.05f)(rng));
+              for (auto& x : b->qs) x = int8_t(rng());
+            }
+        }
+        std::vector<float> y(size_t(M) * ldy, NAN);
+        gemm_q8_0_avx512(true, K, q.w.data(), q.w_stride, R, q.a.data(), q.a_stride, M, y.data(),
+                         ldy);
+        for (int64_t m = 0; m < M; ++m) {
+          for (int64_t r = 0; r < R; ++r) {
+            const float want =
+                q8_0_dot_llama_order(K, q.w.data() + r * q.w_stride, q.a.data() + m * q.a_stride);
+            ASSERT_EQ(y[size_t(m) * ldy + r], want)
+                << "raw " << raw << " K " << K << " M " << M << " row " << r << " col " << m;
+          }
+          for (size_t r = size_t(R); r < ldy; ++r)
+            ASSERT_TRUE(std::isnan(y[size_t(m) * ldy + r])) << "padding written, col " << m;
+        }
+      }
+}
+
 // Q4_0 and Q5_0 on the x86 levels sum as llama.cpp's AVX2 code (which its AVX-512 builds use for
 // these types too) does: per block the signed values (q - 8, q - 16) times the activation bytes in
 // 8 lanes of 4, one FMA of dx * dy per lane, then the hsum fold (decode and small batches;
