@@ -109,8 +109,9 @@ void attention_tiled(int ith, int nth, const AttnParams& p, const float* q, int6
   // Q as the cache's dot product sees it: F16 for an F16 cache, Q8_0 for the quantized ones.
   const bool q_f16 = p.kv_type == DType::F16;
   const bool q_q8 = tt.quantized;
-  const auto q_quant = kt.quantize_row[uint32_t(DType::Q8_0)];
-  const auto q_dequant = kt.to_f32[uint32_t(DType::Q8_0)];
+  const DType q_as = q_f16 ? DType::F16 : DType::Q8_0;
+  const auto q_round = kt.quantize_row[uint32_t(q_as)];
+  const auto q_back = kt.to_f32[uint32_t(q_as)];
 
   const int tpb = std::max(1, kTileRows / group);  // tokens per block
   const int m_max = tpb * group, mp_max = (m_max + 15) & ~15;
@@ -146,12 +147,13 @@ void attention_tiled(int ith, int nth, const AttnParams& p, const float* q, int6
         const int r = int(t - t0) * group + i;
         const float* src = q + t * q_stride + int64_t(hk * group + i) * hd;
         float* dst = qr + size_t(r) * hd;
-        if (q_q8) {
-          q_quant(src, qc, hd);
-          q_dequant(qc, dst, hd);
+        if (q_q8 || q_f16) {  // through the level's conversions (fp16's in software cost ~8%
+                              // of a 512-token prefill)
+          q_round(src, qc, hd);
+          q_back(qc, dst, hd);
           for (int d = 0; d < hd; ++d) dst[d] *= p.scale;
         } else {
-          for (int d = 0; d < hd; ++d) dst[d] = (q_f16 ? round_fp16(src[d]) : src[d]) * p.scale;
+          for (int d = 0; d < hd; ++d) dst[d] = src[d] * p.scale;
         }
         for (int d = 0; d < hd; ++d) qt[size_t(d) * mp + r] = dst[d];
         mx[r] = -std::numeric_limits<float>::infinity();
