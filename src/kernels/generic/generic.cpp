@@ -121,11 +121,11 @@ void to_f32_generic(const void* src, float* dst, int64_t n) {
 void mad_f16_generic(int64_t n, float* y, const uint16_t* x, float a) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
 }
+}  // namespace
 
 void swiglu_generic(const float* gate, const float* up, float* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
-}  // namespace
 
 void fill_generic(KernelTable& t) {
   t.isa = Isa::kGeneric;

@@ -1,9 +1,9 @@
 // AVX2 + F16C kernels for F16 weights (x F16 or F32 activations, see quant/float_types.cpp),
 // BF16 (x BF16), F32, and the F16 x F16 attention dot.
-#include <cmath>
 #include <vector>
 
 #include "base/fp16.h"
+#include "kernels/generic/generic.h"
 #include "kernels/x86_avx2/common.h"
 #include "kernels/x86_avx2/x86_avx2.h"
 
@@ -190,7 +190,7 @@ void swiglu_avx2(const float* gate, const float* up, float* out, int64_t n) {
     _mm256_storeu_ps(
         out + i, _mm256_mul_ps(_mm256_div_ps(num, _mm256_add_ps(one, t)), _mm256_loadu_ps(up + i)));
   }
-  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  swiglu_generic(gate + i, up + i, out + i, n - i);
 }
 
 }  // namespace

@@ -2,9 +2,9 @@
 // (vdpbf16ps), F32 x F32, and the F16 x F16 dot used for attention scores. Each weight vector is
 // converted once and reused by a tile of up to 4 activation rows (decode); prefill runs
 // register-blocked 4x6 tiles (gemm_float below).
-#include <cmath>
 #include <vector>
 
+#include "kernels/generic/generic.h"
 #include "kernels/x86_avx512/common.h"
 #include "kernels/x86_avx512/x86_avx512.h"
 
@@ -277,7 +277,7 @@ void swiglu_avx512(const float* gate, const float* up, float* out, int64_t n) {
     _mm512_storeu_ps(
         out + i, _mm512_mul_ps(_mm512_div_ps(num, _mm512_add_ps(one, t)), _mm512_loadu_ps(up + i)));
   }
-  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+  swiglu_generic(gate + i, up + i, out + i, n - i);
 }
 
 }  // namespace

@@ -105,10 +105,11 @@ template <int C>
                                              const float* dy, float* st, bool first, bool last,
                                              float* y, size_t ldy, __mmask16 rmask) {
   __m512 acc[8][C];
-  for (int j = 0; j < 8; ++j)
+  for (int j = 0; j < 8; ++j) {
     for (int c = 0; c < C; ++c)
       acc[j][c] = first ? _mm512_setzero_ps() : _mm512_load_ps(st + (c * 8 + j) * 16);
-      // The lane sums must stay in registers: every loop inside the blocks' fully unrolled.
+  }
+  // The lane sums must stay in registers: every loop inside the blocks' fully unrolled.
 #pragma GCC unroll 1
   for (int64_t b = 0; b < n; ++b) {
     const Block16Q8& wb = wg[b];
@@ -226,14 +227,10 @@ void gemm_q8_0_rows16(int64_t K, const void* W, size_t w_stride, int64_t n_rows,
       const __mmask16 rmask = __mmask16((1u << n_valid) - 1);
       sweep<kC>(il.data(), n, ua0, dy0, full, st0, b0 == 0, b1 == nb, y0, ldy, rmask);
       const int64_t m0 = full * kC;
-      if (M - m0 == 1)
-        sweep<1>(il.data(), n, ua0 + size_t(m0 * n) * 32, dy0 + m0 * n, 1,
-                 st0 ? st0 + m0 * 128 : nullptr, b0 == 0, b1 == nb, y0 + size_t(m0) * ldy, ldy,
-                 rmask);
-      else if (M - m0 == 2)
-        sweep<2>(il.data(), n, ua0 + size_t(m0 * n) * 32, dy0 + m0 * n, 1,
-                 st0 ? st0 + m0 * 128 : nullptr, b0 == 0, b1 == nb, y0 + size_t(m0) * ldy, ldy,
-                 rmask);
+      if (m0 < M)  // the last 1 or 2 columns
+        (M - m0 == 1 ? sweep<1> : sweep<2>)(il.data(), n, ua0 + size_t(m0 * n) * 32, dy0 + m0 * n,
+                                            1, st0 ? st0 + m0 * 128 : nullptr, b0 == 0, b1 == nb,
+                                            y0 + size_t(m0) * ldy, ldy, rmask);
     }
   }
 }
